@@ -1,0 +1,259 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { HardenError } from '../cli/errors';
+import { parseDuration } from '../duration';
+import { describePath, verbOf } from './paths';
+import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';
+
+export interface KubeStatus {
+  kind?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+}
+
+/** An API error with the HTTP status and the server's own Status object. */
+export class ApiError extends HardenError {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+    readonly status: KubeStatus | undefined,
+    hint?: string,
+  ) {
+    super(message, hint);
+  }
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+type Transport = { options: https.RequestOptions; base: URL };
+
+/**
+ * A small REST client over the kubeconfig's credentials. @kubernetes/client-node supplies the
+ * authentication (tokens, client certificates, exec plugins); requests, watches and error messages
+ * are ours, so every failure names the verb, resource, namespace and context.
+ */
+export class Kube {
+  private constructor(
+    readonly ctx: ResolvedContext,
+    private readonly transport: Transport,
+    private readonly timeoutMs: number | undefined,
+  ) {}
+
+  static async connect(flags: ConnectionFlags & { requestTimeout?: string }): Promise<Kube> {
+    const ctx = resolveContext(flags);
+    return Kube.fromContext(ctx, parseDuration(flags.requestTimeout));
+  }
+
+  static async fromContext(ctx: ResolvedContext, timeoutMs?: number): Promise<Kube> {
+    const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
+    const kc = new KubeConfig();
+    kc.loadFromString(kubeconfigToYaml(ctx.merged));
+    const options: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(options);
+    return new Kube(ctx, { options, base: new URL(ctx.server) }, timeoutMs);
+  }
+
+  get namespace(): string {
+    return this.ctx.namespace;
+  }
+
+  private where(): string {
+    return `context "${this.ctx.context}"`;
+  }
+
+  private url(path: string, query?: RequestOptions['query']): URL {
+    const u = new URL(this.transport.base.toString().replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u;
+  }
+
+  private send(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+    watch: boolean,
+  ): Promise<http.IncomingMessage> {
+    const url = this.url(path, opts.query);
+    const lib = url.protocol === 'http:' ? http : https;
+    const body =
+      opts.body === undefined
+        ? undefined
+        : typeof opts.body === 'string'
+          ? opts.body
+          : JSON.stringify(opts.body);
+    const headers: http.OutgoingHttpHeaders = {
+      ...(this.transport.options.headers as http.OutgoingHttpHeaders | undefined),
+      Accept: 'application/json',
+    };
+    if (body !== undefined) {
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(body);
+    }
+    return new Promise((resolvePromise, reject) => {
+      const req = lib.request(
+        url,
+        {
+          ...this.transport.options,
+          method,
+          headers,
+          signal: opts.signal,
+          timeout: watch ? undefined : this.timeoutMs,
+        },
+        resolvePromise,
+      );
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.name === 'AbortError') return reject(e);
+        reject(
+          new HardenError(
+            `cannot reach the API server at ${this.ctx.server} (${this.where()}): ${e.code ?? e.message}`,
+            'Check that the cluster is running and that the kubeconfig points at it (kubectl cluster-info).',
+          ),
+        );
+      });
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  private async fail(
+    method: string,
+    path: string,
+    res: http.IncomingMessage,
+    text: string,
+    watch = false,
+  ): Promise<never> {
+    let status: KubeStatus | undefined;
+    try {
+      status = JSON.parse(text) as KubeStatus;
+    } catch {
+      status = undefined;
+    }
+    const code = res.statusCode ?? 0;
+    const { resource, namespace, name } = describePath(path);
+    const verb = verbOf(method, path, watch);
+    const what = `${verb} ${resource}${name ? ` "${name}"` : ''}${namespace ? ` in namespace "${namespace}"` : ''}`;
+    if (code === 401) {
+      throw new ApiError(
+        `the API server at ${this.ctx.server} rejected the credentials of user "${this.ctx.user}" (${this.where()}): Unauthorized`,
+        code,
+        status,
+        'Refresh your credentials (log in again) or choose another --context.',
+      );
+    }
+    if (code === 403) {
+      throw new ApiError(
+        `forbidden: user "${this.ctx.user}" cannot ${what} (${this.where()})`,
+        code,
+        status,
+        `Ask a cluster admin for RBAC that allows "${verb}" on ${resource}.`,
+      );
+    }
+    throw new ApiError(
+      `${what} failed (${this.where()}): ${status?.message ?? `HTTP ${code}`}`,
+      code,
+      status,
+    );
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts, false);
+    const text = await readAll(res);
+    if ((res.statusCode ?? 0) >= 300) return this.fail(method, path, res, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+
+  /** GET that answers undefined for 404 instead of throwing. */
+  async getOptional<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (e) {
+      if (e instanceof ApiError && e.statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Server-side apply with our field manager. */
+  apply<T>(path: string, object: unknown, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<T> {
+    return this.request<T>('PATCH', path, {
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+      query: {
+        fieldManager: 'kubectl-harden',
+        force: opts.force ?? true,
+        dryRun: opts.dryRun ? 'All' : undefined,
+      },
+    });
+  }
+
+  mergePatch<T>(path: string, patch: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, { body: patch, contentType: 'application/merge-patch+json' });
+  }
+
+  /**
+   * Streams watch events until the signal aborts or the server closes the watch (then it resolves,
+   * and the caller decides whether to re-list). Events are delivered one JSON line at a time.
+   */
+  async watch<T>(
+    path: string,
+    query: RequestOptions['query'],
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let res: http.IncomingMessage;
+    try {
+      res = await this.send(
+        'GET',
+        path,
+        { query: { ...query, watch: 1, allowWatchBookmarks: true }, signal },
+        true,
+      );
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') return;
+      throw e;
+    }
+    if ((res.statusCode ?? 0) >= 300) return this.fail('GET', path, res, await readAll(res), true);
+    let buffer = '';
+    try {
+      for await (const chunk of res) {
+        buffer += chunk.toString();
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+        }
+      }
+    } catch (e) {
+      if ((e as Error).name === 'AbortError' || signal?.aborted) return;
+      throw e;
+    }
+  }
+}
+
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolvePromise(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}

@@ -1,0 +1,82 @@
+/** Where a kind of object lives on the API server; pure, so commands and the agent share it. */
+export interface ResourceRef {
+  group: string; // '' for the core group
+  version: string;
+  resource: string; // plural
+  namespaced: boolean;
+}
+
+export const R = {
+  namespaces: { group: '', version: 'v1', resource: 'namespaces', namespaced: false },
+  nodes: { group: '', version: 'v1', resource: 'nodes', namespaced: false },
+  pods: { group: '', version: 'v1', resource: 'pods', namespaced: true },
+  services: { group: '', version: 'v1', resource: 'services', namespaced: true },
+  secrets: { group: '', version: 'v1', resource: 'secrets', namespaced: true },
+  serviceaccounts: { group: '', version: 'v1', resource: 'serviceaccounts', namespaced: true },
+  endpointslices: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true },
+  daemonsets: { group: 'apps', version: 'v1', resource: 'daemonsets', namespaced: true },
+  clusterroles: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterroles',
+    namespaced: false,
+  },
+  clusterrolebindings: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterrolebindings',
+    namespaced: false,
+  },
+  crds: {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    resource: 'customresourcedefinitions',
+    namespaced: false,
+  },
+  tracesessions: { group: 'harden.dev', version: 'v1alpha1', resource: 'tracesessions', namespaced: true },
+  networkpolicies: {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    resource: 'networkpolicies',
+    namespaced: true,
+  },
+} satisfies Record<string, ResourceRef>;
+
+export function resourcePath(
+  ref: ResourceRef,
+  opts: { namespace?: string; name?: string; subresource?: string } = {},
+) {
+  const base = ref.group ? `/apis/${ref.group}/${ref.version}` : `/api/${ref.version}`;
+  const ns = ref.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : '';
+  const name = opts.name ? `/${encodeURIComponent(opts.name)}` : '';
+  const sub = opts.name && opts.subresource ? `/${opts.subresource}` : '';
+  return `${base}${ns}/${ref.resource}${name}${sub}`;
+}
+
+/** The (group, resource) of an API path, for error messages that name what was refused. */
+export function describePath(path: string): { resource: string; namespace?: string; name?: string } {
+  const parts = path.split('?')[0].split('/').filter(Boolean);
+  let i = parts[0] === 'api' ? 2 : 3;
+  let namespace: string | undefined;
+  if (parts[i] === 'namespaces' && parts.length > i + 2) {
+    namespace = decodeURIComponent(parts[i + 1]);
+    i += 2;
+  }
+  const group = parts[0] === 'apis' ? parts[1] : '';
+  const plural = parts[i] ?? '';
+  const name = parts[i + 1] ? decodeURIComponent(parts[i + 1]) : undefined;
+  const sub = parts[i + 2];
+  const resource = `${plural}${group ? `.${group}` : ''}${sub ? `/${sub}` : ''}`;
+  return { resource, namespace, name };
+}
+
+export function verbOf(method: string, path: string, watch = false): string {
+  if (watch) return 'watch';
+  const m = method.toUpperCase();
+  if (m === 'GET') return describePath(path).name ? 'get' : 'list';
+  if (m === 'POST') return 'create';
+  if (m === 'PUT') return 'update';
+  if (m === 'PATCH') return 'patch';
+  if (m === 'DELETE') return describePath(path).name ? 'delete' : 'deletecollection';
+  return m.toLowerCase();
+}
