@@ -14,7 +14,7 @@ module.exports = {
       roots: ['<rootDir>/test/e2e'],
       transform,
       // The e2e suite drives the bundled executables; no ESM dependency is imported in-process.
-      testTimeout: 240000,
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/setup.ts'],
     },
   ],
 };

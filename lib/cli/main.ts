@@ -34,6 +34,41 @@ export function buildParser(args: string[]): Argv<GlobalFlags> {
 
 export class UsageError extends Error {}
 
+const topLevel = () =>
+  [versionCommand, completionCommand, ...commands].map((c) => String(c.command).split(' ')[0]);
+
+// Global flags whose value is the next argument when not written as --flag=value.
+const VALUE_FLAGS = new Set([
+  '--kubeconfig',
+  '--context',
+  '--cluster',
+  '--user',
+  '-n',
+  '--namespace',
+  '--request-timeout',
+  '-o',
+  '--output',
+  '-v',
+]);
+
+function firstVerb(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUE_FLAGS.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return undefined;
+}
+
+/** kubectl's wording for an unknown verb, keeping yargs' "Did you mean" suggestion. */
+export function usageMessage(args: string[], message: string): string {
+  const verb = firstVerb(args);
+  if (verb && !topLevel().includes(verb)) {
+    const suggestion = /Did you mean/.test(message) ? `\n${message}` : '';
+    return `unknown command "${verb}" for "kubectl harden"${suggestion}`;
+  }
+  return message;
+}
+
 /** cobra's __complete protocol over yargs' own completion. */
 async function complete(args: string[]): Promise<string> {
   const candidates = await new Promise<string[]>((resolve) => {
@@ -56,7 +91,9 @@ export async function main(args: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`error: ${e.message}\nSee 'kubectl harden --help' for usage.\n`);
+      process.stderr.write(
+        `error: ${usageMessage(args, e.message)}\nSee 'kubectl harden --help' for usage.\n`,
+      );
       return 1;
     }
     process.stderr.write(formatError(e, verbose) + '\n');

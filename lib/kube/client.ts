@@ -192,12 +192,16 @@ export class Kube {
   }
 
   /** Server-side apply with our field manager. */
-  apply<T>(path: string, object: unknown, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<T> {
+  apply<T>(
+    path: string,
+    object: unknown,
+    opts: { dryRun?: boolean; force?: boolean; fieldManager?: string } = {},
+  ): Promise<T> {
     return this.request<T>('PATCH', path, {
       body: object,
       contentType: 'application/apply-patch+yaml',
       query: {
-        fieldManager: 'kubectl-harden',
+        fieldManager: opts.fieldManager ?? 'kubectl-harden',
         force: opts.force ?? true,
         dryRun: opts.dryRun ? 'All' : undefined,
       },

@@ -80,3 +80,28 @@ export function verbOf(method: string, path: string, watch = false): string {
   if (m === 'DELETE') return describePath(path).name ? 'delete' : 'deletecollection';
   return m.toLowerCase();
 }
+
+const KINDS: Record<string, ResourceRef> = {
+  Namespace: R.namespaces,
+  ServiceAccount: R.serviceaccounts,
+  ClusterRole: R.clusterroles,
+  ClusterRoleBinding: R.clusterrolebindings,
+  CustomResourceDefinition: R.crds,
+  DaemonSet: R.daemonsets,
+  TraceSession: R.tracesessions,
+  NetworkPolicy: R.networkpolicies,
+};
+
+/** The API path of a manifest object (by kind), for apply and delete. */
+export function objectPath(obj: { kind: string; metadata: { name: string; namespace?: string } }): string {
+  const ref = KINDS[obj.kind];
+  if (!ref) throw new Error(`no API path known for kind ${obj.kind}`);
+  return resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name });
+}
+
+/** kubectl's way of naming an object in messages: `daemonset.apps/harden-agent`. */
+export function objectName(obj: { kind: string; metadata: { name: string } }): string {
+  const ref = KINDS[obj.kind];
+  const group = ref?.group ? `.${ref.group}` : '';
+  return `${obj.kind.toLowerCase()}${group}/${obj.metadata.name}`;
+}

@@ -76,8 +76,9 @@ GO
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
   for b in "${want[@]}"; do
     [ -x "$bin/$b-$KUBE_VERSION" ] && continue
-    (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$bin/$b-$KUBE_VERSION.tmp" "k8s.io/kubernetes/cmd/$b") &&
-      mv "$bin/$b-$KUBE_VERSION.tmp" "$bin/$b-$KUBE_VERSION"
+    (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$bin/$b-$KUBE_VERSION.tmp" "k8s.io/kubernetes/cmd/$b") ||
+      { echo "build of $b failed" >&2; exit 1; }
+    mv "$bin/$b-$KUBE_VERSION.tmp" "$bin/$b-$KUBE_VERSION"
     echo "built $bin/$b-$KUBE_VERSION" >&2
   done
 }

@@ -1,0 +1,164 @@
+import { VERSION } from '../version';
+import { GROUP } from '../session/types';
+import { traceSessionCrd } from './crd';
+
+export const AGENT_NAMESPACE = 'harden-system';
+export const AGENT_NAME = 'harden-agent';
+export const AGENT_LABELS = {
+  'app.kubernetes.io/name': AGENT_NAME,
+  'app.kubernetes.io/part-of': 'kubectl-harden',
+};
+export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
+/** Where the agent signals readiness (bpftrace found, API reachable) for its readiness probe. */
+export const READY_FILE = '/run/harden/ready';
+
+export interface DeployOptions {
+  image?: string;
+  /** Agent status flush interval, seconds. */
+  flushSeconds?: number;
+}
+
+export function defaultImage(): string {
+  return `${DEFAULT_IMAGE_REPO}:v${VERSION}`;
+}
+
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace ? { namespace } : {}),
+  labels: { ...AGENT_LABELS },
+});
+
+export function agentNamespace() {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      ...meta(AGENT_NAMESPACE),
+      // The agent is privileged by design; say so to Pod Security Admission.
+      labels: { ...AGENT_LABELS, 'pod-security.kubernetes.io/enforce': 'privileged' },
+    },
+  };
+}
+
+export function agentServiceAccount() {
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(AGENT_NAME, AGENT_NAMESPACE) };
+}
+
+/**
+ * What a privileged agent on every node may do, and no more: read pods and nodes, read trace
+ * sessions and write their status. No secrets, no exec, no writes elsewhere.
+ */
+export function agentClusterRole() {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: meta(AGENT_NAME),
+    rules: [
+      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
+    ],
+  };
+}
+
+export function agentClusterRoleBinding() {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: meta(AGENT_NAME),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: AGENT_NAME },
+    subjects: [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace: AGENT_NAMESPACE }],
+  };
+}
+
+/**
+ * Who may trace is decided by RBAC on sessions in the target's namespace: this role, aggregated into
+ * the built-in admin and edit roles, lets namespace admins and editors trace their own pods.
+ */
+export function tracerClusterRole() {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: {
+      name: 'harden-tracer',
+      labels: {
+        ...AGENT_LABELS,
+        'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+        'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+      },
+    },
+    rules: [
+      {
+        apiGroups: [GROUP],
+        resources: ['tracesessions'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+      },
+      { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get'] },
+    ],
+  };
+}
+
+function hostMount(name: string, path: string, readOnly: boolean) {
+  return {
+    volume: { name, hostPath: { path } },
+    mount: { name, mountPath: path, readOnly },
+  };
+}
+
+export function agentDaemonSet(opts: DeployOptions = {}) {
+  const mounts = [
+    hostMount('cgroup', '/sys/fs/cgroup', true),
+    hostMount('debugfs', '/sys/kernel/debug', false),
+    hostMount('tracefs', '/sys/kernel/tracing', false),
+    hostMount('btf', '/sys/kernel/btf', true),
+    hostMount('modules', '/lib/modules', true),
+  ];
+  const args = ['--flush-interval', String(opts.flushSeconds ?? 3)];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: meta(AGENT_NAME, AGENT_NAMESPACE),
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': AGENT_NAME } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+      template: {
+        metadata: { labels: { ...AGENT_LABELS }, annotations: { 'harden.dev/agent-version': VERSION } },
+        spec: {
+          serviceAccountName: AGENT_NAME,
+          hostPID: true,
+          priorityClassName: 'system-node-critical',
+          tolerations: [{ operator: 'Exists' }],
+          containers: [
+            {
+              name: 'agent',
+              image: opts.image ?? defaultImage(),
+              args,
+              env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+              securityContext: { privileged: true },
+              resources: {
+                requests: { cpu: '50m', memory: '96Mi' },
+                limits: { cpu: '1', memory: '512Mi' },
+              },
+              readinessProbe: { exec: { command: ['cat', READY_FILE] }, periodSeconds: 5 },
+              volumeMounts: mounts.map((m) => m.mount),
+            },
+          ],
+          volumes: mounts.map((m) => m.volume),
+        },
+      },
+    },
+  };
+}
+
+/** Everything `deploy` applies, in the order it must exist. */
+export function deployManifests(opts: DeployOptions = {}) {
+  return [
+    traceSessionCrd(),
+    agentNamespace(),
+    agentServiceAccount(),
+    agentClusterRole(),
+    agentClusterRoleBinding(),
+    tracerClusterRole(),
+    agentDaemonSet(opts),
+  ];
+}

@@ -1,0 +1,99 @@
+/** The minimal shapes of the built-in objects the plugin reads. */
+export interface Meta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  generation?: number;
+  resourceVersion?: string;
+  ownerReferences?: { kind: string; name: string; controller?: boolean; uid?: string }[];
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: Meta;
+}
+
+export interface List<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+export interface ContainerStatus {
+  name: string;
+  containerID?: string;
+  ready?: boolean;
+  restartCount?: number;
+  image?: string;
+  state?: {
+    running?: { startedAt?: string };
+    waiting?: { reason?: string };
+    terminated?: { reason?: string };
+  };
+}
+
+export interface Pod extends KubeObject {
+  spec: {
+    nodeName?: string;
+    hostNetwork?: boolean;
+    containers: {
+      name: string;
+      image?: string;
+      ports?: { name?: string; containerPort: number; protocol?: string }[];
+    }[];
+    initContainers?: { name: string }[];
+  };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: { ip: string }[];
+    hostIP?: string;
+    qosClass?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+export interface Node extends KubeObject {
+  status?: {
+    nodeInfo?: {
+      architecture?: string;
+      kernelVersion?: string;
+      osImage?: string;
+      containerRuntimeVersion?: string;
+    };
+    addresses?: { type: string; address: string }[];
+    conditions?: { type: string; status: string }[];
+  };
+}
+
+export interface DaemonSet extends KubeObject {
+  spec: { template: { spec: { containers: { name: string; image: string }[] } } };
+  status?: {
+    desiredNumberScheduled?: number;
+    numberReady?: number;
+    updatedNumberScheduled?: number;
+    numberAvailable?: number;
+    observedGeneration?: number;
+  };
+}
+
+export function podReady(pod: Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** The workload a pod belongs to: its controller, one level up for ReplicaSets of Deployments. */
+export function ownerOf(pod: Pod): { kind: string; name: string } {
+  const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+  if (!ref) return { kind: 'Pod', name: pod.metadata.name };
+  if (ref.kind === 'ReplicaSet') {
+    const hash = pod.metadata.labels?.['pod-template-hash'];
+    if (hash && ref.name.endsWith(`-${hash}`))
+      return { kind: 'Deployment', name: ref.name.slice(0, -hash.length - 1) };
+  }
+  return { kind: ref.kind, name: ref.name };
+}

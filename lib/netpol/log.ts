@@ -1,0 +1,356 @@
+import { isIP } from 'node:net';
+
+/**
+ * The flow log: what `netpol monitor` writes and `netpol report` reads, one JSON object per line.
+ * Line 1 is a header; every other line is one flow whose peer was resolved while it was fresh, so
+ * the report needs nothing but this file (no cluster, no kubeconfig).
+ *
+ * Compatibility: readers ignore fields they do not know, so adding a field keeps the version; a
+ * change of meaning or of a required field bumps FLOW_LOG_VERSION, and older readers refuse it.
+ */
+export const FLOW_LOG_FORMAT = 'kubectl-harden/flow-log';
+export const FLOW_LOG_VERSION = 1;
+
+export type Labels = Record<string, string>;
+export type Protocol = 'TCP' | 'UDP';
+export type Direction = 'ingress' | 'egress';
+
+/** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
+export interface Owner {
+  kind: string;
+  name: string;
+}
+
+/** The cluster DNS Service (kube-dns, whatever implements it): its pods are always allowed on port 53. */
+export interface DnsIdentity {
+  namespace: string;
+  name: string;
+  selector: Labels;
+}
+
+export interface FlowLogHeader {
+  kind: 'header';
+  format: typeof FLOW_LOG_FORMAT;
+  version: number;
+  /** kubeconfig cluster and context the monitor talked to; informational. */
+  cluster: string;
+  context: string;
+  /** RFC 3339. */
+  startTime: string;
+  /** null when the monitor found no cluster DNS Service; the report then assumes kube-system/kube-dns. */
+  dns: DnsIdentity | null;
+}
+
+/** The traced pod. owner null: a bare pod, which is its own workload. */
+export interface TargetPod {
+  namespace: string;
+  name: string;
+  labels: Labels;
+  owner: Owner | null;
+}
+
+export interface PodPeer {
+  kind: 'pod';
+  namespace: string;
+  name: string;
+  labels: Labels;
+  owner: Owner | null;
+  /** A hostNetwork pod has the node's address; only an ipBlock matches its traffic. */
+  hostNetwork: boolean;
+}
+
+export interface ServiceEndpoint {
+  ip: string;
+  port: number;
+}
+
+/** A ClusterIP the target connected to (egress only: the kernel sees the ClusterIP, before DNAT). */
+export interface ServicePeer {
+  kind: 'service';
+  namespace: string;
+  name: string;
+  /** null (or empty) for a selectorless Service such as `kubernetes`, whose endpoints are managed by hand. */
+  selector: Labels | null;
+  /** The Service port connected to, and its protocol (equal to the flow's proto). */
+  port: number;
+  protocol: Protocol;
+  /** The port on the selected pods: a number, or a container port name. */
+  targetPort: number | string;
+  /** Required for a selectorless Service: its endpoint addresses and ports for this Service port. */
+  endpoints?: ServiceEndpoint[];
+}
+
+/** A node address (kubelet probes, hostPort and NodePort traffic that kept the node's address). */
+export interface NodePeer {
+  kind: 'node';
+  name: string;
+  ip: string;
+}
+
+export interface ExternalPeer {
+  kind: 'external';
+  ip: string;
+  family: 4 | 6;
+}
+
+export type Peer = PodPeer | ServicePeer | NodePeer | ExternalPeer;
+
+export interface FlowLine {
+  kind: 'flow';
+  target: TargetPod;
+  direction: Direction;
+  proto: Protocol;
+  /** As the agent saw them on the target's socket; ingress: local = target; egress: remote = peer. */
+  localIP: string;
+  localPort: number;
+  remoteIP: string;
+  remotePort: number;
+  peer: Peer;
+  count: number;
+  /** RFC 3339. */
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export type FlowLogLine = FlowLogHeader | FlowLine;
+
+/** A line that is not a valid flow-log line. `line` is 1-based; 0 for a record not read from a file. */
+export class FlowLogError extends Error {
+  constructor(
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super(line > 0 ? `line ${line}: ${detail}` : detail);
+    this.name = 'FlowLogError';
+  }
+}
+
+/** One line of text (no trailing newline); validates first, so a writer's bug fails where it is made. */
+export function formatLine(line: FlowLogLine): string {
+  validateLine(line, 0);
+  return JSON.stringify(line);
+}
+
+export function parseLine(text: string, lineNo: number): FlowLogLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new FlowLogError(lineNo, `not JSON (${(e as Error).message})`);
+  }
+  return validateLine(value, lineNo);
+}
+
+export function validateLine(value: unknown, lineNo: number): FlowLogLine {
+  const o = object(value, lineNo, 'line');
+  switch (o.kind) {
+    case 'flow':
+      return validateFlow(o, lineNo);
+    case 'header':
+      return validateHeader(o, lineNo);
+    default:
+      return fail(lineNo, 'kind', `expected "header" or "flow", got ${show(o.kind)}`);
+  }
+}
+
+// Validators return their input, typed: no copy per line on the hot path. Paths are passed as
+// constant parts and joined only when an error message is built.
+
+type Obj = Record<string, unknown>;
+
+function fail(lineNo: number, path: string, msg: string): never {
+  throw new FlowLogError(lineNo, `${path}: ${msg}`);
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  const s = JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+function join(path: string, key: string): string {
+  return path === 'line' ? key : `${path}.${key}`;
+}
+
+function object(v: unknown, lineNo: number, path: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    fail(lineNo, path, `expected an object, got ${show(v)}`);
+  return v as Obj;
+}
+
+function str(o: Obj, key: string, lineNo: number, path: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '')
+    fail(lineNo, join(path, key), `expected a non-empty string, got ${show(v)}`);
+  return v;
+}
+
+function int(o: Obj, key: string, lineNo: number, path: string, min: number, max: number): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    fail(lineNo, join(path, key), `expected an integer ${min}..${max}, got ${show(v)}`);
+  return v;
+}
+
+function oneOf<T extends string>(
+  o: Obj,
+  key: string,
+  allowed: readonly T[],
+  lineNo: number,
+  path: string,
+): T {
+  const v = o[key];
+  if (!allowed.includes(v as T))
+    fail(lineNo, join(path, key), `expected ${allowed.map((a) => `"${a}"`).join(' or ')}, got ${show(v)}`);
+  return v as T;
+}
+
+function ip(o: Obj, key: string, lineNo: number, path: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || isIP(v) === 0)
+    fail(lineNo, join(path, key), `expected an IP address, got ${show(v)}`);
+  return v;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function time(o: Obj, key: string, lineNo: number, path: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || !RFC3339.test(v))
+    fail(lineNo, join(path, key), `expected an RFC 3339 time, got ${show(v)}`);
+  return v;
+}
+
+function labels(o: Obj, key: string, lineNo: number, path: string): Labels {
+  const m = object(o[key], lineNo, join(path, key));
+  for (const k in m) {
+    if (typeof m[k] !== 'string')
+      fail(lineNo, `${join(path, key)}["${k}"]`, `expected a string, got ${show(m[k])}`);
+  }
+  return m as Labels;
+}
+
+function owner(o: Obj, lineNo: number, path: string): void {
+  if (o.owner === null) return;
+  const w = object(o.owner, lineNo, join(path, 'owner'));
+  str(w, 'kind', lineNo, join(path, 'owner'));
+  str(w, 'name', lineNo, join(path, 'owner'));
+}
+
+function boolean(o: Obj, key: string, lineNo: number, path: string): void {
+  if (typeof o[key] !== 'boolean')
+    fail(lineNo, join(path, key), `expected true or false, got ${show(o[key])}`);
+}
+
+const PROTOCOLS = ['TCP', 'UDP'] as const;
+const DIRECTIONS = ['ingress', 'egress'] as const;
+const PEER_KINDS = ['pod', 'service', 'node', 'external'] as const;
+
+function validateHeader(o: Obj, lineNo: number): FlowLogHeader {
+  if (o.format !== FLOW_LOG_FORMAT)
+    fail(
+      lineNo,
+      'format',
+      `expected "${FLOW_LOG_FORMAT}", got ${show(o.format)}: not a kubectl-harden flow log`,
+    );
+  const version = int(o, 'version', lineNo, 'line', 1, Number.MAX_SAFE_INTEGER);
+  if (version > FLOW_LOG_VERSION)
+    fail(
+      lineNo,
+      'version',
+      `flow log version ${version} is newer than this kubectl-harden reads (${FLOW_LOG_VERSION}); upgrade the plugin`,
+    );
+  str(o, 'cluster', lineNo, 'line');
+  str(o, 'context', lineNo, 'line');
+  time(o, 'startTime', lineNo, 'line');
+  if (o.dns !== null) {
+    const dns = object(o.dns, lineNo, 'dns');
+    str(dns, 'namespace', lineNo, 'dns');
+    str(dns, 'name', lineNo, 'dns');
+    labels(dns, 'selector', lineNo, 'dns');
+  }
+  return o as unknown as FlowLogHeader;
+}
+
+function validateFlow(o: Obj, lineNo: number): FlowLine {
+  const target = object(o.target, lineNo, 'target');
+  str(target, 'namespace', lineNo, 'target');
+  str(target, 'name', lineNo, 'target');
+  labels(target, 'labels', lineNo, 'target');
+  owner(target, lineNo, 'target');
+
+  const direction = oneOf(o, 'direction', DIRECTIONS, lineNo, 'line');
+  const proto = oneOf(o, 'proto', PROTOCOLS, lineNo, 'line');
+  ip(o, 'localIP', lineNo, 'line');
+  ip(o, 'remoteIP', lineNo, 'line');
+  // The port a rule is made of must be a real port; the other side may be 0 (an unbound UDP socket).
+  int(o, 'localPort', lineNo, 'line', direction === 'ingress' ? 1 : 0, 65535);
+  int(o, 'remotePort', lineNo, 'line', direction === 'egress' ? 1 : 0, 65535);
+  int(o, 'count', lineNo, 'line', 1, Number.MAX_SAFE_INTEGER);
+  time(o, 'firstSeen', lineNo, 'line');
+  time(o, 'lastSeen', lineNo, 'line');
+  validatePeer(object(o.peer, lineNo, 'peer'), direction, proto, lineNo);
+  return o as unknown as FlowLine;
+}
+
+function validatePeer(p: Obj, direction: Direction, proto: Protocol, lineNo: number): void {
+  switch (oneOf(p, 'kind', PEER_KINDS, lineNo, 'peer')) {
+    case 'pod':
+      str(p, 'namespace', lineNo, 'peer');
+      str(p, 'name', lineNo, 'peer');
+      labels(p, 'labels', lineNo, 'peer');
+      owner(p, lineNo, 'peer');
+      boolean(p, 'hostNetwork', lineNo, 'peer');
+      return;
+    case 'service':
+      if (direction !== 'egress')
+        fail(
+          lineNo,
+          'peer.kind',
+          'a service peer only makes sense for egress (a ClusterIP is a destination)',
+        );
+      str(p, 'namespace', lineNo, 'peer');
+      str(p, 'name', lineNo, 'peer');
+      if (p.selector !== null) labels(p, 'selector', lineNo, 'peer');
+      int(p, 'port', lineNo, 'peer', 1, 65535);
+      if (oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer') !== proto)
+        fail(lineNo, 'peer.protocol', `${show(p.protocol)} differs from the flow's proto "${proto}"`);
+      if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, 'peer');
+      else int(p, 'targetPort', lineNo, 'peer', 1, 65535);
+      if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null)) endpoints(p, lineNo);
+      return;
+    case 'node':
+      str(p, 'name', lineNo, 'peer');
+      ip(p, 'ip', lineNo, 'peer');
+      return;
+    case 'external': {
+      const family = isIP(ip(p, 'ip', lineNo, 'peer'));
+      if (p.family !== family)
+        fail(lineNo, 'peer.family', `expected ${family} for ${show(p.ip)}, got ${show(p.family)}`);
+      return;
+    }
+  }
+}
+
+function endpoints(p: Obj, lineNo: number): void {
+  const list = p.endpoints;
+  if (!Array.isArray(list))
+    fail(
+      lineNo,
+      'peer.endpoints',
+      `expected an array (required for a selectorless service), got ${show(list)}`,
+    );
+  list.forEach((e, i) => {
+    const ep = object(e, lineNo, `peer.endpoints[${i}]`);
+    ip(ep, 'ip', lineNo, `peer.endpoints[${i}]`);
+    int(ep, 'port', lineNo, `peer.endpoints[${i}]`, 1, 65535);
+  });
+}
+
+/** Kubernetes treats an empty selector like none: no pods are selected, endpoints are managed by hand. */
+export function isSelectorless(selector: Labels | null): boolean {
+  return selector === null || Object.keys(selector).length === 0;
+}

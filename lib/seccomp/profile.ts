@@ -1,0 +1,198 @@
+/**
+ * Seccomp profiles from what the agent observed: pure data in, profiles out (DESIGN.md §4).
+ * One profile per container of a workload, merged across its replicas.
+ */
+import { hasSyscallName, namesFor, type NodeArch } from './names';
+import { RUNTIME_SYSCALLS, type ContainerRuntime } from './runtime-syscalls';
+
+export interface ContainerObservation {
+  namespace: string;
+  /** Owner name (Deployment, StatefulSet, …; the pod itself when it has no owner). */
+  workload: string;
+  container: string;
+  arch: NodeArch;
+  /** Syscall numbers of the node's native ABI, from the entrypoint's first execve on. */
+  syscalls: number[];
+  /** The agent was tracing when the container started. */
+  startSeen: boolean;
+  /** The container started under a seccomp filter, so the runtime's post-filter syscalls were recorded. */
+  filterSeen: boolean;
+  runtime: ContainerRuntime;
+}
+
+export type SeccompArch = 'SCMP_ARCH_X86_64' | 'SCMP_ARCH_X86' | 'SCMP_ARCH_X32' | 'SCMP_ARCH_AARCH64' | 'SCMP_ARCH_ARM';
+
+/** The JSON kubelet reads for `seccompProfile: {type: Localhost}`. */
+export interface SeccompProfile {
+  defaultAction: 'SCMP_ACT_ERRNO';
+  architectures: SeccompArch[];
+  syscalls: { names: string[]; action: 'SCMP_ACT_ALLOW' }[];
+}
+
+export interface BuiltProfile {
+  namespace: string;
+  workload: string;
+  container: string;
+  profile: SeccompProfile;
+  /** Names the runtime list contributed beyond what was observed (sorted); empty when none was added. */
+  addedFromRuntimeList: string[];
+  /** Human-readable provenance, for stderr. */
+  notes: string[];
+}
+
+/*
+ * The node's arch plus the compat ABIs its kernel also accepts: the profile lists them so libseccomp
+ * knows the filter's architectures, and their syscalls fall to the default action like any other
+ * unlisted call (the names are resolved per architecture by libseccomp).
+ */
+const ARCHITECTURES: Record<NodeArch, SeccompArch[]> = {
+  amd64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+  arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+};
+
+export class ProfileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProfileError';
+  }
+}
+
+function key(o: Pick<ContainerObservation, 'namespace' | 'workload' | 'container'>): string {
+  return JSON.stringify([o.namespace, o.workload, o.container]);
+}
+
+function label(o: Pick<ContainerObservation, 'namespace' | 'workload' | 'container'>): string {
+  return `container ${o.container} of ${o.namespace}/${o.workload}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Why a replica's runtime window is missing from its observations, or undefined when it is there. */
+function missingWindow(o: ContainerObservation): string | undefined {
+  if (!o.startSeen) return 'start not seen';
+  if (!o.filterSeen) return 'ran without a seccomp filter while traced';
+  return undefined;
+}
+
+/** Profiles sorted by namespace, workload, container, so two runs diff cleanly. */
+export function buildProfiles(observations: readonly ContainerObservation[]): BuiltProfile[] {
+  const groups = new Map<string, ContainerObservation[]>();
+  for (const o of observations) {
+    const k = key(o);
+    const group = groups.get(k);
+    if (group) group.push(o);
+    else groups.set(k, [o]);
+  }
+  return [...groups.keys()].sort().map((k) => buildOne(groups.get(k) as ContainerObservation[]));
+}
+
+function buildOne(replicas: ContainerObservation[]): BuiltProfile {
+  const first = replicas[0];
+  const archs = [...new Set(replicas.map((r) => r.arch))].sort();
+  if (archs.length > 1) {
+    throw new ProfileError(
+      `${label(first)} ran on nodes of different architectures (${archs.join(', ')}); ` +
+        'one seccomp profile cannot name syscalls for both: trace the replicas of one architecture',
+    );
+  }
+  const arch = first.arch;
+  if (!Object.prototype.hasOwnProperty.call(ARCHITECTURES, arch)) {
+    throw new ProfileError(`${label(first)}: unsupported node architecture ${JSON.stringify(arch)}`);
+  }
+
+  const observed = namesFor(
+    arch,
+    replicas.flatMap((r) => r.syscalls),
+  );
+  const names = new Set(observed);
+  const notes: string[] = [];
+  if (replicas.length > 1) notes.push(`merged ${plural(replicas.length, 'replica')}`);
+
+  // Per runtime: which replicas lack the runtime's post-filter window, and why.
+  const needed = new Map<ContainerRuntime, Map<string, number>>();
+  for (const r of replicas) {
+    const why = missingWindow(r);
+    if (why === undefined) continue;
+    const list = RUNTIME_SYSCALLS[r.runtime];
+    if (!list) throw new ProfileError(`${label(first)}: unknown container runtime ${JSON.stringify(r.runtime)}`);
+    const reasons = needed.get(r.runtime) ?? new Map<string, number>();
+    reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    needed.set(r.runtime, reasons);
+  }
+
+  const added = new Set<string>();
+  for (const runtime of [...needed.keys()].sort()) {
+    const list = RUNTIME_SYSCALLS[runtime];
+    const reasons = [...(needed.get(runtime) as Map<string, number>)]
+      .map(([why, n]) => `${why} (${plural(n, 'replica')})`)
+      .join(', ');
+    const fresh: string[] = [];
+    for (const name of list.names) {
+      // A name this architecture lacks (select on arm64) is simply not part of its window.
+      if (!hasSyscallName(arch, name) || names.has(name)) continue;
+      names.add(name);
+      added.add(name);
+      fresh.push(name);
+    }
+    notes.push(
+      `added ${runtime}'s post-filter syscalls because the runtime window was not recorded: ${reasons}; ` +
+        `${fresh.length ? `new: ${[...fresh].sort().join(', ')}` : 'all already observed'}; source: ${list.source}`,
+    );
+  }
+  if (needed.size === 0) notes.push('runtime window recorded under a seccomp filter; no runtime list added');
+
+  if (names.size === 0) {
+    throw new ProfileError(`${label(first)}: no syscalls recorded, so there is nothing to allow`);
+  }
+  return {
+    namespace: first.namespace,
+    workload: first.workload,
+    container: first.container,
+    profile: {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: [...ARCHITECTURES[arch]],
+      syscalls: [{ names: [...names].sort(), action: 'SCMP_ACT_ALLOW' }],
+    },
+    addedFromRuntimeList: [...added].sort(),
+    notes,
+  };
+}
+
+export interface SeccompProfileCrd {
+  apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1';
+  kind: 'SeccompProfile';
+  metadata: { name: string; namespace: string };
+  spec: SeccompProfile;
+}
+
+// DNS-1123 subdomain, what the API server demands of metadata.name.
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The Security Profiles Operator's object for the same profile (`-o crd`). */
+export function toSeccompProfileCrd(name: string, namespace: string, profile: SeccompProfile): SeccompProfileCrd {
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    throw new ProfileError(`invalid SeccompProfile name ${JSON.stringify(name)}: must be a DNS-1123 subdomain`);
+  }
+  return {
+    apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1',
+    kind: 'SeccompProfile',
+    metadata: { name, namespace },
+    spec: {
+      defaultAction: profile.defaultAction,
+      architectures: [...profile.architectures],
+      syscalls: profile.syscalls.map((s) => ({ names: [...s.names], action: s.action })),
+    },
+  };
+}
+
+/** `<namespace>-<workload>-<container>.json`; the parts are Kubernetes names, so no path separators. */
+export function profileFileName(namespace: string, workload: string, container: string): string {
+  for (const part of [namespace, workload, container]) {
+    if (part === '' || part === '.' || part === '..' || /[/\\\0]/.test(part)) {
+      throw new ProfileError(`cannot build a profile file name from ${JSON.stringify(part)}`);
+    }
+  }
+  return `${namespace}-${workload}-${container}.json`;
+}

@@ -1,0 +1,122 @@
+/**
+ * TraceSession (harden.dev/v1alpha1): the only channel between the plugin and the node agents.
+ * spec says what to trace (written by the plugin), status what was seen (written by the agents,
+ * one entry per node, each agent owning its own entry through server-side apply).
+ */
+export const GROUP = 'harden.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'TraceSession';
+
+export type SessionType = 'seccomp' | 'network';
+export type SessionState = 'Running' | 'Stopped';
+export type SessionPhase = 'Pending' | 'Tracing' | 'Completed' | 'Failed';
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
+export interface TraceTarget {
+  /**
+   * Must equal the session's own namespace: RBAC on that namespace decides who may trace, so the
+   * agent refuses anything else. Empty means the session's namespace.
+   */
+  namespace?: string;
+  podName?: string;
+  selector?: LabelSelector;
+  /** Every pod of the namespace (netpol monitor --all). */
+  all?: boolean;
+  /** Container names; empty means every container of the pod. */
+  containers?: string[];
+}
+
+export interface TraceSessionSpec {
+  type: SessionType;
+  target: TraceTarget;
+  state: SessionState;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ContainerRecord {
+  pod: string;
+  podUID: string;
+  container: string;
+  containerID: string;
+  /** Raw syscall numbers of the node's architecture, sorted and unique. */
+  syscalls: number[];
+  /** The container's cgroup was armed before its entrypoint ran: nothing it did was missed. */
+  recordedFromStart: boolean;
+  /** It installed a seccomp filter while traced, so the runtime's post-filter syscalls are in `syscalls`. */
+  filterSeen: boolean;
+}
+
+export type Direction = 'ingress' | 'egress';
+export type Protocol = 'TCP' | 'UDP';
+
+export interface Flow {
+  pod: string;
+  direction: Direction;
+  proto: Protocol;
+  localIP: string;
+  localPort: number;
+  remoteIP: string;
+  remotePort: number;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface NodeRecord {
+  node: string;
+  /** GOARCH naming, as Node.status.nodeInfo.architecture: amd64, arm64. */
+  arch: string;
+  agentVersion: string;
+  /** bpftrace's own version string, as the agent found it. */
+  bpftraceVersion?: string;
+  /** When this agent last wrote its entry. */
+  lastFlush: string;
+  /** Set once the agent has seen state Stopped and written everything it had. */
+  final: boolean;
+  containers: ContainerRecord[];
+  flows?: Flow[];
+  /** Flows beyond the cap were dropped (counts of kept flows stay exact). */
+  truncated?: boolean;
+  conditions?: Condition[];
+}
+
+export interface TraceSessionStatus {
+  phase?: SessionPhase;
+  message?: string;
+  conditions?: Condition[];
+  nodes?: NodeRecord[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  creationTimestamp?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface TraceSession {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: TraceSessionSpec;
+  status?: TraceSessionStatus;
+}

@@ -1,0 +1,361 @@
+#!/usr/bin/env node
+// Writes a synthetic but realistic flow log (the format of lib/netpol/log.ts) for benchmarks and the
+// streaming test: a few namespaces of Deployments, a StatefulSet and a DaemonSet talking to each other,
+// to Services (numeric and named target ports), to the API server, to DNS and to the Internet, plus
+// kubelet probes — every line unique (ephemeral ports, times) while the rules they imply stay few.
+//
+//   node scripts/gen-flow-log.mjs N [FILE] [--seed S]     (FILE absent or "-": stdout)
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+
+/** mulberry32: a small seeded PRNG, so the same N and seed give the same log. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NODES = [
+  { name: 'worker-1', ip: '192.168.10.11' },
+  { name: 'worker-2', ip: '192.168.10.12' },
+  { name: 'worker-3', ip: '192.168.10.13' },
+];
+
+/** Workloads: namespace, owner, labels, container port, replica count. */
+const WORKLOADS = [
+  {
+    ns: 'web',
+    kind: 'Deployment',
+    name: 'frontend',
+    labels: { app: 'frontend', tier: 'web' },
+    port: 8080,
+    replicas: 3,
+  },
+  {
+    ns: 'web',
+    kind: 'Deployment',
+    name: 'api',
+    labels: { app: 'api', tier: 'backend' },
+    port: 9000,
+    replicas: 4,
+  },
+  { ns: 'web', kind: 'Deployment', name: 'worker', labels: { app: 'worker' }, port: 9100, replicas: 2 },
+  { ns: 'data', kind: 'StatefulSet', name: 'postgres', labels: { app: 'postgres' }, port: 5432, replicas: 3 },
+  {
+    ns: 'data',
+    kind: 'StatefulSet',
+    name: 'redis',
+    labels: { app: 'redis', role: 'cache' },
+    port: 6379,
+    replicas: 3,
+  },
+  { ns: 'shop', kind: 'Deployment', name: 'checkout', labels: { app: 'checkout' }, port: 8443, replicas: 2 },
+  {
+    ns: 'shop',
+    kind: 'Deployment',
+    name: 'catalog',
+    labels: { app: 'catalog', version: 'v2' },
+    port: 8080,
+    replicas: 3,
+  },
+  {
+    ns: 'monitoring',
+    kind: 'DaemonSet',
+    name: 'node-exporter',
+    labels: { app: 'node-exporter' },
+    port: 9100,
+    replicas: 3,
+    hostNetwork: true,
+  },
+  {
+    ns: 'monitoring',
+    kind: 'Deployment',
+    name: 'prometheus',
+    labels: { app: 'prometheus' },
+    port: 9090,
+    replicas: 1,
+  },
+];
+
+function pods(w, wi) {
+  return Array.from({ length: w.replicas }, (_, i) => {
+    const labels = { ...w.labels };
+    let name;
+    if (w.kind === 'Deployment') {
+      labels['pod-template-hash'] = `7c9${wi}f5d8b`;
+      name = `${w.name}-7c9${wi}f5d8b-${String.fromCharCode(97 + i)}x${i}qz`;
+    } else {
+      labels['controller-revision-hash'] = `${w.name}-5b8${wi}d`;
+      if (w.kind === 'StatefulSet') labels['statefulset.kubernetes.io/pod-name'] = `${w.name}-${i}`;
+      else labels['pod-template-generation'] = '1';
+      name = w.kind === 'StatefulSet' ? `${w.name}-${i}` : `${w.name}-k${wi}${i}x`;
+    }
+    const ip = w.hostNetwork ? NODES[i % NODES.length].ip : `10.244.${wi}.${10 + i}`;
+    return {
+      ns: w.ns,
+      name,
+      labels,
+      owner: { kind: w.kind, name: w.name },
+      ip,
+      hostNetwork: Boolean(w.hostNetwork),
+      w,
+    };
+  });
+}
+
+const PODS = WORKLOADS.map(pods);
+const byName = (n) => PODS[WORKLOADS.findIndex((w) => w.name === n)];
+
+const SERVICES = [
+  { ns: 'web', name: 'api', selector: { app: 'api' }, ip: '10.96.12.4', port: 80, targetPort: 9000 },
+  {
+    ns: 'data',
+    name: 'postgres',
+    selector: { app: 'postgres' },
+    ip: '10.96.40.2',
+    port: 5432,
+    targetPort: 'pg',
+  },
+  {
+    ns: 'data',
+    name: 'redis',
+    selector: { app: 'redis' },
+    ip: '10.96.40.9',
+    port: 6379,
+    targetPort: 'redis',
+  },
+  { ns: 'shop', name: 'catalog', selector: { app: 'catalog' }, ip: '10.96.77.1', port: 80, targetPort: 8080 },
+  {
+    ns: 'kube-system',
+    name: 'kube-dns',
+    selector: { 'k8s-app': 'kube-dns' },
+    ip: '10.96.0.10',
+    port: 53,
+    targetPort: 53,
+    udp: true,
+  },
+  {
+    ns: 'default',
+    name: 'kubernetes',
+    selector: null,
+    ip: '10.96.0.1',
+    port: 443,
+    targetPort: 6443,
+    endpoints: [
+      { ip: '192.168.10.2', port: 6443 },
+      { ip: '192.168.10.3', port: 6443 },
+    ],
+  },
+];
+
+const EXTERNAL = [
+  ...Array.from({ length: 30 }, (_, i) => ({ ip: `203.0.113.${i + 1}`, family: 4, port: 443 })),
+  ...Array.from({ length: 6 }, (_, i) => ({
+    ip: `2001:db8:40::${(i + 1).toString(16)}`,
+    family: 6,
+    port: 443,
+  })),
+  { ip: '198.51.100.25', family: 4, port: 587 },
+];
+
+/** Which workloads call which: [caller, kind, callee]. */
+const CALLS = [
+  ['frontend', 'service', 'api'],
+  ['frontend', 'pod', 'catalog'],
+  ['api', 'service', 'postgres'],
+  ['api', 'service', 'redis'],
+  ['api', 'external', null],
+  ['worker', 'service', 'postgres'],
+  ['worker', 'external', null],
+  ['checkout', 'service', 'catalog'],
+  ['checkout', 'pod', 'redis'],
+  ['prometheus', 'pod', 'node-exporter'],
+  ['prometheus', 'pod', 'api'],
+  ['prometheus', 'service', 'kubernetes'],
+];
+
+function podIdentity(p) {
+  return { namespace: p.ns, name: p.name, labels: p.labels, owner: p.owner };
+}
+
+export function header(startTime = '2025-03-01T10:00:00Z') {
+  return {
+    kind: 'header',
+    format: 'kubectl-harden/flow-log',
+    version: 1,
+    cluster: 'prod-eu-1',
+    context: 'admin@prod-eu-1',
+    startTime,
+    dns: { namespace: 'kube-system', name: 'kube-dns', selector: { 'k8s-app': 'kube-dns' } },
+  };
+}
+
+/** N flow-line objects after the header, deterministic for a seed. */
+export function* flows(n, seed = 1) {
+  const rnd = prng(seed);
+  const pick = (a) => a[Math.floor(rnd() * a.length)];
+  const ephemeral = () => 32768 + Math.floor(rnd() * 28232);
+  const t0 = Date.parse('2025-03-01T10:00:00Z');
+  for (let i = 0; i < n; i++) {
+    const first = t0 + i * 7 + Math.floor(rnd() * 1000);
+    const common = {
+      count: 1 + Math.floor(rnd() * 50),
+      firstSeen: new Date(first).toISOString(),
+      lastSeen: new Date(first + Math.floor(rnd() * 60000)).toISOString(),
+    };
+    const r = rnd();
+    if (r < 0.1) {
+      // kubelet probe: node → pod, on the pod's port
+      const ws = PODS.filter((ps) => !ps[0].hostNetwork);
+      const p = pick(pick(ws));
+      const node = pick(NODES);
+      yield {
+        kind: 'flow',
+        target: podIdentity(p),
+        direction: 'ingress',
+        proto: 'TCP',
+        localIP: p.ip,
+        localPort: p.w.port,
+        remoteIP: node.ip,
+        remotePort: ephemeral(),
+        peer: { kind: 'node', name: node.name, ip: node.ip },
+        ...common,
+      };
+      continue;
+    }
+    if (r < 0.25) {
+      // DNS through the kube-dns ClusterIP
+      const p = pick(pick(PODS));
+      const dns = SERVICES.find((s) => s.name === 'kube-dns');
+      const proto = rnd() < 0.9 ? 'UDP' : 'TCP';
+      yield {
+        kind: 'flow',
+        target: podIdentity(p),
+        direction: 'egress',
+        proto,
+        localIP: p.ip,
+        localPort: ephemeral(),
+        remoteIP: dns.ip,
+        remotePort: 53,
+        peer: {
+          kind: 'service',
+          namespace: dns.ns,
+          name: dns.name,
+          selector: dns.selector,
+          port: 53,
+          protocol: proto,
+          targetPort: 53,
+        },
+        ...common,
+      };
+      continue;
+    }
+    const [callerName, kind, callee] = pick(CALLS);
+    const caller = pick(byName(callerName));
+    // Every call is seen from both ends when both are traced: emit the egress side or the ingress side.
+    if (kind === 'external') {
+      const e = pick(EXTERNAL);
+      yield {
+        kind: 'flow',
+        target: podIdentity(caller),
+        direction: 'egress',
+        proto: 'TCP',
+        localIP: caller.ip,
+        localPort: ephemeral(),
+        remoteIP: e.ip,
+        remotePort: e.port,
+        peer: { kind: 'external', ip: e.ip, family: e.family },
+        ...common,
+      };
+    } else if (kind === 'service') {
+      const s = SERVICES.find((x) => x.name === callee);
+      const peer = {
+        kind: 'service',
+        namespace: s.ns,
+        name: s.name,
+        selector: s.selector,
+        port: s.port,
+        protocol: 'TCP',
+        targetPort: s.targetPort,
+      };
+      if (s.endpoints) peer.endpoints = s.endpoints;
+      yield {
+        kind: 'flow',
+        target: podIdentity(caller),
+        direction: 'egress',
+        proto: 'TCP',
+        localIP: caller.ip,
+        localPort: ephemeral(),
+        remoteIP: s.ip,
+        remotePort: s.port,
+        peer,
+        ...common,
+      };
+    } else {
+      const server = pick(byName(callee));
+      if (rnd() < 0.5) {
+        yield {
+          kind: 'flow',
+          target: podIdentity(caller),
+          direction: 'egress',
+          proto: 'TCP',
+          localIP: caller.ip,
+          localPort: ephemeral(),
+          remoteIP: server.ip,
+          remotePort: server.w.port,
+          peer: { kind: 'pod', ...podIdentity(server), hostNetwork: server.hostNetwork },
+          ...common,
+        };
+      } else if (!server.hostNetwork) {
+        yield {
+          kind: 'flow',
+          target: podIdentity(server),
+          direction: 'ingress',
+          proto: 'TCP',
+          localIP: server.ip,
+          localPort: server.w.port,
+          remoteIP: caller.ip,
+          remotePort: ephemeral(),
+          peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
+          ...common,
+        };
+      } else {
+        i--; // a hostNetwork DaemonSet is not a traced target here; draw again
+      }
+    }
+  }
+}
+
+async function main(argv) {
+  const seedAt = argv.indexOf('--seed');
+  const seed = seedAt >= 0 ? Number(argv.splice(seedAt, 2)[1]) : 1;
+  const [nText, file] = argv;
+  const n = Number(nText);
+  if (!Number.isInteger(n) || n < 0) {
+    process.stderr.write('usage: gen-flow-log.mjs N [FILE|-] [--seed S]\n');
+    process.exitCode = 2;
+    return;
+  }
+  const out = file && file !== '-' ? createWriteStream(file) : process.stdout;
+  let buf = JSON.stringify(header()) + '\n';
+  for (const f of flows(n, seed)) {
+    buf += JSON.stringify(f) + '\n';
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.write(buf);
+  if (out !== process.stdout) {
+    out.end();
+    await once(out, 'finish');
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main(process.argv.slice(2));

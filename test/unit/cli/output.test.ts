@@ -1,0 +1,46 @@
+import { load, loadAll } from 'js-yaml';
+import { outputFormat, printObject, renderTable, toYamlDocuments, useColour } from '../../../lib/cli/output';
+
+const tty = { isTTY: true } as NodeJS.WriteStream;
+const pipe = { isTTY: false } as NodeJS.WriteStream;
+
+describe('printers', () => {
+  test('a table has kubectl layout: upper-case headers, aligned columns, no borders, no colour on a pipe', () => {
+    const text = renderTable(
+      ['node', 'ready'],
+      [
+        ['worker-1', 'true'],
+        ['w2', 'false'],
+      ],
+      useColour(pipe, {}),
+    );
+    expect(text).toBe('NODE       READY\nworker-1   true\nw2         false\n');
+    expect(text).not.toMatch(/\x1b\[/);
+  });
+
+  test('colour only on a terminal, and never with NO_COLOR or TERM=dumb', () => {
+    expect(useColour(tty, {})).toBe(true);
+    expect(useColour(tty, { NO_COLOR: '' })).toBe(false);
+    expect(useColour(tty, { TERM: 'dumb' })).toBe(false);
+    expect(useColour(pipe, {})).toBe(false);
+    expect(renderTable(['a'], [['1']], true)).toMatch(/\x1b\[1mA\x1b\[0m/);
+  });
+
+  test('json and yaml print the same object', () => {
+    const obj = { kind: 'List', items: [{ name: 'a', n: 1 }] };
+    expect(JSON.parse(printObject(obj, 'json'))).toEqual(obj);
+    expect(load(printObject(obj, 'yaml'))).toEqual(obj);
+  });
+
+  test('several objects become a multi-document YAML stream', () => {
+    const docs = [{ kind: 'A' }, { kind: 'B' }];
+    const text = toYamlDocuments(docs);
+    expect(text.startsWith('---\n')).toBe(true);
+    expect(loadAll(text)).toEqual(docs);
+  });
+
+  test('an unsupported -o value is an error naming the allowed ones', () => {
+    expect(() => outputFormat('wide', ['json', 'yaml'], 'yaml')).toThrow('unknown output format "wide"');
+    expect(outputFormat(undefined, ['json', 'yaml'], 'yaml')).toBe('yaml');
+  });
+});
