@@ -47,6 +47,7 @@ const container = {
   properties: {
     pod: str,
     podUID: str,
+    workload: str,
     container: str,
     containerID: str,
     syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },

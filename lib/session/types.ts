@@ -52,6 +52,8 @@ export interface Condition {
 export interface ContainerRecord {
   pod: string;
   podUID: string;
+  /** The pod's workload (controller, one level up for Deployments), so profiles merge across replicas. */
+  workload?: string;
   container: string;
   containerID: string;
   /** Raw syscall numbers of the node's architecture, sorted and unique. */

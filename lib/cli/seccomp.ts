@@ -1,0 +1,113 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalFlags } from './flags';
+
+export interface StartArgs extends GlobalFlags {
+  pod?: string;
+  selector?: string;
+  container?: string[];
+  name?: string;
+  timeout: string;
+}
+
+export interface StopArgs extends GlobalFlags {
+  id: string;
+  keep: boolean;
+  outputDir?: string;
+  timeout: string;
+  runtime: string;
+}
+
+export type ShowArgs = StopArgs;
+
+const profileFlags = <T>(y: Argv<T>) =>
+  y
+    .option('output-dir', {
+      type: 'string',
+      describe: 'Write <namespace>-<workload>-<container>.json per container here',
+    })
+    .option('runtime', {
+      type: 'string',
+      choices: ['runc', 'crun'],
+      default: 'runc',
+      describe: "The nodes' OCI runtime, for the post-filter syscalls added when a start was not recorded",
+    });
+
+const start: CommandModule<GlobalFlags, StartArgs> = {
+  command: 'start',
+  describe:
+    'Start recording the syscalls of a pod (or of the pods a selector matches); prints the session id',
+  builder: (y: Argv<GlobalFlags>) =>
+    y
+      .option('pod', { alias: 'p', type: 'string', describe: 'The pod to trace' })
+      .option('selector', {
+        alias: 'l',
+        type: 'string',
+        describe: 'Trace the pods with these labels, including later ones',
+      })
+      .option('container', {
+        alias: 'c',
+        type: 'string',
+        array: true,
+        describe: 'Only these containers (repeatable)',
+      })
+      .option('name', { type: 'string', describe: 'Session id to use (default: generated)' })
+      .option('timeout', {
+        type: 'string',
+        default: '30s',
+        describe: 'How long to wait for the agents to start tracing',
+      })
+      .example('$0 seccomp start -n web -p nginx-7c9', '') as unknown as Argv<StartArgs>,
+  handler: async (argv) => {
+    const { runStart } = await import('./seccomp-run');
+    await runStart(argv);
+  },
+};
+
+const stop: CommandModule<GlobalFlags, StopArgs> = {
+  command: 'stop <id>',
+  describe: 'Stop a session, wait for the final flush and print the seccomp profile(s)',
+  builder: (y: Argv<GlobalFlags>) =>
+    profileFlags(
+      y
+        .positional('id', { type: 'string', demandOption: true, describe: 'Session id (from seccomp start)' })
+        .option('keep', { type: 'boolean', default: false, describe: 'Keep the session object afterwards' })
+        .option('timeout', {
+          type: 'string',
+          default: '60s',
+          describe: "How long to wait for the agents' final flush",
+        }),
+    ) as unknown as Argv<StopArgs>,
+  handler: async (argv) => {
+    const { runStop } = await import('./seccomp-run');
+    await runStop(argv);
+  },
+};
+
+const show: CommandModule<GlobalFlags, ShowArgs> = {
+  command: 'show <id>',
+  describe: 'Print the profile recorded so far, without stopping the session',
+  builder: (y: Argv<GlobalFlags>) =>
+    profileFlags(y.positional('id', { type: 'string', demandOption: true })) as unknown as Argv<ShowArgs>,
+  handler: async (argv) => {
+    const { runShow } = await import('./seccomp-run');
+    await runShow(argv);
+  },
+};
+
+const list: CommandModule<GlobalFlags, GlobalFlags> = {
+  command: 'list',
+  describe: 'List seccomp sessions (-A: in every namespace)',
+  builder: (y: Argv<GlobalFlags>) => y,
+  handler: async (argv) => {
+    const { runList } = await import('./session-list');
+    await runList(argv, 'seccomp');
+  },
+};
+
+export const seccompCommand: CommandModule<GlobalFlags, GlobalFlags> = {
+  command: 'seccomp <command>',
+  describe: 'Record syscalls and turn them into seccomp profiles',
+  builder: (y: Argv<GlobalFlags>) =>
+    y.command(start).command(stop).command(show).command(list).demandCommand(1, 'Name a seccomp command.'),
+  handler: () => undefined,
+};

@@ -1,0 +1,55 @@
+import { processIo } from './context';
+import type { GlobalFlags } from './flags';
+import { outputFormat, printObject, renderTable } from './output';
+import { Kube } from '../kube/client';
+import { describeTarget, listSessions } from '../session/client';
+import type { SessionType } from '../session/types';
+
+/** kubectl's AGE column: the largest unit, e.g. 45s, 3m, 2h, 4d. */
+export function age(since: string | undefined, nowMs: number): string {
+  if (!since) return '<unknown>';
+  const s = Math.max(0, Math.floor((nowMs - Date.parse(since)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export async function runList(argv: GlobalFlags, type: SessionType): Promise<void> {
+  const io = processIo(argv);
+  const format = outputFormat(argv.output, ['table', 'json', 'yaml'], 'table');
+  const kube = await Kube.connect(argv);
+  const sessions = await listSessions(kube, argv.allNamespaces ? undefined : kube.namespace, type);
+  sessions.sort((a, b) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+  );
+  if (format !== 'table') {
+    io.out(printObject({ apiVersion: 'v1', kind: 'List', items: sessions }, format));
+    return;
+  }
+  if (!sessions.length) {
+    io.err(
+      `No ${type} sessions found in ${argv.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
+    );
+    return;
+  }
+  const now = Date.now();
+  io.out(
+    renderTable(
+      ['id', 'namespace', 'target', 'phase', 'nodes', 'containers', 'age'],
+      sessions.map((s) => {
+        const nodes = s.status?.nodes ?? [];
+        return [
+          s.metadata.name,
+          s.metadata.namespace,
+          describeTarget(s.spec.target),
+          s.status?.phase ?? 'Pending',
+          nodes.length,
+          nodes.reduce((n, r) => n + (r.containers?.length ?? 0), 0),
+          age(s.metadata.creationTimestamp, now),
+        ];
+      }),
+      io.colour,
+    ),
+  );
+}

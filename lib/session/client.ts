@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { HardenError } from '../cli/errors';
+import { ApiError, type Kube } from '../kube/client';
+import { R, resourcePath } from '../kube/paths';
+import type { List } from '../kube/objects';
+import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
+
+const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np' };
+
+/** Session ids look like kubectl's generated names: a type prefix and five lowercase characters. */
+export function newSessionId(type: SessionType): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  const bytes = randomBytes(5);
+  return `${PREFIX[type]}-${[...bytes].map((b) => alphabet[b % alphabet.length]).join('')}`;
+}
+
+export function describeTarget(t: TraceTarget): string {
+  if (t.podName) return `pod/${t.podName}`;
+  if (t.all) return 'all pods';
+  const labels = Object.entries(t.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  return `selector ${labels.join(',')}`;
+}
+
+/** kubectl's -l syntax, equality-based: "a=b,c=d" (also "a==b"). */
+export function parseSelector(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([A-Za-z0-9./_-]+)\s*==?\s*([A-Za-z0-9._-]*)$/.exec(part);
+    if (!m) {
+      throw new HardenError(
+        `unsupported selector "${part}"`,
+        'Use equality selectors such as -l app=web,tier=front.',
+      );
+    }
+    out[m[1]] = m[2];
+  }
+  if (!Object.keys(out).length) throw new HardenError('empty selector', 'Use -l key=value.');
+  return out;
+}
+
+export function sessionPath(namespace?: string, name?: string, subresource?: string): string {
+  return resourcePath(R.tracesessions, { namespace, name, subresource });
+}
+
+export async function createSession(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  type: SessionType,
+  target: TraceTarget,
+): Promise<TraceSession> {
+  const body: TraceSession = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: {
+      name,
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
+      annotations: { 'harden.dev/target': describeTarget(target) },
+    },
+    spec: { type, target, state: 'Running' },
+  };
+  try {
+    return await kube.request<TraceSession>('POST', sessionPath(namespace), { body });
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 409) {
+      throw new HardenError(
+        `session "${name}" already exists in namespace "${namespace}" (context "${kube.ctx.context}")`,
+        'Choose another --name, or omit it to get a generated one.',
+      );
+    }
+    throw e;
+  }
+}
+
+export async function getSession(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  type: SessionType,
+): Promise<TraceSession> {
+  const s = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
+  if (!s || s.spec.type !== type) {
+    throw new HardenError(
+      `${type} session "${name}" not found in namespace "${namespace}" (context "${kube.ctx.context}")`,
+      `List sessions with: kubectl harden ${type === 'seccomp' ? 'seccomp' : 'netpol'} list -A`,
+    );
+  }
+  return s;
+}
+
+export async function listSessions(
+  kube: Kube,
+  namespace: string | undefined,
+  type: SessionType,
+): Promise<TraceSession[]> {
+  const list = await kube.get<List<TraceSession>>(sessionPath(namespace), {
+    labelSelector: `harden.dev/type=${type}`,
+  });
+  return list.items;
+}
+
+export async function stopSession(kube: Kube, s: TraceSession): Promise<TraceSession> {
+  return kube.mergePatch<TraceSession>(sessionPath(s.metadata.namespace, s.metadata.name), {
+    spec: { state: 'Stopped' },
+  });
+}
+
+export async function deleteSession(kube: Kube, namespace: string, name: string): Promise<void> {
+  try {
+    await kube.request('DELETE', sessionPath(namespace, name));
+  } catch (e) {
+    if (!(e instanceof ApiError && e.statusCode === 404)) throw e;
+  }
+}
+
+/** The CRD is the sign that `deploy` ran; without it nothing could trace. */
+export async function requireDeployed(kube: Kube): Promise<void> {
+  const crd = await kube
+    .getOptional(resourcePath(R.crds, { name: 'tracesessions.harden.dev' }))
+    .catch((e) => {
+      // A user with only namespaced rights cannot read CRDs; the session create will tell.
+      if (e instanceof ApiError && e.statusCode === 403) return true;
+      throw e;
+    });
+  if (!crd) {
+    throw new HardenError(
+      `kubectl-harden's agent is not deployed in context "${kube.ctx.context}" (no TraceSession CRD)`,
+      'Run: kubectl harden deploy',
+    );
+  }
+}
