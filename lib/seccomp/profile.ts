@@ -20,7 +20,8 @@ export interface ContainerObservation {
   runtime: ContainerRuntime;
 }
 
-export type SeccompArch = 'SCMP_ARCH_X86_64' | 'SCMP_ARCH_X86' | 'SCMP_ARCH_X32' | 'SCMP_ARCH_AARCH64' | 'SCMP_ARCH_ARM';
+export type SeccompArch =
+  'SCMP_ARCH_X86_64' | 'SCMP_ARCH_X86' | 'SCMP_ARCH_X32' | 'SCMP_ARCH_AARCH64' | 'SCMP_ARCH_ARM';
 
 /** The JSON kubelet reads for `seccompProfile: {type: Localhost}`. */
 export interface SeccompProfile {
@@ -116,7 +117,8 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     const why = missingWindow(r);
     if (why === undefined) continue;
     const list = RUNTIME_SYSCALLS[r.runtime];
-    if (!list) throw new ProfileError(`${label(first)}: unknown container runtime ${JSON.stringify(r.runtime)}`);
+    if (!list)
+      throw new ProfileError(`${label(first)}: unknown container runtime ${JSON.stringify(r.runtime)}`);
     const reasons = needed.get(r.runtime) ?? new Map<string, number>();
     reasons.set(why, (reasons.get(why) ?? 0) + 1);
     needed.set(r.runtime, reasons);
@@ -171,9 +173,15 @@ export interface SeccompProfileCrd {
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The Security Profiles Operator's object for the same profile (`-o crd`). */
-export function toSeccompProfileCrd(name: string, namespace: string, profile: SeccompProfile): SeccompProfileCrd {
+export function toSeccompProfileCrd(
+  name: string,
+  namespace: string,
+  profile: SeccompProfile,
+): SeccompProfileCrd {
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    throw new ProfileError(`invalid SeccompProfile name ${JSON.stringify(name)}: must be a DNS-1123 subdomain`);
+    throw new ProfileError(
+      `invalid SeccompProfile name ${JSON.stringify(name)}: must be a DNS-1123 subdomain`,
+    );
   }
   return {
     apiVersion: 'security-profiles-operator.x-k8s.io/v1beta1',

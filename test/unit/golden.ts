@@ -19,7 +19,9 @@ export function expectGolden(relPath: string, actual: string): void {
     return;
   }
   if (!fs.existsSync(file)) {
-    throw new Error(`golden file test/golden/${relPath} is missing; create it with UPDATE_GOLDEN=1 and review it`);
+    throw new Error(
+      `golden file test/golden/${relPath} is missing; create it with UPDATE_GOLDEN=1 and review it`,
+    );
   }
   expect(actual).toBe(fs.readFileSync(file, 'utf8'));
 }

@@ -1,0 +1,171 @@
+import { UnknownSyscallError } from '../../../lib/seccomp/names';
+import {
+  buildProfiles,
+  profileFileName,
+  ProfileError,
+  toSeccompProfileCrd,
+  type ContainerObservation,
+} from '../../../lib/seccomp/profile';
+import { CRUN, RUNC } from '../../../lib/seccomp/runtime-syscalls';
+import { expectGolden, goldenJson } from '../golden';
+
+// amd64: read 0, write 1, close 3, mmap 9, execve 59, exit_group 231, openat 257, accept4 288.
+function obs(over: Partial<ContainerObservation>): ContainerObservation {
+  return {
+    namespace: 'web',
+    workload: 'nginx',
+    container: 'nginx',
+    arch: 'amd64',
+    syscalls: [59, 0, 1],
+    startSeen: true,
+    filterSeen: true,
+    runtime: 'runc',
+    ...over,
+  };
+}
+
+describe('buildProfiles', () => {
+  it('merges replicas; window recorded under a filter → no runtime list (golden)', () => {
+    const built = buildProfiles([
+      obs({ syscalls: [59, 0, 1, 3] }),
+      obs({ syscalls: [288, 257, 0, 231] }),
+      obs({ container: 'sidecar', syscalls: [59, 9, 231] }),
+    ]);
+    expect(built.map((b) => b.container)).toEqual(['nginx', 'sidecar']);
+    expect(built[0].addedFromRuntimeList).toEqual([]);
+    expect(built[0].profile.syscalls[0].names).toEqual([
+      'accept4',
+      'close',
+      'execve',
+      'exit_group',
+      'openat',
+      'read',
+      'write',
+    ]);
+    expectGolden('seccomp/profile-merged-amd64.json', goldenJson(built));
+  });
+
+  it('adds the runc list when the start was not seen (golden)', () => {
+    const [b] = buildProfiles([obs({ startSeen: false, filterSeen: false })]);
+    // Only what the list adds beyond the observations is reported as added.
+    expect(b.addedFromRuntimeList).not.toContain('execve');
+    expect(b.addedFromRuntimeList).toContain('setuid');
+    expect(b.profile.syscalls[0].names).toEqual([...new Set([...RUNC.names, 'read', 'write'])].sort());
+    expect(b.notes.join('\n')).toMatch(
+      /start not seen \(1 replica\).*source: runc's libcontainer\/standard_init_linux\.go/,
+    );
+    expectGolden('seccomp/profile-runc-start-not-seen.json', goldenJson(b));
+  });
+
+  it('adds the list when the container ran without a filter while traced', () => {
+    const [b] = buildProfiles([obs({ filterSeen: false })]);
+    expect(b.addedFromRuntimeList.length).toBeGreaterThan(0);
+    expect(b.notes.join('\n')).toMatch(/ran without a seccomp filter while traced \(1 replica\)/);
+  });
+
+  it('adds the list if any replica lacks the window, counting the reasons', () => {
+    const [b] = buildProfiles([
+      obs({}),
+      obs({ startSeen: false }),
+      obs({ startSeen: false }),
+      obs({ filterSeen: false }),
+    ]);
+    expect(b.addedFromRuntimeList.length).toBeGreaterThan(0);
+    expect(b.notes[0]).toBe('merged 4 replicas');
+    expect(b.notes[1]).toMatch(
+      /start not seen \(2 replicas\), ran without a seccomp filter while traced \(1 replica\)/,
+    );
+  });
+
+  it('arm64: its architectures, and crun names the arch lacks are left out (golden)', () => {
+    // arm64: read 63, write 64, execve 221, exit_group 94.
+    const built = buildProfiles([
+      obs({ arch: 'arm64', runtime: 'crun', startSeen: false, syscalls: [221, 63, 64, 94] }),
+      obs({ arch: 'arm64', runtime: 'crun', startSeen: false, syscalls: [221, 63] }),
+    ]);
+    expect(built).toHaveLength(1);
+    const [b] = built;
+    expect(b.profile.architectures).toEqual(['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+    expect(CRUN.names).toContain('select');
+    expect(b.profile.syscalls[0].names).not.toContain('select');
+    expect(b.profile.syscalls[0].names).toContain('pselect6');
+    expectGolden('seccomp/profile-crun-arm64.json', goldenJson(b));
+  });
+
+  it('amd64 lists X86_64, X86 and X32', () => {
+    expect(buildProfiles([obs({})])[0].profile).toEqual({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+      syscalls: [{ names: ['execve', 'read', 'write'], action: 'SCMP_ACT_ALLOW' }],
+    });
+  });
+
+  it('adds each runtime list that replicas on different runtimes need', () => {
+    const [b] = buildProfiles([obs({ startSeen: false }), obs({ runtime: 'crun', startSeen: false })]);
+    expect(b.notes.filter((n) => n.startsWith('added'))).toHaveLength(2);
+    expect(b.profile.syscalls[0].names).toEqual(expect.arrayContaining(['setresuid', 'setuid']));
+  });
+
+  it('keeps same-named containers of different workloads apart, sorted', () => {
+    const built = buildProfiles([
+      obs({ workload: 'b', container: 'app' }),
+      obs({ namespace: 'api', workload: 'z', container: 'app' }),
+      obs({ workload: 'a', container: 'app' }),
+    ]);
+    expect(built.map((b) => `${b.namespace}/${b.workload}/${b.container}`)).toEqual([
+      'api/z/app',
+      'web/a/app',
+      'web/b/app',
+    ]);
+  });
+
+  it('refuses replicas of mixed architectures', () => {
+    expect(() => buildProfiles([obs({}), obs({ arch: 'arm64', syscalls: [63] })])).toThrow(ProfileError);
+    expect(() => buildProfiles([obs({}), obs({ arch: 'arm64', syscalls: [63] })])).toThrow(
+      'container nginx of web/nginx ran on nodes of different architectures (amd64, arm64)',
+    );
+  });
+
+  it('reports unknown numbers of all replicas in one error', () => {
+    expect(() => buildProfiles([obs({ syscalls: [0, 3000] }), obs({ syscalls: [2000] })])).toThrow(
+      UnknownSyscallError,
+    );
+    expect(() => buildProfiles([obs({ syscalls: [0, 3000] }), obs({ syscalls: [2000] })])).toThrow(
+      /^unknown syscall numbers 2000, 3000 on amd64/,
+    );
+  });
+
+  it('refuses a profile that would allow nothing', () => {
+    expect(() => buildProfiles([obs({ syscalls: [] })])).toThrow(/no syscalls recorded/);
+  });
+
+  it('returns nothing for no observations', () => {
+    expect(buildProfiles([])).toEqual([]);
+  });
+});
+
+describe('toSeccompProfileCrd', () => {
+  it('wraps the profile as a security-profiles-operator SeccompProfile (golden)', () => {
+    const [b] = buildProfiles([obs({ syscalls: [59, 0, 1, 231] })]);
+    const crd = toSeccompProfileCrd('nginx-nginx', 'web', b.profile);
+    expect(crd.spec).toEqual(b.profile);
+    expect(crd.spec).not.toBe(b.profile);
+    expectGolden('seccomp/crd.json', goldenJson(crd));
+  });
+
+  it('rejects names the API server would', () => {
+    const [b] = buildProfiles([obs({})]);
+    expect(() => toSeccompProfileCrd('Nginx_1', 'web', b.profile)).toThrow(/DNS-1123/);
+  });
+});
+
+describe('profileFileName', () => {
+  it('is <namespace>-<workload>-<container>.json', () => {
+    expect(profileFileName('web', 'nginx', 'sidecar')).toBe('web-nginx-sidecar.json');
+  });
+
+  it('refuses parts that would escape the directory', () => {
+    expect(() => profileFileName('web', '../x', 'c')).toThrow(ProfileError);
+    expect(() => profileFileName('', 'w', 'c')).toThrow(ProfileError);
+  });
+});
