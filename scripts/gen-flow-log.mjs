@@ -4,7 +4,9 @@
 // to Services (numeric and named target ports), to the API server, to DNS and to the Internet, plus
 // kubelet probes — every line unique (ephemeral ports, times) while the rules they imply stay few.
 //
-//   node scripts/gen-flow-log.mjs N [FILE] [--seed S]     (FILE absent or "-": stdout)
+//   node scripts/gen-flow-log.mjs N [FILE] [--seed S] [--inline]     (FILE absent or "-": stdout)
+//
+// N counts flow lines; target and peer definition lines (a few dozen) come on top unless --inline.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
@@ -332,20 +334,51 @@ export function* flows(n, seed = 1) {
   }
 }
 
+/**
+ * The log's lines as text: the header, then flows; unless inline, each target and peer is written
+ * once as a definition line and flows name it by id, as `netpol monitor` does.
+ */
+export function* lines(n, { seed = 1, inline = false } = {}) {
+  yield JSON.stringify(header());
+  const ids = { target: new Map(), peer: new Map() };
+  const ref = function* (what, value) {
+    const text = JSON.stringify(value);
+    let id = ids[what].get(text);
+    if (id === undefined) {
+      id = ids[what].size;
+      ids[what].set(text, id);
+      yield `{"kind":"${what}","id":${id},"${what}":${text}}`;
+    }
+    return id;
+  };
+  for (const f of flows(n, seed)) {
+    if (!inline) {
+      f.target = yield* ref('target', f.target);
+      f.peer = yield* ref('peer', f.peer);
+    }
+    yield JSON.stringify(f);
+  }
+}
+
 async function main(argv) {
+  const flag = (name) => {
+    const at = argv.indexOf(name);
+    return at >= 0 ? argv.splice(at, 1) : undefined;
+  };
+  const inline = Boolean(flag('--inline'));
   const seedAt = argv.indexOf('--seed');
   const seed = seedAt >= 0 ? Number(argv.splice(seedAt, 2)[1]) : 1;
   const [nText, file] = argv;
   const n = Number(nText);
   if (!Number.isInteger(n) || n < 0) {
-    process.stderr.write('usage: gen-flow-log.mjs N [FILE|-] [--seed S]\n');
+    process.stderr.write('usage: gen-flow-log.mjs N [FILE|-] [--seed S] [--inline]\n');
     process.exitCode = 2;
     return;
   }
   const out = file && file !== '-' ? createWriteStream(file) : process.stdout;
-  let buf = JSON.stringify(header()) + '\n';
-  for (const f of flows(n, seed)) {
-    buf += JSON.stringify(f) + '\n';
+  let buf = '';
+  for (const line of lines(n, { seed, inline })) {
+    buf += line + '\n';
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain');
       buf = '';

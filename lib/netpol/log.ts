@@ -95,9 +95,8 @@ export interface ExternalPeer {
 
 export type Peer = PodPeer | ServicePeer | NodePeer | ExternalPeer;
 
-export interface FlowLine {
-  kind: 'flow';
-  target: TargetPod;
+/** What the agent saw, as one flow line carries it. */
+interface FlowFields {
   direction: Direction;
   proto: Protocol;
   /** As the agent saw them on the target's socket; ingress: local = target; egress: remote = peer. */
@@ -105,14 +104,45 @@ export interface FlowLine {
   localPort: number;
   remoteIP: string;
   remotePort: number;
-  peer: Peer;
   count: number;
   /** RFC 3339. */
   firstSeen: string;
   lastSeen: string;
 }
 
-export type FlowLogLine = FlowLogHeader | FlowLine;
+/**
+ * A flow line. target and peer are either written inline or refer to the id of an earlier target or
+ * peer line: a monitor writes each identity once and a million flows stay ~250 bytes each, which is
+ * what lets `report` read them within its budget. Both forms may be mixed in one log.
+ */
+export interface FlowLine extends FlowFields {
+  kind: 'flow';
+  target: TargetPod | number;
+  peer: Peer | number;
+}
+
+/** Defines (or redefines, e.g. after a relabel) the target that later flow lines name by id. */
+export interface TargetLine {
+  kind: 'target';
+  id: number;
+  target: TargetPod;
+}
+
+/** Defines (or redefines) the peer that later flow lines name by id. */
+export interface PeerLine {
+  kind: 'peer';
+  id: number;
+  peer: Peer;
+}
+
+export type FlowLogLine = FlowLogHeader | TargetLine | PeerLine | FlowLine;
+
+/** A flow with its identities resolved: what policy synthesis consumes. */
+export interface Flow extends FlowFields {
+  kind: 'flow';
+  target: TargetPod;
+  peer: Peer;
+}
 
 /** A line that is not a valid flow-log line. `line` is 1-based; 0 for a record not read from a file. */
 export class FlowLogError extends Error {
@@ -131,6 +161,7 @@ export function formatLine(line: FlowLogLine): string {
   return JSON.stringify(line);
 }
 
+/** One line, checked on its own; references to earlier lines are left for FlowLogReader. */
 export function parseLine(text: string, lineNo: number): FlowLogLine {
   let value: unknown;
   try {
@@ -141,15 +172,72 @@ export function parseLine(text: string, lineNo: number): FlowLogLine {
   return validateLine(value, lineNo);
 }
 
+/**
+ * Reads a log line by line: the header first, then definitions and flows, each flow returned with
+ * its references resolved. Memory: the identities defined so far, never the flows.
+ */
+export class FlowLogReader {
+  header: FlowLogHeader | undefined;
+  private readonly targets = new Map<number, TargetPod>();
+  private readonly peers = new Map<number, Peer>();
+
+  /** A flow, a header (the first, or one of a concatenated log), or null for a definition. */
+  read(text: string, lineNo: number): Flow | FlowLogHeader | null {
+    const line = parseLine(text, lineNo);
+    if (this.header === undefined && line.kind !== 'header')
+      fail(
+        lineNo,
+        'kind',
+        `expected the header first, got ${show(line.kind)}: a flow log starts with its header`,
+      );
+    switch (line.kind) {
+      case 'header':
+        this.header ??= line;
+        return line;
+      case 'target':
+        this.targets.set(line.id, line.target);
+        return null;
+      case 'peer':
+        this.peers.set(line.id, line.peer);
+        return null;
+      case 'flow': {
+        const target =
+          typeof line.target === 'number'
+            ? this.resolve(this.targets, line.target, 'target', lineNo)
+            : line.target;
+        const peer =
+          typeof line.peer === 'number' ? this.resolve(this.peers, line.peer, 'peer', lineNo) : line.peer;
+        checkPeerUse(peer, line.direction, line.proto, lineNo);
+        // A new object rather than a mutated line keeps FlowLine and Flow honest types.
+        return { ...line, target, peer };
+      }
+    }
+  }
+
+  private resolve<T>(defs: Map<number, T>, id: number, what: string, lineNo: number): T {
+    const v = defs.get(id);
+    if (v === undefined) fail(lineNo, what, `no ${what} line before this one defines id ${id}`);
+    return v;
+  }
+}
+
 export function validateLine(value: unknown, lineNo: number): FlowLogLine {
   const o = object(value, lineNo, 'line');
   switch (o.kind) {
     case 'flow':
       return validateFlow(o, lineNo);
+    case 'target':
+      int(o, 'id', lineNo, 'line', 0, Number.MAX_SAFE_INTEGER);
+      validateTarget(object(o.target, lineNo, 'target'), lineNo);
+      return o as unknown as TargetLine;
+    case 'peer':
+      int(o, 'id', lineNo, 'line', 0, Number.MAX_SAFE_INTEGER);
+      validatePeer(object(o.peer, lineNo, 'peer'), lineNo);
+      return o as unknown as PeerLine;
     case 'header':
       return validateHeader(o, lineNo);
     default:
-      return fail(lineNo, 'kind', `expected "header" or "flow", got ${show(o.kind)}`);
+      return fail(lineNo, 'kind', `expected "header", "target", "peer" or "flow", got ${show(o.kind)}`);
   }
 }
 
@@ -275,15 +363,18 @@ function validateHeader(o: Obj, lineNo: number): FlowLogHeader {
   return o as unknown as FlowLogHeader;
 }
 
-function validateFlow(o: Obj, lineNo: number): FlowLine {
-  const target = object(o.target, lineNo, 'target');
-  str(target, 'namespace', lineNo, 'target');
-  str(target, 'name', lineNo, 'target');
-  labels(target, 'labels', lineNo, 'target');
-  owner(target, lineNo, 'target');
+function validateTarget(t: Obj, lineNo: number): void {
+  str(t, 'namespace', lineNo, 'target');
+  str(t, 'name', lineNo, 'target');
+  labels(t, 'labels', lineNo, 'target');
+  owner(t, lineNo, 'target');
+}
 
+function validateFlow(o: Obj, lineNo: number): FlowLine {
+  if (typeof o.target === 'number') int(o, 'target', lineNo, 'line', 0, Number.MAX_SAFE_INTEGER);
+  else validateTarget(object(o.target, lineNo, 'target'), lineNo);
   const direction = oneOf(o, 'direction', DIRECTIONS, lineNo, 'line');
-  const proto = oneOf(o, 'proto', PROTOCOLS, lineNo, 'line');
+  oneOf(o, 'proto', PROTOCOLS, lineNo, 'line');
   ip(o, 'localIP', lineNo, 'line');
   ip(o, 'remoteIP', lineNo, 'line');
   // The port a rule is made of must be a real port; the other side may be 0 (an unbound UDP socket).
@@ -292,11 +383,12 @@ function validateFlow(o: Obj, lineNo: number): FlowLine {
   int(o, 'count', lineNo, 'line', 1, Number.MAX_SAFE_INTEGER);
   time(o, 'firstSeen', lineNo, 'line');
   time(o, 'lastSeen', lineNo, 'line');
-  validatePeer(object(o.peer, lineNo, 'peer'), direction, proto, lineNo);
+  if (typeof o.peer === 'number') int(o, 'peer', lineNo, 'line', 0, Number.MAX_SAFE_INTEGER);
+  else validatePeer(object(o.peer, lineNo, 'peer'), lineNo);
   return o as unknown as FlowLine;
 }
 
-function validatePeer(p: Obj, direction: Direction, proto: Protocol, lineNo: number): void {
+function validatePeer(p: Obj, lineNo: number): void {
   switch (oneOf(p, 'kind', PEER_KINDS, lineNo, 'peer')) {
     case 'pod':
       str(p, 'namespace', lineNo, 'peer');
@@ -306,18 +398,11 @@ function validatePeer(p: Obj, direction: Direction, proto: Protocol, lineNo: num
       boolean(p, 'hostNetwork', lineNo, 'peer');
       return;
     case 'service':
-      if (direction !== 'egress')
-        fail(
-          lineNo,
-          'peer.kind',
-          'a service peer only makes sense for egress (a ClusterIP is a destination)',
-        );
       str(p, 'namespace', lineNo, 'peer');
       str(p, 'name', lineNo, 'peer');
       if (p.selector !== null) labels(p, 'selector', lineNo, 'peer');
       int(p, 'port', lineNo, 'peer', 1, 65535);
-      if (oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer') !== proto)
-        fail(lineNo, 'peer.protocol', `${show(p.protocol)} differs from the flow's proto "${proto}"`);
+      oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer');
       if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, 'peer');
       else int(p, 'targetPort', lineNo, 'peer', 1, 65535);
       if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null)) endpoints(p, lineNo);
@@ -333,6 +418,15 @@ function validatePeer(p: Obj, direction: Direction, proto: Protocol, lineNo: num
       return;
     }
   }
+}
+
+/** What a peer may be depends on the flow that uses it: a ClusterIP is only ever a destination. */
+function checkPeerUse(peer: Peer, direction: Direction, proto: Protocol, lineNo: number): void {
+  if (peer.kind !== 'service') return;
+  if (direction !== 'egress')
+    fail(lineNo, 'peer.kind', 'a service peer only makes sense for egress (a ClusterIP is a destination)');
+  if (peer.protocol !== proto)
+    fail(lineNo, 'peer.protocol', `"${peer.protocol}" differs from the flow's proto "${proto}"`);
 }
 
 function endpoints(p: Obj, lineNo: number): void {

@@ -1,11 +1,13 @@
 import {
   isSelectorless,
   type DnsIdentity,
-  type FlowLine,
+  type Flow,
   type Labels,
+  type Peer,
   type PodPeer,
   type Protocol,
   type ServicePeer,
+  type TargetPod,
 } from './log';
 
 /**
@@ -116,6 +118,21 @@ interface RuleAcc {
 
 type Rules = Map<string, RuleAcc>;
 
+/** What a flow contributes to: the rule's peers, its key, and the port (undefined: the flow's own). */
+interface Grant {
+  /** The peers' JSON, built with sorted keys: a canonical identity, and the rules' sort key. */
+  key: string;
+  peers: NetworkPolicyPeer[];
+  port?: number | string;
+}
+
+/** 'by-address': the peer is known only by the address it used, the flow's remoteIP. */
+type Grants = Grant[] | 'by-address';
+
+function grant(peers: NetworkPolicyPeer[], port?: number | string): Grant {
+  return { key: JSON.stringify(peers), peers, port };
+}
+
 interface WorkloadAcc {
   namespace: string;
   kind: string;
@@ -124,15 +141,15 @@ interface WorkloadAcc {
   labels: Labels;
   ingress: Rules;
   egress: Rules;
+  /** A peer's grants depend only on it and this namespace: computed once per identity object. */
+  grants: WeakMap<Peer, Grants>;
 }
 
-function addRule(rules: Rules, peers: NetworkPolicyPeer[], protocol: Protocol, port: number | string): void {
-  // The peers are built with sorted keys, so their JSON is a canonical identity (and the sort key).
-  const key = JSON.stringify(peers);
-  let rule = rules.get(key);
+function addRule(rules: Rules, g: Grant, protocol: Protocol, port: number | string): void {
+  let rule = rules.get(g.key);
   if (!rule) {
-    rule = { peers, ports: new Map() };
-    rules.set(key, rule);
+    rule = { peers: g.peers, ports: new Map() };
+    rules.set(g.key, rule);
   }
   const portKey = `${protocol}/${port}`;
   if (!rule.ports.has(portKey)) rule.ports.set(portKey, { protocol, port });
@@ -140,6 +157,10 @@ function addRule(rules: Rules, peers: NetworkPolicyPeer[], protocol: Protocol, p
 
 export class PolicySynthesizer {
   private readonly workloads = new Map<string, WorkloadAcc>();
+  /** Flows of one log share target objects when it defines them once (target lines): look up once. */
+  private readonly targets = new WeakMap<TargetPod, WorkloadAcc>();
+  /** By address: as many as there are ipBlock rules. */
+  private readonly ipGrants = new Map<string, Grant>();
   private readonly noteSet = new Set<string>();
   private flowCount = 0;
 
@@ -160,29 +181,23 @@ export class PolicySynthesizer {
     return [...this.noteSet].sort();
   }
 
-  add(flow: FlowLine): void {
+  add(flow: Flow): void {
     this.flowCount++;
-    const w = this.workload(flow);
+    const w = this.workload(flow.target);
     const ingress = flow.direction === 'ingress';
     const rules = ingress ? w.ingress : w.egress;
     // Ingress is allowed on the target's own port, egress on the peer's.
     const port = ingress ? flow.localPort : flow.remotePort;
     const peer = flow.peer;
-    switch (peer.kind) {
-      case 'node':
-        // Node-to-pod traffic is kubelet probes and the like, which implementations let through anyway.
-        if (!ingress) addRule(rules, [ipBlock(flow.remoteIP)], flow.proto, port);
-        return;
-      case 'external':
-        addRule(rules, [ipBlock(flow.remoteIP)], flow.proto, port);
-        return;
-      case 'pod':
-        addRule(rules, [this.podPeer(w.namespace, peer, flow.remoteIP)], flow.proto, port);
-        return;
-      case 'service':
-        this.addService(rules, w.namespace, peer, flow.proto);
-        return;
+    // Node-to-pod traffic is kubelet probes and the like, which implementations let through anyway.
+    if (peer.kind === 'node' && ingress) return;
+    let grants = w.grants.get(peer);
+    if (!grants) {
+      grants = this.grants(w.namespace, peer);
+      w.grants.set(peer, grants);
     }
+    if (grants === 'by-address') addRule(rules, this.ipGrant(flow.remoteIP), flow.proto, port);
+    else for (const g of grants) addRule(rules, g, flow.proto, g.port ?? port);
   }
 
   policies(): NetworkPolicy[] {
@@ -207,7 +222,7 @@ export class PolicySynthesizer {
       // Two workloads of different kinds may share a name; the kind then keeps the policy names apart.
       const base =
         (taken.get(`${w.namespace}/${w.name}`) ?? 0) > 1 ? `${w.name}-${w.kind.toLowerCase()}` : w.name;
-      const egress = withDns(w.egress, [selectorPeer(w.namespace, dns.namespace, dns.selector)]);
+      const egress = withDns(w.egress, grant([selectorPeer(w.namespace, dns.namespace, dns.selector)]));
       out.push({
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
@@ -218,69 +233,95 @@ export class PolicySynthesizer {
           annotations: { [WORKLOAD_ANNOTATION]: `${w.kind}/${w.name}` },
         },
         spec: {
-          podSelector: { matchLabels: w.labels },
+          podSelector: { matchLabels: { ...w.labels } },
           policyTypes: ['Ingress', 'Egress'],
           ingress: renderRules(w.ingress).map(([from, ports]) => ({ from, ports })),
           egress: renderRules(egress).map(([to, ports]) => ({ to, ports })),
         },
       });
     }
-    return out.sort(
+    out.sort(
       (a, b) =>
         compare(a.metadata.namespace, b.metadata.namespace) || compare(a.metadata.name, b.metadata.name),
     );
+    // Rules share peer objects with the accumulator and each other; the caller gets its own.
+    return structuredClone(out);
   }
 
   private note(text: string): void {
     this.noteSet.add(text);
   }
 
-  private workload(flow: FlowLine): WorkloadAcc {
-    const t = flow.target;
+  private workload(t: TargetPod): WorkloadAcc {
+    const known = this.targets.get(t);
+    if (known) return known;
     const kind = t.owner?.kind ?? 'Pod';
     const name = t.owner?.name ?? t.name;
     const key = `${t.namespace}\0${kind}\0${name}`;
-    const w = this.workloads.get(key);
+    let w = this.workloads.get(key);
     if (!w) {
-      const created = {
+      w = {
         namespace: t.namespace,
         kind,
         name,
         labels: stableLabels(t.labels),
         ingress: new Map(),
         egress: new Map(),
+        grants: new WeakMap(),
       };
-      this.workloads.set(key, created);
-      return created;
+      this.workloads.set(key, w);
+    } else {
+      // Keep only what every replica carries, so the selector matches all of them.
+      for (const k in w.labels) if (t.labels[k] !== w.labels[k]) delete w.labels[k];
     }
-    // Keep only what every replica carries, so the selector matches all of them.
-    for (const k in w.labels) if (t.labels[k] !== w.labels[k]) delete w.labels[k];
+    this.targets.set(t, w);
     return w;
   }
 
-  private podPeer(policyNamespace: string, p: PodPeer, ip: string): NetworkPolicyPeer {
-    // A hostNetwork pod sends with the node's address, which no podSelector matches.
-    if (p.hostNetwork) return ipBlock(ip);
-    const labels = stableLabels(p.labels);
-    if (!isEmpty(labels)) return selectorPeer(policyNamespace, p.namespace, labels);
-    this.note(
-      `pod ${p.namespace}/${p.name} has no stable labels; it is allowed by its address ${ip}, which may change`,
-    );
-    return ipBlock(ip);
+  private ipGrant(ip: string): Grant {
+    let g = this.ipGrants.get(ip);
+    if (!g) {
+      g = grant([ipBlock(ip)]);
+      this.ipGrants.set(ip, g);
+    }
+    return g;
   }
 
-  private addService(rules: Rules, policyNamespace: string, s: ServicePeer, proto: Protocol): void {
+  /** The rules a peer's traffic belongs to ([]: none can express it). */
+  private grants(policyNamespace: string, p: Peer): Grants {
+    switch (p.kind) {
+      case 'node':
+      case 'external':
+        return 'by-address';
+      case 'pod':
+        return this.podGrants(policyNamespace, p);
+      case 'service':
+        return this.serviceGrants(policyNamespace, p);
+    }
+  }
+
+  private podGrants(policyNamespace: string, p: PodPeer): Grants {
+    // A hostNetwork pod sends with the node's address, which no podSelector matches.
+    if (p.hostNetwork) return 'by-address';
+    const labels = stableLabels(p.labels);
+    if (!isEmpty(labels)) return [grant([selectorPeer(policyNamespace, p.namespace, labels)])];
+    this.note(
+      `pod ${p.namespace}/${p.name} has no stable labels; it is allowed by its address, which may change`,
+    );
+    return 'by-address';
+  }
+
+  private serviceGrants(policyNamespace: string, s: ServicePeer): Grant[] {
     if (!isSelectorless(s.selector)) {
       // The ClusterIP is DNATed to the selected pods, where the policy sees the target port.
-      addRule(rules, [selectorPeer(policyNamespace, s.namespace, s.selector as Labels)], proto, s.targetPort);
-      return;
+      return [grant([selectorPeer(policyNamespace, s.namespace, s.selector as Labels)], s.targetPort)];
     }
     const endpoints = s.endpoints ?? [];
     if (endpoints.length === 0) {
       this.note(
         `service ${s.namespace}/${s.name} has no selector and no endpoints; its traffic gets no rule`,
       );
-      return;
+      return [];
     }
     // One rule per endpoint port, listing the endpoints that serve on it.
     const byPort = new Map<number, Set<string>>();
@@ -289,24 +330,21 @@ export class PolicySynthesizer {
       cidrs.add(hostCidr(e.ip));
       byPort.set(e.port, cidrs);
     }
-    for (const [port, cidrs] of byPort) {
-      addRule(
-        rules,
+    return [...byPort].map(([port, cidrs]) =>
+      grant(
         [...cidrs].sort().map((cidr) => ({ ipBlock: { cidr } })),
-        proto,
         port,
-      );
-    }
+      ),
+    );
   }
 }
 
 /** Egress always reaches the cluster DNS pods on 53/UDP and 53/TCP; a copy, the accumulator stays as it was. */
-function withDns(egress: Rules, dnsPeers: NetworkPolicyPeer[]): Rules {
+function withDns(egress: Rules, dns: Grant): Rules {
   const out = new Map(egress);
-  const key = JSON.stringify(dnsPeers);
-  const observed = out.get(key);
-  if (observed) out.set(key, { peers: observed.peers, ports: new Map(observed.ports) });
-  for (const proto of ['UDP', 'TCP'] as const) addRule(out, dnsPeers, proto, 53);
+  const observed = out.get(dns.key);
+  if (observed) out.set(dns.key, { peers: observed.peers, ports: new Map(observed.ports) });
+  for (const proto of ['UDP', 'TCP'] as const) addRule(out, dns, proto, 53);
   return out;
 }
 
