@@ -3,6 +3,7 @@
 # Keyed by version: a second run with the binaries present does nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/testenv/versions.sh
 . "$here/versions.sh"
 
 cache=${HARDEN_CACHE:-/var/cache/kubectl-harden}
@@ -68,10 +69,11 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  (cd "$dir" && go mod tidy -e >/dev/null 2>"$dir/tidy.log" || { cat "$dir/tidy.log" >&2; exit 1; })
+  if ! (cd "$dir" && go mod tidy -e >/dev/null 2>"$dir/tidy.log"); then
+    cat "$dir/tidy.log" >&2
+    exit 1
+  fi
   local gv="k8s.io/component-base/version"
-  local commit
-  commit=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"Hash": "\(.*\)".*/\1/p' | head -c 12 || true)
   local ld="-s -w -X $gv.gitVersion=$KUBE_VERSION -X $gv.gitMajor=1 -X $gv.gitMinor=${minor%%.*} -X $gv.gitTreeState=clean -X $gv.buildDate=1970-01-01T00:00:00Z"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
   for b in "${want[@]}"; do

@@ -10,11 +10,13 @@ import {
   execInPod,
   leftovers,
   podSlice,
+  processGone,
   restartContainer,
   runPod,
   startContainer,
   unifiedDir,
   unifiedRoot,
+  v1Roots,
   type Pod,
 } from '../support/pods';
 
@@ -76,14 +78,15 @@ describe('testenv smoke', () => {
     expect(server.ip).toMatch(/^10\.244\.0\.\d+$/);
     expect(client.ip).not.toBe(server.ip);
 
-    // httpd may need a moment to bind.
-    let body = '';
-    for (let i = 0; i < 40 && body !== 'smoke-ok\n'; i++) {
-      body = (await execInPod(client, 'main', ['wget', '-q', '-T', '2', '-O', '-', `http://${server.ip}/`]))
-        .stdout;
-      if (body !== 'smoke-ok\n') await new Promise((r) => setTimeout(r, 100));
+    // httpd may need a moment to bind. (busybox 1.35's `wget -T` segfaults; `timeout` bounds it instead.)
+    const get = () =>
+      execInPod(client, 'main', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${server.ip}/`]);
+    let r = await get();
+    for (let i = 0; i < 40 && r.stdout !== 'smoke-ok\n'; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await get();
     }
-    expect(body).toBe('smoke-ok\n');
+    expect(r).toMatchObject({ code: 0, stdout: 'smoke-ok\n' });
 
     // The client really is in its own netns with the address the API reports.
     const addr = await execInPod(client, 'main', ['ip', '-4', 'addr', 'show', 'eth0']);
@@ -159,7 +162,10 @@ describe('testenv smoke', () => {
     expect(fs.existsSync(slices[0])).toBe(false);
     await cleanupAll();
     for (const s of slices) expect(fs.existsSync(s)).toBe(false);
-    for (const pid of pids) expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+    for (const pid of pids) expect(processGone(pid)).toBe(true);
+    for (const root of v1Roots()) {
+      for (const p of pods) expect(fs.existsSync(path.join(root, podSlice(p.uid, p.qos)))).toBe(false);
+    }
     expect(await leftovers()).toEqual({ containers: [], netns: [], veths: [] });
     const remaining = await kubectlJson<{ items: unknown[] }>(['get', 'pods', '-n', NS]);
     expect(remaining.items).toEqual([]);

@@ -37,6 +37,16 @@ export interface AgentOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// Agents still running when the test process exits (a failed test that never reached stop()) are
+// killed with it; only synchronous work is possible in an 'exit' handler.
+const live = new Map<ChildProcess, string>(); // process -> its pid file
+process.once('exit', () => {
+  for (const [c, pidFile] of live) {
+    c.kill('SIGKILL');
+    fs.rmSync(pidFile, { force: true });
+  }
+});
+
 /** Is this (DaemonSet) pod meant for `node`: bound to it, or pinned by the DaemonSet's matchFields affinity. */
 function podIsForNode(p: PodObject, node: string): boolean {
   if (p.spec.nodeName) return p.spec.nodeName === node;
@@ -89,7 +99,13 @@ export class Agent {
     });
     fs.closeSync(fd);
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    live.set(child, this.pidFile);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        live.delete(child);
+        resolve();
+      }),
+    );
     if (child.pid === undefined) throw new Error('could not spawn the agent');
     fs.mkdirSync(path.dirname(this.pidFile), { recursive: true });
     fs.writeFileSync(this.pidFile, `${child.pid}\n`);
@@ -141,7 +157,13 @@ export class Agent {
 
   private async writeKubeconfig(): Promise<void> {
     const token = (
-      await kubectl(['create', 'token', AGENT_SERVICE_ACCOUNT, '-n', AGENT_NAMESPACE, '--duration=1h'])
+      await kubectl(['create', 'token', AGENT_SERVICE_ACCOUNT, '-n', AGENT_NAMESPACE, '--duration=1h']).catch(
+        (e: Error) => {
+          throw new Error(
+            `no token for ServiceAccount ${AGENT_NAMESPACE}/${AGENT_SERVICE_ACCOUNT} (did \`kubectl harden deploy\` run?): ${e.message}`,
+          );
+        },
+      )
     ).trim();
     const admin = await kubectlJson<{
       clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];

@@ -5,7 +5,8 @@ import { runRaw, type RunResult } from './exec';
 
 export { testenvEnv, type TestenvEnv } from './env';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+// A bundled copy (the demo script) sets HARDEN_REPO_ROOT, since its __dirname is elsewhere.
+export const REPO_ROOT = process.env.HARDEN_REPO_ROOT ?? path.resolve(__dirname, '..', '..');
 export const NODE_NAME = 'harden-node';
 export const NODE_IP = '10.244.0.1';
 export const NODE_IP6 = 'fd00:10:244::1';

@@ -105,7 +105,7 @@ export function unifiedRoot(): string {
 }
 
 /** Every cgroup v1 hierarchy mount point (empty on a pure v2 host). */
-function v1Roots(): string[] {
+export function v1Roots(): string[] {
   return fs
     .readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
@@ -556,9 +556,24 @@ async function launch(pod: Pod, spec: ContainerSpec, restartCount: number): Prom
   return c;
 }
 
+/**
+ * Dead: no /proc entry, or a zombie. Detached containers are reparented to pid 1, which reaps them in
+ * its own time (containerd's shim would do it at once); a zombie runs no code and holds no cgroup.
+ */
+export function processGone(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 async function destroyContainer(pod: Pod, c: PodContainer): Promise<void> {
   await runRaw('runc', ['--root', runcRoot(), 'kill', c.id, 'KILL']);
+  for (let i = 0; i < 100 && !processGone(c.pid); i++) await sleep(50);
   await runRaw('runc', ['--root', runcRoot(), 'delete', '--force', c.id]);
+  if (!processGone(c.pid)) throw new Error(`container ${c.id} (pid ${c.pid}) survived SIGKILL`);
   await unmountUnder(path.join(podDir(pod.namespace, pod.name), 'containers', c.id));
   fs.rmSync(path.join(podDir(pod.namespace, pod.name), 'containers', c.id), { recursive: true, force: true });
   await removeCgroup(c.cgroupPath);
@@ -600,20 +615,36 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // ---------------------------------------------------------------------------------- public API
 
-/** Creates a namespace (if missing) and waits for its default ServiceAccount (pod admission needs it). */
-export async function ensureNamespace(ns: string): Promise<void> {
-  const r = await runRaw('kubectl', ['get', 'namespace', ns], { env: testenvEnv().processEnv });
-  if (r.code !== 0) await kubectl(['create', 'namespace', ns]);
-  for (let i = 0; i < 120; i++) {
-    const sa = await runRaw('kubectl', ['get', 'serviceaccount', 'default', '-n', ns], {
-      env: testenvEnv().processEnv,
-    });
-    if (sa.code === 0) return;
+/**
+ * Creates a namespace (if missing) and waits for its default ServiceAccount (pod admission needs it).
+ * A namespace still terminating from an earlier run is waited out first.
+ */
+export async function ensureNamespace(ns: string, timeoutMs = 90_000): Promise<void> {
+  const env = testenvEnv().processEnv;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await runRaw('kubectl', ['get', 'namespace', ns, '-o', 'jsonpath={.status.phase}'], { env });
+    if (r.code === 0 && r.stdout === 'Active') break;
+    if (r.code !== 0 && /NotFound|not found/.test(r.stderr)) {
+      const c = await runRaw('kubectl', ['create', 'namespace', ns], { env });
+      if (c.code === 0 || /AlreadyExists/.test(c.stderr)) continue;
+      throw new Error(`kubectl create namespace ${ns}: ${c.stderr}`);
+    }
+    if (r.code !== 0 && !/NotFound|not found/.test(r.stderr))
+      throw new Error(`kubectl get namespace ${ns}: ${r.stderr}`);
+    if (Date.now() > deadline) throw new Error(`namespace ${ns} is still ${r.stdout || 'missing'}`);
     await sleep(250);
   }
-  throw new Error(
-    `namespace ${ns}: default ServiceAccount never appeared (is kube-controller-manager running?)`,
-  );
+  for (;;) {
+    const sa = await runRaw('kubectl', ['get', 'serviceaccount', 'default', '-n', ns], { env });
+    if (sa.code === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `namespace ${ns}: default ServiceAccount never appeared (is kube-controller-manager running?)`,
+      );
+    }
+    await sleep(250);
+  }
 }
 
 export async function runPod(opts: PodOptions): Promise<Pod> {
