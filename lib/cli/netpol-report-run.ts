@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
-import { HardenError } from '../cli/errors';
-import { processIo } from '../cli/context';
-import type { NetpolReportArgs } from '../cli/netpol';
-import { outputFormat, toJson, toYamlDocuments } from '../cli/output';
-import { FlowLogError } from './log';
-import { report, type ReportResult } from './report';
+import { HardenError } from './errors';
+import { processIo } from './context';
+import type { NetpolReportArgs } from './netpol';
+import { outputFormat, toJson, toYamlDocuments } from './output';
+import { FlowLogError } from '../netpol/log';
+import { report, type ReportResult } from '../netpol/report';
 
 /** `kubectl harden netpol report`: the log from a file or stdin, policies to stdout, the summary to stderr. */
 export async function runNetpolReport(argv: NetpolReportArgs): Promise<void> {

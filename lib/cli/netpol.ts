@@ -28,7 +28,7 @@ export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> =
         'several monitor runs, as a JSON List',
       ) as unknown as Argv<NetpolReportArgs>,
   handler: async (argv) => {
-    const { runNetpolReport } = await import('../netpol/report-command');
+    const { runNetpolReport } = await import('./netpol-report-run');
     await runNetpolReport(argv);
   },
 };

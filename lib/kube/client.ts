@@ -37,6 +37,8 @@ export interface WatchEvent<T> {
   object: T;
 }
 
+const RETRYABLE = new Set([429, 503, 504]);
+
 type Transport = { options: https.RequestOptions; base: URL };
 
 /**
@@ -171,10 +173,19 @@ export class Kube {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.send(method, path, opts, false);
-    const text = await readAll(res);
-    if ((res.statusCode ?? 0) >= 300) return this.fail(method, path, res, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    // The API server answers 429/503 while throttling or while a new CRD's storage initializes;
+    // those are worth a few short retries, anything else is the answer.
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send(method, path, opts, false);
+      const text = await readAll(res);
+      const code = res.statusCode ?? 0;
+      if (RETRYABLE.has(code) && attempt < 5 && !opts.signal?.aborted) {
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        continue;
+      }
+      if (code >= 300) return this.fail(method, path, res, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    }
   }
 
   get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
