@@ -2,6 +2,26 @@
 // "type" cannot change how Node loads them). Only Node built-ins stay external.
 import { build } from 'esbuild';
 import { chmodSync, readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+
+// Optional add-ons that ws (native speed-ups) and node-fetch (`encoding`) probe inside try/catch
+// and work without. They become a module that throws MODULE_NOT_FOUND, so no require() of them is
+// left in the bundle: under node it would load whatever node_modules holds, and inside the single
+// executable (whose require() loads built-ins only) it prints a warning on stderr.
+const OPTIONAL = ['bufferutil', 'utf-8-validate', 'encoding'];
+const absentOptional = {
+  name: 'absent-optional',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${OPTIONAL.join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'absent-optional',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'absent-optional' }, (args) => ({
+      contents: `throw Object.assign(new Error("Cannot find module '${args.path}'"), { code: 'MODULE_NOT_FOUND' });`,
+      loader: 'js',
+    }));
+  },
+};
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = {
@@ -15,10 +35,8 @@ const common = {
   define: { __HARDEN_VERSION__: JSON.stringify(process.env.HARDEN_VERSION || pkg.version) },
   logLevel: 'warning',
   metafile: true,
+  plugins: [absentOptional],
 };
-
-// ws probes for these native speed-ups inside try/catch and works without them.
-const OPTIONAL = new Set(['bufferutil', 'utf-8-validate']);
 
 const entries = [
   ['cmd/kubectl-harden.ts', 'dist/kubectl-harden.cjs'],
@@ -28,7 +46,7 @@ for (const [entry, outfile] of entries) {
   const result = await build({ ...common, entryPoints: [entry], outfile });
   const external = Object.values(result.metafile.outputs)
     .flatMap((o) => o.imports)
-    .filter((i) => i.external && !/^(node:)?[a-z_/]+$/.test(i.path) && !OPTIONAL.has(i.path));
+    .filter((i) => i.external && !isBuiltin(i.path));
   if (external.length)
     throw new Error(
       `${outfile} requires non-built-in modules at run time: ${external.map((i) => i.path).join(', ')}`,
