@@ -33,9 +33,46 @@ export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> =
   },
 };
 
+export interface NetpolMonitorArgs extends GlobalFlags {
+  pod?: string;
+  selector?: string;
+  all?: boolean;
+  timeout?: string;
+}
+
+export const netpolMonitorCommand: CommandModule<GlobalFlags, NetpolMonitorArgs> = {
+  command: 'monitor',
+  describe:
+    "Record a workload's connections, peers resolved while fresh, as a flow log (Ctrl-C or --timeout ends it)",
+  builder: (y: Argv<GlobalFlags>) =>
+    y
+      .option('pod', { alias: 'p', type: 'string', describe: 'The pod to monitor' })
+      .option('selector', {
+        alias: 'l',
+        type: 'string',
+        describe: 'Monitor the pods with these labels, including later ones',
+      })
+      .option('all', { type: 'boolean', describe: 'Monitor every pod of the namespace' })
+      .option('timeout', {
+        type: 'string',
+        describe: 'Stop after this long (e.g. 10m); default: until Ctrl-C',
+      })
+      .example(
+        '$0 netpol monitor -n web -l app=nginx --output net.log',
+        '',
+      ) as unknown as Argv<NetpolMonitorArgs>,
+  handler: async (argv) => {
+    const { runNetpolMonitor } = await import('./netpol-monitor-run');
+    await runNetpolMonitor(argv);
+  },
+};
+
 /** The verbs under `netpol`; a new one (monitor) is one more entry here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
-export const netpolSubcommands: CommandModule<GlobalFlags, any>[] = [netpolReportCommand];
+export const netpolSubcommands: CommandModule<GlobalFlags, any>[] = [
+  netpolMonitorCommand,
+  netpolReportCommand,
+];
 
 export const netpolCommand: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'netpol <command>',

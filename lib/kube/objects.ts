@@ -86,14 +86,19 @@ export function podReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-/** The workload a pod belongs to: its controller, one level up for ReplicaSets of Deployments. */
-export function ownerOf(pod: Pod): { kind: string; name: string } {
-  const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
-  if (!ref) return { kind: 'Pod', name: pod.metadata.name };
-  if (ref.kind === 'ReplicaSet') {
-    const hash = pod.metadata.labels?.['pod-template-hash'];
-    if (hash && ref.name.endsWith(`-${hash}`))
-      return { kind: 'Deployment', name: ref.name.slice(0, -hash.length - 1) };
+/**
+ * The workload a pod belongs to: its controller, one level up for a Deployment's ReplicaSet (known
+ * by the pod-template-hash suffix, so no extra lookup is needed); null for a bare pod.
+ */
+export function ownerOf(pod: {
+  metadata: Pick<Meta, 'labels' | 'ownerReferences'>;
+}): { kind: string; name: string } | null {
+  const refs = pod.metadata.ownerReferences ?? [];
+  const ref = refs.find((o) => o.controller) ?? refs[0];
+  if (!ref) return null;
+  const hash = pod.metadata.labels?.['pod-template-hash'];
+  if (ref.kind === 'ReplicaSet' && hash && ref.name.endsWith(`-${hash}`)) {
+    return { kind: 'Deployment', name: ref.name.slice(0, -hash.length - 1) };
   }
   return { kind: ref.kind, name: ref.name };
 }
