@@ -1,4 +1,90 @@
-export async function runAgent(_args: string[]): Promise<number> {
-  process.stderr.write('harden-agent: not built yet\n');
-  return 1;
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { READY_FILE } from '../deploy/manifests';
+import { Kube } from '../kube/client';
+import { inClusterContext } from '../kube/incluster';
+import { resolveContext } from '../kube/kubeconfig';
+import { VERSION } from '../version';
+import { CgroupLayout, detectDriver, findCgroup2Mount } from './cgroups';
+import { Controller } from './controller';
+
+const GOARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+};
+
+export interface AgentArgs {
+  node: string;
+  flushSeconds: number;
+  intervalMs: number;
+}
+
+export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentArgs {
+  const args: AgentArgs = { node: env.NODE_NAME ?? '', flushSeconds: 3, intervalMs: 1000 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = () => inline ?? argv[++i];
+    if (flag === '--node') args.node = value();
+    else if (flag === '--flush-interval') args.flushSeconds = Number(value());
+    else if (flag === '--interval-ms') args.intervalMs = Number(value());
+    else
+      throw new Error(`unknown flag ${argv[i]} (known: --node, --flush-interval SECONDS, --interval-ms MS)`);
+  }
+  if (!args.node)
+    throw new Error('no node name: pass --node or set NODE_NAME (the DaemonSet sets it from spec.nodeName)');
+  if (!(args.flushSeconds > 0)) throw new Error('--flush-interval must be a positive number of seconds');
+  return args;
+}
+
+const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+
+async function bpftraceVersion(): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)('bpftrace', ['--version']);
+    return stdout.trim();
+  } catch (e) {
+    return `unavailable (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+export async function runAgent(argv: string[]): Promise<number> {
+  const args = parseAgentArgs(argv, process.env);
+  const ctx = process.env.KUBECONFIG ? resolveContext({}) : inClusterContext();
+  const kube = await Kube.fromContext(ctx, 30_000);
+  const mount = findCgroup2Mount();
+  const layout = new CgroupLayout(mount, detectDriver(mount.mountPoint) ?? 'systemd');
+  const version = await bpftraceVersion();
+  log(
+    `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${version}`,
+  );
+  const controller = new Controller(kube, {
+    node: args.node,
+    arch: GOARCH[process.arch] ?? process.arch,
+    bpftraceVersion: version,
+    layout,
+    flushMs: args.flushSeconds * 1000,
+    intervalMs: args.intervalMs,
+    log,
+  });
+  await controller.start();
+  try {
+    mkdirSync(dirname(READY_FILE), { recursive: true });
+    writeFileSync(READY_FILE, `${VERSION}\n`);
+  } catch (e) {
+    log(`cannot write ${READY_FILE}: ${(e as Error).message}`);
+  }
+  log('ready');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log('stopping: last flush');
+  rmSync(READY_FILE, { force: true });
+  await controller.close();
+  return 0;
 }

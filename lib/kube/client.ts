@@ -39,7 +39,8 @@ export interface WatchEvent<T> {
 
 const RETRYABLE = new Set([429, 503, 504]);
 
-type Transport = { options: https.RequestOptions; base: URL };
+/** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
+type Authenticate = (options: https.RequestOptions) => Promise<void>;
 
 /**
  * A small REST client over the kubeconfig's credentials. @kubernetes/client-node supplies the
@@ -49,7 +50,8 @@ type Transport = { options: https.RequestOptions; base: URL };
 export class Kube {
   private constructor(
     readonly ctx: ResolvedContext,
-    private readonly transport: Transport,
+    private readonly authenticate: Authenticate,
+    private readonly base: URL,
     private readonly timeoutMs: number | undefined,
   ) {}
 
@@ -62,9 +64,7 @@ export class Kube {
     const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
     const kc = new KubeConfig();
     kc.loadFromString(kubeconfigToYaml(ctx.merged));
-    const options: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(options);
-    return new Kube(ctx, { options, base: new URL(ctx.server) }, timeoutMs);
+    return new Kube(ctx, (options) => kc.applyToHTTPSOptions(options), new URL(ctx.server), timeoutMs);
   }
 
   get namespace(): string {
@@ -76,17 +76,19 @@ export class Kube {
   }
 
   private url(path: string, query?: RequestOptions['query']): URL {
-    const u = new URL(this.transport.base.toString().replace(/\/$/, '') + path);
+    const u = new URL(this.base.toString().replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
     return u;
   }
 
-  private send(
+  private async send(
     method: string,
     path: string,
     opts: RequestOptions,
     watch: boolean,
   ): Promise<http.IncomingMessage> {
+    const transport: https.RequestOptions = {};
+    await this.authenticate(transport);
     const url = this.url(path, opts.query);
     const lib = url.protocol === 'http:' ? http : https;
     const body =
@@ -96,7 +98,7 @@ export class Kube {
           ? opts.body
           : JSON.stringify(opts.body);
     const headers: http.OutgoingHttpHeaders = {
-      ...(this.transport.options.headers as http.OutgoingHttpHeaders | undefined),
+      ...(transport.headers as http.OutgoingHttpHeaders | undefined),
       Accept: 'application/json',
     };
     if (body !== undefined) {
@@ -107,7 +109,7 @@ export class Kube {
       const req = lib.request(
         url,
         {
-          ...this.transport.options,
+          ...transport,
           method,
           headers,
           signal: opts.signal,
@@ -158,11 +160,16 @@ export class Kube {
       );
     }
     if (code === 403) {
+      // RBAC denials say "cannot <verb> resource"; anything else (a terminating namespace, an
+      // admission webhook) is the server's own reason, passed on as it is.
+      const rbac = !status?.message || /cannot \S+ resource/.test(status.message);
       throw new ApiError(
-        `forbidden: user "${this.ctx.user}" cannot ${what} (${this.where()})`,
+        rbac
+          ? `forbidden: user "${this.ctx.user}" cannot ${what} (${this.where()})`
+          : `${what} was refused (${this.where()}): ${status?.message}`,
         code,
         status,
-        `Ask a cluster admin for RBAC that allows "${verb}" on ${resource}.`,
+        rbac ? `Ask a cluster admin for RBAC that allows "${verb}" on ${resource}.` : undefined,
       );
     }
     throw new ApiError(

@@ -36,6 +36,11 @@ export interface ContainerStatus {
   };
 }
 
+interface Resources {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+
 export interface Pod extends KubeObject {
   spec: {
     nodeName?: string;
@@ -44,8 +49,9 @@ export interface Pod extends KubeObject {
       name: string;
       image?: string;
       ports?: { name?: string; containerPort: number; protocol?: string }[];
+      resources?: Resources;
     }[];
-    initContainers?: { name: string }[];
+    initContainers?: { name: string; resources?: Resources }[];
   };
   status?: {
     phase?: string;

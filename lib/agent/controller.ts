@@ -1,0 +1,390 @@
+/**
+ * The agent's session controller: watches TraceSessions (all namespaces) and the pods of its own
+ * node, keeps one bpftrace program tracing every target container of every running seccomp
+ * session, and writes what it saw into each session's status: one entry per node, owned by this
+ * node's field manager through server-side apply, so agents never overwrite each other.
+ */
+import { ApiError, type Kube } from '../kube/client';
+import { inform } from '../kube/informer';
+import { ownerOf, type Pod } from '../kube/objects';
+import { R, resourcePath } from '../kube/paths';
+import {
+  API_VERSION,
+  KIND,
+  type Condition,
+  type NodeRecord,
+  type SessionPhase,
+  type TraceSession,
+} from '../session/types';
+import { VERSION } from '../version';
+import { BpftraceError } from './bpftrace';
+import {
+  cgroupIdOf,
+  containerIdOfPath,
+  parseContainerID,
+  podUIDOfPath,
+  qosClassOf,
+  type CgroupLayout,
+} from './cgroups';
+import type { TraceEvent } from './output';
+import { seccompProgram, type ProgramTargets } from './program';
+import { matches, SessionRecords, sessionKey, type Identity } from './sessions';
+import { Tracer } from './tracer';
+
+export interface ControllerOptions {
+  node: string;
+  arch: string;
+  bpftraceVersion: string;
+  layout: CgroupLayout;
+  flushMs: number;
+  /** bpftrace's print interval: how stale the newest sets may be. */
+  intervalMs: number;
+  log: (msg: string) => void;
+}
+
+interface CgroupState {
+  podUID?: string;
+  containerID?: string;
+  fromStart: boolean;
+  filterSeen: boolean;
+  recording: boolean;
+}
+
+interface Tracked {
+  session: TraceSession;
+  records: SessionRecords;
+  /** Stop seen: the final flush is due once the last interval's sets have arrived. */
+  finalAt?: number;
+  final: boolean;
+  phaseWritten?: SessionPhase;
+  refused?: string;
+  health?: string;
+}
+
+const now = () => new Date().toISOString();
+
+export class Controller {
+  private readonly pods = new Map<string, Pod>();
+  private readonly sessions = new Map<string, Tracked>();
+  private readonly cgroups = new Map<string, CgroupState>();
+  private readonly identities = new Map<string, Identity>();
+  private readonly tracer: Tracer;
+  private readonly abort = new AbortController();
+  private flushTimer?: NodeJS.Timeout;
+  private health: BpftraceError | undefined;
+  private flushing = false;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly opts: ControllerOptions,
+  ) {
+    this.tracer = new Tracer({
+      targets: () => this.targets(),
+      program: (t) => seccompProgram(t, opts.intervalMs),
+      onEvent: (e) => this.onEvent(e),
+      onHealth: (e) => {
+        this.health = e;
+        void this.flush();
+      },
+      log: opts.log,
+    });
+  }
+
+  async start(): Promise<void> {
+    const { signal } = this.abort;
+    const podQuery = { fieldSelector: `spec.nodeName=${this.opts.node}` };
+    await inform<Pod>(
+      this.kube,
+      resourcePath(R.pods),
+      podQuery,
+      (t, p) => this.onPod(t, p),
+      signal,
+      (e) => this.opts.log(`pod watch: ${e.message}`),
+    );
+    await inform<TraceSession>(
+      this.kube,
+      resourcePath(R.tracesessions),
+      undefined,
+      (t, s) => this.onSession(t, s),
+      signal,
+      (e) => this.opts.log(`session watch: ${e.message}`),
+    );
+    await this.tracer.reconcile();
+    this.flushTimer = setInterval(() => void this.tick(), Math.min(this.opts.flushMs, 500));
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    await this.tracer.close();
+    await this.flush();
+  }
+
+  // --- the world, as watched ---------------------------------------------------------------------
+
+  private onPod(type: string, pod: Pod): void {
+    if (type === 'DELETED') this.pods.delete(pod.metadata.uid ?? '');
+    else this.pods.set(pod.metadata.uid ?? '', pod);
+    this.learnIdentities(pod);
+    void this.tracer.reconcile();
+  }
+
+  private onSession(type: string, s: TraceSession): void {
+    const key = sessionKey(s);
+    if (type === 'DELETED') {
+      this.sessions.delete(key);
+      void this.tracer.reconcile();
+      return;
+    }
+    let t = this.sessions.get(key);
+    if (!t) {
+      const mine = s.status?.nodes?.find((n) => n.node === this.opts.node);
+      t = {
+        session: s,
+        records: new SessionRecords(mine),
+        final: mine?.final ?? false,
+        phaseWritten: s.status?.phase,
+      };
+      this.sessions.set(key, t);
+      const ns = s.spec.target.namespace;
+      if (ns && ns !== s.metadata.namespace) {
+        t.refused = `target namespace "${ns}" is not the session's namespace "${s.metadata.namespace}": a session may only trace pods in its own namespace`;
+      }
+    }
+    t.session = s;
+    if (s.spec.state === 'Stopped' && !t.final && t.finalAt === undefined) {
+      // One more interval brings the sets printed since the last flush.
+      t.finalAt = Date.now() + this.opts.intervalMs + 300;
+    }
+    void this.tracer.reconcile();
+    void this.flush();
+  }
+
+  /** Container IDs → names, remembered so a deleted pod's records keep their names. */
+  private learnIdentities(pod: Pod): void {
+    for (const cs of pod.status?.containerStatuses ?? []) {
+      const parsed = cs.containerID ? parseContainerID(cs.containerID) : undefined;
+      if (!parsed) continue;
+      this.identities.set(parsed.id, {
+        pod: pod.metadata.name,
+        podUID: pod.metadata.uid ?? '',
+        workload: ownerOf(pod)?.name ?? pod.metadata.name,
+        container: cs.name,
+        containerID: cs.containerID ?? '',
+      });
+    }
+  }
+
+  // --- what to trace -----------------------------------------------------------------------------
+
+  private active(t: Tracked): boolean {
+    return t.session.spec.type === 'seccomp' && !t.refused && !t.final;
+  }
+
+  private covers(t: Tracked, pod: Pod): boolean {
+    const target = t.session.spec.target;
+    if (pod.metadata.namespace !== t.session.metadata.namespace) return false;
+    if (target.podName) return pod.metadata.name === target.podName;
+    if (target.selector) return matches(pod.metadata.labels, target.selector);
+    return Boolean(target.all);
+  }
+
+  private targetPods(t: Tracked): Pod[] {
+    return [...this.pods.values()].filter((p) => this.covers(t, p));
+  }
+
+  private targets(): ProgramTargets {
+    const pods = new Map<string, Pod>();
+    for (const t of this.sessions.values()) {
+      if (this.active(t)) for (const p of this.targetPods(t)) pods.set(p.metadata.uid ?? '', p);
+    }
+    const seeds = new Map<string, boolean>();
+    const podPrefixes: string[] = [];
+    for (const [uid, pod] of pods) {
+      const qos = qosClassOf(pod);
+      podPrefixes.push(this.opts.layout.podPrefix(qos, uid));
+      for (const cs of pod.status?.containerStatuses ?? []) {
+        const parsed = cs.containerID ? parseContainerID(cs.containerID) : undefined;
+        if (!parsed || !cs.state?.running) continue;
+        const dir = this.opts.layout.containerDir(qos, uid, cs.containerID ?? '');
+        const id = dir ? cgroupIdOf(dir) : undefined;
+        if (!id) continue;
+        const known = this.cgroups.get(id);
+        // A container running before we armed its pod is recorded at once (its start was missed).
+        if (!known)
+          this.cgroups.set(id, {
+            podUID: uid,
+            containerID: parsed.id,
+            fromStart: false,
+            filterSeen: false,
+            recording: true,
+          });
+        seeds.set(id, known ? known.recording : true);
+      }
+      for (const [id, c] of this.cgroups) if (c.podUID === uid && !seeds.has(id)) seeds.set(id, c.recording);
+    }
+    return {
+      seeds: [...seeds]
+        .map(([id, recording]) => ({ id, recording }))
+        .sort((a, b) => a.id.localeCompare(b.id)),
+      podPrefixes: podPrefixes.sort(),
+    };
+  }
+
+  private onEvent(e: TraceEvent): void {
+    switch (e.kind) {
+      case 'armed':
+        this.cgroups.set(e.cgroup, {
+          podUID: podUIDOfPath(e.path),
+          containerID: containerIdOfPath(e.path),
+          fromStart: true,
+          filterSeen: false,
+          recording: false,
+        });
+        return;
+      case 'exec':
+      case 'filter': {
+        const c = this.cgroups.get(e.cgroup);
+        if (c) {
+          c.recording = true;
+          if (e.kind === 'filter') c.filterSeen = true;
+        }
+        return;
+      }
+      case 'syscalls': {
+        const byCgroup = new Map<string, number[]>();
+        for (const { cgroup, nr } of e.pairs) {
+          const list = byCgroup.get(cgroup) ?? [];
+          list.push(nr);
+          byCgroup.set(cgroup, list);
+        }
+        for (const [cgroup, nrs] of byCgroup) {
+          const uid = this.cgroups.get(cgroup)?.podUID;
+          for (const t of this.sessions.values()) {
+            if (t.refused || t.final || t.session.spec.type !== 'seccomp') continue;
+            const pod = uid ? this.pods.get(uid) : undefined;
+            if (pod ? this.covers(t, pod) : false) t.records.add(cgroup, nrs);
+          }
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // --- writing status ----------------------------------------------------------------------------
+
+  private async tick(): Promise<void> {
+    const due = [...this.sessions.values()].some(
+      (t) => t.finalAt !== undefined && !t.final && Date.now() >= t.finalAt,
+    );
+    if (due || Date.now() - this.lastFlush >= this.opts.flushMs) await this.flush();
+  }
+
+  private lastFlush = 0;
+
+  /** Writes every session this node holds targets or records for; failures are retried next time. */
+  async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    this.lastFlush = Date.now();
+    try {
+      for (const t of [...this.sessions.values()]) {
+        try {
+          await this.flushOne(t);
+        } catch (e) {
+          if (e instanceof ApiError && e.statusCode === 404) this.sessions.delete(sessionKey(t.session));
+          else this.opts.log(`flush ${sessionKey(t.session)}: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private settle(t: Tracked): void {
+    const only = t.session.spec.target.containers;
+    for (const cgroup of t.records.pendingCgroups()) {
+      const c = this.cgroups.get(cgroup);
+      const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
+      if (!c || !who) continue; // its pod status does not name it yet; kept for the next flush
+      if (only?.length && !only.includes(who.container)) {
+        t.records.settle(cgroup, { ...who, containerID: `skip:${who.containerID}` }, c);
+        continue;
+      }
+      t.records.settle(cgroup, who, c);
+    }
+  }
+
+  private async flushOne(t: Tracked): Promise<void> {
+    const { metadata } = t.session;
+    const path = resourcePath(R.tracesessions, {
+      namespace: metadata.namespace,
+      name: metadata.name,
+      subresource: 'status',
+    });
+    const fieldManager = `harden-agent/${this.opts.node}`;
+    if (t.refused) {
+      if (t.phaseWritten === 'Failed') return;
+      await this.kube.apply(
+        path,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: metadata.name, namespace: metadata.namespace },
+          status: {
+            phase: 'Failed',
+            message: t.refused,
+            conditions: [condition('Accepted', 'False', 'TargetOutsideNamespace', t.refused)],
+          },
+        },
+        { fieldManager },
+      );
+      t.phaseWritten = 'Failed';
+      return;
+    }
+    const pods = this.targetPods(t);
+    this.settle(t);
+    const containers = t.records.containers().filter((c) => !c.containerID.startsWith('skip:'));
+    if (!pods.length && !containers.length && t.phaseWritten === undefined) return; // nothing of ours
+    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
+    if (t.final && t.phaseWritten === 'Completed') return;
+    const ready = this.tracer.runningCount > 0 || !pods.length;
+    const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
+    const conditions: Condition[] = [
+      this.health
+        ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
+        : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
+    ];
+    const entry: NodeRecord = {
+      node: this.opts.node,
+      arch: this.opts.arch,
+      agentVersion: VERSION,
+      bpftraceVersion: this.opts.bpftraceVersion,
+      lastFlush: now(),
+      final: finishing,
+      containers,
+      conditions,
+    };
+    await this.kube.apply(
+      path,
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: metadata.name, namespace: metadata.namespace },
+        status: { phase, nodes: [entry] },
+      },
+      { fieldManager },
+    );
+    t.phaseWritten = phase;
+    if (finishing) {
+      t.final = true;
+      void this.tracer.reconcile();
+    }
+  }
+}
+
+function condition(type: string, status: Condition['status'], reason: string, message: string): Condition {
+  return { type, status, reason, message: message.slice(0, 2000), lastTransitionTime: now() };
+}

@@ -1,0 +1,193 @@
+/**
+ * bpftrace program text for network sessions. Pure: the same targets give the same text.
+ *
+ * What was verified on bpftrace 0.17 / Linux 6.18 (tracepoints only, no kprobes):
+ * - `sock:inet_sock_set_state` CLOSE→SYN_SENT runs inside connect() (the connecting task, so
+ *   `cgroup` is the container's), with both addresses and the remote port already set (the local
+ *   port is still 0). SYN_SENT→ESTABLISHED and SYN_RECV→ESTABLISHED run wherever the peer's packet
+ *   is processed: softirq, or (over veth) the *peer's* task. So egress is counted at SYN_SENT by
+ *   cgroup (an attempt, whether it then succeeds or fails) and ingress at SYN_RECV→ESTABLISHED by
+ *   the local address being a traced pod's IP.
+ * - The tracepoint's `saddr_v6`/`daddr_v6` hold the v4-mapped address for AF_INET sockets, and an
+ *   IPv4 peer of a `[::]` listener shows as AF_INET6 with a v4-mapped address: keying on the v6
+ *   fields alone covers both families (the parser turns ::ffff:a.b.c.d back into a.b.c.d).
+ * - UDP is told apart from TCP (and from ping/raw sockets) by the socket itself: fd → file →
+ *   `struct socket` → `sk->sk_protocol` through `curtask`, read only for target cgroups. TCP's
+ *   connect() is left to the state tracepoint; sendto() on a TCP socket ignores the address anyway.
+ * - Context arrays cannot be map keys or pointer-cast, but `ntop()` of them can be a key and equals
+ *   `ntop(pton("…"))` of the same bytes; `pton()` refuses dotted IPv4-in-IPv6, hence hex groups.
+ * - `else if` made 0.17 emit unloadable code ("unreachable insn"); plain `if`s are used.
+ */
+import { isIP } from 'node:net';
+import {
+  armingPart,
+  composeProgram,
+  programEnv,
+  type Program,
+  type ProgramPart,
+  type ProgramTargets,
+} from './program';
+
+export interface NetTargets extends ProgramTargets {
+  /** IPv4 and IPv6 addresses of the traced pods: ingress is attributed by the local address. */
+  podIPs: string[];
+}
+
+/**
+ * Flow maps, two of each (flipped per interval like the syscall sets, so a flow first seen while
+ * the other is printed is not cleared unseen). Keys, all numbers host order:
+ *   tcpEgress  [cgroup, local ip, remote ip, remote port]
+ *   tcpIngress [local ip, local port, remote ip]
+ *   udpEgress  [cgroup, remote ip, remote port]
+ * Ephemeral ports (egress source, ingress peer) are left out: a policy never names them.
+ */
+export const NET_MAPS = {
+  tcpEgress: ['@tcpe0', '@tcpe1'],
+  tcpIngress: ['@tcpi0', '@tcpi1'],
+  udpEgress: ['@udpe0', '@udpe1'],
+} as const;
+export type NetMapKind = keyof typeof NET_MAPS;
+
+const PHASE = '@nphase';
+const TCP_SYN_SENT = 2;
+const TCP_ESTABLISHED = 1;
+const TCP_SYN_RECV = 3;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/**
+ * The 16 bytes the tracepoint carries for an address, as a literal bpftrace 0.17's pton() accepts:
+ * IPv6 in hex groups only (a dotted IPv4 tail is refused), IPv4 as its v4-mapped form.
+ */
+export function ptonLiteral(ip: string): string {
+  const family = isIP(ip);
+  if (family === 4) {
+    const [a, b, c, d] = ip.split('.').map(Number);
+    return `::ffff:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  if (family === 6 && !ip.includes('%')) {
+    // The WHATWG URL parser canonicalises IPv6 and rewrites a dotted tail into hex groups.
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  }
+  throw new Error(`invalid pod IP ${JSON.stringify(ip)}`);
+}
+
+/** `@m<phase>[key] = count();` into the map of the current phase. */
+function countInto(kind: NetMapKind, key: string): string {
+  const [m0, m1] = NET_MAPS[kind];
+  return `if (${PHASE}) { ${m1}[${key}] = count(); } else { ${m0}[${key}] = count(); }`;
+}
+
+/** Host-order port from a network-order u16 read from user memory. */
+const ntohs = (v: string) => `((${v} & 0xff) << 8 | (${v} >> 8))`;
+
+/**
+ * Body lines recording a UDP peer from the sockaddr expression `sa` (user memory), if `fd` is a UDP
+ * socket. Only AF_INET/AF_INET6 peers count: AF_UNSPEC (a UDP disconnect) and others are skipped.
+ */
+function udpPeer(sa: string, fd: string): string[] {
+  return [
+    `$sa = (struct sockaddr *)${sa};`,
+    `$fam = $sa->sa_family;`,
+    `if ($fam == ${AF_INET} || $fam == ${AF_INET6}) {`,
+    `  $file = *(curtask->files->fdt->fd + ${fd});`,
+    `  $sock = (struct socket *)$file->private_data;`,
+    // The back-pointer check keeps a non-socket fd (the call fails with ENOTSOCK) from matching.
+    `  if ($sock->file == $file && $sock->sk->sk_protocol == ${IPPROTO_UDP}) {`,
+    `    $c = cgroup;`,
+    `    if ($fam == ${AF_INET}) {`,
+    `      $in = (struct sockaddr_in *)$sa;`,
+    `      $p = $in->sin_port; $ip = ntop($in->sin_addr.s_addr);`,
+    `      ${countInto('udpEgress', `$c, $ip, ${ntohs('$p')}`)}`,
+    `    }`,
+    `    if ($fam == ${AF_INET6}) {`,
+    `      $in6 = (struct sockaddr_in6 *)$sa;`,
+    `      $p = $in6->sin6_port; $ip = ntop($in6->sin6_addr.in6_u.u6_addr8);`,
+    `      ${countInto('udpEgress', `$c, $ip, ${ntohs('$p')}`)}`,
+    `    }`,
+    `  }`,
+    `}`,
+  ];
+}
+
+const probe = (head: string, body: string[]) => [`${head} {`, ...body.map((l) => `  ${l}`), '}'].join('\n');
+
+/**
+ * Network flows of the target cgroups (egress) and of the pod IPs (ingress). The syscall probes'
+ * predicate is the single `@targets[cgroup]` lookup, so other pods of the node pay nothing more.
+ */
+export function netPart(podIPs: string[]): ProgramPart {
+  const seeds = [...new Set(podIPs.map(ptonLiteral))].sort();
+  const begin = [`${PHASE} = 0;`, ...seeds.map((ip) => `@podip[ntop(pton("${ip}"))] = 1;`)];
+  const all = Object.values(NET_MAPS).flat();
+  const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
+  const phase = (n: 0 | 1) => Object.values(NET_MAPS).map((pair) => pair[n]);
+  const probes = [
+    probe(`tracepoint:sock:inet_sock_set_state /args->protocol == ${IPPROTO_TCP}/`, [
+      // In connect(): the task's own cgroup.
+      `if (args->newstate == ${TCP_SYN_SENT}) {`,
+      `  if (@targets[cgroup]) {`,
+      `    $c = cgroup; $l = ntop(args->saddr_v6); $r = ntop(args->daddr_v6); $p = args->dport;`,
+      `    ${countInto('tcpEgress', '$c, $l, $r, $p')}`,
+      `  }`,
+      `}`,
+      // Wherever the peer's ACK is processed: only the local address tells whose it is.
+      `if (args->oldstate == ${TCP_SYN_RECV} && args->newstate == ${TCP_ESTABLISHED}) {`,
+      `  $l = ntop(args->saddr_v6);`,
+      `  if (@podip[$l]) {`,
+      `    $r = ntop(args->daddr_v6); $p = args->sport;`,
+      `    ${countInto('tcpIngress', '$l, $p, $r')}`,
+      `  }`,
+      `}`,
+    ]),
+    probe(`tracepoint:syscalls:sys_enter_connect /@targets[cgroup]/`, udpPeer('args->uservaddr', 'args->fd')),
+    probe(`tracepoint:syscalls:sys_enter_sendto /@targets[cgroup]/`, [
+      // No address: a connected socket, whose peer connect() recorded.
+      `if (args->addr != 0) {`,
+      ...udpPeer('args->addr', 'args->fd').map((l) => `  ${l}`),
+      `}`,
+    ]),
+    probe(`tracepoint:syscalls:sys_enter_sendmsg /@targets[cgroup]/`, [
+      `$name = ((struct user_msghdr *)args->msg)->msg_name;`,
+      `if ($name != 0) {`,
+      ...udpPeer('uptr($name)', 'args->fd').map((l) => `  ${l}`),
+      `}`,
+    ]),
+    // The first message only: resolvers batch queries to one (usually connected) peer.
+    probe(`tracepoint:syscalls:sys_enter_sendmmsg /@targets[cgroup]/`, [
+      `$name = ((struct mmsghdr *)args->mmsg)->msg_hdr.msg_name;`,
+      `if ($name != 0) {`,
+      ...udpPeer('uptr($name)', 'args->fd').map((l) => `  ${l}`),
+      `}`,
+    ]),
+  ];
+  return {
+    begin,
+    probes,
+    interval: [
+      `${PHASE} = 1 - ${PHASE};`,
+      `if (${PHASE}) { ${printClear(phase(0))} } else { ${printClear(phase(1))} }`,
+    ],
+    end: [printClear(all), `clear(@podip); clear(${PHASE});`],
+  };
+}
+
+/**
+ * Only the cgroup-arming pieces of the seccomp arming part: the seeds and the cgroup_mkdir probes.
+ * Its exec/filter probes serve the syscall sets and would write maps this program never prints.
+ */
+function targetsPart(t: ProgramTargets): ProgramPart {
+  const arming = armingPart(t);
+  return {
+    begin: (arming.begin ?? []).filter((l) => l.startsWith('@targets[')),
+    probes: (arming.probes ?? []).filter((p) => p.startsWith('tracepoint:cgroup:cgroup_mkdir ')),
+    end: ['clear(@targets);'],
+  };
+}
+
+/** The network session program: target cgroups (armed like seccomp's) plus the flow maps. */
+export function networkProgram(t: NetTargets, intervalMs: number): Program {
+  return { text: composeProgram([targetsPart(t), netPart(t.podIPs)], intervalMs), env: programEnv() };
+}

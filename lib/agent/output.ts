@@ -1,0 +1,91 @@
+/**
+ * bpftrace 0.17 `-f json` output → typed events. One JSON object per line:
+ *   {"type": "attached_probes", "data": {"probes": 7}}
+ *   {"type": "printf", "data": "harden:armed 2856 0 /kubepods.slice/…\n"}
+ *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}   (tuple keys joined by ",")
+ * Printing an empty map yields an empty line. Pure, so it is tested on captured output.
+ */
+import { EV_ARMED, EV_EXEC, EV_FILTER, READY } from './program';
+
+export type TraceEvent =
+  | { kind: 'attached'; probes: number }
+  | { kind: 'ready' }
+  | { kind: 'armed'; cgroup: string; prefix: number; path: string }
+  | { kind: 'exec'; cgroup: string }
+  | { kind: 'filter'; cgroup: string }
+  | { kind: 'syscalls'; pairs: { cgroup: string; nr: number }[] }
+  | { kind: 'other'; line: string };
+
+const SYSCALL_MAPS = new Set(['@sc0', '@sc1']);
+
+function parsePrintf(data: string): TraceEvent[] {
+  const out: TraceEvent[] = [];
+  // Several printf calls may arrive in one record; each of ours ends with a newline.
+  for (const line of data.split('\n')) {
+    if (!line) continue;
+    const [tag, ...rest] = line.split(' ');
+    if (tag === READY) out.push({ kind: 'ready' });
+    else if (tag === EV_ARMED && rest.length >= 3) {
+      out.push({ kind: 'armed', cgroup: rest[0], prefix: Number(rest[1]), path: rest.slice(2).join(' ') });
+    } else if (tag === EV_EXEC && rest[0]) out.push({ kind: 'exec', cgroup: rest[0] });
+    else if (tag === EV_FILTER && rest[0]) out.push({ kind: 'filter', cgroup: rest[0] });
+    else out.push({ kind: 'other', line });
+  }
+  return out;
+}
+
+function parseMap(data: Record<string, unknown>): TraceEvent[] {
+  const out: TraceEvent[] = [];
+  for (const [name, body] of Object.entries(data)) {
+    if (!SYSCALL_MAPS.has(name) || !body || typeof body !== 'object') continue;
+    const pairs: { cgroup: string; nr: number }[] = [];
+    for (const key of Object.keys(body)) {
+      const [cgroup, nr] = key.split(',');
+      const n = Number(nr);
+      if (/^[0-9]+$/.test(cgroup) && Number.isInteger(n) && n >= 0) pairs.push({ cgroup, nr: n });
+    }
+    out.push({ kind: 'syscalls', pairs });
+  }
+  return out;
+}
+
+export function parseOutputLine(line: string): TraceEvent[] {
+  const text = line.trim();
+  if (!text) return [];
+  let rec: { type?: unknown; data?: unknown };
+  try {
+    rec = JSON.parse(text) as { type?: unknown; data?: unknown };
+  } catch {
+    return [{ kind: 'other', line: text }];
+  }
+  if (rec.type === 'attached_probes') {
+    const probes = (rec.data as { probes?: unknown } | undefined)?.probes;
+    return [{ kind: 'attached', probes: typeof probes === 'number' ? probes : 0 }];
+  }
+  if (rec.type === 'printf' && typeof rec.data === 'string') return parsePrintf(rec.data);
+  if (rec.type === 'map' && rec.data && typeof rec.data === 'object') {
+    return parseMap(rec.data as Record<string, unknown>);
+  }
+  return [{ kind: 'other', line: text }];
+}
+
+/** Splits a byte stream into lines across chunk boundaries. */
+export class LineSplitter {
+  private buffer = '';
+  push(chunk: string): string[] {
+    this.buffer += chunk;
+    const lines = this.buffer.split('\n');
+    this.buffer = lines.pop() ?? '';
+    return lines;
+  }
+  flush(): string[] {
+    const rest = this.buffer;
+    this.buffer = '';
+    return rest ? [rest] : [];
+  }
+}
+
+/** stderr lines that are noise rather than failure (bpftrace warns about RLIMIT even when it works). */
+export function isNoise(line: string): boolean {
+  return /couldn't set RLIMIT_MEMLOCK/.test(line) || /WARNING: Addrspace mismatch/.test(line) || !line.trim();
+}

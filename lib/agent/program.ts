@@ -1,0 +1,173 @@
+/**
+ * bpftrace program text for a set of target cgroups. Pure: the same targets give the same text.
+ *
+ * A program is composed of parts (arming, syscalls; later network), each contributing BEGIN lines,
+ * probes, interval lines and END lines. Lifecycle events (a cgroup armed, its first exec, a filter
+ * installed) are rare, so they are printf'ed at once; per-syscall data never leaves the kernel
+ * except as the per-interval set of (cgroup, syscall number) pairs.
+ */
+
+/** bpftrace 0.17 refuses string literals over 63 characters, so prefixes are compared in chunks. */
+export const LITERAL_MAX = 63;
+/** bpftrace 0.17's maximum; a systemd-driver containerd scope path is ~192 characters. */
+export const STRLEN = 200;
+export const MAP_KEYS_MAX = 65536;
+
+/** The line BEGIN prints once every probe is attached and the maps are seeded. */
+export const READY = 'harden:ready';
+export const EV_ARMED = 'harden:armed';
+export const EV_EXEC = 'harden:exec';
+export const EV_FILTER = 'harden:filter';
+
+export interface CgroupSeed {
+  /** cgroup id (decimal u64). */
+  id: string;
+  /** Recording at once (a running container, or one whose exec/filter was already seen); else armed, waiting for it. */
+  recording: boolean;
+}
+
+export interface ProgramTargets {
+  seeds: CgroupSeed[];
+  /** Hierarchy paths of target pods' cgroup directories, with a trailing slash; new cgroups below are armed. */
+  podPrefixes: string[];
+}
+
+export interface ProgramPart {
+  begin?: string[];
+  probes?: string[];
+  interval?: string[];
+  end?: string[];
+}
+
+export interface Program {
+  text: string;
+  env: Record<string, string>;
+}
+
+const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
+const ID = /^[0-9]+$/;
+
+/** strncmp against the path at growing offsets: one literal of at most LITERAL_MAX per test. */
+function prefixTest(prefix: string): string {
+  const tests: string[] = [];
+  for (let off = 0; off < prefix.length; off += LITERAL_MAX) {
+    const chunk = prefix.slice(off, off + LITERAL_MAX);
+    const ptr = off === 0 ? 'args->path' : `args->path + ${off}`;
+    tests.push(`strncmp(str(${ptr}, ${chunk.length + 1}), "${chunk}", ${chunk.length}) == 0`);
+  }
+  return tests.join(' && ');
+}
+
+/**
+ * Target cgroups and their lifecycle. @targets holds every cgroup of interest, @rec those recording.
+ * A newly armed cgroup starts recording at its first exec (the entrypoint; what runc does before,
+ * in the same cgroup, is not the workload's) or when a seccomp filter is installed in it (then what
+ * the runtime does between the filter and the exec belongs to the profile too).
+ */
+export function armingPart(t: ProgramTargets): ProgramPart {
+  const begin: string[] = [];
+  for (const s of t.seeds) {
+    if (!ID.test(s.id)) throw new Error(`invalid cgroup id ${JSON.stringify(s.id)}`);
+    begin.push(`@targets[(uint64)${s.id}] = 1;`);
+    if (s.recording) begin.push(`@rec[(uint64)${s.id}] = 1;`);
+  }
+  const probes = t.podPrefixes.map((prefix, i) => {
+    if (!SAFE_PATH.test(prefix) || !prefix.startsWith('/') || !prefix.endsWith('/')) {
+      throw new Error(`invalid pod cgroup prefix ${JSON.stringify(prefix)}`);
+    }
+    // root 0 is the cgroup2 (default) hierarchy; v1 hierarchies have ids from 1.
+    return [
+      `tracepoint:cgroup:cgroup_mkdir /args->root == 0/ {`,
+      `  if (${prefixTest(prefix)}) {`,
+      `    @targets[args->id] = 1;`,
+      `    printf("${EV_ARMED} %llu ${i} %s\\n", args->id, str(args->path));`,
+      `  }`,
+      `}`,
+    ].join('\n');
+  });
+  probes.push(
+    [
+      `tracepoint:sched:sched_process_exec /@targets[cgroup] && !@rec[cgroup]/ {`,
+      `  @rec[cgroup] = 1;`,
+      `  printf("${EV_EXEC} %llu\\n", cgroup);`,
+      `}`,
+    ].join('\n'),
+    // At exit, a filter is in place iff the call succeeded and the task is in filter mode (2);
+    // libseccomp's probing calls (invalid arguments) fail and are not taken for the install.
+    // libseccomp loads with seccomp(2) or, as runc 1.1's build does, prctl(PR_SET_SECCOMP).
+    ...['seccomp', 'prctl'].map((call) => filterInstalled(call)),
+  );
+  return { begin, probes, end: ['clear(@targets);', 'clear(@rec);'] };
+}
+
+function filterInstalled(call: string): string {
+  return [
+    `tracepoint:syscalls:sys_exit_${call} /@targets[cgroup] && !@rec[cgroup]/ {`,
+    `  if (args->ret == 0) {`,
+    `    if (curtask->seccomp.mode == 2) {`,
+    `      @rec[cgroup] = 1;`,
+    `      $c = cgroup; $n = (int64)args->__syscall_nr;`,
+    `      ${scInsert('$c', '$n')}`,
+    `      printf("${EV_FILTER} %llu\\n", $c);`,
+    `    }`,
+    `  }`,
+    `}`,
+  ].join('\n');
+}
+
+/** Set insert into the map of the current phase; a lookup first, so repeats cost no update. */
+function scInsert(cg: string, nr: string): string {
+  return (
+    `if (@phase) { if (!@sc1[${cg}, ${nr}]) { @sc1[${cg}, ${nr}] = 1; } } ` +
+    `else { if (!@sc0[${cg}, ${nr}]) { @sc0[${cg}, ${nr}] = 1; } }`
+  );
+}
+
+/**
+ * Syscall numbers per recording cgroup. Two maps, flipped each interval: the idle one is printed
+ * and cleared while writers use the other, so a pair first seen during the print is never lost.
+ */
+export function syscallPart(): ProgramPart {
+  return {
+    begin: ['@phase = 0;'],
+    probes: [
+      [
+        `tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {`,
+        `  $c = cgroup; $n = (int64)args->id;`,
+        `  ${scInsert('$c', '$n')}`,
+        `}`,
+      ].join('\n'),
+    ],
+    interval: [
+      '@phase = 1 - @phase;',
+      'if (@phase) { print(@sc0); clear(@sc0); } else { print(@sc1); clear(@sc1); }',
+    ],
+    end: ['print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);'],
+  };
+}
+
+export function composeProgram(parts: ProgramPart[], intervalMs: number): string {
+  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new Error(`invalid interval ${intervalMs}ms`);
+  const all = <K extends keyof ProgramPart>(k: K): string[] => parts.flatMap((p) => p[k] ?? []);
+  const block = (head: string, lines: string[]): string =>
+    `${head} {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
+  return [
+    block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
+    ...all('probes'),
+    block(`interval:ms:${intervalMs}`, all('interval')),
+    block('END', all('end')),
+    '',
+  ].join('\n\n');
+}
+
+export function programEnv(): Record<string, string> {
+  return {
+    BPFTRACE_STRLEN: String(STRLEN),
+    BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX),
+  };
+}
+
+/** The seccomp session program: arming plus syscall sets. */
+export function seccompProgram(t: ProgramTargets, intervalMs: number): Program {
+  return { text: composeProgram([armingPart(t), syscallPart()], intervalMs), env: programEnv() };
+}

@@ -1,0 +1,216 @@
+/**
+ * The generated bpftrace programs against the real kernel (root, no cluster): cgroups are made by
+ * hand in the layout kubelet + containerd use, under the node's cgroup2 mount.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomUUID, randomBytes } from 'node:crypto';
+import { BpftraceRun } from '../../lib/agent/bpftrace';
+import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
+import type { TraceEvent } from '../../lib/agent/output';
+import { seccompProgram, type ProgramTargets } from '../../lib/agent/program';
+import { Tracer } from '../../lib/agent/tracer';
+
+const SYS = { execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
+const INTERVAL = 300;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const canRun = process.getuid?.() === 0 && fs.existsSync('/usr/bin/busybox');
+const d = canRun ? describe : describe.skip;
+
+const mount = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
+const layout = new CgroupLayout(mount, 'systemd');
+const made: string[] = [];
+const children: ChildProcess[] = [];
+
+/** A pod UID + container id pair, and the directories they map to. */
+function fakeContainer(podUID = randomUUID()) {
+  const id = randomBytes(32).toString('hex');
+  const dir = layout.containerDir('BestEffort', podUID, `containerd://${id}`)!;
+  return { podUID, id, dir, prefix: layout.podPrefix('BestEffort', podUID) };
+}
+
+function mkdirCgroup(dir: string): string {
+  const parts = path.relative(mount.mountPoint, dir).split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const p = path.join(mount.mountPoint, ...parts.slice(0, i));
+    if (!fs.existsSync(p)) {
+      fs.mkdirSync(p);
+      made.push(p);
+    }
+  }
+  return cgroupIdOf(dir)!;
+}
+
+/** A shell that moves itself into `dir`, then execs `command` (by default busybox sh running `script`). */
+function waiter(dir: string, script: string, command = `/usr/bin/busybox sh -c '${script}'`): ChildProcess {
+  const c = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${command}`], {
+    stdio: ['pipe', 'inherit', 'inherit'],
+  });
+  children.push(c);
+  return c;
+}
+const exited = (c: ChildProcess) =>
+  new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r())));
+
+/** Everything a program reported, by cgroup. */
+class Seen {
+  sets = new Map<string, Set<number>>();
+  armed = new Map<string, string>();
+  exec = new Set<string>();
+  filter = new Set<string>();
+  prints = 0;
+  on = (e: TraceEvent): void => {
+    if (e.kind === 'syscalls') {
+      this.prints++;
+      for (const { cgroup, nr } of e.pairs) {
+        if (!this.sets.has(cgroup)) this.sets.set(cgroup, new Set());
+        this.sets.get(cgroup)!.add(nr);
+      }
+    }
+    if (e.kind === 'armed') this.armed.set(e.cgroup, e.path);
+    if (e.kind === 'exec') this.exec.add(e.cgroup);
+    if (e.kind === 'filter') this.filter.add(e.cgroup);
+  };
+  has(cg: string, ...nrs: number[]): boolean {
+    return nrs.some((n) => this.sets.get(cg)?.has(n));
+  }
+  /** Waits until two more interval prints happened (both phases flushed). */
+  async settle(): Promise<void> {
+    const start = this.prints;
+    for (let i = 0; i < 100 && this.prints < start + 4; i++) await sleep(INTERVAL / 4);
+  }
+}
+
+d('bpftrace engine (real kernel)', () => {
+  const runs: BpftraceRun[] = [];
+  const tracers: Tracer[] = [];
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await Promise.all(tracers.map((t) => t.close()));
+    await Promise.all(runs.map((r) => r.stop()));
+    await sleep(100);
+    for (const dir of made.reverse()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // Still populated by a straggler: leave it rather than fail the cleanup of the others.
+      }
+    }
+  });
+
+  async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
+    const run = new BpftraceRun(seccompProgram(t, INTERVAL), seen.on);
+    runs.push(run);
+    await run.start();
+    return run;
+  }
+
+  test('a seeded running container is recorded from the start of tracing, not before', async () => {
+    const c = fakeContainer();
+    const cg = mkdirCgroup(c.dir);
+    const target = `/tmp/harden-e2e-${c.id.slice(0, 8)}`;
+    const p = waiter(c.dir, `read x; /usr/bin/busybox mkdir ${target}; rmdir ${target}`);
+    await sleep(200);
+    const seen = new Seen();
+    const run = await start({ seeds: [{ id: cg, recording: true }], podPrefixes: [c.prefix] }, seen);
+    await seen.settle();
+    expect(seen.has(cg, SYS.mkdir, SYS.mkdirat)).toBe(false);
+    p.stdin!.end('go\n');
+    await exited(p);
+    await seen.settle();
+    expect(seen.has(cg, SYS.mkdir, SYS.mkdirat)).toBe(true);
+    // Seeded as running: no lifecycle events for it.
+    expect(seen.exec.has(cg)).toBe(false);
+    await run.stop();
+  });
+
+  test('a cgroup made after start under an armed pod prefix is recorded from its first exec; others are not', async () => {
+    const c = fakeContainer();
+    const other = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const seen = new Seen();
+    const run = await start({ seeds: [], podPrefixes: [c.prefix] }, seen);
+    const cg = mkdirCgroup(c.dir);
+    const otherCg = mkdirCgroup(other.dir);
+    await sleep(200);
+    expect(seen.armed.get(cg)).toBe(layout.hierarchyPath(path.relative(mount.mountPoint, c.dir)));
+    expect(seen.armed.has(otherCg)).toBe(false);
+    const target = `/tmp/harden-e2e-${c.id.slice(0, 8)}`;
+    // Exec'd directly: everything before (the move, restoring stdout, execve) is the shell's, not the workload's.
+    const p = waiter(c.dir, '', `/usr/bin/busybox mkdir ${target}`);
+    const q = waiter(other.dir, '', `/usr/bin/busybox mkdir ${target}-other`);
+    await Promise.all([exited(p), exited(q)]);
+    fs.rmdirSync(target);
+    fs.rmdirSync(`${target}-other`);
+    await seen.settle();
+    expect(seen.exec.has(cg)).toBe(true);
+    expect(seen.has(cg, SYS.mkdir, SYS.mkdirat)).toBe(true);
+    expect(seen.has(cg, SYS.exit_group)).toBe(true);
+    // The shell's own work after it moved in (restoring stdout, the execve itself) came before the exec.
+    expect(seen.has(cg, SYS.execve)).toBe(false);
+    expect(seen.sets.has(otherCg)).toBe(false);
+    expect([...seen.sets.keys()]).toEqual([cg]);
+    await run.stop();
+  });
+
+  test('switching programs overlaps: nothing is missed, including a cgroup armed while the new one attached', async () => {
+    const a = fakeContainer();
+    const b = fakeContainer();
+    mkdirCgroup(path.dirname(a.dir));
+    const seen = new Seen();
+    // What the agent knows: cgroups armed (recording once exec'd) plus the wanted pod prefixes.
+    const prefixes = [a.prefix];
+    const tracer = new Tracer({
+      targets: () => ({
+        seeds: [...seen.armed.keys()].map((id) => ({
+          id,
+          recording: seen.exec.has(id) || seen.filter.has(id),
+        })),
+        podPrefixes: [...prefixes],
+      }),
+      program: (t) => seccompProgram(t, INTERVAL),
+      onEvent: seen.on,
+      onHealth: (e) => {
+        if (e) throw e;
+      },
+    });
+    tracers.push(tracer);
+    await tracer.reconcile();
+    const first = tracer.current!;
+    // A container starts under pod a; its entrypoint waits, then mkdirs during and after the switch.
+    const cg = mkdirCgroup(a.dir);
+    const target = `/tmp/harden-e2e-${a.id.slice(0, 8)}`;
+    const p = waiter(
+      a.dir,
+      `read x; /usr/bin/busybox mkdir ${target}; read y; rmdir ${target}; read z; exec /usr/bin/busybox true`,
+    );
+    await sleep(100);
+    expect(seen.exec.has(cg)).toBe(true);
+    // The switch (pod b added): while the new program compiles, mkdir (old program only) ...
+    prefixes.push(b.prefix);
+    const switching = tracer.reconcile();
+    await sleep(50);
+    p.stdin!.write('1\n');
+    // ... and a second container under pod a appears and execs before the new program attaches.
+    const dir2 = path.join(path.dirname(a.dir), `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
+    const cg2 = mkdirCgroup(dir2);
+    const p2 = waiter(dir2, `read x; /usr/bin/busybox mkdir ${target}-2; rmdir ${target}-2`);
+    await switching;
+    expect(tracer.current).not.toBe(first);
+    expect(first.exited).toBe(true);
+    expect(tracer.runningCount).toBe(1);
+    // After the switch: rmdir and the final exec must be recorded by the new program.
+    p.stdin!.end('2\n3\n');
+    p2.stdin!.end('go\n');
+    await Promise.all([exited(p), exited(p2)]);
+    await seen.settle();
+    const rmdir = 84;
+    expect(seen.has(cg, SYS.mkdir, SYS.mkdirat)).toBe(true);
+    expect(seen.has(cg, rmdir)).toBe(true);
+    expect(seen.has(cg, SYS.execve)).toBe(true);
+    expect(seen.has(cg2, SYS.mkdir, SYS.mkdirat)).toBe(true);
+    await tracer.close();
+  });
+});

@@ -1,0 +1,74 @@
+import { LITERAL_MAX, seccompProgram } from '../../../lib/agent/program';
+import { covers, hasExtra } from '../../../lib/agent/tracer';
+import { expectGolden } from '../golden';
+
+const prefix =
+  '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0000000_0000_0000_0000_000000000000.slice/';
+
+describe('seccomp program', () => {
+  test('seeds, pod prefixes and interval make the program text', () => {
+    const p = seccompProgram(
+      {
+        seeds: [
+          { id: '329', recording: true },
+          { id: '330', recording: false },
+        ],
+        podPrefixes: [prefix, '/kubepods/pod11111111-2222-3333-4444-555555555555/'],
+      },
+      3000,
+    );
+    expectGolden('agent/seccomp-program.bt', p.text);
+    expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
+  });
+
+  test('the syscall predicate is one map lookup', () => {
+    const p = seccompProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000);
+    expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
+  });
+
+  test('no string literal exceeds what bpftrace 0.17 accepts', () => {
+    const p = seccompProgram({ seeds: [], podPrefixes: [prefix] }, 1000);
+    for (const m of p.text.matchAll(/"([^"]*)"/g)) expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
+  });
+
+  test('unsafe input is refused rather than spliced into the program', () => {
+    expect(() =>
+      seccompProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000),
+    ).toThrow();
+    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000)).toThrow();
+    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a'] }, 1000)).toThrow();
+  });
+});
+
+describe('program coverage (overlap switching)', () => {
+  const live = {
+    prefixes: new Set(['/p1/']),
+    seeded: new Map([
+      ['10', true],
+      ['11', false],
+    ]),
+    armed: new Set(['12']),
+    recording: new Set(['11']),
+  };
+  test('seeded, armed and exec-reported cgroups count as covered', () => {
+    expect(
+      covers(live, {
+        podPrefixes: ['/p1/'],
+        seeds: [
+          { id: '10', recording: true },
+          { id: '11', recording: true },
+          { id: '12', recording: false },
+        ],
+      }),
+    ).toBe(true);
+  });
+  test('a cgroup recording elsewhere but waiting here is not covered', () => {
+    expect(covers(live, { podPrefixes: [], seeds: [{ id: '12', recording: true }] })).toBe(false);
+    expect(covers(live, { podPrefixes: [], seeds: [{ id: '13', recording: false }] })).toBe(false);
+    expect(covers(live, { podPrefixes: ['/p2/'], seeds: [] })).toBe(false);
+  });
+  test('a pod no longer wanted makes the program too big', () => {
+    expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe(true);
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe(false);
+  });
+});
