@@ -28,6 +28,7 @@ export async function runDeploy(argv: DeployArgs): Promise<void> {
   }
   const kube = await Kube.connect(argv);
   const server = dryRun === 'server';
+  await waitNamespaceGone(kube, io);
   for (const obj of manifests) {
     await kube.apply(objectPath(obj), obj, { dryRun: server });
     io.out(`${objectName(obj)} serverside-applied${server ? ' (server dry run)' : ''}\n`);
@@ -37,6 +38,30 @@ export async function runDeploy(argv: DeployArgs): Promise<void> {
   }
   if (server || !argv.wait) return;
   await waitRollout(kube, parseDuration(argv.timeout) ?? 300_000, io);
+}
+
+/** A just-undeployed agent namespace is still terminating; nothing can be created in it until it is gone. */
+async function waitNamespaceGone(kube: Kube, io: Io) {
+  const path = resourcePath(R.namespaces, { name: AGENT_NAMESPACE });
+  await waitUntil(
+    async () => {
+      const ns = await kube.getOptional<{ metadata: { deletionTimestamp?: string } }>(path);
+      return {
+        done: !ns?.metadata.deletionTimestamp,
+        progress: `waiting for namespace ${AGENT_NAMESPACE} to finish terminating`,
+      };
+    },
+    {
+      timeoutMs: 120_000,
+      onProgress: (l) => io.progress(l),
+      onTimeout: () =>
+        new HardenError(
+          `namespace ${AGENT_NAMESPACE} is still terminating after 2m (context "${kube.ctx.context}")`,
+          `Check what holds it: kubectl get namespace ${AGENT_NAMESPACE} -o yaml`,
+        ),
+    },
+  );
+  io.done();
 }
 
 async function waitEstablished(kube: Kube, name: string, io: Io) {

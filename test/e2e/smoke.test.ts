@@ -90,7 +90,7 @@ describe('testenv smoke', () => {
 
     // The client really is in its own netns with the address the API reports.
     const addr = await execInPod(client, 'main', ['ip', '-4', 'addr', 'show', 'eth0']);
-    expect(addr.stdout).toContain(`${client.ip}/24`);
+    expect(addr.stdout).toContain(`${client.ip}/32`);
   });
 
   it('shows the pods through the API as kubelet would', async () => {

@@ -1,7 +1,7 @@
 // Runs pods the way kubelet + containerd would on harden-node: a Pod object bound to the node, a network
-// namespace on the harden0 bridge, runc containers from a busybox rootfs in the systemd-driver cgroup
-// layout, and a kubelet-like status patch. Pod state is kept on disk so cleanupAll() (or a later test
-// process) can remove everything a crashed test left behind.
+// namespace plumbed as Calico CNI would (a routed veth per pod, see createSandbox), runc containers from a
+// busybox rootfs in the systemd-driver cgroup layout, and a kubelet-like status patch. Pod state is kept on
+// disk so cleanupAll() (or a later test process) can remove everything a crashed test left behind.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -344,25 +344,64 @@ async function removeNetns(netns: string | undefined, veth: string | undefined):
   if (veth && fs.existsSync(`/sys/class/net/${veth}`)) await runRaw('ip', ['link', 'delete', veth]);
 }
 
-/** The pod sandbox: netns with a veth into harden0, addresses and default routes. */
+/** Calico's workload interface prefix (felix's FELIX_INTERFACEPREFIX): every pod's host-side veth has it. */
+export const FELIX_IFACE_PREFIX = 'cali';
+// What Calico CNI gives a pod: a fixed MAC on the host side, so the pod's IPv6 gateway is a fixed link-local.
+const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
+const GW4 = '169.254.1.1';
+const GW6 = 'fe80::ecee:eeff:feee:eeee';
+
+/**
+ * The host-side interface name felix expects for a pod: libcalico-go's VethNameForWorkload, i.e.
+ * prefix + the first 11 hex digits of sha1("<namespace>.<pod>") (15 characters, the IFNAMSIZ limit).
+ */
+export function felixVethName(namespace: string, pod: string): string {
+  const h = createHash('sha1').update(`${namespace}.${pod}`).digest('hex');
+  return `${FELIX_IFACE_PREFIX}${h.slice(0, 11)}`;
+}
+
+const sysctl = (key: string, value: string): void =>
+  fs.writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value);
+
+/**
+ * The pod sandbox in Calico's routed layout, so that a NetworkPolicy engine (felix) sees every pod: a veth
+ * named felixVethName() that is a point-to-point L3 interface (no bridge port: bridged traffic would carry
+ * the bridge as its iptables interface and escape per-pod rules), /32 and /128 pod addresses, a default
+ * route via a link-local gateway the host answers by proxy ARP (IPv6: the host veth's own link-local, fixed
+ * by its MAC), and a host route per pod. harden0 only holds the node's addresses, the source of those routes.
+ */
 async function createSandbox(pod: Pod): Promise<void> {
-  const h = shortHash(pod.namespace, pod.name);
-  pod.netns = `harden-${h}`;
-  pod.veth = `hv${h}`;
-  await removeNetns(pod.netns, pod.veth); // a crashed earlier run of the same pod
+  const ns = `harden-${shortHash(pod.namespace, pod.name)}`;
+  const veth = felixVethName(pod.namespace, pod.name);
+  pod.netns = ns;
+  pod.veth = veth;
+  await removeNetns(ns, veth); // a crashed earlier run of the same pod
   const n = allocateIp(`${pod.namespace}/${pod.name}`);
   pod.ip = `10.244.0.${n}`;
   if (bridgeHasIpv6()) pod.ip6 = `fd00:10:244::${n.toString(16)}`;
-  const ns = pod.netns;
   await run('ip', ['netns', 'add', ns]);
-  await run('ip', ['link', 'add', pod.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-  await run('ip', ['link', 'set', pod.veth, 'master', BRIDGE, 'up']);
+  const hostEnd = ['link', 'add', veth, 'address', HOST_VETH_MAC, 'type', 'veth'];
+  await run('ip', [...hostEnd, 'peer', 'name', 'eth0', 'netns', ns]);
+  sysctl(`net.ipv4.conf.${veth}.proxy_arp`, '1');
+  sysctl(`net.ipv4.neigh.${veth}.proxy_delay`, '0');
+  sysctl(`net.ipv4.conf.${veth}.forwarding`, '1');
+  if (pod.ip6) {
+    sysctl(`net.ipv6.conf.${veth}.forwarding`, '1');
+    sysctl(`net.ipv6.conf.${veth}.accept_ra`, '0');
+    // The gateway link-local must answer neighbour solicitations at once, not after DAD (about 1 s).
+    sysctl(`net.ipv6.conf.${veth}.accept_dad`, '0');
+  }
+  await run('ip', ['link', 'set', veth, 'up']);
   await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  await run('ip', ['-n', ns, 'addr', 'add', `${pod.ip}/24`, 'dev', 'eth0']);
-  if (pod.ip6) await run('ip', ['-n', ns, '-6', 'addr', 'add', `${pod.ip6}/64`, 'dev', 'eth0', 'nodad']);
+  await run('ip', ['-n', ns, 'addr', 'add', `${pod.ip}/32`, 'dev', 'eth0']);
+  if (pod.ip6) await run('ip', ['-n', ns, '-6', 'addr', 'add', `${pod.ip6}/128`, 'dev', 'eth0', 'nodad']);
   await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', NODE_IP]);
-  if (pod.ip6) await run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', NODE_IP6]);
+  await run('ip', ['-n', ns, 'route', 'add', GW4, 'dev', 'eth0', 'scope', 'link']);
+  await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', GW4, 'dev', 'eth0']);
+  if (pod.ip6) await run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', GW6, 'dev', 'eth0']);
+  // src: host-originated traffic to the pod comes from the node's pod-network address.
+  await run('ip', ['route', 'replace', `${pod.ip}/32`, 'dev', veth, 'scope', 'link', 'src', NODE_IP]);
+  if (pod.ip6) await run('ip', ['-6', 'route', 'replace', `${pod.ip6}/128`, 'dev', veth, 'src', NODE_IP6]);
 }
 
 function writePodFiles(pod: Pod): void {
@@ -804,6 +843,8 @@ export async function leftovers(): Promise<{ containers: string[]; netns: string
   const netns = fs.existsSync('/var/run/netns')
     ? fs.readdirSync('/var/run/netns').filter((n) => n.startsWith('harden-'))
     : [];
-  const veths = fs.readdirSync('/sys/class/net').filter((n) => /^hv[0-9a-f]{10}$/.test(n));
+  const veths = fs
+    .readdirSync('/sys/class/net')
+    .filter((n) => /^hv[0-9a-f]{10}$/.test(n) || /^cali[0-9a-f]{11}$/.test(n));
   return { containers: list.stdout.split('\n').filter(Boolean), netns, veths };
 }
