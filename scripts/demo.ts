@@ -86,7 +86,15 @@ async function main() {
     });
     pods.push(client);
     for (let i = 0; i < 5; i++) {
-      const r = await execInPod(client, 'client', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${web.ip}/`]);
+      const r = await execInPod(client, 'client', [
+        'timeout',
+        '5',
+        'wget',
+        '-q',
+        '-O',
+        '-',
+        `http://${web.ip}/`,
+      ]);
       process.stderr.write(`client -> web: ${r.code === 0 ? 'ok' : `failed (${r.stderr.trim()})`}\n`);
     }
 

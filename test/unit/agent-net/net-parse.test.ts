@@ -1,0 +1,140 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  FLOW_CAP,
+  FlowTable,
+  normalizeIP,
+  parseNetLine,
+  type FlowRecord,
+} from '../../../lib/agent/net-parse';
+import { expectGolden, GOLDEN_DIR, goldenJson } from '../golden';
+
+/** Captured from test/e2e/net-program.test.ts (CAPTURE_NET_OUTPUT): cgroup 5649 is the traced client. */
+const captured = fs
+  .readFileSync(path.join(GOLDEN_DIR, 'agent-net/bpftrace-0.17-net-output.jsonl'), 'utf8')
+  .split('\n');
+
+const clock = () => new Date('2025-01-01T00:00:00Z');
+const pods = new Map([
+  ['10.250.0.1', 'server'],
+  ['fd00:250::1', 'server'],
+  ['10.250.0.2', 'client'],
+  ['fd00:250::2', 'client'],
+]);
+
+function table(cap?: number): FlowTable {
+  return new FlowTable({
+    now: clock,
+    cap,
+    podOfCgroup: (id) => (id === '5649' ? 'client' : undefined),
+    podOfIP: (ip) => pods.get(ip),
+    podIP: (pod, family) => (pod === 'client' ? (family === 4 ? '10.250.0.2' : 'fd00:250::2') : undefined),
+  });
+}
+
+describe('network output parser', () => {
+  test('real bpftrace 0.17 output becomes flow records', () => {
+    expectGolden('agent-net/bpftrace-0.17-net-records.json', goldenJson(captured.flatMap(parseNetLine)));
+  });
+
+  test('records merge per pod into a table with the session status shape', () => {
+    const t = table();
+    t.add(captured.flatMap(parseNetLine));
+    expectGolden('agent-net/bpftrace-0.17-net-flows.json', goldenJson(t.flows()));
+    expect(t.truncated).toBe(false);
+    expect(t.unattributed).toBe(0);
+  });
+
+  test('lines that are not flow maps give nothing', () => {
+    for (const line of [
+      '',
+      'not json',
+      '{"type": "printf", "data": "harden:ready\\n"}',
+      '{"type": "attached_probes", "data": {"probes": 8}}',
+      '{"type": "map", "data": {"@sc0": {"329,39": 1}}}',
+      '{"type": "map", "data": {"@nphase": 0}}',
+      '{"type": "map", "data": {"@tcpe0": {"x,1.2.3.4,5.6.7.8,80": 1, "1,1.2.3.4,5.6.7.8,70000": 1}}}',
+      '{"type": "map", "data": {"@tcpi0": {"1.2.3.4,80": 1, "1.2.3.4,80,5.6.7.8": 0}}}',
+      '{"type": "map", "data": {"@udpe0": {"1,not-an-ip,53": 1}}}',
+    ]) {
+      expect(parseNetLine(line)).toEqual([]);
+    }
+  });
+
+  test('v4-mapped addresses are IPv4 to a policy', () => {
+    expect(normalizeIP('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(normalizeIP('::ffff:a00:1')).toBe('::ffff:a00:1');
+    expect(normalizeIP('fd00::1')).toBe('fd00::1');
+    expect(normalizeIP('1.2.3')).toBeUndefined();
+  });
+});
+
+describe('flow table', () => {
+  const rec = (over: Partial<FlowRecord>): FlowRecord => ({
+    cgroup: '5649',
+    direction: 'egress',
+    proto: 'TCP',
+    localIP: '10.250.0.2',
+    localPort: 0,
+    remoteIP: '10.250.0.1',
+    remotePort: 80,
+    count: 1,
+    ...over,
+  });
+
+  test('counts merge and lastSeen moves; firstSeen stays', () => {
+    let now = new Date('2025-01-01T00:00:00Z');
+    const t = new FlowTable({ now: () => now, podOfCgroup: () => 'client', podOfIP: () => undefined });
+    t.add([rec({ count: 2 })]);
+    now = new Date('2025-01-01T00:00:05Z');
+    t.add([rec({ count: 3 })]);
+    expect(t.flows()).toEqual([
+      expect.objectContaining({
+        count: 5,
+        firstSeen: '2025-01-01T00:00:00.000Z',
+        lastSeen: '2025-01-01T00:00:05.000Z',
+      }),
+    ]);
+  });
+
+  test('TCP and UDP to the same port are different flows', () => {
+    const t = table();
+    t.add([rec({ remotePort: 53 }), rec({ proto: 'UDP', localIP: '', remotePort: 53 })]);
+    expect(t.flows().map((f) => [f.proto, f.localIP])).toEqual([
+      ['TCP', '10.250.0.2'],
+      ['UDP', '10.250.0.2'],
+    ]);
+  });
+
+  test('egress by cgroup, ingress by local address; unknown ones are counted, not kept', () => {
+    const t = table();
+    t.add([
+      rec({ cgroup: '1' }),
+      rec({ cgroup: undefined, direction: 'ingress', localIP: '10.9.9.9', localPort: 80, remotePort: 0 }),
+    ]);
+    expect(t.size).toBe(0);
+    expect(t.unattributed).toBe(2);
+  });
+
+  test('an unknown local address falls back to the unspecified one of the family', () => {
+    const t = new FlowTable({ now: clock, podOfCgroup: () => 'p', podOfIP: () => undefined });
+    t.add([rec({ proto: 'UDP', localIP: '', remoteIP: 'fd00::53', remotePort: 53 })]);
+    expect(t.flows()[0].localIP).toBe('::');
+  });
+
+  test('loopback is not a flow a NetworkPolicy can govern', () => {
+    const t = table();
+    t.add([rec({ localIP: '127.0.0.1', remoteIP: '127.0.0.1' }), rec({ localIP: '::1', remoteIP: '::1' })]);
+    expect(t.size).toBe(0);
+  });
+
+  test('the cap keeps the flows it has exact and flags the rest', () => {
+    expect(FLOW_CAP).toBe(2000);
+    const t = table(3);
+    t.add([1, 2, 3, 4, 5].map((p) => rec({ remotePort: p })));
+    t.add([rec({ remotePort: 1, count: 4 })]);
+    expect(t.size).toBe(3);
+    expect(t.truncated).toBe(true);
+    expect(t.flows().find((f) => f.remotePort === 1)?.count).toBe(5);
+  });
+});

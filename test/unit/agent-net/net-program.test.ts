@@ -1,0 +1,66 @@
+import { LITERAL_MAX } from '../../../lib/agent/program';
+import { networkProgram, ptonLiteral } from '../../../lib/agent/net-program';
+import { expectGolden } from '../golden';
+
+const prefix =
+  '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0000000_0000_0000_0000_000000000000.slice/';
+const targets = {
+  seeds: [
+    { id: '329', recording: true },
+    { id: '330', recording: false },
+  ],
+  podPrefixes: [prefix],
+  podIPs: ['10.244.1.7', 'fd00:10:244:1::7', '10.244.1.7', '64:ff9b::10.0.0.1'],
+};
+
+describe('network program', () => {
+  test('targets, pod IPs and interval make the program text', () => {
+    const p = networkProgram(targets, 3000);
+    expectGolden('agent-net/net-program.bt', p.text);
+    expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
+  });
+
+  test('every syscall probe is guarded by one map lookup on the cgroup', () => {
+    const text = networkProgram(targets, 1000).text;
+    const heads = text.split('\n').filter((l) => l.startsWith('tracepoint:syscalls:'));
+    expect(heads.map((h) => h.replace(/^tracepoint:syscalls:(\w+) /, ''))).toEqual(
+      Array(4).fill('/@targets[cgroup]/ {'),
+    );
+    expect(heads.map((h) => h.split(' ')[0])).toEqual([
+      'tracepoint:syscalls:sys_enter_connect',
+      'tracepoint:syscalls:sys_enter_sendto',
+      'tracepoint:syscalls:sys_enter_sendmsg',
+      'tracepoint:syscalls:sys_enter_sendmmsg',
+    ]);
+  });
+
+  test('the seccomp parts that record syscalls are not carried along', () => {
+    const text = networkProgram(targets, 1000).text;
+    expect(text).not.toMatch(/raw_syscalls|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
+    expect(text).toContain('tracepoint:cgroup:cgroup_mkdir');
+  });
+
+  test('no string literal exceeds what bpftrace 0.17 accepts', () => {
+    for (const m of networkProgram(targets, 1000).text.matchAll(/"([^"]*)"/g)) {
+      expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
+    }
+  });
+
+  test('addresses become the 16 bytes the tracepoint carries, in a form pton() takes', () => {
+    expect(ptonLiteral('10.250.0.1')).toBe('::ffff:afa:1');
+    expect(ptonLiteral('192.168.255.254')).toBe('::ffff:c0a8:fffe');
+    expect(ptonLiteral('FD00:250:0:0::1')).toBe('fd00:250::1');
+    expect(ptonLiteral('::ffff:10.250.0.1')).toBe('::ffff:afa:1');
+  });
+
+  test('unsafe input is refused rather than spliced into the program', () => {
+    const base = { seeds: [], podPrefixes: [] };
+    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.1") ; exit(); ("'] }, 1000)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: ['fe80::1%eth0'] }, 1000)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.256'] }, 1000)).toThrow();
+    expect(() =>
+      networkProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [], podIPs: [] }, 1000),
+    ).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: [] }, 10)).toThrow();
+  });
+});
