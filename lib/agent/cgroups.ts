@@ -158,6 +158,11 @@ export class CgroupLayout {
     return path.join(this.mount.mountPoint, rel);
   }
 
+  /** The prefix of every pod cgroup on the node, for pods not known yet (trailing slash included). */
+  nodePrefix(): string {
+    return `${this.hierarchyPath(this.driver === 'systemd' ? 'kubepods.slice' : 'kubepods')}/`;
+  }
+
   /** The prefix cgroup_mkdir paths of the pod's containers start with (trailing slash included). */
   podPrefix(qos: QosClass, podUID: string): string {
     return `${this.hierarchyPath(podCgroupDir(this.driver, qos, podUID))}/`;

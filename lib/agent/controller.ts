@@ -86,6 +86,8 @@ export class Controller {
         this.health = e;
         void this.flush();
       },
+      // Tell waiting `start` commands as soon as a program is attached.
+      onAttached: () => void this.flush(),
       log: opts.log,
     });
   }
@@ -200,6 +202,16 @@ export class Controller {
     }
     const seeds = new Map<string, boolean>();
     const podPrefixes: string[] = [];
+    // A selector may match pods that do not exist yet: arm every new pod cgroup of the node, so a
+    // new replica is recorded from its first instruction; cgroups of pods that turn out not to be
+    // targets are dropped by the next program (see Tracer's hasExtra).
+    const open = [...this.sessions.values()].some((t) => this.active(t) && !t.session.spec.target.podName);
+    if (open) {
+      podPrefixes.push(this.opts.layout.nodePrefix());
+      for (const [id, c] of this.cgroups) {
+        if (c.fromStart && (!c.podUID || !this.pods.has(c.podUID))) seeds.set(id, c.recording);
+      }
+    }
     for (const [uid, pod] of pods) {
       const qos = qosClassOf(pod);
       podPrefixes.push(this.opts.layout.podPrefix(qos, uid));
@@ -234,6 +246,7 @@ export class Controller {
   private onEvent(e: TraceEvent): void {
     switch (e.kind) {
       case 'armed':
+        this.opts.log(`armed cgroup ${e.cgroup}: ${e.path}`);
         this.cgroups.set(e.cgroup, {
           podUID: podUIDOfPath(e.path),
           containerID: containerIdOfPath(e.path),
@@ -245,6 +258,7 @@ export class Controller {
       case 'exec':
       case 'filter': {
         const c = this.cgroups.get(e.cgroup);
+        this.opts.log(`${e.kind} seen in cgroup ${e.cgroup}`);
         if (c) {
           c.recording = true;
           if (e.kind === 'filter') c.filterSeen = true;
@@ -347,10 +361,12 @@ export class Controller {
     const pods = this.targetPods(t);
     this.settle(t);
     const containers = t.records.containers().filter((c) => !c.containerID.startsWith('skip:'));
-    if (!pods.length && !containers.length && t.phaseWritten === undefined) return; // nothing of ours
+    const open = !t.session.spec.target.podName;
+    // A pod session concerns only its pod's node; an open one every node (a matching pod may come).
+    if (!open && !pods.length && !containers.length && t.phaseWritten === undefined) return;
     const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
     if (t.final && t.phaseWritten === 'Completed') return;
-    const ready = this.tracer.runningCount > 0 || !pods.length;
+    const ready = this.tracer.attached;
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
     const conditions: Condition[] = [
       this.health

@@ -17,6 +17,7 @@ export interface TracerHooks {
   onEvent(e: TraceEvent, run: BpftraceRun): void;
   /** bpftrace failed (to start, or died); `undefined` once a program runs again. */
   onHealth(error: BpftraceError | undefined): void;
+  onAttached?(): void;
   log?(msg: string): void;
 }
 
@@ -46,10 +47,18 @@ export function covers(
   return true;
 }
 
-/** Does a program trace pods no longer wanted (so a smaller one should replace it)? */
-export function hasExtra(l: Pick<Live, 'prefixes'>, want: ProgramTargets): boolean {
+/**
+ * Does a program trace pods or cgroups no longer wanted (so a smaller one should replace it)? A
+ * cgroup armed by a broad prefix that turned out not to be a target is such an extra.
+ */
+export function hasExtra(
+  l: Pick<Live, 'prefixes'> & Partial<Pick<Live, 'armed'>>,
+  want: ProgramTargets,
+): boolean {
   const wanted = new Set(want.podPrefixes);
   for (const p of l.prefixes) if (!wanted.has(p)) return true;
+  const seeds = new Set(want.seeds.map((s) => s.id));
+  for (const id of l.armed ?? []) if (!seeds.has(id)) return true;
   return false;
 }
 
@@ -76,6 +85,11 @@ export class Tracer {
 
   get runningCount(): number {
     return this.lives.length;
+  }
+
+  /** A program has attached and traces what was wanted when it started (not merely compiling). */
+  get attached(): boolean {
+    return this.lives.some((l) => l.run.ready);
   }
 
   /** Brings the programs in line with hooks.targets(); calls made while busy coalesce into one more pass. */
@@ -137,6 +151,7 @@ export class Tracer {
     }
     this.failures = 0;
     this.hooks.onHealth(undefined);
+    this.hooks.onAttached?.();
     this.hooks.log?.(
       `program ${live.run.id} attached (pid ${live.run.pid}): ${want.seeds.length} cgroups, ${want.podPrefixes.length} pod prefixes`,
     );

@@ -48,8 +48,7 @@ export async function runStart(argv: StartArgs): Promise<void> {
   await createSession(kube, namespace, id, 'seccomp', target);
   const { signal, dispose } = interruptSignal();
   try {
-    if (pods.length)
-      await waitTracing(kube, namespace, id, parseDuration(argv.timeout) ?? 30_000, io, signal);
+    await waitTracing(kube, namespace, id, parseDuration(argv.timeout) ?? 30_000, io, signal);
   } catch (e) {
     // A session nobody can use must not be left behind.
     await deleteSession(kube, namespace, id);
@@ -221,6 +220,13 @@ function render(session: TraceSession, runtime: ContainerRuntime): BuiltProfile[
 async function emitProfiles(session: TraceSession, argv: StopArgs, format: string, io: Io): Promise<void> {
   const profiles = render(session, argv.runtime as ContainerRuntime);
   for (const p of profiles) for (const note of p.notes) io.err(`${p.workload}/${p.container}: ${note}`);
+  const late = observationsOf(session, argv.runtime as ContainerRuntime).filter((o) => !o.startSeen);
+  for (const name of [...new Set(late.map((o) => `${o.workload}/${o.container}`))]) {
+    io.err(
+      `warning: ${name} was already running when the session started, so what it did before (its start-up) ` +
+        'is not in the profile; to record it, start the session with -l before the pods (re)start.',
+    );
+  }
   if (format === 'crd') {
     io.out(
       toYamlDocuments(
