@@ -69,6 +69,9 @@ describe('program coverage (overlap switching)', () => {
   });
   test('a pod no longer wanted makes the program too big', () => {
     expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe(true);
-    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe(false);
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [{ id: '12', recording: false }] })).toBe(false);
+  });
+  test('a cgroup armed by a broad prefix that is not a target makes the program too big', () => {
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe(true);
   });
 });
