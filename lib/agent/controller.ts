@@ -27,7 +27,9 @@ import {
   type CgroupLayout,
 } from './cgroups';
 import type { TraceEvent } from './output';
-import { seccompProgram, type ProgramTargets } from './program';
+import { FlowTable } from './net-parse';
+import { netPart, targetsPart } from './net-program';
+import { armingPart, composeProgram, programEnv, syscallPart, type ProgramTargets } from './program';
 import { matches, SessionRecords, sessionKey, type Identity } from './sessions';
 import { Tracer } from './tracer';
 
@@ -59,6 +61,8 @@ interface Tracked {
   phaseWritten?: SessionPhase;
   refused?: string;
   health?: string;
+  /** Network sessions: unique flows of the target pods seen on this node. */
+  flows?: FlowTable;
 }
 
 const now = () => new Date().toISOString();
@@ -80,7 +84,7 @@ export class Controller {
   ) {
     this.tracer = new Tracer({
       targets: () => this.targets(),
-      program: (t) => seccompProgram(t, opts.intervalMs),
+      program: (t) => this.program(t),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;
@@ -147,6 +151,10 @@ export class Controller {
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
       };
+      if (s.spec.type === 'network') {
+        t.flows = this.flowTable(t);
+        t.flows.seed(mine?.flows ?? [], mine?.truncated);
+      }
       this.sessions.set(key, t);
       const ns = s.spec.target.namespace;
       if (ns && ns !== s.metadata.namespace) {
@@ -180,7 +188,54 @@ export class Controller {
   // --- what to trace -----------------------------------------------------------------------------
 
   private active(t: Tracked): boolean {
-    return t.session.spec.type === 'seccomp' && !t.refused && !t.final;
+    return !t.refused && !t.final;
+  }
+
+  /** Egress by the sending cgroup's pod, ingress by the pod that owns the local address. */
+  private flowTable(t: Tracked): FlowTable {
+    const covered = (uid: string | undefined) => {
+      const pod = uid ? this.pods.get(uid) : undefined;
+      return pod && this.covers(t, pod) ? pod : undefined;
+    };
+    const ipsOf = (p: Pod) => [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].filter(Boolean);
+    return new FlowTable({
+      now: () => new Date(),
+      podOfCgroup: (cg) => covered(this.cgroups.get(cg)?.podUID)?.metadata.name,
+      podOfIP: (ip) =>
+        [...this.pods.values()].find((p) => !p.spec.hostNetwork && ipsOf(p).includes(ip) && this.covers(t, p))
+          ?.metadata.name,
+      podIP: (name, family) => {
+        const pod = [...this.pods.values()].find((p) => p.metadata.name === name && this.covers(t, p));
+        return pod ? ipsOf(pod).find((ip) => (ip?.includes(':') ? 6 : 4) === family) : undefined;
+      },
+    });
+  }
+
+  /** Whether an attached program (not one still compiling) traces all of this session's targets. */
+  private traced(t: Tracked): boolean {
+    const a = this.tracer.attachedTargets;
+    if (!a) return false;
+    const prefixes = new Set(a.podPrefixes);
+    const extra = new Set(a.extra);
+    if (!extra.has(t.session.spec.type)) return false;
+    if (!t.session.spec.target.podName && !prefixes.has(this.opts.layout.nodePrefix())) return false;
+    for (const p of this.targetPods(t)) {
+      if (!prefixes.has(this.opts.layout.podPrefix(qosClassOf(p), p.metadata.uid ?? ''))) return false;
+      if (t.session.spec.type !== 'network' || p.spec.hostNetwork) continue;
+      for (const ip of [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)]) {
+        if (ip && !extra.has(`ip:${ip}`)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** One program for every session kind running on the node, from composable parts. */
+  private program(t: ProgramTargets) {
+    const kinds = new Set(t.extra?.filter((x) => x === 'seccomp' || x === 'network'));
+    const ips = (t.extra ?? []).filter((x) => x.startsWith('ip:')).map((x) => x.slice(3));
+    const parts = kinds.has('seccomp') ? [armingPart(t), syscallPart()] : [targetsPart(t)];
+    if (kinds.has('network')) parts.push(netPart(ips));
+    return { text: composeProgram(parts, this.opts.intervalMs), env: programEnv() };
   }
 
   private covers(t: Tracked, pod: Pod): boolean {
@@ -235,11 +290,24 @@ export class Controller {
       }
       for (const [id, c] of this.cgroups) if (c.podUID === uid && !seeds.has(id)) seeds.set(id, c.recording);
     }
+    const kinds = new Set(
+      [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session.spec.type),
+    );
+    if (!kinds.size) return { seeds: [], podPrefixes: [] };
+    const ips = new Set<string>();
+    for (const t of this.sessions.values()) {
+      if (!this.active(t) || t.session.spec.type !== 'network') continue;
+      for (const p of this.targetPods(t)) {
+        if (p.spec.hostNetwork) continue; // a node address would claim all of the node's traffic
+        for (const ip of [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)]) if (ip) ips.add(ip);
+      }
+    }
     return {
       seeds: [...seeds]
         .map(([id, recording]) => ({ id, recording }))
         .sort((a, b) => a.id.localeCompare(b.id)),
       podPrefixes: podPrefixes.sort(),
+      extra: [...[...kinds].sort(), ...[...ips].sort().map((ip) => `ip:${ip}`)],
     };
   }
 
@@ -282,6 +350,9 @@ export class Controller {
         }
         return;
       }
+      case 'flows':
+        for (const t of this.sessions.values()) if (t.flows && this.active(t)) t.flows.add(e.records);
+        return;
       default:
         return;
     }
@@ -366,7 +437,7 @@ export class Controller {
     if (!open && !pods.length && !containers.length && t.phaseWritten === undefined) return;
     const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
     if (t.final && t.phaseWritten === 'Completed') return;
-    const ready = this.tracer.attached;
+    const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
     const conditions: Condition[] = [
       this.health
@@ -382,6 +453,7 @@ export class Controller {
       final: finishing,
       containers,
       conditions,
+      ...(t.flows ? { flows: t.flows.flows(), truncated: t.flows.truncated } : {}),
     };
     await this.kube.apply(
       path,

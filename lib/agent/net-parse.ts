@@ -163,6 +163,12 @@ export class FlowTable {
     return this.table.size;
   }
 
+  /** Takes back what an earlier agent wrote for this node, so a restart keeps its flows. */
+  seed(flows: Iterable<Flow>, truncated = false): void {
+    for (const f of flows) this.table.set(flowKey(f), { ...f });
+    this.truncated ||= truncated;
+  }
+
   add(records: Iterable<FlowRecord>): void {
     const now = this.opts.now().toISOString();
     for (const r of records) {

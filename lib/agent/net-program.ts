@@ -178,7 +178,7 @@ export function netPart(podIPs: string[]): ProgramPart {
  * Only the cgroup-arming pieces of the seccomp arming part: the seeds and the cgroup_mkdir probes.
  * Its exec/filter probes serve the syscall sets and would write maps this program never prints.
  */
-function targetsPart(t: ProgramTargets): ProgramPart {
+export function targetsPart(t: ProgramTargets): ProgramPart {
   const arming = armingPart(t);
   return {
     begin: (arming.begin ?? []).filter((l) => l.startsWith('@targets[')),

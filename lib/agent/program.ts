@@ -28,6 +28,8 @@ export interface CgroupSeed {
 
 export interface ProgramTargets {
   seeds: CgroupSeed[];
+  /** Anything else the program text depends on (session kinds, pod IPs): a change needs a new program. */
+  extra?: string[];
   /** Hierarchy paths of target pods' cgroup directories, with a trailing slash; new cgroups below are armed. */
   podPrefixes: string[];
 }

@@ -23,6 +23,8 @@ export interface TracerHooks {
 
 interface Live {
   run: BpftraceRun;
+  want: ProgramTargets;
+  extra?: string;
   prefixes: Set<string>;
   seeded: Map<string, boolean>;
   armed: Set<string>;
@@ -35,9 +37,10 @@ export function isEmpty(t: ProgramTargets): boolean {
 
 /** Does a program (with what it has reported) trace everything `want` asks for? */
 export function covers(
-  l: Pick<Live, 'prefixes' | 'seeded' | 'armed' | 'recording'>,
+  l: Pick<Live, 'prefixes' | 'seeded' | 'armed' | 'recording'> & Partial<Pick<Live, 'extra'>>,
   want: ProgramTargets,
 ): boolean {
+  if ((l.extra ?? '') !== (want.extra ?? []).join(' ')) return false;
   for (const p of want.podPrefixes) if (!l.prefixes.has(p)) return false;
   for (const s of want.seeds) {
     const seeded = l.seeded.get(s.id);
@@ -87,9 +90,9 @@ export class Tracer {
     return this.lives.length;
   }
 
-  /** A program has attached and traces what was wanted when it started (not merely compiling). */
-  get attached(): boolean {
-    return this.lives.some((l) => l.run.ready);
+  /** What the newest attached program traces (not one still compiling); undefined when none is. */
+  get attachedTargets(): ProgramTargets | undefined {
+    return [...this.lives].reverse().find((l) => l.run.ready)?.want;
   }
 
   /** Brings the programs in line with hooks.targets(); calls made while busy coalesce into one more pass. */
@@ -136,6 +139,8 @@ export class Tracer {
   private async startLive(want: ProgramTargets): Promise<Live | undefined> {
     const live: Live = {
       run: new BpftraceRun(this.hooks.program(want), (e, r) => this.event(e, r), this.opts),
+      want,
+      extra: (want.extra ?? []).join(' '),
       prefixes: new Set(want.podPrefixes),
       seeded: new Map(want.seeds.map((s) => [s.id, s.recording])),
       armed: new Set(),

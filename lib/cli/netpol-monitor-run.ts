@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { HardenError } from './errors';
 import { processIo } from './context';
 import type { NetpolMonitorArgs } from './netpol';
+import { interruptSignal, waitTracing } from './session-wait';
 import { resolveTargets } from './targets';
 import { parseDuration } from '../duration';
 import { ApiError, Kube } from '../kube/client';
@@ -152,6 +153,21 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
 
   const id = newSessionId('network');
   await createSession(kube, namespace, id, 'network', target);
+  // Nothing is recorded before an agent attached its program: wait, and remove the session on failure.
+  const startup = interruptSignal();
+  try {
+    await waitTracing(kube, namespace, id, 'network', 30_000, io, startup.signal);
+  } catch (e) {
+    ac.abort();
+    await deleteSession(kube, namespace, id);
+    if (output) {
+      closeSync(fd);
+      rmSync(output, { force: true }); // no half-made log behind a failed start
+    }
+    throw startup.signal.aborted ? new HardenError(`interrupted; session "${id}" was removed`) : e;
+  } finally {
+    startup.dispose();
+  }
   io.err(`monitoring ${namespace}: session ${id}${timeoutMs ? ` for ${argv.timeout}` : ''}; Ctrl-C ends it`);
 
   const written = new Map<string, number>();

@@ -5,6 +5,7 @@ import { HardenError } from './errors';
 import { processIo, type Io } from './context';
 import type { ShowArgs, StartArgs, StopArgs } from './seccomp';
 import { outputFormat, toJson, toYamlDocuments } from './output';
+import { interruptSignal, waitTracing } from './session-wait';
 import { resolveTargets } from './targets';
 import { parseDuration } from '../duration';
 import { Kube } from '../kube/client';
@@ -23,21 +24,6 @@ import {
 } from '../session/client';
 import type { TraceSession } from '../session/types';
 
-/** Aborts on Ctrl-C (and SIGTERM) while waiting, so the caller can say what state it left. */
-function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
-  const ac = new AbortController();
-  const onSignal = () => ac.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    signal: ac.signal,
-    dispose: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
-}
-
 export async function runStart(argv: StartArgs): Promise<void> {
   const io = processIo(argv);
   const kube = await Kube.connect(argv);
@@ -48,7 +34,7 @@ export async function runStart(argv: StartArgs): Promise<void> {
   await createSession(kube, namespace, id, 'seccomp', target);
   const { signal, dispose } = interruptSignal();
   try {
-    await waitTracing(kube, namespace, id, parseDuration(argv.timeout) ?? 30_000, io, signal);
+    await waitTracing(kube, namespace, id, 'seccomp', parseDuration(argv.timeout) ?? 30_000, io, signal);
   } catch (e) {
     // A session nobody can use must not be left behind.
     await deleteSession(kube, namespace, id);
@@ -63,40 +49,6 @@ export async function runStart(argv: StartArgs): Promise<void> {
   io.err(
     `tracing ${what} in namespace "${namespace}"; exercise the workload, then run:\n  kubectl harden seccomp stop ${id} -n ${namespace} > profile.json`,
   );
-}
-
-async function waitTracing(
-  kube: Kube,
-  namespace: string,
-  id: string,
-  timeoutMs: number,
-  io: Io,
-  signal: AbortSignal,
-) {
-  await waitUntil(
-    async () => {
-      const s = await getSession(kube, namespace, id, 'seccomp');
-      const phase = s.status?.phase ?? 'Pending';
-      if (phase === 'Failed') {
-        throw new HardenError(
-          `session "${id}" in namespace "${namespace}" failed: ${s.status?.message ?? 'no reason given'}`,
-        );
-      }
-      return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
-    },
-    {
-      timeoutMs,
-      intervalMs: 200,
-      signal,
-      onProgress: (l) => io.progress(l),
-      onTimeout: () =>
-        new HardenError(
-          `no agent started tracing session "${id}" within ${timeoutMs / 1000}s (context "${kube.ctx.context}")`,
-          'Check the agents with: kubectl harden status',
-        ),
-    },
-  );
-  io.done();
 }
 
 /** Nodes that hold (or held) targets and have not yet written their final flush. */
