@@ -1,0 +1,287 @@
+// Benchmarks on the local test cluster: every figure is a ratio or rate against its baseline,
+// measured interleaved in the same run, reported as median and spread (min–max). No absolute time
+// is asserted anywhere; BENCHMARKS.md records what a run printed.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAgent, type Agent } from '../../test/support/agent';
+import { harden, REPO_ROOT, testenvEnv } from '../../test/support/cluster';
+import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../../test/support/pods';
+
+const NS = 'bench';
+const out: string[] = [];
+const say = (line: string) => {
+  out.push(line);
+  process.stdout.write(line + '\n');
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs: number[]) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+function timeCmd(cmd: string, args: string[], env = process.env): number {
+  const t0 = nowMs();
+  const r = spawnSync(cmd, args, { env, stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return nowMs() - t0;
+}
+
+/** Interleaved runs of several commands; ratios against the first (the baseline). */
+function interleave(label: string, cmds: [string, string, string[]][], runs: number) {
+  const times = cmds.map(() => [] as number[]);
+  for (let r = 0; r < runs; r++)
+    cmds.forEach(([, c, a], i) => times[i].push(timeCmd(c, a, testenvEnv().processEnv)));
+  say(`\n### ${label} (${runs} interleaved runs each; ratio to ${cmds[0][0]}, median [min–max])`);
+  const base = times[0];
+  cmds.forEach(([name], i) => {
+    const ratios = times[i].map((t, k) => t / base[k]);
+    say(
+      `- ${name}: ${median(times[i]).toFixed(1)} ms median, ratio ${median(ratios).toFixed(2)} [${spread(ratios)}]`,
+    );
+  });
+}
+
+function cli() {
+  const bundle = join(REPO_ROOT, 'dist', 'kubectl-harden.cjs');
+  const sea = join(REPO_ROOT, 'dist', 'release', 'linux-amd64', 'kubectl-harden');
+  const kubectl = join(testenvEnv().binDir, 'kubectl');
+  const cmds: [string, string, string[]][] = [
+    ['node -e 0', process.execPath, ['-e', '0']],
+    ['kubectl-harden.cjs --help', process.execPath, [bundle, '--help']],
+    ['kubectl-harden.cjs version --client', process.execPath, [bundle, 'version', '--client']],
+    ['kubectl version --client', kubectl, ['version', '--client']],
+  ];
+  if (existsSync(sea))
+    cmds.push(['SEA --help', sea, ['--help']], ['SEA version --client', sea, ['version', '--client']]);
+  interleave('CLI start-up', cmds, 15);
+}
+
+function report() {
+  const dir = mkdtempSync(join(tmpdir(), 'harden-bench-'));
+  say('\n### netpol report throughput (bundled CLI; /usr/bin/time for peak RSS)');
+  for (const n of [10_000, 100_000, 1_000_000]) {
+    const file = join(dir, `${n}.log`);
+    spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'gen-flow-log.mjs'), String(n), file], {
+      stdio: 'ignore',
+    });
+    const runs: { s: number; rss: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = nowMs();
+      const r = spawnSync(
+        '/usr/bin/time',
+        [
+          '-f',
+          '%M',
+          process.execPath,
+          join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
+          'netpol',
+          'report',
+          '--input',
+          file,
+        ],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 26,
+        },
+      );
+      const rss = Number(r.stderr.trim().split('\n').pop());
+      runs.push({ s: (nowMs() - t0) / 1000, rss: rss / 1024 });
+    }
+    const s = runs.map((r) => r.s);
+    say(
+      `- ${n} flow lines: ${median(s).toFixed(2)} s median [${spread(s)}], ${(n / median(s) / 1000).toFixed(0)}k lines/s, peak RSS ${median(runs.map((r) => r.rss)).toFixed(0)} MiB`,
+    );
+  }
+}
+
+/** dd bs=1 in a runc pod: N one-byte read+write pairs; its wall time per syscall. */
+async function ddRun(pod: Pod, bytes: number): Promise<number> {
+  const t0 = nowMs();
+  const r = await execInPod(pod, 'main', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${bytes}`]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (nowMs() - t0) / (2 * bytes);
+}
+
+function floorProgram(): { stop: () => Promise<void>; ready: Promise<void> } {
+  const child = spawn(
+    'bpftrace',
+    ['-e', 'tracepoint:raw_syscalls:sys_enter { } BEGIN { printf("ready\\n"); }'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  const ready = new Promise<void>((resolve) =>
+    child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
+  );
+  return {
+    ready,
+    stop: () => new Promise((resolve) => (child.once('exit', () => resolve()), child.kill('SIGINT'))),
+  };
+}
+
+async function overhead(target: Pod, other: Pod) {
+  const bytes = 1_000_000;
+  const rounds = 5;
+  const modes = [
+    'untraced',
+    'floor (empty program)',
+    'seccomp session on this pod',
+    'session on another pod',
+  ] as const;
+  const per: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
+  for (let r = 0; r < rounds; r++) {
+    per.untraced.push(await ddRun(target, bytes));
+    const floor = floorProgram();
+    await floor.ready;
+    per['floor (empty program)'].push(await ddRun(target, bytes));
+    await floor.stop();
+    for (const [mode, pod] of [
+      ['seccomp session on this pod', target],
+      ['session on another pod', other],
+    ] as const) {
+      const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.name])).stdout.trim();
+      per[mode].push(await ddRun(target, bytes));
+      await harden(['seccomp', 'stop', id, '-n', NS]);
+    }
+  }
+  say(`\n### Added cost per syscall (dd bs=1, ${2 * bytes} syscalls per run, ${rounds} interleaved rounds)`);
+  const base = per.untraced;
+  const added = (m: string) => per[m].map((t, i) => (t - base[i]) * 1e6); // ns
+  say(`- untraced: ${(median(base) * 1e6).toFixed(0)} ns per syscall (wall, incl. dd's own work)`);
+  for (const m of modes.slice(1)) {
+    const ratios = per[m].map((t, i) => t / base[i]);
+    say(
+      `- ${m}: ratio ${median(ratios).toFixed(3)} [${spread(ratios)}], added ${median(added(m)).toFixed(0)} ns per syscall`,
+    );
+  }
+  const floorAdded = median(added('floor (empty program)'));
+  say(
+    `- traced pod vs floor: ${(median(added('seccomp session on this pod')) / floorAdded).toFixed(2)}× the floor's added cost (budget 1.5×)`,
+  );
+  say(
+    `- other pod vs floor: ${(median(added('session on another pod')) / floorAdded).toFixed(2)}× the floor's added cost (budget 1.1×)`,
+  );
+}
+
+/** ab from the client pod's network namespace against httpd in the web pod. */
+function ab(client: Pod, web: Pod): number {
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', client.netns ?? '', 'ab', '-q', '-n', '3000', '-c', '8', `http://${web.ip}/`],
+    { encoding: 'utf8' },
+  );
+  const m = /Requests per second:\s+([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`ab: ${r.stdout}${r.stderr}`);
+  return Number(m[1]);
+}
+
+async function served(client: Pod, web: Pod) {
+  const rounds = 5;
+  const modes = ['untraced', 'seccomp session', 'netpol session'] as const;
+  const per: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
+  for (let r = 0; r < rounds; r++) {
+    per.untraced.push(ab(client, web));
+    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', web.name])).stdout.trim();
+    per['seccomp session'].push(ab(client, web));
+    await harden(['seccomp', 'stop', id, '-n', NS]);
+    const mon = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
+        'netpol',
+        'monitor',
+        '-n',
+        NS,
+        '-p',
+        web.name,
+        '--output',
+        '/dev/null',
+      ],
+      {
+        env: testenvEnv().processEnv,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let err = '';
+    mon.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    for (let i = 0; i < 120 && !err.includes('monitoring'); i++)
+      await new Promise((res) => setTimeout(res, 250));
+    per['netpol session'].push(ab(client, web));
+    await new Promise((res) => (mon.once('exit', res), mon.kill('SIGINT')));
+  }
+  say(
+    `\n### Served workload (busybox httpd, ab -n 3000 -c 8 from another pod's netns, ${rounds} interleaved rounds)`,
+  );
+  for (const m of modes) {
+    const ratios = per[m].map((v, i) => v / per.untraced[i]);
+    say(
+      `- ${m}: ${median(per[m]).toFixed(0)} req/s median, ratio ${median(ratios).toFixed(3)} [${spread(ratios)}] (loss ${((1 - median(ratios)) * 100).toFixed(1)} %; budget < 5 %)`,
+    );
+  }
+}
+
+async function latency(pod: Pod) {
+  const starts: number[] = [];
+  const stops: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let t0 = nowMs();
+    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.name])).stdout.trim();
+    starts.push(nowMs() - t0);
+    await execInPod(pod, 'main', ['true']);
+    await new Promise((r) => setTimeout(r, 3500));
+    t0 = nowMs();
+    await harden(['seccomp', 'stop', id, '-n', NS]);
+    stops.push(nowMs() - t0);
+  }
+  say(`\n### Latency (5 runs)`);
+  say(
+    `- seccomp start -> session Tracing (command returns): median ${(median(starts) / 1000).toFixed(2)} s [${spread(starts.map((s) => s / 1000))}] (budget < 3 s)`,
+  );
+  say(
+    `- seccomp stop -> profile printed: median ${(median(stops) / 1000).toFixed(2)} s [${spread(stops.map((s) => s / 1000))}]`,
+  );
+}
+
+function agentUsage(agent: Agent, label: string) {
+  const pid = agent.pid ?? 0;
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const cpu = (Number(stat[11]) + Number(stat[12])) / 100;
+  say(`- agent ${label}: RSS ${rss.toFixed(0)} MiB, CPU time so far ${cpu.toFixed(2)} s`);
+}
+
+async function main() {
+  const only = process.argv[2];
+  say(
+    `# kubectl-harden benchmarks — ${new Date().toISOString().slice(0, 10)}, ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, ${process.version}`,
+  );
+  if (!only || only === 'cli') cli();
+  if (!only || only === 'report') report();
+  if (only && !['cluster'].includes(only)) return;
+  let agent: Agent | undefined;
+  try {
+    await harden(['deploy', '--wait=false']);
+    agent = await startAgent();
+    await harden(['deploy', '--timeout', '60s']);
+    await ensureNamespace(NS);
+    say('\n### Agent resources');
+    agentUsage(agent, 'at rest (no session)');
+    const main = (name: string, args: string[]) =>
+      runPod({ namespace: NS, name, labels: { app: name }, containers: [{ name: 'main', args }] });
+    const busy = await main('busy', ['sleep', '3600']);
+    const other = await main('other', ['sleep', '3600']);
+    const web = await main('web', ['httpd', '-f', '-p', '80', '-h', '/www']);
+    const client = await main('client', ['sleep', '3600']);
+    await latency(busy);
+    await overhead(busy, other);
+    agentUsage(agent, 'after the tracing rounds');
+    await served(client, web);
+  } finally {
+    await cleanupAll();
+    await agent?.stop();
+    await harden(['undeploy', '--force']);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
+  process.exitCode = 1;
+});
