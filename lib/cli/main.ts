@@ -1,7 +1,7 @@
 import yargs from 'yargs/yargs';
 import type { Argv } from 'yargs';
 import { completionCommand } from './completion';
-import { formatError } from './errors';
+import { formatError, HardenError } from './errors';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
 import { commands } from './registry';
@@ -97,6 +97,6 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     process.stderr.write(formatError(e, verbose) + '\n');
-    return 1;
+    return e instanceof HardenError ? e.exitCode : 1;
   }
 }

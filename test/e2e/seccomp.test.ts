@@ -1,11 +1,12 @@
 // The seccomp flow end to end, proven by enforcement: trace a served busybox httpd, generate its
 // profile, run a NEW runc container under that profile, and check it serves while a syscall it never
 // made fails with EPERM.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../support/agent';
-import { harden } from '../support/cluster';
+import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
 import { kubectl } from '../support/exec';
 import {
   cleanupAll,
@@ -270,5 +271,68 @@ describe('bad input: a clear error, a non-zero exit, nothing left behind', () =>
     };
     expect(list.items.find((s) => s.metadata.name === id)?.spec.state).toBe('Running');
     await ok(['seccomp', 'stop', id, '-n', NS]);
+  });
+  test("the agent not ready on the pod's node: refused, naming the node", async () => {
+    const dsPod = JSON.parse(
+      await kubectl([
+        'get',
+        'pods',
+        '-n',
+        'harden-system',
+        '-l',
+        'app.kubernetes.io/name=harden-agent',
+        '-o',
+        'json',
+      ]),
+    ).items[0].metadata.name as string;
+    const ready = (v: string) =>
+      kubectl([
+        'patch',
+        'pod',
+        dsPod,
+        '-n',
+        'harden-system',
+        '--subresource=status',
+        '--type=strategic',
+        '-p',
+        JSON.stringify({ status: { conditions: [{ type: 'Ready', status: v }] } }),
+      ]);
+    await ready('False');
+    try {
+      const r = await harden(['seccomp', 'start', '-n', NS, '-p', 'client']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('the agent is not ready on node "harden-node"');
+    } finally {
+      await ready('True');
+    }
+  });
+
+  test('Ctrl-C while stop waits: the session stays, and the printed command resumes it', async () => {
+    const id = (await ok(['seccomp', 'start', '-n', NS, '-p', 'client'])).trim();
+    await execInPod(client, 'client', ['true']);
+    // Let one flush land first: a kill -9 loses at most what happened since the last one.
+    for (let i = 0; i < 40 && (await harden(['seccomp', 'show', id, '-n', NS])).code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await agent.kill9(); // no agent, so no final flush: stop has to wait
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'), 'seccomp', 'stop', id, '-n', NS],
+      {
+        env: testenvEnv().processEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    for (let i = 0; i < 40 && !stderr.includes('waiting for the final flush'); i++)
+      await new Promise((r) => setTimeout(r, 250));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toContain(`Resume with: kubectl harden seccomp stop ${id} -n ${NS}`);
+    await agent.start();
+    const resumed = await ok(['seccomp', 'stop', id, '-n', NS]);
+    expect(JSON.parse(resumed).defaultAction).toBe('SCMP_ACT_ERRNO');
   });
 });

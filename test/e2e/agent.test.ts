@@ -1,0 +1,141 @@
+// The agent on its own: sessions in, syscall numbers out, through the real API server with the
+// RBAC `deploy` installs, including a kill -9 in the middle of a session.
+import { readFileSync } from 'node:fs';
+import { startAgent, type Agent } from '../support/agent';
+import { harden } from '../support/cluster';
+import { kubectl, kubectlJson } from '../support/exec';
+import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../support/pods';
+
+const NS = 'e2e-agent';
+const MKDIR = 83; // x86_64
+const RMDIR = 84;
+let agent: Agent;
+let pod: Pod;
+
+interface Status {
+  phase?: string;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+  nodes?: { node: string; final: boolean; containers: { container: string; syscalls: number[] }[] }[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const status = async (name: string) =>
+  (await kubectlJson<{ status?: Status }>(['get', 'tracesession', name, '-n', NS])).status ?? {};
+const syscalls = (s: Status) => s.nodes?.flatMap((n) => n.containers.flatMap((c) => c.syscalls)) ?? [];
+
+async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const t0 = process.hrtime.bigint();
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Number(process.hrtime.bigint() - t0) / 1e6 > ms)
+      throw new Error(`${what}: last seen ${JSON.stringify(v)}`);
+    await sleep(200);
+  }
+}
+
+function session(name: string, target: object) {
+  return kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'harden.dev/v1alpha1',
+      kind: 'TraceSession',
+      metadata: { name, namespace: NS, labels: { 'harden.dev/type': 'seccomp' } },
+      spec: { type: 'seccomp', state: 'Running', target },
+    }),
+  });
+}
+
+beforeAll(async () => {
+  await ensureNamespace(NS);
+  expect((await harden(['deploy', '--wait=false'])).code).toBe(0);
+  agent = await startAgent();
+  expect((await harden(['deploy', '--timeout', '60s'])).code).toBe(0);
+  pod = await runPod({
+    namespace: NS,
+    name: 'busy',
+    containers: [{ name: 'main', args: ['sleep', '3600'] }],
+  });
+});
+
+afterAll(async () => {
+  await cleanupAll();
+  await agent?.stop();
+  await harden(['undeploy', '--force']);
+});
+
+test('a session records what the container does: mkdir appears after it runs mkdir, not before', async () => {
+  const t0 = process.hrtime.bigint();
+  await session('sc-mkdir', { podName: 'busy' });
+  const first = await until(
+    'first status',
+    () => status('sc-mkdir'),
+    (s) => s.phase === 'Tracing',
+  );
+  process.stdout.write(
+    `session creation -> Tracing: ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms\n`,
+  );
+  expect(first.nodes?.map((n) => n.node)).toEqual(['harden-node']);
+  await execInPod(pod, 'main', ['true']);
+  const before = await until(
+    'a flush',
+    () => status('sc-mkdir'),
+    (s) => syscalls(s).length > 0,
+  );
+  expect(syscalls(before)).not.toContain(MKDIR);
+  await execInPod(pod, 'main', ['mkdir', '/tmp/made']);
+  const after = await until(
+    'mkdir recorded',
+    () => status('sc-mkdir'),
+    (s) => syscalls(s).includes(MKDIR),
+  );
+  expect(after.nodes?.[0].containers.map((c) => c.container)).toEqual(['main']);
+});
+
+test('kill -9 and restart: the agent resumes the session and keeps what it had flushed', async () => {
+  await session('sc-kill', { podName: 'busy' });
+  await until(
+    'tracing',
+    () => status('sc-kill'),
+    (s) => s.phase === 'Tracing',
+  );
+  await execInPod(pod, 'main', ['mkdir', '/tmp/before-kill']);
+  await until(
+    'mkdir flushed',
+    () => status('sc-kill'),
+    (s) => syscalls(s).includes(MKDIR),
+  );
+  // Busy-loop the pod a little to report the agent's cost while tracing.
+  await execInPod(pod, 'main', ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /tmp/x; done']);
+  const pid = agent.pid ?? 0;
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  process.stdout.write(`agent RSS while tracing: ${(rssKiB / 1024).toFixed(1)} MiB\n`);
+  await agent.kill9();
+  await agent.start();
+  await until(
+    'tracing again',
+    () => status('sc-kill'),
+    (s) => s.phase === 'Tracing' && (s.nodes?.[0].containers.length ?? 0) > 0,
+    30_000,
+  );
+  await sleep(2000);
+  await execInPod(pod, 'main', ['rmdir', '/tmp/before-kill']);
+  const s = await until(
+    'rmdir recorded',
+    () => status('sc-kill'),
+    (v) => syscalls(v).includes(RMDIR),
+    30_000,
+  );
+  expect(syscalls(s)).toEqual(expect.arrayContaining([MKDIR, RMDIR]));
+});
+
+test('a session naming a pod in another namespace is refused with a clear condition', async () => {
+  await session('sc-elsewhere', { namespace: 'kube-system', podName: 'dns' });
+  const s = await until(
+    'refused',
+    () => status('sc-elsewhere'),
+    (v) => v.phase === 'Failed',
+  );
+  const accepted = s.conditions?.find((c) => c.type === 'Accepted');
+  expect(accepted).toMatchObject({ status: 'False', reason: 'TargetOutsideNamespace' });
+  expect(accepted?.message).toContain('a session may only trace pods in its own namespace');
+});
