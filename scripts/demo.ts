@@ -60,9 +60,17 @@ async function main() {
         '--timeout',
         '25s',
       ],
-      { env: testenvEnv().processEnv, stdio: ['ignore', 'ignore', 'inherit'] },
+      { env: testenvEnv().processEnv, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const monitorDone = new Promise<number>((resolve) => monitor.once('exit', (code) => resolve(code ?? 1)));
+    // Traffic before the monitor's session is tracing would go unseen: wait for its word.
+    let monitorLog = '';
+    monitor.stderr?.on('data', (d: Buffer) => {
+      monitorLog += d.toString();
+      process.stderr.write(d);
+    });
+    for (let i = 0; i < 120 && !monitorLog.includes('monitoring'); i++)
+      await new Promise((r) => setTimeout(r, 250));
 
     say('running the workload: busybox httpd, and a client that fetches from it');
     const web = await runPod({

@@ -234,7 +234,7 @@ export class Controller {
     const kinds = new Set(t.extra?.filter((x) => x === 'seccomp' || x === 'network'));
     const ips = (t.extra ?? []).filter((x) => x.startsWith('ip:')).map((x) => x.slice(3));
     const parts = kinds.has('seccomp') ? [armingPart(t), syscallPart()] : [targetsPart(t)];
-    if (kinds.has('network')) parts.push(netPart(ips));
+    if (kinds.has('network')) parts.push(netPart(ips, t.extra?.includes('network-open')));
     return { text: composeProgram(parts, this.opts.intervalMs), env: programEnv() };
   }
 
@@ -294,6 +294,9 @@ export class Controller {
       [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session.spec.type),
     );
     if (!kinds.size) return { seeds: [], podPrefixes: [] };
+    const openNet = [...this.sessions.values()].some(
+      (t) => this.active(t) && t.session.spec.type === 'network' && !t.session.spec.target.podName,
+    );
     const ips = new Set<string>();
     for (const t of this.sessions.values()) {
       if (!this.active(t) || t.session.spec.type !== 'network') continue;
@@ -307,7 +310,11 @@ export class Controller {
         .map(([id, recording]) => ({ id, recording }))
         .sort((a, b) => a.id.localeCompare(b.id)),
       podPrefixes: podPrefixes.sort(),
-      extra: [...[...kinds].sort(), ...[...ips].sort().map((ip) => `ip:${ip}`)],
+      extra: [
+        ...[...kinds].sort(),
+        ...(openNet ? ['network-open'] : []),
+        ...[...ips].sort().map((ip) => `ip:${ip}`),
+      ],
     };
   }
 

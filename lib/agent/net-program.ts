@@ -118,9 +118,18 @@ const probe = (head: string, body: string[]) => [`${head} {`, ...body.map((l) =>
  * Network flows of the target cgroups (egress) and of the pod IPs (ingress). The syscall probes'
  * predicate is the single `@targets[cgroup]` lookup, so other pods of the node pay nothing more.
  */
-export function netPart(podIPs: string[]): ProgramPart {
+export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
   const seeds = [...new Set(podIPs.map(ptonLiteral))].sort();
-  const begin = [`${PHASE} = 0;`, ...seeds.map((ip) => `@podip[ntop(pton("${ip}"))] = 1;`)];
+  // With no pod address yet, @podip must still be defined for bpftrace to compile; a 0 entry
+  // never matches the `if (@podip[...])` test.
+  const podips = seeds.length
+    ? seeds.map((ip) => `@podip[ntop(pton("${ip}"))] = 1;`)
+    : ['@podip[ntop(pton("::"))] = 0;'];
+  const begin = [`${PHASE} = 0;`, ...podips];
+  // A selector session counts ingress to any local address: a new replica's address is known only
+  // after its program is rebuilt, and its first connections must not be lost meanwhile. Connection
+  // state changes are rare, so this costs little; user space keeps only target pods' flows.
+  const ingressTest = anyLocal ? '1' : '@podip[$l]';
   const all = Object.values(NET_MAPS).flat();
   const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
   const phase = (n: 0 | 1) => Object.values(NET_MAPS).map((pair) => pair[n]);
@@ -136,7 +145,7 @@ export function netPart(podIPs: string[]): ProgramPart {
       // Wherever the peer's ACK is processed: only the local address tells whose it is.
       `if (args->oldstate == ${TCP_SYN_RECV} && args->newstate == ${TCP_ESTABLISHED}) {`,
       `  $l = ntop(args->saddr_v6);`,
-      `  if (@podip[$l]) {`,
+      `  if (${ingressTest}) {`,
       `    $r = ntop(args->daddr_v6); $p = args->sport;`,
       `    ${countInto('tcpIngress', '$l, $p, $r')}`,
       `  }`,

@@ -64,3 +64,11 @@ describe('network program', () => {
     expect(() => networkProgram({ ...base, podIPs: [] }, 10)).toThrow();
   });
 });
+
+describe('a network program before any target pod has an address', () => {
+  test('still defines @podip, so bpftrace compiles it, with an entry that never matches', () => {
+    const text = networkProgram({ seeds: [], podPrefixes: ['/kubepods.slice/'], podIPs: [] }, 1000).text;
+    expect(text).toContain('@podip[ntop(pton("::"))] = 0;');
+    expect(text).not.toMatch(/@podip\[[^\]]+\] = 1;/);
+  });
+});
