@@ -4,7 +4,7 @@ import { completionCommand } from './completion';
 import { formatError, HardenError } from './errors';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
-import { commands } from './registry';
+import { commands, subcommands, type AnyCommand } from './registry';
 
 /** cobra's ShellCompDirectiveNoFileComp: kubectl should not fall back to file names. */
 const NO_FILE_COMPLETION = 4;
@@ -69,20 +69,41 @@ export function usageMessage(args: string[], message: string): string {
   return message;
 }
 
-/** cobra's __complete protocol over yargs' own completion. */
-async function complete(args: string[]): Promise<string> {
-  const candidates = await new Promise<string[]>((resolve) => {
-    buildParser([]).getCompletion(['kubectl-harden', ...args], (_err, c) => resolve([...(c ?? [])]));
-  });
-  const cleaned = candidates
-    .map((c) => c.replace(/:.*$/, ''))
-    .filter((c) => c !== '$0' && c !== '--help' && c !== '--version');
-  return [...new Set(cleaned)].join('\n') + `\n:${NO_FILE_COMPLETION}\n`;
+/**
+ * cobra's __complete protocol (what kubectl asks kubectl_complete-harden): candidates for the last
+ * word, one per line, then the directive. Walked from the registered command modules themselves,
+ * since yargs' own completion stops at verb groups that demand a subcommand.
+ */
+export function complete(args: string[]): string {
+  const word = args[args.length - 1] ?? '';
+  const nameOf = (c: AnyCommand) => String(c.command).split(' ')[0];
+  let level: AnyCommand[] = [versionCommand, completionCommand, ...commands];
+  let current: AnyCommand | undefined;
+  for (const w of args.slice(0, -1).filter((a) => !a.startsWith('-'))) {
+    const c = level.find((x) => nameOf(x) === w);
+    if (!c) continue; // a flag's value
+    current = c;
+    level = subcommands[nameOf(c)] ?? [];
+  }
+  let candidates: string[];
+  if (word.startsWith('-')) {
+    const y = addGlobalFlags(yargs([]));
+    const built = typeof current?.builder === 'function' ? current.builder(y) : y;
+    // getOptions() is public yargs API that its type declarations leave out.
+    const keys = Object.keys((built as unknown as { getOptions(): { key: object } }).getOptions().key);
+    candidates = keys.filter((k) => k.length > 1 && !/[A-Z]/.test(k)).map((k) => `--${k}`);
+  } else {
+    candidates = level.map(nameOf);
+  }
+  const matching = [...new Set(candidates)].filter(
+    (c) => c.startsWith(word) && c !== '--help' && c !== '--version',
+  );
+  return matching.join('\n') + (matching.length ? '\n' : '') + `:${NO_FILE_COMPLETION}\n`;
 }
 
 export async function main(args: string[]): Promise<number> {
   if (args[0] === '__complete' || args[0] === '__completeNoDesc') {
-    process.stdout.write(await complete(args.slice(1)));
+    process.stdout.write(complete(args.slice(1)));
     return 0;
   }
   const verbose = args.some((a) => /^-v(=|$)|^--v(=|$)/.test(a));

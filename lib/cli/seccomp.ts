@@ -104,10 +104,14 @@ const list: CommandModule<GlobalFlags, GlobalFlags> = {
   },
 };
 
+/** The verbs under `seccomp`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
+export const seccompSubcommands: CommandModule<GlobalFlags, any>[] = [start, stop, show, list];
+
 export const seccompCommand: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'seccomp <command>',
   describe: 'Record syscalls and turn them into seccomp profiles',
   builder: (y: Argv<GlobalFlags>) =>
-    y.command(start).command(stop).command(show).command(list).demandCommand(1, 'Name a seccomp command.'),
+    seccompSubcommands.reduce((acc, c) => acc.command(c), y).demandCommand(1, 'Name a seccomp command.'),
   handler: () => undefined,
 };
