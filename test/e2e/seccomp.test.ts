@@ -134,6 +134,7 @@ describe('profiles that let the workload run', () => {
     expect(names).toEqual([...names].sort());
     // Recorded, not listed: the runtime's own post-filter calls are there because they were seen.
     expect(names).toEqual(expect.arrayContaining(['execve', 'capset', 'accept', 'bind', 'listen']));
+    process.stdout.write(`profile under a filter: ${names.length} syscalls: ${names.join(' ')}\n`);
     await prove(profile, 'confined-filtered');
   });
 
@@ -150,7 +151,11 @@ describe('profiles that let the workload run', () => {
     expect(r.code ? r.stderr : '').toBe('');
     expect(r.stderr).toMatch(/added runc's post-filter syscalls because .*ran without a seccomp filter/);
     expect(r.stderr).toContain('source:');
-    await prove(JSON.parse(r.stdout) as Profile, 'confined-plain');
+    const plain = JSON.parse(r.stdout) as Profile;
+    process.stdout.write(
+      `profile without a filter: ${plain.syscalls[0].names.length} syscalls; ${r.stderr}\n`,
+    );
+    await prove(plain, 'confined-plain');
   });
 
   test('a session on an already-running pod: start not seen, list added', async () => {
