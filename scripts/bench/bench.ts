@@ -94,12 +94,27 @@ function report() {
   }
 }
 
-/** dd bs=1 in a runc pod: N one-byte read+write pairs; its wall time per syscall. */
+/**
+ * dd bs=1 in a runc pod: one-byte read+write pairs. Its own CPU time (user+sys, from busybox time)
+ * per syscall: an eBPF program on sys_enter runs in the calling task, so it shows up there, while
+ * runc exec and scheduling noise do not.
+ */
 async function ddRun(pod: Pod, bytes: number): Promise<number> {
-  const t0 = nowMs();
-  const r = await execInPod(pod, 'main', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1', `count=${bytes}`]);
+  const r = await execInPod(pod, 'main', [
+    'time',
+    'dd',
+    'if=/dev/zero',
+    'of=/dev/null',
+    'bs=1',
+    `count=${bytes}`,
+  ]);
   if (r.code !== 0) throw new Error(r.stderr);
-  return (nowMs() - t0) / (2 * bytes);
+  const secs = (name: string) => {
+    const m = new RegExp(`${name}\\s+(\\d+)m\\s*([\\d.]+)s`).exec(r.stderr);
+    if (!m) throw new Error(`no ${name} time in: ${r.stderr}`);
+    return Number(m[1]) * 60 + Number(m[2]);
+  };
+  return (secs('user') + secs('sys')) / (2 * bytes);
 }
 
 function floorProgram(): { stop: () => Promise<void>; ready: Promise<void> } {
@@ -118,8 +133,8 @@ function floorProgram(): { stop: () => Promise<void>; ready: Promise<void> } {
 }
 
 async function overhead(target: Pod, other: Pod) {
-  const bytes = 1_000_000;
-  const rounds = 5;
+  const bytes = 2_000_000;
+  const rounds = 7;
   const modes = [
     'untraced',
     'floor (empty program)',
@@ -144,8 +159,8 @@ async function overhead(target: Pod, other: Pod) {
   }
   say(`\n### Added cost per syscall (dd bs=1, ${2 * bytes} syscalls per run, ${rounds} interleaved rounds)`);
   const base = per.untraced;
-  const added = (m: string) => per[m].map((t, i) => (t - base[i]) * 1e6); // ns
-  say(`- untraced: ${(median(base) * 1e6).toFixed(0)} ns per syscall (wall, incl. dd's own work)`);
+  const added = (m: string) => per[m].map((t, i) => (t - base[i]) * 1e9); // ns
+  say(`- untraced: ${(median(base) * 1e9).toFixed(0)} ns CPU per syscall (dd's user+sys)`);
   for (const m of modes.slice(1)) {
     const ratios = per[m].map((t, i) => t / base[i]);
     say(
