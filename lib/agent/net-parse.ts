@@ -6,24 +6,15 @@
  *   {"type": "map", "data": {"@tcpe1": {"4756,::ffff:10.250.0.2,::ffff:10.250.0.1,80": 1}}}
  */
 import { isIP } from 'node:net';
-import type { Direction, Flow, Protocol } from '../session/types';
+import type { Flow, FlowTuple } from '../session/types';
 import { NET_MAPS, type NetMapKind } from './net-program';
 
 export const FLOW_CAP = 2000;
 
-export interface FlowRecord {
+/** A tuple as printed by the program; localIP is "" when the kernel did not know it (UDP egress). */
+export interface FlowRecord extends FlowTuple {
   /** cgroup id (decimal, as elsewhere in the agent) of the task that sent: egress only. */
   cgroup?: string;
-  direction: Direction;
-  proto: Protocol;
-  /** "" when the kernel did not know it (UDP egress from an unbound socket). */
-  localIP: string;
-  /** 0 for egress: the ephemeral source port is never part of a policy. */
-  localPort: number;
-  remoteIP: string;
-  /** 0 for ingress: the peer's port is ephemeral. */
-  remotePort: number;
-  count: number;
 }
 
 const KIND_OF_MAP = new Map<string, NetMapKind>(

@@ -56,3 +56,12 @@ export function addGlobalFlags<T>(y: Argv<T>): Argv<T & GlobalFlags> {
       global: true,
     }) as unknown as Argv<T & GlobalFlags>;
 }
+
+/** -p/-l: what a session traces (a verb adds its own wording of "trace"). */
+export function addTargetFlags<T>(y: Argv<T>, verb: string): Argv<T & { pod?: string; selector?: string }> {
+  return y.option('pod', { alias: 'p', type: 'string', describe: `The pod to ${verb}` }).option('selector', {
+    alias: 'l',
+    type: 'string',
+    describe: `${verb[0].toUpperCase()}${verb.slice(1)} the pods with these labels, including later ones`,
+  }) as unknown as Argv<T & { pod?: string; selector?: string }>;
+}

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalFlags } from './flags';
+import { addTargetFlags, type GlobalFlags } from './flags';
 
 export interface NetpolReportArgs extends GlobalFlags {
   input: string;
@@ -45,13 +45,7 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, NetpolMonitorArgs>
   describe:
     "Record a workload's connections, peers resolved while fresh, as a flow log (Ctrl-C or --timeout ends it)",
   builder: (y: Argv<GlobalFlags>) =>
-    y
-      .option('pod', { alias: 'p', type: 'string', describe: 'The pod to monitor' })
-      .option('selector', {
-        alias: 'l',
-        type: 'string',
-        describe: 'Monitor the pods with these labels, including later ones',
-      })
+    addTargetFlags(y, 'monitor')
       .option('all', { type: 'boolean', describe: 'Monitor every pod of the namespace' })
       .option('timeout', {
         type: 'string',

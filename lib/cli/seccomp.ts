@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalFlags } from './flags';
+import { addTargetFlags, type GlobalFlags } from './flags';
 
 export interface StartArgs extends GlobalFlags {
   pod?: string;
@@ -37,13 +37,7 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
   describe:
     'Start recording the syscalls of a pod (or of the pods a selector matches); prints the session id',
   builder: (y: Argv<GlobalFlags>) =>
-    y
-      .option('pod', { alias: 'p', type: 'string', describe: 'The pod to trace' })
-      .option('selector', {
-        alias: 'l',
-        type: 'string',
-        describe: 'Trace the pods with these labels, including later ones',
-      })
+    addTargetFlags(y, 'trace')
       .option('container', {
         alias: 'c',
         type: 'string',

@@ -1,4 +1,7 @@
 import { isIP } from 'node:net';
+import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
+
+export type { Direction, Protocol };
 
 /**
  * The flow log: what `netpol monitor` writes and `netpol report` reads, one JSON object per line.
@@ -12,8 +15,6 @@ export const FLOW_LOG_FORMAT = 'kubectl-harden/flow-log';
 export const FLOW_LOG_VERSION = 1;
 
 export type Labels = Record<string, string>;
-export type Protocol = 'TCP' | 'UDP';
-export type Direction = 'ingress' | 'egress';
 
 /** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {
@@ -95,20 +96,8 @@ export interface ExternalPeer {
 
 export type Peer = PodPeer | ServicePeer | NodePeer | ExternalPeer;
 
-/** What the agent saw, as one flow line carries it. */
-interface FlowFields {
-  direction: Direction;
-  proto: Protocol;
-  /** As the agent saw them on the target's socket; ingress: local = target; egress: remote = peer. */
-  localIP: string;
-  localPort: number;
-  remoteIP: string;
-  remotePort: number;
-  count: number;
-  /** RFC 3339. */
-  firstSeen: string;
-  lastSeen: string;
-}
+/** What the agent saw, as one flow line carries it: the session's flow without the pod name. */
+type FlowFields = Omit<SessionFlow, 'pod'>;
 
 /**
  * A flow line. target and peer are either written inline or refer to the id of an earlier target or

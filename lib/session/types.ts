@@ -67,15 +67,23 @@ export interface ContainerRecord {
 export type Direction = 'ingress' | 'egress';
 export type Protocol = 'TCP' | 'UDP';
 
-export interface Flow {
-  pod: string;
+/** One connection tuple as the kernel saw it on a traced pod's side, with how often. */
+export interface FlowTuple {
   direction: Direction;
   proto: Protocol;
+  /** Ingress: local = the traced pod; egress: remote = the peer. */
   localIP: string;
+  /** 0 for egress: the ephemeral source port is never part of a policy. */
   localPort: number;
   remoteIP: string;
+  /** 0 for ingress: the peer's port is ephemeral. */
   remotePort: number;
   count: number;
+}
+
+export interface Flow extends FlowTuple {
+  pod: string;
+  /** RFC 3339. */
   firstSeen: string;
   lastSeen: string;
 }
