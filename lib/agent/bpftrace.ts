@@ -25,6 +25,12 @@ export class BpftraceError extends Error {
   }
 }
 
+/**
+ * If the agent itself dies (kill -9, OOM), its bpftrace must not go on tracing for nobody: setpriv
+ * (util-linux, in every Debian image) execs bpftrace with a parent-death signal set.
+ */
+const PDEATHSIG = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+
 let seq = 0;
 
 export class BpftraceRun {
@@ -60,7 +66,8 @@ export class BpftraceRun {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-bpftrace-'));
     this.file = path.join(dir, 'program.bt');
     fs.writeFileSync(this.file, this.program.text);
-    const child = spawn(this.opts.binary ?? 'bpftrace', ['-f', 'json', this.file], {
+    const [cmd, ...args] = [...PDEATHSIG, this.opts.binary ?? 'bpftrace', '-f', 'json', this.file];
+    const child = spawn(cmd, args, {
       env: { ...process.env, ...this.program.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

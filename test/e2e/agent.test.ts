@@ -1,6 +1,6 @@
 // The agent on its own: sessions in, syscall numbers out, through the real API server with the
 // RBAC `deploy` installs, including a kill -9 in the middle of a session.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { startAgent, type Agent } from '../support/agent';
 import { harden } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
@@ -109,7 +109,19 @@ test('kill -9 and restart: the agent resumes the session and keeps what it had f
   const pid = agent.pid ?? 0;
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
   process.stdout.write(`agent RSS while tracing: ${(rssKiB / 1024).toFixed(1)} MiB\n`);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  expect(children.length).toBeGreaterThan(0); // its bpftrace
   await agent.kill9();
+  // A dead agent's bpftrace must not trace on for nobody (parent-death signal).
+  await until(
+    'bpftrace gone with its agent',
+    async () => children.filter((c) => existsSync(`/proc/${c}`)),
+    (l) => l.length === 0,
+    5000,
+  );
   await agent.start();
   await until(
     'tracing again',
