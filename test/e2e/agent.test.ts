@@ -4,7 +4,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { startAgent, type Agent } from '../support/agent';
 import { harden } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
-import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../support/pods';
+import {
+  cleanupAll,
+  deletePod,
+  ensureNamespace,
+  execInPod,
+  restartContainer,
+  runPod,
+  type Pod,
+} from '../support/pods';
 
 const NS = 'e2e-agent';
 const MKDIR = 83; // x86_64
@@ -15,7 +23,11 @@ let pod: Pod;
 interface Status {
   phase?: string;
   conditions?: { type: string; status: string; reason: string; message: string }[];
-  nodes?: { node: string; final: boolean; containers: { container: string; syscalls: number[] }[] }[];
+  nodes?: {
+    node: string;
+    final: boolean;
+    containers: { container: string; containerID: string; recordedFromStart: boolean; syscalls: number[] }[];
+  }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -150,4 +162,44 @@ test('a session naming a pod in another namespace is refused with a clear condit
   const accepted = s.conditions?.find((c) => c.type === 'Accepted');
   expect(accepted).toMatchObject({ status: 'False', reason: 'TargetOutsideNamespace' });
   expect(accepted?.message).toContain('a session may only trace pods in its own namespace');
+});
+
+test('a restarted container is followed (new container ID, recorded from its start), and a deleted pod keeps its records', async () => {
+  const flaky = await runPod({
+    namespace: NS,
+    name: 'flaky',
+    containers: [{ name: 'main', args: ['sleep', '3600'] }],
+  });
+  await session('sc-restart', { podName: 'flaky' });
+  await until(
+    'tracing',
+    () => status('sc-restart'),
+    (s) => s.phase === 'Tracing',
+  );
+  await execInPod(flaky, 'main', ['true']);
+  const first = await until(
+    'first instance',
+    () => status('sc-restart'),
+    (s) => (s.nodes?.[0].containers.length ?? 0) === 1,
+  );
+  const firstID = first.nodes?.[0].containers[0].containerID;
+  const again = await restartContainer(flaky, 'main');
+  await execInPod(flaky, 'main', ['mkdir', '/tmp/after-restart']);
+  const both = await until(
+    'second instance',
+    () => status('sc-restart'),
+    (s) =>
+      (s.nodes?.[0].containers ?? []).some(
+        (c) => c.containerID === `containerd://${again.id}` && c.syscalls.includes(MKDIR),
+      ),
+  );
+  const second = both.nodes?.[0].containers.find((c) => c.containerID === `containerd://${again.id}`);
+  expect(second?.recordedFromStart).toBe(true);
+  expect(both.nodes?.[0].containers.map((c) => c.containerID)).toContain(firstID);
+  await deletePod(flaky);
+  await sleep(4000); // more than one flush interval
+  const kept = await status('sc-restart');
+  expect(kept.nodes?.[0].containers.map((c) => c.containerID).sort()).toEqual(
+    [firstID, `containerd://${again.id}`].sort(),
+  );
 });
