@@ -1,11 +1,10 @@
 // The demo's steps, on the testenv: what an operator would type, with a real workload in between.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../test/support/agent';
 import { harden } from '../test/support/cluster';
-import { testenvEnv } from '../test/support/env';
+import { startMonitor } from '../test/support/monitor';
 import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../test/support/pods';
 
 const NS = 'demo';
@@ -45,32 +44,11 @@ async function main() {
 
     say(`kubectl harden netpol monitor -n ${NS} -l app=web --output net.log --timeout 25s`);
     const netLog = join(dir, 'net.log');
-    const monitor = spawn(
-      process.execPath,
-      [
-        'dist/kubectl-harden.cjs',
-        'netpol',
-        'monitor',
-        '-n',
-        NS,
-        '-l',
-        'app=web',
-        '--output',
-        netLog,
-        '--timeout',
-        '25s',
-      ],
-      { env: testenvEnv().processEnv, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const monitorDone = new Promise<number>((resolve) => monitor.once('exit', (code) => resolve(code ?? 1)));
-    // Traffic before the monitor's session is tracing would go unseen: wait for its word.
-    let monitorLog = '';
-    monitor.stderr?.on('data', (d: Buffer) => {
-      monitorLog += d.toString();
-      process.stderr.write(d);
+    const monitor = startMonitor(['-n', NS, '-l', 'app=web', '--output', netLog, '--timeout', '25s'], {
+      echo: true,
     });
-    for (let i = 0; i < 120 && !monitorLog.includes('monitoring'); i++)
-      await new Promise((r) => setTimeout(r, 250));
+    // Traffic before the monitor's session is tracing would go unseen: wait for its word.
+    await monitor.started;
 
     say('running the workload: busybox httpd, and a client that fetches from it');
     const web = await runPod({
@@ -111,7 +89,7 @@ async function main() {
     process.stdout.write(`# seccomp profile for ${NS}/web, container httpd\n${profile}`);
 
     say('waiting for netpol monitor to finish');
-    if ((await monitorDone) !== 0) throw new Error('netpol monitor failed');
+    if ((await monitor.exited) !== 0) throw new Error('netpol monitor failed');
     say('kubectl harden netpol report --input net.log');
     const policy = await must(['netpol', 'report', '--input', netLog]);
     process.stdout.write(

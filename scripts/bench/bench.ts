@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type Agent } from '../../test/support/agent';
 import { harden, REPO_ROOT, testenvEnv } from '../../test/support/cluster';
+import { startMonitor } from '../../test/support/monitor';
 import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../../test/support/pods';
 
 const NS = 'bench';
@@ -197,30 +198,10 @@ async function served(client: Pod, web: Pod) {
     const id = (await harden(['seccomp', 'start', '-n', NS, '-p', web.name])).stdout.trim();
     per['seccomp session'].push(ab(client, web));
     await harden(['seccomp', 'stop', id, '-n', NS]);
-    const mon = spawn(
-      process.execPath,
-      [
-        join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
-        'netpol',
-        'monitor',
-        '-n',
-        NS,
-        '-p',
-        web.name,
-        '--output',
-        '/dev/null',
-      ],
-      {
-        env: testenvEnv().processEnv,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let err = '';
-    mon.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    for (let i = 0; i < 120 && !err.includes('monitoring'); i++)
-      await new Promise((res) => setTimeout(res, 250));
+    const mon = startMonitor(['-n', NS, '-p', web.name, '--output', '/dev/null']);
+    await mon.started;
     per['netpol session'].push(ab(client, web));
-    await new Promise((res) => (mon.once('exit', res), mon.kill('SIGINT')));
+    await mon.stop();
   }
   say(
     `\n### Served workload (busybox httpd, ab -n 3000 -c 8 from another pod's netns, ${rounds} interleaved rounds)`,

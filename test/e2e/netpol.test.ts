@@ -1,15 +1,15 @@
 // The netpol flow end to end, proven by enforcement: monitor real traffic between runc pods in two
 // namespaces, turn the flow logs into NetworkPolicies, let Calico's felix enforce them, and check
 // that what was observed still passes while what was not is dropped.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { startAgent, type Agent } from '../support/agent';
-import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
+import { harden } from '../support/cluster';
 import { kubectl } from '../support/exec';
 import { startFelix, type Felix } from '../support/felix';
+import { startMonitor } from '../support/monitor';
 import { cleanupAll, execInPod, runPod, type Pod } from '../support/pods';
 
 const FRONT = 'np-front';
@@ -57,33 +57,6 @@ async function eventually(probe: () => Promise<boolean>, want: boolean, tries = 
     if (got !== want) await sleep(500);
   }
   return got;
-}
-
-/** Runs `netpol monitor` until stopped with SIGINT, like an operator's Ctrl-C. */
-function monitor(namespace: string, selector: string, output: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
-      'netpol',
-      'monitor',
-      '-n',
-      namespace,
-      '-l',
-      selector,
-      '--output',
-      output,
-    ],
-    { env: testenvEnv().processEnv, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  const started = (async () => {
-    for (let i = 0; i < 120 && !/monitoring/.test(stderr); i++) await sleep(250);
-    if (!/monitoring/.test(stderr)) throw new Error(`netpol monitor did not start:\n${stderr}`);
-  })();
-  return { started, stop: async () => (child.kill('SIGINT'), { code: await exited, stderr }) };
 }
 
 beforeAll(async () => {
@@ -142,8 +115,8 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
 
   const webLog = join(dir, 'web.log');
   const dbLog = join(dir, 'db.log');
-  const webMon = monitor(FRONT, 'app=web', webLog);
-  const dbMon = monitor(DATA, 'app=db', dbLog);
+  const webMon = startMonitor(['-n', FRONT, '-l', 'app=web', '--output', webLog]);
+  const dbMon = startMonitor(['-n', DATA, '-l', 'app=db', '--output', dbLog]);
   await Promise.all([webMon.started, dbMon.started]);
   for (let i = 0; i < 3; i++) {
     expect(await tcp(pods.client, 'client', pods.web, 80)).toBe(true);
