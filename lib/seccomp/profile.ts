@@ -143,10 +143,29 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
         `${fresh.length ? `new: ${[...fresh].sort().join(', ')}` : 'all already observed'}; source: ${list.source}`,
     );
   }
-  if (needed.size === 0) notes.push('runtime window recorded under a seccomp filter; no runtime list added');
+  if (needed.size === 0) {
+    notes.push('runtime window recorded under a seccomp filter; no runtime list added');
+  }
+
 
   if (names.size === 0) {
     throw new ProfileError(`${label(first)}: no syscalls recorded, so there is nothing to allow`);
+  }  // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
+  // happened that time and will another, so they are always allowed.
+  for (const runtime of [...new Set(replicas.map((r) => r.runtime))].sort()) {
+    if (needed.has(runtime)) continue; // its whole list is in already
+    const fresh = RUNTIME_SYSCALLS[runtime].timingDependent.filter(
+      (name) => hasSyscallName(arch, name) && !names.has(name),
+    );
+    for (const name of fresh) {
+      names.add(name);
+      added.add(name);
+    }
+    if (fresh.length) {
+      notes.push(
+        `added ${runtime}'s timing-dependent calls, which one recorded start may miss: ${fresh.sort().join(', ')}`,
+      );
+    }
   }
   return {
     namespace: first.namespace,

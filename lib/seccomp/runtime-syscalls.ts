@@ -18,6 +18,12 @@ export interface RuntimeSyscallList {
   /** Where the list comes from, quoted in the profile's notes and on stderr. */
   source: string;
   names: readonly string[];
+  /**
+   * The part of `names` that happens only sometimes (a Go runtime's locks, preemption signals, GC):
+   * one recorded start may miss them and the next start need them, so they are added even when the
+   * runtime window was recorded.
+   */
+  timingDependent: readonly string[];
 }
 
 /*
@@ -108,6 +114,19 @@ export const RUNC: RuntimeSyscallList = {
     'tgkill',
     'write',
   ],
+  timingDependent: [
+    'epoll_pwait',
+    'futex',
+    'gettid',
+    'madvise',
+    'mmap',
+    'munmap',
+    'nanosleep',
+    'rt_sigprocmask',
+    'rt_sigreturn',
+    'sched_yield',
+    'tgkill',
+  ],
 };
 
 /*
@@ -150,6 +169,8 @@ export const CRUN: RuntimeSyscallList = {
     'setresuid',
     'write',
   ],
+  // crun is C: nothing in its window depends on a language runtime's timing.
+  timingDependent: [],
 };
 
 export const RUNTIME_SYSCALLS: Readonly<Record<ContainerRuntime, RuntimeSyscallList>> = {

@@ -25,23 +25,29 @@ function obs(over: Partial<ContainerObservation>): ContainerObservation {
 }
 
 describe('buildProfiles', () => {
-  it('merges replicas; window recorded under a filter → no runtime list (golden)', () => {
+  it("merges replicas; window recorded under a filter → only runc's timing-dependent calls added (golden)", () => {
     const built = buildProfiles([
       obs({ syscalls: [59, 0, 1, 3] }),
       obs({ syscalls: [288, 257, 0, 231] }),
       obs({ container: 'sidecar', syscalls: [59, 9, 231] }),
     ]);
     expect(built.map((b) => b.container)).toEqual(['nginx', 'sidecar']);
-    expect(built[0].addedFromRuntimeList).toEqual([]);
-    expect(built[0].profile.syscalls[0].names).toEqual([
-      'accept4',
-      'close',
-      'execve',
-      'exit_group',
-      'openat',
-      'read',
-      'write',
-    ]);
+    expect(built[0].addedFromRuntimeList).toEqual([...RUNC.timingDependent].sort());
+    expect(built[0].profile.syscalls[0].names).toEqual(
+      [
+        ...new Set([
+          'accept4',
+          'close',
+          'execve',
+          'exit_group',
+          'openat',
+          'read',
+          'write',
+          ...RUNC.timingDependent,
+        ]),
+      ].sort(),
+    );
+    expect(built[0].notes.join('\n')).toContain('no runtime list added');
     expectGolden('seccomp/profile-merged-amd64.json', goldenJson(built));
   });
 
@@ -93,7 +99,8 @@ describe('buildProfiles', () => {
   });
 
   it('amd64 lists X86_64, X86 and X32', () => {
-    expect(buildProfiles([obs({})])[0].profile).toEqual({
+    // crun: a C runtime, so nothing timing-dependent is added to what was recorded.
+    expect(buildProfiles([obs({ runtime: 'crun' })])[0].profile).toEqual({
       defaultAction: 'SCMP_ACT_ERRNO',
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
       syscalls: [{ names: ['execve', 'read', 'write'], action: 'SCMP_ACT_ALLOW' }],

@@ -43,3 +43,12 @@ describe('runtime syscall lists', () => {
     expect(traced.filter((n) => !RUNC.names.includes(n))).toEqual([]);
   });
 });
+
+describe('timing-dependent calls', () => {
+  test.each([
+    ['runc', RUNC],
+    ['crun', CRUN],
+  ])('%s: each is part of its documented list', (_name, list) => {
+    for (const n of list.timingDependent) expect(list.names).toContain(n);
+  });
+});
