@@ -147,10 +147,9 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     notes.push('runtime window recorded under a seccomp filter; no runtime list added');
   }
 
-
   if (names.size === 0) {
     throw new ProfileError(`${label(first)}: no syscalls recorded, so there is nothing to allow`);
-  }  // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
+  } // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
   // happened that time and will another, so they are always allowed.
   for (const runtime of [...new Set(replicas.map((r) => r.runtime))].sort()) {
     if (needed.has(runtime)) continue; // its whole list is in already
