@@ -6,7 +6,7 @@
  */
 import { ApiError, type Kube } from '../kube/client';
 import { inform } from '../kube/informer';
-import { ownerOf, type Pod } from '../kube/objects';
+import { ownerOf, podIPs, type Pod } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
 import {
   API_VERSION,
@@ -197,16 +197,16 @@ export class Controller {
       const pod = uid ? this.pods.get(uid) : undefined;
       return pod && this.covers(t, pod) ? pod : undefined;
     };
-    const ipsOf = (p: Pod) => [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].filter(Boolean);
     return new FlowTable({
       now: () => new Date(),
       podOfCgroup: (cg) => covered(this.cgroups.get(cg)?.podUID)?.metadata.name,
       podOfIP: (ip) =>
-        [...this.pods.values()].find((p) => !p.spec.hostNetwork && ipsOf(p).includes(ip) && this.covers(t, p))
-          ?.metadata.name,
+        [...this.pods.values()].find(
+          (p) => !p.spec.hostNetwork && podIPs(p).includes(ip) && this.covers(t, p),
+        )?.metadata.name,
       podIP: (name, family) => {
         const pod = [...this.pods.values()].find((p) => p.metadata.name === name && this.covers(t, p));
-        return pod ? ipsOf(pod).find((ip) => (ip?.includes(':') ? 6 : 4) === family) : undefined;
+        return pod ? podIPs(pod).find((ip) => (ip.includes(':') ? 6 : 4) === family) : undefined;
       },
     });
   }
@@ -222,8 +222,8 @@ export class Controller {
     for (const p of this.targetPods(t)) {
       if (!prefixes.has(this.opts.layout.podPrefix(qosClassOf(p), p.metadata.uid ?? ''))) return false;
       if (t.session.spec.type !== 'network' || p.spec.hostNetwork) continue;
-      for (const ip of [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)]) {
-        if (ip && !extra.has(`ip:${ip}`)) return false;
+      for (const ip of podIPs(p)) {
+        if (!extra.has(`ip:${ip}`)) return false;
       }
     }
     return true;
@@ -302,7 +302,7 @@ export class Controller {
       if (!this.active(t) || t.session.spec.type !== 'network') continue;
       for (const p of this.targetPods(t)) {
         if (p.spec.hostNetwork) continue; // a node address would claim all of the node's traffic
-        for (const ip of [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)]) if (ip) ips.add(ip);
+        for (const ip of podIPs(p)) ips.add(ip);
       }
     }
     return {

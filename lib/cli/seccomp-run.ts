@@ -11,7 +11,13 @@ import { parseDuration } from '../duration';
 import { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';
 import { observationsOf } from '../seccomp/from-session';
-import { buildProfiles, profileFileName, toSeccompProfileCrd, type BuiltProfile } from '../seccomp/profile';
+import {
+  buildProfiles,
+  profileFileName,
+  toSeccompProfileCrd,
+  type BuiltProfile,
+  type ContainerObservation,
+} from '../seccomp/profile';
 import type { ContainerRuntime } from '../seccomp/runtime-syscalls';
 import {
   createSession,
@@ -149,11 +155,11 @@ async function ensureWritableDir(dir: string): Promise<void> {
   }
 }
 
-function render(session: TraceSession, runtime: ContainerRuntime): BuiltProfile[] {
+function render(session: TraceSession, observations: ContainerObservation[]): BuiltProfile[] {
   const where = `session "${session.metadata.name}" in namespace "${session.metadata.namespace}"`;
   let profiles: BuiltProfile[];
   try {
-    profiles = buildProfiles(observationsOf(session, runtime));
+    profiles = buildProfiles(observations);
   } catch (e) {
     throw new HardenError(
       `cannot build profiles for ${where}: ${(e as Error).message}`,
@@ -170,9 +176,10 @@ function render(session: TraceSession, runtime: ContainerRuntime): BuiltProfile[
 }
 
 async function emitProfiles(session: TraceSession, argv: StopArgs, format: string, io: Io): Promise<void> {
-  const profiles = render(session, argv.runtime as ContainerRuntime);
+  const observations = observationsOf(session, argv.runtime as ContainerRuntime);
+  const profiles = render(session, observations);
   for (const p of profiles) for (const note of p.notes) io.err(`${p.workload}/${p.container}: ${note}`);
-  const late = observationsOf(session, argv.runtime as ContainerRuntime).filter((o) => !o.startSeen);
+  const late = observations.filter((o) => !o.startSeen);
   for (const name of [...new Set(late.map((o) => `${o.workload}/${o.container}`))]) {
     io.err(
       `warning: ${name} was already running when the session started, so what it did before (its start-up) ` +

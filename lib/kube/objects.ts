@@ -88,6 +88,12 @@ export interface DaemonSet extends KubeObject {
   };
 }
 
+/** Every address of a pod (podIP and the dual-stack podIPs), without repeats. */
+export function podIPs(pod: { status?: { podIP?: string; podIPs?: { ip: string }[] } }): string[] {
+  const all = [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((x) => x.ip)];
+  return [...new Set(all.filter((ip): ip is string => Boolean(ip)))];
+}
+
 export function podReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }

@@ -1,4 +1,4 @@
-import { ownerOf } from '../kube/objects';
+import { ownerOf, podIPs } from '../kube/objects';
 import type { Labels, Peer, Protocol, ServiceEndpoint, TargetPod } from './log';
 
 /** The parts of Pods, Services, EndpointSlices and Nodes that peer resolution reads. */
@@ -49,11 +49,6 @@ export function targetOf(pod: ViewPod): TargetPod {
   };
 }
 
-const podIPs = (p: ViewPod) => [
-  ...new Set(
-    [p.status?.podIP, ...(p.status?.podIPs ?? []).map((x) => x.ip)].filter((x): x is string => Boolean(x)),
-  ),
-];
 const serviceIPs = (s: ViewService) =>
   [...new Set([s.spec.clusterIP, ...(s.spec.clusterIPs ?? [])])].filter(
     (x): x is string => Boolean(x) && x !== 'None',
