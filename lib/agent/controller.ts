@@ -23,6 +23,7 @@ import { assembleProgram } from './assemble';
 import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
+import type { BpftraceProbe } from './dialect';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
@@ -31,7 +32,8 @@ import { Tracer } from './tracer';
 export interface ControllerOptions {
   node: string;
   arch: string;
-  bpftraceVersion: string;
+  /** The node's bpftrace: its version and program dialect, or why it cannot be used. */
+  bpftrace: BpftraceProbe;
   layout: CgroupLayout;
   flushMs: number;
   /** bpftrace's print interval: how stale the newest sets may be. */
@@ -70,7 +72,8 @@ export class Controller {
   ) {
     this.tracer = new Tracer({
       targets: () => this.targets(),
-      program: (t) => assembleProgram(t, opts.intervalMs),
+      // targets() is empty, so no program is made, when this bpftrace has no dialect.
+      program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;
@@ -80,6 +83,8 @@ export class Controller {
       onAttached: () => void this.flush(),
       log: opts.log,
     });
+    // An unusable bpftrace is never started; every session's condition says why.
+    this.health = opts.bpftrace.problem;
   }
 
   async start(): Promise<void> {
@@ -207,6 +212,7 @@ export class Controller {
 
   /** The plan for the sessions traced now; containers it found running are remembered as such. */
   private targets(): ProgramTargets {
+    if (!this.opts.bpftrace.dialect) return { seeds: [], podPrefixes: [] };
     const { targets, discovered } = planTargets({
       sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
       pods: this.pods,
@@ -348,14 +354,14 @@ export class Controller {
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
     const conditions: Condition[] = [
       this.health
-        ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
+        ? condition('BpftraceReady', 'False', this.health.reason, this.health.stderr || this.health.message)
         : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
     ];
     const entry: NodeRecord = {
       node: this.opts.node,
       arch: this.opts.arch,
       agentVersion: VERSION,
-      bpftraceVersion: this.opts.bpftraceVersion,
+      bpftraceVersion: this.opts.bpftrace.version,
       lastFlush: now(),
       final: finishing,
       containers,

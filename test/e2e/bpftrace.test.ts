@@ -1,6 +1,7 @@
 /**
- * The generated bpftrace programs against the real kernel (root, no cluster): cgroups are made by
- * hand in the layout kubelet + containerd use, under the node's cgroup2 mount.
+ * The generated bpftrace programs against the real kernel and the agent image's bpftrace (root, no
+ * cluster; see bpftrace-under-test.ts): cgroups are made by hand in the layout kubelet +
+ * containerd use, below a test directory of the node's cgroup2 mount.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,20 +9,30 @@ import * as path from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
+import type { Dialect } from '../../lib/agent/dialect';
 import type { TraceEvent } from '../../lib/agent/output';
 import type { ProgramTargets } from '../../lib/agent/program';
 import { seccompOnlyProgram } from '../support/programs';
 import { Tracer } from '../../lib/agent/tracer';
+import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
 const SYS = { execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-const canRun = process.getuid?.() === 0 && fs.existsSync('/usr/bin/busybox');
+const canRun = canRunBpftrace && fs.existsSync('/usr/bin/busybox');
 const d = canRun ? describe : describe.skip;
 
-const mount = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
-const layout = new CgroupLayout(mount, 'systemd');
+const node = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
+// Everything below one test directory, seen as if the cgroup2 mount showed only that sub-tree:
+// paths keep kubelet's shape and the node's own kubepods tree is never touched.
+const testRoot = path.posix.join(node.root, `harden-e2e-${randomBytes(3).toString('hex')}`);
+const mount = {
+  mountPoint: path.join(node.mountPoint, path.posix.relative(node.root, testRoot)),
+  root: testRoot,
+};
+// The cgroupfs driver's layout, as kubelet + containerd use it on this node (bpftrace 0.17 prints
+// at most 200 characters of a new cgroup's path: a systemd-driver path plus a test prefix is more).
+const layout = new CgroupLayout(mount, 'cgroupfs');
 const made: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -33,9 +44,9 @@ function fakeContainer(podUID = randomUUID()) {
 }
 
 function mkdirCgroup(dir: string): string {
-  const parts = path.relative(mount.mountPoint, dir).split('/');
+  const parts = path.relative(node.mountPoint, dir).split('/');
   for (let i = 1; i <= parts.length; i++) {
-    const p = path.join(mount.mountPoint, ...parts.slice(0, i));
+    const p = path.join(node.mountPoint, ...parts.slice(0, i));
     if (!fs.existsSync(p)) {
       fs.mkdirSync(p);
       made.push(p);
@@ -87,6 +98,11 @@ class Seen {
 d('bpftrace engine (real kernel)', () => {
   const runs: BpftraceRun[] = [];
   const tracers: Tracer[] = [];
+  let dialect: Dialect;
+
+  beforeAll(async () => {
+    ({ dialect } = await dialectUnderTest());
+  });
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -103,7 +119,7 @@ d('bpftrace engine (real kernel)', () => {
   });
 
   async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
-    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL), seen.on);
+    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL, dialect), seen.on, { binary: BPFTRACE });
     runs.push(run);
     await run.start();
     return run;
@@ -126,6 +142,7 @@ d('bpftrace engine (real kernel)', () => {
     // Seeded as running: no lifecycle events for it.
     expect(seen.exec.has(cg)).toBe(false);
     await run.stop();
+    expect(run.stderr).toBe('');
   });
 
   test('a cgroup made after start under an armed pod prefix is recorded from its first exec; others are not', async () => {
@@ -155,6 +172,8 @@ d('bpftrace engine (real kernel)', () => {
     expect(seen.sets.has(otherCg)).toBe(false);
     expect([...seen.sets.keys()]).toEqual([cg]);
     await run.stop();
+    // What the agent would put into the BpftraceReady condition: no warnings, deprecations or errors.
+    expect(run.stderr).toBe('');
   });
 
   test('switching programs overlaps: nothing is missed, including a cgroup armed while the new one attached', async () => {
@@ -164,20 +183,23 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     // What the agent knows: cgroups armed (recording once exec'd) plus the wanted pod prefixes.
     const prefixes = [a.prefix];
-    const tracer = new Tracer({
-      targets: () => ({
-        seeds: [...seen.armed.keys()].map((id) => ({
-          id,
-          recording: seen.exec.has(id) || seen.filter.has(id),
-        })),
-        podPrefixes: [...prefixes],
-      }),
-      program: (t) => seccompOnlyProgram(t, INTERVAL),
-      onEvent: seen.on,
-      onHealth: (e) => {
-        if (e) throw e;
+    const tracer = new Tracer(
+      {
+        targets: () => ({
+          seeds: [...seen.armed.keys()].map((id) => ({
+            id,
+            recording: seen.exec.has(id) || seen.filter.has(id),
+          })),
+          podPrefixes: [...prefixes],
+        }),
+        program: (t) => seccompOnlyProgram(t, INTERVAL, dialect),
+        onEvent: seen.on,
+        onHealth: (e) => {
+          if (e) throw e;
+        },
       },
-    });
+      { binary: BPFTRACE },
+    );
     tracers.push(tracer);
     await tracer.reconcile();
     const first = tracer.current!;
@@ -196,7 +218,11 @@ d('bpftrace engine (real kernel)', () => {
     await sleep(50);
     p.stdin!.write('1\n');
     // ... and a second container under pod a appears and execs before the new program attaches.
-    const dir2 = path.join(path.dirname(a.dir), `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
+    const dir2 = layout.containerDir(
+      'BestEffort',
+      a.podUID,
+      `containerd://${randomBytes(32).toString('hex')}`,
+    )!;
     const cg2 = mkdirCgroup(dir2);
     const p2 = waiter(dir2, `read x; /usr/bin/busybox mkdir ${target}-2; rmdir ${target}-2`);
     await switching;
