@@ -7,16 +7,21 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { Dialect } from '../../lib/agent/dialect';
+import type { FlowRecord } from '../../lib/agent/net-parse';
 import type { TraceEvent } from '../../lib/agent/output';
+import { assembleProgram } from '../../lib/agent/assemble';
+import { extraOf } from '../../lib/agent/plan';
 import type { ProgramTargets } from '../../lib/agent/program';
 import { seccompOnlyProgram } from '../support/programs';
 import { Tracer } from '../../lib/agent/tracer';
 import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
-const SYS = { execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
+const SYS = { connect: 42, execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const canRun = canRunBpftrace && fs.existsSync('/usr/bin/busybox');
@@ -240,5 +245,47 @@ d('bpftrace engine (real kernel)', () => {
     expect(seen.has(cg, SYS.execve)).toBe(true);
     expect(seen.has(cg2, SYS.mkdir, SYS.mkdirat)).toBe(true);
     await tracer.close();
+  });
+  test('the node program of both session kinds arms, and records syscalls and flows together', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const server = http.createServer((_, res) => res.end('ok\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const seen = new Seen();
+    const flows: FlowRecord[] = [];
+    // Composed as the agent does when seccomp and network sessions share the node.
+    const extra = extraOf({ seccomp: true, network: true, openNetwork: false, podIPs: ['127.0.0.1'] });
+    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect);
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        if (e.kind === 'flows') flows.push(...e.records);
+      },
+      { binary: BPFTRACE },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const p = waiter(c.dir, '', `/usr/bin/busybox wget -q -O /dev/null http://127.0.0.1:${port}/`);
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    server.close();
+    expect(p.exitCode).toBe(0);
+    expect(seen.armed.has(cg)).toBe(true);
+    expect(seen.exec.has(cg)).toBe(true);
+    expect(seen.has(cg, SYS.connect)).toBe(true);
+    expect(flows).toContainEqual(
+      expect.objectContaining({
+        cgroup: cg,
+        direction: 'egress',
+        proto: 'TCP',
+        remoteIP: '127.0.0.1',
+        remotePort: port,
+      }),
+    );
+    expect(run.stderr).toBe('');
   });
 });
