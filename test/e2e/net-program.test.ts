@@ -297,15 +297,17 @@ d('network-session program on loopback (the agent runner)', () => {
   let dialect: Dialect;
   let run: BpftraceRun;
   let server: http.Server;
-  let udp: dgram.Socket;
-  let udpReceived = 0;
+  // One receiver per way of sending, so each record names its path: sendto, connect, sendmsg.
+  const udp: Record<'sendto' | 'connect' | 'sendmsg', { socket?: dgram.Socket; received: number }> = {
+    sendto: { received: 0 },
+    connect: { received: 0 },
+    sendmsg: { received: 0 },
+  };
   let ids: { traced: string; other: string };
   let records: FlowRecord[] = [];
 
-  const ports = () => ({
-    tcp: (server.address() as AddressInfo).port,
-    udp: (udp.address() as AddressInfo).port,
-  });
+  const portOf = (s: { address(): AddressInfo | string | null } | undefined) =>
+    (s!.address() as AddressInfo).port;
   const client = (dir: string, argv: string) =>
     new Promise<number | null>((resolve) => {
       const c = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${argv}`], { stdio: 'ignore' });
@@ -319,9 +321,12 @@ d('network-session program on loopback (the agent runner)', () => {
     fs.mkdirSync(untraced);
     server = http.createServer((_, res) => res.end('ok\n'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    udp = dgram.createSocket('udp4');
-    udp.on('message', () => udpReceived++);
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+    for (const u of Object.values(udp)) {
+      const socket = dgram.createSocket('udp4');
+      socket.on('message', () => u.received++);
+      await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+      u.socket = socket;
+    }
 
     const program = networkOnlyProgram(
       { seeds: [], podPrefixes: [layout.podPrefix('BestEffort', podUID)] },
@@ -335,10 +340,16 @@ d('network-session program on loopback (the agent runner)', () => {
     fs.mkdirSync(container);
     ids = { traced: cgroupIdOf(container)!, other: cgroupIdOf(untraced)! };
     for (const dir of [container, untraced]) {
-      const { tcp, udp: u } = ports();
-      expect(await client(dir, `busybox wget -q -O /dev/null http://127.0.0.1:${tcp}/`)).toBe(0);
+      expect(await client(dir, `busybox wget -q -O /dev/null http://127.0.0.1:${portOf(server)}/`)).toBe(0);
       // busybox tftp sends its request with sendto() and an address; nobody answers.
-      await client(dir, `busybox timeout 1 busybox tftp -g -r x -l /dev/null 127.0.0.1 ${u}`);
+      const tftp = `busybox tftp -g -r x -l /dev/null 127.0.0.1 ${portOf(udp.sendto.socket)}`;
+      await client(dir, `busybox timeout 1 ${tftp}`);
+      // Node's dgram: connect() then a send without address; an unconnected send is sendmsg().
+      const js =
+        `const d=require("dgram").createSocket("udp4"),e=require("dgram").createSocket("udp4");` +
+        `d.connect(${portOf(udp.connect.socket)},"127.0.0.1",()=>d.send("x",()=>d.close()));` +
+        `e.send("x",${portOf(udp.sendmsg.socket)},"127.0.0.1",()=>e.close())`;
+      expect(await client(dir, `${process.execPath} -e '${js}'`)).toBe(0);
     }
     await sleep(3 * INTERVAL);
     await run.stop();
@@ -348,7 +359,7 @@ d('network-session program on loopback (the agent runner)', () => {
   afterAll(async () => {
     await run?.stop();
     server?.close();
-    udp?.close();
+    for (const u of Object.values(udp)) u.socket?.close();
     for (const dir of [
       container,
       path.dirname(container),
@@ -379,8 +390,7 @@ d('network-session program on loopback (the agent runner)', () => {
     ]);
   });
 
-  test('its TCP connect and UDP sendto are recorded by cgroup; the untraced cgroup has none', () => {
-    const { tcp, udp: u } = ports();
+  test('its TCP connect is recorded by cgroup; the untraced cgroup has no egress', () => {
     const egress = records.filter((r) => r.direction === 'egress');
     expect(egress).toContainEqual(
       expect.objectContaining({
@@ -388,19 +398,26 @@ d('network-session program on loopback (the agent runner)', () => {
         proto: 'TCP',
         localIP: '127.0.0.1',
         remoteIP: '127.0.0.1',
-        remotePort: tcp,
+        remotePort: portOf(server),
       }),
     );
-    expect(egress).toContainEqual(
-      expect.objectContaining({ cgroup: ids.traced, proto: 'UDP', remoteIP: '127.0.0.1', remotePort: u }),
-    );
-    expect(udpReceived).toBeGreaterThanOrEqual(2); // both tftp requests arrived: the send happened
     expect(egress.filter((r) => r.cgroup !== ids.traced)).toEqual([]);
   });
 
+  test.each(['sendto', 'connect', 'sendmsg'] as const)('its UDP peer is recorded through %s()', (how) => {
+    // Both clients' datagrams arrived (tftp retransmits): the sends happened; only the traced one's count.
+    expect(udp[how].received).toBeGreaterThanOrEqual(2);
+    const peer = records.filter((r) => r.proto === 'UDP' && r.remotePort === portOf(udp[how].socket));
+    expect(peer.length).toBeGreaterThan(0); // one record per interval the sends fell into
+    for (const r of peer) {
+      expect(r).toEqual(
+        expect.objectContaining({ cgroup: ids.traced, direction: 'egress', remoteIP: '127.0.0.1' }),
+      );
+    }
+  });
+
   test('the server side of the connections is recorded by its address', () => {
-    const { tcp } = ports();
-    const ingress = records.filter((r) => r.direction === 'ingress' && r.localPort === tcp);
+    const ingress = records.filter((r) => r.direction === 'ingress' && r.localPort === portOf(server));
     for (const r of ingress) {
       expect(r).toEqual(
         expect.objectContaining({ proto: 'TCP', localIP: '127.0.0.1', remoteIP: '127.0.0.1' }),
