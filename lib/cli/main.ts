@@ -5,7 +5,7 @@ import { HardenError } from '../errors';
 import { formatError, UsageError } from './errors';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
-import { commands, subcommands, type AnyCommand } from './registry';
+import { commands, findingsCommands, subcommands, type AnyCommand } from './registry';
 
 /** cobra's ShellCompDirectiveNoFileComp: kubectl should not fall back to file names. */
 const NO_FILE_COMPLETION = 4;
@@ -50,12 +50,22 @@ const VALUE_FLAGS = new Set([
   '-v',
 ]);
 
-function firstVerb(args: string[]): string | undefined {
+/** The words that are not global flags or their values: the verb path first. */
+function words(args: string[]): string[] {
+  const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (VALUE_FLAGS.has(args[i])) i++;
-    else if (!args[i].startsWith('-')) return args[i];
+    else if (!args[i].startsWith('-')) out.push(args[i]);
   }
-  return undefined;
+  return out;
+}
+
+const firstVerb = (args: string[]): string | undefined => words(args)[0];
+
+/** 1 for a failure, except where 1 reports findings (`netpol verify`, like diff): there failures are 2. */
+export function failureCode(args: string[]): number {
+  const [group, verb] = words(args);
+  return findingsCommands.includes(`${group} ${verb}`) ? 2 : 1;
 }
 
 /** kubectl's wording for an unknown verb, keeping yargs' "Did you mean" suggestion. */
@@ -110,13 +120,14 @@ export async function main(args: string[]): Promise<number> {
     await buildParser(args).parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
+    const failure = failureCode(args);
     if (e instanceof UsageError) {
       process.stderr.write(
         `error: ${usageMessage(args, e.message)}\nSee 'kubectl harden --help' for usage.\n`,
       );
-      return 1;
+      return failure;
     }
     process.stderr.write(formatError(e, verbose) + '\n');
-    return e instanceof HardenError ? e.exitCode : 1;
+    return e instanceof HardenError ? Math.max(e.exitCode, failure) : failure;
   }
 }

@@ -61,11 +61,69 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, NetpolMonitorArgs>
   },
 };
 
+export interface NetpolVerifyArgs extends GlobalFlags {
+  input: string;
+  filename?: string[];
+  fromCluster: boolean;
+  skipInvalid: boolean;
+}
+
+export const netpolVerifyCommand: CommandModule<GlobalFlags, NetpolVerifyArgs> = {
+  command: 'verify',
+  describe:
+    'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
+  builder: (y: Argv<GlobalFlags>) =>
+    y
+      .option('input', {
+        type: 'string',
+        demandOption: true,
+        requiresArg: true,
+        describe: 'Flow log written by `netpol monitor` (- for stdin)',
+      })
+      .option('filename', {
+        alias: 'f',
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe:
+          'NetworkPolicies: a YAML or JSON file (multi-document or a List), a directory of them, or - for stdin; repeatable',
+      })
+      .option('from-cluster', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "Also the NetworkPolicies in the cluster, in the log's namespaces (through the current context)",
+      })
+      .option('skip-invalid', {
+        type: 'boolean',
+        default: false,
+        describe: 'Count and skip malformed flow lines instead of failing on the first',
+      })
+      .example('$0 netpol verify --input net.log -f netpol.yaml', 'what applying netpol.yaml would break')
+      .example(
+        '$0 netpol verify --input net.log --from-cluster -f new/',
+        "the cluster's policies plus the new ones (a file replaces the cluster's policy of the same name)",
+      ) as unknown as Argv<NetpolVerifyArgs>,
+  handler: async (argv) => {
+    const [{ runNetpolVerify }, { processIo }, { Kube }] = await Promise.all([
+      import('./netpol-verify-run'),
+      import('./context'),
+      import('../kube/client'),
+    ]);
+    process.exitCode = await runNetpolVerify(argv, {
+      io: processIo(argv),
+      stdin: process.stdin,
+      kube: () => Kube.connect(argv),
+    });
+  },
+};
+
 /** The verbs under `netpol`; a new one (monitor) is one more entry here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
 export const netpolSubcommands: CommandModule<GlobalFlags, any>[] = [
   netpolMonitorCommand,
   netpolReportCommand,
+  netpolVerifyCommand,
 ];
 
 export const netpolCommand: CommandModule<GlobalFlags, GlobalFlags> = {
