@@ -9,7 +9,7 @@ import { ApiError, Kube } from '../kube/client';
 import { inform } from '../kube/informer';
 import type { KubeObject } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { ClusterView, targetOf, type ViewPod, type ViewService } from '../netpol/cluster-view';
+import { ClusterView, type ViewPod, type ViewService } from '../netpol/cluster-view';
 import {
   FLOW_LOG_FORMAT,
   FLOW_LOG_VERSION,
@@ -111,7 +111,11 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
         );
       }
       if (e instanceof ApiError && e.statusCode === 403) {
-        io.err(`warning: cannot list ${kind}s; their addresses will be reported as external`);
+        io.err(
+          kind === 'namespace'
+            ? 'warning: cannot list namespaces; the log will lack their labels (verify then matches namespaceSelectors on the name alone)'
+            : `warning: cannot list ${kind}s; their addresses will be reported as external`,
+        );
         return undefined;
       }
       throw e;
@@ -122,6 +126,8 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
     watch('service', resourcePath(R.services), resourcePath(R.services, { namespace })),
     watch('endpointslice', resourcePath(R.endpointslices), resourcePath(R.endpointslices, { namespace })),
     watch('node', resourcePath(R.nodes)),
+    // Namespace labels let verify judge namespaceSelectors; without them it assumes the name label alone.
+    watch('namespace', resourcePath(R.namespaces)),
   ]);
   const dnsService = await kube
     .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
@@ -180,7 +186,7 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
         const before = written.get(k) ?? 0;
         if (f.count <= before) continue;
         const pod = view.pod(namespace, f.pod);
-        const tgt = pod ? targetOf(pod as ViewPod) : targets.get(f.pod);
+        const tgt = pod ? view.target(pod as ViewPod) : targets.get(f.pod);
         if (!tgt) continue; // not resolvable yet; the next poll retries
         targets.set(f.pod, tgt);
         const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
