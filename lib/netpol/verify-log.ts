@@ -240,7 +240,13 @@ function serviceDestinations(
     );
     return [
       {
-        dst: { kind: 'pod', namespace: s.namespace, name: `(pods of service ${s.name})`, labels: selector },
+        dst: {
+          kind: 'pod',
+          namespace: s.namespace,
+          name: s.name,
+          labels: selector,
+          standIn: `the pods of service ${s.namespace}/${s.name}`,
+        },
         port,
         name: `pods of service ${s.namespace}/${s.name}`,
       },

@@ -38,6 +38,8 @@ export interface PodEndpoint {
   ip?: Address;
   /** undefined: not recorded, so named ports cannot be resolved against this pod. */
   namedPorts?: NamedPort[];
+  /** Set when this stands for pods the log never saw, e.g. "the pods of service shop/catalog". */
+  standIn?: string;
 }
 
 /** An address that is no pod's: external, a node, a hostNetwork pod. */
@@ -198,7 +200,7 @@ export class PolicySet {
   private namedPorts(pod: PodEndpoint, name: string): NamedPort[] {
     if (pod.namedPorts) return pod.namedPorts;
     this.assume(
-      `${describe(pod)}: its container ports are not in the log, so port name "${name}" matched only itself`,
+      `${describe(pod)}: container ports are not in the log, so port name "${name}" was not resolved (it matches only a Service targetPort of that name)`,
     );
     return [];
   }
@@ -209,5 +211,6 @@ export class PolicySet {
 }
 
 function describe(e: Endpoint): string {
-  return e.kind === 'pod' ? `pod ${e.namespace}/${e.name}` : 'an address';
+  if (e.kind !== 'pod') return 'an address';
+  return e.standIn ?? `pod ${e.namespace}/${e.name}`;
 }
