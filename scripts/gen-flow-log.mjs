@@ -48,13 +48,22 @@ const WORKLOADS = [
     replicas: 4,
   },
   { ns: 'web', kind: 'Deployment', name: 'worker', labels: { app: 'worker' }, port: 9100, replicas: 2 },
-  { ns: 'data', kind: 'StatefulSet', name: 'postgres', labels: { app: 'postgres' }, port: 5432, replicas: 3 },
+  {
+    ns: 'data',
+    kind: 'StatefulSet',
+    name: 'postgres',
+    labels: { app: 'postgres' },
+    port: 5432,
+    portName: 'pg',
+    replicas: 3,
+  },
   {
     ns: 'data',
     kind: 'StatefulSet',
     name: 'redis',
     labels: { app: 'redis', role: 'cache' },
     port: 6379,
+    portName: 'redis',
     replicas: 3,
   },
   { ns: 'shop', kind: 'Deployment', name: 'checkout', labels: { app: 'checkout' }, port: 8443, replicas: 2 },
@@ -182,8 +191,16 @@ const CALLS = [
   ['prometheus', 'service', 'kubernetes'],
 ];
 
+/** What the monitor records of a pod: identity, plus the namespace's labels and named ports verify uses. */
 function podIdentity(p) {
-  return { namespace: p.ns, name: p.name, labels: p.labels, owner: p.owner };
+  return {
+    namespace: p.ns,
+    name: p.name,
+    labels: p.labels,
+    owner: p.owner,
+    namespaceLabels: { 'kubernetes.io/metadata.name': p.ns },
+    namedPorts: [{ name: p.w.portName ?? 'http', protocol: 'TCP', port: p.w.port }],
+  };
 }
 
 export function header(startTime = '2025-03-01T10:00:00Z') {
@@ -287,6 +304,24 @@ export function* flows(n, seed = 1) {
         targetPort: s.targetPort,
       };
       if (s.endpoints) peer.endpoints = s.endpoints;
+      // The traced backend sees the call too, after DNAT: from the caller's pod, on the target port.
+      const backends = s.selector && WORKLOADS.some((w) => w.name === s.name) ? byName(s.name) : undefined;
+      if (backends && rnd() < 0.5) {
+        const server = pick(backends);
+        yield {
+          kind: 'flow',
+          target: podIdentity(server),
+          direction: 'ingress',
+          proto: 'TCP',
+          localIP: server.ip,
+          localPort: server.w.port,
+          remoteIP: caller.ip,
+          remotePort: ephemeral(),
+          peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
+          ...common,
+        };
+        continue;
+      }
       yield {
         kind: 'flow',
         target: podIdentity(caller),

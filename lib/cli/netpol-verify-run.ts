@@ -159,8 +159,24 @@ async function clusterPolicies(
   return lists.flat();
 }
 
-function sideText(d: DeniedRow['deniedBy'][number]): string {
-  return `${d.peer ? `${d.direction} of ${d.peer}` : d.direction}: ${d.policies.join(',')}`;
+/** "egress: web/a; ingress of data/db-0 and 2 more: data/db": replicas isolated alike share a clause. */
+function deniedByText(sides: DeniedRow['deniedBy']): string {
+  const clauses = new Map<string, { head: string; policies: string; peers: string[] }>();
+  for (const d of sides) {
+    const policies = d.policies.join(',');
+    const k = `${d.direction}|${d.peer === undefined}|${policies}`;
+    const c = clauses.get(k) ?? { head: d.direction, policies, peers: [] };
+    if (d.peer) c.peers.push(d.peer);
+    clauses.set(k, c);
+  }
+  return [...clauses.values()]
+    .map(({ head, policies, peers }) => {
+      const of = peers.length
+        ? ` of ${peers[0]}${peers.length > 1 ? ` and ${peers.length - 1} more` : ''}`
+        : '';
+      return `${head}${of}: ${policies}`;
+    })
+    .join('; ');
 }
 
 function table(r: VerifyResult): string {
@@ -174,7 +190,7 @@ function table(r: VerifyResult): string {
         row.peer,
         `${row.protocol}/${row.port}`,
         row.count,
-        row.deniedBy.map(sideText).join('; '),
+        deniedByText(row.deniedBy),
       ]);
   return renderTable(['namespace', 'workload', 'direction', 'peer', 'port', 'flows', 'denied by'], rows);
 }

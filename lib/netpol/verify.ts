@@ -79,6 +79,8 @@ const METADATA_NAME = 'kubernetes.io/metadata.name';
 export class PolicySet {
   private readonly byNamespace = new Map<string, CompiledPolicy[]>();
   private readonly assumed = new Set<string>();
+  /** Unknowns met while judging one side; they only matter (and are noted) when it denies. */
+  private unknowns: string[] = [];
   /** Policies that selected some pod, for the "selects nothing" note. */
   private readonly used = new Set<string>();
   readonly policies: CompiledPolicy[];
@@ -139,20 +141,24 @@ export class PolicySet {
     const policies = this.selecting(pod, dir);
     if (policies.length === 0) return { allowed: true, isolatedBy: [] };
     const dst = dir === 'egress' ? other : pod;
+    this.unknowns = [];
     const allowed = policies.some((p) =>
       (p[dir] ?? []).some(
         (rule) =>
-          (rule.ports === 'any' || rule.ports.some((rp) => this.portMatches(rp, dst, c))) &&
-          (rule.peers === 'any' || rule.peers.some((peer) => this.peerMatches(peer, p.namespace, other))),
+          // Peers first: a port name is only resolved (or noted as unresolvable) for a matching peer.
+          (rule.peers === 'any' || rule.peers.some((peer) => this.peerMatches(peer, p.namespace, other))) &&
+          (rule.ports === 'any' || rule.ports.some((rp) => this.portMatches(rp, dst, c))),
       ),
     );
+    // An unknown address or port name can only fail a match, so it matters only for a denial.
+    if (!allowed) for (const u of this.unknowns) this.assume(u);
     return { allowed, isolatedBy: policies.map(policyId).sort() };
   }
 
   private peerMatches(peer: CompiledPeer, policyNamespace: string, e: Endpoint): boolean {
     if (peer.kind === 'ipBlock') {
       if (!e.ip) {
-        this.assume(`${describe(e)}: its address is not in the log, so no ipBlock matches it`);
+        this.unknowns.push(`${describe(e)}: its address is not in the log, so no ipBlock matched it`);
         return false;
       }
       const ip = e.ip;
@@ -199,7 +205,7 @@ export class PolicySet {
 
   private namedPorts(pod: PodEndpoint, name: string): NamedPort[] {
     if (pod.namedPorts) return pod.namedPorts;
-    this.assume(
+    this.unknowns.push(
       `${describe(pod)}: container ports are not in the log, so port name "${name}" was not resolved (it matches only a Service targetPort of that name)`,
     );
     return [];
