@@ -152,6 +152,7 @@ async function clusterPolicies(
       // A list's items carry no kind; they are NetworkPolicies by where they came from.
       return list.items.map((object) => ({
         source: `cluster "${kube.ctx.cluster}"`,
+        fromCluster: true,
         object: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...(object as object) },
       }));
     }),

@@ -35,6 +35,8 @@ export interface CompiledRule {
 export interface CompiledPolicy {
   namespace: string;
   name: string;
+  /** Read from the cluster rather than given by the user: its namespace's other policies, not a claim about the log. */
+  fromCluster?: boolean;
   podSelector: Selector;
   /** undefined when the policy does not isolate in that direction (not in its policyTypes). */
   ingress?: CompiledRule[];
@@ -184,6 +186,7 @@ export function compilePolicy(raw: Obj, source: string, defaultNamespace: string
 export interface PolicyDocument {
   source: string;
   object: unknown;
+  fromCluster?: boolean;
 }
 
 export interface CompiledPolicies {
@@ -199,7 +202,7 @@ export function compileDocuments(docs: PolicyDocument[], defaultNamespace: strin
   const policies: CompiledPolicy[] = [];
   const skipped: string[] = [];
   const defaulted: string[] = [];
-  const visit = (object: unknown, source: string): void => {
+  const visit = (object: unknown, source: string, fromCluster: boolean): void => {
     if (object === null || object === undefined) return; // an empty YAML document
     if (!isObj(object)) {
       skipped.push(`${source}: a document that is not an object`);
@@ -207,13 +210,14 @@ export function compileDocuments(docs: PolicyDocument[], defaultNamespace: strin
     }
     const kind = typeof object.kind === 'string' ? object.kind : '(no kind)';
     if (Array.isArray(object.items) && kind.endsWith('List')) {
-      for (const item of object.items) visit(item, source);
+      for (const item of object.items) visit(item, source, fromCluster);
       return;
     }
     const apiVersion = String(object.apiVersion ?? '');
     const meta = isObj(object.metadata) ? object.metadata : {};
     if (kind === 'NetworkPolicy' && apiVersion === 'networking.k8s.io/v1') {
       const p = compilePolicy(object, source, defaultNamespace);
+      if (fromCluster) p.fromCluster = true;
       if (!meta.namespace) defaulted.push(p.name);
       policies.push(p);
       return;
@@ -221,6 +225,6 @@ export function compileDocuments(docs: PolicyDocument[], defaultNamespace: strin
     const name = typeof meta.name === 'string' ? meta.name : '(unnamed)';
     skipped.push(`${source}: ${kind}${apiVersion ? ` (${apiVersion})` : ''} ${name}`);
   };
-  for (const d of docs) visit(d.object, d.source);
+  for (const d of docs) visit(d.object, d.source, d.fromCluster ?? false);
   return { policies, skipped, defaulted };
 }

@@ -329,7 +329,12 @@ function judge(
   for (const a of set.assumptions()) notes.add(a);
   for (const id of set.replaced)
     notes.add(`NetworkPolicy ${id} was given more than once; the last one counts`);
-  const unused = set.unused().map(policyId).sort();
+  // The cluster's other policies of these namespaces may well select pods the log never saw.
+  const unused = set
+    .unused()
+    .filter((p) => !p.fromCluster)
+    .map(policyId)
+    .sort();
   if (unused.length)
     notes.add(
       `these policies select no pod in the log: ${unused.join(', ')} — log (cluster "${header.cluster}") and policies from different clusters?`,

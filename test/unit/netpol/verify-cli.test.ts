@@ -125,7 +125,15 @@ describe('kubectl harden netpol verify', () => {
                 spec: { podSelector: { matchLabels: { app: 'api' } } },
               },
             ]
-          : [];
+          : p.includes('/namespaces/shop/')
+            ? // Another app's policy: the namespace is the log's, the pods are not.
+              [
+                {
+                  metadata: { name: 'other-app', namespace: 'shop' },
+                  spec: { podSelector: { matchLabels: { app: 'other' } } },
+                },
+              ]
+            : [];
         return { items };
       }) as Kube['get'],
     };
@@ -139,6 +147,7 @@ describe('kubectl harden netpol verify', () => {
     expect(cluster.err).toContain(
       'note: the log was recorded on cluster "prod" (context "admin@prod"); policies are read from cluster "staging" (context "me@staging")',
     );
+    expect(cluster.err).not.toContain('select no pod');
     // The cluster's api policy denies all ingress: both frontends' calls and prometheus (the node's
     // probes aside); frontend has no policy there.
     expect(JSON.parse(cluster.out).deniedConnections).toBe(3);
