@@ -221,6 +221,19 @@ export function* flows(n, seed = 1) {
   const pick = (a) => a[Math.floor(rnd() * a.length)];
   const ephemeral = () => 32768 + Math.floor(rnd() * 28232);
   const t0 = Date.parse('2025-03-01T10:00:00Z');
+  /** The server's side of a call: ingress from the caller's pod, on the server's port. */
+  const served = (server, caller, common) => ({
+    kind: 'flow',
+    target: podIdentity(server),
+    direction: 'ingress',
+    proto: 'TCP',
+    localIP: server.ip,
+    localPort: server.w.port,
+    remoteIP: caller.ip,
+    remotePort: ephemeral(),
+    peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
+    ...common,
+  });
   for (let i = 0; i < n; i++) {
     const first = t0 + i * 7 + Math.floor(rnd() * 1000);
     const common = {
@@ -307,19 +320,7 @@ export function* flows(n, seed = 1) {
       // The traced backend sees the call too, after DNAT: from the caller's pod, on the target port.
       const backends = s.selector && WORKLOADS.some((w) => w.name === s.name) ? byName(s.name) : undefined;
       if (backends && rnd() < 0.5) {
-        const server = pick(backends);
-        yield {
-          kind: 'flow',
-          target: podIdentity(server),
-          direction: 'ingress',
-          proto: 'TCP',
-          localIP: server.ip,
-          localPort: server.w.port,
-          remoteIP: caller.ip,
-          remotePort: ephemeral(),
-          peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
-          ...common,
-        };
+        yield served(pick(backends), caller, common);
         continue;
       }
       yield {
@@ -350,18 +351,7 @@ export function* flows(n, seed = 1) {
           ...common,
         };
       } else if (!server.hostNetwork) {
-        yield {
-          kind: 'flow',
-          target: podIdentity(server),
-          direction: 'ingress',
-          proto: 'TCP',
-          localIP: server.ip,
-          localPort: server.w.port,
-          remoteIP: caller.ip,
-          remotePort: ephemeral(),
-          peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
-          ...common,
-        };
+        yield served(server, caller, common);
       } else {
         i--; // a hostNetwork DaemonSet is not a traced target here; draw again
       }

@@ -1,6 +1,22 @@
 import type { Argv, CommandModule } from 'yargs';
 import { addTargetFlags, type GlobalFlags } from './flags';
 
+/** --input and --skip-invalid: how the verbs that read a flow log take it. */
+function addFlowLogFlags(y: Argv<GlobalFlags>) {
+  return y
+    .option('input', {
+      type: 'string',
+      demandOption: true,
+      requiresArg: true,
+      describe: 'Flow log written by `netpol monitor` (- for stdin)',
+    })
+    .option('skip-invalid', {
+      type: 'boolean',
+      default: false,
+      describe: 'Count and skip malformed flow lines instead of failing on the first',
+    });
+}
+
 export interface NetpolReportArgs extends GlobalFlags {
   input: string;
   skipInvalid: boolean;
@@ -10,18 +26,7 @@ export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> =
   command: 'report',
   describe: 'Turn a flow log from `netpol monitor` into NetworkPolicies, offline (no cluster needed)',
   builder: (y: Argv<GlobalFlags>) =>
-    y
-      .option('input', {
-        type: 'string',
-        demandOption: true,
-        requiresArg: true,
-        describe: 'Flow log written by `netpol monitor` (- for stdin)',
-      })
-      .option('skip-invalid', {
-        type: 'boolean',
-        default: false,
-        describe: 'Count and skip malformed flow lines instead of failing on the first',
-      })
+    addFlowLogFlags(y)
       .example('$0 netpol report --input net.log > netpol.yaml', 'one NetworkPolicy per observed workload')
       .example(
         'cat a.log b.log | $0 netpol report --input - -o json',
@@ -73,13 +78,7 @@ export const netpolVerifyCommand: CommandModule<GlobalFlags, NetpolVerifyArgs> =
   describe:
     'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
   builder: (y: Argv<GlobalFlags>) =>
-    y
-      .option('input', {
-        type: 'string',
-        demandOption: true,
-        requiresArg: true,
-        describe: 'Flow log written by `netpol monitor` (- for stdin)',
-      })
+    addFlowLogFlags(y)
       .option('filename', {
         alias: 'f',
         type: 'string',
@@ -93,11 +92,6 @@ export const netpolVerifyCommand: CommandModule<GlobalFlags, NetpolVerifyArgs> =
         default: false,
         describe:
           "Also the NetworkPolicies in the cluster, in the log's namespaces (through the current context)",
-      })
-      .option('skip-invalid', {
-        type: 'boolean',
-        default: false,
-        describe: 'Count and skip malformed flow lines instead of failing on the first',
       })
       .example('$0 netpol verify --input net.log -f netpol.yaml', 'what applying netpol.yaml would break')
       .example(

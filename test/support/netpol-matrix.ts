@@ -101,15 +101,14 @@ export interface NetworkPolicyObject {
   spec: Record<string, unknown>;
 }
 
-/** mulberry32, as scripts/gen-flow-log.mjs: small, seeded, the same everywhere. */
+/** A Weyl sequence through murmur3's finalizer: small, seeded, the same on every machine. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
+  let state = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
   };
 }
 
