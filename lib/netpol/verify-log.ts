@@ -319,6 +319,10 @@ function judge(
       }
     }
     if (!sides.length) continue;
+    if (c.peer.kind === 'pod' && c.peer.hostNetwork && c.direction === 'ingress')
+      notes.add(
+        `${peerText(c.peer)} reaches ${c.target.namespace}/${c.target.name} from its node's address: denied here, but never policed if both run on the same node`,
+      );
     denied++;
     addDenied(groups, c, dedupe(sides));
   }

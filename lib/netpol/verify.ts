@@ -23,6 +23,7 @@ import type { Selector } from './selector';
  *   ipBlock too, which the API leaves to the implementation.
  * - Ingress from the pod's own node is always allowed (the API says so; felix never polices
  *   host-originated packets). Egress to a node is policed like any address.
+ * - A pod's traffic to itself is always allowed.
  * - A named port is resolved against the destination pod's container ports (for egress: the peer's);
  *   towards a destination that is not a pod it matches nothing.
  */
@@ -72,6 +73,8 @@ export interface Verdict {
   egress?: SideVerdict;
   /** Present when the destination is a pod. */
   ingress?: SideVerdict;
+  /** A pod's traffic to itself, which no policy can block. */
+  self?: true;
 }
 
 const METADATA_NAME = 'kubernetes.io/metadata.name';
@@ -119,6 +122,9 @@ export class PolicySet {
   }
 
   evaluate(c: Connection): Verdict {
+    // "A pod cannot block access to itself" (the API's words): its own traffic never leaves it.
+    if (c.src.kind === 'pod' && c.dst.kind === 'pod' && samePod(c.src, c.dst))
+      return { allowed: true, self: true };
     const egress = c.src.kind === 'pod' ? this.side(c.src, 'egress', c.dst, c) : undefined;
     const ingress =
       c.dst.kind === 'pod'
@@ -215,6 +221,9 @@ export class PolicySet {
     this.assumed.add(text);
   }
 }
+
+const samePod = (a: PodEndpoint, b: PodEndpoint) =>
+  a.standIn === undefined && a.namespace === b.namespace && a.name === b.name;
 
 function describe(e: Endpoint): string {
   if (e.kind !== 'pod') return 'an address';

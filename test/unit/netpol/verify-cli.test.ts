@@ -68,7 +68,7 @@ describe('kubectl harden netpol verify', () => {
   it('-o json parses, and counts the denied connections', async () => {
     const r = await verify({ filename: [POLICIES], output: 'json' });
     const result = JSON.parse(r.out);
-    expect(result).toMatchObject({ flows: 9, policies: 3, deniedConnections: 4 });
+    expect(result).toMatchObject({ flows: 10, policies: 3, deniedConnections: 5 });
   });
 
   it('exits 0 and prints nothing on stdout when nothing is denied', async () => {
@@ -80,7 +80,7 @@ describe('kubectl harden netpol verify', () => {
     ].join('\n');
     const r = await verify({ filename: ['-'] }, { stdin: allowAll });
     expect(r).toMatchObject({ code: 0, out: '' });
-    expect(r.err).toContain('9 flows (8 distinct connections) against 1 policy: 0 denied');
+    expect(r.err).toContain('10 flows (9 distinct connections) against 1 policy: 0 denied');
   });
 
   it('reads a directory of YAML and JSON, and a kind: List', async () => {
@@ -148,15 +148,19 @@ describe('kubectl harden netpol verify', () => {
       'note: the log was recorded on cluster "prod" (context "admin@prod"); policies are read from cluster "staging" (context "me@staging")',
     );
     expect(cluster.err).not.toContain('select no pod');
-    // The cluster's api policy denies all ingress: both frontends' calls and prometheus (the node's
-    // probes aside); frontend has no policy there.
-    expect(JSON.parse(cluster.out).deniedConnections).toBe(3);
-    // The file's api policy replaces it and lets prometheus in; the file's frontend policy adds two.
+    // The cluster's api policy denies all ingress: both frontends' calls, prometheus and the
+    // hostNetwork node-exporter (the node's probes aside); frontend has no policy there.
+    expect(JSON.parse(cluster.out).deniedConnections).toBe(4);
+    // The file's api policy replaces it and lets prometheus in (a namespaceSelector matches no
+    // hostNetwork pod, so node-exporter stays out); the file's frontend policy adds two.
     const both = await verify({ fromCluster: true, filename: [POLICIES], output: 'json' }, { kube });
-    expect(JSON.parse(both.out).deniedConnections).toBe(4);
-    expect(
-      JSON.parse(both.out).denied.find((g: { workload: { name: string } }) => g.workload.name === 'api'),
-    ).toBeUndefined();
+    expect(JSON.parse(both.out).deniedConnections).toBe(5);
+    const api = JSON.parse(both.out).denied.find(
+      (g: { workload: { name: string } }) => g.workload.name === 'api',
+    );
+    expect(api.rows.map((r: { peer: string }) => r.peer)).toEqual([
+      'DaemonSet monitoring/node-exporter (hostNetwork)',
+    ]);
   });
 
   it('names an invalid policy and the API server’s objection', async () => {

@@ -96,7 +96,8 @@ describe.each(cases)('verify rule %s', (name) => {
   it('explains every verdict as the golden file says', () => {
     const lines = verdicts.map(({ k, v }) => {
       const why = [...side('egress', v.egress), ...side('ingress', v.ingress)];
-      return `${k.from} -> ${k.to} ${k.port}: ${v.allowed ? 'allow' : 'deny'}${why.length ? ` — ${why.join('; ')}` : ' — not isolated'}`;
+      const reason = v.self ? 'its own traffic' : why.length ? why.join('; ') : 'not isolated';
+      return `${k.from} -> ${k.to} ${k.port}: ${v.allowed ? 'allow' : 'deny'} — ${reason}`;
     });
     const notes = set.assumptions().map((a) => `note: ${a}`);
     const unused = set.unused().map((p) => `note: selects no pod: ${p.namespace}/${p.name}`);
