@@ -10,6 +10,7 @@
 // Knobs: HARDEN_MATRIX_SEED (default: random, printed), HARDEN_MATRIX_POLICIES (N, default 30),
 // HARDEN_MATRIX_PROBES (M, default 120).
 import { kubectl, kubectlJson } from '../support/exec';
+import { ensureNamespace } from '../support/pods';
 import {
   decidingPolicies,
   expectedVerdicts,
@@ -73,12 +74,18 @@ function pod(namespace: string, name: string, o: PodOpts = {}) {
   };
 }
 
-function objects(): unknown[] {
-  const namespaces = ALL_NS.map((name) => ({
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name, labels: NAMESPACES.find((n) => n.name === name)?.labels ?? {} },
-  }));
+/** Namespaces ready for pods (an earlier run's may still be terminating), labelled, without old policies. */
+async function namespaces(): Promise<void> {
+  for (const ns of ALL_NS) {
+    await ensureNamespace(ns);
+    const labels = NAMESPACES.find((n) => n.name === ns)?.labels ?? {};
+    const pairs = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+    if (pairs.length) await kubectl(['label', 'namespace', ns, '--overwrite', ...pairs]);
+    await kubectl(['delete', 'networkpolicy', '--all', '-n', ns]);
+  }
+}
+
+function pods(): unknown[] {
   const pods = PODS.map((p) =>
     pod(p.namespace, p.name, {
       labels: p.labels,
@@ -86,7 +93,6 @@ function objects(): unknown[] {
     }),
   );
   return [
-    ...namespaces,
     ...pods,
     pod(HOST_NS, 'server', { hostNetwork: true, command: servers([HOST_TCP_PORT], [HOST_UDP_PORT]) }),
     pod(SENTINEL_NS, 'server', { labels: { app: 'sentinel' } }),
@@ -159,6 +165,15 @@ async function sentinelAllows(): Promise<boolean> {
   return connect(SENTINEL_NS, 'client', 'TCP', server.status.podIP ?? '', TCP_PORTS[0]);
 }
 
+/** Polls the sentinel probe until it gives `want` (felix applies changes asynchronously). */
+async function until(want: boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await sentinelAllows()) !== want) {
+    if (Date.now() > deadline) throw new Error(`waited 60 s for ${what}`);
+    await sleep(1000);
+  }
+}
+
 /** Runs fn over items, a few at a time (kubectl exec is slow; the node has 2 cores). */
 async function pool<T, R>(items: T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -193,7 +208,8 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
     `seed ${SEED}: N=${N} policies, M=${M} probes`,
     async () => {
       process.stdout.write(`verify matrix: seed ${SEED}, N=${N}, M=${M}, image ${IMAGE}\n`);
-      await apply(objects());
+      await namespaces();
+      await apply(pods());
       for (const ns of ALL_NS)
         await kubectl(['wait', '--for=condition=Ready', 'pod', '--all', '-n', ns, '--timeout=180s']);
       // Without these tools every probe would look dropped: say what the image lacks instead.
@@ -210,7 +226,7 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
         'command -v socat timeout; true',
       ]);
       expect({ image: IMAGE, tools: tools.trim().split('\n').length }).toEqual({ image: IMAGE, tools: 2 });
-      expect(await sentinelAllows()).toBe(true);
+      await until(true, 'the sentinel pair to talk (no policy yet)');
 
       const addrs = await addresses();
       const matrix = generateMatrix(SEED, N, M, addrs);
@@ -224,11 +240,7 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
           spec: { podSelector: { matchLabels: { app: 'sentinel' } }, policyTypes: ['Ingress'] },
         },
       ]);
-      const deadline = Date.now() + 60_000;
-      while (await sentinelAllows()) {
-        if (Date.now() > deadline) throw new Error('felix did not enforce the sentinel policy within 60 s');
-        await sleep(1000);
-      }
+      await until(false, 'felix to enforce the sentinel policy applied after the matrix');
       await sleep(2000);
 
       const expected = expectedVerdicts(matrix, addrs);
