@@ -9,10 +9,15 @@
 //
 // Knobs: HARDEN_MATRIX_SEED (default: random, printed), HARDEN_MATRIX_POLICIES (N, default 30),
 // HARDEN_MATRIX_PROBES (M, default 120).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { harden } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
 import { ensureNamespace } from '../support/pods';
 import {
   decidingPolicies,
+  deniedKeys,
   expectedVerdicts,
   generateMatrix,
   HOST_TCP_PORT,
@@ -20,10 +25,13 @@ import {
   NAMESPACES,
   PODS,
   podId,
+  probeKey,
+  probeLog,
   probeText,
   TCP_PORTS,
   UDP_PORTS,
   type Addresses,
+  type DeniedGroups,
   type Probe,
 } from '../support/netpol-matrix';
 import type { Verdict } from '../../lib/netpol/verify';
@@ -244,6 +252,20 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
       await sleep(2000);
 
       const expected = expectedVerdicts(matrix, addrs);
+      // What users run: the bundled CLI on the probes as a flow log says the same as the evaluator.
+      const policyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'matrix-')), 'policies.json');
+      fs.writeFileSync(
+        policyFile,
+        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: matrix.policies }),
+      );
+      const cli = await harden(['netpol', 'verify', '--input', '-', '-f', policyFile, '-o', 'json'], {
+        input: probeLog(matrix, addrs),
+      });
+      const cliDenied = deniedKeys(JSON.parse(cli.stdout) as DeniedGroups);
+      expect(cli.code).toBe(cliDenied.size ? 1 : 0);
+      expect(
+        matrix.probes.filter((p, i) => cliDenied.has(probeKey(p)) === expected[i].allowed).map(probeText),
+      ).toEqual([]);
       const observed = await pool(matrix.probes, 4, async (p) => {
         // A lost UDP datagram looks like a drop: an allowed probe gets two more tries, a dropped one fails them all.
         for (let i = 0; i < 3; i++) if (await felixAllows(p, addrs)) return true;

@@ -336,3 +336,101 @@ export function probeText(p: Probe): string {
   const to = p.to.kind === 'host' ? 'host' : p.to.pod;
   return `#${p.id} ${p.from} -> ${to} ${p.protocol}/${p.port}`;
 }
+
+const NODE_NAME = 'matrix-node';
+
+/**
+ * The probes as `netpol monitor` would have logged them: each from its source's side (egress), or,
+ * from the node, at the destination (ingress from a node peer). verify on this log must judge every
+ * probe as the evaluator does on the probe itself.
+ */
+export function probeLog(m: Matrix, addrs: Addresses): string {
+  const identity = (ref: string) => {
+    const pod = PODS.find((p) => podId(p) === ref);
+    if (!pod) throw new Error(`no matrix pod ${ref}`);
+    const ns = NAMESPACES.find((n) => n.name === pod.namespace);
+    return {
+      namespace: pod.namespace,
+      name: pod.name,
+      labels: pod.labels,
+      owner: null,
+      namespaceLabels: { ...ns?.labels, 'kubernetes.io/metadata.name': pod.namespace },
+      namedPorts: pod.namedPorts,
+    };
+  };
+  const time = '2025-03-01T10:00:00Z';
+  const lines: unknown[] = [
+    {
+      kind: 'header',
+      format: 'kubectl-harden/flow-log',
+      version: 1,
+      cluster: 'matrix',
+      context: 'matrix',
+      startTime: time,
+      dns: null,
+    },
+  ];
+  for (const p of m.probes) {
+    const common = { proto: p.protocol, count: 1, firstSeen: time, lastSeen: time };
+    if (p.from === 'host') {
+      const to = (p.to as { pod: string }).pod;
+      lines.push({
+        kind: 'flow',
+        target: identity(to),
+        direction: 'ingress',
+        localIP: addrs.pods[to],
+        localPort: p.port,
+        remoteIP: addrs.host,
+        remotePort: 40000 + p.id,
+        peer: { kind: 'node', name: NODE_NAME, ip: addrs.host },
+        ...common,
+      });
+      continue;
+    }
+    const peer =
+      p.to.kind === 'host'
+        ? { kind: 'node', name: NODE_NAME, ip: addrs.host }
+        : { kind: 'pod', ...identity(p.to.pod), hostNetwork: false };
+    lines.push({
+      kind: 'flow',
+      target: identity(p.from),
+      direction: 'egress',
+      localIP: addrs.pods[p.from],
+      localPort: 40000 + p.id,
+      remoteIP: p.to.kind === 'host' ? addrs.host : addrs.pods[p.to.pod],
+      remotePort: p.port,
+      peer,
+      ...common,
+    });
+  }
+  return lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
+}
+
+/** The shape of `netpol verify -o json`'s denied groups that probeKey reads. */
+export interface DeniedGroups {
+  denied: {
+    namespace: string;
+    workload: { name: string };
+    direction: string;
+    rows: { peer: string; protocol: string; port: number }[];
+  }[];
+}
+
+/** A probe as verify's output names it: the logged pod, direction, peer and port. */
+export function probeKey(p: Probe): string {
+  if (p.from === 'host') {
+    const [ns, name] = (p.to as { pod: string }).pod.split('/');
+    return `${ns}/${name} ingress node ${NODE_NAME} ${p.protocol}/${p.port}`;
+  }
+  const peer = p.to.kind === 'host' ? `node ${NODE_NAME}` : `pod ${p.to.pod}`;
+  return `${p.from} egress ${peer} ${p.protocol}/${p.port}`;
+}
+
+/** The probe keys verify's output reports denied. */
+export function deniedKeys(out: DeniedGroups): Set<string> {
+  const keys = new Set<string>();
+  for (const g of out.denied)
+    for (const r of g.rows)
+      keys.add(`${g.namespace}/${g.workload.name} ${g.direction} ${r.peer} ${r.protocol}/${r.port}`);
+  return keys;
+}

@@ -1,10 +1,17 @@
+import { Readable } from 'node:stream';
 import { compileDocuments } from '../../../lib/netpol/policy';
+import { PolicySet } from '../../../lib/netpol/verify';
+import { readConnections, verifyLog } from '../../../lib/netpol/verify-log';
 import {
+  deniedKeys,
   expectedVerdicts,
   generateMatrix,
   NAMESPACES,
   PODS,
   podId,
+  probeKey,
+  probeLog,
+  probeText,
   type Addresses,
 } from '../../support/netpol-matrix';
 
@@ -60,5 +67,23 @@ describe('the randomized policy matrix', () => {
         ),
       ),
     ).toEqual(new Set(['TCP', 'UDP', 'to-host', 'from-host']));
+  });
+});
+
+describe('the matrix through the flow log', () => {
+  it('verify on the probes’ log judges every probe as the evaluator does on the probe itself', async () => {
+    for (const seed of [3, 11, 2024]) {
+      const m = generateMatrix(seed, 25, 150, ADDRS);
+      const verdicts = expectedVerdicts(m, ADDRS);
+      const log = await readConnections(Readable.from([Buffer.from(probeLog(m, ADDRS))]), {
+        skipInvalid: false,
+      });
+      const docs = m.policies.map((object) => ({ source: `seed ${seed}`, object }));
+      const result = verifyLog(log, new PolicySet(compileDocuments(docs, 'default').policies));
+      const denied = deniedKeys(result);
+      const mismatches = m.probes.filter((p, i) => denied.has(probeKey(p)) === verdicts[i].allowed);
+      expect(mismatches.map((p) => `seed ${seed}: ${probeText(p)}`)).toEqual([]);
+      expect(denied.size).toBeGreaterThan(0);
+    }
   });
 });
