@@ -33,7 +33,7 @@ export interface VerifyDeps {
 export async function runNetpolVerify(argv: NetpolVerifyArgs, deps: VerifyDeps): Promise<number> {
   const { io } = deps;
   const format = outputFormat(argv.output, ['table', 'json', 'yaml'], 'table');
-  const files = argv.filename ?? [];
+  const files = [argv.filename ?? []].flat();
   if (!files.length && !argv.fromCluster)
     throw new HardenError(
       'no policies to verify against',
@@ -63,7 +63,7 @@ export async function runNetpolVerify(argv: NetpolVerifyArgs, deps: VerifyDeps):
   for (const s of compiled.skipped) io.err(`note: skipped ${s}: not a networking.k8s.io/v1 NetworkPolicy`);
   if (compiled.defaulted.length)
     io.err(
-      `note: ${compiled.defaulted.join(', ')} name no namespace; taken to be in "${defaultNamespace}" (-n sets it)`,
+      `note: NetworkPolicies without a namespace (${compiled.defaulted.join(', ')}) are taken to be in "${defaultNamespace}" (-n sets it)`,
     );
   const set = new PolicySet(compiled.policies);
   const result = verifyLog(log, set);

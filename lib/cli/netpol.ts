@@ -68,7 +68,8 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, NetpolMonitorArgs>
 
 export interface NetpolVerifyArgs extends GlobalFlags {
   input: string;
-  filename?: string[];
+  /** One -f is a string, several an array. */
+  filename?: string | string[];
   fromCluster: boolean;
   skipInvalid: boolean;
 }
@@ -79,10 +80,10 @@ export const netpolVerifyCommand: CommandModule<GlobalFlags, NetpolVerifyArgs> =
     'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
   builder: (y: Argv<GlobalFlags>) =>
     addFlowLogFlags(y)
+      // A string, repeatable (-f a -f b), rather than an array option, which would not take "-".
       .option('filename', {
         alias: 'f',
         type: 'string',
-        array: true,
         requiresArg: true,
         describe:
           'NetworkPolicies: a YAML or JSON file (multi-document or a List), a directory of them, or - for stdin; repeatable',
