@@ -1,7 +1,7 @@
 // The netpol flow end to end, proven by enforcement: monitor real traffic between runc pods in two
 // namespaces, turn the flow logs into NetworkPolicies, let Calico's felix enforce them, and check
 // that what was observed still passes while what was not is dropped.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -128,9 +128,8 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
   expect({ code: w.code, stderr: w.stderr }).toMatchObject({ code: 0 });
   expect({ code: d.code, stderr: d.stderr }).toMatchObject({ code: 0 });
 
-  const report = await harden(['netpol', 'report', '--input', '-'], {
-    input: readFileSync(webLog, 'utf8') + readFileSync(dbLog, 'utf8'),
-  });
+  const logs = readFileSync(webLog, 'utf8') + readFileSync(dbLog, 'utf8');
+  const report = await harden(['netpol', 'report', '--input', '-'], { input: logs });
   expect({ code: report.code, stderr: report.stderr }).toMatchObject({ code: 0 });
   const policies = loadAll(report.stdout) as { metadata: { name: string; namespace: string } }[];
   expect(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort()).toEqual([
@@ -138,6 +137,14 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
     `${FRONT}/web-harden`,
   ]);
   process.stdout.write(`generated policies:\n${report.stdout}\n`);
+  // The round trip on recorded traffic: the report's own policies deny none of it (exit 0).
+  const policyFile = join(dir, 'netpol.yaml');
+  writeFileSync(policyFile, report.stdout);
+  const verify = await harden(['netpol', 'verify', '--input', '-', '-f', policyFile], { input: logs });
+  expect({ code: verify.code, stdout: verify.stdout, stderr: verify.stderr }).toMatchObject({
+    code: 0,
+    stdout: '',
+  });
   await kubectl(['apply', '-f', '-'], { input: report.stdout });
 
   // Allowed: what was observed (felix needs a moment to program the rules).
