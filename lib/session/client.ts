@@ -6,6 +6,11 @@ import type { List } from '../kube/objects';
 import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
 
 const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np' };
+/** How a user lists the sessions of a type. */
+const LIST_COMMAND: Record<SessionType, string> = {
+  seccomp: 'kubectl harden seccomp list -A',
+  network: 'kubectl get tracesessions -A -l harden.dev/type=network',
+};
 
 /** Session ids look like kubectl's generated names: a type prefix and five lowercase characters. */
 export function newSessionId(type: SessionType): string {
@@ -86,7 +91,7 @@ export async function getSession(
   if (!s || s.spec.type !== type) {
     throw new HardenError(
       `${type} session "${name}" not found in namespace "${namespace}" (context "${kube.ctx.context}")`,
-      `List sessions with: kubectl harden ${type === 'seccomp' ? 'seccomp' : 'netpol'} list -A`,
+      `List sessions with: ${LIST_COMMAND[type]}`,
     );
   }
   return s;
@@ -131,5 +136,16 @@ export async function requireDeployed(kube: Kube): Promise<void> {
       `kubectl-harden's agent is not deployed in context "${kube.ctx.context}" (no TraceSession CRD)`,
       'Run: kubectl harden deploy',
     );
+  }
+}
+
+/** Sessions still tracing, across all namespaces; none when the CRD is absent. */
+export async function activeSessions(kube: Kube): Promise<TraceSession[]> {
+  try {
+    const list = await kube.get<List<TraceSession>>(sessionPath());
+    return list.items.filter((s) => s.spec.state === 'Running');
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 404) return [];
+    throw e;
   }
 }
