@@ -22,6 +22,7 @@ export class BpftraceError extends Error {
     readonly stderr: string,
   ) {
     super(message);
+    this.name = 'BpftraceError';
   }
 }
 

@@ -22,6 +22,7 @@ export class ApiError extends HardenError {
     hint?: string,
   ) {
     super(message, hint);
+    this.name = 'ApiError';
   }
 }
 
