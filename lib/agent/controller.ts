@@ -17,6 +17,7 @@ import {
   type SessionPhase,
   type TraceSession,
 } from '../session/types';
+import { transition, type ConditionUpdate } from '../session/conditions';
 import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
@@ -46,6 +47,8 @@ interface Tracked {
   finalAt?: number;
   final: boolean;
   phaseWritten?: SessionPhase;
+  /** This node's conditions as last written: their transition times carry over. */
+  conditions?: Condition[];
   refused?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
@@ -136,6 +139,7 @@ export class Controller {
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
+        conditions: mine?.conditions,
       };
       if (s.spec.type === 'network') {
         t.flows = this.flowTable(t);
@@ -309,6 +313,17 @@ export class Controller {
     }
   }
 
+  private bpftraceReady(): ConditionUpdate {
+    return this.health
+      ? {
+          type: 'BpftraceReady',
+          status: 'False',
+          reason: 'BpftraceFailed',
+          message: this.health.stderr || this.health.message,
+        }
+      : { type: 'BpftraceReady', status: 'True', reason: 'Running', message: 'bpftrace is attached' };
+  }
+
   private async flushOne(t: Tracked): Promise<void> {
     const { metadata } = t.session;
     const path = resourcePath(R.tracesessions, {
@@ -328,7 +343,11 @@ export class Controller {
           status: {
             phase: 'Failed',
             message: t.refused,
-            conditions: [condition('Accepted', 'False', 'TargetOutsideNamespace', t.refused)],
+            conditions: transition(
+              undefined,
+              [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
+              now(),
+            ),
           },
         },
         { fieldManager },
@@ -346,11 +365,7 @@ export class Controller {
     if (t.final && t.phaseWritten === 'Completed') return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
-    const conditions: Condition[] = [
-      this.health
-        ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
-        : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
-    ];
+    const conditions = transition(t.conditions, [this.bpftraceReady()], now());
     const entry: NodeRecord = {
       node: this.opts.node,
       arch: this.opts.arch,
@@ -373,13 +388,10 @@ export class Controller {
       { fieldManager },
     );
     t.phaseWritten = phase;
+    t.conditions = conditions;
     if (finishing) {
       t.final = true;
       void this.tracer.reconcile();
     }
   }
-}
-
-function condition(type: string, status: Condition['status'], reason: string, message: string): Condition {
-  return { type, status, reason, message: message.slice(0, 2000), lastTransitionTime: now() };
 }
