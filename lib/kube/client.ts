@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { HardenError } from '../errors';
 import { parseDuration } from '../duration';
+import { LineSplitter } from '../lines';
 import { describePath, verbOf } from './paths';
 import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';
 
@@ -254,22 +255,26 @@ export class Kube {
       throw e;
     }
     if ((res.statusCode ?? 0) >= 300) return this.fail('GET', path, res, await readAll(res), true);
-    let buffer = '';
     try {
-      for await (const chunk of res) {
-        buffer += chunk.toString();
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-        }
-      }
+      await readWatchEvents(res, onEvent);
     } catch (e) {
       if ((e as Error).name === 'AbortError' || signal?.aborted) return;
       throw e;
     }
   }
+}
+
+/** A watch response body: one JSON event per line, decoded as UTF-8 across chunk boundaries. */
+export async function readWatchEvents<T>(
+  body: AsyncIterable<Buffer | string>,
+  onEvent: (e: WatchEvent<T>) => void,
+): Promise<void> {
+  const lines = new LineSplitter();
+  const deliver = (line: string) => {
+    if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+  };
+  for await (const chunk of body) lines.push(chunk).forEach(deliver);
+  lines.flush().forEach(deliver);
 }
 
 function readAll(res: http.IncomingMessage): Promise<string> {
