@@ -39,7 +39,16 @@ export interface WatchEvent<T> {
   object: T;
 }
 
-const RETRYABLE = new Set([429, 503, 504]);
+/**
+ * Whether a failed request may be sent again. 429 and 503 are answered before the request is
+ * processed (throttling; a new CRD's storage still initializing), so any method may be repeated.
+ * 504 is a timeout after which a write may have been applied: only methods whose repetition is
+ * harmless are repeated, never a POST (whose repetition would create again, or fail with 409).
+ */
+export function retryable(method: string, code: number): boolean {
+  if (code === 429 || code === 503) return true;
+  return code === 504 && method.toUpperCase() !== 'POST';
+}
 
 /** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
 type Authenticate = (options: https.RequestOptions) => Promise<void>;
@@ -182,13 +191,12 @@ export class Kube {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    // The API server answers 429/503 while throttling or while a new CRD's storage initializes;
-    // those are worth a few short retries, anything else is the answer.
+    // A few short retries for what retryable() says is safe; anything else is the answer.
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(method, path, opts, false);
       const text = await readAll(res);
       const code = res.statusCode ?? 0;
-      if (RETRYABLE.has(code) && attempt < 5 && !opts.signal?.aborted) {
+      if (retryable(method, code) && attempt < 5 && !opts.signal?.aborted) {
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
         continue;
       }

@@ -12,6 +12,9 @@ const LIST_COMMAND: Record<SessionType, string> = {
   network: 'kubectl get tracesessions -A -l harden.dev/type=network',
 };
 
+/** Marks which create request made a session, so a repeated create recognises its own object. */
+const CREATE_REQUEST = 'harden.dev/create-request';
+
 /** Session ids look like kubectl's generated names: a type prefix and five lowercase characters. */
 export function newSessionId(type: SessionType): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
@@ -57,6 +60,7 @@ export async function createSession(
   type: SessionType,
   target: TraceTarget,
 ): Promise<TraceSession> {
+  const request = randomBytes(8).toString('hex');
   const body: TraceSession = {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -64,7 +68,7 @@ export async function createSession(
       name,
       namespace,
       labels: { 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
-      annotations: { 'harden.dev/target': describeTarget(target) },
+      annotations: { 'harden.dev/target': describeTarget(target), [CREATE_REQUEST]: request },
     },
     spec: { type, target, state: 'Running' },
   };
@@ -72,6 +76,9 @@ export async function createSession(
     return await kube.request<TraceSession>('POST', sessionPath(namespace), { body });
   } catch (e) {
     if (e instanceof ApiError && e.statusCode === 409) {
+      // Our own create, applied although its answer was lost (and the request repeated), is a success.
+      const existing = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
+      if (existing?.metadata.annotations?.[CREATE_REQUEST] === request) return existing;
       throw new HardenError(
         `session "${name}" already exists in namespace "${namespace}" (context "${kube.ctx.context}")`,
         'Choose another --name, or omit it to get a generated one.',
