@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processInterrupt } from '../../../lib/cli/context';
 import type { Flow, NodeRecord, TraceSession } from '../../../lib/session/types';
-import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from './fake-cluster';
+import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 const flow = (remotePort: number, count: number): Flow => ({
   pod: 'web-1',

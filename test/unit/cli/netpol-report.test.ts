@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { NETPOL_GOLDEN, logText } from '../netpol/helpers';
-import { FakeCluster, runCli } from './fake-cluster';
+import { FakeCluster, runCli } from '../fake-cluster';
 
 /** `netpol report` needs no cluster: every run here must leave the fake untouched. */
 async function run(args: string[]) {

@@ -1,10 +1,8 @@
 import yargs from 'yargs/yargs';
 import { addGlobalFlags } from '../../../lib/cli/flags';
 import { buildParser, usageMessage } from '../../../lib/cli/main';
-import { parseDuration } from '../../../lib/duration';
-import { HardenError } from '../../../lib/errors';
 import { VERSION } from '../../../lib/version';
-import { FakeCluster, runCli } from './fake-cluster';
+import { FakeCluster, runCli } from '../fake-cluster';
 
 const parse = (args: string[]) => addGlobalFlags(yargs(args)).exitProcess(false).parseSync();
 
@@ -57,26 +55,5 @@ describe('usage errors', () => {
 
   test('no verb at all asks for one', async () => {
     await expect(run([])).rejects.toThrow(/Name a command/);
-  });
-});
-
-describe('durations', () => {
-  test.each([
-    ['30s', 30_000],
-    ['2m', 120_000],
-    ['1m30s', 90_000],
-    ['1h', 3_600_000],
-    ['500ms', 500],
-    ['15', 15_000],
-  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
-
-  test('0 and empty mean no timeout', () => {
-    expect(parseDuration('0')).toBeUndefined();
-    expect(parseDuration(undefined)).toBeUndefined();
-  });
-
-  test('garbage is an error that says what a duration looks like', () => {
-    expect(() => parseDuration('soon')).toThrow(HardenError);
-    expect(() => parseDuration('5x')).toThrow(/invalid duration "5x"/);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
-import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from './fake-cluster';
+import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 /** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
 function playAgent(c: FakeCluster, opts: { final?: boolean; fail?: string; trace?: boolean } = {}) {

@@ -2,7 +2,7 @@ import { HardenError } from '../../../lib/errors';
 import { ApiError } from '../../../lib/kube/client';
 import { R } from '../../../lib/kube/paths';
 import { createSession } from '../../../lib/session/client';
-import { FakeCluster } from '../cli/fake-cluster';
+import { FakeCluster } from '../fake-cluster';
 
 describe('creating a session', () => {
   test('our own create, applied but answered with 409 (a repeated request), is a success', async () => {

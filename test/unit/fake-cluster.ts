@@ -3,14 +3,14 @@
  * through the real parser with no cluster: objects by path, lists by collection and label
  * selector, merge patches, 404/409 like the API server. Hooks stand in for the agents.
  */
-import { ApiError, type Kube, type RequestOptions, type WatchEvent } from '../../../lib/kube/client';
-import type { KubeObject, Pod } from '../../../lib/kube/objects';
-import { R, resourcePath, type ResourceRef } from '../../../lib/kube/paths';
-import type { Interrupt, Io, Runtime } from '../../../lib/cli/context';
-import type { GlobalFlags } from '../../../lib/cli/flags';
-import { main } from '../../../lib/cli/main';
-import { AGENT_LABELS, AGENT_NAMESPACE } from '../../../lib/deploy/manifests';
-import type { TraceSession } from '../../../lib/session/types';
+import { ApiError, type Kube, type RequestOptions, type WatchEvent } from '../../lib/kube/client';
+import type { KubeObject, Pod } from '../../lib/kube/objects';
+import { R, resourcePath, type ResourceRef } from '../../lib/kube/paths';
+import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
+import type { GlobalFlags } from '../../lib/cli/flags';
+import { main } from '../../lib/cli/main';
+import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
+import type { TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
 export type Hook = (method: string, path: string, obj: Obj | undefined) => void;
