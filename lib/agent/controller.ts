@@ -27,7 +27,7 @@ import { FlowTable } from './net-parse';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
-import { Tracer } from './tracer';
+import { Tracer, type TracerHooks, type TracerLike } from './tracer';
 
 export interface ControllerOptions {
   node: string;
@@ -38,6 +38,8 @@ export interface ControllerOptions {
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
+  /** Makes the tracer that runs bpftrace for the controller's hooks (tests pass one that does not). */
+  tracer?: (hooks: TracerHooks) => TracerLike;
 }
 
 interface Tracked {
@@ -61,7 +63,7 @@ export class Controller {
   private readonly sessions = new Map<string, Tracked>();
   private readonly cgroups = new Map<string, CgroupState>();
   private readonly identities = new Map<string, Identity>();
-  private readonly tracer: Tracer;
+  private readonly tracer: TracerLike;
   private readonly abort = new AbortController();
   private flushTimer?: NodeJS.Timeout;
   private health: BpftraceError | undefined;
@@ -71,7 +73,7 @@ export class Controller {
     private readonly kube: Kube,
     private readonly opts: ControllerOptions,
   ) {
-    this.tracer = new Tracer({
+    this.tracer = (opts.tracer ?? ((hooks) => new Tracer(hooks)))({
       targets: () => this.targets(),
       program: (t) => assembleProgram(t, opts.intervalMs),
       onEvent: (e) => this.onEvent(e),

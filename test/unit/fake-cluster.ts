@@ -33,8 +33,14 @@ function merge(into: Record<string, unknown>, patch: Record<string, unknown>): v
   }
 }
 
+interface Watcher {
+  path: string;
+  onEvent: (e: WatchEvent<unknown>) => void;
+}
+
 export class FakeCluster {
   readonly objects = new Map<string, Obj>();
+  private readonly watchers = new Set<Watcher>();
   readonly requests: string[] = [];
   private version = 1;
   /** Runs after every write (the path is the object's), e.g. to play an agent. */
@@ -83,11 +89,33 @@ export class FakeCluster {
       },
       apply: <T>(path: string, object: unknown) => request<T>('PATCH', path, { body: object }),
       mergePatch: <T>(path: string, patch: unknown) => request<T>('PATCH', path, { body: patch }),
-      // No events: the lists are the view. Resolves when the watcher gives up.
-      watch: <T>(_p: string, _q: unknown, _on: (e: WatchEvent<T>) => void, signal?: AbortSignal) =>
-        new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })),
+      // Events for later writes to the collection; resolves when the watcher gives up.
+      watch: <T>(path: string, _q: unknown, on: (e: WatchEvent<T>) => void, signal?: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          const w: Watcher = { path, onEvent: on as Watcher['onEvent'] };
+          this.watchers.add(w);
+          signal?.addEventListener(
+            'abort',
+            () => {
+              this.watchers.delete(w);
+              resolve();
+            },
+            { once: true },
+          );
+        }),
     };
     return fake as unknown as Kube;
+  }
+
+  private watches(w: Watcher, key: string): boolean {
+    const collection = key.slice(0, key.lastIndexOf('/'));
+    return w.path === collection || w.path === stripNamespace(collection);
+  }
+
+  private emit(type: 'ADDED' | 'MODIFIED', key: string): void {
+    const obj = this.objects.get(key);
+    for (const w of this.watchers)
+      if (obj && this.watches(w, key)) w.onEvent({ type, object: structuredClone(obj) });
   }
 
   private request(method: string, path: string, opts: RequestOptions): unknown {
@@ -116,6 +144,7 @@ export class FakeCluster {
         body.metadata.creationTimestamp = new Date().toISOString();
         this.objects.set(key, body);
         this.hook(method, key, body);
+        this.emit('ADDED', key);
         return structuredClone(this.objects.get(key));
       }
       case 'PATCH': {
@@ -125,12 +154,17 @@ export class FakeCluster {
         merge(obj as Record<string, unknown>, structuredClone(opts.body) as Record<string, unknown>);
         obj.metadata.resourceVersion = String(++this.version);
         this.hook(method, key, obj);
+        // Status writes are not echoed to watchers, as a real API server would: the agent's reaction
+        // to its own writes is not modelled here.
+        if (key === path) this.emit('MODIFIED', key);
         return structuredClone(this.objects.get(key));
       }
       case 'DELETE': {
         if (!existing) throw notFound();
         this.objects.delete(path);
         this.hook(method, path, undefined);
+        for (const w of this.watchers)
+          if (this.watches(w, path)) w.onEvent({ type: 'DELETED', object: existing });
         return {};
       }
       default:
