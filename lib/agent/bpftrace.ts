@@ -21,6 +21,8 @@ export class BpftraceError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    /** The BpftraceReady condition's reason. */
+    readonly reason = 'BpftraceFailed',
   ) {
     super(message);
     this.name = 'BpftraceError';

@@ -24,6 +24,7 @@ import { assembleProgram } from './assemble';
 import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
+import type { BpftraceProbe } from './dialect';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
@@ -32,7 +33,8 @@ import { Tracer, type TracerHooks, type TracerLike } from './tracer';
 export interface ControllerOptions {
   node: string;
   arch: string;
-  bpftraceVersion: string;
+  /** The node's bpftrace: its version and program dialect, or why it cannot be used. */
+  bpftrace: BpftraceProbe;
   layout: CgroupLayout;
   flushMs: number;
   /** bpftrace's print interval: how stale the newest sets may be. */
@@ -75,7 +77,8 @@ export class Controller {
   ) {
     this.tracer = (opts.tracer ?? ((hooks) => new Tracer(hooks)))({
       targets: () => this.targets(),
-      program: (t) => assembleProgram(t, opts.intervalMs),
+      // targets() is empty, so no program is made, when this bpftrace has no dialect.
+      program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;
@@ -85,6 +88,8 @@ export class Controller {
       onAttached: () => void this.flush(),
       log: opts.log,
     });
+    // An unusable bpftrace is never started; every session's condition says why.
+    this.health = opts.bpftrace.problem;
   }
 
   async start(): Promise<void> {
@@ -213,6 +218,7 @@ export class Controller {
 
   /** The plan for the sessions traced now; containers it found running are remembered as such. */
   private targets(): ProgramTargets {
+    if (!this.opts.bpftrace.dialect) return { seeds: [], podPrefixes: [] };
     const { targets, discovered } = planTargets({
       sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
       pods: this.pods,
@@ -320,7 +326,7 @@ export class Controller {
       ? {
           type: 'BpftraceReady',
           status: 'False',
-          reason: 'BpftraceFailed',
+          reason: this.health.reason,
           message: this.health.stderr || this.health.message,
         }
       : { type: 'BpftraceReady', status: 'True', reason: 'Running', message: 'bpftrace is attached' };
@@ -372,7 +378,7 @@ export class Controller {
       node: this.opts.node,
       arch: this.opts.arch,
       agentVersion: VERSION,
-      bpftraceVersion: this.opts.bpftraceVersion,
+      bpftraceVersion: this.opts.bpftrace.version,
       lastFlush: now(),
       final: finishing,
       containers,

@@ -1,6 +1,7 @@
 import { BpftraceError, type BpftraceRun } from '../../../lib/agent/bpftrace';
 import { CgroupLayout } from '../../../lib/agent/cgroups';
 import { Controller } from '../../../lib/agent/controller';
+import { DIALECTS } from '../../../lib/agent/dialect';
 import type { ProgramTargets } from '../../../lib/agent/program';
 import type { TracerHooks, TracerLike } from '../../../lib/agent/tracer';
 import { R } from '../../../lib/kube/paths';
@@ -36,7 +37,7 @@ async function agentWithSession(): Promise<{ c: FakeCluster; ctl: Controller; tr
   const ctl = new Controller(c.kube('harden-system'), {
     node: 'node-1',
     arch: 'amd64',
-    bpftraceVersion: 'test',
+    bpftrace: { binary: 'bpftrace', version: 'test', dialect: DIALECTS[0] },
     layout: new CgroupLayout({ mountPoint: '/sys/fs/cgroup', root: '/' }, 'cgroupfs'),
     flushMs: 60_000,
     intervalMs: INTERVAL_MS,
