@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { completionCommand } from './completion';
 import { HardenError } from '../errors';
 import { formatError, UsageError } from './errors';
+import type { Runtime } from './context';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
 import { commands, findingsCommands, subcommands, type AnyCommand } from './registry';
@@ -110,14 +111,16 @@ export function complete(args: string[]): string {
   return matching.join('\n') + (matching.length ? '\n' : '') + `:${NO_FILE_COMPLETION}\n`;
 }
 
-export async function main(args: string[]): Promise<number> {
+/** Runs one command line. `runtime` supplies the cluster, terminal and signals; tests pass fakes. */
+export async function main(args: string[], runtime?: Runtime): Promise<number> {
   if (args[0] === '__complete' || args[0] === '__completeNoDesc') {
     process.stdout.write(complete(args.slice(1)));
     return 0;
   }
   const verbose = args.some((a) => /^-v(=|$)|^--v(=|$)/.test(a));
   try {
-    await buildParser(args).parseAsync();
+    // The runtime travels in the parser's context, so every handler finds it on its argv.
+    await buildParser(args).parseAsync(args, runtime ? { hardenRuntime: runtime } : {});
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const failure = failureCode(args);

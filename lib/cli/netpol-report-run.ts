@@ -1,22 +1,30 @@
-import { processIo } from './context';
-import type { NetpolReportArgs } from './netpol';
+import type { Io } from './context';
 import { explain, openLog } from './flow-log-input';
-import { outputFormat, toJson, toYamlDocuments } from './output';
+import { toJson, toYamlDocuments } from './output';
 import { report, type ReportResult } from '../netpol/report';
 
 /** `kubectl harden netpol report`: the log from a file or stdin, policies to stdout, the summary to stderr. */
-export async function runNetpolReport(argv: NetpolReportArgs): Promise<void> {
-  const io = processIo(argv);
-  const format = outputFormat(argv.output, ['yaml', 'json'], 'yaml');
-  const input = await openLog(argv.input);
+export interface NetpolReportOptions {
+  /** The flow log's path, or - for stdin. */
+  input: string;
+  skipInvalid: boolean;
+  output: 'yaml' | 'json';
+}
+
+export async function runNetpolReport(
+  opts: NetpolReportOptions,
+  { io, stdin = process.stdin }: { io: Io; stdin?: NodeJS.ReadableStream },
+): Promise<void> {
+  const format = opts.output;
+  const input = await openLog(opts.input, stdin);
   let result: ReportResult;
   try {
     result = await report(input, {
-      skipInvalid: argv.skipInvalid,
+      skipInvalid: opts.skipInvalid,
       onProgress: (n) => io.progress(`read ${n} lines…`),
     });
   } catch (e) {
-    throw explain(e, argv.input);
+    throw explain(e, opts.input);
   } finally {
     io.done();
   }

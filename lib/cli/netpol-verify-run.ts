@@ -4,8 +4,7 @@ import { loadAll } from 'js-yaml';
 import type { Io } from './context';
 import { HardenError } from '../errors';
 import { explain, openLog } from './flow-log-input';
-import type { NetpolVerifyArgs } from './netpol';
-import { outputFormat, printObject, renderTable } from './output';
+import { printObject, renderTable } from './output';
 import type { Kube } from '../kube/client';
 import type { List } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
@@ -19,6 +18,18 @@ import {
   type VerifyResult,
 } from '../netpol/verify-log';
 
+export interface NetpolVerifyOptions {
+  /** The flow log's path, or - for stdin. */
+  input: string;
+  /** Policy files or directories; - for stdin. */
+  files: string[];
+  fromCluster: boolean;
+  skipInvalid: boolean;
+  output: 'table' | 'json' | 'yaml';
+  /** -n: where a namespaceless policy lands. */
+  namespace?: string;
+}
+
 export interface VerifyDeps {
   io: Io;
   stdin: NodeJS.ReadableStream;
@@ -30,10 +41,10 @@ export interface VerifyDeps {
  * `kubectl harden netpol verify`: the flows the policies would deny on stdout, notes and the summary
  * on stderr. Returns the exit code: 1 when anything would be denied, 0 when nothing would.
  */
-export async function runNetpolVerify(argv: NetpolVerifyArgs, deps: VerifyDeps): Promise<number> {
+export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDeps): Promise<number> {
   const { io } = deps;
-  const format = outputFormat(argv.output, ['table', 'json', 'yaml'], 'table');
-  const files = [argv.filename ?? []].flat();
+  const format = argv.output;
+  const files = argv.files;
   if (!files.length && !argv.fromCluster)
     throw new HardenError(
       'no policies to verify against',
@@ -79,7 +90,7 @@ export async function runNetpolVerify(argv: NetpolVerifyArgs, deps: VerifyDeps):
   return result.deniedConnections ? 1 : 0;
 }
 
-async function readLog(argv: NetpolVerifyArgs, deps: VerifyDeps): Promise<RecordedLog> {
+async function readLog(argv: NetpolVerifyOptions, deps: VerifyDeps): Promise<RecordedLog> {
   const input = await openLog(argv.input, deps.stdin);
   try {
     return await readConnections(input, {

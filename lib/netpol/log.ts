@@ -16,7 +16,7 @@ export const FLOW_LOG_VERSION = 1;
 
 export type Labels = Record<string, string>;
 
-/** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
+/** The workload a pod belongs to: its controller, or a ReplicaSet's Deployment (lib/kube/objects ownerOf). */
 export interface Owner {
   kind: string;
   name: string;

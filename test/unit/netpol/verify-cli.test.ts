@@ -4,8 +4,11 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Io } from '../../../lib/cli/context';
 import { main } from '../../../lib/cli/main';
-import type { NetpolVerifyArgs } from '../../../lib/cli/netpol';
-import { runNetpolVerify, type VerifyDeps } from '../../../lib/cli/netpol-verify-run';
+import {
+  runNetpolVerify,
+  type NetpolVerifyOptions,
+  type VerifyDeps,
+} from '../../../lib/cli/netpol-verify-run';
 import { expectGolden, GOLDEN_DIR } from '../golden';
 import { NETPOL_GOLDEN } from './helpers';
 
@@ -30,12 +33,12 @@ function fakeIo() {
 type Kube = Awaited<ReturnType<VerifyDeps['kube']>>;
 
 async function verify(
-  args: Partial<NetpolVerifyArgs>,
+  args: Partial<NetpolVerifyOptions>,
   opts: { stdin?: string; kube?: Kube } = {},
 ): Promise<{ code: number; out: string; err: string }> {
   const f = fakeIo();
   const code = await runNetpolVerify(
-    { input: LOG, fromCluster: false, skipInvalid: false, ...args } as NetpolVerifyArgs,
+    { input: LOG, files: [], fromCluster: false, skipInvalid: false, output: 'table', ...args },
     {
       io: f.io,
       stdin: Readable.from([Buffer.from(opts.stdin ?? '')]),
@@ -53,20 +56,20 @@ const portable = (s: string) => s.split(GOLDEN_DIR).join('test/golden');
 
 describe('kubectl harden netpol verify', () => {
   it('prints the denied flows by workload and direction, the notes, and exits 1', async () => {
-    const r = await verify({ filename: [POLICIES] });
+    const r = await verify({ files: [POLICIES] });
     expect(r.code).toBe(1);
     expectGolden('netpol-verify/log/replay.table.txt', r.out);
     expectGolden('netpol-verify/log/replay.stderr.txt', portable(r.err));
   });
 
   it('-o yaml carries the same result for machines', async () => {
-    const r = await verify({ filename: [POLICIES], output: 'yaml' });
+    const r = await verify({ files: [POLICIES], output: 'yaml' });
     expect(r.code).toBe(1);
     expectGolden('netpol-verify/log/replay.yaml', r.out);
   });
 
   it('-o json parses, and counts the denied connections', async () => {
-    const r = await verify({ filename: [POLICIES], output: 'json' });
+    const r = await verify({ files: [POLICIES], output: 'json' });
     const result = JSON.parse(r.out);
     expect(result).toMatchObject({ flows: 10, policies: 3, deniedConnections: 5 });
   });
@@ -78,7 +81,7 @@ describe('kubectl harden netpol verify', () => {
       'metadata: {name: all, namespace: web}',
       'spec: {podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{}], egress: [{}]}',
     ].join('\n');
-    const r = await verify({ filename: ['-'] }, { stdin: allowAll });
+    const r = await verify({ files: ['-'] }, { stdin: allowAll });
     expect(r).toMatchObject({ code: 0, out: '' });
     expect(r.err).toContain('10 flows (9 distinct connections) against 1 policy: 0 denied');
   });
@@ -97,7 +100,7 @@ describe('kubectl harden netpol verify', () => {
         JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [denyApi] }),
       );
       fs.writeFileSync(path.join(dir, 'notes.txt'), 'not read');
-      const r = await verify({ filename: [dir], output: 'json' });
+      const r = await verify({ files: [dir], output: 'json' });
       expect(r.code).toBe(1);
       const result = JSON.parse(r.out);
       // The api's ingress, from the node's probes aside (always allowed): prometheus, and frontend's calls.
@@ -153,7 +156,7 @@ describe('kubectl harden netpol verify', () => {
     expect(JSON.parse(cluster.out).deniedConnections).toBe(4);
     // The file's api policy replaces it and lets prometheus in (a namespaceSelector matches no
     // hostNetwork pod, so node-exporter stays out); the file's frontend policy adds two.
-    const both = await verify({ fromCluster: true, filename: [POLICIES], output: 'json' }, { kube });
+    const both = await verify({ fromCluster: true, files: [POLICIES], output: 'json' }, { kube });
     expect(JSON.parse(both.out).deniedConnections).toBe(5);
     const api = JSON.parse(both.out).denied.find(
       (g: { workload: { name: string } }) => g.workload.name === 'api',
@@ -171,18 +174,18 @@ describe('kubectl harden netpol verify', () => {
       'spec:',
       '  podSelector: {matchExpressions: [{key: app, operator: In}]}',
     ].join('\n');
-    await expect(verify({ filename: ['-'] }, { stdin: bad })).rejects.toThrow(
+    await expect(verify({ files: ['-'] }, { stdin: bad })).rejects.toThrow(
       'invalid NetworkPolicy web/broken (stdin): spec.podSelector: matchExpressions[0]: operator In needs at least one value',
     );
   });
 
   it('asks for policies when given none, and refuses stdin twice', async () => {
     await expect(verify({})).rejects.toThrow('no policies to verify against');
-    await expect(verify({ input: '-', filename: ['-'] })).rejects.toThrow('both read stdin');
+    await expect(verify({ input: '-', files: ['-'] })).rejects.toThrow('both read stdin');
   });
 
   it('a missing policy file is a clear error', async () => {
-    await expect(verify({ filename: ['/nonexistent/p.yaml'] })).rejects.toThrow(
+    await expect(verify({ files: ['/nonexistent/p.yaml'] })).rejects.toThrow(
       'cannot read policies "/nonexistent/p.yaml": no such file',
     );
   });
