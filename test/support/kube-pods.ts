@@ -1,5 +1,7 @@
 // Workloads as users run them: Pods and Deployments that the testenv's kubelet starts from the local
 // registry's images (Calico CNI addresses, containerd cgroups), driven only through kubectl.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { testenvEnv } from './env';
 import { kubectl, kubectlJson, runRaw, type RunResult } from './exec';
 import { ensureNamespace } from './namespace';
@@ -258,4 +260,28 @@ export async function deleteObjects(
 /** Deletes a namespace and everything in it, waiting until it is gone. */
 export async function deleteNamespace(namespace: string, timeoutMs = 120_000): Promise<void> {
   await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true'], { timeoutMs });
+}
+
+/** kubelet's seccomp root on the test node (scripts/testenv/testenv runs kubelet with its default root). */
+export const SECCOMP_ROOT = '/var/lib/kubelet/seccomp';
+
+/**
+ * Puts a profile where kubelet looks for `seccompProfile: {type: Localhost}`, as an operator does on
+ * each node, and returns that securityContext field.
+ */
+export function installSeccompProfile(
+  relPath: string,
+  profile: unknown,
+): { type: 'Localhost'; localhostProfile: string } {
+  const file = path.join(SECCOMP_ROOT, relPath);
+  if (path.relative(SECCOMP_ROOT, file).startsWith('..'))
+    throw new Error(`${relPath} is outside ${SECCOMP_ROOT}`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(profile, null, 2));
+  fs.renameSync(`${file}.tmp`, file);
+  return { type: 'Localhost', localhostProfile: relPath };
+}
+
+export function removeSeccompProfile(relPath: string): void {
+  fs.rmSync(path.join(SECCOMP_ROOT, relPath), { force: true });
 }
