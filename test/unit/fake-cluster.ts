@@ -149,6 +149,11 @@ export class FakeCluster {
       }
       case 'PATCH': {
         const key = path.replace(/\/status$/, '');
+        const body = opts.body as Partial<Obj> | undefined;
+        // Server-side apply of a whole object creates it; a status write or merge patch needs it.
+        if (!this.objects.has(key) && key === path && body?.kind && body.metadata) {
+          this.objects.set(key, { metadata: { name: body.metadata.name } } as Obj);
+        }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
         merge(obj as Record<string, unknown>, structuredClone(opts.body) as Record<string, unknown>);
