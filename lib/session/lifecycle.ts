@@ -39,6 +39,13 @@ export async function waitTracing(
           `session "${id}" in namespace "${namespace}" failed: ${s.status?.message ?? 'no reason given'}`,
         );
       }
+      const cannot = cannotTrace(s);
+      if (cannot.length) {
+        throw new HardenError(
+          `session "${id}" in namespace "${namespace}" cannot be traced: ${cannot.join('; ')} (context "${kube.ctx.context}")`,
+          `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF); see: kubectl harden status, and the agent pod's log.`,
+        );
+      }
       return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
     },
     {
@@ -54,6 +61,15 @@ export async function waitTracing(
     },
   );
   progress.done();
+}
+
+/** Nodes whose agent reports that bpftrace cannot run or attach there: "node X: Reason: message". */
+export function cannotTrace(s: TraceSession): string[] {
+  return (s.status?.nodes ?? []).flatMap((n) =>
+    (n.conditions ?? [])
+      .filter((c) => c.type === 'BpftraceReady' && c.status === 'False')
+      .map((c) => `bpftrace on node ${n.node}: ${c.reason}: ${c.message.trim()}`),
+  );
 }
 
 /**
