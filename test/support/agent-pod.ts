@@ -2,7 +2,7 @@
 // DaemonSet pod that kubelet starts from that image, Ready through its own readiness probe.
 import * as fs from 'node:fs';
 import { harden } from './cluster';
-import { kubectl, kubectlJson, runRaw } from './exec';
+import { kubectlJson, runRaw } from './exec';
 import { testenvEnv } from './env';
 import { containerIdOf, testImage, waitPodsReady, type KubePod } from './kube-pods';
 
@@ -56,13 +56,6 @@ export function containerCgroupDir(pod: KubePod, container = 'main'): string {
 /** The host pids in a container's cgroup (the agent runs with hostPID, so its bpftrace is there too). */
 export function cgroupPids(dir: string): number[] {
   return fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-/** What the agent pod logged (for failure messages). */
-export async function agentLogs(pod: KubePod): Promise<string> {
-  return kubectl(['logs', '-n', AGENT_NAMESPACE, pod.metadata.name, '-c', 'agent', '--tail', '50']).catch(
-    (e: Error) => e.message,
-  );
 }
 
 export async function getAgentPods(): Promise<KubePod[]> {
