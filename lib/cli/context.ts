@@ -41,3 +41,14 @@ export function processIo(flags: GlobalFlags): Io {
     verbosity: flags.v ?? 0,
   };
 }
+
+/**
+ * `kubectl harden ... | head`: once the reader is gone, stop quietly (exit 0) instead of dying on
+ * EPIPE with a stack trace; what it wanted, it got.
+ */
+export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+}

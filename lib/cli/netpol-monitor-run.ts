@@ -9,7 +9,14 @@ import { ApiError, Kube } from '../kube/client';
 import { inform } from '../kube/informer';
 import type { KubeObject } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { ClusterView, targetOf, type ViewPod, type ViewService } from '../netpol/cluster-view';
+import {
+  ClusterView,
+  type ControllerKind,
+  type ControllerRef,
+  type ViewController,
+  type ViewPod,
+  type ViewService,
+} from '../netpol/cluster-view';
 import {
   FLOW_LOG_FORMAT,
   FLOW_LOG_VERSION,
@@ -29,6 +36,13 @@ import {
 import type { Flow, TraceSession } from '../session/types';
 
 const POLL_MS = 1000;
+
+const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
+  ReplicaSet: R.replicasets,
+  StatefulSet: R.statefulsets,
+  DaemonSet: R.daemonsets,
+  Job: R.jobs,
+};
 
 /** Appends whole lines: one write() per line, so Ctrl-C or a kill never leaves half a line. */
 class LineWriter {
@@ -126,9 +140,41 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
   const dnsService = await kube
     .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
     .catch(() => undefined);
+  // The ports its pods really serve on (CoreDNS may listen on 5353 behind port 53).
+  const dnsPorts = view.servicePorts('kube-system', 'kube-dns').filter((p) => p !== 53);
   const dns: DnsIdentity | null = dnsService?.spec.selector
-    ? { namespace: 'kube-system', name: 'kube-dns', selector: { ...dnsService.spec.selector } }
+    ? {
+        namespace: 'kube-system',
+        name: 'kube-dns',
+        selector: { ...dnsService.spec.selector },
+        ...(dnsPorts.length ? { ports: dnsPorts } : {}),
+      }
     : null;
+
+  // A workload's selector is read from its controller, fetched once each (RBAC: get on
+  // replicasets, statefulsets, daemonsets and jobs); without it, labels stand in.
+  const warned = new Set<string>();
+  const fetchController = async (ref: ControllerRef): Promise<void> => {
+    try {
+      const obj = await kube.getOptional<ViewController>(
+        resourcePath(CONTROLLER_PATHS[ref.kind], { namespace: ref.namespace, name: ref.name }),
+      );
+      view.setController(ref, obj ?? null);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      if (!warned.has(ref.kind))
+        io.err(
+          `warning: cannot get ${ref.kind.toLowerCase()}s (${e.message}); their pods' policies select by labels instead of the workload's selector`,
+        );
+      warned.add(ref.kind);
+      view.setController(ref, null);
+    }
+  };
+  const readControllers = async (pods: ViewPod[]): Promise<void> => {
+    for (const pod of pods)
+      for (let ref = view.missingController(pod); ref; ref = view.missingController(pod))
+        await fetchController(ref);
+  };
 
   const output = argv.output && argv.output !== '-' ? argv.output : undefined;
   let fd: number;
@@ -173,14 +219,15 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
   const written = new Map<string, number>();
   const targets = new Map<string, TargetPod>();
   let flows = 0;
-  const record = (s: TraceSession) => {
+  const record = async (s: TraceSession) => {
     for (const node of s.status?.nodes ?? []) {
       for (const f of node.flows ?? []) {
         const k = flowKey(node.node, f);
         const before = written.get(k) ?? 0;
         if (f.count <= before) continue;
         const pod = view.pod(namespace, f.pod);
-        const tgt = pod ? targetOf(pod as ViewPod) : targets.get(f.pod);
+        await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
+        const tgt = pod ? view.targetOf(pod) : targets.get(f.pod);
         if (!tgt) continue; // not resolvable yet; the next poll retries
         targets.set(f.pod, tgt);
         const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
@@ -220,7 +267,7 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
   void ended.then(() => (finished = true));
   try {
     while (!finished) {
-      record(await getSession(kube, namespace, id, 'network'));
+      await record(await getSession(kube, namespace, id, 'network'));
       await Promise.race([ended, new Promise((r) => setTimeout(r, POLL_MS))]);
     }
     // Collect what the agents still hold: stop, then wait briefly for their final flush.
@@ -229,7 +276,7 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       s = await getSession(kube, namespace, id, 'network');
     }
-    record(s);
+    await record(s);
   } finally {
     io.done();
     ac.abort();

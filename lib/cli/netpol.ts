@@ -4,6 +4,7 @@ import { addTargetFlags, type GlobalFlags } from './flags';
 export interface NetpolReportArgs extends GlobalFlags {
   input: string;
   skipInvalid: boolean;
+  aggregate: boolean;
 }
 
 export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> = {
@@ -22,10 +23,22 @@ export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> =
         default: false,
         describe: 'Count and skip malformed flow lines instead of failing on the first',
       })
+      .option('aggregate', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Fold many external addresses into at most 16 CIDRs per rule and family (wider than what was seen; said on stderr)',
+      })
+      .option('output', {
+        alias: 'o',
+        type: 'string',
+        describe: 'Output format: yaml|json (NetworkPolicy), or cilium (CiliumNetworkPolicy YAML)',
+      })
       .example('$0 netpol report --input net.log > netpol.yaml', 'one NetworkPolicy per observed workload')
+      .example('cat a.log b.log | $0 netpol report --input - -o json', 'several monitor runs, as a JSON List')
       .example(
-        'cat a.log b.log | $0 netpol report --input - -o json',
-        'several monitor runs, as a JSON List',
+        '$0 netpol report --input net.log.gz -o cilium',
+        'CiliumNetworkPolicy objects (gzip is read as is)',
       ) as unknown as Argv<NetpolReportArgs>,
   handler: async (argv) => {
     const { runNetpolReport } = await import('./netpol-report-run');

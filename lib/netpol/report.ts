@@ -1,8 +1,16 @@
+import { Readable, pipeline } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
 import { FlowLogError, FlowLogReader, type FlowLogHeader } from './log';
-import { PolicySynthesizer, type NetworkPolicy } from './synthesize';
+import {
+  PolicySynthesizer,
+  toNetworkPolicy,
+  type NetworkPolicy,
+  type SynthesisOptions,
+  type WorkloadPolicy,
+} from './synthesize';
 
-export interface ReportOptions {
+export interface ReportOptions extends SynthesisOptions {
   /** Count malformed lines after the header instead of failing on the first. A bad header always fails. */
   skipInvalid: boolean;
   /** Called every `progressEvery` lines (default 100 000). */
@@ -11,6 +19,9 @@ export interface ReportOptions {
 }
 
 export interface ReportResult {
+  /** Each workload's rules, for any policy API (toNetworkPolicy, toCiliumPolicy). */
+  workloads: WorkloadPolicy[];
+  /** The same as Kubernetes NetworkPolicies. */
   policies: NetworkPolicy[];
   /** Malformed lines skipped (only with skipInvalid). */
   skipped: number;
@@ -27,7 +38,8 @@ export interface ReportResult {
 /**
  * Streams a flow log into policies: one chunk in memory at a time, everything else folded into the
  * synthesizer. Fails with a FlowLogError naming the line when a line is malformed (unless skipped),
- * and with the stream's own error when reading fails.
+ * and with the stream's own error when reading fails. A gzipped log is read as it is (`monitor |
+ * gzip` and rotated logs), and a UTF-8 byte order mark (editors on Windows) is skipped.
  */
 export async function report(input: NodeJS.ReadableStream, opts: ReportOptions): Promise<ReportResult> {
   const reader = new FlowLogReader();
@@ -35,15 +47,16 @@ export async function report(input: NodeJS.ReadableStream, opts: ReportOptions):
   let lines = 0;
   let skipped = 0;
   const every = opts.progressEvery ?? 100_000;
-  await eachLine(input, (text) => {
+  await eachLine(gunzipIfNeeded(input), (raw) => {
     lines++;
+    const text = lines === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     if (opts.onProgress && lines % every === 0) opts.onProgress(lines);
     if (text.trim() === '') return;
     try {
       const line = reader.read(text, lines);
       if (line === null) return; // a target or peer definition, kept by the reader
       if (line.kind === 'flow') synth?.add(line);
-      else if (!synth) synth = new PolicySynthesizer(line.dns);
+      else if (!synth) synth = new PolicySynthesizer(line.dns, { aggregate: opts.aggregate });
       else synth.learnDns(line.dns); // `cat monday.log tuesday.log`: one report over both
     } catch (e) {
       // Past a good header a bad line is one lost flow; before it, the whole log is unreadable.
@@ -53,8 +66,29 @@ export async function report(input: NodeJS.ReadableStream, opts: ReportOptions):
   });
   const header = reader.header;
   if (!synth || !header) throw new FlowLogError(0, 'the flow log is empty: no header line');
-  const policies = synth.policies();
-  return { policies, skipped, lines, flows: synth.flows, header, notes: synth.notes() };
+  const workloads = synth.workloads();
+  const policies = workloads.map(toNetworkPolicy);
+  return { workloads, policies, skipped, lines, flows: synth.flows, header, notes: synth.notes() };
+}
+
+const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/** The stream, gunzipped when its first bytes are gzip's magic number. */
+export function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (first.done) return;
+    const head = Buffer.from(first.value);
+    async function* all(): AsyncGenerator<Buffer> {
+      yield head;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield Buffer.from(n.value);
+    }
+    if (!isGzip(head)) return yield* all();
+    // pipeline, not pipe: a read error or corrupt data ends the iteration with that error.
+    yield* pipeline(Readable.from(all()), createGunzip(), () => undefined) as AsyncIterable<Buffer>;
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 const MAX_LINE = 16 << 20;
@@ -69,8 +103,11 @@ export function eachLine(input: NodeJS.ReadableStream, onLine: (text: string) =>
     const decoder = new StringDecoder('utf8');
     let rest = '';
     let done = false;
-    const emit = (text: string, from: number, to: number): void =>
+    let count = 0;
+    const emit = (text: string, from: number, to: number): void => {
+      count++;
       onLine(text.slice(from, to > from && text.charCodeAt(to - 1) === 13 ? to - 1 : to));
+    };
     const stop = (err: unknown): void => {
       if (done) return;
       done = true;
@@ -91,7 +128,10 @@ export function eachLine(input: NodeJS.ReadableStream, onLine: (text: string) =>
         rest = text.slice(from);
         // A flow line is a few hundred bytes; without a newline in sight this is not a flow log.
         if (rest.length > MAX_LINE)
-          throw new Error(`a line longer than ${MAX_LINE >> 20} MiB: not a flow log`);
+          throw new FlowLogError(
+            count + 1,
+            `longer than ${MAX_LINE >> 20} MiB without a line break: not a flow log line`,
+          );
       } catch (e) {
         stop(e);
       }

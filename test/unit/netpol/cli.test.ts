@@ -66,7 +66,7 @@ describe('kubectl harden netpol report', () => {
   it('a malformed line names it and suggests --skip-invalid', async () => {
     const r = await run(['netpol', 'report', '--input', path.join(NETPOL_GOLDEN, 'dns.yaml')]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^error: flow log ".*dns\.yaml": line 1: not JSON/);
+    expect(r.err).toMatch(/^error: flow log \/.*dns\.yaml:1: not JSON/);
   });
 
   it('--input is required', async () => {

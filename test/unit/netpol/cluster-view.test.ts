@@ -1,4 +1,4 @@
-import { ClusterView, targetOf } from '../../../lib/netpol/cluster-view';
+import { ClusterView } from '../../../lib/netpol/cluster-view';
 
 function view() {
   const v = new ClusterView();
@@ -116,7 +116,7 @@ describe('peer resolution while monitoring', () => {
   test('a deleted pod is forgotten; the target identity of a live one keeps its labels and owner', () => {
     const v = view();
     const pod = v.pod('web', 'web-7c9-x');
-    expect(pod && targetOf(pod)).toEqual({
+    expect(pod && v.targetOf(pod)).toEqual({
       namespace: 'web',
       name: 'web-7c9-x',
       labels: { app: 'web', 'pod-template-hash': '7c9' },

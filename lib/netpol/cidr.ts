@@ -1,0 +1,94 @@
+/**
+ * Folding many single addresses into few CIDRs, for `netpol report --aggregate`. Pure.
+ *
+ * The addresses of one family are sorted; two neighbours share a prefix as long as their common
+ * leading bits. Joining neighbours from the longest shared prefix down (a whole length at a time,
+ * so the CIDRs never overlap) until at most `max` groups remain widens each rule as little as a
+ * prefix tree allows: close addresses are folded first, distant ones only when they must be.
+ */
+interface Addr {
+  value: bigint;
+  bits: 32 | 128;
+}
+
+function parseV4(ip: string): bigint {
+  return ip.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function parseV6(ip: string): bigint {
+  let text = ip;
+  // A dotted IPv4 tail (64:ff9b::192.0.2.1) is two hex groups.
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const v4 = parseV4(dotted[1]);
+    text = `${text.slice(0, -dotted[1].length)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+function parse(cidr: string): Addr {
+  const ip = cidr.split('/')[0];
+  return ip.includes(':') ? { value: parseV6(ip), bits: 128 } : { value: parseV4(ip), bits: 32 };
+}
+
+function format(value: bigint, bits: 32 | 128, prefix: number): string {
+  if (bits === 32) {
+    const octets = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn));
+    return `${octets.join('.')}/${prefix}`;
+  }
+  const groups = Array.from({ length: 8 }, (_, i) =>
+    ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16),
+  );
+  // The WHATWG URL parser writes the canonical (RFC 5952) form: the longest zero run as ::.
+  const canonical = new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+  return `${canonical}/${prefix}`;
+}
+
+function bitLength(v: bigint): number {
+  return v === 0n ? 0 : v.toString(2).length;
+}
+
+/** One family's addresses (sorted, distinct) folded into at most max CIDRs. */
+function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
+  if (addrs.length <= max) return addrs.map((a) => format(a, bits, bits));
+  // gap[i]: the prefix length addrs[i] and addrs[i+1] share.
+  const gap = addrs.slice(1).map((a, i) => bits - bitLength(a ^ addrs[i]));
+  const byLength: number[][] = Array.from({ length: bits + 1 }, () => []);
+  gap.forEach((len, i) => byLength[len].push(i));
+  const joined = new Array<boolean>(gap.length).fill(false);
+  let groups = addrs.length;
+  for (let len = bits; len >= 0 && groups > max; len--) {
+    for (const i of byLength[len]) joined[i] = true;
+    groups -= byLength[len].length;
+  }
+  const out: string[] = [];
+  let start = 0;
+  let prefix: number = bits;
+  for (let i = 0; i < addrs.length; i++) {
+    if (i < gap.length && joined[i]) {
+      prefix = Math.min(prefix, gap[i]);
+      continue;
+    }
+    const mask = prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
+    out.push(format(addrs[start] & mask, bits, prefix));
+    start = i + 1;
+    prefix = bits;
+  }
+  return out;
+}
+
+/** Host CIDRs (a.b.c.d/32, …/128) → at most max CIDRs per family covering them all; IPv4 first. */
+export function foldAddresses(cidrs: string[], max: number): string[] {
+  const v4 = new Set<bigint>();
+  const v6 = new Set<bigint>();
+  for (const c of cidrs) {
+    const a = parse(c);
+    (a.bits === 32 ? v4 : v6).add(a.value);
+  }
+  const sorted = (s: Set<bigint>) => [...s].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...foldFamily(sorted(v4), 32, max), ...foldFamily(sorted(v6), 128, max)];
+}
