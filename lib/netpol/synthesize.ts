@@ -273,7 +273,7 @@ export class PolicySynthesizer {
     // Whatever answers on 53 is a resolver: it gets the whole DNS rule (both protocols).
     if (!ingress && flow.remotePort === 53) {
       for (const g of list) {
-        w.dnsPeers.set(g.key, g.peer);
+        addDnsPeer(w.dnsPeers, g.peer);
         w.dnsPorts.add(g.port ?? port);
       }
       return;
@@ -341,14 +341,12 @@ export class PolicySynthesizer {
   /** kube-dns's pods, NodeLocal DNSCache, and whatever the target asked on 53: TCP and UDP both. */
   private dnsRule(w: WorkloadAcc, dns: DnsIdentity): PolicyRule {
     const peers = new Map(w.dnsPeers);
-    const kubeDns = grant({
+    addDnsPeer(peers, {
       kind: 'pods',
       namespace: dns.namespace,
       selector: { matchLabels: sortedLabels(dns.selector) },
     });
-    const nodeLocal = grant({ kind: 'cidr', cidr: hostCidr(NODE_LOCAL_DNS) });
-    peers.set(kubeDns.key, kubeDns.peer);
-    peers.set(nodeLocal.key, nodeLocal.peer);
+    addDnsPeer(peers, { kind: 'cidr', cidr: hostCidr(NODE_LOCAL_DNS) });
     // Truncated answers are retried over TCP, so every DNS port is allowed in both protocols.
     const ports = new Map<string, PolicyPort>();
     for (const port of [53, ...(dns.ports ?? []), ...w.dnsPorts])
@@ -367,9 +365,11 @@ export class PolicySynthesizer {
       AGGREGATE_MAX,
     );
     if (folded.length === external.length) return;
-    const widest = Math.min(...folded.map((c) => Number(c.split('/')[1])));
+    // The CIDR that spans the most of its family's space, to show how far the folding went.
+    const span = (c: string) => (c.includes(':') ? 128 : 32) - Number(c.split('/')[1]);
+    const widest = folded.reduce((a, b) => (span(b) > span(a) ? b : a));
     this.note(
-      `${title}: ${external.length} external addresses folded into ${folded.length} CIDRs (widest /${widest}); they allow more than was seen`,
+      `${title}: ${external.length} external addresses folded into ${folded.length} CIDRs (widest ${widest}); they allow more than was seen`,
     );
     rule.peers = [
       ...rule.peers.filter((p) => !isExternal(p)),
@@ -426,7 +426,7 @@ export class PolicySynthesizer {
     let node: NodeRelation | undefined;
     if (p.kind === 'node') node = relation(t.node, p.name);
     else if (p.kind === 'pod' && p.hostNetwork) node = relation(t.node, p.node);
-    if (p.kind === 'node' && node !== 'own')
+    if (p.kind === 'node' && node === 'other')
       this.note(
         `${w.namespace}/${w.kind} ${w.name}: traffic with node ${p.name} (${ip}) is allowed by that node's address: a hostNetwork pod there, or NodePort/LoadBalancer traffic the node SNATed`,
       );
@@ -490,6 +490,24 @@ export class PolicySynthesizer {
     }
     return [...endpointGrants(endpoints), ...host];
   }
+}
+
+/**
+ * A resolver, once per address: a cidr is keyed by the address alone (seen as a node's, it keeps
+ * that), and is never external, so --aggregate never widens the DNS rule.
+ */
+function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer): void {
+  if (p.kind !== 'cidr') {
+    peers.set(JSON.stringify(p), p);
+    return;
+  }
+  const key = `cidr:${p.cidr}`;
+  const known = peers.get(key) as { node?: NodeRelation } | undefined;
+  peers.set(key, {
+    kind: 'cidr',
+    cidr: p.cidr,
+    ...((p.node ?? known?.node) ? { node: p.node ?? known?.node } : {}),
+  });
 }
 
 function relation(own: string | undefined, node: string | undefined): NodeRelation {
