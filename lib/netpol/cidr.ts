@@ -2,9 +2,9 @@
  * Folding many single addresses into few CIDRs, for `netpol report --aggregate`. Pure.
  *
  * The addresses of one family are sorted; two neighbours share a prefix as long as their common
- * leading bits. Joining neighbours from the longest shared prefix down (a whole length at a time,
- * so the CIDRs never overlap) until at most `max` groups remain widens each rule as little as a
- * prefix tree allows: close addresses are folded first, distant ones only when they must be.
+ * leading bits. Joining neighbours from the longest shared prefix down (a whole /len block at a
+ * time, so the CIDRs never overlap) until at most `max` groups remain widens each rule as little
+ * as a prefix tree allows: close addresses are folded first, distant ones only when they must be.
  */
 interface Addr {
   value: bigint;
@@ -52,6 +52,20 @@ function bitLength(v: bigint): number {
   return v === 0n ? 0 : v.toString(2).length;
 }
 
+/** Gap indices of one length, grouped by the /len block they are in (ascending, so deterministic). */
+function blocks(indices: number[], gap: number[], len: number): number[][] {
+  const out: number[][] = [];
+  let prev = -1;
+  for (const i of indices) {
+    // Same block unless a gap in between is shorter (a boundary between two /len blocks).
+    const same = prev >= 0 && gap.slice(prev + 1, i).every((g) => g >= len);
+    if (same) out[out.length - 1].push(i);
+    else out.push([i]);
+    prev = i;
+  }
+  return out;
+}
+
 /** One family's addresses (sorted, distinct) folded into at most max CIDRs. */
 function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
   if (addrs.length <= max) return addrs.map((a) => format(a, bits, bits));
@@ -62,8 +76,13 @@ function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
   const joined = new Array<boolean>(gap.length).fill(false);
   let groups = addrs.length;
   for (let len = bits; len >= 0 && groups > max; len--) {
-    for (const i of byLength[len]) joined[i] = true;
-    groups -= byLength[len].length;
+    // The gaps of one /len block are joined together (a part would give overlapping CIDRs);
+    // blocks are independent, so joining stops at the first block that brings the count down.
+    for (const block of blocks(byLength[len], gap, len)) {
+      if (groups <= max) break;
+      for (const i of block) joined[i] = true;
+      groups -= block.length;
+    }
   }
   const out: string[] = [];
   let start = 0;

@@ -77,16 +77,21 @@ const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 export function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
   async function* chunks(): AsyncGenerator<Buffer> {
     const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-    const first = await it.next();
-    if (first.done) return;
-    const head = Buffer.from(first.value);
-    async function* all(): AsyncGenerator<Buffer> {
+    async function* all(head: Buffer): AsyncGenerator<Buffer> {
       yield head;
       for (let n = await it.next(); !n.done; n = await it.next()) yield Buffer.from(n.value);
     }
-    if (!isGzip(head)) return yield* all();
-    // pipeline, not pipe: a read error or corrupt data ends the iteration with that error.
-    yield* pipeline(Readable.from(all()), createGunzip(), () => undefined) as AsyncIterable<Buffer>;
+    try {
+      const first = await it.next();
+      if (first.done) return;
+      const head = Buffer.from(first.value);
+      if (!isGzip(head)) return yield* all(head);
+      // pipeline, not pipe: a read error or corrupt data ends the iteration with that error.
+      yield* pipeline(Readable.from(all(head)), createGunzip(), () => undefined) as AsyncIterable<Buffer>;
+    } finally {
+      // A reader that stopped early (a bad line) must not leave the file open.
+      (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    }
   }
   return Readable.from(chunks(), { objectMode: false });
 }

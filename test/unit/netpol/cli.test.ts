@@ -1,6 +1,39 @@
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { exitQuietlyOnEpipe } from '../../../lib/cli/context';
+import { printable } from '../../../lib/cli/errors';
 import { main } from '../../../lib/cli/main';
-import { NETPOL_GOLDEN } from './helpers';
+import { NETPOL_GOLDEN, logText } from './helpers';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-netpol-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A log of one workload talking to n external addresses on 443. */
+function externalLog(n: number): string {
+  const [header, , ...rest] = logText('external-ipv4').trim().split('\n');
+  const flow = JSON.parse(rest.length ? rest[0] : logText('external-ipv4').trim().split('\n')[1]) as Record<
+    string,
+    unknown
+  >;
+  const lines = [header];
+  for (let i = 0; i < n; i++) {
+    const ip = `${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.${7 + (i % 200)}`;
+    lines.push(
+      JSON.stringify({
+        ...flow,
+        direction: 'egress',
+        remoteIP: ip,
+        remotePort: 443,
+        peer: { kind: 'external', ip, family: 4 },
+      }),
+    );
+  }
+  const file = path.join(tmp, `external-${n}.log`);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
 
 /** Runs the CLI in-process and captures what it writes. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -69,9 +102,73 @@ describe('kubectl harden netpol report', () => {
     expect(r.err).toMatch(/^error: flow log \/.*dns\.yaml:1: not JSON/);
   });
 
+  it('a gzipped log is read', async () => {
+    const file = path.join(tmp, 'dns.log.gz');
+    fs.writeFileSync(file, require('node:zlib').gzipSync(logText('dns')) as Buffer);
+    const r = await run(['netpol', 'report', '--input', file]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe((await run(['netpol', 'report', '--input', log('dns')])).out);
+  });
+
+  it('-o cilium writes CiliumNetworkPolicy YAML', async () => {
+    const r = await run(['netpol', 'report', '--input', log('dns'), '-o', 'cilium']);
+    expect(r.code).toBe(0);
+    expect(r.out.startsWith('---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n')).toBe(true);
+  });
+
+  it('a policy kubectl apply would refuse is an error, and nothing is written', async () => {
+    const r = await run(['netpol', 'report', '--input', externalLog(20_000)]);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(
+      /^error: policy web\/frontend-harden is \d+ KiB, over the 256 KiB kubectl apply's last-applied-configuration annotation can hold\nPass --aggregate/,
+    );
+  });
+
+  it('--aggregate makes the same log fit', async () => {
+    const r = await run(['netpol', 'report', '--input', externalLog(20_000), '--aggregate']);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('20000 external addresses folded into 16 CIDRs');
+    expect(Buffer.byteLength(r.out)).toBeLessThan(8 * 1024);
+  });
+
+  it('control characters from the log are escaped before they reach the terminal', async () => {
+    const file = path.join(tmp, 'escape.log');
+    fs.writeFileSync(
+      file,
+      logText('dns')
+        .replace('"app":"frontend"', '"app\\u001b[31m":"frontend"')
+        .replace(/\n(?=.)/, '\n{"kind":"flow","oops\\u001b]0;pwned\\u0007":1}\n'),
+    );
+    const r = await run(['netpol', 'report', '--input', file]);
+    expect(r.code).toBe(1);
+    expect(r.err).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+
   it('--input is required', async () => {
     const r = await run(['netpol', 'report']);
     expect(r.code).toBe(1);
     expect(r.err).toContain('input');
+  });
+});
+
+describe('terminal manners', () => {
+  it('printable escapes control characters and bidi overrides, keeping tabs and newlines', () => {
+    expect(printable('a\x1b[31mb\tc\nd\x07\u202ee\x9b')).toBe('a\\x1b[31mb\tc\nd\\x07\\u202ee\\x9b');
+  });
+
+  it('`report | head`: EPIPE on stdout exits 0 quietly; other errors still throw', () => {
+    const stream = new EventEmitter() as unknown as NodeJS.WriteStream;
+    const exit = jest.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    try {
+      exitQuietlyOnEpipe(stream);
+      stream.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      expect(exit).toHaveBeenCalledWith(0);
+      expect(() => stream.emit('error', Object.assign(new Error('disk full'), { code: 'ENOSPC' }))).toThrow(
+        'disk full',
+      );
+    } finally {
+      exit.mockRestore();
+    }
   });
 });
