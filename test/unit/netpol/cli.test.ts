@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { exitQuietlyOnEpipe } from '../../../lib/cli/context';
 import { printable } from '../../../lib/cli/errors';
 import { main } from '../../../lib/cli/main';
@@ -104,7 +105,7 @@ describe('kubectl harden netpol report', () => {
 
   it('a gzipped log is read', async () => {
     const file = path.join(tmp, 'dns.log.gz');
-    fs.writeFileSync(file, require('node:zlib').gzipSync(logText('dns')) as Buffer);
+    fs.writeFileSync(file, gzipSync(logText('dns')));
     const r = await run(['netpol', 'report', '--input', file]);
     expect(r.code).toBe(0);
     expect(r.out).toBe((await run(['netpol', 'report', '--input', log('dns')])).out);
@@ -142,6 +143,7 @@ describe('kubectl harden netpol report', () => {
     );
     const r = await run(['netpol', 'report', '--input', file]);
     expect(r.code).toBe(1);
+    // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
     expect(r.err).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   });
 
