@@ -24,13 +24,19 @@ describe('network program', () => {
     const text = networkProgram(targets, 1000).text;
     const heads = text.split('\n').filter((l) => l.startsWith('tracepoint:syscalls:'));
     expect(heads.map((h) => h.replace(/^tracepoint:syscalls:(\w+) /, ''))).toEqual(
-      Array(4).fill('/@targets[cgroup]/ {'),
+      Array(10).fill('/@targets[cgroup]/ {'),
     );
     expect(heads.map((h) => h.split(' ')[0])).toEqual([
       'tracepoint:syscalls:sys_enter_connect',
       'tracepoint:syscalls:sys_enter_sendto',
       'tracepoint:syscalls:sys_enter_sendmsg',
       'tracepoint:syscalls:sys_enter_sendmmsg',
+      'tracepoint:syscalls:sys_enter_recvfrom',
+      'tracepoint:syscalls:sys_exit_recvfrom',
+      'tracepoint:syscalls:sys_enter_recvmsg',
+      'tracepoint:syscalls:sys_exit_recvmsg',
+      'tracepoint:syscalls:sys_enter_recvmmsg',
+      'tracepoint:syscalls:sys_exit_recvmmsg',
     ]);
   });
 
