@@ -1,5 +1,6 @@
 import { foldAddresses } from './cidr';
 import {
+  FlowLogError,
   isSelectorless,
   type DnsIdentity,
   type Flow,
@@ -310,11 +311,17 @@ export class PolicySynthesizer {
     this.noteSet.add(text);
   }
 
+  private render(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
+    const policy = this.rules(w, name, dns);
+    checkLabels(policy);
+    return policy;
+  }
+
   private selectorOf(w: WorkloadAcc): LabelSelector {
     return w.selector ? canonicalSelector(w.selector) : { matchLabels: { ...w.labels } };
   }
 
-  private render(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
+  private rules(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
     const title = `${w.namespace}/${w.kind} ${w.name}`;
     const dnsRule = this.dnsRule(w, dns);
     const ingress = mergeRules(w.ingress);
@@ -508,6 +515,35 @@ function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer): void {
     cidr: p.cidr,
     ...((p.node ?? known?.node) ? { node: p.node ?? known?.node } : {}),
   });
+}
+
+const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function validLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  return slash < 0
+    ? LABEL_NAME.test(key)
+    : LABEL_PREFIX.test(key.slice(0, slash)) && LABEL_NAME.test(key.slice(slash + 1));
+}
+
+/**
+ * Labels no cluster would have given a pod (the API validates them) mean a hand-made or damaged
+ * log; the API server would refuse the policy, so it is refused here, naming the label.
+ */
+function checkLabels(p: WorkloadPolicy): void {
+  const selectors = [
+    p.selector,
+    ...[...p.ingress, ...p.egress].flatMap((r) => r.peers.map((x) => (x.kind === 'pods' ? x.selector : {}))),
+  ];
+  for (const s of selectors)
+    for (const [k, v] of Object.entries(s.matchLabels ?? {}))
+      if (!validLabelKey(k) || !LABEL_VALUE.test(v))
+        throw new FlowLogError(
+          0,
+          `${p.namespace}/${p.workload.kind} ${p.workload.name}: label ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid Kubernetes label, so no policy can select by it`,
+        );
 }
 
 function relation(own: string | undefined, node: string | undefined): NodeRelation {

@@ -159,9 +159,9 @@ describe('netpol report semantics', () => {
       mask: '0x1f',
       replicas: '1e3',
       feature: 'on',
-      empty: '~',
+      empty: 'null',
     });
-    for (const v of ['2024_05_01', 'yes', '0x1f', '1e3', 'on', '~']) expect(text).toContain(`'${v}'`);
+    for (const v of ['2024_05_01', 'yes', '0x1f', '1e3', 'on', 'null']) expect(text).toContain(`'${v}'`);
     expect(load("a: '2024_05_01'")).toEqual({ a: '2024_05_01' });
   });
 
