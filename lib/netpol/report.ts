@@ -77,14 +77,16 @@ const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 export function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
   async function* chunks(): AsyncGenerator<Buffer> {
     const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+    // A string chunk (a stream with an encoding set) becomes bytes; a Buffer is passed on, not copied.
+    const bytes = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
     async function* all(head: Buffer): AsyncGenerator<Buffer> {
       yield head;
-      for (let n = await it.next(); !n.done; n = await it.next()) yield Buffer.from(n.value);
+      for (let n = await it.next(); !n.done; n = await it.next()) yield bytes(n.value);
     }
     try {
       const first = await it.next();
       if (first.done) return;
-      const head = Buffer.from(first.value);
+      const head = bytes(first.value);
       if (!isGzip(head)) return yield* all(head);
       // pipeline, not pipe: a read error or corrupt data ends the iteration with that error.
       yield* pipeline(Readable.from(all(head)), createGunzip(), () => undefined) as AsyncIterable<Buffer>;

@@ -274,7 +274,7 @@ export class PolicySynthesizer {
     // Whatever answers on 53 is a resolver: it gets the whole DNS rule (both protocols).
     if (!ingress && flow.remotePort === 53) {
       for (const g of list) {
-        addDnsPeer(w.dnsPeers, g.peer);
+        if (!w.dnsPeers.has(g.key)) addDnsPeer(w.dnsPeers, g.peer, g.key);
         w.dnsPorts.add(g.port ?? port);
       }
       return;
@@ -503,18 +503,14 @@ export class PolicySynthesizer {
  * A resolver, once per address: a cidr is keyed by the address alone (seen as a node's, it keeps
  * that), and is never external, so --aggregate never widens the DNS rule.
  */
-function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer): void {
+function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer, key = JSON.stringify(p)): void {
   if (p.kind !== 'cidr') {
-    peers.set(JSON.stringify(p), p);
+    peers.set(key, p);
     return;
   }
-  const key = `cidr:${p.cidr}`;
-  const known = peers.get(key) as { node?: NodeRelation } | undefined;
-  peers.set(key, {
-    kind: 'cidr',
-    cidr: p.cidr,
-    ...((p.node ?? known?.node) ? { node: p.node ?? known?.node } : {}),
-  });
+  const known = peers.get(`cidr:${p.cidr}`) as { node?: NodeRelation } | undefined;
+  const node = p.node ?? known?.node;
+  peers.set(`cidr:${p.cidr}`, { kind: 'cidr', cidr: p.cidr, ...(node ? { node } : {}) });
 }
 
 const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
