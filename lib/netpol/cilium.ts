@@ -1,7 +1,6 @@
 import type { LabelSelector, Labels } from './log';
 import {
-  MANAGED_BY,
-  WORKLOAD_ANNOTATION,
+  policyMetadata,
   type NodeRelation,
   type PolicyPeer,
   type PolicyPort,
@@ -97,12 +96,7 @@ export function toCiliumPolicy(w: WorkloadPolicy): CiliumNetworkPolicy {
   return {
     apiVersion: 'cilium.io/v2',
     kind: 'CiliumNetworkPolicy',
-    metadata: {
-      name: w.name,
-      namespace: w.namespace,
-      labels: { ...MANAGED_BY },
-      annotations: { [WORKLOAD_ANNOTATION]: `${w.workload.kind}/${w.workload.name}` },
-    },
+    metadata: policyMetadata(w),
     spec: {
       endpointSelector: w.selector,
       enableDefaultDeny: { ingress: true, egress: true },

@@ -603,6 +603,16 @@ function policyNames(ws: WorkloadAcc[]): Map<WorkloadAcc, string> {
   return out;
 }
 
+/** Name, namespace, and what made the policy and for which workload: the same in every spelling. */
+export function policyMetadata(w: WorkloadPolicy): NetworkPolicy['metadata'] {
+  return {
+    name: w.name,
+    namespace: w.namespace,
+    labels: { ...MANAGED_BY },
+    annotations: { [WORKLOAD_ANNOTATION]: `${w.workload.kind}/${w.workload.name}` },
+  };
+}
+
 /** The Kubernetes NetworkPolicy spelling of a workload's rules. */
 export function toNetworkPolicy(w: WorkloadPolicy): NetworkPolicy {
   const peer = (p: PolicyPeer): NetworkPolicyPeer => {
@@ -617,12 +627,7 @@ export function toNetworkPolicy(w: WorkloadPolicy): NetworkPolicy {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: {
-      name: w.name,
-      namespace: w.namespace,
-      labels: { ...MANAGED_BY },
-      annotations: { [WORKLOAD_ANNOTATION]: `${w.workload.kind}/${w.workload.name}` },
-    },
+    metadata: policyMetadata(w),
     spec: {
       podSelector: w.selector,
       policyTypes: ['Ingress', 'Egress'],
