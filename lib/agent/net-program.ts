@@ -1,7 +1,7 @@
 /**
  * bpftrace program text for network sessions. Pure: the same targets give the same text.
  *
- * What was verified on bpftrace 0.17 / Linux 6.18 (tracepoints only, no kprobes):
+ * What was verified on bpftrace 0.17 and 0.23 / Linux 6.18 (tracepoints only, no kprobes):
  * - `sock:inet_sock_set_state` CLOSE→SYN_SENT runs inside connect() (the connecting task, so
  *   `cgroup` is the container's), with both addresses and the remote port already set (the local
  *   port is still 0). SYN_SENT→ESTABLISHED and SYN_RECV→ESTABLISHED run wherever the peer's packet
@@ -18,23 +18,11 @@
  *   `ntop(pton("…"))` of the same bytes; `pton()` refuses dotted IPv4-in-IPv6, hence hex groups.
  * - `else if` made 0.17 emit unloadable code ("unreachable insn"); plain `if`s are used.
  * - A UDP server's side: recvfrom/recvmsg/recvmmsg fill the sender's address only on return, so
- *   sys_enter stores the buffer's address per thread and sys_exit reads it (checked on 0.17 with
- *   Python's recvfrom on loopback: the sender's address and port, and the socket's bound port).
+ *   sys_enter stores the buffer's address per thread and sys_exit reads it (checked on both with
+ *   Python's recvfrom and recvmsg, IPv4 and IPv6: the sender's address and the socket's bound port).
  */
 import { isIP } from 'node:net';
-import {
-  armingPart,
-  composeProgram,
-  programEnv,
-  type Program,
-  type ProgramPart,
-  type ProgramTargets,
-} from './program';
-
-export interface NetTargets extends ProgramTargets {
-  /** IPv4 and IPv6 addresses of the traced pods: ingress is attributed by the local address. */
-  podIPs: string[];
-}
+import type { ProgramPart } from './program';
 
 /**
  * Flow maps, two of each (flipped per interval like the syscall sets, so a flow first seen while
@@ -137,7 +125,8 @@ function udpPeer(sa: string, fd: string): string[] {
     `$sa = (struct sockaddr *)${sa};`,
     `$fam = $sa->sa_family;`,
     `if ($fam == ${AF_INET} || $fam == ${AF_INET6}) {`,
-    `  $file = *(curtask->files->fdt->fd + ${fd});`,
+    // Cast: 0.23 finds no fields of `struct file` through the fdtable entry's own type (`__rcu *`).
+    `  $file = (struct file *)*(curtask->files->fdt->fd + ${fd});`,
     `  $sock = (struct socket *)$file->private_data;`,
     // The back-pointer check keeps a non-socket fd (the call fails with ENOTSOCK) from matching.
     `  if ($sock->file == $file && $sock->sk->sk_protocol == ${IPPROTO_UDP}) {`,
@@ -270,22 +259,4 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
       [...UDP_SENT, ...UDP_RECEIVED, RECV_ADDR, RECV_FD].map((m) => `clear(${m});`).join(' '),
     ],
   };
-}
-
-/**
- * Only the cgroup-arming pieces of the seccomp arming part: the seeds and the cgroup_mkdir probes.
- * Its exec/filter probes serve the syscall sets and would write maps this program never prints.
- */
-export function targetsPart(t: ProgramTargets): ProgramPart {
-  const arming = armingPart(t);
-  return {
-    begin: (arming.begin ?? []).filter((l) => l.startsWith('@targets[')),
-    probes: (arming.probes ?? []).filter((p) => p.startsWith('tracepoint:cgroup:cgroup_mkdir ')),
-    end: ['clear(@targets);'],
-  };
-}
-
-/** The network session program: target cgroups (armed like seccomp's) plus the flow maps. */
-export function networkProgram(t: NetTargets, intervalMs: number): Program {
-  return { text: composeProgram([targetsPart(t), netPart(t.podIPs)], intervalMs), env: programEnv() };
 }

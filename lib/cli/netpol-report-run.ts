@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
-import { HardenError, printable } from './errors';
+import { HardenError } from '../errors';
+import { printable } from './errors';
 import { processIo } from './context';
 import type { NetpolReportArgs } from './netpol';
 import { outputFormat, toJson, toYamlDocuments } from './output';

@@ -14,6 +14,7 @@ import {
   type TargetPod,
 } from './log';
 import { policyName, shortHash } from './names';
+import { unmapIPv4 } from '../ip';
 
 export type { LabelSelector };
 
@@ -170,9 +171,8 @@ function selectsSomething(s: LabelSelector): boolean {
 
 /** A single address; an IPv4-mapped IPv6 address (a dual-stack socket's view) is the IPv4 packet it was. */
 export function hostCidr(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return `${mapped[1]}/32`;
-  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+  const addr = unmapIPv4(ip);
+  return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
 }
 
 /** One peer's traffic, and the port it is allowed on (undefined: the flow's own). */
