@@ -11,7 +11,7 @@
 //
 // Images: HARDEN_IMAGE_CURL (bash + curl), HARDEN_IMAGE_NGINX, HARDEN_IMAGE_COREDNS; default
 // 127.0.0.1:5000/<name>:latest.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -145,6 +145,7 @@ async function eventually(probe: () => Promise<boolean>, want: boolean, tries = 
 }
 
 let policies: Policy[] = [];
+let logText = '';
 let policyYaml = '';
 let ciliumYaml = '';
 
@@ -169,6 +170,7 @@ beforeAll(async () => {
   await sleep(3000); // one more agent interval
   expect((await mon.stop()).code).toBe(0);
 
+  logText = readFileSync(log, 'utf8');
   const r = await harden(['netpol', 'report', '--input', log]);
   expect(r.code).toBe(0);
   policyYaml = r.stdout;
@@ -192,6 +194,25 @@ const policyOf = (workload: string) => {
   if (!p) throw new Error(`no policy for ${workload} in:\n${policyYaml}`);
   return p;
 };
+
+describe('what the monitor recorded', () => {
+  test("each target's workload selector (read from its ReplicaSet) and its node", () => {
+    const targets = logText
+      .split('\n')
+      .filter((l) => l.startsWith('{"kind":"target"'))
+      .map(
+        (l) =>
+          (JSON.parse(l) as { target: { name: string; selector?: unknown; node?: string; owner: unknown } })
+            .target,
+      );
+    const server = targets.find((t) => t.name.startsWith('udp-server-'));
+    expect(server).toMatchObject({
+      owner: { kind: 'Deployment', name: 'udp-server' },
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'udp-server' } },
+      node: expect.any(String),
+    });
+  });
+});
 
 describe('what the report says', () => {
   test('the UDP server gets ingress on its port from the client, selected without release labels', () => {
