@@ -26,7 +26,7 @@ export function toJson(value: unknown): string {
  * (1:20), octal and binary forms, floats without a dot (1e3), and the 1.1 booleans and nulls.
  * Anything starting like a number is quoted; a few harmless quotes beat a label turned into 20240501.
  */
-export const YAML11_NON_STRING =
+const YAML11_NON_STRING =
   /^(?:[-+]?\.?[0-9][0-9a-zA-Z_.:+-]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<|=)$/;
 
 // A type that only ever "resolves" such text: js-yaml then quotes those strings when it dumps.

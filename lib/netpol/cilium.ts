@@ -23,7 +23,7 @@ import {
  *   (an absent or empty list would leave that direction open there).
  */
 
-export const NAMESPACE_LABEL = 'k8s:io.kubernetes.pod.namespace';
+const NAMESPACE_LABEL = 'k8s:io.kubernetes.pod.namespace';
 
 export interface CiliumPortRule {
   ports: { port: string; protocol: PolicyPort['protocol'] }[];

@@ -5,8 +5,8 @@
  *   annotations over 256 KiB in total.
  * - etcd refuses a request over 1.5 MiB (its default --max-request-bytes), whatever the client.
  */
-export const LAST_APPLIED_LIMIT = 256 * 1024;
-export const ETCD_LIMIT = 1.5 * 1024 * 1024;
+const LAST_APPLIED_LIMIT = 256 * 1024;
+const ETCD_LIMIT = 1.5 * 1024 * 1024;
 const LAST_APPLIED_KEY = 'kubectl.kubernetes.io/last-applied-configuration';
 
 export interface Sized {

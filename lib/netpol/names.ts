@@ -2,7 +2,7 @@
  * Policy object names: a DNS-1123 subdomain of at most 253 characters, which is what the API
  * server accepts for a NetworkPolicy's (and a CiliumNetworkPolicy's) metadata.name.
  */
-export const MAX_NAME = 253;
+const MAX_NAME = 253;
 const SUFFIX = '-harden';
 
 /** FNV-1a, 32 bits, as 8 hex digits: a short, stable tag for a name that had to be cut. */

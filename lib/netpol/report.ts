@@ -74,7 +74,7 @@ export async function report(input: NodeJS.ReadableStream, opts: ReportOptions):
 const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 /** The stream, gunzipped when its first bytes are gzip's magic number. */
-export function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
+function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
   async function* chunks(): AsyncGenerator<Buffer> {
     const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
     // A string chunk (a stream with an encoding set) becomes bytes; a Buffer is passed on, not copied.

@@ -647,7 +647,7 @@ function comparePorts(a: PolicyPort, b: PolicyPort): number {
 }
 
 /** Code-unit order: the same in every locale, unlike localeCompare. */
-export function compare(a: string, b: string): number {
+function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
