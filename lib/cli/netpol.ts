@@ -29,8 +29,8 @@ export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> =
         describe:
           'Fold many external addresses into at most 16 CIDRs per rule and family (wider than what was seen; said on stderr)',
       })
+      // Only the description changes: the global flag already has its -o alias.
       .option('output', {
-        alias: 'o',
         type: 'string',
         describe: 'Output format: yaml|json (NetworkPolicy), or cilium (CiliumNetworkPolicy YAML)',
       })
