@@ -17,6 +17,7 @@ import {
   type SessionPhase,
   type TraceSession,
 } from '../session/types';
+import { transition, type ConditionUpdate } from '../session/conditions';
 import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
@@ -27,7 +28,7 @@ import type { BpftraceProbe } from './dialect';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
-import { Tracer } from './tracer';
+import { Tracer, type TracerHooks, type TracerLike } from './tracer';
 
 export interface ControllerOptions {
   node: string;
@@ -39,6 +40,8 @@ export interface ControllerOptions {
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
+  /** Makes the tracer that runs bpftrace for the controller's hooks (tests pass one that does not). */
+  tracer?: (hooks: TracerHooks) => TracerLike;
 }
 
 interface Tracked {
@@ -48,6 +51,8 @@ interface Tracked {
   finalAt?: number;
   final: boolean;
   phaseWritten?: SessionPhase;
+  /** This node's conditions as last written: their transition times carry over. */
+  conditions?: Condition[];
   refused?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
@@ -60,7 +65,7 @@ export class Controller {
   private readonly sessions = new Map<string, Tracked>();
   private readonly cgroups = new Map<string, CgroupState>();
   private readonly identities = new Map<string, Identity>();
-  private readonly tracer: Tracer;
+  private readonly tracer: TracerLike;
   private readonly abort = new AbortController();
   private flushTimer?: NodeJS.Timeout;
   private health: BpftraceError | undefined;
@@ -70,7 +75,7 @@ export class Controller {
     private readonly kube: Kube,
     private readonly opts: ControllerOptions,
   ) {
-    this.tracer = new Tracer({
+    this.tracer = (opts.tracer ?? ((hooks) => new Tracer(hooks)))({
       targets: () => this.targets(),
       // targets() is empty, so no program is made, when this bpftrace has no dialect.
       program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
@@ -141,6 +146,7 @@ export class Controller {
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
+        conditions: mine?.conditions,
       };
       if (s.spec.type === 'network') {
         t.flows = this.flowTable(t);
@@ -315,6 +321,17 @@ export class Controller {
     }
   }
 
+  private bpftraceReady(): ConditionUpdate {
+    return this.health
+      ? {
+          type: 'BpftraceReady',
+          status: 'False',
+          reason: this.health.reason,
+          message: this.health.stderr || this.health.message,
+        }
+      : { type: 'BpftraceReady', status: 'True', reason: 'Running', message: 'bpftrace is attached' };
+  }
+
   private async flushOne(t: Tracked): Promise<void> {
     const { metadata } = t.session;
     const path = resourcePath(R.tracesessions, {
@@ -334,7 +351,11 @@ export class Controller {
           status: {
             phase: 'Failed',
             message: t.refused,
-            conditions: [condition('Accepted', 'False', 'TargetOutsideNamespace', t.refused)],
+            conditions: transition(
+              undefined,
+              [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
+              now(),
+            ),
           },
         },
         { fieldManager },
@@ -352,11 +373,7 @@ export class Controller {
     if (t.final && t.phaseWritten === 'Completed') return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
-    const conditions: Condition[] = [
-      this.health
-        ? condition('BpftraceReady', 'False', this.health.reason, this.health.stderr || this.health.message)
-        : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
-    ];
+    const conditions = transition(t.conditions, [this.bpftraceReady()], now());
     const entry: NodeRecord = {
       node: this.opts.node,
       arch: this.opts.arch,
@@ -379,13 +396,10 @@ export class Controller {
       { fieldManager },
     );
     t.phaseWritten = phase;
+    t.conditions = conditions;
     if (finishing) {
       t.final = true;
       void this.tracer.reconcile();
     }
   }
-}
-
-function condition(type: string, status: Condition['status'], reason: string, message: string): Condition {
-  return { type, status, reason, message: message.slice(0, 2000), lastTransitionTime: now() };
 }

@@ -67,6 +67,9 @@ export function hasExtra(
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** What the session controller uses of a tracer. */
+export type TracerLike = Pick<Tracer, 'reconcile' | 'close' | 'attachedTargets'>;
+
 export class Tracer {
   private lives: Live[] = [];
   private busy = false;

@@ -1,113 +1,75 @@
-/**
- * Folding many single addresses into few CIDRs, for `netpol report --aggregate`. Pure.
- *
- * The addresses of one family are sorted; two neighbours share a prefix as long as their common
- * leading bits. Joining neighbours from the longest shared prefix down (a whole /len block at a
- * time, so the CIDRs never overlap) until at most `max` groups remain widens each rule as little
- * as a prefix tree allows: close addresses are folded first, distant ones only when they must be.
- */
-interface Addr {
+import { isIPv4, isIPv6 } from 'node:net';
+
+/** An address as a number in its family; an IPv4-mapped IPv6 address is the IPv4 address it carries. */
+export interface Address {
+  family: 4 | 6;
   value: bigint;
-  bits: 32 | 128;
 }
 
-function parseV4(ip: string): bigint {
-  return ip.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+export interface Cidr extends Address {
+  prefix: number;
+  text: string;
 }
 
-function parseV6(ip: string): bigint {
-  let text = ip;
-  // A dotted IPv4 tail (64:ff9b::192.0.2.1) is two hex groups.
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const v4 = parseV4(dotted[1]);
-    text = `${text.slice(0, -dotted[1].length)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+const BITS = { 4: 32, 6: 128 } as const;
+
+function v4(text: string): bigint {
+  return text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function v6(text: string): bigint {
+  // A trailing dotted quad (::ffff:1.2.3.4, 64:ff9b::1.2.3.4) is two groups.
+  const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  let body = text;
+  if (quad) {
+    const n = v4(quad[1]);
+    body = `${text.slice(0, -quad[1].length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
   }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  const [head, tail] = body.split('::');
+  const groups = (s: string | undefined) => (s ? s.split(':') : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
-function parse(cidr: string): Addr {
-  const ip = cidr.split('/')[0];
-  return ip.includes(':') ? { value: parseV6(ip), bits: 128 } : { value: parseV4(ip), bits: 32 };
+const MAPPED_V4 = 0xffffn << 32n;
+
+/** undefined when text is not an IP address. */
+export function parseAddress(text: string): Address | undefined {
+  if (isIPv4(text)) return { family: 4, value: v4(text) };
+  const bare = text.replace(/%.*$/, ''); // a zone (fe80::1%eth0) names an interface, not an address
+  if (!isIPv6(bare)) return undefined;
+  const value = v6(bare);
+  // The kernel reports IPv4 peers of a dual-stack socket as ::ffff:a.b.c.d; the packet was IPv4.
+  if (value >> 32n === 0xffffn) return { family: 4, value: value - MAPPED_V4 };
+  return { family: 6, value };
 }
 
-function format(value: bigint, bits: 32 | 128, prefix: number): string {
-  if (bits === 32) {
-    const octets = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn));
-    return `${octets.join('.')}/${prefix}`;
-  }
-  const groups = Array.from({ length: 8 }, (_, i) =>
-    ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16),
-  );
-  // The WHATWG URL parser writes the canonical (RFC 5952) form: the longest zero run as ::.
-  const canonical = new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-  return `${canonical}/${prefix}`;
+/** A CIDR, host bits masked off (felix does the same); a message saying what is wrong otherwise. */
+export function parseCidr(text: string): Cidr | string {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  if (!m) return `"${text}" is not a CIDR (address/prefix)`;
+  const addr = isIPv4(m[1])
+    ? { family: 4 as const, value: v4(m[1]) }
+    : isIPv6(m[1])
+      ? { family: 6 as const, value: v6(m[1]) }
+      : undefined;
+  if (!addr) return `"${text}" is not a CIDR: "${m[1]}" is not an IP address`;
+  const prefix = Number(m[2]);
+  const bits = BITS[addr.family];
+  if (prefix > bits) return `"${text}" is not a CIDR: the prefix is longer than ${bits} bits`;
+  const shift = BigInt(bits - prefix);
+  return { family: addr.family, value: (addr.value >> shift) << shift, prefix, text };
 }
 
-function bitLength(v: bigint): number {
-  return v === 0n ? 0 : v.toString(2).length;
+export function contains(cidr: Cidr, addr: Address): boolean {
+  if (cidr.family !== addr.family) return false;
+  const shift = BigInt(BITS[cidr.family] - cidr.prefix);
+  return addr.value >> shift === cidr.value >> shift;
 }
 
-/** Gap indices of one length, grouped by the /len block they are in (ascending, so deterministic). */
-function blocks(indices: number[], gap: number[], len: number): number[][] {
-  const out: number[][] = [];
-  let prev = -1;
-  for (const i of indices) {
-    // Same block unless a gap in between is shorter (a boundary between two /len blocks).
-    const same = prev >= 0 && gap.slice(prev + 1, i).every((g) => g >= len);
-    if (same) out[out.length - 1].push(i);
-    else out.push([i]);
-    prev = i;
-  }
-  return out;
-}
-
-/** One family's addresses (sorted, distinct) folded into at most max CIDRs. */
-function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
-  if (addrs.length <= max) return addrs.map((a) => format(a, bits, bits));
-  // gap[i]: the prefix length addrs[i] and addrs[i+1] share.
-  const gap = addrs.slice(1).map((a, i) => bits - bitLength(a ^ addrs[i]));
-  const byLength: number[][] = Array.from({ length: bits + 1 }, () => []);
-  gap.forEach((len, i) => byLength[len].push(i));
-  const joined = new Array<boolean>(gap.length).fill(false);
-  let groups = addrs.length;
-  for (let len = bits; len >= 0 && groups > max; len--) {
-    // The gaps of one /len block are joined together (a part would give overlapping CIDRs);
-    // blocks are independent, so joining stops at the first block that brings the count down.
-    for (const block of blocks(byLength[len], gap, len)) {
-      if (groups <= max) break;
-      for (const i of block) joined[i] = true;
-      groups -= block.length;
-    }
-  }
-  const out: string[] = [];
-  let start = 0;
-  let prefix: number = bits;
-  for (let i = 0; i < addrs.length; i++) {
-    if (i < gap.length && joined[i]) {
-      prefix = Math.min(prefix, gap[i]);
-      continue;
-    }
-    const mask = prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
-    out.push(format(addrs[start] & mask, bits, prefix));
-    start = i + 1;
-    prefix = bits;
-  }
-  return out;
-}
-
-/** Host CIDRs (a.b.c.d/32, …/128) → at most max CIDRs per family covering them all; IPv4 first. */
-export function foldAddresses(cidrs: string[], max: number): string[] {
-  const v4 = new Set<bigint>();
-  const v6 = new Set<bigint>();
-  for (const c of cidrs) {
-    const a = parse(c);
-    (a.bits === 32 ? v4 : v6).add(a.value);
-  }
-  const sorted = (s: Set<bigint>) => [...s].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return [...foldFamily(sorted(v4), 32, max), ...foldFamily(sorted(v6), 128, max)];
+/** Whether inner lies wholly inside outer (what the API server demands of an ipBlock's except). */
+export function within(inner: Cidr, outer: Cidr): boolean {
+  return inner.prefix >= outer.prefix && contains(outer, inner);
 }

@@ -1,5 +1,15 @@
 import { ownerOf, podIPs } from '../kube/objects';
-import type { LabelSelector, Labels, Owner, Peer, Protocol, ServiceEndpoint, TargetPod } from './log';
+import type {
+  LabelSelector,
+  Labels,
+  NamedPort,
+  Owner,
+  Peer,
+  PodPolicyFacts,
+  Protocol,
+  ServiceEndpoint,
+  TargetPod,
+} from './log';
 import { isUnstableLabel } from './synthesize';
 
 /** The parts of Pods, Services, EndpointSlices, Nodes and controllers that peer resolution reads. */
@@ -10,8 +20,16 @@ export interface ViewPod {
     labels?: Labels;
     ownerReferences?: { kind: string; name: string; controller?: boolean }[];
   };
-  spec: { hostNetwork?: boolean; nodeName?: string };
+  spec: {
+    hostNetwork?: boolean;
+    nodeName?: string;
+    containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
+  };
   status?: { podIP?: string; podIPs?: { ip: string }[] };
+}
+
+export interface ViewNamespace {
+  metadata: { name: string; labels?: Labels };
 }
 
 export interface ViewService {
@@ -63,8 +81,8 @@ export interface ControllerRef {
   name: string;
 }
 
-type Kind = 'pod' | 'service' | 'endpointslice' | 'node';
-type Obj = ViewPod | ViewService | ViewEndpointSlice | ViewNode;
+type Kind = 'pod' | 'service' | 'endpointslice' | 'node' | 'namespace';
+type Obj = ViewPod | ViewService | ViewEndpointSlice | ViewNode | ViewNamespace;
 
 const key = (o: { metadata: { name: string; namespace?: string } }) =>
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -72,6 +90,28 @@ const key = (o: { metadata: { name: string; namespace?: string } }) =>
 const controllerRef = (o: {
   metadata: { ownerReferences?: { kind: string; name: string; controller?: boolean }[] };
 }) => (o.metadata.ownerReferences ?? []).find((r) => r.controller) ?? o.metadata.ownerReferences?.[0];
+
+/** The named container ports a NetworkPolicy's named port resolves to (felix reads spec.containers). */
+function namedPorts(pod: ViewPod): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of pod.spec.containers ?? [])
+    for (const p of c.ports ?? [])
+      if (p.name)
+        out.push({
+          name: p.name,
+          protocol: (p.protocol ?? 'TCP') as NamedPort['protocol'],
+          port: p.containerPort,
+        });
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** What verify needs of a pod; namespace labels only when the namespace is known (listing it may be forbidden). */
+function policyFacts(pod: ViewPod, namespace: ViewNamespace | undefined): PodPolicyFacts {
+  return {
+    ...(namespace ? { namespaceLabels: { ...(namespace.metadata.labels ?? {}) } } : {}),
+    namedPorts: namedPorts(pod),
+  };
+}
 
 const serviceIPs = (s: ViewService) =>
   [
@@ -115,6 +155,7 @@ export class ClusterView {
     service: new Map(),
     endpointslice: new Map(),
     node: new Map(),
+    namespace: new Map(),
   };
   /** kind/namespace/name → the controller, or null when it could not be read (then labels are used). */
   private readonly controllers = new Map<string, ViewController | null>();
@@ -180,7 +221,8 @@ export class ClusterView {
     }
   }
 
-  targetOf(pod: ViewPod): TargetPod {
+  /** The pod as a flow's target: its workload, node, and namespace labels when they are known. */
+  target(pod: ViewPod): TargetPod {
     const { owner, selector } = this.workloadOf(pod);
     return {
       namespace: pod.metadata.namespace ?? '',
@@ -189,7 +231,12 @@ export class ClusterView {
       owner,
       ...(selector ? { selector } : {}),
       ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
+      ...policyFacts(pod, this.namespaceOf(pod)),
     };
+  }
+
+  private namespaceOf(pod: ViewPod): ViewNamespace | undefined {
+    return this.objects.namespace.get(`/${pod.metadata.namespace ?? ''}`) as ViewNamespace | undefined;
   }
 
   pod(namespace: string, name: string): ViewPod | undefined {
@@ -323,6 +370,7 @@ export class ClusterView {
       hostNetwork,
       ...(selector ? { selector } : {}),
       ...(p.spec.nodeName ? { node: p.spec.nodeName } : {}),
+      ...policyFacts(p, this.namespaceOf(p)),
     };
   }
 }

@@ -56,6 +56,24 @@ export interface FlowLogHeader {
   dns: DnsIdentity | null;
 }
 
+/** A container port with a name: what a NetworkPolicy's named port resolves to on this pod. */
+export interface NamedPort {
+  name: string;
+  protocol: Protocol | 'SCTP';
+  port: number;
+}
+
+/**
+ * What `netpol verify` needs of a pod beyond its identity. Optional: logs written before they were
+ * recorded lack them, and verify then says what it assumed.
+ */
+export interface PodPolicyFacts {
+  /** The labels of the pod's namespace, for namespaceSelectors. */
+  namespaceLabels?: Labels;
+  /** The pod's named container ports, sorted by name. */
+  namedPorts?: NamedPort[];
+}
+
 /**
  * The traced pod. owner null: a bare pod (or a static pod), which is its own workload.
  * Optional (added without a version bump; older logs lack them):
@@ -63,7 +81,7 @@ export interface FlowLogHeader {
  *   policy selects by; without it, the pod's labels minus the release-varying ones are used.
  * - node: the node it ran on; only traffic from that node's addresses is exempt from policy.
  */
-export interface TargetPod {
+export interface TargetPod extends PodPolicyFacts {
   namespace: string;
   name: string;
   labels: Labels;
@@ -72,7 +90,7 @@ export interface TargetPod {
   node?: string;
 }
 
-export interface PodPeer {
+export interface PodPeer extends PodPolicyFacts {
   kind: 'pod';
   namespace: string;
   name: string;
@@ -425,6 +443,23 @@ function validateTarget(t: Obj, lineNo: number): void {
   owner(t, lineNo, 'target');
   selector(t, lineNo, 'target');
   optionalStr(t, 'node', lineNo, 'target');
+  policyFacts(t, lineNo, 'target');
+}
+
+const PORT_PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+
+function policyFacts(o: Obj, lineNo: number, path: string): void {
+  if (o.namespaceLabels !== undefined) labels(o, 'namespaceLabels', lineNo, path);
+  if (o.namedPorts === undefined) return;
+  const list = o.namedPorts;
+  if (!Array.isArray(list)) fail(lineNo, join(path, 'namedPorts'), `expected an array, got ${show(list)}`);
+  list.forEach((e, i) => {
+    const at = `${join(path, 'namedPorts')}[${i}]`;
+    const np = object(e, lineNo, at);
+    str(np, 'name', lineNo, at);
+    oneOf(np, 'protocol', PORT_PROTOCOLS, lineNo, at);
+    int(np, 'port', lineNo, at, 1, 65535);
+  });
 }
 
 function validateFlow(o: Obj, lineNo: number): FlowLine {
@@ -455,6 +490,7 @@ function validatePeer(p: Obj, lineNo: number): void {
       boolean(p, 'hostNetwork', lineNo, 'peer');
       selector(p, lineNo, 'peer');
       optionalStr(p, 'node', lineNo, 'peer');
+      policyFacts(p, lineNo, 'peer');
       return;
     case 'service':
       str(p, 'namespace', lineNo, 'peer');

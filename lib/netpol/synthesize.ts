@@ -1,4 +1,4 @@
-import { foldAddresses } from './cidr';
+import { foldAddresses } from './aggregate';
 import {
   FlowLogError,
   isSelectorless,

@@ -1,4 +1,4 @@
-import { foldAddresses } from '../../../lib/netpol/cidr';
+import { foldAddresses } from '../../../lib/netpol/aggregate';
 
 describe('foldAddresses', () => {
   it('leaves as many addresses as allowed alone', () => {
