@@ -9,20 +9,27 @@
 // The CiliumNetworkPolicy spelling is proven by schema only: Cilium's own CRD (pinned in
 // scripts/testenv/versions.sh) is installed and every emitted object passes `apply --dry-run=server`.
 //
-// Images: HARDEN_IMAGE_CURL (bash + curl), HARDEN_IMAGE_NGINX, HARDEN_IMAGE_COREDNS; default
-// 127.0.0.1:5000/<name>:latest.
+// Images: HARDEN_IMAGE_CURL (Debian: bash, curl, getent), HARDEN_IMAGE_NGINX and HARDEN_IMAGE_COREDNS,
+// as `scripts/testenv/testenv env` exports them.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
 import { kubectl, run, runRaw } from '../support/exec';
+import { testImage } from '../support/kube-pods';
 import { startMonitor } from '../support/monitor';
 
 const NS = 'np-real';
 const dir = mkdtempSync(join(tmpdir(), 'harden-netpol-real-'));
-const image = (name: string) =>
-  process.env[`HARDEN_IMAGE_${name.toUpperCase()}`] ?? `127.0.0.1:5000/${name}:latest`;
+const coredns = () => {
+  const ref = process.env.HARDEN_IMAGE_COREDNS;
+  if (!ref)
+    throw new Error(
+      'HARDEN_IMAGE_COREDNS is not set: run the tests after eval "$(scripts/testenv/testenv env)"',
+    );
+  return ref;
+};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Policy {
@@ -44,7 +51,7 @@ const CLIENT_LABELS = {
   'app.kubernetes.io/version': '1.0.0',
 };
 
-const manifests = `
+const manifests = () => `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: corefile, namespace: ${NS}}
@@ -65,7 +72,7 @@ spec:
     spec:
       containers:
       - name: coredns
-        image: ${image('coredns')}
+        image: ${coredns()}
         args: [-conf, /etc/coredns/Corefile]
         ports: [{containerPort: 1053, protocol: UDP}, {containerPort: 1053, protocol: TCP}]
         volumeMounts: [{name: conf, mountPath: /etc/coredns}]
@@ -79,7 +86,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: nginx, image: ${image('nginx')}}]
+      containers: [{name: nginx, image: ${testImage('nginx')}}]
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -89,14 +96,14 @@ spec:
   template:
     metadata: {labels: ${JSON.stringify(CLIENT_LABELS)}}
     spec:
-      containers: [{name: client, image: ${image('curl')}, command: [sleep, infinity]}]
+      containers: [{name: client, image: ${testImage('curl')}}]
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: hostnet-client, namespace: ${NS}, labels: {app: hostnet-client}}
 spec:
   hostNetwork: true
-  containers: [{name: client, image: ${image('curl')}, command: [sleep, infinity]}]
+  containers: [{name: client, image: ${testImage('curl')}}]
 `;
 
 async function podIP(selector: string): Promise<string> {
@@ -152,7 +159,7 @@ let ciliumYaml = '';
 beforeAll(async () => {
   expect((await harden(['deploy', '--timeout', '120s'])).code).toBe(0);
   await kubectl(['create', 'namespace', NS]);
-  await kubectl(['apply', '-f', '-'], { input: manifests });
+  await kubectl(['apply', '-f', '-'], { input: manifests() });
   for (const d of ['udp-server', 'web', 'client'])
     await kubectl(['rollout', 'status', '-n', NS, `deploy/${d}`, '--timeout=120s']);
   await kubectl(['wait', '-n', NS, '--for=condition=Ready', 'pod/hostnet-client', '--timeout=120s']);
