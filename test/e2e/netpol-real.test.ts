@@ -157,7 +157,7 @@ let policyYaml = '';
 let ciliumYaml = '';
 
 beforeAll(async () => {
-  expect((await harden(['deploy', '--timeout', '120s'])).code).toBe(0);
+  expect((await harden(['deploy', '--image', testImage('agent'), '--timeout', '120s'])).code).toBe(0);
   await kubectl(['create', 'namespace', NS]);
   await kubectl(['apply', '-f', '-'], { input: manifests() });
   for (const d of ['udp-server', 'web', 'client'])
