@@ -15,9 +15,10 @@ import {
   type NodeRecord,
   type SessionPhase,
   type TraceSession,
+  type TraceSessionStatus,
 } from '../session/types';
 import { VERSION } from '../version';
-import { BpftraceError } from './bpftrace';
+import { BpftraceError, type BpftraceOptions } from './bpftrace';
 import {
   cgroupIdOf,
   containerIdOfPath,
@@ -31,6 +32,7 @@ import { FlowTable } from './net-parse';
 import { netPart, targetsPart } from './net-program';
 import { armingPart, composeProgram, programEnv, syscallPart, type ProgramTargets } from './program';
 import { matches, SessionRecords, sessionKey, type Identity } from './sessions';
+import { canonicalJson, StatusMemo, type ConditionInput } from './status-memo';
 import { Tracer } from './tracer';
 
 export interface ControllerOptions {
@@ -42,6 +44,8 @@ export interface ControllerOptions {
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
+  /** How bpftrace is run (tests use a stand-in). */
+  bpftrace?: BpftraceOptions;
 }
 
 interface CgroupState {
@@ -54,6 +58,10 @@ interface CgroupState {
 
 interface Tracked {
   session: TraceSession;
+  /** The spec last acted on: events that change only the status (our own writes) are not acted on. */
+  spec: string;
+  /** What was last written, so an unchanged status is not written again. */
+  memo: StatusMemo;
   records: SessionRecords;
   /** Stop seen: the final flush is due once the last interval's sets have arrived. */
   finalAt?: number;
@@ -66,6 +74,9 @@ interface Tracked {
 }
 
 const now = () => new Date().toISOString();
+
+/** A status as written, less the time of writing (which alone is no reason to write). */
+type UnstampedStatus = Omit<TraceSessionStatus, 'nodes'> & { nodes?: Omit<NodeRecord, 'lastFlush'>[] };
 
 export class Controller {
   private readonly pods = new Map<string, Pod>();
@@ -82,18 +93,21 @@ export class Controller {
     private readonly kube: Kube,
     private readonly opts: ControllerOptions,
   ) {
-    this.tracer = new Tracer({
-      targets: () => this.targets(),
-      program: (t) => this.program(t),
-      onEvent: (e) => this.onEvent(e),
-      onHealth: (e) => {
-        this.health = e;
-        void this.flush();
+    this.tracer = new Tracer(
+      {
+        targets: () => this.targets(),
+        program: (t) => this.program(t),
+        onEvent: (e) => this.onEvent(e),
+        onHealth: (e) => {
+          this.health = e;
+          void this.flush();
+        },
+        // Tell waiting `start` commands as soon as a program is attached.
+        onAttached: () => void this.flush(),
+        log: opts.log,
       },
-      // Tell waiting `start` commands as soon as a program is attached.
-      onAttached: () => void this.flush(),
-      log: opts.log,
-    });
+      opts.bpftrace,
+    );
   }
 
   async start(): Promise<void> {
@@ -143,10 +157,18 @@ export class Controller {
       return;
     }
     let t = this.sessions.get(key);
+    const spec = canonicalJson(s.spec);
+    if (t && t.spec === spec) {
+      // A status write (ours echoing back, or another node's): nothing to do.
+      t.session = s;
+      return;
+    }
     if (!t) {
       const mine = s.status?.nodes?.find((n) => n.node === this.opts.node);
       t = {
         session: s,
+        spec,
+        memo: new StatusMemo(mine?.conditions),
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
@@ -162,6 +184,7 @@ export class Controller {
       }
     }
     t.session = s;
+    t.spec = spec;
     if (s.spec.state === 'Stopped' && !t.final && t.finalAt === undefined) {
       // One more interval brings the sets printed since the last flush.
       t.finalAt = Date.now() + this.opts.intervalMs + 300;
@@ -375,24 +398,58 @@ export class Controller {
   }
 
   private lastFlush = 0;
+  private flushAgain = false;
 
   /** Writes every session this node holds targets or records for; failures are retried next time. */
   async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
     this.flushing = true;
-    this.lastFlush = Date.now();
     try {
-      for (const t of [...this.sessions.values()]) {
-        try {
-          await this.flushOne(t);
-        } catch (e) {
-          if (e instanceof ApiError && e.statusCode === 404) this.sessions.delete(sessionKey(t.session));
-          else this.opts.log(`flush ${sessionKey(t.session)}: ${(e as Error).message}`);
+      do {
+        this.flushAgain = false;
+        this.lastFlush = Date.now();
+        for (const t of [...this.sessions.values()]) {
+          try {
+            await this.flushOne(t);
+          } catch (e) {
+            if (e instanceof ApiError && e.statusCode === 404) this.sessions.delete(sessionKey(t.session));
+            else this.opts.log(`flush ${sessionKey(t.session)}: ${(e as Error).message}`);
+          }
         }
-      }
+      } while (this.flushAgain);
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Server-side apply of this node's part of a session's status, unless it is what was last written. */
+  private async write(t: Tracked, status: UnstampedStatus): Promise<boolean> {
+    if (t.memo.unchanged(status)) return false;
+    const { metadata } = t.session;
+    const path = resourcePath(R.tracesessions, {
+      namespace: metadata.namespace,
+      name: metadata.name,
+      subresource: 'status',
+    });
+    const stamped = {
+      ...status,
+      nodes: status.nodes?.map((n): NodeRecord => ({ ...n, lastFlush: now() })),
+    };
+    await this.kube.apply(
+      path,
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: metadata.name, namespace: metadata.namespace },
+        status: stamped,
+      },
+      { fieldManager: `harden-agent/${this.opts.node}` },
+    );
+    t.memo.wrote(status);
+    return true;
   }
 
   private settle(t: Tracked): void {
@@ -410,29 +467,13 @@ export class Controller {
   }
 
   private async flushOne(t: Tracked): Promise<void> {
-    const { metadata } = t.session;
-    const path = resourcePath(R.tracesessions, {
-      namespace: metadata.namespace,
-      name: metadata.name,
-      subresource: 'status',
-    });
-    const fieldManager = `harden-agent/${this.opts.node}`;
+    const stamp = now();
     if (t.refused) {
-      if (t.phaseWritten === 'Failed') return;
-      await this.kube.apply(
-        path,
-        {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: { name: metadata.name, namespace: metadata.namespace },
-          status: {
-            phase: 'Failed',
-            message: t.refused,
-            conditions: [condition('Accepted', 'False', 'TargetOutsideNamespace', t.refused)],
-          },
-        },
-        { fieldManager },
+      const conditions = t.memo.conditions(
+        [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
+        stamp,
       );
+      await this.write(t, { phase: 'Failed', message: t.refused, conditions });
       t.phaseWritten = 'Failed';
       return;
     }
@@ -446,32 +487,25 @@ export class Controller {
     if (t.final && t.phaseWritten === 'Completed') return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
-    const conditions: Condition[] = [
-      this.health
-        ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
-        : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
-    ];
-    const entry: NodeRecord = {
+    const conditions = t.memo.conditions(
+      [
+        this.health
+          ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
+          : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
+      ],
+      stamp,
+    );
+    const entry: Omit<NodeRecord, 'lastFlush'> = {
       node: this.opts.node,
       arch: this.opts.arch,
       agentVersion: VERSION,
       bpftraceVersion: this.opts.bpftraceVersion,
-      lastFlush: now(),
       final: finishing,
       containers,
       conditions,
       ...(t.flows ? { flows: t.flows.flows(), truncated: t.flows.truncated } : {}),
     };
-    await this.kube.apply(
-      path,
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        metadata: { name: metadata.name, namespace: metadata.namespace },
-        status: { phase, nodes: [entry] },
-      },
-      { fieldManager },
-    );
+    await this.write(t, { phase, nodes: [entry] });
     t.phaseWritten = phase;
     if (finishing) {
       t.final = true;
@@ -480,6 +514,11 @@ export class Controller {
   }
 }
 
-function condition(type: string, status: Condition['status'], reason: string, message: string): Condition {
-  return { type, status, reason, message: message.slice(0, 2000), lastTransitionTime: now() };
+function condition(
+  type: string,
+  status: Condition['status'],
+  reason: string,
+  message: string,
+): ConditionInput {
+  return { type, status, reason, message: message.slice(0, 2000) };
 }

@@ -1,0 +1,243 @@
+/**
+ * A stand-in world for the agent's controller: an in-memory API server that answers lists, streams
+ * watch events and applies status like the real one (every write comes back as a MODIFIED event),
+ * a cgroup tree in a temporary directory, and a bpftrace stand-in that prints what a real program
+ * would for its seeded cgroups. Only the controller's logic is under test; the real pieces are
+ * proven by the e2e suite.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CgroupLayout } from '../../../lib/agent/cgroups';
+import { Controller } from '../../../lib/agent/controller';
+import type { Kube, WatchEvent } from '../../../lib/kube/client';
+import type { KubeObject, List, Pod } from '../../../lib/kube/objects';
+import type { NodeRecord, TraceSession } from '../../../lib/session/types';
+
+export const NODE = 'node-1';
+
+type Watcher = { path: string; onEvent: (e: WatchEvent<KubeObject>) => void; end: () => void };
+
+export interface Write {
+  path: string;
+  status: NonNullable<TraceSession['status']>;
+}
+
+export class FakeKube {
+  private rv = 1;
+  readonly pods = new Map<string, Pod>();
+  readonly sessions = new Map<string, TraceSession>();
+  readonly writes: Write[] = [];
+  private watchers: Watcher[] = [];
+
+  /** The Kube interface, as far as the controller uses it. */
+  get kube(): Kube {
+    return this as unknown as Kube;
+  }
+
+  private store(path: string): Map<string, KubeObject> {
+    return (path.includes('/pods') ? this.pods : this.sessions) as Map<string, KubeObject>;
+  }
+
+  private emit(kind: 'pods' | 'tracesessions', type: WatchEvent<KubeObject>['type'], obj: KubeObject): void {
+    for (const w of this.watchers)
+      if (w.path.endsWith(kind)) w.onEvent({ type, object: structuredClone(obj) });
+  }
+
+  get<T>(path: string): Promise<T> {
+    const items = [...this.store(path).values()].map((o) => structuredClone(o));
+    return Promise.resolve({
+      items,
+      metadata: { resourceVersion: String(this.rv) },
+    } as List<KubeObject> as T);
+  }
+
+  watch<T>(
+    path: string,
+    _query: unknown,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return new Promise((resolve) => {
+      const w: Watcher = {
+        path,
+        onEvent: onEvent as (e: WatchEvent<KubeObject>) => void,
+        end: () => {
+          this.watchers = this.watchers.filter((x) => x !== w);
+          resolve();
+        },
+      };
+      this.watchers.push(w);
+      signal?.addEventListener('abort', w.end);
+    });
+  }
+
+  /** Server-side apply of a status: node entries merged by node, as the CRD's list-map does. */
+  apply<T>(path: string, body: { status: NonNullable<TraceSession['status']> }): Promise<T> {
+    const name = /tracesessions\/([^/]+)\/status$/.exec(path)?.[1] ?? '';
+    const s = [...this.sessions.values()].find((x) => x.metadata.name === name);
+    if (!s) return Promise.reject(Object.assign(new Error('not found'), { statusCode: 404 }));
+    this.writes.push({ path, status: structuredClone(body.status) });
+    const nodes = new Map<string, NodeRecord>((s.status?.nodes ?? []).map((n) => [n.node, n]));
+    for (const n of body.status.nodes ?? []) nodes.set(n.node, n);
+    s.status = { ...s.status, ...body.status, nodes: [...nodes.values()] };
+    s.metadata.resourceVersion = String(++this.rv);
+    this.emit('tracesessions', 'MODIFIED', s);
+    return Promise.resolve(structuredClone(s) as T);
+  }
+
+  putSession(s: TraceSession): void {
+    const type = this.sessions.has(s.metadata.name) ? 'MODIFIED' : 'ADDED';
+    s.metadata.resourceVersion = String(++this.rv);
+    this.sessions.set(s.metadata.name, s);
+    this.emit('tracesessions', type, s);
+  }
+
+  putPod(p: Pod): void {
+    const type = this.pods.has(p.metadata.uid ?? '') ? 'MODIFIED' : 'ADDED';
+    p.metadata.resourceVersion = String(++this.rv);
+    this.pods.set(p.metadata.uid ?? '', p);
+    this.emit('pods', type, p);
+  }
+
+  deletePod(uid: string): void {
+    const p = this.pods.get(uid);
+    if (!p) return;
+    this.pods.delete(uid);
+    this.emit('pods', 'DELETED', p);
+  }
+
+  /** Another node's agent writes its own entry (seen by this agent's watch). */
+  otherNodeWrites(name: string): void {
+    const s = this.sessions.get(name)!;
+    const other: NodeRecord = {
+      node: 'node-2',
+      arch: 'amd64',
+      agentVersion: 'x',
+      lastFlush: new Date().toISOString(),
+      final: false,
+      containers: [],
+    };
+    s.status = { ...s.status, nodes: [...(s.status?.nodes ?? []).filter((n) => n.node !== 'node-2'), other] };
+    s.metadata.resourceVersion = String(++this.rv);
+    this.emit('tracesessions', 'MODIFIED', s);
+  }
+}
+
+/** A bpftrace stand-in: prints ready, then every 50 ms the configured syscalls for each seeded cgroup. */
+const FAKE_BPFTRACE = `#!/usr/bin/env node
+const fs = require('fs');
+const path = require('path');
+const dir = process.env.FAKE_BPFTRACE_DIR;
+const text = fs.readFileSync(process.argv[process.argv.length - 1], 'utf8');
+const seeds = [...text.matchAll(/@targets\\[\\(uint64\\)(\\d+)\\] = 1;/g)].map((m) => m[1]);
+fs.appendFileSync(path.join(dir, 'runs'), JSON.stringify({ pid: process.pid, seeds }) + '\\n');
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+const nrs = () => fs.readFileSync(path.join(dir, 'syscalls'), 'utf8').split(',').filter(Boolean);
+const print = () => {
+  const m = {};
+  for (const s of seeds) for (const n of nrs()) m[s + ',' + n] = 1;
+  out({ type: 'map', data: { '@sc0': m } });
+};
+out({ type: 'printf', data: 'harden:ready\\n' });
+const timer = setInterval(print, 50);
+process.on('SIGINT', () => { clearInterval(timer); print(); process.exit(0); });
+`;
+
+export interface World {
+  fake: FakeKube;
+  controller: Controller;
+  dir: string;
+  layout: CgroupLayout;
+  /** The syscall numbers every seeded cgroup "makes" from now on. */
+  setSyscalls(nrs: number[]): void;
+  /** Every bpftrace stand-in started so far: its pid and the cgroup ids it was seeded with. */
+  runs(): { pid: number; seeds: string[] }[];
+  close(): Promise<void>;
+}
+
+export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}): World {
+  const dir = mkdtempSync(join(tmpdir(), 'harden-agent-test-'));
+  const binary = join(dir, 'bpftrace');
+  writeFileSync(binary, FAKE_BPFTRACE);
+  chmodSync(binary, 0o755);
+  writeFileSync(join(dir, 'syscalls'), '');
+  writeFileSync(join(dir, 'runs'), '');
+  mkdirSync(join(dir, 'cgroup', 'kubepods'), { recursive: true });
+  process.env.FAKE_BPFTRACE_DIR = dir;
+  const fake = new FakeKube();
+  const layout = new CgroupLayout({ mountPoint: join(dir, 'cgroup'), root: '/' }, 'cgroupfs');
+  const controller = new Controller(fake.kube, {
+    node: NODE,
+    arch: 'amd64',
+    bpftraceVersion: 'fake',
+    layout,
+    flushMs: opts.flushMs ?? 100,
+    intervalMs: opts.intervalMs ?? 100,
+    log: () => undefined,
+    bpftrace: { binary, readyTimeoutMs: 10_000 },
+  });
+  return {
+    fake,
+    controller,
+    dir,
+    layout,
+    setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),
+    runs: () =>
+      readFileSync(join(dir, 'runs'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { pid: number; seeds: string[] }),
+    close: async () => {
+      await controller.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+let seq = 0;
+
+/** A running pod on the node with one container, its cgroup directory made in the fake tree. */
+export function runningPod(w: World, name: string, labels: Record<string, string> = {}): Pod {
+  seq++;
+  const uid = `00000000-0000-0000-0000-${String(seq).padStart(12, '0')}`;
+  const id = String(seq).padStart(64, 'a');
+  const pod: Pod = {
+    metadata: { name, namespace: 'ns', uid, labels },
+    spec: { nodeName: NODE, containers: [{ name: 'main' }] },
+    status: {
+      phase: 'Running',
+      qosClass: 'BestEffort',
+      containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
+    },
+  };
+  mkdirSync(w.layout.containerDir('BestEffort', uid, `containerd://${id}`)!, { recursive: true });
+  return pod;
+}
+
+export function session(name: string, target: TraceSession['spec']['target']): TraceSession {
+  return {
+    apiVersion: 'harden.dev/v1alpha1',
+    kind: 'TraceSession',
+    metadata: { name, namespace: 'ns' },
+    spec: { type: 'seccomp', state: 'Running', target },
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls until `ok` holds (or throws after `ms`), for effects of timers and child processes. */
+export async function eventually<T>(
+  what: string,
+  get: () => T,
+  ok: (v: T) => boolean,
+  ms = 8000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = get();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: last seen ${JSON.stringify(v)}`);
+    await sleep(20);
+  }
+}
