@@ -44,6 +44,11 @@ export class FakeKube {
       if (w.path.endsWith(kind)) w.onEvent({ type, object: structuredClone(obj) });
   }
 
+  request<T>(method: string, path: string): Promise<T> {
+    if (method !== 'GET') return Promise.reject(new Error(`unexpected ${method} ${path}`));
+    return this.get<T>(path);
+  }
+
   get<T>(path: string): Promise<T> {
     const items = [...this.store(path).values()].map((o) => structuredClone(o));
     return Promise.resolve({
