@@ -4,6 +4,7 @@
  * session, and writes what it saw into each session's status: one entry per node, owned by this
  * node's field manager through server-side apply, so agents never overwrite each other.
  */
+import { existsSync } from 'node:fs';
 import { ApiError, type Kube } from '../kube/client';
 import { inform } from '../kube/informer';
 import { ownerOf, podIPs, type Pod } from '../kube/objects';
@@ -12,11 +13,13 @@ import {
   API_VERSION,
   KIND,
   type Condition,
+  type Gap,
   type NodeRecord,
   type SessionPhase,
   type TraceSession,
   type TraceSessionStatus,
 } from '../session/types';
+import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
 import { BpftraceError, type BpftraceOptions } from './bpftrace';
 import {
@@ -33,7 +36,7 @@ import { netPart, targetsPart } from './net-program';
 import { armingPart, composeProgram, programEnv, syscallPart, type ProgramTargets } from './program';
 import { matches, SessionRecords, sessionKey, type Identity } from './sessions';
 import { canonicalJson, StatusMemo, type ConditionInput } from './status-memo';
-import { Tracer } from './tracer';
+import { Tracer, type TraceGap } from './tracer';
 
 export interface ControllerOptions {
   node: string;
@@ -54,6 +57,10 @@ interface CgroupState {
   fromStart: boolean;
   filterSeen: boolean;
   recording: boolean;
+  /** Its directory, to tell whether it still exists; undefined when not known. */
+  dir?: string;
+  /** When the agent first knew of it (ms). */
+  seenAt: number;
 }
 
 interface Tracked {
@@ -71,6 +78,10 @@ interface Tracked {
   health?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
+  /** Intervals in which this node traced nothing (open sessions: pods that ran only then are missing). */
+  nodeGaps: Gap[];
+  /** The previous agent's last write, when this agent took the session over: a gap until traced again. */
+  resumeFrom?: string;
 }
 
 const now = () => new Date().toISOString();
@@ -88,6 +99,7 @@ export class Controller {
   private flushTimer?: NodeJS.Timeout;
   private health: BpftraceError | undefined;
   private flushing = false;
+  private closing = false;
 
   constructor(
     private readonly kube: Kube,
@@ -100,13 +112,18 @@ export class Controller {
         onEvent: (e) => this.onEvent(e),
         onHealth: (e) => {
           this.health = e;
+          if (e && this.tracer.untracedSince) this.gapOpened();
           void this.flush();
         },
-        // Tell waiting `start` commands as soon as a program is attached.
-        onAttached: () => void this.flush(),
+        onAttached: () => {
+          this.closeResumeGaps();
+          // Tell waiting `start` commands as soon as a program is in service.
+          void this.flush();
+        },
+        onGap: (g) => this.onGap(g),
         log: opts.log,
       },
-      opts.bpftrace,
+      { ...opts.bpftrace, intervalMs: opts.intervalMs },
     );
   }
 
@@ -137,6 +154,8 @@ export class Controller {
     this.abort.abort();
     if (this.flushTimer) clearInterval(this.flushTimer);
     await this.tracer.close();
+    // Written as a change, so the last write's time is when tracing ended here.
+    this.closing = true;
     await this.flush();
   }
 
@@ -172,6 +191,10 @@ export class Controller {
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
+        nodeGaps: mine?.gaps ?? [],
+        // An earlier agent was tracing this session here: from its last write until this agent
+        // traces again, nothing was.
+        resumeFrom: mine && !mine.final ? mine.lastFlush : undefined,
       };
       if (s.spec.type === 'network') {
         t.flows = this.flowTable(t);
@@ -308,6 +331,8 @@ export class Controller {
             fromStart: false,
             filterSeen: false,
             recording: true,
+            dir,
+            seenAt: Date.now(),
           });
         seeds.set(id, known ? known.recording : true);
       }
@@ -351,6 +376,8 @@ export class Controller {
           fromStart: true,
           filterSeen: false,
           recording: false,
+          dir: this.opts.layout.dirOfHierarchyPath(e.path),
+          seenAt: Date.now(),
         });
         return;
       case 'exec':
@@ -385,6 +412,68 @@ export class Controller {
         return;
       default:
         return;
+    }
+  }
+
+  // --- gaps: intervals in which targets were not traced ------------------------------------------
+
+  /** Cgroups that existed when tracing stopped: the gap is theirs too, even if they end during it. */
+  private aliveAtGap?: Set<string>;
+
+  /** bpftrace died with nothing else in service. */
+  private gapOpened(): void {
+    if (this.aliveAtGap) return;
+    this.aliveAtGap = new Set(
+      [...this.cgroups].filter(([, c]) => !c.dir || existsSync(c.dir)).map(([id]) => id),
+    );
+    for (const c of this.cgroups.values()) {
+      // Armed, waiting for its entrypoint's exec, which may come before the next program attaches:
+      // record it from then on, its start counted as missed.
+      if (!c.recording) {
+        c.recording = true;
+        c.fromStart = false;
+      }
+    }
+  }
+
+  private onGap(g: TraceGap): void {
+    const gap: Gap = { from: g.from.toISOString(), to: g.to.toISOString(), reason: g.reason };
+    const from = g.from.getTime();
+    const alive = this.aliveAtGap;
+    this.aliveAtGap = undefined;
+    const cgroups =
+      g.cgroups ??
+      [...this.cgroups].filter(([id, c]) => alive?.has(id) || c.seenAt >= from).map(([id]) => id);
+    this.opts.log(`not traced from ${gap.from} to ${gap.to} (${gap.reason}): ${cgroups.length} cgroups`);
+    for (const t of this.sessions.values()) {
+      if (this.active(t)) this.addGap(t, gap, cgroups, !g.cgroups);
+    }
+    void this.flush();
+  }
+
+  /** A gap for a session: on the target containers among `cgroups`, and on the node when it was all of it. */
+  private addGap(t: Tracked, gap: Gap, cgroups: Iterable<string>, nodeWide: boolean): void {
+    for (const id of cgroups) {
+      const uid = this.cgroups.get(id)?.podUID;
+      const pod = uid ? this.pods.get(uid) : undefined;
+      if (pod && this.covers(t, pod)) t.records.addGap(id, gap);
+    }
+    if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
+  }
+
+  /** Sessions taken over from an earlier agent: untraced from its last write until now. */
+  private closeResumeGaps(): void {
+    const to = new Date().toISOString();
+    for (const t of this.sessions.values()) {
+      if (!t.resumeFrom || !this.active(t) || !this.traced(t)) continue;
+      const gap: Gap = { from: t.resumeFrom, to, reason: 'AgentRestarted' };
+      t.resumeFrom = undefined;
+      this.opts.log(
+        `session ${sessionKey(t.session)}: not traced from ${gap.from} to ${gap.to} (agent restarted)`,
+      );
+      for (const c of t.records.containers())
+        if (this.pods.has(c.podUID)) t.records.addContainerGap(c.containerID, gap);
+      this.addGap(t, gap, this.cgroups.keys(), true);
     }
   }
 
@@ -477,21 +566,29 @@ export class Controller {
       t.phaseWritten = 'Failed';
       return;
     }
+    if (t.final && t.phaseWritten === 'Completed') return;
+    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
+    const untraced = this.tracer.untracedSince;
+    if (finishing && untraced) {
+      // Ending while bpftrace is down: the gap ends with the session.
+      const gap: Gap = { from: untraced.toISOString(), to: stamp, reason: 'BpftraceExited' };
+      this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
+    }
     const pods = this.targetPods(t);
     this.settle(t);
     const containers = t.records.containers().filter((c) => !c.containerID.startsWith('skip:'));
     const open = !t.session.spec.target.podName;
     // A pod session concerns only its pod's node; an open one every node (a matching pod may come).
     if (!open && !pods.length && !containers.length && t.phaseWritten === undefined) return;
-    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
-    if (t.final && t.phaseWritten === 'Completed') return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
     const conditions = t.memo.conditions(
       [
-        this.health
-          ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
-          : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
+        this.closing
+          ? condition('BpftraceReady', 'False', 'AgentStopped', 'the node agent stopped')
+          : this.health
+            ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
+            : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
       ],
       stamp,
     );
@@ -503,6 +600,7 @@ export class Controller {
       final: finishing,
       containers,
       conditions,
+      ...(t.nodeGaps.length ? { gaps: t.nodeGaps } : {}),
       ...(t.flows ? { flows: t.flows.flows(), truncated: t.flows.truncated } : {}),
     };
     await this.write(t, { phase, nodes: [entry] });

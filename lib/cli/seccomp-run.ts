@@ -28,6 +28,7 @@ import {
   requireDeployed,
   stopSession,
 } from '../session/client';
+import { describeGap, gapsOf } from '../session/gaps';
 import type { TraceSession } from '../session/types';
 
 export async function runStart(argv: StartArgs): Promise<void> {
@@ -68,10 +69,12 @@ export async function runStop(argv: StopArgs): Promise<void> {
   const namespace = kube.namespace;
   const resume = `kubectl harden seccomp stop ${argv.id} -n ${namespace}`;
   let session = await getSession(kube, namespace, argv.id, 'seccomp');
+  // A session kept for its gaps is taken with --accept-gaps.
   if (
     session.spec.state === 'Stopped' &&
     session.status?.phase === 'Completed' &&
-    !pendingNodes(session).length
+    !pendingNodes(session).length &&
+    !(argv.acceptGaps && gapsOf(session).length)
   ) {
     throw new HardenError(
       `session "${argv.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
@@ -126,6 +129,13 @@ export async function runStop(argv: StopArgs): Promise<void> {
     dispose();
   }
   io.done();
+  const gaps = warnGaps(session, io);
+  if (gaps && !argv.acceptGaps) {
+    throw new HardenError(
+      `session "${argv.id}" in namespace "${namespace}" was not traced throughout (${gaps} gap${gaps > 1 ? 's' : ''}, listed above): syscalls made then may be missing from the profile, and enforcing it would deny them; the session is kept (context "${kube.ctx.context}")`,
+      `Record again in a new session, or take this profile as it is: ${resume} --accept-gaps`,
+    );
+  }
   // Render before deleting: an error here must leave the recorded data in place.
   await emitProfiles(session, argv, format, io);
   if (!argv.keep) await deleteSession(kube, namespace, argv.id);
@@ -137,7 +147,15 @@ export async function runShow(argv: ShowArgs): Promise<void> {
   const format = profileFormat(argv);
   if (argv.outputDir) await ensureWritableDir(argv.outputDir);
   const session = await getSession(kube, kube.namespace, argv.id, 'seccomp');
+  warnGaps(session, io);
   await emitProfiles(session, argv, format, io);
+}
+
+/** Names every interval in which a target was not traced; returns how many there were. */
+function warnGaps(session: TraceSession, io: Io): number {
+  const gaps = gapsOf(session);
+  for (const g of gaps) io.err(`warning: ${describeGap(g)}`);
+  return gaps.length;
 }
 
 function profileFormat(argv: StopArgs): string {

@@ -15,6 +15,8 @@ export interface StopArgs extends GlobalFlags {
   outputDir?: string;
   timeout: string;
   runtime: string;
+  /** Emit the profile even when the session has gaps (intervals in which a target was not traced). */
+  acceptGaps?: boolean;
 }
 
 export type ShowArgs = StopArgs;
@@ -69,6 +71,12 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
           type: 'string',
           default: '60s',
           describe: "How long to wait for the agents' final flush",
+        })
+        .option('accept-gaps', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Print the profile even if a target was not traced for a while (each gap is named on stderr)',
         }),
     ) as unknown as Argv<StopArgs>,
   handler: async (argv) => {

@@ -134,6 +134,7 @@ const FAKE_BPFTRACE = `#!/usr/bin/env node
 const fs = require('fs');
 const path = require('path');
 const dir = process.env.FAKE_BPFTRACE_DIR;
+if (fs.existsSync(path.join(dir, 'broken'))) { process.stderr.write('ERROR: broken\\n'); process.exit(1); }
 const text = fs.readFileSync(process.argv[process.argv.length - 1], 'utf8');
 const seeds = [...text.matchAll(/@targets\\[\\(uint64\\)(\\d+)\\] = 1;/g)].map((m) => m[1]);
 fs.appendFileSync(path.join(dir, 'runs'), JSON.stringify({ pid: process.pid, seeds }) + '\\n');
@@ -156,6 +157,8 @@ export interface World {
   layout: CgroupLayout;
   /** The syscall numbers every seeded cgroup "makes" from now on. */
   setSyscalls(nrs: number[]): void;
+  /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
+  breakBpftrace(): void;
   /** Every bpftrace stand-in started so far: its pid and the cgroup ids it was seeded with. */
   runs(): { pid: number; seeds: string[] }[];
   close(): Promise<void>;
@@ -187,6 +190,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     controller,
     dir,
     layout,
+    breakBpftrace: () => writeFileSync(join(dir, 'broken'), ''),
     setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),
     runs: () =>
       readFileSync(join(dir, 'runs'), 'utf8')
