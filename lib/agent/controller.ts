@@ -1,8 +1,9 @@
 /**
  * The agent's session controller: watches TraceSessions (all namespaces) and the pods of its own
- * node, keeps one bpftrace program tracing every target container of every running seccomp
- * session, and writes what it saw into each session's status: one entry per node, owned by this
- * node's field manager through server-side apply, so agents never overwrite each other.
+ * node, keeps one bpftrace program tracing the targets of every running session (planned by
+ * ./plan, assembled by ./assemble), and writes what it saw into each session's status: one entry
+ * per node, owned by this node's field manager through server-side apply, so agents never
+ * overwrite each other.
  */
 import { existsSync } from 'node:fs';
 import { ApiError, type Kube } from '../kube/client';
@@ -22,19 +23,13 @@ import {
 import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
 import { BpftraceError, type BpftraceOptions } from './bpftrace';
-import {
-  cgroupIdOf,
-  containerIdOfPath,
-  parseContainerID,
-  podUIDOfPath,
-  qosClassOf,
-  type CgroupLayout,
-} from './cgroups';
+import { assembleProgram } from './assemble';
+import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
-import { netPart, targetsPart } from './net-program';
-import { armingPart, composeProgram, programEnv, syscallPart, type ProgramTargets } from './program';
-import { matches, SessionRecords, sessionKey, type Identity } from './sessions';
+import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
+import type { ProgramTargets } from './program';
+import { SessionRecords, sessionKey, type Identity } from './sessions';
 import { canonicalJson, StatusMemo, type ConditionInput } from './status-memo';
 import { Tracer, type TraceGap } from './tracer';
 
@@ -51,18 +46,6 @@ export interface ControllerOptions {
   bpftrace?: BpftraceOptions;
 }
 
-interface CgroupState {
-  podUID?: string;
-  containerID?: string;
-  fromStart: boolean;
-  filterSeen: boolean;
-  recording: boolean;
-  /** Its directory, to tell whether it still exists; undefined when not known. */
-  dir?: string;
-  /** When the agent first knew of it (ms). */
-  seenAt: number;
-}
-
 interface Tracked {
   session: TraceSession;
   /** The spec last acted on: events that change only the status (our own writes) are not acted on. */
@@ -75,7 +58,6 @@ interface Tracked {
   final: boolean;
   phaseWritten?: SessionPhase;
   refused?: string;
-  health?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
   /** Intervals in which this node traced nothing (open sessions: pods that ran only then are missing). */
@@ -108,7 +90,7 @@ export class Controller {
     this.tracer = new Tracer(
       {
         targets: () => this.targets(),
-        program: (t) => this.program(t),
+        program: (t) => assembleProgram(t, opts.intervalMs),
         onEvent: (e) => this.onEvent(e),
         onHealth: (e) => {
           this.health = e;
@@ -241,129 +223,41 @@ export class Controller {
   private flowTable(t: Tracked): FlowTable {
     const covered = (uid: string | undefined) => {
       const pod = uid ? this.pods.get(uid) : undefined;
-      return pod && this.covers(t, pod) ? pod : undefined;
+      return pod && coversPod(t.session, pod) ? pod : undefined;
     };
     return new FlowTable({
       now: () => new Date(),
       podOfCgroup: (cg) => covered(this.cgroups.get(cg)?.podUID)?.metadata.name,
       podOfIP: (ip) =>
         [...this.pods.values()].find(
-          (p) => !p.spec.hostNetwork && podIPs(p).includes(ip) && this.covers(t, p),
+          (p) => !p.spec.hostNetwork && podIPs(p).includes(ip) && coversPod(t.session, p),
         )?.metadata.name,
       podIP: (name, family) => {
-        const pod = [...this.pods.values()].find((p) => p.metadata.name === name && this.covers(t, p));
+        const pod = [...this.pods.values()].find((p) => p.metadata.name === name && coversPod(t.session, p));
         return pod ? podIPs(pod).find((ip) => (ip.includes(':') ? 6 : 4) === family) : undefined;
       },
     });
   }
 
-  /** Whether an attached program (not one still compiling) traces all of this session's targets. */
   private traced(t: Tracked): boolean {
-    const a = this.tracer.attachedTargets;
-    if (!a) return false;
-    const prefixes = new Set(a.podPrefixes);
-    const extra = new Set(a.extra);
-    if (!extra.has(t.session.spec.type)) return false;
-    if (!t.session.spec.target.podName && !prefixes.has(this.opts.layout.nodePrefix())) return false;
-    for (const p of this.targetPods(t)) {
-      if (!prefixes.has(this.opts.layout.podPrefix(qosClassOf(p), p.metadata.uid ?? ''))) return false;
-      if (t.session.spec.type !== 'network' || p.spec.hostNetwork) continue;
-      for (const ip of podIPs(p)) {
-        if (!extra.has(`ip:${ip}`)) return false;
-      }
-    }
-    return true;
-  }
-
-  /** One program for every session kind running on the node, from composable parts. */
-  private program(t: ProgramTargets) {
-    const kinds = new Set(t.extra?.filter((x) => x === 'seccomp' || x === 'network'));
-    const ips = (t.extra ?? []).filter((x) => x.startsWith('ip:')).map((x) => x.slice(3));
-    const parts = kinds.has('seccomp') ? [armingPart(t), syscallPart()] : [targetsPart(t)];
-    if (kinds.has('network')) parts.push(netPart(ips, t.extra?.includes('network-open')));
-    return { text: composeProgram(parts, this.opts.intervalMs), env: programEnv() };
-  }
-
-  private covers(t: Tracked, pod: Pod): boolean {
-    const target = t.session.spec.target;
-    if (pod.metadata.namespace !== t.session.metadata.namespace) return false;
-    if (target.podName) return pod.metadata.name === target.podName;
-    if (target.selector) return matches(pod.metadata.labels, target.selector);
-    return Boolean(target.all);
+    return tracesSession(this.tracer.attachedTargets, t.session, this.pods.values(), this.opts.layout);
   }
 
   private targetPods(t: Tracked): Pod[] {
-    return [...this.pods.values()].filter((p) => this.covers(t, p));
+    return targetPodsOf(t.session, this.pods.values());
   }
 
+  /** The plan for the sessions traced now; containers it found running are remembered as such. */
   private targets(): ProgramTargets {
-    const pods = new Map<string, Pod>();
-    for (const t of this.sessions.values()) {
-      if (this.active(t)) for (const p of this.targetPods(t)) pods.set(p.metadata.uid ?? '', p);
-    }
-    const seeds = new Map<string, boolean>();
-    const podPrefixes: string[] = [];
-    // A selector may match pods that do not exist yet: arm every new pod cgroup of the node, so a
-    // new replica is recorded from its first instruction; cgroups of pods that turn out not to be
-    // targets are dropped by the next program (see Tracer's hasExtra).
-    const open = [...this.sessions.values()].some((t) => this.active(t) && !t.session.spec.target.podName);
-    if (open) {
-      podPrefixes.push(this.opts.layout.nodePrefix());
-      for (const [id, c] of this.cgroups) {
-        if (c.fromStart && (!c.podUID || !this.pods.has(c.podUID))) seeds.set(id, c.recording);
-      }
-    }
-    for (const [uid, pod] of pods) {
-      const qos = qosClassOf(pod);
-      podPrefixes.push(this.opts.layout.podPrefix(qos, uid));
-      for (const cs of pod.status?.containerStatuses ?? []) {
-        const parsed = cs.containerID ? parseContainerID(cs.containerID) : undefined;
-        if (!parsed || !cs.state?.running) continue;
-        const dir = this.opts.layout.containerDir(qos, uid, cs.containerID ?? '');
-        const id = dir ? cgroupIdOf(dir) : undefined;
-        if (!id) continue;
-        const known = this.cgroups.get(id);
-        // A container running before we armed its pod is recorded at once (its start was missed).
-        if (!known)
-          this.cgroups.set(id, {
-            podUID: uid,
-            containerID: parsed.id,
-            fromStart: false,
-            filterSeen: false,
-            recording: true,
-            dir,
-            seenAt: Date.now(),
-          });
-        seeds.set(id, known ? known.recording : true);
-      }
-      for (const [id, c] of this.cgroups) if (c.podUID === uid && !seeds.has(id)) seeds.set(id, c.recording);
-    }
-    const kinds = new Set(
-      [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session.spec.type),
-    );
-    if (!kinds.size) return { seeds: [], podPrefixes: [] };
-    const openNet = [...this.sessions.values()].some(
-      (t) => this.active(t) && t.session.spec.type === 'network' && !t.session.spec.target.podName,
-    );
-    const ips = new Set<string>();
-    for (const t of this.sessions.values()) {
-      if (!this.active(t) || t.session.spec.type !== 'network') continue;
-      for (const p of this.targetPods(t)) {
-        if (p.spec.hostNetwork) continue; // a node address would claim all of the node's traffic
-        for (const ip of podIPs(p)) ips.add(ip);
-      }
-    }
-    return {
-      seeds: [...seeds]
-        .map(([id, recording]) => ({ id, recording }))
-        .sort((a, b) => a.id.localeCompare(b.id)),
-      podPrefixes: podPrefixes.sort(),
-      extra: [
-        ...[...kinds].sort(),
-        ...(openNet ? ['network-open'] : []),
-        ...[...ips].sort().map((ip) => `ip:${ip}`),
-      ],
-    };
+    const { targets, discovered } = planTargets({
+      sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
+      pods: this.pods,
+      cgroups: this.cgroups,
+      layout: this.opts.layout,
+      cgroupIdOf,
+    });
+    for (const [id, c] of discovered) this.cgroups.set(id, { ...c, seenAt: Date.now() });
+    return targets;
   }
 
   private onEvent(e: TraceEvent): void {
@@ -402,7 +296,7 @@ export class Controller {
           for (const t of this.sessions.values()) {
             if (t.refused || t.final || t.session.spec.type !== 'seccomp') continue;
             const pod = uid ? this.pods.get(uid) : undefined;
-            if (pod ? this.covers(t, pod) : false) t.records.add(cgroup, nrs);
+            if (pod ? coversPod(t.session, pod) : false) t.records.add(cgroup, nrs);
           }
         }
         return;
@@ -443,7 +337,7 @@ export class Controller {
     this.aliveAtGap = undefined;
     const cgroups =
       g.cgroups ??
-      [...this.cgroups].filter(([id, c]) => alive?.has(id) || c.seenAt >= from).map(([id]) => id);
+      [...this.cgroups].filter(([id, c]) => alive?.has(id) || (c.seenAt ?? 0) >= from).map(([id]) => id);
     this.opts.log(`not traced from ${gap.from} to ${gap.to} (${gap.reason}): ${cgroups.length} cgroups`);
     for (const t of this.sessions.values()) {
       if (this.active(t)) this.addGap(t, gap, cgroups, !g.cgroups);
@@ -456,7 +350,7 @@ export class Controller {
     for (const id of cgroups) {
       const uid = this.cgroups.get(id)?.podUID;
       const pod = uid ? this.pods.get(uid) : undefined;
-      if (pod && this.covers(t, pod)) t.records.addGap(id, gap);
+      if (pod && coversPod(t.session, pod)) t.records.addGap(id, gap);
     }
     if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
   }

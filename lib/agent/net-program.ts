@@ -19,19 +19,7 @@
  * - `else if` made 0.17 emit unloadable code ("unreachable insn"); plain `if`s are used.
  */
 import { isIP } from 'node:net';
-import {
-  armingPart,
-  composeProgram,
-  programEnv,
-  type Program,
-  type ProgramPart,
-  type ProgramTargets,
-} from './program';
-
-export interface NetTargets extends ProgramTargets {
-  /** IPv4 and IPv6 addresses of the traced pods: ingress is attributed by the local address. */
-  podIPs: string[];
-}
+import { armingPart, type ProgramPart, type ProgramTargets } from './program';
 
 /**
  * Flow maps, two of each (flipped per interval like the syscall sets, so a flow first seen while
@@ -194,9 +182,4 @@ export function targetsPart(t: ProgramTargets): ProgramPart {
     probes: (arming.probes ?? []).filter((p) => p.startsWith('tracepoint:cgroup:cgroup_mkdir ')),
     end: ['clear(@targets);'],
   };
-}
-
-/** The network session program: target cgroups (armed like seccomp's) plus the flow maps. */
-export function networkProgram(t: NetTargets, intervalMs: number): Program {
-  return { text: composeProgram([targetsPart(t), netPart(t.podIPs)], intervalMs), env: programEnv() };
 }

@@ -168,8 +168,3 @@ export function programEnv(): Record<string, string> {
     BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX),
   };
 }
-
-/** The seccomp session program: arming plus syscall sets. */
-export function seccompProgram(t: ProgramTargets, intervalMs: number): Program {
-  return { text: composeProgram([armingPart(t), syscallPart()], intervalMs), env: programEnv() };
-}

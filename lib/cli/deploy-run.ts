@@ -1,4 +1,4 @@
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { processIo, type Io } from './context';
 import type { DeployArgs, UndeployArgs } from './deploy';
 import { outputFormat, toJson, toYamlDocuments } from './output';

@@ -1,15 +1,10 @@
-/**
- * An error meant for the user: one line saying what went wrong (naming the object, namespace and
- * context), and optionally what to do next. Anything else that escapes is a bug and shows a stack.
- */
-export class HardenError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly exitCode = 1,
-  ) {
+import { HardenError } from '../errors';
+
+/** A command line yargs refused (unknown verb or flag, conflicting flags): printed with a usage pointer. */
+export class UsageError extends Error {
+  constructor(message: string) {
     super(message);
-    this.name = 'HardenError';
+    this.name = 'UsageError';
   }
 }
 

@@ -1,7 +1,8 @@
 import yargs from 'yargs/yargs';
 import type { Argv } from 'yargs';
 import { completionCommand } from './completion';
-import { formatError, HardenError } from './errors';
+import { HardenError } from '../errors';
+import { formatError, UsageError } from './errors';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
 import { commands, subcommands, type AnyCommand } from './registry';
@@ -31,8 +32,6 @@ export function buildParser(args: string[]): Argv<GlobalFlags> {
       throw err ?? new UsageError(msg);
     });
 }
-
-export class UsageError extends Error {}
 
 const topLevel = () =>
   [versionCommand, completionCommand, ...commands].map((c) => String(c.command).split(' ')[0]);

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { processIo } from './context';
 import type { NetpolMonitorArgs } from './netpol';
 import { interruptSignal, waitTracing } from './session-wait';

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { processIo } from './context';
 import type { NetpolReportArgs } from './netpol';
 import { outputFormat, toJson, toYamlDocuments } from './output';

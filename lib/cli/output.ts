@@ -1,6 +1,6 @@
 import { dump as dumpYaml } from 'js-yaml';
 import Table from 'cli-table3';
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 
 export type Format = 'json' | 'yaml' | 'table';
 

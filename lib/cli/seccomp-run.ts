@@ -1,7 +1,7 @@
 import { constants as fsc } from 'node:fs';
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { processIo, type Io } from './context';
 import type { ShowArgs, StartArgs, StopArgs } from './seccomp';
 import { outputFormat, toJson, toYamlDocuments } from './output';

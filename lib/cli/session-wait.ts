@@ -1,4 +1,4 @@
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import type { Io } from './context';
 import type { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';

@@ -1,4 +1,4 @@
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { processIo } from './context';
 import type { GlobalFlags } from './flags';
 import { outputFormat, printObject, renderTable } from './output';

@@ -1,4 +1,4 @@
-import { HardenError } from './errors';
+import { HardenError } from '../errors';
 import { AGENT_NAME, AGENT_NAMESPACE } from '../deploy/manifests';
 import { ApiError, type Kube } from '../kube/client';
 import type { List, Pod } from '../kube/objects';

@@ -1,4 +1,4 @@
-import { GROUP, KIND, MAX_GAPS, VERSION } from '../session/types';
+import { CRD_VERSION, GROUP, KIND, MAX_FLOWS_PER_NODE, MAX_GAPS } from '../session/types';
 
 const str = { type: 'string' };
 const int = { type: 'integer', format: 'int64', minimum: 0 };
@@ -88,9 +88,6 @@ const flow = {
   },
 };
 
-/** Flow entries a node may keep per session; beyond it the agent sets `truncated`. */
-export const MAX_FLOWS_PER_NODE = 2000;
-
 const nodeRecord = {
   type: 'object',
   required: ['node'],
@@ -131,7 +128,7 @@ export function traceSessionCrd() {
       },
       versions: [
         {
-          name: VERSION,
+          name: CRD_VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 import { parseDuration } from '../duration';
 import { describePath, verbOf } from './paths';
 import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';

@@ -1,4 +1,4 @@
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 
 export interface Poll<T> {
   done: boolean;

@@ -9,6 +9,7 @@ import {
   type ServicePeer,
   type TargetPod,
 } from './log';
+import { unmapIPv4 } from '../ip';
 
 /**
  * Flows in, NetworkPolicies out. Pure and streaming: `add` folds one flow into per-workload rule
@@ -94,9 +95,8 @@ function isEmpty(labels: Labels): boolean {
 
 /** A single address; an IPv4-mapped IPv6 address (a dual-stack socket's view) is the IPv4 packet it was. */
 export function hostCidr(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return `${mapped[1]}/32`;
-  return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+  const addr = unmapIPv4(ip);
+  return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
 }
 
 function ipBlock(ip: string): NetworkPolicyPeer {

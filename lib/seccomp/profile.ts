@@ -2,7 +2,7 @@
  * Seccomp profiles from what the agent observed: pure data in, profiles out (DESIGN.md §4).
  * One profile per container of a workload, merged across its replicas.
  */
-import { hasSyscallName, namesFor, type NodeArch } from './names';
+import { hasSyscallName, isNodeArch, namesFor, type NodeArch } from './names';
 import { RUNTIME_SYSCALLS, type ContainerRuntime } from './runtime-syscalls';
 
 export interface ContainerObservation {
@@ -99,7 +99,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     );
   }
   const arch = first.arch;
-  if (!Object.prototype.hasOwnProperty.call(ARCHITECTURES, arch)) {
+  if (!isNodeArch(arch)) {
     throw new ProfileError(`${label(first)}: unsupported node architecture ${JSON.stringify(arch)}`);
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';

@@ -4,8 +4,9 @@
  * one entry per node, each agent owning its own entry through server-side apply).
  */
 export const GROUP = 'harden.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+/** The CRD's API version (not the plugin's release, which is lib/version.ts). */
+export const CRD_VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${CRD_VERSION}`;
 export const KIND = 'TraceSession';
 
 export type SessionType = 'seccomp' | 'network';
@@ -111,6 +112,17 @@ export interface Flow extends FlowTuple {
   /** RFC 3339. */
   firstSeen: string;
   lastSeen: string;
+}
+
+/**
+ * Flow entries one node keeps per session: the CRD's maxItems and the agent's table cap, so the
+ * agent truncates (and says so) before the API server would refuse the whole status.
+ */
+export const MAX_FLOWS_PER_NODE = 2000;
+
+/** A flow's identity: everything but its counts and times. Two entries with one key are one flow. */
+export function flowKey(f: Omit<Flow, 'count' | 'firstSeen' | 'lastSeen'>): string {
+  return [f.pod, f.direction, f.proto, f.localIP, f.localPort, f.remoteIP, f.remotePort].join('|');
 }
 
 export interface NodeRecord {

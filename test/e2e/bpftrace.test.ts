@@ -9,12 +9,14 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { TraceEvent } from '../../lib/agent/output';
-import { seccompProgram, type ProgramTargets } from '../../lib/agent/program';
+import type { ProgramTargets } from '../../lib/agent/program';
+import { seccompOnlyProgram } from '../support/programs';
 import { Tracer } from '../../lib/agent/tracer';
 
 const SYS = { execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 const canRun = process.getuid?.() === 0 && fs.existsSync('/usr/bin/busybox');
 const d = canRun ? describe : describe.skip;
 
@@ -101,7 +103,7 @@ d('bpftrace engine (real kernel)', () => {
   });
 
   async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
-    const run = new BpftraceRun(seccompProgram(t, INTERVAL), seen.on);
+    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL), seen.on);
     runs.push(run);
     await run.start();
     return run;
@@ -170,7 +172,7 @@ d('bpftrace engine (real kernel)', () => {
         })),
         podPrefixes: [...prefixes],
       }),
-      program: (t) => seccompProgram(t, INTERVAL),
+      program: (t) => seccompOnlyProgram(t, INTERVAL),
       onEvent: seen.on,
       onHealth: (e) => {
         if (e) throw e;

@@ -13,8 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import { FlowTable, parseNetLine, type FlowRecord } from '../../lib/agent/net-parse';
-import { networkProgram } from '../../lib/agent/net-program';
 import type { Flow } from '../../lib/session/types';
+import { networkOnlyProgram } from '../support/programs';
 
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -114,13 +114,10 @@ d('network-session program (real bpftrace, private netns)', () => {
     ids = { traced: cgroupIdOf(cg.traced)!, other: cgroupIdOf(cg.other)! };
     fs.writeFileSync(path.join(www, 'index.html'), 'hello\n');
 
-    const p = networkProgram(
-      {
-        seeds: [{ id: ids.traced, recording: true }],
-        podPrefixes: [],
-        // A and B are traced pods; C is not.
-        podIPs: [IP.a.v4, IP.a.v6, IP.b.v4, IP.b.v6],
-      },
+    const p = networkOnlyProgram(
+      { seeds: [{ id: ids.traced, recording: true }], podPrefixes: [] },
+      // A and B are traced pods; C is not.
+      [IP.a.v4, IP.a.v6, IP.b.v4, IP.b.v6],
       INTERVAL,
     );
     await trace.start(p.text, p.env);

@@ -1,5 +1,6 @@
-import { LITERAL_MAX, seccompProgram } from '../../../lib/agent/program';
+import { LITERAL_MAX } from '../../../lib/agent/program';
 import { covers, hasExtra } from '../../../lib/agent/tracer';
+import { seccompOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
 
 const prefix =
@@ -7,7 +8,7 @@ const prefix =
 
 describe('seccomp program', () => {
   test('seeds, pod prefixes and interval make the program text', () => {
-    const p = seccompProgram(
+    const p = seccompOnlyProgram(
       {
         seeds: [
           { id: '329', recording: true },
@@ -22,21 +23,21 @@ describe('seccomp program', () => {
   });
 
   test('the syscall predicate is one map lookup', () => {
-    const p = seccompProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000);
+    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000);
     expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
   });
 
   test('no string literal exceeds what bpftrace 0.17 accepts', () => {
-    const p = seccompProgram({ seeds: [], podPrefixes: [prefix] }, 1000);
+    const p = seccompOnlyProgram({ seeds: [], podPrefixes: [prefix] }, 1000);
     for (const m of p.text.matchAll(/"([^"]*)"/g)) expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
   });
 
   test('unsafe input is refused rather than spliced into the program', () => {
     expect(() =>
-      seccompProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000),
+      seccompOnlyProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000),
     ).toThrow();
-    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000)).toThrow();
-    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a'] }, 1000)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a'] }, 1000)).toThrow();
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { resolveContext } from '../../../lib/kube/kubeconfig';
-import { HardenError } from '../../../lib/cli/errors';
+import { HardenError } from '../../../lib/errors';
 
 const dir = mkdtempSync(join(tmpdir(), 'harden-kc-'));
 

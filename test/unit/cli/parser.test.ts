@@ -2,7 +2,7 @@ import yargs from 'yargs/yargs';
 import { addGlobalFlags } from '../../../lib/cli/flags';
 import { buildParser, usageMessage } from '../../../lib/cli/main';
 import { parseDuration } from '../../../lib/duration';
-import { HardenError } from '../../../lib/cli/errors';
+import { HardenError } from '../../../lib/errors';
 
 const parse = (args: string[]) => addGlobalFlags(yargs(args)).exitProcess(false).parseSync();
 

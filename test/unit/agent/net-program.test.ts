@@ -1,5 +1,6 @@
-import { LITERAL_MAX } from '../../../lib/agent/program';
-import { networkProgram, ptonLiteral } from '../../../lib/agent/net-program';
+import { ptonLiteral } from '../../../lib/agent/net-program';
+import { LITERAL_MAX, type ProgramTargets } from '../../../lib/agent/program';
+import { networkOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
 
 const prefix =
@@ -12,6 +13,9 @@ const targets = {
   podPrefixes: [prefix],
   podIPs: ['10.244.1.7', 'fd00:10:244:1::7', '10.244.1.7', '64:ff9b::10.0.0.1'],
 };
+
+const networkProgram = (t: ProgramTargets & { podIPs: string[] }, intervalMs: number) =>
+  networkOnlyProgram(t, t.podIPs, intervalMs);
 
 describe('network program', () => {
   test('targets, pod IPs and interval make the program text', () => {
