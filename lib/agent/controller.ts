@@ -29,6 +29,7 @@ import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
+import { prune, type GonePod } from './retention';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
 import { canonicalJson, StatusMemo, type ConditionInput } from './status-memo';
 import { Tracer, type TraceGap } from './tracer';
@@ -48,6 +49,8 @@ export interface ControllerOptions {
 
 interface Tracked {
   session: TraceSession;
+  /** When this agent began tracing it (ms): cgroups armed earlier were not seen from their start by it. */
+  since: number;
   /** The spec last acted on: events that change only the status (our own writes) are not acted on. */
   spec: string;
   /** What was last written, so an unchanged status is not written again. */
@@ -76,6 +79,7 @@ export class Controller {
   private readonly sessions = new Map<string, Tracked>();
   private readonly cgroups = new Map<string, CgroupState>();
   private readonly identities = new Map<string, Identity>();
+  private readonly gone = new Map<string, GonePod>();
   private readonly tracer: Tracer;
   private readonly abort = new AbortController();
   private flushTimer?: NodeJS.Timeout;
@@ -103,6 +107,10 @@ export class Controller {
           void this.flush();
         },
         onGap: (g) => this.onGap(g),
+        running: (cgroup) => {
+          const c = this.cgroups.get(cgroup);
+          return c !== undefined && c.goneAt === undefined;
+        },
         log: opts.log,
       },
       { ...opts.bpftrace, intervalMs: opts.intervalMs },
@@ -132,6 +140,17 @@ export class Controller {
     this.flushTimer = setInterval(() => void this.tick(), Math.min(this.opts.flushMs, 500));
   }
 
+  /** What the agent remembers, for logs and tests: bounded by what runs, not by what ran. */
+  get memory(): { pods: number; gonePods: number; cgroups: number; identities: number; programs: number } {
+    return {
+      pods: this.pods.size,
+      gonePods: this.gone.size,
+      cgroups: this.cgroups.size,
+      identities: this.identities.size,
+      programs: this.tracer.runningCount,
+    };
+  }
+
   async close(): Promise<void> {
     this.abort.abort();
     if (this.flushTimer) clearInterval(this.flushTimer);
@@ -144,8 +163,12 @@ export class Controller {
   // --- the world, as watched ---------------------------------------------------------------------
 
   private onPod(type: string, pod: Pod): void {
-    if (type === 'DELETED') this.pods.delete(pod.metadata.uid ?? '');
-    else this.pods.set(pod.metadata.uid ?? '', pod);
+    const uid = pod.metadata.uid ?? '';
+    if (type === 'DELETED') {
+      this.pods.delete(uid);
+      // Its containers may still run, and the program prints their last sets later: kept (see prune).
+      this.gone.set(uid, { pod, at: Date.now() });
+    } else this.pods.set(uid, pod);
     this.learnIdentities(pod);
     void this.tracer.reconcile();
   }
@@ -168,6 +191,7 @@ export class Controller {
       const mine = s.status?.nodes?.find((n) => n.node === this.opts.node);
       t = {
         session: s,
+        since: Date.now(),
         spec,
         memo: new StatusMemo(mine?.conditions),
         records: new SessionRecords(mine),
@@ -198,6 +222,11 @@ export class Controller {
     void this.flush();
   }
 
+  /** A pod by UID, whether it still exists or was deleted while its cgroups may still print. */
+  private podOf(uid: string | undefined): Pod | undefined {
+    return uid ? (this.pods.get(uid) ?? this.gone.get(uid)?.pod) : undefined;
+  }
+
   /** Container IDs → names, remembered so a deleted pod's records keep their names. */
   private learnIdentities(pod: Pod): void {
     for (const cs of pod.status?.containerStatuses ?? []) {
@@ -222,7 +251,7 @@ export class Controller {
   /** Egress by the sending cgroup's pod, ingress by the pod that owns the local address. */
   private flowTable(t: Tracked): FlowTable {
     const covered = (uid: string | undefined) => {
-      const pod = uid ? this.pods.get(uid) : undefined;
+      const pod = this.podOf(uid);
       return pod && coversPod(t.session, pod) ? pod : undefined;
     };
     return new FlowTable({
@@ -252,6 +281,7 @@ export class Controller {
     const { targets, discovered } = planTargets({
       sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
       pods: this.pods,
+      gonePods: new Map([...this.gone].map(([uid, g]) => [uid, g.pod])),
       cgroups: this.cgroups,
       layout: this.opts.layout,
       cgroupIdOf,
@@ -292,11 +322,12 @@ export class Controller {
           byCgroup.set(cgroup, list);
         }
         for (const [cgroup, nrs] of byCgroup) {
-          const uid = this.cgroups.get(cgroup)?.podUID;
+          const pod = this.podOf(this.cgroups.get(cgroup)?.podUID);
           for (const t of this.sessions.values()) {
-            if (t.refused || t.final || t.session.spec.type !== 'seccomp') continue;
-            const pod = uid ? this.pods.get(uid) : undefined;
-            if (pod ? coversPod(t.session, pod) : false) t.records.add(cgroup, nrs);
+            if (!this.active(t) || t.session.spec.type !== 'seccomp') continue;
+            // A pod not seen yet may be a target of an open session: kept until settle knows.
+            const maybe = pod ? coversPod(t.session, pod) : !t.session.spec.target.podName;
+            if (maybe) t.records.add(cgroup, nrs);
           }
         }
         return;
@@ -373,7 +404,37 @@ export class Controller {
 
   // --- writing status ----------------------------------------------------------------------------
 
+  private lastPrune = 0;
+
+  /** Forgets what no open session can need any more (see ./retention). */
+  private prune(): void {
+    const sessions = [...this.sessions.values()];
+    const pending = new Set(sessions.flatMap((t) => t.records.pendingCgroups()));
+    const dropped = prune(
+      { cgroups: this.cgroups, gone: this.gone, identities: this.identities },
+      {
+        now: Date.now(),
+        tracing: sessions.some((t) => this.active(t)),
+        livePods: new Set(this.pods.keys()),
+        exists: existsSync,
+        pending: (cgroup) => pending.has(cgroup),
+        // The program's last print of a vanished cgroup comes within an interval; a flush after.
+        graceMs: 2 * this.opts.intervalMs + this.opts.flushMs,
+        pendingMaxMs: 60_000,
+      },
+    );
+    if (dropped.cgroups.length || dropped.pods.length) {
+      this.opts.log(
+        `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}`,
+      );
+    }
+  }
+
   private async tick(): Promise<void> {
+    if (Date.now() - this.lastPrune >= 1000) {
+      this.lastPrune = Date.now();
+      this.prune();
+    }
     const due = [...this.sessions.values()].some(
       (t) => t.finalAt !== undefined && !t.final && Date.now() >= t.finalAt,
     );
@@ -439,13 +500,28 @@ export class Controller {
     const only = t.session.spec.target.containers;
     for (const cgroup of t.records.pendingCgroups()) {
       const c = this.cgroups.get(cgroup);
-      const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
-      if (!c || !who) continue; // its pod status does not name it yet; kept for the next flush
-      if (only?.length && !only.includes(who.container)) {
-        t.records.settle(cgroup, { ...who, containerID: `skip:${who.containerID}` }, c);
+      // Forgotten (see prune): its pod was never seen, so whose sets these are is unknown.
+      if (!c) {
+        this.opts.log(
+          `session ${sessionKey(t.session)}: sets of cgroup ${cgroup} dropped: its pod was never seen`,
+        );
+        t.records.drop(cgroup);
         continue;
       }
-      t.records.settle(cgroup, who, c);
+      const pod = this.podOf(c.podUID);
+      if (pod && !coversPod(t.session, pod)) {
+        t.records.drop(cgroup);
+        continue;
+      }
+      const who = c.containerID ? this.identities.get(c.containerID) : undefined;
+      if (!who) continue; // its pod status does not name it yet; kept for the next flush
+      // Seen from its start by this session only if it started after the session did.
+      const facts = { ...c, fromStart: c.fromStart && (c.seenAt ?? 0) >= t.since };
+      if (only?.length && !only.includes(who.container)) {
+        t.records.settle(cgroup, { ...who, containerID: `skip:${who.containerID}` }, facts);
+        continue;
+      }
+      t.records.settle(cgroup, who, facts);
     }
   }
 

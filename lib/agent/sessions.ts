@@ -58,13 +58,17 @@ export class SessionRecords {
       filterSeen: facts.filterSeen,
     };
     rec.filterSeen ||= facts.filterSeen;
-    if (set) {
-      rec.syscalls = [...new Set([...rec.syscalls, ...set])].sort((a, b) => a - b);
-      set.clear();
-    }
+    if (set) rec.syscalls = [...new Set([...rec.syscalls, ...set])].sort((a, b) => a - b);
+    this.byCgroup.delete(cgroup);
     for (const gap of this.gapsByCgroup.get(cgroup) ?? []) rec.gaps = withGap(rec.gaps, gap);
     this.gapsByCgroup.delete(cgroup);
     this.records.set(who.containerID, rec);
+  }
+
+  /** Forgets a cgroup's unsettled sets and gaps (it is not this session's, or cannot be named). */
+  drop(cgroup: string): void {
+    this.byCgroup.delete(cgroup);
+    this.gapsByCgroup.delete(cgroup);
   }
 
   pendingCgroups(): string[] {

@@ -13,7 +13,10 @@
  */
 import { BpftraceError, BpftraceRun, type BpftraceOptions } from './bpftrace';
 import type { TraceEvent } from './output';
-import type { Program, ProgramTargets } from './program';
+import { underAny, type Program, type ProgramTargets } from './program';
+
+/** Vanished cgroups a program may hold in its maps before it is replaced by a clean one. */
+const STALE_MAX = 4096;
 
 export interface TraceGap {
   /** The last moment known traced. */
@@ -35,6 +38,8 @@ export interface TracerHooks {
   onAttached?(): void;
   /** Nothing was traced (for the cgroups named) in this interval. */
   onGap?(gap: TraceGap): void;
+  /** Whether a cgroup still runs anything; a program that traces only vanished extras needs no replacing. */
+  running?(cgroup: string): boolean;
   log?(msg: string): void;
 }
 
@@ -71,7 +76,7 @@ type Coverage = Pick<Live, 'prefixes' | 'seeded' | 'armed' | 'recording'> & Part
 /** Does a program (with what it has reported) trace everything `want` asks for? */
 export function covers(l: Coverage, want: ProgramTargets): boolean {
   if ((l.extra ?? '') !== (want.extra ?? []).join(' ')) return false;
-  for (const p of want.podPrefixes) if (!l.prefixes.has(p)) return false;
+  for (const p of want.podPrefixes) if (!underAny(p, l.prefixes)) return false;
   return missing(l, want).length === 0;
 }
 
@@ -96,12 +101,25 @@ export function missing(l: Coverage, want: ProgramTargets): string[] {
 export function hasExtra(
   l: Pick<Live, 'prefixes'> & Partial<Pick<Live, 'armed'>>,
   want: ProgramTargets,
+  running: (cgroup: string) => boolean = () => true,
 ): 'prefix' | 'cgroup' | undefined {
   const wanted = new Set(want.podPrefixes);
-  for (const p of l.prefixes) if (!wanted.has(p)) return 'prefix';
+  let extra: 'cgroup' | undefined;
+  for (const p of l.prefixes) {
+    if (wanted.has(p)) continue;
+    // A deleted pod's prefix under the node's arms nothing more than the node's does.
+    if (underAny(p, wanted)) extra = 'cgroup';
+    else return 'prefix';
+  }
   const seeds = new Set(want.seeds.map((s) => s.id));
-  for (const id of l.armed ?? []) if (!seeds.has(id)) return 'cgroup';
-  return undefined;
+  let vanished = 0;
+  for (const id of l.armed ?? []) {
+    if (seeds.has(id)) continue;
+    if (running(id)) return 'cgroup';
+    // Each stays in the program's maps: a long-lived program under churn must not fill them.
+    if (++vanished >= STALE_MAX) return 'cgroup';
+  }
+  return extra;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -180,7 +198,7 @@ export class Tracer {
     }
     const serving = this.serving();
     if (serving && covers(serving, want)) {
-      const extra = hasExtra(serving, want);
+      const extra = hasExtra(serving, want, (id) => this.hooks.running?.(id) ?? true);
       if (!extra) return this.reportMissed(serving, want);
       // Cgroups of pods that turned out not to be targets cost little; under pod churn, replacing
       // the program for each would keep a switch always pending.

@@ -5,10 +5,18 @@
  * would for its seeded cgroups. Only the controller's logic is under test; the real pieces are
  * proven by the e2e suite.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CgroupLayout } from '../../../lib/agent/cgroups';
+import { join, relative } from 'node:path';
+import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/cgroups';
 import { Controller } from '../../../lib/agent/controller';
 import type { Kube, WatchEvent } from '../../../lib/kube/client';
 import type { KubeObject, List, Pod } from '../../../lib/kube/objects';
@@ -142,11 +150,28 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const nrs = () => fs.readFileSync(path.join(dir, 'syscalls'), 'utf8').split(',').filter(Boolean);
 const print = () => {
   const m = {};
-  for (const s of seeds) for (const n of nrs()) m[s + ',' + n] = 1;
+  for (const s of [...seeds, ...ids]) for (const n of nrs()) m[s + ',' + n] = 1;
   out({ type: 'map', data: { '@sc0': m } });
 };
-out({ type: 'printf', data: 'harden:ready\\n' });
-const timer = setInterval(print, 50);
+// Cgroups created before this program attached are not its to arm.
+const lines = () => (fs.existsSync(path.join(dir, 'arm')) ? fs.readFileSync(path.join(dir, 'arm'), 'utf8') : '').split('\\n').filter(Boolean);
+const armed = new Set();
+const ids = [];
+const arm = () => {
+  for (const line of lines()) {
+    if (armed.has(line)) continue;
+    armed.add(line);
+    ids.push(line.split(' ')[0]);
+    out({ type: 'printf', data: 'harden:armed ' + line.split(' ')[0] + ' 0 ' + line.split(' ')[1] + '\\n' });
+  }
+};
+const delay = Number(fs.existsSync(path.join(dir, 'delay')) ? fs.readFileSync(path.join(dir, 'delay'), 'utf8') : 0);
+let timer;
+setTimeout(() => {
+  for (const line of lines()) armed.add(line);
+  out({ type: 'printf', data: 'harden:ready\\n' });
+  timer = setInterval(() => { arm(); print(); }, 50);
+}, delay);
 process.on('SIGINT', () => { clearInterval(timer); print(); process.exit(0); });
 `;
 
@@ -157,6 +182,10 @@ export interface World {
   layout: CgroupLayout;
   /** The syscall numbers every seeded cgroup "makes" from now on. */
   setSyscalls(nrs: number[]): void;
+  /** The stand-ins report these cgroups created (cgroup_mkdir) from now on, as "id path" lines. */
+  arm(lines: string[]): void;
+  /** The stand-ins take this long to attach from now on. */
+  setAttachDelay(ms: number): void;
   /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
   breakBpftrace(): void;
   /** Every bpftrace stand-in started so far: its pid and the cgroup ids it was seeded with. */
@@ -182,7 +211,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     layout,
     flushMs: opts.flushMs ?? 100,
     intervalMs: opts.intervalMs ?? 100,
-    log: () => undefined,
+    log: process.env.AGENT_LOG ? (m) => process.stderr.write(`${m}\n`) : () => undefined,
     bpftrace: { binary, readyTimeoutMs: 10_000 },
   });
   return {
@@ -190,6 +219,8 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     controller,
     dir,
     layout,
+    arm: (lines) => appendFileSync(join(dir, 'arm'), lines.map((l) => `${l}\n`).join('')),
+    setAttachDelay: (ms) => writeFileSync(join(dir, 'delay'), String(ms)),
     breakBpftrace: () => writeFileSync(join(dir, 'broken'), ''),
     setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),
     runs: () =>
@@ -220,8 +251,27 @@ export function runningPod(w: World, name: string, labels: Record<string, string
       containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
     },
   };
-  mkdirSync(w.layout.containerDir('BestEffort', uid, `containerd://${id}`)!, { recursive: true });
+  mkdirSync(containerDirOf(w, pod), { recursive: true });
   return pod;
+}
+
+export function containerDirOf(w: World, pod: Pod): string {
+  return w.layout.containerDir(
+    'BestEffort',
+    pod.metadata.uid!,
+    pod.status!.containerStatuses![0].containerID!,
+  )!;
+}
+
+/** The pod as the API shows it before its container runs (kubelet has not reported it yet). */
+export function notYetRunning(pod: Pod): Pod {
+  return { ...pod, status: { phase: 'Pending', qosClass: 'BestEffort' } };
+}
+
+/** The stand-in's cgroup_mkdir line for a pod's container: its cgroup id and hierarchy path. */
+export function mkdirLine(w: World, pod: Pod): string {
+  const dir = containerDirOf(w, pod);
+  return `${cgroupIdOf(dir)} /${relative(w.layout.mount.mountPoint, dir)}`;
 }
 
 export function session(name: string, target: TraceSession['spec']['target']): TraceSession {

@@ -150,6 +150,40 @@ describe('planning what to trace', () => {
   });
 });
 
+describe('what is seeded under pod churn', () => {
+  const state = (podUID: string, extra: Partial<CgroupState> = {}): CgroupState => ({
+    podUID,
+    fromStart: true,
+    filterSeen: false,
+    recording: true,
+    ...extra,
+  });
+  const web = session('seccomp', 'web', { selector: { matchLabels: { app: 'web' } } });
+
+  test('a vanished cgroup is never seeded again, nor one of a deleted pod no session covers', () => {
+    const cgroups = new Map<string, CgroupState>([
+      ['3001', state('uid-gone-web')],
+      ['3002', state('uid-gone-web', { goneAt: 1 })],
+      ['3003', state('uid-gone-db')],
+      ['3004', state('uid-not-seen-yet')],
+    ]);
+    const gonePods = new Map([
+      ['uid-gone-web', pod('web', 'job-1', 'uid-gone-web', { app: 'web' })],
+      ['uid-gone-db', pod('web', 'job-2', 'uid-gone-db', { app: 'db' })],
+    ]);
+    const { targets } = planTargets({ ...input([web], cgroups), gonePods });
+    expect(targets.seeds.map((s) => s.id)).toEqual(['1001', '3001', '3004']);
+  });
+
+  test("an open session's program traces every pod under the node's prefix without one of its own", () => {
+    const { targets } = planTargets(input([web]));
+    const nodeOnly = { ...targets, podPrefixes: [layout.nodePrefix()] };
+    expect(tracesSession(nodeOnly, web, pods, layout)).toBe(true);
+    expect(tracesSession(nodeOnly, seccompPod, pods, layout)).toBe(true);
+    expect(tracesSession({ ...targets, podPrefixes: [] }, seccompPod, pods, layout)).toBe(false);
+  });
+});
+
 describe('whether the attached program traces a session', () => {
   const planned = planTargets(input([networkSelector])).targets;
 

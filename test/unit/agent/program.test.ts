@@ -78,4 +78,12 @@ describe('program coverage (overlap switching)', () => {
     // Told apart: such a program is replaced at most every so often (under pod churn, always would be).
     expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe('cgroup');
   });
+  test("under the node's prefix, a new pod's prefix is covered and a deleted pod's one is no reason to switch at once", () => {
+    const node = { ...live, prefixes: new Set(['/kubepods/', '/kubepods/pod-a/']), armed: new Set<string>() };
+    expect(covers(node, { podPrefixes: ['/kubepods/', '/kubepods/pod-b/'], seeds: [] })).toBe(true);
+    expect(hasExtra(node, { podPrefixes: ['/kubepods/'], seeds: [] })).toBe('cgroup');
+  });
+  test('a cgroup that ran and vanished is no extra at all', () => {
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] }, (id) => id !== '12')).toBeUndefined();
+  });
 });
