@@ -5,21 +5,22 @@ jest.setTimeout(30_000);
 import { rmSync } from 'node:fs';
 import {
   containerDirOf,
+  entryOf,
   eventually,
   makeWorld,
   mkdirLine,
-  NODE,
   notYetRunning,
   runningPod,
   session,
   sleep,
+  startTracing,
+  stopSession,
   type World,
 } from './fake-world';
 
 let w: World;
 afterEach(() => w?.close());
 
-const mine = (name: string) => w.fake.sessions.get(name)?.status?.nodes?.find((n) => n.node === NODE);
 const web = { selector: { matchLabels: { app: 'web' } } };
 
 test("sets printed after the pod's DELETED event still count; then the pod and its cgroup are forgotten", async () => {
@@ -31,7 +32,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   await w.controller.start();
   await eventually(
     'recorded',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
   );
   w.fake.deletePod(pod.metadata.uid!);
@@ -39,10 +40,10 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   w.setSyscalls([0, 165]);
   await eventually(
     'late set',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.includes(165) ?? false,
   );
-  expect(mine('s')!.containers.map((c) => c.pod)).toEqual(['job-1']);
+  expect(entryOf(w, 's')!.containers.map((c) => c.pod)).toEqual(['job-1']);
   expect(w.controller.memory).toMatchObject({ pods: 0, gonePods: 1, cgroups: 1 });
   // The container ends: its cgroup goes, and nothing more is printed for it.
   rmSync(containerDirOf(w, pod), { recursive: true });
@@ -52,30 +53,25 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
     () => w.controller.memory,
     (m) => m.gonePods === 0 && m.cgroups === 0,
   );
-  expect(mine('s')!.containers[0].syscalls).toEqual([0, 165]);
+  expect(entryOf(w, 's')!.containers[0].syscalls).toEqual([0, 165]);
 });
 
 test('a pod that lived less than the watch took to name it is recorded under its name, from its start', async () => {
   w = makeWorld();
   w.setSyscalls([0, 133]);
   w.fake.putSession(session('s', web));
-  await w.controller.start();
-  await eventually(
-    'tracing',
-    () => w.fake.sessions.get('s')?.status?.phase,
-    (p) => p === 'Tracing',
-  );
+  await startTracing(w, 's');
   const pod = runningPod(w, 'short', { app: 'web' });
   // The program sees its cgroup created and what it does before the API says anything about it ...
   w.arm([mkdirLine(w, pod)]);
   await sleep(300);
-  expect(mine('s')!.containers).toEqual([]);
+  expect(entryOf(w, 's')!.containers).toEqual([]);
   // ... then the pod's whole life arrives at once: created, running, deleted.
   w.fake.putPod(pod);
   w.fake.deletePod(pod.metadata.uid!);
   const n = await eventually(
     'named',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (v) => v?.containers.length === 1,
   );
   expect(n!.containers[0]).toMatchObject({ pod: 'short', container: 'main', recordedFromStart: true });
@@ -86,44 +82,34 @@ test('a pod that is not a target leaves nothing, even when the program recorded 
   w = makeWorld();
   w.setSyscalls([0]);
   w.fake.putSession(session('s', web));
-  await w.controller.start();
-  await eventually(
-    'tracing',
-    () => w.fake.sessions.get('s')?.status?.phase,
-    (p) => p === 'Tracing',
-  );
+  await startTracing(w, 's');
   const other = runningPod(w, 'other', { app: 'db' });
   w.arm([mkdirLine(w, other)]);
   await sleep(300);
   w.fake.putPod(other);
   await sleep(500);
-  expect(mine('s')!.containers).toEqual([]);
+  expect(entryOf(w, 's')!.containers).toEqual([]);
 });
 
 test('a container armed for an earlier session was not seen from its start by a later one', async () => {
   w = makeWorld();
   w.setSyscalls([0]);
   w.fake.putSession(session('early', web));
-  await w.controller.start();
-  await eventually(
-    'tracing',
-    () => w.fake.sessions.get('early')?.status?.phase,
-    (p) => p === 'Tracing',
-  );
+  await startTracing(w, 'early');
   const pod = runningPod(w, 'web-1', { app: 'web' });
   w.fake.putPod(notYetRunning(pod));
   w.arm([mkdirLine(w, pod)]);
   w.fake.putPod(pod);
   await eventually(
     'early record',
-    () => mine('early'),
+    () => entryOf(w, 'early'),
     (n) => n?.containers.length === 1,
   );
-  expect(mine('early')!.containers[0].recordedFromStart).toBe(true);
+  expect(entryOf(w, 'early')!.containers[0].recordedFromStart).toBe(true);
   w.fake.putSession(session('late', { podName: 'web-1' }));
   const late = await eventually(
     'late record',
-    () => mine('late'),
+    () => entryOf(w, 'late'),
     (n) => n?.containers.length === 1,
   );
   expect(late!.containers[0].recordedFromStart).toBe(false);
@@ -139,14 +125,14 @@ test('once no session is traced, nothing about gone pods or cgroups is remembere
   await w.controller.start();
   await eventually(
     'recorded',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (n) => n?.containers.length === 3,
   );
   for (const p of pods.slice(0, 2)) w.fake.deletePod(p.metadata.uid!);
-  w.fake.putSession({ ...w.fake.sessions.get('s')!, spec: { ...s.spec, state: 'Stopped' } });
+  stopSession(w, 's');
   await eventually(
     'final',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (n) => n?.final === true,
   );
   const m = await eventually(
@@ -162,12 +148,7 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
   w.setSyscalls([0]);
   w.fake.putPod(runningPod(w, 'anchor', { app: 'web' }));
   w.fake.putSession(session('s', web));
-  await w.controller.start();
-  await eventually(
-    'tracing',
-    () => w.fake.sessions.get('s')?.status?.phase,
-    (p) => p === 'Tracing',
-  );
+  await startTracing(w, 's');
   // Every program now takes 300 ms to attach, and target containers keep appearing meanwhile.
   w.setAttachDelay(300);
   const churn = Array.from({ length: 12 }, (_, i) => runningPod(w, `c${i}`, { app: 'web' }));
@@ -199,12 +180,12 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
   );
   await eventually(
     'every churned pod recorded',
-    () => mine('s'),
+    () => entryOf(w, 's'),
     (n) => n?.containers.length === 13,
   );
   clearInterval(watcher);
   expect(most).toBeLessThanOrEqual(2);
   expect(w.runs().length).toBeGreaterThan(2);
-  const gaps = mine('s')!.containers.flatMap((c) => c.gaps ?? []);
+  const gaps = entryOf(w, 's')!.containers.flatMap((c) => c.gaps ?? []);
   for (const g of gaps) expect(g.reason).toBe('ProgramSwitch');
 });

@@ -283,6 +283,27 @@ export function session(name: string, target: TraceSession['spec']['target']): T
   };
 }
 
+/** This node's entry in a session's status, as last written. */
+export function entryOf(w: World, name: string): NodeRecord | undefined {
+  return w.fake.sessions.get(name)?.status?.nodes?.find((n) => n.node === NODE);
+}
+
+/** Starts the controller on the world as it is, and waits until the session is traced. */
+export async function startTracing(w: World, name: string): Promise<void> {
+  await w.controller.start();
+  await eventually(
+    'tracing',
+    () => w.fake.sessions.get(name)?.status?.phase,
+    (p) => p === 'Tracing',
+  );
+}
+
+/** What `seccomp stop` does: the session's spec says Stopped. */
+export function stopSession(w: World, name: string): void {
+  const s = w.fake.sessions.get(name)!;
+  w.fake.putSession({ ...s, spec: { ...s.spec, state: 'Stopped' } });
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls until `ok` holds (or throws after `ms`), for effects of timers and child processes. */

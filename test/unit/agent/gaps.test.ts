@@ -1,13 +1,20 @@
 // Intervals in which targets were not traced become data in the status, never silence.
 jest.setTimeout(30_000);
 
-import { eventually, makeWorld, NODE, runningPod, session, type World } from './fake-world';
+import {
+  entryOf,
+  eventually,
+  makeWorld,
+  NODE,
+  runningPod,
+  session,
+  startTracing,
+  stopSession,
+  type World,
+} from './fake-world';
 
 let w: World;
 afterEach(() => w?.close());
-
-const mine = (w: World, name: string) =>
-  w.fake.sessions.get(name)?.status?.nodes?.find((n) => n.node === NODE);
 
 test('bpftrace killed: the container gets a gap from the last print to the new program, and the condition says so meanwhile', async () => {
   w = makeWorld({ flushMs: 100, intervalMs: 100 });
@@ -17,7 +24,7 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   await w.controller.start();
   await eventually(
     'recording',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
   );
   const [first] = w.runs();
@@ -30,7 +37,7 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   );
   const n = await eventually(
     'a gap',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
   );
   const back = Date.now();
@@ -51,16 +58,11 @@ test('an open session also records the gap for the node: a pod that ran only the
   w = makeWorld({ flushMs: 100, intervalMs: 100 });
   w.fake.putPod(runningPod(w, 'web', { app: 'web' }));
   w.fake.putSession(session('s', { selector: { matchLabels: { app: 'web' } } }));
-  await w.controller.start();
-  await eventually(
-    'tracing',
-    () => w.fake.sessions.get('s')?.status?.phase,
-    (p) => p === 'Tracing',
-  );
+  await startTracing(w, 's');
   process.kill(w.runs()[0].pid, 'SIGKILL');
   const n = await eventually(
     'node gap',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (v) => (v?.gaps?.length ?? 0) > 0,
   );
   expect(n!.gaps![0].reason).toBe('BpftraceExited');
@@ -102,7 +104,7 @@ test('an agent that takes over a session records the time since its predecessor 
   await w.controller.start();
   const n = await eventually(
     'resume gap',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
   );
   expect(n!.containers[0].gaps![0]).toMatchObject({ from: lastFlush, reason: 'AgentRestarted' });
@@ -110,7 +112,7 @@ test('an agent that takes over a session records the time since its predecessor 
   // What the predecessor wrote is kept, and the new syscall joins it.
   await eventually(
     'merged',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (v) => v?.containers[0]?.syscalls.join() === '0,59',
   );
 });
@@ -124,7 +126,7 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   await w.controller.start();
   await eventually(
     'recording',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
   );
   // The stand-in will fail to start from now on.
@@ -132,13 +134,13 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   process.kill(w.runs()[0].pid, 'SIGKILL');
   await eventually(
     'BpftraceReady False',
-    () => mine(w, 's')?.conditions?.[0].status,
+    () => entryOf(w, 's')?.conditions?.[0].status,
     (v) => v === 'False',
   );
-  w.fake.putSession({ ...w.fake.sessions.get('s')!, spec: { ...s.spec, state: 'Stopped' } });
+  stopSession(w, 's');
   const n = await eventually(
     'final',
-    () => mine(w, 's'),
+    () => entryOf(w, 's'),
     (v) => v?.final === true,
   );
   expect(n!.containers[0].gaps).toHaveLength(1);

@@ -1,7 +1,7 @@
 // The agent writes a session's status only when what it would write changed: its own writes, and
 // other nodes' writes, come back through its watch and must not cause more writes.
 import { canonicalJson, StatusMemo } from '../../../lib/agent/status-memo';
-import { eventually, makeWorld, runningPod, session, sleep, type World } from './fake-world';
+import { eventually, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
 
 describe('StatusMemo', () => {
   test('canonical JSON ignores key order', () => {
@@ -84,7 +84,7 @@ describe('controller writes', () => {
       () => w.fake.writes,
       (ws) => ws.some((x) => x.status.phase === 'Tracing'),
     );
-    w.fake.putSession({ ...w.fake.sessions.get('s2')!, spec: { ...s.spec, state: 'Stopped' } });
+    stopSession(w, 's2');
     const done = await eventually(
       'final',
       () => w.fake.writes,
