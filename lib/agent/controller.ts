@@ -386,20 +386,36 @@ export class Controller {
     if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
   }
 
+  /** Ending while not traced (bpftrace down, or never up since a restart): the gap ends with it. */
+  private closeOpenGaps(t: Tracked, to: string): void {
+    const untraced = this.tracer.untracedSince;
+    if (untraced) {
+      const gap: Gap = { from: untraced.toISOString(), to, reason: 'BpftraceExited' };
+      this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
+    }
+    this.closeResumeGap(t, to);
+  }
+
   /** Sessions taken over from an earlier agent: untraced from its last write until now. */
   private closeResumeGaps(): void {
     const to = new Date().toISOString();
     for (const t of this.sessions.values()) {
-      if (!t.resumeFrom || !this.active(t) || !this.traced(t)) continue;
-      const gap: Gap = { from: t.resumeFrom, to, reason: 'AgentRestarted' };
-      t.resumeFrom = undefined;
-      this.opts.log(
-        `session ${sessionKey(t.session)}: not traced from ${gap.from} to ${gap.to} (agent restarted)`,
-      );
-      for (const c of t.records.containers())
-        if (this.pods.has(c.podUID)) t.records.addContainerGap(c.containerID, gap);
-      this.addGap(t, gap, this.cgroups.keys(), true);
+      if (t.resumeFrom && this.active(t) && this.traced(t)) this.closeResumeGap(t, to);
     }
+  }
+
+  private closeResumeGap(t: Tracked, to: string): void {
+    if (!t.resumeFrom) return;
+    const gap: Gap = { from: t.resumeFrom, to, reason: 'AgentRestarted' };
+    t.resumeFrom = undefined;
+    this.opts.log(
+      `session ${sessionKey(t.session)}: not traced from ${gap.from} to ${gap.to} (agent restarted)`,
+    );
+    // Containers recorded before whose pods still exist may have run on untraced.
+    for (const c of t.records.containers()) {
+      if (this.podOf(c.podUID)) t.records.addContainerGap(c.containerID, gap);
+    }
+    this.addGap(t, gap, this.cgroups.keys(), true);
   }
 
   // --- writing status ----------------------------------------------------------------------------
@@ -538,12 +554,7 @@ export class Controller {
     }
     if (t.final && t.phaseWritten === 'Completed') return;
     const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
-    const untraced = this.tracer.untracedSince;
-    if (finishing && untraced) {
-      // Ending while bpftrace is down: the gap ends with the session.
-      const gap: Gap = { from: untraced.toISOString(), to: stamp, reason: 'BpftraceExited' };
-      this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
-    }
+    if (finishing) this.closeOpenGaps(t, stamp);
     const pods = this.targetPods(t);
     this.settle(t);
     const containers = t.records.containers().filter((c) => !c.containerID.startsWith('skip:'));

@@ -69,13 +69,12 @@ test('an open session also records the gap for the node: a pod that ran only the
   expect(n!.containers[0]?.gaps?.[0]).toEqual(n!.gaps![0]);
 });
 
-test('an agent that takes over a session records the time since its predecessor last wrote', async () => {
-  w = makeWorld({ flushMs: 100, intervalMs: 100 });
-  w.setSyscalls([0]);
+/** A session this node's earlier agent was tracing: its entry, written `agoMs` ago, names the pod's container. */
+function takenOver(agoMs: number) {
   const pod = runningPod(w, 'web');
   w.fake.putPod(pod);
   const s = session('s', { podName: 'web' });
-  const lastFlush = new Date(Date.now() - 5000).toISOString();
+  const lastFlush = new Date(Date.now() - agoMs).toISOString();
   const cid = pod.status!.containerStatuses![0].containerID!;
   s.status = {
     phase: 'Tracing',
@@ -100,6 +99,13 @@ test('an agent that takes over a session records the time since its predecessor 
       },
     ],
   };
+  return { s, lastFlush };
+}
+
+test('an agent that takes over a session records the time since its predecessor last wrote', async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.setSyscalls([0]);
+  const { s, lastFlush } = takenOver(5000);
   w.fake.putSession(s);
   await w.controller.start();
   const n = await eventually(
@@ -145,4 +151,25 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   );
   expect(n!.containers[0].gaps).toHaveLength(1);
   expect(n!.containers[0].gaps![0].reason).toBe('BpftraceExited');
+});
+
+test('an agent that takes over a session and never traces it ends it with the gap open to its end', async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.breakBpftrace();
+  const { s, lastFlush } = takenOver(5000);
+  w.fake.putSession(s);
+  await w.controller.start();
+  stopSession(w, 's');
+  const n = await eventually(
+    'final',
+    () => entryOf(w, 's'),
+    (v) => v?.final === true,
+  );
+  const [gap, ...more] = n!.containers[0].gaps!;
+  expect(more).toEqual([]);
+  expect(gap).toMatchObject({ from: lastFlush, reason: 'AgentRestarted' });
+  // Open until the session's final write.
+  expect(Date.parse(gap.to)).toBeGreaterThan(Date.parse(lastFlush));
+  expect(Date.parse(gap.to)).toBeLessThanOrEqual(Date.parse(n!.lastFlush));
+  expect(n!.containers[0].syscalls).toEqual([59]);
 });
