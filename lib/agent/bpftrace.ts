@@ -20,6 +20,8 @@ export class BpftraceError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    /** The BpftraceReady condition's reason. */
+    readonly reason = 'BpftraceFailed',
   ) {
     super(message);
   }

@@ -22,11 +22,12 @@ import {
 } from '../session/types';
 import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
-import { BpftraceError, type BpftraceOptions } from './bpftrace';
+import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
 import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
+import type { BpftraceProbe } from './dialect';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
 import { prune, type GonePod } from './retention';
@@ -37,14 +38,13 @@ import { Tracer, type TraceGap } from './tracer';
 export interface ControllerOptions {
   node: string;
   arch: string;
-  bpftraceVersion: string;
+  /** The node's bpftrace: its version and program dialect, or why it cannot be used. */
+  bpftrace: BpftraceProbe;
   layout: CgroupLayout;
   flushMs: number;
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
-  /** How bpftrace is run (tests use a stand-in). */
-  bpftrace?: BpftraceOptions;
 }
 
 interface Tracked {
@@ -94,7 +94,8 @@ export class Controller {
     this.tracer = new Tracer(
       {
         targets: () => this.targets(),
-        program: (t) => assembleProgram(t, opts.intervalMs),
+        // targets() is empty, so no program is made, when this bpftrace has no dialect.
+        program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
         onEvent: (e) => this.onEvent(e),
         onHealth: (e) => {
           this.health = e;
@@ -113,8 +114,10 @@ export class Controller {
         },
         log: opts.log,
       },
-      { ...opts.bpftrace, intervalMs: opts.intervalMs },
+      { binary: opts.bpftrace.binary, intervalMs: opts.intervalMs },
     );
+    // An unusable bpftrace is never started; every session's condition says why.
+    this.health = opts.bpftrace.problem;
   }
 
   async start(): Promise<void> {
@@ -278,6 +281,7 @@ export class Controller {
 
   /** The plan for the sessions traced now; containers it found running are remembered as such. */
   private targets(): ProgramTargets {
+    if (!this.opts.bpftrace.dialect) return { seeds: [], podPrefixes: [] };
     const { targets, discovered } = planTargets({
       sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
       pods: this.pods,
@@ -568,7 +572,12 @@ export class Controller {
         this.closing
           ? condition('BpftraceReady', 'False', 'AgentStopped', 'the node agent stopped')
           : this.health
-            ? condition('BpftraceReady', 'False', 'BpftraceFailed', this.health.stderr || this.health.message)
+            ? condition(
+                'BpftraceReady',
+                'False',
+                this.health.reason,
+                this.health.stderr || this.health.message,
+              )
             : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
       ],
       stamp,
@@ -577,7 +586,7 @@ export class Controller {
       node: this.opts.node,
       arch: this.opts.arch,
       agentVersion: VERSION,
-      bpftraceVersion: this.opts.bpftraceVersion,
+      bpftraceVersion: this.opts.bpftrace.version,
       final: finishing,
       containers,
       conditions,

@@ -1,7 +1,7 @@
 /**
  * bpftrace program text for network sessions. Pure: the same targets give the same text.
  *
- * What was verified on bpftrace 0.17 / Linux 6.18 (tracepoints only, no kprobes):
+ * What was verified on bpftrace 0.17 and 0.23 / Linux 6.18 (tracepoints only, no kprobes):
  * - `sock:inet_sock_set_state` CLOSE→SYN_SENT runs inside connect() (the connecting task, so
  *   `cgroup` is the container's), with both addresses and the remote port already set (the local
  *   port is still 0). SYN_SENT→ESTABLISHED and SYN_RECV→ESTABLISHED run wherever the peer's packet
@@ -19,7 +19,7 @@
  * - `else if` made 0.17 emit unloadable code ("unreachable insn"); plain `if`s are used.
  */
 import { isIP } from 'node:net';
-import { armingPart, type ProgramPart, type ProgramTargets } from './program';
+import type { ProgramPart } from './program';
 
 /**
  * Flow maps, two of each (flipped per interval like the syscall sets, so a flow first seen while
@@ -80,7 +80,8 @@ function udpPeer(sa: string, fd: string): string[] {
     `$sa = (struct sockaddr *)${sa};`,
     `$fam = $sa->sa_family;`,
     `if ($fam == ${AF_INET} || $fam == ${AF_INET6}) {`,
-    `  $file = *(curtask->files->fdt->fd + ${fd});`,
+    // Cast: 0.23 finds no fields of `struct file` through the fdtable entry's own type (`__rcu *`).
+    `  $file = (struct file *)*(curtask->files->fdt->fd + ${fd});`,
     `  $sock = (struct socket *)$file->private_data;`,
     // The back-pointer check keeps a non-socket fd (the call fails with ENOTSOCK) from matching.
     `  if ($sock->file == $file && $sock->sk->sk_protocol == ${IPPROTO_UDP}) {`,
@@ -168,18 +169,5 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
       `if (${PHASE}) { ${printClear(phase(0))} } else { ${printClear(phase(1))} }`,
     ],
     end: [printClear(all), `clear(@podip); clear(${PHASE});`],
-  };
-}
-
-/**
- * Only the cgroup-arming pieces of the seccomp arming part: the seeds and the cgroup_mkdir probes.
- * Its exec/filter probes serve the syscall sets and would write maps this program never prints.
- */
-export function targetsPart(t: ProgramTargets): ProgramPart {
-  const arming = armingPart(t);
-  return {
-    begin: (arming.begin ?? []).filter((l) => l.startsWith('@targets[')),
-    probes: (arming.probes ?? []).filter((p) => p.startsWith('tracepoint:cgroup:cgroup_mkdir ')),
-    end: ['clear(@targets);'],
   };
 }

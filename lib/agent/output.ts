@@ -1,5 +1,5 @@
 /**
- * bpftrace 0.17 `-f json` output → typed events. One JSON object per line:
+ * bpftrace `-f json` output → typed events (0.17 and 0.23 print the same records). One JSON object per line:
  *   {"type": "attached_probes", "data": {"probes": 7}}
  *   {"type": "printf", "data": "harden:armed 2856 0 /kubepods.slice/…\n"}
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}   (tuple keys joined by ",")

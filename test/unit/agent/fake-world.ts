@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/cgroups';
 import { Controller } from '../../../lib/agent/controller';
+import { DIALECTS } from '../../../lib/agent/dialect';
 import type { Kube, WatchEvent } from '../../../lib/kube/client';
 import type { KubeObject, List, Pod } from '../../../lib/kube/objects';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
@@ -207,12 +208,11 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
   const controller = new Controller(fake.kube, {
     node: NODE,
     arch: 'amd64',
-    bpftraceVersion: 'fake',
     layout,
     flushMs: opts.flushMs ?? 100,
     intervalMs: opts.intervalMs ?? 100,
     log: process.env.AGENT_LOG ? (m) => process.stderr.write(`${m}\n`) : () => undefined,
-    bpftrace: { binary, readyTimeoutMs: 10_000 },
+    bpftrace: { binary, version: 'fake', dialect: DIALECTS[0] },
   });
   return {
     fake,

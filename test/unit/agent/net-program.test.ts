@@ -1,3 +1,4 @@
+import { DIALECTS, type Dialect } from '../../../lib/agent/dialect';
 import { ptonLiteral } from '../../../lib/agent/net-program';
 import { LITERAL_MAX, type ProgramTargets } from '../../../lib/agent/program';
 import { networkOnlyProgram } from '../../support/programs';
@@ -14,18 +15,28 @@ const targets = {
   podIPs: ['10.244.1.7', 'fd00:10:244:1::7', '10.244.1.7', '64:ff9b::10.0.0.1'],
 };
 
-const networkProgram = (t: ProgramTargets & { podIPs: string[] }, intervalMs: number) =>
-  networkOnlyProgram(t, t.podIPs, intervalMs);
+const networkProgram = (t: ProgramTargets & { podIPs: string[] }, intervalMs: number, dialect: Dialect) =>
+  networkOnlyProgram(t, t.podIPs, intervalMs, dialect);
+
+const [v017, v023] = DIALECTS;
 
 describe('network program', () => {
-  test('targets, pod IPs and interval make the program text', () => {
-    const p = networkProgram(targets, 3000);
-    expectGolden('agent-net/net-program.bt', p.text);
-    expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
+  test.each(DIALECTS)('targets, pod IPs and interval make the program text ($series)', (dialect) => {
+    const p = networkProgram(targets, 3000, dialect);
+    expectGolden(`agent-net/net-program-${dialect.series}.bt`, p.text);
+  });
+
+  test.each(DIALECTS)('the socket is read through a typed fdtable entry ($series)', (dialect) => {
+    // 0.23 finds no `private_data` through the entry's own type: every read casts it.
+    const text = networkProgram(targets, 1000, dialect).text;
+    const reads = text.split('\n').filter((l) => l.includes('curtask->files->fdt->fd'));
+    expect(reads.length).toBe(4);
+    for (const l of reads)
+      expect(l.trim()).toBe('$file = (struct file *)*(curtask->files->fdt->fd + args->fd);');
   });
 
   test('every syscall probe is guarded by one map lookup on the cgroup', () => {
-    const text = networkProgram(targets, 1000).text;
+    const text = networkProgram(targets, 1000, v017).text;
     const heads = text.split('\n').filter((l) => l.startsWith('tracepoint:syscalls:'));
     expect(heads.map((h) => h.replace(/^tracepoint:syscalls:(\w+) /, ''))).toEqual(
       Array(4).fill('/@targets[cgroup]/ {'),
@@ -38,14 +49,14 @@ describe('network program', () => {
     ]);
   });
 
-  test('the seccomp parts that record syscalls are not carried along', () => {
-    const text = networkProgram(targets, 1000).text;
+  test.each(DIALECTS)('the seccomp parts that record syscalls are not carried along ($series)', (dialect) => {
+    const text = networkProgram(targets, 1000, dialect).text;
     expect(text).not.toMatch(/raw_syscalls|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
-    expect(text).toContain('tracepoint:cgroup:cgroup_mkdir');
+    expect(text).toMatch(/^(tracepoint:cgroup:|rawtracepoint:)cgroup_mkdir /m);
   });
 
   test('no string literal exceeds what bpftrace 0.17 accepts', () => {
-    for (const m of networkProgram(targets, 1000).text.matchAll(/"([^"]*)"/g)) {
+    for (const m of networkProgram(targets, 1000, v017).text.matchAll(/"([^"]*)"/g)) {
       expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
     }
   });
@@ -59,19 +70,27 @@ describe('network program', () => {
 
   test('unsafe input is refused rather than spliced into the program', () => {
     const base = { seeds: [], podPrefixes: [] };
-    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.1") ; exit(); ("'] }, 1000)).toThrow();
-    expect(() => networkProgram({ ...base, podIPs: ['fe80::1%eth0'] }, 1000)).toThrow();
-    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.256'] }, 1000)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.1") ; exit(); ("'] }, 1000, v023)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: ['fe80::1%eth0'] }, 1000, v017)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: ['10.0.0.256'] }, 1000, v017)).toThrow();
     expect(() =>
-      networkProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [], podIPs: [] }, 1000),
+      networkProgram(
+        { seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [], podIPs: [] },
+        1000,
+        v023,
+      ),
     ).toThrow();
-    expect(() => networkProgram({ ...base, podIPs: [] }, 10)).toThrow();
+    expect(() => networkProgram({ ...base, podIPs: [] }, 10, v017)).toThrow();
   });
 });
 
 describe('a network program before any target pod has an address', () => {
   test('still defines @podip, so bpftrace compiles it, with an entry that never matches', () => {
-    const text = networkProgram({ seeds: [], podPrefixes: ['/kubepods.slice/'], podIPs: [] }, 1000).text;
+    const text = networkProgram(
+      { seeds: [], podPrefixes: ['/kubepods.slice/'], podIPs: [] },
+      1000,
+      v017,
+    ).text;
     expect(text).toContain('@podip[ntop(pton("::"))] = 0;');
     expect(text).not.toMatch(/@podip\[[^\]]+\] = 1;/);
   });

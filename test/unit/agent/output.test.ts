@@ -11,6 +11,17 @@ describe('bpftrace -f json output', () => {
     expectGolden('agent/bpftrace-0.17-events.json', goldenJson(lines.flatMap(parseOutputLine)));
   });
 
+  test('captured bpftrace 0.23 lines of the combined program become the same kinds of events', () => {
+    // The agent image's bpftrace, the node program of both session kinds: a seeded cgroup, one
+    // armed after the start that exec'd wget (TCP) and tftp (UDP sendto) on loopback.
+    const lines = fs
+      .readFileSync(path.join(GOLDEN_DIR, 'agent/bpftrace-0.23-output.jsonl'), 'utf8')
+      .split('\n');
+    const events = lines.flatMap(parseOutputLine);
+    expectGolden('agent/bpftrace-0.23-events.json', goldenJson(events));
+    expect(events.filter((e) => e.kind === 'other')).toEqual([]);
+  });
+
   test('lines are reassembled across chunks', () => {
     const s = new LineSplitter();
     expect(s.push('{"type": "printf", "da')).toEqual([]);

@@ -1,5 +1,6 @@
 import { assembleProgram } from '../../../lib/agent/assemble';
 import { CgroupLayout } from '../../../lib/agent/cgroups';
+import { DIALECTS } from '../../../lib/agent/dialect';
 import {
   kindsOf,
   planTargets,
@@ -65,21 +66,24 @@ const seccompPod = session('seccomp', 'web', { podName: 'web-1' });
 const networkSelector = session('network', 'web', { selector: { matchLabels: { app: 'web' } } });
 
 describe('the program production composes', () => {
-  test('a seccomp pod session and a network selector session share one program', () => {
-    const plan = planTargets(input([seccompPod, networkSelector]));
-    expectGolden('agent/combined-targets.json', goldenJson(plan.targets));
-    const program = assembleProgram(plan.targets, 1000);
-    expectGolden('agent/combined-program.bt', program.text);
-    // Both kinds' probes, each once.
-    expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
-    expect(program.text.match(/^tracepoint:sock:inet_sock_set_state /gm)).toHaveLength(1);
-    expect(program.text.match(/^tracepoint:sched:sched_process_exec /gm)).toHaveLength(1);
-  });
+  test.each(DIALECTS)(
+    'a seccomp pod session and a network selector session share one program ($series)',
+    (dialect) => {
+      const plan = planTargets(input([seccompPod, networkSelector]));
+      expectGolden('agent/combined-targets.json', goldenJson(plan.targets));
+      const program = assembleProgram(plan.targets, 1000, dialect);
+      expectGolden(`agent/combined-program-${dialect.series}.bt`, program.text);
+      // Both kinds' probes, each once.
+      expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
+      expect(program.text.match(/^tracepoint:sock:inet_sock_set_state /gm)).toHaveLength(1);
+      expect(program.text.match(/^tracepoint:sched:sched_process_exec /gm)).toHaveLength(1);
+    },
+  );
 
-  test('a network-only program carries none of the syscall recording', () => {
-    const text = assembleProgram(planTargets(input([networkSelector])).targets, 1000).text;
+  test.each(DIALECTS)('a network-only program carries none of the syscall recording ($series)', (dialect) => {
+    const text = assembleProgram(planTargets(input([networkSelector])).targets, 1000, dialect).text;
     expect(text).not.toMatch(/raw_syscalls|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
-    expect(text).toContain('tracepoint:cgroup:cgroup_mkdir');
+    expect(text).toMatch(/^(tracepoint:cgroup:|rawtracepoint:)cgroup_mkdir /m);
   });
 });
 

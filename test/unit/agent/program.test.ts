@@ -1,3 +1,4 @@
+import { DIALECTS } from '../../../lib/agent/dialect';
 import { LITERAL_MAX } from '../../../lib/agent/program';
 import { covers, hasExtra } from '../../../lib/agent/tracer';
 import { seccompOnlyProgram } from '../../support/programs';
@@ -6,38 +7,47 @@ import { expectGolden } from '../golden';
 const prefix =
   '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0000000_0000_0000_0000_000000000000.slice/';
 
+const [v017, v023] = DIALECTS;
+
 describe('seccomp program', () => {
-  test('seeds, pod prefixes and interval make the program text', () => {
-    const p = seccompOnlyProgram(
-      {
-        seeds: [
-          { id: '329', recording: true },
-          { id: '330', recording: false },
-        ],
-        podPrefixes: [prefix, '/kubepods/pod11111111-2222-3333-4444-555555555555/'],
-      },
-      3000,
-    );
-    expectGolden('agent/seccomp-program.bt', p.text);
+  const targets = {
+    seeds: [
+      { id: '329', recording: true },
+      { id: '330', recording: false },
+    ],
+    podPrefixes: [prefix, '/kubepods/pod11111111-2222-3333-4444-555555555555/'],
+  };
+
+  test('bpftrace 0.17: the cgroup_mkdir tracepoint, limits in the environment', () => {
+    const p = seccompOnlyProgram(targets, 3000, v017);
+    expectGolden('agent/seccomp-program-0.17.bt', p.text);
     expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
   });
 
-  test('the syscall predicate is one map lookup', () => {
-    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000);
+  test('bpftrace 0.23: the raw cgroup_mkdir tracepoint, limits in the config block', () => {
+    const p = seccompOnlyProgram(targets, 3000, v023);
+    expectGolden('agent/seccomp-program-0.23.bt', p.text);
+    // 0.23 warns about the old variables on every start, and the warning would reach conditions.
+    expect(p.env).toEqual({});
+    expect(p.text).not.toContain('tracepoint:cgroup:');
+  });
+
+  test.each(DIALECTS)('the syscall predicate is one map lookup ($series)', (dialect) => {
+    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, dialect);
     expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
   });
 
-  test('no string literal exceeds what bpftrace 0.17 accepts', () => {
-    const p = seccompOnlyProgram({ seeds: [], podPrefixes: [prefix] }, 1000);
+  test.each(DIALECTS)('no string literal exceeds what bpftrace 0.17 accepts ($series)', (dialect) => {
+    const p = seccompOnlyProgram({ seeds: [], podPrefixes: [prefix] }, 1000, dialect);
     for (const m of p.text.matchAll(/"([^"]*)"/g)) expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
   });
 
   test('unsafe input is refused rather than spliced into the program', () => {
     expect(() =>
-      seccompOnlyProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000),
+      seccompOnlyProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000, v023),
     ).toThrow();
-    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000)).toThrow();
-    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a'] }, 1000)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000, v023)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a'] }, 1000, v017)).toThrow();
   });
 });
 
