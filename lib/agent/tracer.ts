@@ -192,7 +192,8 @@ export class Tracer {
     let want = this.hooks.targets();
     if (isEmpty(want)) {
       await this.stop(this.lives);
-      this.downSince = undefined;
+      // Nothing is wanted any more: a gap still open ends here.
+      this.closeDown();
       this.missed.clear();
       return;
     }
@@ -214,7 +215,8 @@ export class Tracer {
       if (live.run.exited) return;
       want = this.hooks.targets();
       const lacking = missing(live, want);
-      if (covers(live, want) || attempt >= SWITCH_ATTEMPTS) {
+      // With none in service, any program is better than none: it is taken, and what it missed is a gap.
+      if (covers(live, want) || attempt >= SWITCH_ATTEMPTS || !this.serving()) {
         if (lacking.length) {
           this.hooks.log?.(
             `program ${live.run.id} taken with ${lacking.length} cgroups missed; replacing it`,
@@ -249,12 +251,14 @@ export class Tracer {
 
   private accept(live: Live): void {
     live.accepted = true;
-    const now = Date.now();
-    if (this.downSince !== undefined) {
-      this.hooks.onGap?.({ from: new Date(this.downSince), to: new Date(now), reason: 'BpftraceExited' });
-      this.downSince = undefined;
-    }
+    this.closeDown();
     this.hooks.onAttached?.();
+  }
+
+  private closeDown(): void {
+    if (this.downSince === undefined) return;
+    this.hooks.onGap?.({ from: new Date(this.downSince), to: new Date(), reason: 'BpftraceExited' });
+    this.downSince = undefined;
   }
 
   /** Cgroups a switch had missed that the program in service now covers: their gap is closed. */
