@@ -108,6 +108,7 @@ export class Controller {
           void this.flush();
         },
         onGap: (g) => this.onGap(g),
+        onSwitch: () => void this.flush(),
         running: (cgroup) => {
           const c = this.cgroups.get(cgroup);
           return c !== undefined && c.goneAt === undefined;

@@ -36,6 +36,8 @@ export interface TracerHooks {
   /** bpftrace failed (to start, or died); `undefined` once a program runs again. */
   onHealth(error: BpftraceError | undefined): void;
   onAttached?(): void;
+  /** A switch begins: what is known so far is best written now, in case the agent dies meanwhile. */
+  onSwitch?(): void;
   /** Nothing was traced (for the cgroups named) in this interval. */
   onGap?(gap: TraceGap): void;
   /** Whether a cgroup still runs anything; a program that traces only vanished extras needs no replacing. */
@@ -206,6 +208,7 @@ export class Tracer {
       if (extra === 'cgroup' && !this.switchAllowed()) return;
     }
     this.lastSwitch = Date.now();
+    if (serving) this.hooks.onSwitch?.();
     for (let attempt = 1; ; attempt++) {
       const live = await this.startLive(want);
       if (!live) return;
