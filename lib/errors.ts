@@ -14,3 +14,6 @@ export class HardenError extends Error {
     this.name = 'HardenError';
   }
 }
+
+/** The exit code of a command interrupted by Ctrl-C (SIGINT) or SIGTERM: 128 + SIGINT, as shells report it. */
+export const INTERRUPTED = 130;

@@ -6,18 +6,10 @@ import { startAgent, type Agent } from '../test/support/agent';
 import { harden } from '../test/support/cluster';
 import { startMonitor } from '../test/support/monitor';
 import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../test/support/pods';
+import { RUNTIME_DEFAULT_LIKE } from '../test/support/profiles';
 
 const NS = 'demo';
 const say = (text: string) => process.stderr.write(`\n== ${text}\n`);
-
-/** A filter like containerd's RuntimeDefault: everything allowed but a few dangerous calls. */
-const RUNTIME_DEFAULT_LIKE = {
-  defaultAction: 'SCMP_ACT_ALLOW',
-  architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64'],
-  syscalls: [
-    { names: ['kexec_load', 'open_by_handle_at', 'bpf', 'perf_event_open'], action: 'SCMP_ACT_ERRNO' },
-  ],
-};
 
 async function must(args: string[]): Promise<string> {
   const r = await harden(args);

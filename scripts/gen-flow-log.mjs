@@ -48,13 +48,22 @@ const WORKLOADS = [
     replicas: 4,
   },
   { ns: 'web', kind: 'Deployment', name: 'worker', labels: { app: 'worker' }, port: 9100, replicas: 2 },
-  { ns: 'data', kind: 'StatefulSet', name: 'postgres', labels: { app: 'postgres' }, port: 5432, replicas: 3 },
+  {
+    ns: 'data',
+    kind: 'StatefulSet',
+    name: 'postgres',
+    labels: { app: 'postgres' },
+    port: 5432,
+    portName: 'pg',
+    replicas: 3,
+  },
   {
     ns: 'data',
     kind: 'StatefulSet',
     name: 'redis',
     labels: { app: 'redis', role: 'cache' },
     port: 6379,
+    portName: 'redis',
     replicas: 3,
   },
   { ns: 'shop', kind: 'Deployment', name: 'checkout', labels: { app: 'checkout' }, port: 8443, replicas: 2 },
@@ -182,8 +191,16 @@ const CALLS = [
   ['prometheus', 'service', 'kubernetes'],
 ];
 
+/** What the monitor records of a pod: identity, plus the namespace's labels and named ports verify uses. */
 function podIdentity(p) {
-  return { namespace: p.ns, name: p.name, labels: p.labels, owner: p.owner };
+  return {
+    namespace: p.ns,
+    name: p.name,
+    labels: p.labels,
+    owner: p.owner,
+    namespaceLabels: { 'kubernetes.io/metadata.name': p.ns },
+    namedPorts: [{ name: p.w.portName ?? 'http', protocol: 'TCP', port: p.w.port }],
+  };
 }
 
 export function header(startTime = '2025-03-01T10:00:00Z') {
@@ -204,6 +221,19 @@ export function* flows(n, seed = 1) {
   const pick = (a) => a[Math.floor(rnd() * a.length)];
   const ephemeral = () => 32768 + Math.floor(rnd() * 28232);
   const t0 = Date.parse('2025-03-01T10:00:00Z');
+  /** The server's side of a call: ingress from the caller's pod, on the server's port. */
+  const served = (server, caller, common) => ({
+    kind: 'flow',
+    target: podIdentity(server),
+    direction: 'ingress',
+    proto: 'TCP',
+    localIP: server.ip,
+    localPort: server.w.port,
+    remoteIP: caller.ip,
+    remotePort: ephemeral(),
+    peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
+    ...common,
+  });
   for (let i = 0; i < n; i++) {
     const first = t0 + i * 7 + Math.floor(rnd() * 1000);
     const common = {
@@ -287,6 +317,12 @@ export function* flows(n, seed = 1) {
         targetPort: s.targetPort,
       };
       if (s.endpoints) peer.endpoints = s.endpoints;
+      // The traced backend sees the call too, after DNAT: from the caller's pod, on the target port.
+      const backends = s.selector && WORKLOADS.some((w) => w.name === s.name) ? byName(s.name) : undefined;
+      if (backends && rnd() < 0.5) {
+        yield served(pick(backends), caller, common);
+        continue;
+      }
       yield {
         kind: 'flow',
         target: podIdentity(caller),
@@ -315,18 +351,7 @@ export function* flows(n, seed = 1) {
           ...common,
         };
       } else if (!server.hostNetwork) {
-        yield {
-          kind: 'flow',
-          target: podIdentity(server),
-          direction: 'ingress',
-          proto: 'TCP',
-          localIP: server.ip,
-          localPort: server.w.port,
-          remoteIP: caller.ip,
-          remotePort: ephemeral(),
-          peer: { kind: 'pod', ...podIdentity(caller), hostNetwork: caller.hostNetwork },
-          ...common,
-        };
+        yield served(server, caller, common);
       } else {
         i--; // a hostNetwork DaemonSet is not a traced target here; draw again
       }

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isNoise, LineSplitter, parseOutputLine, type TraceEvent } from './output';
+import { LineSplitter } from '../lines';
+import { isNoise, parseOutputLine, type TraceEvent } from './output';
 import type { Program } from './program';
 
 export interface BpftraceOptions {
@@ -24,6 +25,7 @@ export class BpftraceError extends Error {
     readonly reason = 'BpftraceFailed',
   ) {
     super(message);
+    this.name = 'BpftraceError';
   }
 }
 

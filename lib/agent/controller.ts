@@ -20,6 +20,7 @@ import {
   type TraceSession,
   type TraceSessionStatus,
 } from '../session/types';
+import { transition, type ConditionUpdate } from '../session/conditions';
 import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
@@ -32,8 +33,8 @@ import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState }
 import type { ProgramTargets } from './program';
 import { prune, type GonePod } from './retention';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
-import { canonicalJson, StatusMemo, type ConditionInput } from './status-memo';
-import { Tracer, type TraceGap } from './tracer';
+import { canonicalJson, StatusMemo } from './status-memo';
+import { Tracer, type TraceGap, type TracerHooks, type TracerLike } from './tracer';
 
 export interface ControllerOptions {
   node: string;
@@ -45,6 +46,8 @@ export interface ControllerOptions {
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
+  /** Makes the tracer that runs bpftrace for the controller's hooks (tests pass one that does not). */
+  tracer?: (hooks: TracerHooks) => TracerLike;
 }
 
 interface Tracked {
@@ -60,6 +63,8 @@ interface Tracked {
   finalAt?: number;
   final: boolean;
   phaseWritten?: SessionPhase;
+  /** This node's conditions as last written: their transition times carry over. */
+  conditions?: Condition[];
   refused?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
@@ -80,7 +85,7 @@ export class Controller {
   private readonly cgroups = new Map<string, CgroupState>();
   private readonly identities = new Map<string, Identity>();
   private readonly gone = new Map<string, GonePod>();
-  private readonly tracer: Tracer;
+  private readonly tracer: TracerLike;
   private readonly abort = new AbortController();
   private flushTimer?: NodeJS.Timeout;
   private health: BpftraceError | undefined;
@@ -91,32 +96,32 @@ export class Controller {
     private readonly kube: Kube,
     private readonly opts: ControllerOptions,
   ) {
-    this.tracer = new Tracer(
-      {
-        targets: () => this.targets(),
-        // targets() is empty, so no program is made, when this bpftrace has no dialect.
-        program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
-        onEvent: (e) => this.onEvent(e),
-        onHealth: (e) => {
-          this.health = e;
-          if (e && this.tracer.untracedSince) this.gapOpened();
-          void this.flush();
-        },
-        onAttached: () => {
-          this.closeResumeGaps();
-          // Tell waiting `start` commands as soon as a program is in service.
-          void this.flush();
-        },
-        onGap: (g) => this.onGap(g),
-        onSwitch: () => void this.flush(),
-        running: (cgroup) => {
-          const c = this.cgroups.get(cgroup);
-          return c !== undefined && c.goneAt === undefined;
-        },
-        log: opts.log,
+    const tracer =
+      opts.tracer ??
+      ((hooks) => new Tracer(hooks, { binary: opts.bpftrace.binary, intervalMs: opts.intervalMs }));
+    this.tracer = tracer({
+      targets: () => this.targets(),
+      // targets() is empty, so no program is made, when this bpftrace has no dialect.
+      program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
+      onEvent: (e) => this.onEvent(e),
+      onHealth: (e) => {
+        this.health = e;
+        if (e && this.tracer.untracedSince) this.gapOpened();
+        void this.flush();
       },
-      { binary: opts.bpftrace.binary, intervalMs: opts.intervalMs },
-    );
+      onAttached: () => {
+        this.closeResumeGaps();
+        // Tell waiting `start` commands as soon as a program is in service.
+        void this.flush();
+      },
+      onGap: (g) => this.onGap(g),
+      onSwitch: () => void this.flush(),
+      running: (cgroup) => {
+        const c = this.cgroups.get(cgroup);
+        return c !== undefined && c.goneAt === undefined;
+      },
+      log: opts.log,
+    });
     // An unusable bpftrace is never started; every session's condition says why.
     this.health = opts.bpftrace.problem;
   }
@@ -197,7 +202,8 @@ export class Controller {
         session: s,
         since: Date.now(),
         spec,
-        memo: new StatusMemo(mine?.conditions),
+        memo: new StatusMemo(),
+        conditions: mine?.conditions,
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
@@ -546,15 +552,36 @@ export class Controller {
     }
   }
 
+  private bpftraceReady(): ConditionUpdate {
+    if (this.closing) {
+      return {
+        type: 'BpftraceReady',
+        status: 'False',
+        reason: 'AgentStopped',
+        message: 'the node agent stopped',
+      };
+    }
+    return this.health
+      ? {
+          type: 'BpftraceReady',
+          status: 'False',
+          reason: this.health.reason,
+          message: this.health.stderr || this.health.message,
+        }
+      : { type: 'BpftraceReady', status: 'True', reason: 'Running', message: 'bpftrace is attached' };
+  }
+
   private async flushOne(t: Tracked): Promise<void> {
     const stamp = now();
     if (t.refused) {
-      const conditions = t.memo.conditions(
+      const conditions = transition(
+        t.conditions,
         [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
         stamp,
       );
       await this.write(t, { phase: 'Failed', message: t.refused, conditions });
       t.phaseWritten = 'Failed';
+      t.conditions = conditions;
       return;
     }
     if (t.final && t.phaseWritten === 'Completed') return;
@@ -568,21 +595,7 @@ export class Controller {
     if (!open && !pods.length && !containers.length && t.phaseWritten === undefined) return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
-    const conditions = t.memo.conditions(
-      [
-        this.closing
-          ? condition('BpftraceReady', 'False', 'AgentStopped', 'the node agent stopped')
-          : this.health
-            ? condition(
-                'BpftraceReady',
-                'False',
-                this.health.reason,
-                this.health.stderr || this.health.message,
-              )
-            : condition('BpftraceReady', 'True', 'Running', 'bpftrace is attached'),
-      ],
-      stamp,
-    );
+    const conditions = transition(t.conditions, [this.bpftraceReady()], stamp);
     const entry: Omit<NodeRecord, 'lastFlush'> = {
       node: this.opts.node,
       arch: this.opts.arch,
@@ -596,18 +609,10 @@ export class Controller {
     };
     await this.write(t, { phase, nodes: [entry] });
     t.phaseWritten = phase;
+    t.conditions = conditions;
     if (finishing) {
       t.final = true;
       void this.tracer.reconcile();
     }
   }
-}
-
-function condition(
-  type: string,
-  status: Condition['status'],
-  reason: string,
-  message: string,
-): ConditionInput {
-  return { type, status, reason, message: message.slice(0, 2000) };
 }

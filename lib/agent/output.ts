@@ -73,22 +73,6 @@ export function parseOutputLine(line: string): TraceEvent[] {
   return [{ kind: 'other', line: text }];
 }
 
-/** Splits a byte stream into lines across chunk boundaries. */
-export class LineSplitter {
-  private buffer = '';
-  push(chunk: string): string[] {
-    this.buffer += chunk;
-    const lines = this.buffer.split('\n');
-    this.buffer = lines.pop() ?? '';
-    return lines;
-  }
-  flush(): string[] {
-    const rest = this.buffer;
-    this.buffer = '';
-    return rest ? [rest] : [];
-  }
-}
-
 /** stderr lines that are noise rather than failure (bpftrace warns about RLIMIT even when it works). */
 export function isNoise(line: string): boolean {
   return /couldn't set RLIMIT_MEMLOCK/.test(line) || /WARNING: Addrspace mismatch/.test(line) || !line.trim();

@@ -2,10 +2,11 @@
  * bpftrace program text for a set of target cgroups. Pure: the same targets and bpftrace dialect
  * give the same text.
  *
- * A program is composed of parts (arming, syscalls; later network), each contributing BEGIN lines,
- * probes, interval lines and END lines. Lifecycle events (a cgroup armed, its first exec, a filter
- * installed) are rare, so they are printf'ed at once; per-syscall data never leaves the kernel
- * except as the per-interval set of (cgroup, syscall number) pairs.
+ * A program is composed of parts (arming and syscalls here, network in ./net-program, put together
+ * by ./assemble), each contributing BEGIN lines, probes, interval lines and END lines. Lifecycle
+ * events (a cgroup armed, its first exec, a filter installed) are rare, so they are printf'ed at
+ * once; per-syscall data never leaves the kernel except as the per-interval set of (cgroup,
+ * syscall number) pairs.
  */
 
 import type { Dialect } from './dialect';

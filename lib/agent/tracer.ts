@@ -129,6 +129,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** How many replacements a switch tries before it takes the newest program with what it missed. */
 const SWITCH_ATTEMPTS = 3;
 
+/** What the session controller uses of a tracer. */
+export type TracerLike = Pick<
+  Tracer,
+  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'runningCount'
+>;
+
 export class Tracer {
   private lives: Live[] = [];
   private busy = false;

@@ -1,20 +1,5 @@
 import { dump as dumpYaml } from 'js-yaml';
 import Table from 'cli-table3';
-import { HardenError } from '../errors';
-
-export type Format = 'json' | 'yaml' | 'table';
-
-export function outputFormat(
-  value: string | undefined,
-  allowed: readonly string[],
-  fallback: string,
-): string {
-  const f = value ?? fallback;
-  if (!allowed.includes(f)) {
-    throw new HardenError(`unknown output format "${f}"`, `Use -o ${allowed.join('|')}.`);
-  }
-  return f;
-}
 
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';

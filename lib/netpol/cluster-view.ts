@@ -1,5 +1,5 @@
 import { ownerOf, podIPs } from '../kube/objects';
-import type { Labels, Peer, Protocol, ServiceEndpoint, TargetPod } from './log';
+import type { Labels, NamedPort, Peer, PodPolicyFacts, Protocol, ServiceEndpoint, TargetPod } from './log';
 
 /** The parts of Pods, Services, EndpointSlices and Nodes that peer resolution reads. */
 export interface ViewPod {
@@ -9,8 +9,16 @@ export interface ViewPod {
     labels?: Labels;
     ownerReferences?: { kind: string; name: string; controller?: boolean }[];
   };
-  spec: { hostNetwork?: boolean; nodeName?: string };
+  spec: {
+    hostNetwork?: boolean;
+    nodeName?: string;
+    containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
+  };
   status?: { podIP?: string; podIPs?: { ip: string }[] };
+}
+
+export interface ViewNamespace {
+  metadata: { name: string; labels?: Labels };
 }
 
 export interface ViewService {
@@ -34,18 +42,41 @@ export interface ViewNode {
   status?: { addresses?: { type: string; address: string }[] };
 }
 
-type Kind = 'pod' | 'service' | 'endpointslice' | 'node';
-type Obj = ViewPod | ViewService | ViewEndpointSlice | ViewNode;
+type Kind = 'pod' | 'service' | 'endpointslice' | 'node' | 'namespace';
+type Obj = ViewPod | ViewService | ViewEndpointSlice | ViewNode | ViewNamespace;
 
 const key = (o: { metadata: { name: string; namespace?: string } }) =>
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
-export function targetOf(pod: ViewPod): TargetPod {
+/** The named container ports a NetworkPolicy's named port resolves to (felix reads spec.containers). */
+function namedPorts(pod: ViewPod): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of pod.spec.containers ?? [])
+    for (const p of c.ports ?? [])
+      if (p.name)
+        out.push({
+          name: p.name,
+          protocol: (p.protocol ?? 'TCP') as NamedPort['protocol'],
+          port: p.containerPort,
+        });
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** What verify needs of a pod; namespace labels only when the namespace is known (listing it may be forbidden). */
+function policyFacts(pod: ViewPod, namespace: ViewNamespace | undefined): PodPolicyFacts {
+  return {
+    ...(namespace ? { namespaceLabels: { ...(namespace.metadata.labels ?? {}) } } : {}),
+    namedPorts: namedPorts(pod),
+  };
+}
+
+export function targetOf(pod: ViewPod, namespace?: ViewNamespace): TargetPod {
   return {
     namespace: pod.metadata.namespace ?? '',
     name: pod.metadata.name,
     labels: { ...(pod.metadata.labels ?? {}) },
     owner: ownerOf(pod),
+    ...policyFacts(pod, namespace),
   };
 }
 
@@ -64,6 +95,7 @@ export class ClusterView {
     service: new Map(),
     endpointslice: new Map(),
     node: new Map(),
+    namespace: new Map(),
   };
 
   apply(kind: Kind, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj): void {
@@ -73,6 +105,15 @@ export class ClusterView {
 
   pod(namespace: string, name: string): ViewPod | undefined {
     return this.objects.pod.get(`${namespace}/${name}`) as ViewPod | undefined;
+  }
+
+  /** The pod as a flow's target, with its namespace's labels when they are known. */
+  target(pod: ViewPod): TargetPod {
+    return targetOf(pod, this.namespaceOf(pod));
+  }
+
+  private namespaceOf(pod: ViewPod): ViewNamespace | undefined {
+    return this.objects.namespace.get(`/${pod.metadata.namespace ?? ''}`) as ViewNamespace | undefined;
   }
 
   private pods(): ViewPod[] {
@@ -130,18 +171,18 @@ export class ClusterView {
     const owners = this.pods().filter((p) => podIPs(p).includes(ip));
     // A pod network address names one pod; a node address is shared by its hostNetwork pods.
     const pod = owners.find((p) => !p.spec.hostNetwork);
-    if (pod) return podPeer(pod, false);
+    if (pod) return podPeer(pod, false, this.namespaceOf(pod));
     const node = this.nodeByIP(ip);
     if (direction === 'egress') {
       const hostPod = owners.find((p) => p.spec.hostNetwork);
-      if (hostPod) return podPeer(hostPod, true);
+      if (hostPod) return podPeer(hostPod, true, this.namespaceOf(hostPod));
     }
     if (node) return { kind: 'node', name: node.metadata.name, ip };
     return { kind: 'external', ip, family: ip.includes(':') ? 6 : 4 };
   }
 }
 
-function podPeer(p: ViewPod, hostNetwork: boolean): Peer {
+function podPeer(p: ViewPod, hostNetwork: boolean, namespace: ViewNamespace | undefined): Peer {
   return {
     kind: 'pod',
     namespace: p.metadata.namespace ?? '',
@@ -149,5 +190,6 @@ function podPeer(p: ViewPod, hostNetwork: boolean): Peer {
     labels: { ...(p.metadata.labels ?? {}) },
     owner: ownerOf(p),
     hostNetwork,
+    ...policyFacts(p, namespace),
   };
 }

@@ -16,7 +16,7 @@ export const FLOW_LOG_VERSION = 1;
 
 export type Labels = Record<string, string>;
 
-/** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
+/** The workload a pod belongs to: its controller, or a ReplicaSet's Deployment (lib/kube/objects ownerOf). */
 export interface Owner {
   kind: string;
   name: string;
@@ -42,15 +42,33 @@ export interface FlowLogHeader {
   dns: DnsIdentity | null;
 }
 
+/** A container port with a name: what a NetworkPolicy's named port resolves to on this pod. */
+export interface NamedPort {
+  name: string;
+  protocol: Protocol | 'SCTP';
+  port: number;
+}
+
+/**
+ * What `netpol verify` needs of a pod beyond its identity. Optional: logs written before they were
+ * recorded lack them, and verify then says what it assumed.
+ */
+export interface PodPolicyFacts {
+  /** The labels of the pod's namespace, for namespaceSelectors. */
+  namespaceLabels?: Labels;
+  /** The pod's named container ports, sorted by name. */
+  namedPorts?: NamedPort[];
+}
+
 /** The traced pod. owner null: a bare pod, which is its own workload. */
-export interface TargetPod {
+export interface TargetPod extends PodPolicyFacts {
   namespace: string;
   name: string;
   labels: Labels;
   owner: Owner | null;
 }
 
-export interface PodPeer {
+export interface PodPeer extends PodPolicyFacts {
   kind: 'pod';
   namespace: string;
   name: string;
@@ -357,6 +375,23 @@ function validateTarget(t: Obj, lineNo: number): void {
   str(t, 'name', lineNo, 'target');
   labels(t, 'labels', lineNo, 'target');
   owner(t, lineNo, 'target');
+  policyFacts(t, lineNo, 'target');
+}
+
+const PORT_PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+
+function policyFacts(o: Obj, lineNo: number, path: string): void {
+  if (o.namespaceLabels !== undefined) labels(o, 'namespaceLabels', lineNo, path);
+  if (o.namedPorts === undefined) return;
+  const list = o.namedPorts;
+  if (!Array.isArray(list)) fail(lineNo, join(path, 'namedPorts'), `expected an array, got ${show(list)}`);
+  list.forEach((e, i) => {
+    const at = `${join(path, 'namedPorts')}[${i}]`;
+    const np = object(e, lineNo, at);
+    str(np, 'name', lineNo, at);
+    oneOf(np, 'protocol', PORT_PROTOCOLS, lineNo, at);
+    int(np, 'port', lineNo, at, 1, 65535);
+  });
 }
 
 function validateFlow(o: Obj, lineNo: number): FlowLine {
@@ -385,6 +420,7 @@ function validatePeer(p: Obj, lineNo: number): void {
       labels(p, 'labels', lineNo, 'peer');
       owner(p, lineNo, 'peer');
       boolean(p, 'hostNetwork', lineNo, 'peer');
+      policyFacts(p, lineNo, 'peer');
       return;
     case 'service':
       str(p, 'namespace', lineNo, 'peer');

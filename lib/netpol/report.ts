@@ -1,8 +1,8 @@
 import { StringDecoder } from 'node:string_decoder';
-import { FlowLogError, FlowLogReader, type FlowLogHeader } from './log';
+import { FlowLogError, FlowLogReader, type Flow, type FlowLogHeader } from './log';
 import { PolicySynthesizer, type NetworkPolicy } from './synthesize';
 
-export interface ReportOptions {
+export interface ReadOptions {
   /** Count malformed lines after the header instead of failing on the first. A bad header always fails. */
   skipInvalid: boolean;
   /** Called every `progressEvery` lines (default 100 000). */
@@ -10,30 +10,40 @@ export interface ReportOptions {
   progressEvery?: number;
 }
 
-export interface ReportResult {
-  policies: NetworkPolicy[];
+export type ReportOptions = ReadOptions;
+
+/** What reading a log amounted to, whatever consumed its flows. */
+export interface LogSummary {
   /** Malformed lines skipped (only with skipInvalid). */
   skipped: number;
   /** Lines read: header, definitions and blank lines included. */
   lines: number;
-  /** Flow lines folded into the policies. */
+  /** Flow lines handed on. */
   flows: number;
   /** The first header; later ones (concatenated logs) only fill in what it lacked. */
   header: FlowLogHeader;
+}
+
+export interface ReportResult extends LogSummary {
+  policies: NetworkPolicy[];
   /** Assumptions and traffic no rule could express, for stderr. */
   notes: string[];
 }
 
 /**
- * Streams a flow log into policies: one chunk in memory at a time, everything else folded into the
- * synthesizer. Fails with a FlowLogError naming the line when a line is malformed (unless skipped),
- * and with the stream's own error when reading fails.
+ * Streams a flow log into its consumer: every header (the first, then those of concatenated logs)
+ * and every flow with its identities resolved. Fails with a FlowLogError naming the line when a line
+ * is malformed (unless skipped), and with the stream's own error when reading fails.
  */
-export async function report(input: NodeJS.ReadableStream, opts: ReportOptions): Promise<ReportResult> {
+export async function readFlowLog(
+  input: NodeJS.ReadableStream,
+  opts: ReadOptions,
+  on: { header(h: FlowLogHeader): void; flow(f: Flow): void },
+): Promise<LogSummary> {
   const reader = new FlowLogReader();
-  let synth: PolicySynthesizer | undefined;
   let lines = 0;
   let skipped = 0;
+  let flows = 0;
   const every = opts.progressEvery ?? 100_000;
   await eachLine(input, (text) => {
     lines++;
@@ -42,19 +52,34 @@ export async function report(input: NodeJS.ReadableStream, opts: ReportOptions):
     try {
       const line = reader.read(text, lines);
       if (line === null) return; // a target or peer definition, kept by the reader
-      if (line.kind === 'flow') synth?.add(line);
-      else if (!synth) synth = new PolicySynthesizer(line.dns);
-      else synth.learnDns(line.dns); // `cat monday.log tuesday.log`: one report over both
+      if (line.kind === 'flow') {
+        flows++;
+        on.flow(line);
+      } else on.header(line);
     } catch (e) {
       // Past a good header a bad line is one lost flow; before it, the whole log is unreadable.
-      if (opts.skipInvalid && e instanceof FlowLogError && synth) skipped++;
+      if (opts.skipInvalid && e instanceof FlowLogError && reader.header) skipped++;
       else throw e;
     }
   });
   const header = reader.header;
-  if (!synth || !header) throw new FlowLogError(0, 'the flow log is empty: no header line');
-  const policies = synth.policies();
-  return { policies, skipped, lines, flows: synth.flows, header, notes: synth.notes() };
+  if (!header) throw new FlowLogError(0, 'the flow log is empty: no header line');
+  return { skipped, lines, flows, header };
+}
+
+/** Streams a flow log into policies: one chunk in memory at a time, everything else folded into the synthesizer. */
+export async function report(input: NodeJS.ReadableStream, opts: ReportOptions): Promise<ReportResult> {
+  let synth: PolicySynthesizer | undefined;
+  const summary = await readFlowLog(input, opts, {
+    header: (h) => {
+      if (!synth) synth = new PolicySynthesizer(h.dns);
+      else synth.learnDns(h.dns); // `cat monday.log tuesday.log`: one report over both
+    },
+    flow: (f) => synth?.add(f),
+  });
+  const s = synth as PolicySynthesizer; // readFlowLog fails without a header
+  const policies = s.policies();
+  return { ...summary, policies, flows: s.flows, notes: s.notes() };
 }
 
 const MAX_LINE = 16 << 20;

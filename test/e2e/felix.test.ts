@@ -3,6 +3,7 @@
 import { felixLeftovers, startFelix, type Felix } from '../support/felix';
 import { kubectl } from '../support/exec';
 import { deletePod, execInPod, runPod, type Pod } from '../support/pods';
+import { eventually } from '../support/eventually';
 
 const NS = 'felix-e2e';
 const PAGE = 'hello from harden testenv';
@@ -22,8 +23,6 @@ const POLICY = {
     ],
   },
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Probe {
   ok: boolean;
@@ -58,14 +57,12 @@ describe('NetworkPolicy enforcement (felix)', () => {
   }
 
   /** Polls until the probe gives `want` (felix applies changes asynchronously), then returns that probe. */
-  async function eventually(client: Pod, want: boolean, withinMs = 30_000): Promise<Probe> {
-    const deadline = Date.now() + withinMs;
-    for (;;) {
-      const p = await probe(client);
-      if (p.ok === want || Date.now() > deadline) return p;
-      await sleep(250);
-    }
-  }
+  const until = (client: Pod, want: boolean): Promise<Probe> =>
+    eventually(
+      () => probe(client),
+      (p) => p.ok === want,
+      { withinMs: 30_000 },
+    );
 
   beforeAll(async () => {
     // The first run builds felix from the module proxy (minutes); later runs reuse the cached binary.
@@ -91,13 +88,13 @@ describe('NetworkPolicy enforcement (felix)', () => {
 
   it('lets every client in while no policy selects the server', async () => {
     // Felix drops traffic of a cali* interface until it has programmed that endpoint: wait for it.
-    expect(await eventually(allowed, true)).toMatchObject({ ok: true });
-    expect(await eventually(other, true)).toMatchObject({ ok: true });
+    expect(await until(allowed, true)).toMatchObject({ ok: true });
+    expect(await until(other, true)).toMatchObject({ ok: true });
   });
 
   it('drops what the policy does not allow and passes what it does', async () => {
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(POLICY) });
-    const denied = await eventually(other, false);
+    const denied = await until(other, false);
     expect(denied.ok).toBe(false);
     // Dropped, not refused: no answer at all until the 2 s timeout.
     expect(denied).toMatchObject({ timedOut: true, out: '' });
@@ -109,7 +106,7 @@ describe('NetworkPolicy enforcement (felix)', () => {
 
   it('restores access when the policy is deleted', async () => {
     await kubectl(['delete', 'networkpolicy', POLICY.metadata.name, '-n', NS]);
-    expect(await eventually(other, true)).toMatchObject({ ok: true });
+    expect(await until(other, true)).toMatchObject({ ok: true });
     expect((await probe(allowed)).ok).toBe(true);
   });
 

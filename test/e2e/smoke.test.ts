@@ -19,6 +19,7 @@ import {
   v1Roots,
   type Pod,
 } from '../support/pods';
+import { eventually } from '../support/eventually';
 
 const NS = 'smoke';
 
@@ -81,11 +82,7 @@ describe('testenv smoke', () => {
     // httpd may need a moment to bind. (busybox 1.35's `wget -T` segfaults; `timeout` bounds it instead.)
     const get = () =>
       execInPod(client, 'main', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${server.ip}/`]);
-    let r = await get();
-    for (let i = 0; i < 40 && r.stdout !== 'smoke-ok\n'; i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      r = await get();
-    }
+    const r = await eventually(get, (x) => x.stdout === 'smoke-ok\n', { withinMs: 10_000, everyMs: 100 });
     expect(r).toMatchObject({ code: 0, stdout: 'smoke-ok\n' });
 
     // The client really is in its own netns with the address the API reports.

@@ -11,17 +11,6 @@ describe('StatusMemo', () => {
     expect(canonicalJson({ a: [1, 2] })).not.toBe(canonicalJson({ a: [2, 1] }));
   });
 
-  test('a condition keeps its transition time until its status changes', () => {
-    const memo = new StatusMemo([
-      { type: 'Ready', status: 'True', reason: 'R', message: 'm', lastTransitionTime: 't0' },
-    ]);
-    const c = (status: 'True' | 'False', message = 'm') => ({ type: 'Ready', status, reason: 'R', message });
-    expect(memo.conditions([c('True', 'other text')], 't1')[0].lastTransitionTime).toBe('t0');
-    expect(memo.conditions([c('False')], 't2')[0].lastTransitionTime).toBe('t2');
-    expect(memo.conditions([c('False')], 't3')[0].lastTransitionTime).toBe('t2');
-    expect(memo.conditions([c('True')], 't4')[0].lastTransitionTime).toBe('t4');
-  });
-
   test('unchanged only for the content last written', () => {
     const memo = new StatusMemo();
     expect(memo.unchanged({ a: 1 })).toBe(false);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineSplitter, parseOutputLine } from '../../../lib/agent/output';
+import { parseOutputLine } from '../../../lib/agent/output';
 import { expectGolden, GOLDEN_DIR, goldenJson } from '../golden';
 
 describe('bpftrace -f json output', () => {
@@ -20,14 +20,5 @@ describe('bpftrace -f json output', () => {
     const events = lines.flatMap(parseOutputLine);
     expectGolden('agent/bpftrace-0.23-events.json', goldenJson(events));
     expect(events.filter((e) => e.kind === 'other')).toEqual([]);
-  });
-
-  test('lines are reassembled across chunks', () => {
-    const s = new LineSplitter();
-    expect(s.push('{"type": "printf", "da')).toEqual([]);
-    expect(s.push('ta": "harden:ready\\n"}\n{"x"')).toEqual([
-      '{"type": "printf", "data": "harden:ready\\n"}',
-    ]);
-    expect(s.flush()).toEqual(['{"x"']);
   });
 });

@@ -9,7 +9,12 @@ function view() {
       labels: { app: 'web', 'pod-template-hash': '7c9' },
       ownerReferences: [{ kind: 'ReplicaSet', name: 'web-7c9', controller: true }],
     },
-    spec: {},
+    spec: {
+      containers: [
+        { ports: [{ name: 'http', containerPort: 8080 }, { containerPort: 9999 }] },
+        { ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }] },
+      ],
+    },
     status: { podIP: '10.0.0.5', podIPs: [{ ip: '10.0.0.5' }, { ip: 'fd00::5' }] },
   });
   v.apply('pod', 'ADDED', {
@@ -58,6 +63,10 @@ describe('peer resolution while monitoring', () => {
         labels: { app: 'web', 'pod-template-hash': '7c9' },
         owner: { kind: 'Deployment', name: 'web' },
         hostNetwork: false,
+        namedPorts: [
+          { name: 'dns', protocol: 'UDP', port: 53 },
+          { name: 'http', protocol: 'TCP', port: 8080 },
+        ],
       });
     }
   });
@@ -121,6 +130,10 @@ describe('peer resolution while monitoring', () => {
       name: 'web-7c9-x',
       labels: { app: 'web', 'pod-template-hash': '7c9' },
       owner: { kind: 'Deployment', name: 'web' },
+      namedPorts: [
+        { name: 'dns', protocol: 'UDP', port: 53 },
+        { name: 'http', protocol: 'TCP', port: 8080 },
+      ],
     });
     if (pod) v.apply('pod', 'DELETED', pod);
     expect(v.resolve('egress', 'TCP', '10.0.0.5', 80)).toEqual({
@@ -128,5 +141,22 @@ describe('peer resolution while monitoring', () => {
       ip: '10.0.0.5',
       family: 4,
     });
+  });
+
+  test('a known namespace lends its labels to the pods in it, as targets and as peers', () => {
+    const v = view();
+    v.apply('namespace', 'ADDED', {
+      metadata: { name: 'web', labels: { 'kubernetes.io/metadata.name': 'web', team: 'a' } },
+    });
+    const pod = v.pod('web', 'web-7c9-x');
+    const nsLabels = { 'kubernetes.io/metadata.name': 'web', team: 'a' };
+    expect(pod && v.target(pod)).toMatchObject({ name: 'web-7c9-x', namespaceLabels: nsLabels });
+    expect(v.resolve('ingress', 'TCP', '10.0.0.5', 0)).toMatchObject({
+      kind: 'pod',
+      namespaceLabels: nsLabels,
+      namedPorts: [{ name: 'dns' }, { name: 'http' }],
+    });
+    // A namespace the view does not know: no labels recorded, rather than made-up ones.
+    expect(v.resolve('egress', 'TCP', '192.168.1.10', 22)).not.toHaveProperty('namespaceLabels');
   });
 });

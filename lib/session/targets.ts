@@ -1,18 +1,13 @@
 import { HardenError } from '../errors';
-import { AGENT_NAME, AGENT_NAMESPACE } from '../deploy/manifests';
+import { AGENT_NAMESPACE } from '../deploy/manifests';
 import { ApiError, type Kube } from '../kube/client';
 import type { List, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { parseSelector } from '../session/client';
-import type { TraceTarget } from '../session/types';
-
-export interface TargetFlags {
-  pod?: string;
-  selector?: string;
-  all?: boolean;
-  container?: string[];
-}
+import { listAgentPods } from './agents';
+import { parseSelector } from './client';
+import { targetChoiceError, type TargetFlags } from './target-flags';
+import type { TraceTarget } from './types';
 
 /**
  * Checks what a new session will trace, before anything is created: the namespace, the pod and its
@@ -21,10 +16,8 @@ export interface TargetFlags {
  */
 export async function resolveTargets(kube: Kube, namespace: string, flags: TargetFlags) {
   const where = `namespace "${namespace}" (context "${kube.ctx.context}")`;
-  const chosen = [flags.pod, flags.selector, flags.all].filter(Boolean).length;
-  if (chosen !== 1) {
-    throw new HardenError('name what to trace: exactly one of -p/--pod, -l/--selector or --all');
-  }
+  const choice = targetChoiceError(flags);
+  if (choice) throw new HardenError(choice);
   const ns = await kube.getOptional(resourcePath(R.namespaces, { name: namespace })).catch((e) => {
     if (e instanceof ApiError && e.statusCode === 403) return true; // namespaced users cannot read namespaces
     throw e;
@@ -89,11 +82,7 @@ async function requireAgentsReady(kube: Kube, pods: Pod[]) {
   if (!nodes.length) return;
   let agents: Pod[];
   try {
-    agents = (
-      await kube.get<List<Pod>>(resourcePath(R.pods, { namespace: AGENT_NAMESPACE }), {
-        labelSelector: `app.kubernetes.io/name=${AGENT_NAME}`,
-      })
-    ).items;
+    agents = await listAgentPods(kube);
   } catch (e) {
     // Tracers need no rights on the agent's namespace; without them the agent's own refusal tells.
     if (e instanceof ApiError && e.statusCode === 403) return;
