@@ -175,7 +175,7 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
   }
   await eventually(
     's2 tracing',
-    () => w.fake.sessions.get('s2')?.status?.phase,
+    () => w.fake.session('s2')?.status?.phase,
     (p) => p === 'Tracing',
   );
   await eventually(

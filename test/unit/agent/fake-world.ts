@@ -19,111 +19,59 @@ import { join, relative } from 'node:path';
 import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/cgroups';
 import { Controller } from '../../../lib/agent/controller';
 import { DIALECTS } from '../../../lib/agent/dialect';
-import type { Kube, WatchEvent } from '../../../lib/kube/client';
-import type { KubeObject, List, Pod } from '../../../lib/kube/objects';
+import type { Kube } from '../../../lib/kube/client';
+import type { KubeObject, Pod } from '../../../lib/kube/objects';
+import { R, resourcePath, type ResourceRef } from '../../../lib/kube/paths';
+import { FakeCluster } from '../fake-cluster';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
 
 export const NODE = 'node-1';
 
-type Watcher = { path: string; onEvent: (e: WatchEvent<KubeObject>) => void; end: () => void };
+/**
+ * The node's view of the fake API server: pods and sessions come and go with watch events, and
+ * status writes echo back to the agent's watch as they do from a real one.
+ */
+export class NodeApi {
+  readonly cluster = new FakeCluster();
+  readonly kube: Kube = this.cluster.kube('ns');
 
-export interface Write {
-  path: string;
-  status: NonNullable<TraceSession['status']>;
-}
-
-export class FakeKube {
-  private rv = 1;
-  readonly pods = new Map<string, Pod>();
-  readonly sessions = new Map<string, TraceSession>();
-  readonly writes: Write[] = [];
-  private watchers: Watcher[] = [];
-
-  /** The Kube interface, as far as the controller uses it. */
-  get kube(): Kube {
-    return this as unknown as Kube;
+  constructor() {
+    this.cluster.echoStatus = true;
   }
 
-  private store(path: string): Map<string, KubeObject> {
-    return (path.includes('/pods') ? this.pods : this.sessions) as Map<string, KubeObject>;
+  /** Status bodies this node's agent wrote, in order. */
+  get writes(): { status: NonNullable<TraceSession['status']> }[] {
+    return this.cluster.statusWrites
+      .filter((status) => !status.nodes?.some((n) => n.node !== NODE))
+      .map((status) => ({ status }));
   }
 
-  private emit(kind: 'pods' | 'tracesessions', type: WatchEvent<KubeObject>['type'], obj: KubeObject): void {
-    for (const w of this.watchers)
-      if (w.path.endsWith(kind)) w.onEvent({ type, object: structuredClone(obj) });
+  session(name: string): TraceSession | undefined {
+    return this.cluster.session('ns', name);
   }
 
-  request<T>(method: string, path: string): Promise<T> {
-    if (method !== 'GET') return Promise.reject(new Error(`unexpected ${method} ${path}`));
-    return this.get<T>(path);
+  /** Creates the object, or merge-patches it when it exists (a MODIFIED event). */
+  private put(ref: ResourceRef, obj: KubeObject): Promise<unknown> {
+    const path = resourcePath(ref, { namespace: 'ns', name: obj.metadata.name });
+    if (this.cluster.objects.has(path)) return this.kube.mergePatch(path, obj);
+    return this.kube.request('POST', resourcePath(ref, { namespace: 'ns' }), { body: obj });
   }
 
-  get<T>(path: string): Promise<T> {
-    const items = [...this.store(path).values()].map((o) => structuredClone(o));
-    return Promise.resolve({
-      items,
-      metadata: { resourceVersion: String(this.rv) },
-    } as List<KubeObject> as T);
+  putPod(p: Pod): Promise<unknown> {
+    return this.put(R.pods, p);
   }
 
-  watch<T>(
-    path: string,
-    _query: unknown,
-    onEvent: (e: WatchEvent<T>) => void,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    return new Promise((resolve) => {
-      const w: Watcher = {
-        path,
-        onEvent: onEvent as (e: WatchEvent<KubeObject>) => void,
-        end: () => {
-          this.watchers = this.watchers.filter((x) => x !== w);
-          resolve();
-        },
-      };
-      this.watchers.push(w);
-      signal?.addEventListener('abort', w.end);
-    });
+  putSession(s: TraceSession): Promise<unknown> {
+    return this.put(R.tracesessions, s);
   }
 
-  /** Server-side apply of a status: node entries merged by node, as the CRD's list-map does. */
-  apply<T>(path: string, body: { status: NonNullable<TraceSession['status']> }): Promise<T> {
-    const name = /tracesessions\/([^/]+)\/status$/.exec(path)?.[1] ?? '';
-    const s = [...this.sessions.values()].find((x) => x.metadata.name === name);
-    if (!s) return Promise.reject(Object.assign(new Error('not found'), { statusCode: 404 }));
-    this.writes.push({ path, status: structuredClone(body.status) });
-    const nodes = new Map<string, NodeRecord>((s.status?.nodes ?? []).map((n) => [n.node, n]));
-    for (const n of body.status.nodes ?? []) nodes.set(n.node, n);
-    s.status = { ...s.status, ...body.status, nodes: [...nodes.values()] };
-    s.metadata.resourceVersion = String(++this.rv);
-    this.emit('tracesessions', 'MODIFIED', s);
-    return Promise.resolve(structuredClone(s) as T);
-  }
-
-  putSession(s: TraceSession): void {
-    const type = this.sessions.has(s.metadata.name) ? 'MODIFIED' : 'ADDED';
-    s.metadata.resourceVersion = String(++this.rv);
-    this.sessions.set(s.metadata.name, s);
-    this.emit('tracesessions', type, s);
-  }
-
-  putPod(p: Pod): void {
-    const type = this.pods.has(p.metadata.uid ?? '') ? 'MODIFIED' : 'ADDED';
-    p.metadata.resourceVersion = String(++this.rv);
-    this.pods.set(p.metadata.uid ?? '', p);
-    this.emit('pods', type, p);
-  }
-
-  deletePod(uid: string): void {
-    const p = this.pods.get(uid);
-    if (!p) return;
-    this.pods.delete(uid);
-    this.emit('pods', 'DELETED', p);
+  deletePod(uid: string): Promise<unknown> {
+    const [path] = [...this.cluster.objects].find(([, o]) => o.metadata.uid === uid) ?? [];
+    return this.kube.request('DELETE', path ?? '');
   }
 
   /** Another node's agent writes its own entry (seen by this agent's watch). */
-  otherNodeWrites(name: string): void {
-    const s = this.sessions.get(name)!;
+  otherNodeWrites(name: string): Promise<unknown> {
     const other: NodeRecord = {
       node: 'node-2',
       arch: 'amd64',
@@ -132,9 +80,9 @@ export class FakeKube {
       final: false,
       containers: [],
     };
-    s.status = { ...s.status, nodes: [...(s.status?.nodes ?? []).filter((n) => n.node !== 'node-2'), other] };
-    s.metadata.resourceVersion = String(++this.rv);
-    this.emit('tracesessions', 'MODIFIED', s);
+    return this.kube.apply(resourcePath(R.tracesessions, { namespace: 'ns', name, subresource: 'status' }), {
+      status: { nodes: [other] },
+    });
   }
 }
 
@@ -177,7 +125,7 @@ process.on('SIGINT', () => { clearInterval(timer); print(); process.exit(0); });
 `;
 
 export interface World {
-  fake: FakeKube;
+  fake: NodeApi;
   controller: Controller;
   dir: string;
   layout: CgroupLayout;
@@ -203,7 +151,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
   writeFileSync(join(dir, 'runs'), '');
   mkdirSync(join(dir, 'cgroup', 'kubepods'), { recursive: true });
   process.env.FAKE_BPFTRACE_DIR = dir;
-  const fake = new FakeKube();
+  const fake = new NodeApi();
   const layout = new CgroupLayout({ mountPoint: join(dir, 'cgroup'), root: '/' }, 'cgroupfs');
   const controller = new Controller(fake.kube, {
     node: NODE,
@@ -285,7 +233,7 @@ export function session(name: string, target: TraceSession['spec']['target']): T
 
 /** This node's entry in a session's status, as last written. */
 export function entryOf(w: World, name: string): NodeRecord | undefined {
-  return w.fake.sessions.get(name)?.status?.nodes?.find((n) => n.node === NODE);
+  return w.fake.session(name)?.status?.nodes?.find((n) => n.node === NODE);
 }
 
 /** Starts the controller on the world as it is, and waits until the session is traced. */
@@ -293,15 +241,17 @@ export async function startTracing(w: World, name: string): Promise<void> {
   await w.controller.start();
   await eventually(
     'tracing',
-    () => w.fake.sessions.get(name)?.status?.phase,
+    () => w.fake.session(name)?.status?.phase,
     (p) => p === 'Tracing',
   );
 }
 
 /** What `seccomp stop` does: the session's spec says Stopped. */
 export function stopSession(w: World, name: string): void {
-  const s = w.fake.sessions.get(name)!;
-  w.fake.putSession({ ...s, spec: { ...s.spec, state: 'Stopped' } });
+  void w.fake.putSession({
+    ...w.fake.session(name)!,
+    spec: { ...w.fake.session(name)!.spec, state: 'Stopped' },
+  });
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
