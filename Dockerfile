@@ -2,9 +2,13 @@
 # Multi-arch: nothing here is architecture-specific, so `docker buildx build --platform
 # linux/amd64,linux/arm64 .` works after `npm run build`.
 FROM debian:trixie-slim
-RUN apt-get update \
+# bpftrace loads libclang and libLLVM, but not libclang-cpp (68 MB), which only libbpfcc's libbcc.so
+# needs (bpftrace uses its libbcc_bpf): dpkg leaves it out. `apt-get clean` keeps no .deb or cache
+# even on a base image that does not clean up after apt by itself.
+RUN echo 'path-exclude=/usr/lib/*/libclang-cpp.so*' >/etc/dpkg/dpkg.cfg.d/harden-agent \
+ && apt-get update \
  && apt-get install -y --no-install-recommends nodejs bpftrace ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY dist/harden-agent.cjs /opt/harden/harden-agent.cjs
 COPY LICENSE /opt/harden/LICENSE
 ENTRYPOINT ["node", "/opt/harden/harden-agent.cjs"]

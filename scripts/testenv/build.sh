@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries from the Go module proxy into a cache outside the repo.
+# Builds the pinned control-plane and node binaries of Kubernetes (and etcd) from the Go module proxy
+# into a cache outside the repo.
 # Keyed by version: a second run with the binaries present does nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +37,7 @@ GO
 }
 
 build_kube() {
-  local want=(kube-apiserver kube-controller-manager kubectl)
+  local want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
   local missing=0 b
   for b in "${want[@]}"; do [ -x "$bin/$b-$KUBE_VERSION" ] || missing=1; done
   [ "$missing" = 0 ] && return 0
@@ -66,7 +67,10 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   if ! (cd "$dir" && go mod tidy -e >/dev/null 2>"$dir/tidy.log"); then

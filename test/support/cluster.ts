@@ -8,8 +8,9 @@ export { testenvEnv, type TestenvEnv } from './env';
 // A bundled copy (the demo script) sets HARDEN_REPO_ROOT, since its __dirname is elsewhere.
 export const REPO_ROOT = process.env.HARDEN_REPO_ROOT ?? path.resolve(__dirname, '..', '..');
 export const NODE_NAME = 'harden-node';
-export const NODE_IP = '10.244.0.1';
-export const NODE_IP6 = 'fd00:10:244::1';
+/** The node's InternalIPs: scripts/testenv/testenv puts them on harden0 and gives them to kubelet. */
+export const NODE_IP = '10.240.0.1';
+export const NODE_IP6 = 'fd00:10:240::1';
 
 /** Runs the bundled CLI (`kubectl harden ...`) against the testenv; never throws on exit code. */
 export function harden(

@@ -1,0 +1,261 @@
+// Workloads as users run them: Pods and Deployments that the testenv's kubelet starts from the local
+// registry's images (Calico CNI addresses, containerd cgroups), driven only through kubectl.
+import { testenvEnv } from './env';
+import { kubectl, kubectlJson, runRaw, type RunResult } from './exec';
+import { ensureNamespace } from './namespace';
+
+export { ensureNamespace } from './namespace';
+
+/** Image references `scripts/testenv/testenv env` exports, read from the environment. */
+export type TestImage = 'agent' | 'nginx' | 'nginxUnprivileged' | 'redis' | 'curl';
+
+const IMAGE_VARS: Record<TestImage, string> = {
+  agent: 'HARDEN_AGENT_IMAGE',
+  nginx: 'HARDEN_IMAGE_NGINX',
+  nginxUnprivileged: 'HARDEN_IMAGE_NGINX_UNPRIVILEGED',
+  redis: 'HARDEN_IMAGE_REDIS',
+  curl: 'HARDEN_IMAGE_CURL',
+};
+
+export function testImage(which: TestImage): string {
+  const v = IMAGE_VARS[which];
+  const ref = process.env[v];
+  if (!ref) throw new Error(`${v} is not set: run the tests after eval "$(scripts/testenv/testenv env)"`);
+  return ref;
+}
+
+interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  labels?: Record<string, string>;
+}
+
+export interface ContainerStatus {
+  name: string;
+  containerID?: string;
+  ready: boolean;
+  restartCount: number;
+  state?: Record<string, unknown>;
+}
+
+export interface KubePod {
+  metadata: ObjectMeta;
+  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+  status: {
+    phase?: string;
+    podIP?: string;
+    podIPs?: { ip: string }[];
+    qosClass?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+/** Applies manifests (objects or YAML/JSON text) server-side, creating their namespaces first. */
+export async function apply(objects: readonly object[]): Promise<void> {
+  const namespaces = new Set(
+    objects
+      .map((o) => (o as { metadata?: { namespace?: string } }).metadata?.namespace)
+      .filter((n): n is string => !!n),
+  );
+  for (const ns of namespaces) await ensureNamespace(ns);
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+    input: objects.map((o) => JSON.stringify(o)).join('\n'),
+  });
+}
+
+export async function getPod(namespace: string, name: string): Promise<KubePod> {
+  return kubectlJson<KubePod>(['get', 'pod', name, '-n', namespace]);
+}
+
+/** Pods matching a label selector, oldest first. */
+export async function listPods(namespace: string, selector: string): Promise<KubePod[]> {
+  const list = await kubectlJson<{ items: KubePod[] }>(['get', 'pods', '-n', namespace, '-l', selector]);
+  return list.items;
+}
+
+/** Why a pod is not running, from its waiting containers (ImagePullBackOff, CrashLoopBackOff, …). */
+function waitingReasons(p: KubePod): string {
+  return (p.status.containerStatuses ?? [])
+    .map((c) => {
+      const w = c.state?.waiting as { reason?: string; message?: string } | undefined;
+      return w?.reason ? `${c.name}: ${w.reason}${w.message ? ` (${w.message})` : ''}` : '';
+    })
+    .filter(Boolean)
+    .join('; ');
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until every pod the selector matches (at least `count`) is Ready and none is terminating,
+ * and returns them; fails with their phases, waiting reasons and events.
+ */
+export async function waitPodsReady(
+  namespace: string,
+  selector: string,
+  opts: { count?: number; timeoutMs?: number } = {},
+): Promise<KubePod[]> {
+  const count = opts.count ?? 1;
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  for (;;) {
+    const pods = await kubectlJson<{ items: (KubePod & { metadata: { deletionTimestamp?: string } })[] }>([
+      'get',
+      'pods',
+      '-n',
+      namespace,
+      '-l',
+      selector,
+    ]);
+    const live = pods.items.filter((p) => !p.metadata.deletionTimestamp);
+    const ready = live.filter((p) =>
+      (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    if (ready.length >= count && ready.length === live.length) return ready;
+    if (Date.now() > deadline) {
+      const events = await runRaw('kubectl', ['get', 'events', '-n', namespace, '--sort-by=.lastTimestamp'], {
+        env: testenvEnv().processEnv,
+      });
+      const state = live
+        .map((p) => `${p.metadata.name}: ${p.status.phase ?? '?'} ${waitingReasons(p)}`.trim())
+        .join('\n');
+      throw new Error(
+        `pods ${namespace}/${selector}: ${ready.length}/${Math.max(count, live.length)} Ready\n${state}\n${events.stdout.slice(-3000)}`,
+      );
+    }
+    await sleep(500);
+  }
+}
+
+export interface PodOptions {
+  namespace: string;
+  name: string;
+  image: string;
+  labels?: Record<string, string>;
+  command?: string[];
+  args?: string[];
+  /** Container securityContext (runAsUser, seccompProfile, …). */
+  securityContext?: Record<string, unknown>;
+  /** Pod securityContext. */
+  podSecurityContext?: Record<string, unknown>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  /** A TCP port the readiness probe checks; without it the pod is Ready once its container runs. */
+  readyPort?: number;
+}
+
+function podSpec(o: PodOptions) {
+  return {
+    terminationGracePeriodSeconds: 2,
+    ...(o.podSecurityContext ? { securityContext: o.podSecurityContext } : {}),
+    containers: [
+      {
+        name: 'main',
+        image: o.image,
+        ...(o.command ? { command: o.command } : {}),
+        ...(o.args ? { args: o.args } : {}),
+        ...(o.securityContext ? { securityContext: o.securityContext } : {}),
+        ...(o.resources ? { resources: o.resources } : {}),
+        ...(o.readyPort
+          ? {
+              ports: [{ containerPort: o.readyPort }],
+              readinessProbe: { tcpSocket: { port: o.readyPort }, periodSeconds: 1 },
+            }
+          : {}),
+      },
+    ],
+  };
+}
+
+/** A bare Pod (container name "main"), Ready. */
+export async function runKubePod(o: PodOptions, timeoutMs?: number): Promise<KubePod> {
+  const labels = { ...o.labels, 'harden.dev/test-pod': o.name };
+  await apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: o.name, namespace: o.namespace, labels },
+      spec: podSpec(o),
+    },
+  ]);
+  const [pod] = await waitPodsReady(o.namespace, `harden.dev/test-pod=${o.name}`, { timeoutMs });
+  return pod;
+}
+
+/** A Deployment (label app=<name>, container "main") and, with `port`, a Service of the same name. */
+export async function runDeployment(
+  o: PodOptions & { replicas?: number; port?: number },
+  timeoutMs?: number,
+): Promise<KubePod[]> {
+  const labels = { app: o.name, ...o.labels };
+  const objects: object[] = [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: o.name, namespace: o.namespace, labels },
+      spec: {
+        replicas: o.replicas ?? 1,
+        selector: { matchLabels: { app: o.name } },
+        template: { metadata: { labels }, spec: podSpec({ ...o, readyPort: o.readyPort ?? o.port }) },
+      },
+    },
+  ];
+  if (o.port) {
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: o.name, namespace: o.namespace, labels },
+      spec: { selector: { app: o.name }, ports: [{ port: 80, targetPort: o.port, protocol: 'TCP' }] },
+    });
+  }
+  await apply(objects);
+  return waitPodsReady(o.namespace, `app=${o.name}`, { count: o.replicas ?? 1, timeoutMs });
+}
+
+/** `kubectl exec` into a pod's container; never throws on the command's exit code. */
+export function execInKubePod(
+  namespace: string,
+  pod: string,
+  command: string[],
+  opts: { container?: string; input?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const args = ['exec', ...(opts.input !== undefined ? ['-i'] : []), '-n', namespace, pod];
+  if (opts.container) args.push('-c', opts.container);
+  return runRaw('kubectl', [...args, '--', ...command], {
+    env: testenvEnv().processEnv,
+    input: opts.input,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
+}
+
+export async function kubePodLogs(namespace: string, pod: string, container?: string): Promise<string> {
+  return kubectl(['logs', '-n', namespace, pod, ...(container ? ['-c', container] : [])]);
+}
+
+/** The bare container id of a pod's container (the part after "containerd://"). */
+export function containerIdOf(pod: KubePod, container = 'main'): string {
+  const s = pod.status.containerStatuses?.find((c) => c.name === container);
+  const id = s?.containerID?.replace(/^[a-z-]+:\/\//, '');
+  if (!id)
+    throw new Error(
+      `pod ${pod.metadata.namespace}/${pod.metadata.name}: container ${container} has no ID yet`,
+    );
+  return id;
+}
+
+/** Deletes objects by kind/name and waits until they are gone (pods: kubelet confirmed the kill). */
+export async function deleteObjects(
+  namespace: string,
+  kindNames: string[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  if (kindNames.length === 0) return;
+  await kubectl(['delete', '-n', namespace, ...kindNames, '--ignore-not-found', '--wait=true'], {
+    timeoutMs,
+  });
+}
+
+/** Deletes a namespace and everything in it, waiting until it is gone. */
+export async function deleteNamespace(namespace: string, timeoutMs = 120_000): Promise<void> {
+  await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true'], { timeoutMs });
+}
