@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import {
   containerDirOf,
   entryOf,
-  eventually,
+  soon,
   makeWorld,
   mkdirLine,
   notYetRunning,
@@ -30,7 +30,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   w.fake.putPod(pod);
   w.fake.putSession(session('s', web));
   await w.controller.start();
-  await eventually(
+  await soon(
     'recorded',
     () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
@@ -38,7 +38,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   w.fake.deletePod(pod.metadata.uid!);
   // The container runs on (a force delete), and what it does is printed after the DELETED event.
   w.setSyscalls([0, 165]);
-  await eventually(
+  await soon(
     'late set',
     () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.includes(165) ?? false,
@@ -48,7 +48,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   // The container ends: its cgroup goes, and nothing more is printed for it.
   rmSync(containerDirOf(w, pod), { recursive: true });
   w.setSyscalls([]);
-  await eventually(
+  await soon(
     'forgotten',
     () => w.controller.memory,
     (m) => m.gonePods === 0 && m.cgroups === 0,
@@ -69,7 +69,7 @@ test('a pod that lived less than the watch took to name it is recorded under its
   // ... then the pod's whole life arrives at once: created, running, deleted.
   w.fake.putPod(pod);
   w.fake.deletePod(pod.metadata.uid!);
-  const n = await eventually(
+  const n = await soon(
     'named',
     () => entryOf(w, 's'),
     (v) => v?.containers.length === 1,
@@ -100,14 +100,14 @@ test('a container armed for an earlier session was not seen from its start by a 
   w.fake.putPod(notYetRunning(pod));
   w.arm([mkdirLine(w, pod)]);
   w.fake.putPod(pod);
-  await eventually(
+  await soon(
     'early record',
     () => entryOf(w, 'early'),
     (n) => n?.containers.length === 1,
   );
   expect(entryOf(w, 'early')!.containers[0].recordedFromStart).toBe(true);
   w.fake.putSession(session('late', { podName: 'web-1' }));
-  const late = await eventually(
+  const late = await soon(
     'late record',
     () => entryOf(w, 'late'),
     (n) => n?.containers.length === 1,
@@ -123,19 +123,19 @@ test('once no session is traced, nothing about gone pods or cgroups is remembere
   const s = session('s', web);
   w.fake.putSession(s);
   await w.controller.start();
-  await eventually(
+  await soon(
     'recorded',
     () => entryOf(w, 's'),
     (n) => n?.containers.length === 3,
   );
   for (const p of pods.slice(0, 2)) w.fake.deletePod(p.metadata.uid!);
   stopSession(w, 's');
-  await eventually(
+  await soon(
     'final',
     () => entryOf(w, 's'),
     (n) => n?.final === true,
   );
-  const m = await eventually(
+  const m = await soon(
     'forgotten',
     () => w.controller.memory,
     (v) => v.cgroups === 0 && v.gonePods === 0 && v.programs === 0,
@@ -173,12 +173,12 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
     w.fake.putPod(p);
     await sleep(100);
   }
-  await eventually(
+  await soon(
     's2 tracing',
     () => w.fake.session('s2')?.status?.phase,
     (p) => p === 'Tracing',
   );
-  await eventually(
+  await soon(
     'every churned pod recorded',
     () => entryOf(w, 's'),
     (n) => n?.containers.length === 13,

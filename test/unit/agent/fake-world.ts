@@ -22,6 +22,7 @@ import { DIALECTS } from '../../../lib/agent/dialect';
 import type { Kube } from '../../../lib/kube/client';
 import type { KubeObject, Pod } from '../../../lib/kube/objects';
 import { R, resourcePath, type ResourceRef } from '../../../lib/kube/paths';
+import { eventually } from '../../support/eventually';
 import { FakeCluster } from '../fake-cluster';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
 
@@ -239,7 +240,7 @@ export function entryOf(w: World, name: string): NodeRecord | undefined {
 /** Starts the controller on the world as it is, and waits until the session is traced. */
 export async function startTracing(w: World, name: string): Promise<void> {
   await w.controller.start();
-  await eventually(
+  await soon(
     'tracing',
     () => w.fake.session(name)?.status?.phase,
     (p) => p === 'Tracing',
@@ -256,18 +257,7 @@ export function stopSession(w: World, name: string): void {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls until `ok` holds (or throws after `ms`), for effects of timers and child processes. */
-export async function eventually<T>(
-  what: string,
-  get: () => T,
-  ok: (v: T) => boolean,
-  ms = 8000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: last seen ${JSON.stringify(v)}`);
-    await sleep(20);
-  }
+/** The shared eventually(), polling fast: the fake world changes within milliseconds. */
+export function soon<T>(what: string, get: () => T, ok: (v: T) => boolean): Promise<T> {
+  return eventually(async () => get(), ok, { what, everyMs: 20, withinMs: 8000 });
 }

@@ -3,7 +3,7 @@ jest.setTimeout(30_000);
 
 import {
   entryOf,
-  eventually,
+  soon,
   makeWorld,
   NODE,
   runningPod,
@@ -22,7 +22,7 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   w.fake.putPod(runningPod(w, 'web'));
   w.fake.putSession(session('s', { podName: 'web' }));
   await w.controller.start();
-  await eventually(
+  await soon(
     'recording',
     () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
@@ -30,12 +30,12 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   const [first] = w.runs();
   const killedAt = Date.now();
   process.kill(first.pid, 'SIGKILL');
-  await eventually(
+  await soon(
     'BpftraceReady False',
     () => w.fake.writes,
     (ws) => ws.some((x) => x.status.nodes?.[0].conditions?.[0].status === 'False'),
   );
-  const n = await eventually(
+  const n = await soon(
     'a gap',
     () => entryOf(w, 's'),
     (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
@@ -60,7 +60,7 @@ test('an open session also records the gap for the node: a pod that ran only the
   w.fake.putSession(session('s', { selector: { matchLabels: { app: 'web' } } }));
   await startTracing(w, 's');
   process.kill(w.runs()[0].pid, 'SIGKILL');
-  const n = await eventually(
+  const n = await soon(
     'node gap',
     () => entryOf(w, 's'),
     (v) => (v?.gaps?.length ?? 0) > 0,
@@ -108,7 +108,7 @@ test('an agent that takes over a session records the time since its predecessor 
   const { s, lastFlush } = takenOver(5000);
   w.fake.putSession(s);
   await w.controller.start();
-  const n = await eventually(
+  const n = await soon(
     'resume gap',
     () => entryOf(w, 's'),
     (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
@@ -116,7 +116,7 @@ test('an agent that takes over a session records the time since its predecessor 
   expect(n!.containers[0].gaps![0]).toMatchObject({ from: lastFlush, reason: 'AgentRestarted' });
   expect(Date.parse(n!.containers[0].gaps![0].to)).toBeGreaterThan(Date.parse(lastFlush));
   // What the predecessor wrote is kept, and the new syscall joins it.
-  await eventually(
+  await soon(
     'merged',
     () => entryOf(w, 's'),
     (v) => v?.containers[0]?.syscalls.join() === '0,59',
@@ -130,7 +130,7 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   const s = session('s', { podName: 'web' });
   w.fake.putSession(s);
   await w.controller.start();
-  await eventually(
+  await soon(
     'recording',
     () => entryOf(w, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
@@ -138,13 +138,13 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   // The stand-in will fail to start from now on.
   w.breakBpftrace();
   process.kill(w.runs()[0].pid, 'SIGKILL');
-  await eventually(
+  await soon(
     'BpftraceReady False',
     () => entryOf(w, 's')?.conditions?.[0].status,
     (v) => v === 'False',
   );
   stopSession(w, 's');
-  const n = await eventually(
+  const n = await soon(
     'final',
     () => entryOf(w, 's'),
     (v) => v?.final === true,
@@ -160,7 +160,7 @@ test('an agent that takes over a session and never traces it ends it with the ga
   w.fake.putSession(s);
   await w.controller.start();
   stopSession(w, 's');
-  const n = await eventually(
+  const n = await soon(
     'final',
     () => entryOf(w, 's'),
     (v) => v?.final === true,

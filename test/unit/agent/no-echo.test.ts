@@ -1,7 +1,7 @@
 // The agent writes a session's status only when what it would write changed: its own writes, and
 // other nodes' writes, come back through its watch and must not cause more writes.
 import { canonicalJson, StatusMemo } from '../../../lib/agent/status-memo';
-import { eventually, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
+import { soon, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
 
 describe('StatusMemo', () => {
   test('canonical JSON ignores key order', () => {
@@ -30,7 +30,7 @@ describe('controller writes', () => {
     w.fake.putPod(runningPod(w, 'web'));
     w.fake.putSession(session('s1', { podName: 'web' }));
     await w.controller.start();
-    const tracing = await eventually(
+    const tracing = await soon(
       'tracing with syscalls',
       () => w.fake.writes,
       (ws) =>
@@ -47,7 +47,7 @@ describe('controller writes', () => {
     expect(w.fake.writes.length).toBe(settled);
 
     w.setSyscalls([0, 1, 2]);
-    await eventually(
+    await soon(
       'the new syscall written',
       () => w.fake.writes,
       (ws) => ws.some((x) => x.status.nodes?.[0].containers[0]?.syscalls.includes(2)),
@@ -68,13 +68,13 @@ describe('controller writes', () => {
     const s = session('s2', { podName: 'web' });
     w.fake.putSession(s);
     await w.controller.start();
-    await eventually(
+    await soon(
       'tracing',
       () => w.fake.writes,
       (ws) => ws.some((x) => x.status.phase === 'Tracing'),
     );
     stopSession(w, 's2');
-    const done = await eventually(
+    const done = await soon(
       'final',
       () => w.fake.writes,
       (ws) => ws.some((x) => x.status.nodes?.[0].final),

@@ -2,6 +2,7 @@
 // API server keeps the TCP connection open) is abandoned and the view re-listed.
 import type { Kube, RequestOptions, WatchEvent } from '../../../lib/kube/client';
 import { inform, WatchStalled, type EventType } from '../../../lib/kube/informer';
+import { eventually } from '../../support/eventually';
 import type { KubeObject, List } from '../../../lib/kube/objects';
 
 const obj = (name: string, rv: string): KubeObject => ({
@@ -49,13 +50,9 @@ class ScriptedServer {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function eventually(what: string, ok: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+/** Polls fast: the scripted server changes within milliseconds. */
+const soon = (what: string, ok: () => boolean) =>
+  eventually(async () => ok(), Boolean, { what, everyMs: 10, withinMs: 5000 });
 
 describe('inform', () => {
   const abort = new AbortController();
@@ -82,19 +79,19 @@ describe('inform', () => {
         listTimeoutMs: 500,
       },
     );
-    await eventually('a watch', () => server.watches.length === 1);
+    await soon('a watch', () => server.watches.length === 1);
     expect(server.watches[0].query).toMatchObject({ timeoutSeconds: 1, resourceVersion: '11' });
     server.watches[0].send({ type: 'ADDED', object: obj('c', '12') });
     // The server hangs: the open watch says nothing, new requests are never answered.
     server.hung = true;
     server.items = [obj('a', '1'), obj('c', '12'), obj('d', '13')];
     const t0 = Date.now();
-    await eventually('the stall noticed', () => errors.some((e) => e instanceof WatchStalled));
+    await soon('the stall noticed', () => errors.some((e) => e instanceof WatchStalled));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
     await sleep(800); // a list times out while the server is hung, and is retried
     expect(errors.length).toBeGreaterThan(1);
     server.hung = false;
-    await eventually('a new watch after the re-list', () => server.watches.length === 2);
+    await soon('a new watch after the re-list', () => server.watches.length === 2);
     expect(events).toEqual([
       ['ADDED', 'a'],
       ['ADDED', 'b'],
@@ -115,10 +112,10 @@ describe('inform', () => {
       timeoutSeconds: 1,
       retryMs: 10,
     });
-    await eventually('a watch', () => server.watches.length === 1);
+    await soon('a watch', () => server.watches.length === 1);
     server.watches[0].send({ type: 'BOOKMARK', object: obj('', '42') });
     server.watches[0].end();
-    await eventually('the next watch', () => server.watches.length === 2);
+    await soon('the next watch', () => server.watches.length === 2);
     expect(server.watches[1].query).toMatchObject({ resourceVersion: '42' });
     expect(server.lists).toBe(1);
     ac.abort();
