@@ -7,11 +7,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { harden, testenvEnv } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
+import { deleteNamespace, ensureNamespace, testImage } from '../support/kube-pods';
 
 const NS = 'e2e-robust';
 const CURL = process.env.HARDEN_IMAGE_CURL ?? '127.0.0.1:5000/curl:latest';
-const AGENT_IMAGE = process.env.HARDEN_AGENT_IMAGE;
 const size = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 const CHURN = size('HARDEN_ROBUST_CHURN_PODS', 300);
 const SHORT = size('HARDEN_ROBUST_SHORT_PODS', 200);
@@ -31,15 +32,9 @@ const namesOf = (profile: string): string[] =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const report = (line: string) => process.stdout.write(`${line}\n`);
 
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() - t0 > ms) throw new Error(`${what}: last seen ${JSON.stringify(v).slice(0, 2000)}`);
-    await sleep(500);
-  }
-}
+/** Polls the cluster until `ok` holds; fails naming what was awaited and what was last seen. */
+const until = <T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, withinMs = 60_000) =>
+  eventually(probe, ok, { what, withinMs, everyMs: 500 });
 
 async function ok(args: string[], timeoutMs?: number): Promise<string> {
   const r = await harden(args, { timeoutMs });
@@ -204,20 +199,13 @@ const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 // -------------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  if (!AGENT_IMAGE) throw new Error('set HARDEN_AGENT_IMAGE to the agent image in the testenv registry');
   nodeName = (await kubectl(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
-  await kubectl(['create', 'namespace', NS]).catch(() => undefined);
-  // Pods are admitted once the namespace's default ServiceAccount exists.
-  await until(
-    'the default ServiceAccount',
-    () => runRaw('kubectl', ['get', 'serviceaccount', 'default', '-n', NS], { env: testenvEnv().processEnv }),
-    (r) => r.code === 0,
-  );
-  await ok(['deploy', '--image', AGENT_IMAGE, '--timeout', '180s'], 240_000);
+  await ensureNamespace(NS);
+  await ok(['deploy', '--image', testImage('agent'), '--timeout', '180s'], 240_000);
 }, 300_000);
 
 afterAll(async () => {
-  await kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => undefined);
+  await deleteNamespace(NS);
   await harden(['undeploy', '--force']);
 }, 300_000);
 
