@@ -243,6 +243,11 @@ test(`${CHURN} pods of churn under an -l session: agent memory is flat afterward
   );
   expect(during.maxPrograms).toBeLessThanOrEqual(2);
   expect(after).toBeLessThanOrEqual(before * 1.1);
+  // What the agent remembers once nothing is traced: no cgroup, no deleted pod.
+  const forgot = [...(await agentLogs()).matchAll(/forgot .*; now (\{.*\})/g)];
+  const memory = JSON.parse(forgot[forgot.length - 1]?.[1] ?? '{}') as Record<string, number>;
+  report(`agent memory after the churn session: ${JSON.stringify(memory)}`);
+  expect(memory).toMatchObject({ cgroups: 0, gonePods: 0 });
 
   // A new session's program carries only its own target's cgroup, not the churn's.
   await kubectl(['apply', '-f', '-'], {
