@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
 import { kubectl, run, runRaw } from '../support/exec';
-import { testImage } from '../support/kube-pods';
+import { eventually } from '../support/eventually';
+import { ensureNamespace, testImage } from '../support/kube-pods';
 import { startMonitor } from '../support/monitor';
 
 const NS = 'np-real';
@@ -30,7 +31,6 @@ const coredns = () => {
     );
   return ref;
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Policy {
   kind: string;
@@ -148,14 +148,9 @@ const probes = {
     inPod('deploy/client', `curl -sf -m 3 -o /dev/null http://${await podIP('app=web')}/`),
 };
 
-async function eventually(probe: () => Promise<boolean>, want: boolean, tries = 10): Promise<boolean> {
-  let got = !want;
-  for (let i = 0; i < tries && got !== want; i++) {
-    got = await probe();
-    if (got !== want) await sleep(1000);
-  }
-  return got;
-}
+/** Probes until the answer is `want` (felix programs rules asynchronously); the last answer. */
+const until = (probe: () => Promise<boolean>, want: boolean, withinMs = 10_000) =>
+  eventually(probe, (got) => got === want, { withinMs, everyMs: 1000 });
 
 let policies: Policy[] = [];
 let logText = '';
@@ -164,7 +159,7 @@ let ciliumYaml = '';
 
 beforeAll(async () => {
   expect((await harden(['deploy', '--image', testImage('agent'), '--timeout', '120s'])).code).toBe(0);
-  await kubectl(['create', 'namespace', NS]);
+  await ensureNamespace(NS);
   await kubectl(['apply', '-f', '-'], { input: manifests() });
   for (const d of ['udp-server', 'web', 'client'])
     await kubectl(['rollout', 'status', '-n', NS, `deploy/${d}`, '--timeout=120s']);
@@ -180,7 +175,6 @@ beforeAll(async () => {
     expect(await probes.dnsTcp()).toBe(true);
     expect(await probes.hostnetToWeb()).toBe(true);
   }
-  await sleep(3000); // one more agent interval
   expect((await mon.stop()).code).toBe(0);
 
   logText = readFileSync(log, 'utf8');
@@ -259,20 +253,20 @@ describe('enforced by felix', () => {
     await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: policyYaml });
     await kubectl(['apply', '-f', '-'], { input: policyYaml });
     // Felix programs the dataplane asynchronously: wait for the unobserved path to close.
-    expect(await eventually(probes.clientToWeb, false, 20)).toBe(false);
+    expect(await until(probes.clientToWeb, false, 30_000)).toBe(false);
   });
 
   test('the UDP server is reached by its client', async () => {
-    expect(await eventually(probes.udpServer, true)).toBe(true);
+    expect(await until(probes.udpServer, true)).toBe(true);
   });
 
   test('DNS works over UDP and over TCP', async () => {
-    expect(await eventually(probes.dnsUdp, true)).toBe(true);
-    expect(await eventually(probes.dnsTcp, true)).toBe(true);
+    expect(await until(probes.dnsUdp, true)).toBe(true);
+    expect(await until(probes.dnsTcp, true)).toBe(true);
   });
 
   test("the hostNetwork client reaches web (its own node's address is exempt)", async () => {
-    expect(await eventually(probes.hostnetToWeb, true)).toBe(true);
+    expect(await until(probes.hostnetToWeb, true)).toBe(true);
   });
 
   test('what was never observed is dropped', async () => {
@@ -300,7 +294,7 @@ describe('enforced by felix', () => {
       'jsonpath={.items[*].metadata.labels.helm\\.sh/chart}',
     ]);
     expect(labels.trim().split(/\s+/)).toEqual(['client-2.0.0']);
-    expect(await eventually(probes.udpServer, true)).toBe(true);
+    expect(await until(probes.udpServer, true)).toBe(true);
     expect(await probes.clientToWeb()).toBe(false);
   });
 });
