@@ -256,7 +256,13 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     const flows: FlowRecord[] = [];
     // Composed as the agent does when seccomp and network sessions share the node.
-    const extra = extraOf({ seccomp: true, network: true, openNetwork: false, podIPs: ['127.0.0.1'] });
+    const extra = extraOf({
+      seccomp: true,
+      network: true,
+      capabilities: false,
+      openNetwork: false,
+      podIPs: ['127.0.0.1'],
+    });
     const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect);
     const run = new BpftraceRun(
       program,
