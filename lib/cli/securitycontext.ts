@@ -1,15 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration';
-import { addAllNamespacesFlag, addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
+import { addOutputFlag, type GlobalFlags } from './flags';
+import { addStartFlags, addStopFlags, listCommand, type StartArgs } from './session-commands';
 import type { AdviceFormat } from './securitycontext-run';
-
-interface StartArgs extends GlobalFlags {
-  pod?: string;
-  selector?: string;
-  container?: string[];
-  name?: string;
-  timeout: string;
-}
 
 interface ShowArgs extends GlobalFlags {
   id: string;
@@ -36,20 +29,10 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
   describe:
     'Start recording what a pod (or the pods a selector matches) does with its privileges; prints the session id',
   builder: (y: Argv<GlobalFlags>) =>
-    addTargetFlags(y, 'trace')
-      .option('container', {
-        alias: 'c',
-        type: 'string',
-        array: true,
-        describe: 'Only these containers (repeatable)',
-      })
-      .option('name', { type: 'string', describe: 'Session id to use (default: generated)' })
-      .option('timeout', {
-        type: 'string',
-        default: '30s',
-        describe: 'How long to wait for the agents to start tracing',
-      })
-      .example('$0 securitycontext start -n web -l app=nginx', '') as unknown as Argv<StartArgs>,
+    addStartFlags(y).example(
+      '$0 securitycontext start -n web -l app=nginx',
+      '',
+    ) as unknown as Argv<StartArgs>,
   handler: async (argv) => {
     const timeoutMs = parseDuration(argv.timeout) ?? 30_000;
     const [{ runScStart }, { collaborators }] = await Promise.all([
@@ -67,25 +50,7 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
   command: 'stop <id>',
   describe: 'Stop a session, wait for the final flush and print the securityContext advice',
   builder: (y: Argv<GlobalFlags>) =>
-    adviceFlags(
-      y
-        .positional('id', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Session id (from securitycontext start)',
-        })
-        .option('keep', { type: 'boolean', default: false, describe: 'Keep the session object afterwards' })
-        .option('accept-gaps', {
-          type: 'boolean',
-          default: false,
-          describe: 'Advise even if a target was not traced for a while (each gap is named on stderr)',
-        })
-        .option('timeout', {
-          type: 'string',
-          default: '60s',
-          describe: "How long to wait for the agents' final flush",
-        }),
-    ) as unknown as Argv<StopArgs>,
+    adviceFlags(addStopFlags(y, 'securitycontext', 'the advice')) as unknown as Argv<StopArgs>,
   handler: async (argv) => {
     const timeoutMs = parseDuration(argv.timeout) ?? 60_000;
     const [{ runScStop }, { collaborators }] = await Promise.all([
@@ -123,30 +88,14 @@ const show: CommandModule<GlobalFlags, ShowArgs> = {
   },
 };
 
-const list: CommandModule<GlobalFlags, GlobalFlags & { allNamespaces?: boolean; output: string }> = {
-  command: 'list',
-  describe: 'List securitycontext sessions (-A: in every namespace)',
-  builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(addAllNamespacesFlag(y), ['table', 'json', 'yaml'], 'table'),
-  handler: async (argv) => {
-    const [{ runList }, { collaborators }] = await Promise.all([
-      import('./session-list'),
-      import('./context'),
-    ]);
-    await runList(
-      {
-        type: 'capabilities',
-        allNamespaces: argv.allNamespaces ?? false,
-        output: argv.output as 'table' | 'json' | 'yaml',
-      },
-      await collaborators(argv),
-    );
-  },
-};
-
 /** The verbs under `securitycontext` (alias `sc`). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
-export const securityContextSubcommands: CommandModule<GlobalFlags, any>[] = [start, stop, show, list];
+export const securityContextSubcommands: CommandModule<GlobalFlags, any>[] = [
+  start,
+  stop,
+  show,
+  listCommand('capabilities', 'securitycontext'),
+];
 
 export const securityContextCommand: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'securitycontext <command>',

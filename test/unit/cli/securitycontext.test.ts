@@ -5,21 +5,13 @@ import { join } from 'node:path';
 import type { Pod } from '../../../lib/kube/objects';
 import { R } from '../../../lib/kube/paths';
 import type { NodeRecord, PrivilegeRecord, TraceSession } from '../../../lib/session/types';
-import { clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
+import { agentEntry, clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
 import { GOLDEN_DIR } from '../golden';
 import * as f from '../securitycontext/fixtures';
 
 /** The agent on node-1: traces a new session at once and writes these records; final on the stop. */
 function playAgent(c: FakeCluster, records: PrivilegeRecord[]) {
-  const entry = (final: boolean): NodeRecord => ({
-    node: 'node-1',
-    arch: 'amd64',
-    agentVersion: 'test',
-    lastFlush: '2025-01-01T00:00:00Z',
-    final,
-    containers: [],
-    privileges: records,
-  });
+  const entry = (final: boolean): NodeRecord => agentEntry(final, { privileges: records });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
