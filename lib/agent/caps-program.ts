@@ -146,10 +146,17 @@ const S_IFDIR = 0x4000;
 function openProbes(w: WriteCall & { flags: string }): string[] {
   const file = '((struct file *)*(curtask->files->fdt->fd + args->ret))';
   return [
-    probe(
-      `tracepoint:syscalls:sys_enter_${w.call} /((args->${w.flags} & ${WRITE_FLAGS}) || ${CRED}->euid.val == 0) && ${REC}[cgroup]/`,
-      [`@wptr[tid] = (uint64)args->${w.path};`, `@wwr[tid] = (args->${w.flags} & ${WRITE_FLAGS}) ? 1 : 0;`],
-    ),
+    // Two separate tests: one `||` of a syscall argument and a kernel read makes bpftrace warn of
+    // an address-space mismatch.
+    probe(`tracepoint:syscalls:sys_enter_${w.call} /${REC}[cgroup]/`, [
+      `$s = 0;`,
+      `if (args->${w.flags} & ${WRITE_FLAGS}) { $s = 1; }`,
+      `if (${CRED}->euid.val == 0) { $s = 1; }`,
+      `if ($s) {`,
+      `  @wptr[tid] = (uint64)args->${w.path};`,
+      `  @wwr[tid] = (args->${w.flags} & ${WRITE_FLAGS}) ? 1 : 0;`,
+      `}`,
+    ]),
     probe(`tracepoint:syscalls:sys_exit_${w.call} /${REC}[cgroup]/`, [
       `$ptr = @wptr[tid];`,
       `if ($ptr != 0) {`,

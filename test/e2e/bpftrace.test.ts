@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { Dialect } from '../../lib/agent/dialect';
+import type { PrivilegeEvent } from '../../lib/agent/caps-parse';
 import type { FlowRecord } from '../../lib/agent/net-parse';
 import type { TraceEvent } from '../../lib/agent/output';
 import { assembleProgram } from '../../lib/agent/assemble';
@@ -293,6 +294,60 @@ d('bpftrace engine (real kernel)', () => {
         remotePort: port,
       }),
     );
+    expect(run.stderr).toBe('');
+  });
+
+  test('the capabilities part records, from the first exec: credentials, a set*id call, a capability check in its syscall, a write and a private read', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const events: PrivilegeEvent[] = [];
+    const seen = new Seen();
+    // Seccomp and capabilities sessions on one node: the program the agent composes for both.
+    const extra = extraOf({
+      seccomp: true,
+      network: false,
+      capabilities: true,
+      openNetwork: false,
+      podIPs: [],
+    });
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect, arch);
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        if (e.kind === 'privileges') events.push(...e.events);
+      },
+      { binary: BPFTRACE },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const file = `/tmp/harden-caps-${randomBytes(3).toString('hex')}`;
+    const p = waiter(
+      c.dir,
+      `touch ${file} && chown 65534 ${file} && cat /etc/shadow >/dev/null && rm ${file} && /usr/bin/busybox su -s /bin/true nobody`,
+    );
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    expect(p.exitCode).toBe(0);
+    const mine = events.filter((e) => e.cgroup === cg);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', uid: 0, euid: 0 }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', uid: 65534, euid: 65534 }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'setid', args: [65534], result: 0 }));
+    // CAP_CHOWN (0), granted, in chown/fchownat/lchown: a syscall number, not "none".
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'check', cap: 0, granted: true, onBehalf: false }),
+    );
+    expect(mine.find((e) => e.kind === 'check' && e.cap === 0)).toMatchObject({ nr: expect.any(Number) });
+    expect(mine.some((e) => e.kind === 'check' && e.cap === 0 && e.nr < 0)).toBe(false);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'write', path: file }));
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),
+    );
+    // What runc would do before the first exec is not the workload's: nothing before it is kept.
+    expect(seen.exec.has(cg)).toBe(true);
     expect(run.stderr).toBe('');
   });
 });
