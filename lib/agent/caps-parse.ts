@@ -7,13 +7,14 @@
  *   {"type": "map", "data": {"@capc0": {"4756,10,1,0,49": 1}}}
  *   {"type": "map", "data": {"@wr1": {"4756,257,1,/var/run/nginx.pid": 1}}}
  */
+import { posix } from 'node:path';
 import { syscallName, type NodeArch } from '../seccomp/names';
 import {
   MAX_PRIVILEGE_ENTRIES,
   MAX_PRIVILEGE_ENTRIES_PER_NODE,
   type PrivilegeRecord,
 } from '../session/types';
-import { CAPS_MAPS, type CapsMapKind } from './caps-program';
+import { CAPS_MAPS, DIR_DEPTH, type CapsMapKind } from './caps-program';
 import { kindsOfMaps } from './program';
 import type { Identity } from './sessions';
 
@@ -76,7 +77,10 @@ export type PrivilegeEvent = { cgroup: string; count: number } & (
       capEffective: [bigint, bigint];
       path: string;
     }
-  | { kind: 'write'; nr: number; rootfs: 'yes' | 'no' | 'unknown'; path: string }
+  /** dir: for a relative path, the dentry (as printed) of the directory it is relative to; "0" for none. */
+  | { kind: 'write'; nr: number; rootfs: 'yes' | 'no' | 'unknown'; dir: string; path: string }
+  /** A directory's name and its parent (dentries as printed), to spell out a relative write's path. */
+  | { kind: 'dir'; dentry: string; name?: string; parent?: string }
   | { kind: 'privateRead'; mode: number; uid: number; gid: number; path: string }
 );
 
@@ -102,7 +106,9 @@ const ROOTFS = ['no', 'yes', 'unknown'] as const;
 function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | undefined {
   const f = key.split(',');
   const cgroup = f[0];
-  if (!/^[0-9]+$/.test(cgroup ?? '')) return undefined;
+  if (kind === 'dirParents' || kind === 'dirNames') {
+    if (!INT.test(cgroup ?? '')) return undefined;
+  } else if (!/^[0-9]+$/.test(cgroup ?? '')) return undefined;
   if (kind === 'checks' && f.length === 5) {
     const [cap, ok, other, nr] = f.slice(1).map(int);
     if (cap === undefined || nr === undefined) return undefined;
@@ -137,10 +143,13 @@ function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | 
       path: f.slice(7).join(','),
     };
   }
-  if (kind === 'writes' && f.length >= 4) {
+  if (kind === 'writes' && f.length >= 5) {
     const [nr, root] = f.slice(1, 3).map(int);
-    if (nr === undefined || root === undefined || !ROOTFS[root]) return undefined;
-    return { kind: 'write', cgroup, count, nr, rootfs: ROOTFS[root], path: f.slice(3).join(',') };
+    if (nr === undefined || root === undefined || !ROOTFS[root] || !INT.test(f[3])) return undefined;
+    return { kind: 'write', cgroup, count, nr, rootfs: ROOTFS[root], dir: f[3], path: f.slice(4).join(',') };
+  }
+  if (kind === 'dirParents' && f.length === 2 && INT.test(f[1])) {
+    return { kind: 'dir', cgroup: '', count, dentry: f[0], parent: f[1] };
   }
   if (kind === 'privateReads' && f.length >= 5) {
     const [mode, uid, gid] = f.slice(1, 4).map(u32);
@@ -157,6 +166,12 @@ export function privilegesFromMaps(data: Record<string, unknown>): PrivilegeEven
     const kind = KIND_OF_MAP.get(name);
     if (!kind || !body || typeof body !== 'object') continue;
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      // A directory name map holds names, every other one counts.
+      if (kind === 'dirNames') {
+        if (typeof value === 'string' && INT.test(key))
+          out.push({ kind: 'dir', cgroup: '', count: 1, dentry: key, name: value });
+        continue;
+      }
       if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) continue;
       const e = event(kind, key, value);
       if (e) out.push(e);
@@ -182,6 +197,9 @@ type Lists = Required<
 >;
 type Entry<K extends keyof Lists> = Lists[K][number];
 
+/** Directories remembered per session; beyond it the table starts over (addresses get reused). */
+const MAX_DIRS = 20_000;
+
 const entryId = (e: object) => JSON.stringify({ ...e, count: 0 });
 
 export interface ContainerInfo extends Identity {
@@ -196,6 +214,8 @@ export interface ContainerInfo extends Identity {
 export class PrivilegeTable {
   private readonly pending = new Map<string, PrivilegeEvent[]>();
   private readonly records = new Map<string, PrivilegeRecord>();
+  /** Directory names and parents by dentry, for relative writes. */
+  private readonly dirs = new Map<string, { name?: string; parent?: string }>();
   /** Entries held across all records: the node's status entry must stay far below etcd's limit. */
   private entries = 0;
 
@@ -234,6 +254,17 @@ export class PrivilegeTable {
 
   add(events: Iterable<PrivilegeEvent>): void {
     for (const e of events) {
+      if (e.kind === 'dir') {
+        // Kernel addresses are reused once a dentry is freed: a long session forgets old ones.
+        if (this.dirs.size >= MAX_DIRS) this.dirs.clear();
+        const d = this.dirs.get(e.dentry) ?? {};
+        this.dirs.set(e.dentry, {
+          ...d,
+          ...(e.name !== undefined ? { name: e.name } : {}),
+          ...(e.parent ? { parent: e.parent } : {}),
+        });
+        continue;
+      }
       const list = this.pending.get(e.cgroup) ?? [];
       // Bounded while waiting too: a cgroup that never resolves must not grow without end.
       if (list.length < this.cap * 5) list.push(e);
@@ -309,7 +340,7 @@ export class PrivilegeTable {
       case 'write':
         return this.addTo(rec, 'writes', {
           syscall: syscallLabel(this.arch, e.nr),
-          path: e.path,
+          path: this.absolute(e.dir, e.path),
           rootfs: e.rootfs,
           count,
         });
@@ -322,6 +353,21 @@ export class PrivilegeTable {
           count,
         });
     }
+  }
+
+  /** A relative path made absolute from its directory's names; as given when they do not reach the root. */
+  private absolute(dir: string, path: string): string {
+    if (dir === '0' || path.startsWith('/')) return path;
+    const names: string[] = [];
+    let at = dir;
+    for (let i = 0; i <= DIR_DEPTH; i++) {
+      const d = this.dirs.get(at);
+      if (!d?.parent || d.name === undefined) return path;
+      if (d.parent === at) return posix.normalize(`/${[...names].reverse().join('/')}/${path}`);
+      names.push(d.name);
+      at = d.parent;
+    }
+    return path;
   }
 
   /** Sorted, so two runs compare cleanly. Copies: the table keeps counting. */

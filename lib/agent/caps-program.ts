@@ -36,8 +36,14 @@ export const CAPS_MAPS = {
   setids: ['@setid0', '@setid1'],
   /** [cgroup, old euid, euid, old egid, egid, old cap_effective, cap_effective, file name] */
   execs: ['@xcred0', '@xcred1'],
-  /** [cgroup, syscall nr, on root fs (1), on a mount (0), unknown (2), path] */
+  /**
+   * [cgroup, syscall nr, on root fs (1), on a mount (0), unknown (2), dir, path]; dir: for a
+   * relative path, the dentry (kernel address) of the directory it is relative to, else 0.
+   */
   writes: ['@wr0', '@wr1'],
+  /** [dentry] → its name, and [dentry, its parent]: a relative write's directory, DIR_DEPTH levels up */
+  dirNames: ['@dn0', '@dn1'],
+  dirParents: ['@dp0', '@dp1'],
   /** [cgroup, permission bits, owner uid, owner gid, path] of files root opened that others may not read */
   privateReads: ['@prd0', '@prd1'],
 } as const;
@@ -52,6 +58,30 @@ const AT_FDCWD = -100;
  * (0.23's 512 would overflow the 512-byte BPF stack in a probe that builds a path key).
  */
 const PATH_STR = 200;
+/** Directory levels walked up from a relative write's directory (a deeper one stays unresolved). */
+export const DIR_DEPTH = 8;
+const NAME_STR = 64;
+
+/**
+ * Names the directory `dir` (a dentry address) and its ancestors, so user space can spell out the
+ * absolute path of a relative write. Unrolled: bpftrace 0.17 has no loops; the root's parent is
+ * itself, so a walk past it rewrites the same entry.
+ */
+function dirChain(dir: string): string[] {
+  const [n0, n1] = CAPS_MAPS.dirNames;
+  const [p0, p1] = CAPS_MAPS.dirParents;
+  const lines = [`$d = (struct dentry *)${dir};`];
+  for (let i = 0; i < DIR_DEPTH; i++) {
+    lines.push(
+      `$k = (uint64)$d; $up = (uint64)$d->d_parent;`,
+      // The parent is part of the key: a kernel address as a JSON value would lose precision.
+      `if (${PHASE}) { ${n1}[$k] = str($d->d_name.name, ${NAME_STR}); ${p1}[$k, $up] = 1; }`,
+      `else { ${n0}[$k] = str($d->d_name.name, ${NAME_STR}); ${p0}[$k, $up] = 1; }`,
+      `$d = (struct dentry *)$up;`,
+    );
+  }
+  return lines;
+}
 /** O_WRONLY | O_RDWR | O_CREAT | O_TRUNC */
 const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
 
@@ -125,10 +155,6 @@ const { countInto, interval, end } = flippedMaps(PHASE, CAPS_MAPS);
 const CRED = 'curtask->cred';
 const credKey = `${CRED}->uid.val, ${CRED}->gid.val, ${CRED}->euid.val, ${CRED}->egid.val, ${CRED}->cap_effective.val`;
 
-/** The mount test of a file: 1 if it is on the task's root mount. */
-const onRootOfFile = (file: string) =>
-  `((struct file *)${file})->f_path.mnt == curtask->fs->root.mnt ? 1 : 0`;
-
 /**
  * Kernel pseudo file systems (proc, sysfs, cgroup2, tracefs, debugfs): their modes describe kernel
  * or per-process state, not files a user switch would lock out.
@@ -137,6 +163,34 @@ const PSEUDO_FS = [0x9fa0, 0x62656572, 0x63677270, 0x74726163, 0x64626720];
 const S_IFMT = 0xf000;
 const S_IFREG = 0x8000;
 const S_IFDIR = 0x4000;
+
+/**
+ * Where a relative path starts ($dir: the dir fd's or the working directory's dentry, 0 for an
+ * absolute path) and whether that directory is on the root filesystem ($root: 1, 0, or 2 unknown).
+ * A relative start on the root filesystem gets its directory chain named at once (at entry: the
+ * exit probes have no stack left for it).
+ */
+function relativeStart(w: WriteCall): string[] {
+  // A dir fd is an int the tracepoint widens without sign: AT_FDCWD shows as 4294967196 unless cut back.
+  const cwd = `$root = curtask->fs->pwd.mnt == curtask->fs->root.mnt ? 1 : 0; $dir = (uint64)curtask->fs->pwd.dentry;`;
+  return [
+    `$root = 2; $dir = (uint64)0;`,
+    `if (strncmp(str(args->${w.path}, 2), "/", 1) != 0) {`,
+    ...(w.dfd
+      ? [
+          `  if ((int32)args->${w.dfd} == ${AT_FDCWD}) { ${cwd} }`,
+          `  if ((int32)args->${w.dfd} >= 0) {`,
+          `    $df = (struct file *)*(curtask->files->fdt->fd + args->${w.dfd});`,
+          `    $root = $df->f_path.mnt == curtask->fs->root.mnt ? 1 : 0; $dir = (uint64)$df->f_path.dentry;`,
+          `  }`,
+        ]
+      : [`  ${cwd}`]),
+    `}`,
+    `if ($dir != 0 && $root == 1) {`,
+    ...dirChain('$dir').map((l) => `  ${l}`),
+    `}`,
+  ];
+}
 
 /**
  * Open-family calls. A write open is recorded with its file's mount; a read open by a root process
@@ -156,6 +210,10 @@ function openProbes(w: WriteCall & { flags: string }): string[] {
       `  @wptr[tid] = (uint64)args->${w.path};`,
       `  @wwr[tid] = (args->${w.flags} & ${WRITE_FLAGS}) ? 1 : 0;`,
       `}`,
+      `if (args->${w.flags} & ${WRITE_FLAGS}) {`,
+      ...relativeStart(w).map((l) => `  ${l}`),
+      `  @wdir[tid] = $dir;`,
+      `}`,
     ]),
     probe(`tracepoint:syscalls:sys_exit_${w.call} /${REC}[cgroup]/`, [
       `$ptr = @wptr[tid];`,
@@ -163,8 +221,8 @@ function openProbes(w: WriteCall & { flags: string }): string[] {
       `  if (args->ret >= 0) {`,
       `    $c = cgroup; $n = (int64)args->__syscall_nr;`,
       `    if (@wwr[tid]) {`,
-      `      $r = ${file}->f_path.mnt == curtask->fs->root.mnt ? 1 : 0;`,
-      `      ${countInto('writes', `$c, $n, $r, str(uptr($ptr), ${PATH_STR})`)}`,
+      `      $r = ${file}->f_path.mnt == curtask->fs->root.mnt ? 1 : 0; $dir = @wdir[tid];`,
+      `      ${countInto('writes', `$c, $n, $r, $dir, str(uptr($ptr), ${PATH_STR})`)}`,
       `    }`,
       `    if (!@wwr[tid]) {`,
       `      $i = ${file}->f_inode;`,
@@ -175,6 +233,7 @@ function openProbes(w: WriteCall & { flags: string }): string[] {
       `      }`,
       `    }`,
       `  }`,
+      `  if (@wwr[tid]) { delete(@wdir[tid]); }`,
       `  delete(@wptr[tid]); delete(@wwr[tid]);`,
       `}`,
     ]),
@@ -187,17 +246,8 @@ function pathProbes(w: WriteCall): string[] {
   // the 512-byte BPF stack is all a probe can afford with STRLEN 200.
   const stash = [
     `@wptr[tid] = (uint64)args->${w.path};`,
-    // Where a relative path starts: the dir fd's file, or the working directory.
-    `$root = 2;`,
-    `if (strncmp(str(args->${w.path}, 2), "/", 1) != 0) {`,
-    ...(w.dfd
-      ? [
-          `  if ((int64)args->${w.dfd} == ${AT_FDCWD}) { $root = curtask->fs->pwd.mnt == curtask->fs->root.mnt ? 1 : 0; }`,
-          `  if ((int64)args->${w.dfd} >= 0) { $root = ${onRootOfFile(`*(curtask->files->fdt->fd + args->${w.dfd})`)}; }`,
-        ]
-      : [`  $root = curtask->fs->pwd.mnt == curtask->fs->root.mnt ? 1 : 0;`]),
-    `}`,
-    `@wroot[tid] = $root;`,
+    ...relativeStart(w),
+    `@wroot[tid] = $root; @wdir[tid] = $dir;`,
   ];
   return [
     probe(`tracepoint:syscalls:sys_enter_${w.call} /${REC}[cgroup]/`, stash),
@@ -206,10 +256,10 @@ function pathProbes(w: WriteCall): string[] {
       `$ptr = @wptr[tid];`,
       `if ($ptr != 0) {`,
       `  if (args->ret == 0) {`,
-      `    $c = cgroup; $n = (int64)args->__syscall_nr; $r = @wroot[tid];`,
-      `    ${countInto('writes', `$c, $n, $r, str(uptr($ptr), ${PATH_STR})`)}`,
+      `    $c = cgroup; $n = (int64)args->__syscall_nr; $r = @wroot[tid]; $dir = @wdir[tid];`,
+      `    ${countInto('writes', `$c, $n, $r, $dir, str(uptr($ptr), ${PATH_STR})`)}`,
       `  }`,
-      `  delete(@wptr[tid]); delete(@wroot[tid]);`,
+      `  delete(@wptr[tid]); delete(@wroot[tid]); delete(@wdir[tid]);`,
       `}`,
     ]),
   ];
@@ -289,7 +339,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
     interval,
     end: [
       end,
-      `clear(${REC}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
+      `clear(${REC}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
       'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin);',
     ],
   };

@@ -367,6 +367,7 @@ export class Controller {
         for (const t of this.sessions.values()) {
           if (!t.privileges || !this.active(t)) continue;
           const mine = e.events.filter((ev) => {
+            if (ev.kind === 'dir') return true; // names a directory, of no one cgroup
             const pod = this.pods.get(this.cgroups.get(ev.cgroup)?.podUID ?? '');
             return pod ? coversPod(t.session, pod) : false;
           });

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { Dialect } from '../../lib/agent/dialect';
-import type { PrivilegeEvent } from '../../lib/agent/caps-parse';
+import { PrivilegeTable, type PrivilegeEvent } from '../../lib/agent/caps-parse';
 import type { FlowRecord } from '../../lib/agent/net-parse';
 import type { TraceEvent } from '../../lib/agent/output';
 import { assembleProgram } from '../../lib/agent/assemble';
@@ -324,9 +324,12 @@ d('bpftrace engine (real kernel)', () => {
     await run.start();
     const cg = mkdirCgroup(c.dir);
     const file = `/tmp/harden-caps-${randomBytes(3).toString('hex')}`;
+    // A relative write too, in a directory on the root filesystem (/var/tmp: /tmp may be a tmpfs).
+    const rel = `harden-caps-rel-${randomBytes(3).toString('hex')}`;
     const p = waiter(
       c.dir,
-      `touch ${file} && chown 65534 ${file} && cat /etc/shadow >/dev/null && rm ${file} && /usr/bin/busybox su -s /bin/true nobody`,
+      `touch ${file} && chown 65534 ${file} && cat /etc/shadow >/dev/null && rm ${file} && ` +
+        `cd /var/tmp && touch ${rel} && rm ${rel} && /usr/bin/busybox su -s /bin/true nobody`,
     );
     await exited(p);
     await seen.settle();
@@ -345,6 +348,20 @@ d('bpftrace engine (real kernel)', () => {
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'write', path: file }));
     expect(mine).toContainEqual(
       expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),
+    );
+    // The relative one, spelled out from its directory's names as the agent's table does it.
+    const table = new PrivilegeTable(arch);
+    table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
+    table.settle(cg, {
+      pod: 'p',
+      podUID: c.podUID,
+      container: 'c',
+      containerID: c.id,
+      recordedFromStart: true,
+      mounts: [],
+    });
+    expect(table.containers()[0].writes).toContainEqual(
+      expect.objectContaining({ path: `/var/tmp/${rel}`, rootfs: 'yes' }),
     );
     // What runc would do before the first exec is not the workload's: nothing before it is kept.
     expect(seen.exec.has(cg)).toBe(true);

@@ -9,7 +9,7 @@ const LINES = [
   '{"type": "map", "data": {"@setid0": {"7,105,33,-1,-1,0": 2, "7,116,1,-1,-1,0": 2, "7,105,0,-1,-1,-1": 1}}}',
   '{"type": "map", "data": {"@xcred0": {"7,1000,0,1000,1000,0,8192,/usr/bin/su,do": 1}}}',
   '{"type": "map", "data": {"@prd0": {"7,416,0,42,/etc/shadow": 3}}}',
-  '{"type": "map", "data": {"@wr1": {"7,257,1,/run/nginx.pid": 1, "7,83,2,/var/cache/nginx/client_temp": 1, "7,257,0,/dev/null": 3, "9,257,1,/other": 1}}}',
+  '{"type": "map", "data": {"@wr1": {"7,257,1,0,/run/nginx.pid": 1, "7,83,2,0,/var/cache/nginx/client_temp": 1, "7,257,0,0,/dev/null": 3, "9,257,1,0,/other": 1}}}',
 ];
 
 const who = { pod: 'p', podUID: 'u', container: 'c', containerID: 'id', recordedFromStart: true, mounts: [] };
@@ -41,6 +41,21 @@ describe('capabilities output', () => {
     expectGolden('agent-caps/privilege-record.json', goldenJson(table.containers()));
   });
 
+  test('a relative write is spelled out from its directory chain (0.23 prints kernel addresses signed)', () => {
+    const lines = [
+      '{"type": "map", "data": {"@wr0": {"7,257,1,-1001,temp-9.rdb": 1, "7,257,1,-2001,lost.txt": 1}}}',
+      '{"type": "map", "data": {"@dn0": {"-1001": "redis", "-1002": "lib", "-1003": "var", "-1000": "/", "-2001": "deep"}}}',
+      '{"type": "map", "data": {"@dp0": {"-1001,-1002": 1, "-1002,-1003": 1, "-1003,-1000": 1, "-1000,-1000": 1, "-2001,-2002": 1}}}',
+    ];
+    const table = new PrivilegeTable('amd64');
+    for (const e of lines.flatMap(parseOutputLine)) if (e.kind === 'privileges') table.add(e.events);
+    table.settle('7', who);
+    expect(table.containers()[0].writes.map((w) => w.path)).toEqual([
+      '/var/lib/redis/temp-9.rdb',
+      'lost.txt',
+    ]);
+  });
+
   test('bounded: entries beyond the cap set truncated, counts of kept entries stay exact', () => {
     const table = new PrivilegeTable('amd64', 2);
     const write = (path: string) => ({
@@ -49,6 +64,7 @@ describe('capabilities output', () => {
       kind: 'write' as const,
       nr: 257,
       rootfs: 'yes' as const,
+      dir: '0',
       path,
     });
     table.add([write('/a'), write('/b'), write('/c'), write('/a')]);
@@ -69,6 +85,7 @@ describe('capabilities output', () => {
       kind: 'write' as const,
       nr: 257,
       rootfs: 'yes' as const,
+      dir: '0',
       path,
     });
     table.add([write('7', '/a'), write('7', '/b'), write('8', '/c'), write('8', '/d'), write('8', '/c')]);
