@@ -86,7 +86,9 @@ type Merged = Omit<PrivilegeRecord, 'pod' | 'podUID' | 'containerID' | 'workload
 export function mergeRecords(records: PrivilegeRecord[]): Merged {
   const m: Merged = {
     container: records[0]?.container ?? '',
-    recordedFromStart: records.length > 0 && records.every((r) => r.recordedFromStart),
+    // One instance seen from its start shows the start-up of all (same container of one workload);
+    // instances already running add what they did later, e.g. their shutdown during a rollout.
+    recordedFromStart: records.some((r) => r.recordedFromStart),
     mounts: [...new Set(records.flatMap((r) => r.mounts))].sort(),
     credentials: records.flatMap((r) => r.credentials),
     idChanges: records.flatMap((r) => r.idChanges),

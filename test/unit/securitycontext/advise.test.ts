@@ -103,6 +103,12 @@ describe('securityContext advice', () => {
     expect(a.containers[0].securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
   });
 
+  test('an instance seen from its start speaks for one that was already running (a rollout)', () => {
+    const a = advise('cache', [f.redisLate, f.redisReplicas[1]], f.redisSpec);
+    expect(a.containers[0].notObserved).toEqual([]);
+    expect(a.containers[0].securityContext.runAsNonRoot).toBe(true);
+  });
+
   test('a session with two workloads gives one advice each, sorted', () => {
     const all = adviseSession('web', [f.nginxRoot, ...f.redisReplicas], new Map());
     expect(all.map((a) => a.workload)).toEqual(['cache', 'web']);
