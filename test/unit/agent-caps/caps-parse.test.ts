@@ -1,4 +1,4 @@
-import { PrivilegeTable, privilegesFromMaps } from '../../../lib/agent/caps-parse';
+import { PrivilegeTable, privilegesFromMaps, type PrivilegeEvent } from '../../../lib/agent/caps-parse';
 import { parseOutputLine } from '../../../lib/agent/output';
 import { expectGolden, goldenJson } from '../golden';
 
@@ -13,6 +13,17 @@ const LINES = [
 ];
 
 const who = { pod: 'p', podUID: 'u', container: 'c', containerID: 'id', recordedFromStart: true, mounts: [] };
+
+/** One absolute openat write on the root filesystem. */
+const write = (cgroup: string, path: string): PrivilegeEvent => ({
+  cgroup,
+  count: 1,
+  kind: 'write',
+  nr: 257,
+  rootfs: 'yes',
+  dir: '0',
+  path,
+});
 
 describe('capabilities output', () => {
   test('map lines become privilege events; malformed keys are dropped', () => {
@@ -58,16 +69,7 @@ describe('capabilities output', () => {
 
   test('bounded: entries beyond the cap set truncated, counts of kept entries stay exact', () => {
     const table = new PrivilegeTable('amd64', 2);
-    const write = (path: string) => ({
-      cgroup: '7',
-      count: 1,
-      kind: 'write' as const,
-      nr: 257,
-      rootfs: 'yes' as const,
-      dir: '0',
-      path,
-    });
-    table.add([write('/a'), write('/b'), write('/c'), write('/a')]);
+    table.add([write('7', '/a'), write('7', '/b'), write('7', '/c'), write('7', '/a')]);
     table.settle('7', who);
     const [rec] = table.containers();
     expect(rec.writes.map((w) => [w.path, w.count])).toEqual([
@@ -79,15 +81,6 @@ describe('capabilities output', () => {
 
   test("bounded per node too: a new container's entries stop once the node's budget is spent", () => {
     const table = new PrivilegeTable('amd64', 10, 3);
-    const write = (cgroup: string, path: string) => ({
-      cgroup,
-      count: 1,
-      kind: 'write' as const,
-      nr: 257,
-      rootfs: 'yes' as const,
-      dir: '0',
-      path,
-    });
     table.add([write('7', '/a'), write('7', '/b'), write('8', '/c'), write('8', '/d'), write('8', '/c')]);
     table.settle('7', who);
     table.settle('8', { ...who, containerID: 'id2' });
