@@ -10,18 +10,15 @@ import { unmapIPv4 } from '../ip';
 import { flowKey, MAX_FLOWS_PER_NODE, type FlowTuple } from '../session/types';
 import type { Flow } from '../session/types';
 import { NET_MAPS, type NetMapKind } from './net-program';
+import { kindsOfMaps } from './program';
 
 /** A tuple as printed by the program; localIP is "" when the kernel did not know it (UDP egress). */
 export interface FlowRecord extends FlowTuple {
-  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent: egress only. */
+  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent, or received (UDP). */
   cgroup?: string;
 }
 
-const KIND_OF_MAP = new Map<string, NetMapKind>(
-  (Object.entries(NET_MAPS) as [NetMapKind, readonly string[]][]).flatMap(([k, names]) =>
-    names.map((n) => [n, k] as [string, NetMapKind]),
-  ),
-);
+const KIND_OF_MAP = kindsOfMaps(NET_MAPS);
 
 export function isNetMap(name: string): boolean {
   return KIND_OF_MAP.has(name);
@@ -81,6 +78,21 @@ function record(kind: NetMapKind, key: string, value: unknown): FlowRecord | und
       localPort: 0,
       remoteIP: r,
       remotePort: p,
+      count: value,
+    };
+  }
+  if (kind === 'udpIngress' && f.length === 3) {
+    // The receiving task's cgroup: a server's datagrams are attributed to it like egress.
+    const [cgroup, p, r] = [cgroupId(f[0]), port(f[1]), normalizeIP(f[2])];
+    if (cgroup === undefined || !p || !r) return undefined;
+    return {
+      cgroup,
+      direction: 'ingress',
+      proto: 'UDP',
+      localIP: '',
+      localPort: p,
+      remoteIP: r,
+      remotePort: 0,
       count: value,
     };
   }
@@ -159,10 +171,8 @@ export class FlowTable {
     const now = this.opts.now().toISOString();
     for (const r of records) {
       if (isLoopback(r.remoteIP) || isLoopback(r.localIP)) continue;
-      const pod =
-        r.direction === 'egress' && r.cgroup !== undefined
-          ? this.opts.podOfCgroup(r.cgroup)
-          : this.opts.podOfIP(r.localIP);
+      // By the task when the kernel ran in it (egress, UDP receives); else by the local address.
+      const pod = r.cgroup !== undefined ? this.opts.podOfCgroup(r.cgroup) : this.opts.podOfIP(r.localIP);
       if (pod === undefined) {
         this.unattributed += r.count;
         continue;

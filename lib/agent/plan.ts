@@ -6,7 +6,7 @@
 import { podIPs, type Pod } from '../kube/objects';
 import type { TraceSession } from '../session/types';
 import { parseContainerID, qosClassOf, type CgroupLayout } from './cgroups';
-import type { ProgramTargets } from './program';
+import { underAny, type ProgramTargets } from './program';
 import { matches } from './sessions';
 
 /** What the agent knows about one cgroup it armed or seeded. */
@@ -17,6 +17,12 @@ export interface CgroupState {
   fromStart: boolean;
   filterSeen: boolean;
   recording: boolean;
+  /** Its directory, to tell whether it still exists; undefined when not known. */
+  dir?: string;
+  /** When the agent first knew of it (ms since the epoch). */
+  seenAt?: number;
+  /** When its directory was found gone: it runs nothing any more, only a late print may come. */
+  goneAt?: number;
 }
 
 /** The parts of a session that decide what it traces. */
@@ -29,6 +35,8 @@ export interface PlanInput {
   sessions: readonly PlannedSession[];
   /** The node's pods, by UID. */
   pods: ReadonlyMap<string, Pod>;
+  /** Deleted pods whose cgroups may still run (a force-deleted pod's containers outlive it). */
+  gonePods?: ReadonlyMap<string, Pod>;
   cgroups: ReadonlyMap<string, CgroupState>;
   layout: Layout;
   cgroupIdOf: (dir: string) => string | undefined;
@@ -51,6 +59,8 @@ const IP = 'ip:';
 export interface ProgramKinds {
   seccomp: boolean;
   network: boolean;
+  /** Capabilities (securityContext) sessions. */
+  capabilities: boolean;
   openNetwork: boolean;
   podIPs: string[];
 }
@@ -58,6 +68,7 @@ export interface ProgramKinds {
 /** ProgramTargets.extra for these kinds; kindsOf reads it back. Sorted, so equal plans compare equal. */
 export function extraOf(k: ProgramKinds): string[] {
   return [
+    ...(k.capabilities ? ['capabilities'] : []),
     ...(k.network ? ['network'] : []),
     ...(k.seccomp ? ['seccomp'] : []),
     ...(k.openNetwork ? [OPEN_NETWORK] : []),
@@ -70,6 +81,7 @@ export function kindsOf(t: ProgramTargets): ProgramKinds {
   return {
     seccomp: extra.includes('seccomp'),
     network: extra.includes('network'),
+    capabilities: extra.includes('capabilities'),
     openNetwork: extra.includes(OPEN_NETWORK),
     podIPs: extra.filter((x) => x.startsWith(IP)).map((x) => x.slice(IP.length)),
   };
@@ -109,10 +121,14 @@ export function planTargets(input: PlanInput): Plan {
   const podPrefixes: string[] = [];
   // Arm every new pod cgroup of the node, so a new replica is recorded from its first instruction;
   // cgroups of pods that turn out not to be targets are dropped by the next program (Tracer's hasExtra).
+  // Seeded are only cgroups that still exist and may be targets: of a pod not known yet, or of a
+  // deleted target pod whose containers still run.
   if (sessions.some(isOpen)) {
     podPrefixes.push(layout.nodePrefix());
     for (const [id, c] of input.cgroups) {
-      if (c.fromStart && (!c.podUID || !input.pods.has(c.podUID))) seeds.set(id, c.recording);
+      if (!c.fromStart || c.goneAt !== undefined || (c.podUID && input.pods.has(c.podUID))) continue;
+      const gone = c.podUID ? input.gonePods?.get(c.podUID) : undefined;
+      if (!gone || sessions.some((s) => coversPod(s, gone))) seeds.set(id, c.recording);
     }
   }
   for (const [uid, pod] of pods) {
@@ -133,11 +149,14 @@ export function planTargets(input: PlanInput): Plan {
           fromStart: false,
           filterSeen: false,
           recording: true,
+          dir,
         });
       }
       seeds.set(id, c ? c.recording : true);
     }
-    for (const [id, c] of input.cgroups) if (c.podUID === uid && !seeds.has(id)) seeds.set(id, c.recording);
+    for (const [id, c] of input.cgroups) {
+      if (c.podUID === uid && c.goneAt === undefined && !seeds.has(id)) seeds.set(id, c.recording);
+    }
   }
 
   const network = sessions.filter((s) => s.spec.type === 'network');
@@ -150,6 +169,7 @@ export function planTargets(input: PlanInput): Plan {
       extra: extraOf({
         seccomp: sessions.some((s) => s.spec.type === 'seccomp'),
         network: network.length > 0,
+        capabilities: sessions.some((s) => s.spec.type === 'capabilities'),
         openNetwork: network.some(isOpen),
         podIPs: network.flatMap((s) => ipsOf(targetPodsOf(s, input.pods.values()))),
       }),
@@ -175,6 +195,7 @@ export function tracesSession(
   if (!extra.has(s.spec.type)) return false;
   if (isOpen(s) && !prefixes.has(layout.nodePrefix())) return false;
   const targets = targetPodsOf(s, pods);
-  if (targets.some((p) => !prefixes.has(layout.podPrefix(qosClassOf(p), p.metadata.uid ?? '')))) return false;
+  const armed = (p: Pod) => underAny(layout.podPrefix(qosClassOf(p), p.metadata.uid ?? ''), prefixes);
+  if (!targets.every(armed)) return false;
   return s.spec.type !== 'network' || ipsOf(targets).every((ip) => extra.has(`${IP}${ip}`));
 }

@@ -10,7 +10,7 @@ import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
 import type { GlobalFlags } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
-import type { TraceSession } from '../../lib/session/types';
+import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
 export type Hook = (method: string, path: string, obj: Obj | undefined) => void;
@@ -45,6 +45,13 @@ export class FakeCluster {
   private version = 1;
   /** Runs after every write (the path is the object's), e.g. to play an agent. */
   hook: Hook = () => undefined;
+  /**
+   * Whether status writes come back to watchers, as from a real API server: an agent sees its
+   * own writes (and other nodes') through its watch. Off unless a test is about that.
+   */
+  echoStatus = false;
+  /** The status bodies written, in order. */
+  readonly statusWrites: NonNullable<TraceSession['status']>[] = [];
 
   put(ref: ResourceRef, obj: KubeObject): void {
     const path = resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name });
@@ -149,19 +156,27 @@ export class FakeCluster {
       }
       case 'PATCH': {
         const key = path.replace(/\/status$/, '');
-        const body = opts.body as Partial<Obj> | undefined;
+        const applied = opts.body as Partial<Obj> | undefined;
         // Server-side apply of a whole object creates it; a status write or merge patch needs it.
-        if (!this.objects.has(key) && key === path && body?.kind && body.metadata) {
-          this.objects.set(key, { metadata: { name: body.metadata.name } } as Obj);
+        if (!this.objects.has(key) && key === path && applied?.kind && applied.metadata) {
+          this.objects.set(key, { metadata: { name: applied.metadata.name } } as Obj);
         }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
-        merge(obj as Record<string, unknown>, structuredClone(opts.body) as Record<string, unknown>);
+        const body = structuredClone(opts.body) as Record<string, unknown> & { status?: Obj['status'] };
+        const status = key !== path ? (body.status as TraceSession['status']) : undefined;
+        const before = (obj.status as TraceSession['status'])?.nodes;
+        merge(obj as Record<string, unknown>, body);
+        if (status) {
+          this.statusWrites.push(structuredClone(status));
+          // status.nodes is a list-map keyed by node: each agent's apply replaces its own entry only.
+          const nodes = new Map((before ?? []).map((n) => [n.node, n]));
+          for (const n of status.nodes ?? []) nodes.set(n.node, n);
+          (obj.status as NonNullable<TraceSession['status']>).nodes = [...nodes.values()];
+        }
         obj.metadata.resourceVersion = String(++this.version);
         this.hook(method, key, obj);
-        // Status writes are not echoed to watchers, as a real API server would: the agent's reaction
-        // to its own writes is not modelled here.
-        if (key === path) this.emit('MODIFIED', key);
+        if (key === path || this.echoStatus) this.emit('MODIFIED', key);
         return structuredClone(this.objects.get(key));
       }
       case 'DELETE': {
@@ -284,4 +299,17 @@ export async function runCli(
     log.mockRestore();
     error.mockRestore();
   }
+}
+
+/** The entry the agent on node-1 writes for a session, with what it recorded. */
+export function agentEntry(final: boolean, recorded: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    node: 'node-1',
+    arch: 'amd64',
+    agentVersion: 'test',
+    lastFlush: '2025-01-01T00:00:00Z',
+    final,
+    containers: [],
+    ...recorded,
+  };
 }

@@ -54,7 +54,11 @@ const ids: Record<string, string> = {
   [layout.containerDir('BestEffort', 'uid-db-0', `containerd://${cid('c')}`) ?? '']: '1003',
 };
 
-function session(type: 'seccomp' | 'network', namespace: string, target: TraceTarget): PlannedSession {
+function session(
+  type: 'seccomp' | 'network' | 'capabilities',
+  namespace: string,
+  target: TraceTarget,
+): PlannedSession {
   return { metadata: { name: `${type}-1`, namespace }, spec: { type, target, state: 'Running' } };
 }
 
@@ -77,6 +81,19 @@ describe('the program production composes', () => {
       expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sock:inet_sock_set_state /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sched:sched_process_exec /gm)).toHaveLength(1);
+    },
+  );
+
+  test.each(DIALECTS)(
+    'a seccomp and a capabilities session on one pod: one program, both traced, no second syscall probe ($series)',
+    (dialect) => {
+      const caps = session('capabilities', 'web', { podName: 'web-1' });
+      const plan = planTargets(input([seccompPod, caps]));
+      expect(kindsOf(plan.targets)).toMatchObject({ seccomp: true, capabilities: true, network: false });
+      const text = assembleProgram(plan.targets, 1000, dialect, 'amd64').text;
+      expect(text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
+      expect(text.match(/^tracepoint:capability:cap_capable /gm)).toHaveLength(1);
+      for (const s of [seccompPod, caps]) expect(tracesSession(plan.targets, s, pods, layout)).toBe(true);
     },
   );
 
@@ -114,6 +131,7 @@ describe('planning what to trace', () => {
     expect(kindsOf(targets)).toEqual({
       seccomp: false,
       network: true,
+      capabilities: false,
       openNetwork: true,
       podIPs: ['10.244.0.5', 'fd00::5'],
     });
@@ -125,7 +143,14 @@ describe('planning what to trace', () => {
     expect([...plan.discovered]).toEqual([
       [
         '1001',
-        { podUID: 'uid-web-1', containerID: cid('a'), fromStart: false, filterSeen: false, recording: true },
+        {
+          podUID: 'uid-web-1',
+          containerID: cid('a'),
+          fromStart: false,
+          filterSeen: false,
+          recording: true,
+          dir: layout.containerDir('BestEffort', 'uid-web-1', `containerd://${cid('a')}`),
+        },
       ],
     ]);
   });
@@ -144,6 +169,40 @@ describe('planning what to trace', () => {
       { id: '1001', recording: false },
       { id: '2001', recording: true },
     ]);
+  });
+});
+
+describe('what is seeded under pod churn', () => {
+  const state = (podUID: string, extra: Partial<CgroupState> = {}): CgroupState => ({
+    podUID,
+    fromStart: true,
+    filterSeen: false,
+    recording: true,
+    ...extra,
+  });
+  const web = session('seccomp', 'web', { selector: { matchLabels: { app: 'web' } } });
+
+  test('a vanished cgroup is never seeded again, nor one of a deleted pod no session covers', () => {
+    const cgroups = new Map<string, CgroupState>([
+      ['3001', state('uid-gone-web')],
+      ['3002', state('uid-gone-web', { goneAt: 1 })],
+      ['3003', state('uid-gone-db')],
+      ['3004', state('uid-not-seen-yet')],
+    ]);
+    const gonePods = new Map([
+      ['uid-gone-web', pod('web', 'job-1', 'uid-gone-web', { app: 'web' })],
+      ['uid-gone-db', pod('web', 'job-2', 'uid-gone-db', { app: 'db' })],
+    ]);
+    const { targets } = planTargets({ ...input([web], cgroups), gonePods });
+    expect(targets.seeds.map((s) => s.id)).toEqual(['1001', '3001', '3004']);
+  });
+
+  test("an open session's program traces every pod under the node's prefix without one of its own", () => {
+    const { targets } = planTargets(input([web]));
+    const nodeOnly = { ...targets, podPrefixes: [layout.nodePrefix()] };
+    expect(tracesSession(nodeOnly, web, pods, layout)).toBe(true);
+    expect(tracesSession(nodeOnly, seccompPod, pods, layout)).toBe(true);
+    expect(tracesSession({ ...targets, podPrefixes: [] }, seccompPod, pods, layout)).toBe(false);
   });
 });
 
