@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
-import { AGENT_NAMESPACE, agentPod, getAgentPods } from '../support/agent-pod';
+import { AGENT_NAMESPACE, agentPod, getAgentPods, patchAgentTemplate } from '../support/agent-pod';
 import { harden, testenvEnv } from '../support/cluster';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
 import { eventually } from '../support/eventually';
@@ -210,17 +210,8 @@ describe('deploy', () => {
   test('an agent without privileges (a policy dropped privileged: true): bpftrace cannot attach, and the condition says why', async () => {
     // What an admission policy that strips privileged containers does to the DaemonSet.
     const privileged = (on: boolean) =>
-      kubectl([
-        'patch',
-        'daemonset',
-        'harden-agent',
-        '-n',
-        AGENT_NAMESPACE,
-        '--type=json',
-        '-p',
-        JSON.stringify([
-          { op: 'replace', path: '/spec/template/spec/containers/0/securityContext/privileged', value: on },
-        ]),
+      patchAgentTemplate('json', [
+        { op: 'replace', path: '/spec/template/spec/containers/0/securityContext/privileged', value: on },
       ]);
     await runKubePod({ namespace: NS, name: 'target', image: testImage('curl') });
     const old = (await agentPod()).metadata.uid;

@@ -6,10 +6,18 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_NAMESPACE, agentPod, deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
+import {
+  AGENT_NAMESPACE,
+  agentPod,
+  deployAgent,
+  patchAgentTemplate,
+  restoreAgent,
+  type Deployed,
+} from '../support/agent-pod';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
 import { eventually } from '../support/eventually';
+import { httpStatus } from '../support/http';
 import {
   apply,
   deleteNamespace,
@@ -49,21 +57,7 @@ const installed: string[] = [];
 
 const ip = async (name: string) => (await getPod(NS, name)).status.podIP ?? '';
 
-/** `curl` from the client pod: the HTTP status, or curl's exit code. */
-async function curl(url: string): Promise<string> {
-  const r = await execInKubePod(NS, client.metadata.name, [
-    'curl',
-    '-sS',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '--max-time',
-    '5',
-    url,
-  ]);
-  return r.code === 0 ? r.stdout : `exit ${r.code}: ${r.stderr}`;
-}
+const curl = (url: string) => httpStatus(NS, client.metadata.name, url);
 
 async function serve(pod: string, times = 3): Promise<void> {
   const url = `http://${await ip(pod)}/`;
@@ -344,16 +338,7 @@ describe('bad input: a clear error, a non-zero exit, nothing left behind', () =>
     );
     // No agent on the node (the DaemonSet selects no node), so no final flush: stop has to wait.
     const pin = (selector: object | null) =>
-      kubectl([
-        'patch',
-        'daemonset',
-        'harden-agent',
-        '-n',
-        AGENT_NAMESPACE,
-        '--type=merge',
-        '-p',
-        JSON.stringify({ spec: { template: { spec: { nodeSelector: selector } } } }),
-      ]);
+      patchAgentTemplate('merge', { spec: { template: { spec: { nodeSelector: selector } } } });
     await pin({ 'harden.dev/e2e-no-such-node': 'true' });
     try {
       await eventually(

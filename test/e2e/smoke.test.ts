@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { cgroupPids, containerCgroupDir } from '../support/agent-pod';
 import { NODE_IP } from '../support/cluster';
 import { eventually } from '../support/eventually';
+import { httpStatus } from '../support/http';
 import {
   containerIdOf,
   deleteNamespace,
@@ -47,25 +48,14 @@ afterAll(async () => {
 }, 180_000);
 
 test('two pods talk over the pod network, by Service name through CoreDNS, without NAT between them', async () => {
-  const get = (url: string) =>
-    execInKubePod(NS, 'client', [
-      'curl',
-      '-sS',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '5',
-      url,
-    ]);
+  const get = (url: string) => httpStatus(NS, 'client', url);
   const byName = await eventually(
     () => get('http://web/'),
-    (r) => r.stdout === '200',
+    (r) => r === '200',
     { withinMs: 20_000 },
   );
-  expect(byName).toMatchObject({ code: 0, stdout: '200' });
-  expect(await get(`http://${web.status.podIP}/`)).toMatchObject({ code: 0, stdout: '200' });
+  expect(byName).toBe('200');
+  expect(await get(`http://${web.status.podIP}/`)).toBe('200');
   // nginx logs the peer address: the client's own pod IP.
   const log = await eventually(
     () => kubePodLogs(NS, web.metadata.name),
