@@ -149,9 +149,8 @@ beforeAll(async () => {
     name: 'curl',
     image: testImage('curl'),
     labels: { app: 'curl' },
-    command: ['sleep', '3600'],
   });
-  await runKubePod({ namespace: NS, name: 'stranger', image: testImage('curl'), command: ['sleep', '3600'] });
+  await runKubePod({ namespace: NS, name: 'stranger', image: testImage('curl') });
 }, 600_000);
 
 afterAll(async () => {
