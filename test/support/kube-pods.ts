@@ -43,7 +43,14 @@ export interface ContainerStatus {
 
 export interface KubePod {
   metadata: ObjectMeta;
-  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+  spec: {
+    nodeName?: string;
+    containers: {
+      name: string;
+      image: string;
+      resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    }[];
+  };
   status: {
     phase?: string;
     podIP?: string;
