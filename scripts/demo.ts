@@ -6,7 +6,7 @@ import { harden } from '../test/support/cluster';
 import {
   deleteNamespace,
   ensureNamespace,
-  execInKubePod,
+  curlFrom,
   runDeployment,
   runKubePod,
   testImage,
@@ -56,16 +56,8 @@ async function main() {
     });
     const client = await runKubePod({ namespace: NS, name: 'client', image: testImage('curl') });
     for (let i = 0; i < 5; i++) {
-      const r = await execInKubePod(NS, client.metadata.name, [
-        'curl',
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        'http://web',
-      ]);
-      process.stderr.write(`client -> web: ${r.code === 0 ? r.stdout : `failed (${r.stderr.trim()})`}\n`);
+      const r = await curlFrom(NS, client.metadata.name, 'http://web', 2);
+      process.stderr.write(`client -> web: ${r.status} ${r.stderr.trim()}\n`);
     }
 
     say(`kubectl harden seccomp stop ${id} -n ${NS}`);

@@ -14,6 +14,7 @@ import { NODE_IP, NODE_NAME } from '../support/cluster';
 import { kubectlJson, run } from '../support/exec';
 import {
   containerIdOf,
+  curlFrom,
   deleteNamespace,
   execInKubePod,
   getPod,
@@ -71,18 +72,7 @@ describe('testenv node', () => {
   });
 
   it('resolves a Service by name through CoreDNS and reaches it through kube-proxy', async () => {
-    const r = await execInKubePod(NS, client.metadata.name, [
-      'curl',
-      '-sS',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--connect-timeout',
-      '2',
-      'http://web',
-    ]);
-    expect({ code: r.code, out: r.stdout, err: r.stderr }).toEqual({ code: 0, out: '200', err: '' });
+    expect(await curlFrom(NS, client.metadata.name, 'http://web', 2)).toEqual({ status: '200', stderr: '' });
     // kubectl logs goes through kubelet at the node's InternalIP: the request is in nginx's access log.
     expect(await kubePodLogs(NS, web.metadata.name)).toMatch(/"GET \/ HTTP\/1\.1" 200/);
   });

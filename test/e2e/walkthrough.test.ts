@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
 import { kubectl, runRaw, type RunResult } from '../support/exec';
 import {
+  curlFrom,
   deleteObjects,
   execInKubePod,
   getPod,
@@ -40,20 +41,7 @@ async function ok(args: string[]): Promise<string> {
 }
 
 /** `curl --connect-timeout 1 <url>` from a client pod: the HTTP status, or curl's exit code. */
-async function curl(client: string, url: string): Promise<string> {
-  const r = await execInKubePod(NS, client, [
-    'curl',
-    '-sS',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '--connect-timeout',
-    '1',
-    url,
-  ]);
-  return r.code === 0 ? r.stdout : `exit ${r.code}`;
-}
+const curl = async (client: string, url: string): Promise<string> => (await curlFrom(NS, client, url)).status;
 
 /** Polls until the client gets `want` (felix programs policy changes asynchronously). */
 async function eventually(client: string, url: string, want: string, tries = 20): Promise<string> {

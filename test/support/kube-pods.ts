@@ -315,3 +315,27 @@ export function installSeccompProfile(
 export function removeSeccompProfile(relPath: string): void {
   fs.rmSync(path.join(SECCOMP_ROOT, relPath), { force: true });
 }
+
+/**
+ * `curl --connect-timeout <s> <url>` from a client pod (the curl image): the HTTP status code, or
+ * `exit <code>` when curl failed (28: timed out, as a dropped connection does), with curl's stderr.
+ */
+export async function curlFrom(
+  namespace: string,
+  pod: string,
+  url: string,
+  connectTimeoutS = 1,
+): Promise<{ status: string; stderr: string }> {
+  const r = await execInKubePod(namespace, pod, [
+    'curl',
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--connect-timeout',
+    String(connectTimeoutS),
+    url,
+  ]);
+  return { status: r.code === 0 ? r.stdout : `exit ${r.code}`, stderr: r.stderr };
+}
