@@ -1,6 +1,24 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// DESIGN §7, checkable: the CLI sits on top; nothing below it imports it.
+const noCli = {
+  group: ['**/cli', '**/cli/**'],
+  message: 'lib/cli is the top layer: lower folders never import it (errors live in lib/errors.ts).',
+};
+// Policy synthesis is pure: data in, objects out. Object shapes and pure helpers over them
+// (lib/kube/objects, lib/kube/paths) are data; clients, watches and kubeconfigs are the world.
+const noWorld = [
+  {
+    group: ['node:fs', 'node:fs/*', 'fs', 'fs/*', 'node:http', 'node:https', 'http', 'https'],
+    message: 'Policy synthesis is pure: read and write files and sockets in the caller (lib/cli, lib/agent).',
+  },
+  {
+    group: ['**/kube/*', '!**/kube/objects', '!**/kube/paths'],
+    message: 'Policy synthesis talks to no cluster: take the objects as data.',
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.cjs', 'test/golden/**'] },
   js.configs.recommended,
@@ -19,5 +37,13 @@ export default tseslint.config(
       },
     },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
+  },
+  {
+    files: ['lib/*.ts', 'lib/{kube,session,agent}/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli] }] },
+  },
+  {
+    files: ['lib/{seccomp,netpol,deploy}/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli, ...noWorld] }] },
   },
 );

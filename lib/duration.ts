@@ -1,4 +1,4 @@
-import { HardenError } from './cli/errors';
+import { HardenError } from './errors';
 
 /** kubectl's duration syntax for --request-timeout / --timeout: "0", "30", "30s", "2m", "1h", "1m30s". */
 export function parseDuration(text: string | undefined): number | undefined {

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isNoise, LineSplitter, parseOutputLine, type TraceEvent } from './output';
+import { LineSplitter } from '../lines';
+import { isNoise, parseOutputLine, type TraceEvent } from './output';
 import type { Program } from './program';
 
 export interface BpftraceOptions {
@@ -20,8 +21,11 @@ export class BpftraceError extends Error {
   constructor(
     message: string,
     readonly stderr: string,
+    /** The BpftraceReady condition's reason. */
+    readonly reason = 'BpftraceFailed',
   ) {
     super(message);
+    this.name = 'BpftraceError';
   }
 }
 

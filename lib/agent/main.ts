@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
 import { READY_FILE } from '../deploy/manifests';
 import { Kube } from '../kube/client';
 import { inClusterContext } from '../kube/incluster';
@@ -9,6 +7,7 @@ import { resolveContext } from '../kube/kubeconfig';
 import { VERSION } from '../version';
 import { CgroupLayout, detectDriver, findCgroup2Mount } from './cgroups';
 import { Controller } from './controller';
+import { probeBpftrace, SUPPORTED } from './dialect';
 
 const GOARCH: Record<string, string> = {
   x64: 'amd64',
@@ -43,29 +42,24 @@ export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentArg
 
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
-async function bpftraceVersion(): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)('bpftrace', ['--version']);
-    return stdout.trim();
-  } catch (e) {
-    return `unavailable (${(e as Error).message.split('\n')[0]})`;
-  }
-}
-
 export async function runAgent(argv: string[]): Promise<number> {
   const args = parseAgentArgs(argv, process.env);
   const ctx = process.env.KUBECONFIG ? resolveContext({}) : inClusterContext();
   const kube = await Kube.fromContext(ctx, 30_000);
   const mount = findCgroup2Mount();
   const layout = new CgroupLayout(mount, detectDriver(mount.mountPoint) ?? 'systemd');
-  const version = await bpftraceVersion();
+  const bpftrace = await probeBpftrace();
   log(
-    `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${version}`,
+    `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${bpftrace.version}`,
   );
+  if (bpftrace.dialect)
+    log(`bpftrace programs for the ${bpftrace.dialect.series} series (supported: ${SUPPORTED})`);
+  // Still serves: every session on this node then says why nothing is traced (BpftraceReady=False).
+  else log(`cannot trace: ${bpftrace.problem?.message}`);
   const controller = new Controller(kube, {
     node: args.node,
     arch: GOARCH[process.arch] ?? process.arch,
-    bpftraceVersion: version,
+    bpftrace,
     layout,
     flushMs: args.flushSeconds * 1000,
     intervalMs: args.intervalMs,

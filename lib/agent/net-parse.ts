@@ -6,14 +6,14 @@
  *   {"type": "map", "data": {"@tcpe1": {"4756,::ffff:10.250.0.2,::ffff:10.250.0.1,80": 1}}}
  */
 import { isIP } from 'node:net';
-import type { Flow, FlowTuple } from '../session/types';
+import { unmapIPv4 } from '../ip';
+import { flowKey, MAX_FLOWS_PER_NODE, type FlowTuple } from '../session/types';
+import type { Flow } from '../session/types';
 import { NET_MAPS, type NetMapKind } from './net-program';
-
-export const FLOW_CAP = 2000;
 
 /** A tuple as printed by the program; localIP is "" when the kernel did not know it (UDP egress). */
 export interface FlowRecord extends FlowTuple {
-  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent: egress only. */
+  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent, or received (UDP). */
   cgroup?: string;
 }
 
@@ -27,12 +27,9 @@ export function isNetMap(name: string): boolean {
   return KIND_OF_MAP.has(name);
 }
 
-const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
-
-/** The address as a policy names it: v4-mapped IPv6 (a dual-stack socket's IPv4 peer) as IPv4. */
+/** The address as a policy names it (v4-mapped IPv6 as IPv4), or undefined when it is none. */
 export function normalizeIP(ip: string): string | undefined {
-  const m = V4_MAPPED.exec(ip);
-  const out = m ? m[1] : ip;
+  const out = unmapIPv4(ip);
   return isIP(out) ? out : undefined;
 }
 
@@ -87,6 +84,21 @@ function record(kind: NetMapKind, key: string, value: unknown): FlowRecord | und
       count: value,
     };
   }
+  if (kind === 'udpIngress' && f.length === 3) {
+    // The receiving task's cgroup: a server's datagrams are attributed to it like egress.
+    const [cgroup, p, r] = [cgroupId(f[0]), port(f[1]), normalizeIP(f[2])];
+    if (cgroup === undefined || !p || !r) return undefined;
+    return {
+      cgroup,
+      direction: 'ingress',
+      proto: 'UDP',
+      localIP: '',
+      localPort: p,
+      remoteIP: r,
+      remotePort: 0,
+      count: value,
+    };
+  }
   return undefined;
 }
 
@@ -127,13 +139,11 @@ export interface FlowTableOptions {
   podOfIP: (ip: string) => string | undefined;
   /** The pod's own address of a family, for a flow whose local address the kernel did not know. */
   podIP?: (pod: string, family: 4 | 6) => string | undefined;
-  /** At most this many unique flows; more set `truncated` (default FLOW_CAP). */
+  /** At most this many unique flows; more set `truncated` (default: the CRD's MAX_FLOWS_PER_NODE). */
   cap?: number;
 }
 
 const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.');
-const flowKey = (f: Omit<Flow, 'count' | 'firstSeen' | 'lastSeen'>) =>
-  [f.pod, f.direction, f.proto, f.localIP, f.localPort, f.remoteIP, f.remotePort].join('|');
 
 /**
  * Unique flows per pod with merged counts. Bounded: a new flow beyond the cap is dropped and
@@ -147,7 +157,7 @@ export class FlowTable {
   unattributed = 0;
 
   constructor(private readonly opts: FlowTableOptions) {
-    this.cap = opts.cap ?? FLOW_CAP;
+    this.cap = opts.cap ?? MAX_FLOWS_PER_NODE;
   }
 
   get size(): number {
@@ -164,10 +174,8 @@ export class FlowTable {
     const now = this.opts.now().toISOString();
     for (const r of records) {
       if (isLoopback(r.remoteIP) || isLoopback(r.localIP)) continue;
-      const pod =
-        r.direction === 'egress' && r.cgroup !== undefined
-          ? this.opts.podOfCgroup(r.cgroup)
-          : this.opts.podOfIP(r.localIP);
+      // By the task when the kernel ran in it (egress, UDP receives); else by the local address.
+      const pod = r.cgroup !== undefined ? this.opts.podOfCgroup(r.cgroup) : this.opts.podOfIP(r.localIP);
       if (pod === undefined) {
         this.unattributed += r.count;
         continue;

@@ -1,5 +1,5 @@
 /**
- * bpftrace 0.17 `-f json` output → typed events. One JSON object per line:
+ * bpftrace `-f json` output → typed events (0.17 and 0.23 print the same records). One JSON object per line:
  *   {"type": "attached_probes", "data": {"probes": 7}}
  *   {"type": "printf", "data": "harden:armed 2856 0 /kubepods.slice/…\n"}
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}   (tuple keys joined by ",")
@@ -71,22 +71,6 @@ export function parseOutputLine(line: string): TraceEvent[] {
     return parseMap(rec.data as Record<string, unknown>);
   }
   return [{ kind: 'other', line: text }];
-}
-
-/** Splits a byte stream into lines across chunk boundaries. */
-export class LineSplitter {
-  private buffer = '';
-  push(chunk: string): string[] {
-    this.buffer += chunk;
-    const lines = this.buffer.split('\n');
-    this.buffer = lines.pop() ?? '';
-    return lines;
-  }
-  flush(): string[] {
-    const rest = this.buffer;
-    this.buffer = '';
-    return rest ? [rest] : [];
-  }
 }
 
 /** stderr lines that are noise rather than failure (bpftrace warns about RLIMIT even when it works). */

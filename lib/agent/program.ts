@@ -1,16 +1,18 @@
 /**
- * bpftrace program text for a set of target cgroups. Pure: the same targets give the same text.
+ * bpftrace program text for a set of target cgroups. Pure: the same targets and bpftrace dialect
+ * give the same text.
  *
- * A program is composed of parts (arming, syscalls; later network), each contributing BEGIN lines,
- * probes, interval lines and END lines. Lifecycle events (a cgroup armed, its first exec, a filter
- * installed) are rare, so they are printf'ed at once; per-syscall data never leaves the kernel
- * except as the per-interval set of (cgroup, syscall number) pairs.
+ * A program is composed of parts (arming and syscalls here, network in ./net-program, put together
+ * by ./assemble), each contributing BEGIN lines, probes, interval lines and END lines. Lifecycle
+ * events (a cgroup armed, its first exec, a filter installed) are rare, so they are printf'ed at
+ * once; per-syscall data never leaves the kernel except as the per-interval set of (cgroup,
+ * syscall number) pairs.
  */
+
+import type { Dialect } from './dialect';
 
 /** bpftrace 0.17 refuses string literals over 63 characters, so prefixes are compared in chunks. */
 export const LITERAL_MAX = 63;
-/** bpftrace 0.17's maximum; a systemd-driver containerd scope path is ~192 characters. */
-export const STRLEN = 200;
 export const MAP_KEYS_MAX = 65536;
 
 /** The line BEGIN prints once every probe is attached and the maps are seeded. */
@@ -34,6 +36,12 @@ export interface ProgramTargets {
   podPrefixes: string[];
 }
 
+/** A pod prefix under one a program arms by (the node's, for an open session) is armed by it too. */
+export function underAny(prefix: string, prefixes: Iterable<string>): boolean {
+  for (const p of prefixes) if (prefix.startsWith(p)) return true;
+  return false;
+}
+
 export interface ProgramPart {
   begin?: string[];
   probes?: string[];
@@ -50,43 +58,77 @@ const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
 const ID = /^[0-9]+$/;
 
 /** strncmp against the path at growing offsets: one literal of at most LITERAL_MAX per test. */
-function prefixTest(prefix: string): string {
+function prefixTest(path: string, prefix: string): string {
   const tests: string[] = [];
   for (let off = 0; off < prefix.length; off += LITERAL_MAX) {
     const chunk = prefix.slice(off, off + LITERAL_MAX);
-    const ptr = off === 0 ? 'args->path' : `args->path + ${off}`;
+    const ptr = off === 0 ? path : `${path} + ${off}`;
     tests.push(`strncmp(str(${ptr}, ${chunk.length + 1}), "${chunk}", ${chunk.length}) == 0`);
   }
   return tests.join(' && ');
 }
 
 /**
- * Target cgroups and their lifecycle. @targets holds every cgroup of interest, @rec those recording.
- * A newly armed cgroup starts recording at its first exec (the entrypoint; what runc does before,
- * in the same cgroup, is not the workload's) or when a seccomp filter is installed in it (then what
- * the runtime does between the filter and the exec belongs to the profile too).
+ * The cgroup_mkdir probe's head and how it reads the new cgroup's id and hierarchy path. Both
+ * keep only the cgroup2 hierarchy (root/hierarchy id 0; v1 hierarchies have ids from 1).
  */
-export function armingPart(t: ProgramTargets): ProgramPart {
+function mkdirProbe(dialect: Dialect): { head: string; id: string; path: string; prologue: string[] } {
+  if (dialect.cgroupMkdir === 'tracepoint') {
+    return {
+      head: 'tracepoint:cgroup:cgroup_mkdir /args->root == 0/',
+      id: 'args->id',
+      path: 'args->path',
+      prologue: [],
+    };
+  }
+  // TP_PROTO(struct cgroup *cgrp, const char *path); the id is the cgroup directory's inode number.
+  return {
+    head: 'rawtracepoint:cgroup_mkdir /((struct cgroup *)arg0)->root->hierarchy_id == 0/',
+    id: '$id',
+    path: 'arg1',
+    prologue: ['$id = ((struct cgroup *)arg0)->kn->id;'],
+  };
+}
+
+/**
+ * The target cgroups: seeded ones, and new ones under a target pod's prefix, armed as they are
+ * made. @targets holds every cgroup of interest.
+ */
+export function targetCgroupsPart(t: ProgramTargets, dialect: Dialect): ProgramPart {
   const begin: string[] = [];
   for (const s of t.seeds) {
     if (!ID.test(s.id)) throw new Error(`invalid cgroup id ${JSON.stringify(s.id)}`);
     begin.push(`@targets[(uint64)${s.id}] = 1;`);
-    if (s.recording) begin.push(`@rec[(uint64)${s.id}] = 1;`);
   }
+  const m = mkdirProbe(dialect);
   const probes = t.podPrefixes.map((prefix, i) => {
     if (!SAFE_PATH.test(prefix) || !prefix.startsWith('/') || !prefix.endsWith('/')) {
       throw new Error(`invalid pod cgroup prefix ${JSON.stringify(prefix)}`);
     }
-    // root 0 is the cgroup2 (default) hierarchy; v1 hierarchies have ids from 1.
     return [
-      `tracepoint:cgroup:cgroup_mkdir /args->root == 0/ {`,
-      `  if (${prefixTest(prefix)}) {`,
-      `    @targets[args->id] = 1;`,
-      `    printf("${EV_ARMED} %llu ${i} %s\\n", args->id, str(args->path));`,
+      `${m.head} {`,
+      `  if (${prefixTest(m.path, prefix)}) {`,
+      ...m.prologue.map((l) => `    ${l}`),
+      `    @targets[${m.id}] = 1;`,
+      `    printf("${EV_ARMED} %llu ${i} %s\\n", ${m.id}, str(${m.path}));`,
       `  }`,
       `}`,
     ].join('\n');
   });
+  return { begin, probes, end: ['clear(@targets);'] };
+}
+
+/**
+ * Target cgroups and their lifecycle; @rec holds those recording. A newly armed cgroup starts
+ * recording at its first exec (the entrypoint; what runc does before, in the same cgroup, is not
+ * the workload's) or when a seccomp filter is installed in it (then what the runtime does between
+ * the filter and the exec belongs to the profile too).
+ */
+export function armingPart(t: ProgramTargets, dialect: Dialect): ProgramPart {
+  const targets = targetCgroupsPart(t, dialect);
+  const begin = [...(targets.begin ?? [])];
+  for (const s of t.seeds) if (s.recording) begin.push(`@rec[(uint64)${s.id}] = 1;`);
+  const probes = [...(targets.probes ?? [])];
   probes.push(
     [
       `tracepoint:sched:sched_process_exec /@targets[cgroup] && !@rec[cgroup]/ {`,
@@ -99,7 +141,7 @@ export function armingPart(t: ProgramTargets): ProgramPart {
     // libseccomp loads with seccomp(2) or, as runc 1.1's build does, prctl(PR_SET_SECCOMP).
     ...['seccomp', 'prctl'].map((call) => filterInstalled(call)),
   );
-  return { begin, probes, end: ['clear(@targets);', 'clear(@rec);'] };
+  return { begin, probes, end: [...(targets.end ?? []), 'clear(@rec);'] };
 }
 
 function filterInstalled(call: string): string {
@@ -148,28 +190,32 @@ export function syscallPart(): ProgramPart {
   };
 }
 
-export function composeProgram(parts: ProgramPart[], intervalMs: number): string {
+/**
+ * The program as bpftrace runs it: the parts in their blocks, and the string and map limits set
+ * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
+ * a config block).
+ */
+export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect: Dialect): Program {
   if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new Error(`invalid interval ${intervalMs}ms`);
   const all = <K extends keyof ProgramPart>(k: K): string[] => parts.flatMap((p) => p[k] ?? []);
   const block = (head: string, lines: string[]): string =>
     `${head} {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
-  return [
+  const text = [
     block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
     ...all('probes'),
     block(`interval:ms:${intervalMs}`, all('interval')),
     block('END', all('end')),
     '',
   ].join('\n\n');
-}
-
-export function programEnv(): Record<string, string> {
+  if (dialect.settings === 'config') {
+    const config = block('config =', [
+      `max_strlen = ${dialect.maxStrlen};`,
+      `max_map_keys = ${MAP_KEYS_MAX};`,
+    ]);
+    return { text: `${config}\n\n${text}`, env: {} };
+  }
   return {
-    BPFTRACE_STRLEN: String(STRLEN),
-    BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX),
+    text,
+    env: { BPFTRACE_STRLEN: String(dialect.maxStrlen), BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX) },
   };
-}
-
-/** The seccomp session program: arming plus syscall sets. */
-export function seccompProgram(t: ProgramTargets, intervalMs: number): Program {
-  return { text: composeProgram([armingPart(t), syscallPart()], intervalMs), env: programEnv() };
 }

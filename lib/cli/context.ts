@@ -1,3 +1,4 @@
+import type { Kube } from '../kube/client';
 import type { GlobalFlags } from './flags';
 import { useColour } from './output';
 
@@ -11,6 +12,26 @@ export interface Io {
   done(): void;
   colour: boolean;
   verbosity: number;
+}
+
+/** A signal the next Ctrl-C (SIGINT) or SIGTERM aborts; dispose() stops listening. */
+export interface Interrupt {
+  signal: AbortSignal;
+  dispose(): void;
+}
+
+/** What a run function works with, injected so that tests can fake the cluster, the terminal and Ctrl-C. */
+export interface Deps {
+  kube: Kube;
+  io: Io;
+  interrupt(): Interrupt;
+}
+
+/** How commands obtain their collaborators; main() passes one into the parser's context. */
+export interface Runtime {
+  connect(flags: GlobalFlags): Promise<Kube>;
+  io(flags: GlobalFlags): Io;
+  interrupt(): Interrupt;
 }
 
 export function processIo(flags: GlobalFlags): Io {
@@ -40,4 +61,50 @@ export function processIo(flags: GlobalFlags): Io {
     colour: useColour(process.stdout),
     verbosity: flags.v ?? 0,
   };
+}
+
+export function processInterrupt(): Interrupt {
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export const processRuntime: Runtime = {
+  connect: async (flags) => {
+    const { Kube } = await import('../kube/client');
+    return Kube.connect(flags);
+  },
+  io: processIo,
+  interrupt: processInterrupt,
+};
+
+/** The runtime main() placed in the parser's context, or the process's own. */
+export function runtimeOf(argv: { hardenRuntime?: Runtime }): Runtime {
+  return argv.hardenRuntime ?? processRuntime;
+}
+
+/** Connects (after the command line was checked) and hands a run function what it needs. */
+export async function collaborators(argv: GlobalFlags): Promise<Deps> {
+  const rt = runtimeOf(argv);
+  const io = rt.io(argv);
+  return { kube: await rt.connect(argv), io, interrupt: rt.interrupt };
+}
+
+/**
+ * `kubectl harden ... | head`: once the reader is gone, stop quietly (exit 0) instead of dying on
+ * EPIPE with a stack trace; what it wanted, it got.
+ */
+export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
 }

@@ -1,33 +1,44 @@
-import { HardenError } from './errors';
-import { processIo, type Io } from './context';
-import type { DeployArgs, UndeployArgs } from './deploy';
-import { outputFormat, toJson, toYamlDocuments } from './output';
-import { parseDuration } from '../duration';
-import { AGENT_NAME, AGENT_NAMESPACE, deployManifests } from '../deploy/manifests';
-import { ApiError, Kube } from '../kube/client';
+import { HardenError } from '../errors';
+import type { Deps, Io } from './context';
+import { toJson, toYamlDocuments } from './output';
+import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR, deployManifests } from '../deploy/manifests';
+import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
-import type { DaemonSet, List, Pod } from '../kube/objects';
+import type { DaemonSet } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { waitUntil } from '../kube/wait';
-import type { TraceSession } from '../session/types';
+import { listAgentPods } from '../session/agents';
+import { activeSessions } from '../session/client';
 
 type Manifest = ReturnType<typeof deployManifests>[number];
 
-export async function runDeploy(argv: DeployArgs): Promise<void> {
-  const io = processIo(argv);
-  const manifests = deployManifests({ image: argv.image });
-  const dryRun = argv.dryRun ?? 'none';
-  if (dryRun === 'client') {
-    const format = outputFormat(argv.output, ['yaml', 'json'], 'yaml');
-    io.out(
-      format === 'json'
-        ? toJson({ apiVersion: 'v1', kind: 'List', items: manifests })
-        : toYamlDocuments(manifests),
-    );
-    return;
-  }
-  const kube = await Kube.connect(argv);
-  const server = dryRun === 'server';
+export interface DeployOptions {
+  image?: string;
+  /** server: validate on the server without persisting. */
+  dryRun: 'none' | 'server';
+  wait: boolean;
+  timeoutMs: number;
+}
+
+export interface UndeployOptions {
+  force: boolean;
+  wait: boolean;
+  timeoutMs: number;
+}
+
+/** `deploy --dry-run=client`: the objects, printed, with no cluster involved. */
+export function printManifests(opts: { image?: string; output: 'yaml' | 'json' }, io: Io): void {
+  const manifests = deployManifests({ image: opts.image });
+  io.out(
+    opts.output === 'json'
+      ? toJson({ apiVersion: 'v1', kind: 'List', items: manifests })
+      : toYamlDocuments(manifests),
+  );
+}
+
+export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
+  const manifests = deployManifests({ image: opts.image });
+  const server = opts.dryRun === 'server';
   await waitNamespaceGone(kube, io);
   for (const obj of manifests) {
     await kube.apply(objectPath(obj), obj, { dryRun: server });
@@ -36,8 +47,8 @@ export async function runDeploy(argv: DeployArgs): Promise<void> {
     if (obj.kind === 'CustomResourceDefinition' && !server)
       await waitEstablished(kube, obj.metadata.name, io);
   }
-  if (server || !argv.wait) return;
-  await waitRollout(kube, parseDuration(argv.timeout) ?? 300_000, io);
+  if (server || !opts.wait) return;
+  await waitRollout(kube, opts.timeoutMs, io);
 }
 
 /** A just-undeployed agent namespace is still terminating; nothing can be created in it until it is gone. */
@@ -85,13 +96,6 @@ async function waitEstablished(kube: Kube, name: string, io: Io) {
   io.done();
 }
 
-async function agentPods(kube: Kube): Promise<Pod[]> {
-  const list = await kube.get<List<Pod>>(resourcePath(R.pods, { namespace: AGENT_NAMESPACE }), {
-    labelSelector: `app.kubernetes.io/name=${AGENT_NAME}`,
-  });
-  return list.items;
-}
-
 async function waitRollout(kube: Kube, timeoutMs: number, io: Io) {
   const dsPath = resourcePath(R.daemonsets, { namespace: AGENT_NAMESPACE, name: AGENT_NAME });
   await waitUntil(
@@ -111,32 +115,22 @@ async function waitRollout(kube: Kube, timeoutMs: number, io: Io) {
         io.done();
         return new HardenError(
           `the agent rollout did not finish in time (${last?.progress ?? 'no status'}; context "${kube.ctx.context}")`,
-          `Inspect it with: kubectl -n ${AGENT_NAMESPACE} get pods -l app.kubernetes.io/name=${AGENT_NAME} -o wide; rerun with --timeout or --wait=false.`,
+          `Inspect it with: kubectl -n ${AGENT_NAMESPACE} get pods -l ${AGENT_SELECTOR} -o wide; rerun with --timeout or --wait=false.`,
         );
       },
     },
   );
   io.done();
-  const pods = await agentPods(kube);
+  const pods = await listAgentPods(kube);
   io.err(`agent ready on ${pods.filter(podReady).length} node(s)`);
 }
 
-/** Sessions still tracing, across all namespaces; none when the CRD is absent. */
-export async function activeSessions(kube: Kube): Promise<TraceSession[]> {
-  try {
-    const list = await kube.get<List<TraceSession>>(resourcePath(R.tracesessions));
-    return list.items.filter((s) => s.spec.state === 'Running');
-  } catch (e) {
-    if (e instanceof ApiError && e.statusCode === 404) return [];
-    throw e;
-  }
-}
-
-export async function runUndeploy(argv: UndeployArgs): Promise<void> {
-  const io = processIo(argv);
-  const kube = await Kube.connect(argv);
+export async function runUndeploy(
+  opts: UndeployOptions,
+  { kube, io }: Pick<Deps, 'kube' | 'io'>,
+): Promise<void> {
   const active = await activeSessions(kube);
-  if (active.length && !argv.force) {
+  if (active.length && !opts.force) {
     const names = active.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).join(', ');
     throw new HardenError(
       `${active.length} trace session(s) still active (${names}; context "${kube.ctx.context}")`,
@@ -157,8 +151,7 @@ export async function runUndeploy(argv: UndeployArgs): Promise<void> {
   }
   if (!deleted.length)
     io.err(`nothing to remove: kubectl-harden is not deployed (context "${kube.ctx.context}")`);
-  if (!argv.wait) return;
-  const timeoutMs = parseDuration(argv.timeout) ?? 120_000;
+  if (!opts.wait) return;
   await waitUntil(
     async () => {
       const left: string[] = [];
@@ -166,12 +159,12 @@ export async function runUndeploy(argv: UndeployArgs): Promise<void> {
       return { done: left.length === 0, progress: `waiting for deletion: ${left.join(', ')}`, value: left };
     },
     {
-      timeoutMs,
+      timeoutMs: opts.timeoutMs,
       onProgress: (l) => io.progress(l),
       onTimeout: (last) =>
         new HardenError(
           `not everything was deleted in time (${last?.progress ?? ''}; context "${kube.ctx.context}")`,
-          'Check for finalizers: kubectl get ns harden-system -o yaml',
+          `Check for finalizers: kubectl get namespace ${AGENT_NAMESPACE} -o yaml`,
         ),
     },
   );

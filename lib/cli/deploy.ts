@@ -1,14 +1,16 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalFlags } from './flags';
+import { parseDuration } from '../duration';
+import { addOutputFlag, type GlobalFlags } from './flags';
 
-export interface DeployArgs extends GlobalFlags {
+interface DeployArgs extends GlobalFlags {
   image?: string;
   wait: boolean;
   timeout: string;
-  dryRun?: string;
+  dryRun: 'none' | 'client' | 'server';
+  output: 'yaml' | 'json';
 }
 
-export interface UndeployArgs extends GlobalFlags {
+interface UndeployArgs extends GlobalFlags {
   force: boolean;
   wait: boolean;
   timeout: string;
@@ -18,7 +20,7 @@ export const deployCommand: CommandModule<GlobalFlags, DeployArgs> = {
   command: 'deploy',
   describe: 'Install the node agent (DaemonSet), the TraceSession CRD and RBAC; wait for the rollout',
   builder: (y: Argv<GlobalFlags>) =>
-    y
+    addOutputFlag(y, ['yaml', 'json'], 'yaml')
       .option('image', { type: 'string', describe: "Agent image (default: this release's own)" })
       .option('wait', {
         type: 'boolean',
@@ -29,11 +31,24 @@ export const deployCommand: CommandModule<GlobalFlags, DeployArgs> = {
       .option('dry-run', {
         type: 'string',
         choices: ['none', 'client', 'server'],
-        describe: 'client: print the objects; server: validate them on the server without persisting',
+        default: 'none',
+        describe:
+          'client: print the objects (in the -o format); server: validate them on the server without persisting',
       }) as unknown as Argv<DeployArgs>,
   handler: async (argv) => {
-    const { runDeploy } = await import('./deploy-run');
-    await runDeploy(argv);
+    const timeoutMs = parseDuration(argv.timeout) ?? 300_000;
+    const [run, { collaborators, runtimeOf }] = await Promise.all([
+      import('./deploy-run'),
+      import('./context'),
+    ]);
+    if (argv.dryRun === 'client') {
+      run.printManifests({ image: argv.image, output: argv.output }, runtimeOf(argv).io(argv));
+      return;
+    }
+    await run.runDeploy(
+      { image: argv.image, dryRun: argv.dryRun, wait: argv.wait, timeoutMs },
+      await collaborators(argv),
+    );
   },
 };
 
@@ -50,17 +65,25 @@ export const undeployCommand: CommandModule<GlobalFlags, UndeployArgs> = {
         describe: 'How long to wait for deletion',
       }) as unknown as Argv<UndeployArgs>,
   handler: async (argv) => {
-    const { runUndeploy } = await import('./deploy-run');
-    await runUndeploy(argv);
+    const timeoutMs = parseDuration(argv.timeout) ?? 120_000;
+    const [{ runUndeploy }, { collaborators }] = await Promise.all([
+      import('./deploy-run'),
+      import('./context'),
+    ]);
+    await runUndeploy({ force: argv.force, wait: argv.wait, timeoutMs }, await collaborators(argv));
   },
 };
 
-export const statusCommand: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'status',
-  describe: 'Show the agent on every node: pod, readiness, versions, kernel, active sessions',
-  builder: (y: Argv<GlobalFlags>) => y,
-  handler: async (argv) => {
-    const { runStatus } = await import('./status-run');
-    await runStatus(argv);
-  },
-};
+export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { output: 'table' | 'json' | 'yaml' }> =
+  {
+    command: 'status',
+    describe: 'Show the agent on every node: pod, readiness, versions, kernel, active sessions',
+    builder: (y: Argv<GlobalFlags>) => addOutputFlag(y, ['table', 'json', 'yaml'], 'table'),
+    handler: async (argv) => {
+      const [{ runStatus }, { collaborators }] = await Promise.all([
+        import('./status-run'),
+        import('./context'),
+      ]);
+      await runStatus({ output: argv.output }, await collaborators(argv));
+    },
+  };

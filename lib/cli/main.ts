@@ -1,10 +1,12 @@
 import yargs from 'yargs/yargs';
 import type { Argv } from 'yargs';
 import { completionCommand } from './completion';
-import { formatError, HardenError } from './errors';
+import { HardenError } from '../errors';
+import { formatError, UsageError } from './errors';
+import type { Runtime } from './context';
 import { addGlobalFlags, type GlobalFlags } from './flags';
 import { versionCommand } from './version';
-import { commands, subcommands, type AnyCommand } from './registry';
+import { commands, findingsCommands, subcommands, type AnyCommand } from './registry';
 
 /** cobra's ShellCompDirectiveNoFileComp: kubectl should not fall back to file names. */
 const NO_FILE_COMPLETION = 4;
@@ -32,8 +34,6 @@ export function buildParser(args: string[]): Argv<GlobalFlags> {
     });
 }
 
-export class UsageError extends Error {}
-
 const topLevel = () =>
   [versionCommand, completionCommand, ...commands].map((c) => String(c.command).split(' ')[0]);
 
@@ -51,12 +51,22 @@ const VALUE_FLAGS = new Set([
   '-v',
 ]);
 
-function firstVerb(args: string[]): string | undefined {
+/** The words that are not global flags or their values: the verb path first. */
+function words(args: string[]): string[] {
+  const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (VALUE_FLAGS.has(args[i])) i++;
-    else if (!args[i].startsWith('-')) return args[i];
+    else if (!args[i].startsWith('-')) out.push(args[i]);
   }
-  return undefined;
+  return out;
+}
+
+const firstVerb = (args: string[]): string | undefined => words(args)[0];
+
+/** 1 for a failure, except where 1 reports findings (`netpol verify`, like diff): there failures are 2. */
+export function failureCode(args: string[]): number {
+  const [group, verb] = words(args);
+  return findingsCommands.includes(`${group} ${verb}`) ? 2 : 1;
 }
 
 /** kubectl's wording for an unknown verb, keeping yargs' "Did you mean" suggestion. */
@@ -101,23 +111,26 @@ export function complete(args: string[]): string {
   return matching.join('\n') + (matching.length ? '\n' : '') + `:${NO_FILE_COMPLETION}\n`;
 }
 
-export async function main(args: string[]): Promise<number> {
+/** Runs one command line. `runtime` supplies the cluster, terminal and signals; tests pass fakes. */
+export async function main(args: string[], runtime?: Runtime): Promise<number> {
   if (args[0] === '__complete' || args[0] === '__completeNoDesc') {
     process.stdout.write(complete(args.slice(1)));
     return 0;
   }
   const verbose = args.some((a) => /^-v(=|$)|^--v(=|$)/.test(a));
   try {
-    await buildParser(args).parseAsync();
+    // The runtime travels in the parser's context, so every handler finds it on its argv.
+    await buildParser(args).parseAsync(args, runtime ? { hardenRuntime: runtime } : {});
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
+    const failure = failureCode(args);
     if (e instanceof UsageError) {
       process.stderr.write(
         `error: ${usageMessage(args, e.message)}\nSee 'kubectl harden --help' for usage.\n`,
       );
-      return 1;
+      return failure;
     }
     process.stderr.write(formatError(e, verbose) + '\n');
-    return e instanceof HardenError ? e.exitCode : 1;
+    return e instanceof HardenError ? Math.max(e.exitCode, failure) : failure;
   }
 }

@@ -1,83 +1,57 @@
 import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
-import { HardenError } from './errors';
-import { processIo } from './context';
-import type { NetpolMonitorArgs } from './netpol';
-import { interruptSignal, waitTracing } from './session-wait';
-import { resolveTargets } from './targets';
-import { parseDuration } from '../duration';
-import { ApiError, Kube } from '../kube/client';
+import { HardenError, INTERRUPTED } from '../errors';
+import type { Deps } from './context';
+import { ApiError } from '../kube/client';
 import { inform } from '../kube/informer';
 import type { KubeObject } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { ClusterView, targetOf, type ViewPod, type ViewService } from '../netpol/cluster-view';
 import {
-  FLOW_LOG_FORMAT,
-  FLOW_LOG_VERSION,
-  formatLine,
-  type DnsIdentity,
-  type FlowLogLine,
-  type TargetPod,
-} from '../netpol/log';
-import {
-  createSession,
-  deleteSession,
-  getSession,
-  newSessionId,
-  requireDeployed,
-  stopSession,
-} from '../session/client';
-import type { Flow, TraceSession } from '../session/types';
+  ClusterView,
+  type ControllerKind,
+  type ControllerRef,
+  type ViewController,
+  type ViewPod,
+  type ViewService,
+} from '../netpol/cluster-view';
+import { FLOW_LOG_FORMAT, FLOW_LOG_VERSION, type DnsIdentity, type TargetPod } from '../netpol/log';
+import { FlowLogWriter } from '../netpol/log-writer';
+import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { finishSession, startSession } from '../session/lifecycle';
+import { resolveTargets } from '../session/targets';
+import { flowKey, type TraceSession } from '../session/types';
 
-const POLL_MS = 1000;
+const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
+  ReplicaSet: R.replicasets,
+  StatefulSet: R.statefulsets,
+  DaemonSet: R.daemonsets,
+  Job: R.jobs,
+};
 
-/** Appends whole lines: one write() per line, so Ctrl-C or a kill never leaves half a line. */
-class LineWriter {
-  private readonly ids = { target: new Map<string, number>(), peer: new Map<string, number>() };
-  private next = 0;
-  lines = 0;
-
-  constructor(private readonly fd: number) {}
-
-  write(line: FlowLogLine): void {
-    writeSync(this.fd, formatLine(line) + '\n');
-    this.lines++;
-  }
-
-  /** The id of an identity, writing its definition line the first time it is seen. */
-  idOf(kind: 'target' | 'peer', value: object): number {
-    const key = JSON.stringify(value);
-    let id = this.ids[kind].get(key);
-    if (id === undefined) {
-      id = this.next++;
-      this.ids[kind].set(key, id);
-      this.write(
-        kind === 'target'
-          ? { kind, id, target: value as TargetPod }
-          : ({ kind, id, peer: value } as FlowLogLine),
-      );
-    }
-    return id;
-  }
-
-  get peers(): number {
-    return this.ids.peer.size;
-  }
+export interface NetpolMonitorOptions {
+  pod?: string;
+  selector?: string;
+  all?: boolean;
+  /** The flow log file; undefined or "-" writes it to stdout. */
+  output?: string;
+  /** Stop after this long; undefined: until Ctrl-C. */
+  durationMs?: number;
+  /** How long to wait for the agents to start tracing. */
+  startTimeoutMs: number;
+  /** How long to wait, after the stop, for every node's final flush. */
+  flushTimeoutMs: number;
+  /** A log some node's final flush is missing from still exits 0 (with the warning). */
+  acceptPartial: boolean;
+  /** How often the session's status is read while monitoring. */
+  pollMs?: number;
 }
 
-const flowKey = (node: string, f: Flow) =>
-  [node, f.pod, f.direction, f.proto, f.localIP, f.localPort, f.remoteIP, f.remotePort].join('|');
-
-export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
-  const io = processIo(argv);
-  const kube = await Kube.connect(argv);
+export async function runNetpolMonitor(
+  opts: NetpolMonitorOptions,
+  { kube, io, interrupt }: Deps,
+): Promise<void> {
   const namespace = kube.namespace;
-  const timeoutMs = parseDuration(argv.timeout);
   await requireDeployed(kube);
-  const { target } = await resolveTargets(kube, namespace, {
-    pod: argv.pod,
-    selector: argv.selector,
-    all: argv.all,
-  });
+  const { target } = await resolveTargets(kube, namespace, opts);
 
   // The view must be complete before the first flow arrives, so identities resolve while fresh.
   const view = new ClusterView();
@@ -88,59 +62,98 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
     path: string,
     narrower?: string,
   ) => {
+    const onEvent = (t: 'ADDED' | 'MODIFIED' | 'DELETED', o: T) => view.apply(kind, t, o as never);
     try {
-      return await inform<T>(
-        kube,
-        path,
-        undefined,
-        (t, o) => view.apply(kind, t, o as never),
-        ac.signal,
-        warn(kind),
-      );
+      return await inform<T>(kube, path, undefined, onEvent, ac.signal, warn(kind));
     } catch (e) {
       // Without cluster-wide read, fall back to the session's namespace (peers elsewhere become ipBlocks).
       if (e instanceof ApiError && e.statusCode === 403 && narrower) {
         io.err(`warning: cannot list ${kind}s in all namespaces; resolving peers in "${namespace}" only`);
-        return inform<T>(
-          kube,
-          narrower,
-          undefined,
-          (t, o) => view.apply(kind, t, o as never),
-          ac.signal,
-          warn(kind),
-        );
+        return inform<T>(kube, narrower, undefined, onEvent, ac.signal, warn(kind));
       }
       if (e instanceof ApiError && e.statusCode === 403) {
-        io.err(`warning: cannot list ${kind}s; their addresses will be reported as external`);
+        io.err(
+          kind === 'namespace'
+            ? 'warning: cannot list namespaces; the log will lack their labels (verify then matches namespaceSelectors on the name alone)'
+            : `warning: cannot list ${kind}s; their addresses will be reported as external`,
+        );
         return undefined;
       }
       throw e;
     }
   };
-  await Promise.all([
-    watch('pod', resourcePath(R.pods), resourcePath(R.pods, { namespace })),
-    watch('service', resourcePath(R.services), resourcePath(R.services, { namespace })),
-    watch('endpointslice', resourcePath(R.endpointslices), resourcePath(R.endpointslices, { namespace })),
-    watch('node', resourcePath(R.nodes)),
-  ]);
+  try {
+    await Promise.all([
+      watch('pod', resourcePath(R.pods), resourcePath(R.pods, { namespace })),
+      watch('service', resourcePath(R.services), resourcePath(R.services, { namespace })),
+      watch('endpointslice', resourcePath(R.endpointslices), resourcePath(R.endpointslices, { namespace })),
+      watch('node', resourcePath(R.nodes)),
+      // Namespace labels let verify judge namespaceSelectors; without them it assumes the name label alone.
+      watch('namespace', resourcePath(R.namespaces)),
+    ]);
+  } catch (e) {
+    ac.abort();
+    throw e;
+  }
   const dnsService = await kube
     .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
     .catch(() => undefined);
+  // The ports its pods really serve on (CoreDNS may listen on 5353 behind port 53).
+  const dnsPorts = view.servicePorts('kube-system', 'kube-dns').filter((p) => p !== 53);
   const dns: DnsIdentity | null = dnsService?.spec.selector
-    ? { namespace: 'kube-system', name: 'kube-dns', selector: { ...dnsService.spec.selector } }
+    ? {
+        namespace: 'kube-system',
+        name: 'kube-dns',
+        selector: { ...dnsService.spec.selector },
+        ...(dnsPorts.length ? { ports: dnsPorts } : {}),
+      }
     : null;
 
-  const output = argv.output && argv.output !== '-' ? argv.output : undefined;
-  let fd: number;
+  // A workload's selector is read from its controller, fetched once each (RBAC: get on
+  // replicasets, statefulsets, daemonsets and jobs); without it, labels stand in.
+  const warned = new Set<string>();
+  const fetchController = async (ref: ControllerRef): Promise<void> => {
+    try {
+      const obj = await kube.getOptional<ViewController>(
+        resourcePath(CONTROLLER_PATHS[ref.kind], { namespace: ref.namespace, name: ref.name }),
+      );
+      view.setController(ref, obj ?? null);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      if (!warned.has(ref.kind))
+        io.err(
+          `warning: cannot get ${ref.kind.toLowerCase()}s (${e.message}); their pods' policies select by labels instead of the workload's selector`,
+        );
+      warned.add(ref.kind);
+      view.setController(ref, null);
+    }
+  };
+  const readControllers = async (pods: ViewPod[]): Promise<void> => {
+    for (const pod of pods)
+      for (let ref = view.missingController(pod); ref; ref = view.missingController(pod))
+        await fetchController(ref);
+  };
+
+  const output = opts.output && opts.output !== '-' ? opts.output : undefined;
+  let fd: number | undefined;
   try {
-    fd = output ? openSync(output, 'w') : 1;
+    if (output) fd = openSync(output, 'w');
   } catch (e) {
     ac.abort();
     throw new HardenError(
       `cannot write the flow log ${output}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-  const writer = new LineWriter(fd);
+  // One write per line, so Ctrl-C or a kill never leaves half a line in the file.
+  const writer = new FlowLogWriter(
+    fd === undefined ? (line) => io.out(line) : (line) => void writeSync(fd as number, line),
+  );
+  const closeLog = () => {
+    if (fd === undefined) return;
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+  };
   writer.write({
     kind: 'header',
     format: FLOW_LOG_FORMAT,
@@ -152,35 +165,40 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
   });
 
   const id = newSessionId('network');
-  await createSession(kube, namespace, id, 'network', target);
-  // Nothing is recorded before an agent attached its program: wait, and remove the session on failure.
-  const startup = interruptSignal();
+  const startup = interrupt();
   try {
-    await waitTracing(kube, namespace, id, 'network', 30_000, io, startup.signal);
+    await startSession(kube, io, {
+      namespace,
+      id,
+      type: 'network',
+      target,
+      timeoutMs: opts.startTimeoutMs,
+      signal: startup.signal,
+    });
   } catch (e) {
     ac.abort();
-    await deleteSession(kube, namespace, id);
-    if (output) {
-      closeSync(fd);
-      rmSync(output, { force: true }); // no half-made log behind a failed start
-    }
-    throw startup.signal.aborted ? new HardenError(`interrupted; session "${id}" was removed`) : e;
+    closeLog();
+    if (output) rmSync(output, { force: true }); // no half-made log behind a failed start
+    throw e;
   } finally {
     startup.dispose();
   }
-  io.err(`monitoring ${namespace}: session ${id}${timeoutMs ? ` for ${argv.timeout}` : ''}; Ctrl-C ends it`);
+  const forHow = opts.durationMs ? ` for ${opts.durationMs / 1000}s` : '';
+  io.err(`monitoring ${namespace}: session ${id}${forHow}; Ctrl-C ends it`);
 
   const written = new Map<string, number>();
   const targets = new Map<string, TargetPod>();
   let flows = 0;
-  const record = (s: TraceSession) => {
+  const truncated = new Set<string>();
+  const record = async (s: TraceSession) => {
     for (const node of s.status?.nodes ?? []) {
       for (const f of node.flows ?? []) {
-        const k = flowKey(node.node, f);
+        const k = `${node.node}|${flowKey(f)}`;
         const before = written.get(k) ?? 0;
         if (f.count <= before) continue;
         const pod = view.pod(namespace, f.pod);
-        const tgt = pod ? targetOf(pod as ViewPod) : targets.get(f.pod);
+        await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
+        const tgt = pod ? view.target(pod) : targets.get(f.pod);
         if (!tgt) continue; // not resolvable yet; the next poll retries
         targets.set(f.pod, tgt);
         const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
@@ -201,45 +219,88 @@ export async function runNetpolMonitor(argv: NetpolMonitorArgs): Promise<void> {
         if (!before) flows++;
         written.set(k, f.count);
       }
-      if (node.truncated) io.err(`warning: node ${node.node} dropped flows beyond its cap (truncated)`);
+      if (node.truncated && !truncated.has(node.node)) {
+        truncated.add(node.node);
+        io.err(`warning: node ${node.node} dropped flows beyond its cap (truncated)`);
+      }
     }
     io.progress(`flows ${flows} · peers resolved ${writer.peers}`);
   };
 
-  let stopReason = 'timeout';
-  const ended = new Promise<void>((resolve) => {
-    const onSignal = () => {
-      stopReason = 'interrupted';
-      resolve();
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    if (timeoutMs) setTimeout(resolve, timeoutMs).unref();
-  });
-  let finished = false;
-  void ended.then(() => (finished = true));
+  let interruptedWhile: 'monitoring' | 'flushing' | undefined;
+  let pending: string[] = [];
   try {
-    while (!finished) {
-      record(await getSession(kube, namespace, id, 'network'));
-      await Promise.race([ended, new Promise((r) => setTimeout(r, POLL_MS))]);
+    const ended = deferred();
+    const monitoring = interrupt();
+    const timer = opts.durationMs ? setTimeout(() => ended.resolve(), opts.durationMs) : undefined;
+    monitoring.signal.addEventListener('abort', () => {
+      interruptedWhile = 'monitoring';
+      ended.resolve();
+    });
+    try {
+      while (!ended.settled) {
+        await record(await getSession(kube, namespace, id, 'network'));
+        await Promise.race([ended.promise, sleep(opts.pollMs ?? 1000)]);
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+      monitoring.dispose();
     }
-    // Collect what the agents still hold: stop, then wait briefly for their final flush.
-    let s = await stopSession(kube, await getSession(kube, namespace, id, 'network'));
-    for (let i = 0; i < 20 && (s.status?.nodes ?? []).some((n) => !n.final); i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      s = await getSession(kube, namespace, id, 'network');
+    // Collect what the agents still hold: stop, then wait for every node's final flush. A fresh
+    // interrupt, so Ctrl-C here (after --timeout, or a second one) ends the wait and is not lost.
+    const flushing = interrupt();
+    try {
+      const session = await getSession(kube, namespace, id, 'network');
+      const finished = await finishSession(kube, io, session, {
+        timeoutMs: opts.flushTimeoutMs,
+        signal: flushing.signal,
+      });
+      await record(finished.session);
+      pending = finished.pending;
+      if (finished.interrupted) interruptedWhile = 'flushing';
+    } finally {
+      flushing.dispose();
     }
-    record(s);
   } finally {
     io.done();
     ac.abort();
     await deleteSession(kube, namespace, id).catch(() => undefined);
-    if (output) {
-      fsyncSync(fd);
-      closeSync(fd);
-    }
+    closeLog();
   }
+  const where = output ? ` in ${output}` : '';
   io.err(
-    `${stopReason === 'interrupted' ? 'stopped' : 'done'}: ${flows} flows, ${writer.peers} peers, ${writer.lines} lines${output ? ` in ${output}` : ''}`,
+    `${interruptedWhile === 'monitoring' ? 'stopped' : 'done'}: ${flows} flows, ${writer.peers} peers, ${writer.lines} lines${where}`,
   );
+  if (interruptedWhile === 'flushing' || pending.length) {
+    const nodes = pending.length ? pending.join(', ') : 'some nodes';
+    const message =
+      `the log${where} is partial: no final flush from ${nodes}` +
+      (interruptedWhile === 'flushing'
+        ? ' (interrupted while waiting)'
+        : ` within ${opts.flushTimeoutMs / 1000}s`) +
+      ", so connections in those nodes' last interval may be missing";
+    if (interruptedWhile === 'flushing') throw new HardenError(message, undefined, INTERRUPTED);
+    if (!opts.acceptPartial) {
+      throw new HardenError(
+        message,
+        'Check the agents with kubectl harden status; pass --accept-partial to accept such a log (exit 0).',
+      );
+    }
+    io.err(`warning: ${message}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function deferred() {
+  let resolve!: () => void;
+  const d = {
+    settled: false,
+    promise: new Promise<void>((r) => (resolve = r)),
+    resolve: () => {
+      d.settled = true;
+      resolve();
+    },
+  };
+  return d;
 }

@@ -1,71 +1,176 @@
 import type { Argv, CommandModule } from 'yargs';
-import { addTargetFlags, type GlobalFlags } from './flags';
+import { parseDuration } from '../duration';
+import { addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
 
-export interface NetpolReportArgs extends GlobalFlags {
-  input: string;
-  skipInvalid: boolean;
+/** --input and --skip-invalid: how the verbs that read a flow log take it. */
+function addFlowLogFlags(y: Argv<GlobalFlags>) {
+  return y
+    .option('input', {
+      type: 'string',
+      demandOption: true,
+      requiresArg: true,
+      describe: 'Flow log written by `netpol monitor` (- for stdin)',
+    })
+    .option('skip-invalid', {
+      type: 'boolean',
+      default: false,
+      describe: 'Count and skip malformed flow lines instead of failing on the first',
+    });
 }
 
-export const netpolReportCommand: CommandModule<GlobalFlags, NetpolReportArgs> = {
+interface ReportArgs extends GlobalFlags {
+  input: string;
+  skipInvalid: boolean;
+  aggregate: boolean;
+  /** cilium: CiliumNetworkPolicy YAML (-o names the kind of object, as `seccomp -o crd` does). */
+  output: 'yaml' | 'json' | 'cilium';
+}
+
+export const netpolReportCommand: CommandModule<GlobalFlags, ReportArgs> = {
   command: 'report',
   describe: 'Turn a flow log from `netpol monitor` into NetworkPolicies, offline (no cluster needed)',
   builder: (y: Argv<GlobalFlags>) =>
-    y
-      .option('input', {
-        type: 'string',
-        demandOption: true,
-        requiresArg: true,
-        describe: 'Flow log written by `netpol monitor` (- for stdin)',
-      })
-      .option('skip-invalid', {
+    addOutputFlag(addFlowLogFlags(y), ['yaml', 'json', 'cilium'], 'yaml')
+      .option('aggregate', {
         type: 'boolean',
         default: false,
-        describe: 'Count and skip malformed flow lines instead of failing on the first',
+        describe:
+          'Fold many external addresses into at most 16 CIDRs per rule and family (wider than what was seen; said on stderr)',
       })
       .example('$0 netpol report --input net.log > netpol.yaml', 'one NetworkPolicy per observed workload')
+      .example('cat a.log b.log | $0 netpol report --input - -o json', 'several monitor runs, as a JSON List')
       .example(
-        'cat a.log b.log | $0 netpol report --input - -o json',
-        'several monitor runs, as a JSON List',
-      ) as unknown as Argv<NetpolReportArgs>,
+        '$0 netpol report --input net.log.gz -o cilium',
+        'CiliumNetworkPolicy objects (gzip is read as is)',
+      ) as unknown as Argv<ReportArgs>,
   handler: async (argv) => {
-    const { runNetpolReport } = await import('./netpol-report-run');
-    await runNetpolReport(argv);
+    const [{ runNetpolReport }, { runtimeOf }] = await Promise.all([
+      import('./netpol-report-run'),
+      import('./context'),
+    ]);
+    await runNetpolReport(
+      { input: argv.input, skipInvalid: argv.skipInvalid, aggregate: argv.aggregate, output: argv.output },
+      { io: runtimeOf(argv).io(argv) },
+    );
   },
 };
 
-export interface NetpolMonitorArgs extends GlobalFlags {
+interface MonitorArgs extends GlobalFlags {
   pod?: string;
   selector?: string;
   all?: boolean;
+  output?: string;
   timeout?: string;
+  flushTimeout: string;
+  acceptPartial: boolean;
 }
 
-export const netpolMonitorCommand: CommandModule<GlobalFlags, NetpolMonitorArgs> = {
+export const netpolMonitorCommand: CommandModule<GlobalFlags, MonitorArgs> = {
   command: 'monitor',
   describe:
     "Record a workload's connections, peers resolved while fresh, as a flow log (Ctrl-C or --timeout ends it)",
   builder: (y: Argv<GlobalFlags>) =>
-    addTargetFlags(y, 'monitor')
-      .option('all', { type: 'boolean', describe: 'Monitor every pod of the namespace' })
+    addTargetFlags(y, 'monitor', { all: true })
+      // Not kubectl's -o: this verb writes one artifact, a flow log, and this names its file.
+      .option('output', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'Write the flow log to this file (default, or -: stdout)',
+      })
       .option('timeout', {
         type: 'string',
         describe: 'Stop after this long (e.g. 10m); default: until Ctrl-C',
       })
-      .example(
-        '$0 netpol monitor -n web -l app=nginx --output net.log',
-        '',
-      ) as unknown as Argv<NetpolMonitorArgs>,
+      .option('flush-timeout', {
+        type: 'string',
+        default: '10s',
+        describe: "After the stop, how long to wait for every node's final flush",
+      })
+      .option('accept-partial', {
+        type: 'boolean',
+        default: false,
+        describe: 'Exit 0 even when a final flush did not arrive (the log then lacks that last interval)',
+      })
+      .example('$0 netpol monitor -n web -l app=nginx --output net.log', '') as unknown as Argv<MonitorArgs>,
   handler: async (argv) => {
-    const { runNetpolMonitor } = await import('./netpol-monitor-run');
-    await runNetpolMonitor(argv);
+    const opts = {
+      pod: argv.pod,
+      selector: argv.selector,
+      all: argv.all,
+      output: argv.output,
+      durationMs: parseDuration(argv.timeout),
+      startTimeoutMs: 30_000,
+      flushTimeoutMs: parseDuration(argv.flushTimeout) ?? 10_000,
+      acceptPartial: argv.acceptPartial,
+    };
+    const [{ runNetpolMonitor }, { collaborators }] = await Promise.all([
+      import('./netpol-monitor-run'),
+      import('./context'),
+    ]);
+    await runNetpolMonitor(opts, await collaborators(argv));
   },
 };
 
-/** The verbs under `netpol`; a new one (monitor) is one more entry here. */
+interface VerifyArgs extends GlobalFlags {
+  input: string;
+  /** One -f is a string, several an array. */
+  filename?: string | string[];
+  fromCluster: boolean;
+  skipInvalid: boolean;
+  output: 'table' | 'json' | 'yaml';
+}
+
+export const netpolVerifyCommand: CommandModule<GlobalFlags, VerifyArgs> = {
+  command: 'verify',
+  describe:
+    'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
+  builder: (y: Argv<GlobalFlags>) =>
+    addOutputFlag(addFlowLogFlags(y), ['table', 'json', 'yaml'], 'table')
+      // A string, repeatable (-f a -f b), rather than an array option, which would not take "-".
+      .option('filename', {
+        alias: 'f',
+        type: 'string',
+        requiresArg: true,
+        describe:
+          'NetworkPolicies: a YAML or JSON file (multi-document or a List), a directory of them, or - for stdin; repeatable',
+      })
+      .option('from-cluster', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "Also the NetworkPolicies in the cluster, in the log's namespaces (through the current context)",
+      })
+      .example('$0 netpol verify --input net.log -f netpol.yaml', 'what applying netpol.yaml would break')
+      .example(
+        '$0 netpol verify --input net.log --from-cluster -f new/',
+        "the cluster's policies plus the new ones (a file replaces the cluster's policy of the same name)",
+      ) as unknown as Argv<VerifyArgs>,
+  handler: async (argv) => {
+    const [{ runNetpolVerify }, { runtimeOf }] = await Promise.all([
+      import('./netpol-verify-run'),
+      import('./context'),
+    ]);
+    const rt = runtimeOf(argv);
+    process.exitCode = await runNetpolVerify(
+      {
+        input: argv.input,
+        files: [argv.filename ?? []].flat(),
+        fromCluster: argv.fromCluster,
+        skipInvalid: argv.skipInvalid,
+        output: argv.output,
+        namespace: argv.namespace,
+      },
+      { io: rt.io(argv), stdin: process.stdin, kube: () => rt.connect(argv) },
+    );
+  },
+};
+
+/** The verbs under `netpol`; a new one is one more entry here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
 export const netpolSubcommands: CommandModule<GlobalFlags, any>[] = [
   netpolMonitorCommand,
   netpolReportCommand,
+  netpolVerifyCommand,
 ];
 
 export const netpolCommand: CommandModule<GlobalFlags, GlobalFlags> = {

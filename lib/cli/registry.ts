@@ -24,3 +24,6 @@ export const subcommands: Record<string, AnyCommand[]> = {
   seccomp: seccompSubcommands,
   netpol: netpolSubcommands,
 };
+
+/** Verbs whose exit status 1 reports findings, as diff's does; main makes their failures exit 2. */
+export const findingsCommands: readonly string[] = ['netpol verify'];

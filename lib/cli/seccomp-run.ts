@@ -1,15 +1,9 @@
 import { constants as fsc } from 'node:fs';
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { HardenError } from './errors';
-import { processIo, type Io } from './context';
-import type { ShowArgs, StartArgs, StopArgs } from './seccomp';
-import { outputFormat, toJson, toYamlDocuments } from './output';
-import { interruptSignal, waitTracing } from './session-wait';
-import { resolveTargets } from './targets';
-import { parseDuration } from '../duration';
-import { Kube } from '../kube/client';
-import { waitUntil } from '../kube/wait';
+import { HardenError, INTERRUPTED } from '../errors';
+import type { Deps, Io } from './context';
+import { toJson, toYamlDocuments } from './output';
 import { observationsOf } from '../seccomp/from-session';
 import {
   buildProfiles,
@@ -19,32 +13,54 @@ import {
   type ContainerObservation,
 } from '../seccomp/profile';
 import type { ContainerRuntime } from '../seccomp/runtime-syscalls';
-import {
-  createSession,
-  deleteSession,
-  describeTarget,
-  getSession,
-  newSessionId,
-  requireDeployed,
-  stopSession,
-} from '../session/client';
+import { deleteSession, describeTarget, getSession, newSessionId, requireDeployed } from '../session/client';
+import { finishSession, pendingNodes, startSession } from '../session/lifecycle';
+import { resolveTargets } from '../session/targets';
+import { describeGap, gapsOf } from '../session/gaps';
 import type { TraceSession } from '../session/types';
 
-export async function runStart(argv: StartArgs): Promise<void> {
-  const io = processIo(argv);
-  const kube = await Kube.connect(argv);
+export interface SeccompStartOptions {
+  pod?: string;
+  selector?: string;
+  container?: string[];
+  /** Session id; generated when absent. */
+  name?: string;
+  /** How long to wait for the agents to start tracing. */
+  timeoutMs: number;
+}
+
+export type ProfileFormat = 'json' | 'crd';
+
+export interface SeccompShowOptions {
+  id: string;
+  output: ProfileFormat;
+  outputDir?: string;
+  runtime: ContainerRuntime;
+}
+
+export interface SeccompStopOptions extends SeccompShowOptions {
+  keep: boolean;
+  /** Emit the profile even when a target was not traced for a while (the gaps are named on stderr). */
+  acceptGaps: boolean;
+  /** How long to wait for the agents' final flush. */
+  timeoutMs: number;
+}
+
+export async function runStart(opts: SeccompStartOptions, { kube, io, interrupt }: Deps): Promise<void> {
   const namespace = kube.namespace;
   await requireDeployed(kube);
-  const { target, pods } = await resolveTargets(kube, namespace, argv);
-  const id = argv.name ?? newSessionId('seccomp');
-  await createSession(kube, namespace, id, 'seccomp', target);
-  const { signal, dispose } = interruptSignal();
+  const { target, pods } = await resolveTargets(kube, namespace, opts);
+  const id = opts.name ?? newSessionId('seccomp');
+  const { signal, dispose } = interrupt();
   try {
-    await waitTracing(kube, namespace, id, 'seccomp', parseDuration(argv.timeout) ?? 30_000, io, signal);
-  } catch (e) {
-    // A session nobody can use must not be left behind.
-    await deleteSession(kube, namespace, id);
-    throw signal.aborted ? new HardenError(`interrupted; session "${id}" was removed`) : e;
+    await startSession(kube, io, {
+      namespace,
+      id,
+      type: 'seccomp',
+      target,
+      timeoutMs: opts.timeoutMs,
+      signal,
+    });
   } finally {
     dispose();
   }
@@ -57,91 +73,71 @@ export async function runStart(argv: StartArgs): Promise<void> {
   );
 }
 
-/** Nodes that hold (or held) targets and have not yet written their final flush. */
-function pendingNodes(s: TraceSession): string[] {
-  return (s.status?.nodes ?? []).filter((n) => !n.final).map((n) => n.node);
-}
-
-export async function runStop(argv: StopArgs): Promise<void> {
-  const io = processIo(argv);
-  const kube = await Kube.connect(argv);
+export async function runStop(opts: SeccompStopOptions, { kube, io, interrupt }: Deps): Promise<void> {
   const namespace = kube.namespace;
-  const resume = `kubectl harden seccomp stop ${argv.id} -n ${namespace}`;
-  let session = await getSession(kube, namespace, argv.id, 'seccomp');
+  const resume = `kubectl harden seccomp stop ${opts.id} -n ${namespace}`;
+  const session = await getSession(kube, namespace, opts.id, 'seccomp');
+  // A session kept for its gaps is taken with --accept-gaps.
   if (
     session.spec.state === 'Stopped' &&
     session.status?.phase === 'Completed' &&
-    !pendingNodes(session).length
+    !pendingNodes(session).length &&
+    !(opts.acceptGaps && gapsOf(session).length)
   ) {
     throw new HardenError(
-      `session "${argv.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
-      `Print its profile with: kubectl harden seccomp show ${argv.id} -n ${namespace}`,
+      `session "${opts.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
+      `Print its profile with: kubectl harden seccomp show ${opts.id} -n ${namespace}`,
     );
   }
   // Check the destination before stopping anything, so a bad --output-dir loses nothing.
-  const format = profileFormat(argv);
-  if (argv.outputDir) await ensureWritableDir(argv.outputDir);
-  if (session.spec.state !== 'Stopped') session = await stopSession(kube, session);
-
-  const timeoutMs = parseDuration(argv.timeout) ?? 60_000;
-  const { signal, dispose } = interruptSignal();
+  if (opts.outputDir) await ensureWritableDir(opts.outputDir);
+  const { signal, dispose } = interrupt();
+  let finished;
   try {
-    session =
-      (await waitUntil(
-        async () => {
-          const s = await getSession(kube, namespace, argv.id, 'seccomp');
-          const waiting = pendingNodes(s);
-          // Done when every node that recorded anything has written its final flush.
-          return {
-            done: !waiting.length && s.status?.phase !== 'Tracing',
-            progress: waiting.length
-              ? `waiting for the final flush from ${waiting.join(', ')}`
-              : 'waiting for the agents',
-            value: s,
-          };
-        },
-        {
-          timeoutMs,
-          intervalMs: 250,
-          signal,
-          onProgress: (l) => io.progress(l),
-          onTimeout: (last) =>
-            new HardenError(
-              `the agents did not finish session "${argv.id}" in time (${last?.progress}; context "${kube.ctx.context}"); the session is kept`,
-              `Check them with kubectl harden status, then resume with: ${resume}`,
-            ),
-        },
-      )) ?? session;
-  } catch (e) {
-    io.done();
-    if (signal.aborted) {
-      throw new HardenError(
-        `interrupted; session "${argv.id}" is stopped and kept`,
-        `Resume with: ${resume}`,
-        130,
-      );
-    }
-    throw e;
+    finished = await finishSession(kube, io, session, { timeoutMs: opts.timeoutMs, signal });
   } finally {
     dispose();
   }
-  io.done();
+  if (finished.interrupted) {
+    throw new HardenError(
+      `interrupted; session "${opts.id}" is stopped and kept`,
+      `Resume with: ${resume}`,
+      INTERRUPTED,
+    );
+  }
+  if (finished.pending.length) {
+    throw new HardenError(
+      `the agents did not finish session "${opts.id}" in time (no final flush from ${finished.pending.join(', ')}; context "${kube.ctx.context}"); the session is kept`,
+      `Check them with kubectl harden status, then resume with: ${resume}`,
+    );
+  }
+  const gaps = warnGaps(finished.session, io);
+  if (gaps && !opts.acceptGaps) {
+    throw new HardenError(
+      `session "${opts.id}" in namespace "${namespace}" was not traced throughout (${gaps} gap${gaps > 1 ? 's' : ''}, listed above): syscalls made then may be missing from the profile, and enforcing it would deny them; the session is kept (context "${kube.ctx.context}")`,
+      `Record again in a new session, or take this profile as it is: ${resume} --accept-gaps`,
+    );
+  }
   // Render before deleting: an error here must leave the recorded data in place.
-  await emitProfiles(session, argv, format, io);
-  if (!argv.keep) await deleteSession(kube, namespace, argv.id);
+  await emitProfiles(finished.session, opts, io);
+  if (!opts.keep) await deleteSession(kube, namespace, opts.id);
 }
 
-export async function runShow(argv: ShowArgs): Promise<void> {
-  const io = processIo(argv);
-  const kube = await Kube.connect(argv);
-  const format = profileFormat(argv);
-  if (argv.outputDir) await ensureWritableDir(argv.outputDir);
-  const session = await getSession(kube, kube.namespace, argv.id, 'seccomp');
-  await emitProfiles(session, argv, format, io);
+export async function runShow(
+  opts: SeccompShowOptions,
+  { kube, io }: Pick<Deps, 'kube' | 'io'>,
+): Promise<void> {
+  if (opts.outputDir) await ensureWritableDir(opts.outputDir);
+  const session = await getSession(kube, kube.namespace, opts.id, 'seccomp');
+  warnGaps(session, io);
+  await emitProfiles(session, opts, io);
 }
 
-function profileFormat(argv: StopArgs): string {
-  return outputFormat(argv.output, ['json', 'crd'], 'json');
+/** Names every interval in which a target was not traced; returns how many there were. */
+function warnGaps(session: TraceSession, io: Io): number {
+  const gaps = gapsOf(session);
+  for (const g of gaps) io.err(`warning: ${describeGap(g)}`);
+  return gaps.length;
 }
 
 async function ensureWritableDir(dir: string): Promise<void> {
@@ -175,8 +171,8 @@ function render(session: TraceSession, observations: ContainerObservation[]): Bu
   return profiles;
 }
 
-async function emitProfiles(session: TraceSession, argv: StopArgs, format: string, io: Io): Promise<void> {
-  const observations = observationsOf(session, argv.runtime as ContainerRuntime);
+async function emitProfiles(session: TraceSession, opts: SeccompShowOptions, io: Io): Promise<void> {
+  const observations = observationsOf(session, opts.runtime);
   const profiles = render(session, observations);
   for (const p of profiles) for (const note of p.notes) io.err(`${p.workload}/${p.container}: ${note}`);
   const late = observations.filter((o) => !o.startSeen);
@@ -186,16 +182,19 @@ async function emitProfiles(session: TraceSession, argv: StopArgs, format: strin
         'is not in the profile; to record it, start the session with -l before the pods (re)start.',
     );
   }
-  if (format === 'crd') {
-    io.out(
-      toYamlDocuments(
-        profiles.map((p) => toSeccompProfileCrd(`${p.workload}-${p.container}`, p.namespace, p.profile)),
-      ),
+  const crd = (p: BuiltProfile) =>
+    toSeccompProfileCrd(`${p.workload}-${p.container}`, p.namespace, p.profile);
+  if (opts.outputDir) {
+    const files = profiles.map((p) =>
+      opts.output === 'crd'
+        ? { p, ext: 'yaml' as const, text: toYamlDocuments([crd(p)]) }
+        : { p, ext: 'json' as const, text: toJson(p.profile) },
     );
+    io.out((await writeProfiles(opts.outputDir, files)).map((f) => `${f}\n`).join(''));
     return;
   }
-  if (argv.outputDir) {
-    io.out((await writeProfiles(argv.outputDir, profiles)).map((f) => `${f}\n`).join(''));
+  if (opts.output === 'crd') {
+    io.out(toYamlDocuments(profiles.map(crd)));
     return;
   }
   if (profiles.length > 1) {
@@ -208,13 +207,16 @@ async function emitProfiles(session: TraceSession, argv: StopArgs, format: strin
 }
 
 /** All files are written to temporaries first and renamed at the end, so a failure leaves no half set. */
-async function writeProfiles(dir: string, profiles: BuiltProfile[]): Promise<string[]> {
+async function writeProfiles(
+  dir: string,
+  files: { p: BuiltProfile; ext: 'json' | 'yaml'; text: string }[],
+): Promise<string[]> {
   const staged: { tmp: string; final: string }[] = [];
   try {
-    for (const p of profiles) {
-      const final = resolve(join(dir, profileFileName(p.namespace, p.workload, p.container)));
+    for (const { p, ext, text } of files) {
+      const final = resolve(join(dir, profileFileName(p.namespace, p.workload, p.container, ext)));
       const tmp = `${final}.${process.pid}.tmp`;
-      await writeFile(tmp, toJson(p.profile), { flag: 'wx' });
+      await writeFile(tmp, text, { flag: 'wx' });
       staged.push({ tmp, final });
     }
     for (const s of staged) await rename(s.tmp, s.final);

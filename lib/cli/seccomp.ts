@@ -1,7 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
-import { addTargetFlags, type GlobalFlags } from './flags';
+import { parseDuration } from '../duration';
+import { addAllNamespacesFlag, addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
+import type { ProfileFormat } from './seccomp-run';
 
-export interface StartArgs extends GlobalFlags {
+interface StartArgs extends GlobalFlags {
   pod?: string;
   selector?: string;
   container?: string[];
@@ -9,21 +11,26 @@ export interface StartArgs extends GlobalFlags {
   timeout: string;
 }
 
-export interface StopArgs extends GlobalFlags {
+interface ShowArgs extends GlobalFlags {
   id: string;
-  keep: boolean;
+  output: ProfileFormat;
   outputDir?: string;
-  timeout: string;
-  runtime: string;
+  runtime: 'runc' | 'crun';
 }
 
-export type ShowArgs = StopArgs;
+interface StopArgs extends ShowArgs {
+  keep: boolean;
+  timeout: string;
+  acceptGaps: boolean;
+}
+
+const PROFILE_FORMATS: readonly ProfileFormat[] = ['json', 'crd'];
 
 const profileFlags = <T>(y: Argv<T>) =>
-  y
+  addOutputFlag(y, PROFILE_FORMATS, 'json')
     .option('output-dir', {
       type: 'string',
-      describe: 'Write <namespace>-<workload>-<container>.json per container here',
+      describe: 'Write <namespace>-<workload>-<container>.json (.yaml with -o crd) per container here',
     })
     .option('runtime', {
       type: 'string',
@@ -52,8 +59,15 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
       })
       .example('$0 seccomp start -n web -p nginx-7c9', '') as unknown as Argv<StartArgs>,
   handler: async (argv) => {
-    const { runStart } = await import('./seccomp-run');
-    await runStart(argv);
+    const timeoutMs = parseDuration(argv.timeout) ?? 30_000;
+    const [{ runStart }, { collaborators }] = await Promise.all([
+      import('./seccomp-run'),
+      import('./context'),
+    ]);
+    await runStart(
+      { pod: argv.pod, selector: argv.selector, container: argv.container, name: argv.name, timeoutMs },
+      await collaborators(argv),
+    );
   },
 };
 
@@ -69,11 +83,32 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
           type: 'string',
           default: '60s',
           describe: "How long to wait for the agents' final flush",
+        })
+        .option('accept-gaps', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Print the profile even if a target was not traced for a while (each gap is named on stderr)',
         }),
     ) as unknown as Argv<StopArgs>,
   handler: async (argv) => {
-    const { runStop } = await import('./seccomp-run');
-    await runStop(argv);
+    const timeoutMs = parseDuration(argv.timeout) ?? 60_000;
+    const [{ runStop }, { collaborators }] = await Promise.all([
+      import('./seccomp-run'),
+      import('./context'),
+    ]);
+    await runStop(
+      {
+        id: argv.id,
+        output: argv.output,
+        outputDir: argv.outputDir,
+        runtime: argv.runtime,
+        keep: argv.keep,
+        acceptGaps: argv.acceptGaps,
+        timeoutMs,
+      },
+      await collaborators(argv),
+    );
   },
 };
 
@@ -83,18 +118,35 @@ const show: CommandModule<GlobalFlags, ShowArgs> = {
   builder: (y: Argv<GlobalFlags>) =>
     profileFlags(y.positional('id', { type: 'string', demandOption: true })) as unknown as Argv<ShowArgs>,
   handler: async (argv) => {
-    const { runShow } = await import('./seccomp-run');
-    await runShow(argv);
+    const [{ runShow }, { collaborators }] = await Promise.all([
+      import('./seccomp-run'),
+      import('./context'),
+    ]);
+    await runShow(
+      { id: argv.id, output: argv.output, outputDir: argv.outputDir, runtime: argv.runtime },
+      await collaborators(argv),
+    );
   },
 };
 
-const list: CommandModule<GlobalFlags, GlobalFlags> = {
+const list: CommandModule<GlobalFlags, GlobalFlags & { allNamespaces?: boolean; output: string }> = {
   command: 'list',
   describe: 'List seccomp sessions (-A: in every namespace)',
-  builder: (y: Argv<GlobalFlags>) => y,
+  builder: (y: Argv<GlobalFlags>) =>
+    addOutputFlag(addAllNamespacesFlag(y), ['table', 'json', 'yaml'], 'table'),
   handler: async (argv) => {
-    const { runList } = await import('./session-list');
-    await runList(argv, 'seccomp');
+    const [{ runList }, { collaborators }] = await Promise.all([
+      import('./session-list'),
+      import('./context'),
+    ]);
+    await runList(
+      {
+        type: 'seccomp',
+        allNamespaces: argv.allNamespaces ?? false,
+        output: argv.output as 'table' | 'json' | 'yaml',
+      },
+      await collaborators(argv),
+    );
   },
 };
 

@@ -1,7 +1,5 @@
-import { processIo } from './context';
-import type { GlobalFlags } from './flags';
-import { outputFormat, printObject, renderTable } from './output';
-import { Kube } from '../kube/client';
+import type { Deps } from './context';
+import { printObject, renderTable } from './output';
 import { describeTarget, listSessions } from '../session/client';
 import type { SessionType } from '../session/types';
 
@@ -15,11 +13,15 @@ export function age(since: string | undefined, nowMs: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-export async function runList(argv: GlobalFlags, type: SessionType): Promise<void> {
-  const io = processIo(argv);
-  const format = outputFormat(argv.output, ['table', 'json', 'yaml'], 'table');
-  const kube = await Kube.connect(argv);
-  const sessions = await listSessions(kube, argv.allNamespaces ? undefined : kube.namespace, type);
+export interface ListOptions {
+  type: SessionType;
+  allNamespaces: boolean;
+  output: 'table' | 'json' | 'yaml';
+}
+
+export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
+  const { type, output: format } = opts;
+  const sessions = await listSessions(kube, opts.allNamespaces ? undefined : kube.namespace, type);
   sessions.sort((a, b) =>
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
   );
@@ -29,7 +31,7 @@ export async function runList(argv: GlobalFlags, type: SessionType): Promise<voi
   }
   if (!sessions.length) {
     io.err(
-      `No ${type} sessions found in ${argv.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
+      `No ${type} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
     );
     return;
   }

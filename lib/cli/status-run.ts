@@ -1,13 +1,12 @@
-import { HardenError } from './errors';
-import { processIo } from './context';
-import type { GlobalFlags } from './flags';
-import { outputFormat, printObject, renderTable } from './output';
-import { activeSessions } from './deploy-run';
+import { HardenError } from '../errors';
+import type { Deps } from './context';
+import { printObject, renderTable } from './output';
 import { AGENT_NAME, AGENT_NAMESPACE } from '../deploy/manifests';
-import { Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
-import type { DaemonSet, List, Node, Pod } from '../kube/objects';
+import type { DaemonSet, List, Node } from '../kube/objects';
 import { podReady } from '../kube/objects';
+import { listAgentPods } from '../session/agents';
+import { activeSessions } from '../session/client';
 
 export interface NodeAgentStatus {
   node: string;
@@ -19,10 +18,11 @@ export interface NodeAgentStatus {
   activeSessions: string[];
 }
 
-export async function runStatus(argv: GlobalFlags): Promise<void> {
-  const io = processIo(argv);
-  const format = outputFormat(argv.output, ['table', 'json', 'yaml'], 'table');
-  const kube = await Kube.connect(argv);
+export async function runStatus(
+  opts: { output: 'table' | 'json' | 'yaml' },
+  { kube, io }: Pick<Deps, 'kube' | 'io'>,
+): Promise<void> {
+  const format = opts.output;
   const ds = await kube.getOptional<DaemonSet>(
     resourcePath(R.daemonsets, { namespace: AGENT_NAMESPACE, name: AGENT_NAME }),
   );
@@ -34,15 +34,13 @@ export async function runStatus(argv: GlobalFlags): Promise<void> {
   }
   const [nodes, pods, sessions] = await Promise.all([
     kube.get<List<Node>>(resourcePath(R.nodes)),
-    kube.get<List<Pod>>(resourcePath(R.pods, { namespace: AGENT_NAMESPACE }), {
-      labelSelector: `app.kubernetes.io/name=${AGENT_NAME}`,
-    }),
+    listAgentPods(kube),
     activeSessions(kube),
   ]);
   const rows: NodeAgentStatus[] = nodes.items
     .map((node) => {
       const name = node.metadata.name;
-      const pod = pods.items.find((p) => p.spec.nodeName === name);
+      const pod = pods.find((p) => p.spec.nodeName === name);
       const records = sessions.flatMap((s) =>
         (s.status?.nodes ?? []).filter((n) => n.node === name).map((n) => ({ s, n })),
       );

@@ -1,16 +1,21 @@
 import { VERSION } from '../version';
-import { processIo } from './context';
-import type { GlobalFlags } from './flags';
-import { outputFormat, printObject } from './output';
+import type { Kube } from '../kube/client';
+import type { Io } from './context';
+import { printObject } from './output';
 
 interface ServerVersion {
   gitVersion: string;
   platform?: string;
 }
 
-export async function runVersion(argv: GlobalFlags & { client?: boolean }): Promise<void> {
-  const io = processIo(argv);
-  const format = outputFormat(argv.output, ['json', 'yaml', 'table'], 'table');
+export interface VersionOptions {
+  /** Client version only: no connection. */
+  client: boolean;
+  output: 'table' | 'json' | 'yaml';
+}
+
+export async function runVersion(opts: VersionOptions, io: Io, connect: () => Promise<Kube>): Promise<void> {
+  const format = opts.output;
   const report: {
     clientVersion: { version: string; nodeVersion: string; platform: string };
     serverVersion?: ServerVersion;
@@ -22,10 +27,9 @@ export async function runVersion(argv: GlobalFlags & { client?: boolean }): Prom
     },
   };
   let serverError: unknown;
-  if (!argv.client) {
+  if (!opts.client) {
     try {
-      const { Kube } = await import('../kube/client');
-      const kube = await Kube.connect(argv);
+      const kube = await connect();
       const v = await kube.get<ServerVersion>('/version');
       report.serverVersion = { gitVersion: v.gitVersion, platform: v.platform };
     } catch (e) {

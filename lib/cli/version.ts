@@ -1,17 +1,24 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { GlobalFlags } from './flags';
+import { addOutputFlag, type GlobalFlags } from './flags';
 
 interface Args extends GlobalFlags {
   client?: boolean;
+  output: 'table' | 'json' | 'yaml';
 }
 
 export const versionCommand: CommandModule<GlobalFlags, Args> = {
   command: 'version',
   describe: 'Print the client and server versions',
   builder: (y: Argv<GlobalFlags>) =>
-    y.option('client', { type: 'boolean', describe: 'Client version only (no server needed)' }) as Argv<Args>,
+    addOutputFlag(y, ['table', 'json', 'yaml'], 'table').option('client', {
+      type: 'boolean',
+      describe: 'Client version only (no server needed)',
+    }) as unknown as Argv<Args>,
   handler: async (argv) => {
-    const { runVersion } = await import('./version-run');
-    await runVersion(argv);
+    const [{ runVersion }, { runtimeOf }] = await Promise.all([import('./version-run'), import('./context')]);
+    const rt = runtimeOf(argv);
+    await runVersion({ client: argv.client ?? false, output: argv.output }, rt.io(argv), () =>
+      rt.connect(argv),
+    );
   },
 };

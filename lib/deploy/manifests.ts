@@ -8,6 +8,8 @@ export const AGENT_LABELS = {
   'app.kubernetes.io/name': AGENT_NAME,
   'app.kubernetes.io/part-of': 'kubectl-harden',
 };
+/** Selects the agent's pods (the DaemonSet's selector, and every query for them). */
+export const AGENT_SELECTOR = `app.kubernetes.io/name=${AGENT_NAME}`;
 export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
 /** Where the agent signals readiness (bpftrace found, API reachable) for its readiness probe. */
 export const READY_FILE = '/run/harden/ready';

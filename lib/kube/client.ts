@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 import { parseDuration } from '../duration';
+import { LineSplitter } from '../lines';
 import { describePath, verbOf } from './paths';
 import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';
 
@@ -22,6 +23,7 @@ export class ApiError extends HardenError {
     hint?: string,
   ) {
     super(message, hint);
+    this.name = 'ApiError';
   }
 }
 
@@ -37,7 +39,16 @@ export interface WatchEvent<T> {
   object: T;
 }
 
-const RETRYABLE = new Set([429, 503, 504]);
+/**
+ * Whether a failed request may be sent again. 429 and 503 are answered before the request is
+ * processed (throttling; a new CRD's storage still initializing), so any method may be repeated.
+ * 504 is a timeout after which a write may have been applied: only methods whose repetition is
+ * harmless are repeated, never a POST (whose repetition would create again, or fail with 409).
+ */
+export function retryable(method: string, code: number): boolean {
+  if (code === 429 || code === 503) return true;
+  return code === 504 && method.toUpperCase() !== 'POST';
+}
 
 /** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
 type Authenticate = (options: https.RequestOptions) => Promise<void>;
@@ -180,13 +191,12 @@ export class Kube {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    // The API server answers 429/503 while throttling or while a new CRD's storage initializes;
-    // those are worth a few short retries, anything else is the answer.
+    // A few short retries for what retryable() says is safe; anything else is the answer.
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(method, path, opts, false);
       const text = await readAll(res);
       const code = res.statusCode ?? 0;
-      if (RETRYABLE.has(code) && attempt < 5 && !opts.signal?.aborted) {
+      if (retryable(method, code) && attempt < 5 && !opts.signal?.aborted) {
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
         continue;
       }
@@ -253,22 +263,26 @@ export class Kube {
       throw e;
     }
     if ((res.statusCode ?? 0) >= 300) return this.fail('GET', path, res, await readAll(res), true);
-    let buffer = '';
     try {
-      for await (const chunk of res) {
-        buffer += chunk.toString();
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
-        }
-      }
+      await readWatchEvents(res, onEvent);
     } catch (e) {
       if ((e as Error).name === 'AbortError' || signal?.aborted) return;
       throw e;
     }
   }
+}
+
+/** A watch response body: one JSON event per line, decoded as UTF-8 across chunk boundaries. */
+export async function readWatchEvents<T>(
+  body: AsyncIterable<Buffer | string>,
+  onEvent: (e: WatchEvent<T>) => void,
+): Promise<void> {
+  const lines = new LineSplitter();
+  const deliver = (line: string) => {
+    if (line.trim()) onEvent(JSON.parse(line) as WatchEvent<T>);
+  };
+  for await (const chunk of body) lines.push(chunk).forEach(deliver);
+  lines.flush().forEach(deliver);
 }
 
 function readAll(res: http.IncomingMessage): Promise<string> {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 import type { ResolvedContext } from './kubeconfig';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

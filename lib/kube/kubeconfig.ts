@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { load as loadYaml, dump as dumpYaml } from 'js-yaml';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 
 /** The parts of a kubeconfig file we read; everything else is carried through untouched. */
 export interface Named<T> {

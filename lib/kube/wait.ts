@@ -1,4 +1,4 @@
-import { HardenError } from '../cli/errors';
+import { HardenError, INTERRUPTED } from '../errors';
 
 export interface Poll<T> {
   done: boolean;
@@ -29,7 +29,7 @@ export async function waitUntil<T>(check: () => Promise<Poll<T>>, opts: WaitOpti
   const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
   let last: Poll<T> | undefined;
   for (;;) {
-    if (opts.signal?.aborted) throw new HardenError('interrupted');
+    if (opts.signal?.aborted) throw new HardenError('interrupted', undefined, INTERRUPTED);
     last = await check();
     opts.onProgress?.(last.progress);
     if (last.done) return last.value;

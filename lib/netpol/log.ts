@@ -16,6 +16,18 @@ export const FLOW_LOG_VERSION = 1;
 
 export type Labels = Record<string, string>;
 
+/** A Kubernetes label selector, as a workload's spec.selector holds it. */
+export interface LabelSelector {
+  matchLabels?: Labels;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
 /** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {
   kind: string;
@@ -27,6 +39,8 @@ export interface DnsIdentity {
   namespace: string;
   name: string;
   selector: Labels;
+  /** Optional: the ports its pods serve on (the Service's target ports), where they are not just 53. */
+  ports?: number[];
 }
 
 export interface FlowLogHeader {
@@ -42,15 +56,41 @@ export interface FlowLogHeader {
   dns: DnsIdentity | null;
 }
 
-/** The traced pod. owner null: a bare pod, which is its own workload. */
-export interface TargetPod {
+/** A container port with a name: what a NetworkPolicy's named port resolves to on this pod. */
+export interface NamedPort {
+  name: string;
+  protocol: Protocol | 'SCTP';
+  port: number;
+}
+
+/**
+ * What `netpol verify` needs of a pod beyond its identity. Optional: logs written before they were
+ * recorded lack them, and verify then says what it assumed.
+ */
+export interface PodPolicyFacts {
+  /** The labels of the pod's namespace, for namespaceSelectors. */
+  namespaceLabels?: Labels;
+  /** The pod's named container ports, sorted by name. */
+  namedPorts?: NamedPort[];
+}
+
+/**
+ * The traced pod. owner null: a bare pod (or a static pod), which is its own workload.
+ * Optional (added without a version bump; older logs lack them):
+ * - selector: the workload's own immutable selector (a Deployment's spec.selector, …), what its
+ *   policy selects by; without it, the pod's labels minus the release-varying ones are used.
+ * - node: the node it ran on; only traffic from that node's addresses is exempt from policy.
+ */
+export interface TargetPod extends PodPolicyFacts {
   namespace: string;
   name: string;
   labels: Labels;
   owner: Owner | null;
+  selector?: LabelSelector;
+  node?: string;
 }
 
-export interface PodPeer {
+export interface PodPeer extends PodPolicyFacts {
   kind: 'pod';
   namespace: string;
   name: string;
@@ -58,11 +98,16 @@ export interface PodPeer {
   owner: Owner | null;
   /** A hostNetwork pod has the node's address; only an ipBlock matches its traffic. */
   hostNetwork: boolean;
+  /** Optional, as for TargetPod. */
+  selector?: LabelSelector;
+  node?: string;
 }
 
 export interface ServiceEndpoint {
   ip: string;
   port: number;
+  /** Optional: the node of the endpoint (EndpointSlice nodeName). */
+  node?: string;
 }
 
 /** A ClusterIP the target connected to (egress only: the kernel sees the ClusterIP, before DNAT). */
@@ -79,6 +124,8 @@ export interface ServicePeer {
   targetPort: number | string;
   /** Required for a selectorless Service: its endpoint addresses and ports for this Service port. */
   endpoints?: ServiceEndpoint[];
+  /** Optional: endpoints that are hostNetwork pods (node addresses), which no podSelector matches. */
+  hostEndpoints?: ServiceEndpoint[];
 }
 
 /** A node address (kubelet probes, hostPort and NodePort traffic that kept the node's address). */
@@ -289,6 +336,13 @@ function ip(o: Obj, key: string, lineNo: number, path: string): string {
   const v = o[key];
   if (typeof v !== 'string' || isIP(v) === 0)
     fail(lineNo, join(path, key), `expected an IP address, got ${show(v)}`);
+  // Node accepts fe80::1%eth0; no Kubernetes API field does, so no policy could name it.
+  if (v.includes('%'))
+    fail(
+      lineNo,
+      join(path, key),
+      `${show(v)} has an IPv6 zone id, which no NetworkPolicy can name; drop the line or the zone id`,
+    );
   return v;
 }
 
@@ -308,6 +362,32 @@ function labels(o: Obj, key: string, lineNo: number, path: string): Labels {
       fail(lineNo, `${join(path, key)}["${k}"]`, `expected a string, got ${show(m[k])}`);
   }
   return m as Labels;
+}
+
+const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
+
+function selector(o: Obj, lineNo: number, path: string): void {
+  if (o.selector === undefined) return;
+  const at = join(path, 'selector');
+  const sel = object(o.selector, lineNo, at);
+  if (sel.matchLabels !== undefined) labels(sel, 'matchLabels', lineNo, at);
+  if (sel.matchExpressions === undefined) return;
+  if (!Array.isArray(sel.matchExpressions))
+    fail(lineNo, `${at}.matchExpressions`, `expected an array, got ${show(sel.matchExpressions)}`);
+  sel.matchExpressions.forEach((e, i) => {
+    const req = object(e, lineNo, `${at}.matchExpressions[${i}]`);
+    str(req, 'key', lineNo, `${at}.matchExpressions[${i}]`);
+    oneOf(req, 'operator', OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
+    if (
+      req.values !== undefined &&
+      !(Array.isArray(req.values) && req.values.every((v) => typeof v === 'string'))
+    )
+      fail(lineNo, `${at}.matchExpressions[${i}].values`, `expected strings, got ${show(req.values)}`);
+  });
+}
+
+function optionalStr(o: Obj, key: string, lineNo: number, path: string): void {
+  if (o[key] !== undefined) str(o, key, lineNo, path);
 }
 
 function owner(o: Obj, lineNo: number, path: string): void {
@@ -348,6 +428,10 @@ function validateHeader(o: Obj, lineNo: number): FlowLogHeader {
     str(dns, 'namespace', lineNo, 'dns');
     str(dns, 'name', lineNo, 'dns');
     labels(dns, 'selector', lineNo, 'dns');
+    if (dns.ports !== undefined) {
+      if (!Array.isArray(dns.ports)) fail(lineNo, 'dns.ports', `expected an array, got ${show(dns.ports)}`);
+      dns.ports.forEach((_, i) => int(dns.ports as unknown as Obj, String(i), lineNo, 'dns.ports', 1, 65535));
+    }
   }
   return o as unknown as FlowLogHeader;
 }
@@ -357,6 +441,25 @@ function validateTarget(t: Obj, lineNo: number): void {
   str(t, 'name', lineNo, 'target');
   labels(t, 'labels', lineNo, 'target');
   owner(t, lineNo, 'target');
+  selector(t, lineNo, 'target');
+  optionalStr(t, 'node', lineNo, 'target');
+  policyFacts(t, lineNo, 'target');
+}
+
+const PORT_PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+
+function policyFacts(o: Obj, lineNo: number, path: string): void {
+  if (o.namespaceLabels !== undefined) labels(o, 'namespaceLabels', lineNo, path);
+  if (o.namedPorts === undefined) return;
+  const list = o.namedPorts;
+  if (!Array.isArray(list)) fail(lineNo, join(path, 'namedPorts'), `expected an array, got ${show(list)}`);
+  list.forEach((e, i) => {
+    const at = `${join(path, 'namedPorts')}[${i}]`;
+    const np = object(e, lineNo, at);
+    str(np, 'name', lineNo, at);
+    oneOf(np, 'protocol', PORT_PROTOCOLS, lineNo, at);
+    int(np, 'port', lineNo, at, 1, 65535);
+  });
 }
 
 function validateFlow(o: Obj, lineNo: number): FlowLine {
@@ -385,6 +488,9 @@ function validatePeer(p: Obj, lineNo: number): void {
       labels(p, 'labels', lineNo, 'peer');
       owner(p, lineNo, 'peer');
       boolean(p, 'hostNetwork', lineNo, 'peer');
+      selector(p, lineNo, 'peer');
+      optionalStr(p, 'node', lineNo, 'peer');
+      policyFacts(p, lineNo, 'peer');
       return;
     case 'service':
       str(p, 'namespace', lineNo, 'peer');
@@ -394,7 +500,9 @@ function validatePeer(p: Obj, lineNo: number): void {
       oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer');
       if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, 'peer');
       else int(p, 'targetPort', lineNo, 'peer', 1, 65535);
-      if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null)) endpoints(p, lineNo);
+      if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null))
+        endpoints(p, 'endpoints', lineNo);
+      if (p.hostEndpoints !== undefined) endpoints(p, 'hostEndpoints', lineNo);
       return;
     case 'node':
       str(p, 'name', lineNo, 'peer');
@@ -418,18 +526,19 @@ function checkPeerUse(peer: Peer, direction: Direction, proto: Protocol, lineNo:
     fail(lineNo, 'peer.protocol', `"${peer.protocol}" differs from the flow's proto "${proto}"`);
 }
 
-function endpoints(p: Obj, lineNo: number): void {
-  const list = p.endpoints;
+function endpoints(p: Obj, key: string, lineNo: number): void {
+  const list = p[key];
   if (!Array.isArray(list))
     fail(
       lineNo,
-      'peer.endpoints',
-      `expected an array (required for a selectorless service), got ${show(list)}`,
+      `peer.${key}`,
+      `expected an array${key === 'endpoints' ? ' (required for a selectorless service)' : ''}, got ${show(list)}`,
     );
   list.forEach((e, i) => {
-    const ep = object(e, lineNo, `peer.endpoints[${i}]`);
-    ip(ep, 'ip', lineNo, `peer.endpoints[${i}]`);
-    int(ep, 'port', lineNo, `peer.endpoints[${i}]`, 1, 65535);
+    const ep = object(e, lineNo, `peer.${key}[${i}]`);
+    ip(ep, 'ip', lineNo, `peer.${key}[${i}]`);
+    int(ep, 'port', lineNo, `peer.${key}[${i}]`, 1, 65535);
+    optionalStr(ep, 'node', lineNo, `peer.${key}[${i}]`);
   });
 }
 

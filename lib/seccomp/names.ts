@@ -6,7 +6,13 @@
 import x86_64 from './tables/x86_64.json';
 import aarch64 from './tables/aarch64.json';
 
-export type NodeArch = 'amd64' | 'arm64';
+/** Node architectures (GOARCH, as node.status.nodeInfo.architecture) with a syscall table. */
+export const NODE_ARCHES = ['amd64', 'arm64'] as const;
+export type NodeArch = (typeof NODE_ARCHES)[number];
+
+export function isNodeArch(arch: string): arch is NodeArch {
+  return (NODE_ARCHES as readonly string[]).includes(arch);
+}
 
 interface SyscallTable {
   libseccomp: string;
@@ -34,10 +40,11 @@ export class UnknownSyscallError extends Error {
 
 function tableFor(arch: NodeArch): SyscallTable {
   // Callers pass data from the API server, so an unexpected arch must fail loudly, not index undefined.
-  const table = Object.prototype.hasOwnProperty.call(TABLES, arch) ? TABLES[arch] : undefined;
-  if (!table)
-    throw new Error(`unsupported node architecture ${JSON.stringify(arch)} (supported: amd64, arm64)`);
-  return table;
+  if (!isNodeArch(arch))
+    throw new Error(
+      `unsupported node architecture ${JSON.stringify(arch)} (supported: ${NODE_ARCHES.join(', ')})`,
+    );
+  return TABLES[arch];
 }
 
 function lookup(table: SyscallTable, nr: number): string | undefined {

@@ -2,7 +2,7 @@
  * Seccomp profiles from what the agent observed: pure data in, profiles out (DESIGN.md §4).
  * One profile per container of a workload, merged across its replicas.
  */
-import { hasSyscallName, namesFor, type NodeArch } from './names';
+import { hasSyscallName, isNodeArch, namesFor, type NodeArch } from './names';
 import { RUNTIME_SYSCALLS, type ContainerRuntime } from './runtime-syscalls';
 
 export interface ContainerObservation {
@@ -99,7 +99,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     );
   }
   const arch = first.arch;
-  if (!Object.prototype.hasOwnProperty.call(ARCHITECTURES, arch)) {
+  if (!isNodeArch(arch)) {
     throw new ProfileError(`${label(first)}: unsupported node architecture ${JSON.stringify(arch)}`);
   }
 
@@ -107,6 +107,11 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     arch,
     replicas.flatMap((r) => r.syscalls),
   );
+  // Judged before any runtime list: a container that did nothing observable must not get a
+  // profile made of the runtime's calls alone.
+  if (observed.length === 0) {
+    throw new ProfileError(`${label(first)}: no syscalls recorded, so there is nothing to allow`);
+  }
   const names = new Set(observed);
   const notes: string[] = [];
   if (replicas.length > 1) notes.push(`merged ${plural(replicas.length, 'replica')}`);
@@ -147,9 +152,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     notes.push('runtime window recorded under a seccomp filter; no runtime list added');
   }
 
-  if (names.size === 0) {
-    throw new ProfileError(`${label(first)}: no syscalls recorded, so there is nothing to allow`);
-  } // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
+  // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
   // happened that time and will another, so they are always allowed.
   for (const runtime of [...new Set(replicas.map((r) => r.runtime))].sort()) {
     if (needed.has(runtime)) continue; // its whole list is in already
@@ -213,12 +216,17 @@ export function toSeccompProfileCrd(
   };
 }
 
-/** `<namespace>-<workload>-<container>.json`; the parts are Kubernetes names, so no path separators. */
-export function profileFileName(namespace: string, workload: string, container: string): string {
+/** `<namespace>-<workload>-<container>.<ext>`; the parts are Kubernetes names, so no path separators. */
+export function profileFileName(
+  namespace: string,
+  workload: string,
+  container: string,
+  ext: 'json' | 'yaml' = 'json',
+): string {
   for (const part of [namespace, workload, container]) {
     if (part === '' || part === '.' || part === '..' || /[/\\\0]/.test(part)) {
       throw new ProfileError(`cannot build a profile file name from ${JSON.stringify(part)}`);
     }
   }
-  return `${namespace}-${workload}-${container}.json`;
+  return `${namespace}-${workload}-${container}.${ext}`;
 }

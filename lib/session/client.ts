@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { HardenError } from '../cli/errors';
+import { HardenError } from '../errors';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
 import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
 
 const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np' };
+/** How a user lists the sessions of a type. */
+const LIST_COMMAND: Record<SessionType, string> = {
+  seccomp: 'kubectl harden seccomp list -A',
+  network: 'kubectl get tracesessions -A -l harden.dev/type=network',
+};
+
+/** Marks which create request made a session, so a repeated create recognises its own object. */
+const CREATE_REQUEST = 'harden.dev/create-request';
 
 /** Session ids look like kubectl's generated names: a type prefix and five lowercase characters. */
 export function newSessionId(type: SessionType): string {
@@ -52,6 +60,7 @@ export async function createSession(
   type: SessionType,
   target: TraceTarget,
 ): Promise<TraceSession> {
+  const request = randomBytes(8).toString('hex');
   const body: TraceSession = {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -59,7 +68,7 @@ export async function createSession(
       name,
       namespace,
       labels: { 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
-      annotations: { 'harden.dev/target': describeTarget(target) },
+      annotations: { 'harden.dev/target': describeTarget(target), [CREATE_REQUEST]: request },
     },
     spec: { type, target, state: 'Running' },
   };
@@ -67,6 +76,9 @@ export async function createSession(
     return await kube.request<TraceSession>('POST', sessionPath(namespace), { body });
   } catch (e) {
     if (e instanceof ApiError && e.statusCode === 409) {
+      // Our own create, applied although its answer was lost (and the request repeated), is a success.
+      const existing = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
+      if (existing?.metadata.annotations?.[CREATE_REQUEST] === request) return existing;
       throw new HardenError(
         `session "${name}" already exists in namespace "${namespace}" (context "${kube.ctx.context}")`,
         'Choose another --name, or omit it to get a generated one.',
@@ -86,7 +98,7 @@ export async function getSession(
   if (!s || s.spec.type !== type) {
     throw new HardenError(
       `${type} session "${name}" not found in namespace "${namespace}" (context "${kube.ctx.context}")`,
-      `List sessions with: kubectl harden ${type === 'seccomp' ? 'seccomp' : 'netpol'} list -A`,
+      `List sessions with: ${LIST_COMMAND[type]}`,
     );
   }
   return s;
@@ -131,5 +143,16 @@ export async function requireDeployed(kube: Kube): Promise<void> {
       `kubectl-harden's agent is not deployed in context "${kube.ctx.context}" (no TraceSession CRD)`,
       'Run: kubectl harden deploy',
     );
+  }
+}
+
+/** Sessions still tracing, across all namespaces; none when the CRD is absent. */
+export async function activeSessions(kube: Kube): Promise<TraceSession[]> {
+  try {
+    const list = await kube.get<List<TraceSession>>(sessionPath());
+    return list.items.filter((s) => s.spec.state === 'Running');
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 404) return [];
+    throw e;
   }
 }

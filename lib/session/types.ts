@@ -4,8 +4,9 @@
  * one entry per node, each agent owning its own entry through server-side apply).
  */
 export const GROUP = 'harden.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+/** The CRD's API version (not the plugin's release, which is lib/version.ts). */
+export const CRD_VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${CRD_VERSION}`;
 export const KIND = 'TraceSession';
 
 export type SessionType = 'seccomp' | 'network';
@@ -49,6 +50,29 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/** Why a target was not traced for a while. */
+export type GapReason =
+  /** bpftrace died; what its kernel maps held since its last print died with it. */
+  | 'BpftraceExited'
+  /** The agent was not running (restarted, upgraded, killed). */
+  | 'AgentRestarted'
+  /** A new program replaced the old one without covering this container in time. */
+  | 'ProgramSwitch'
+  /** More gaps than the status keeps: neighbours were merged into one span. */
+  | 'Several';
+
+/** An interval in which a target was not traced: syscalls made then may be missing. */
+export interface Gap {
+  /** RFC 3339: the last moment known traced. */
+  from: string;
+  /** RFC 3339: tracing again. */
+  to: string;
+  reason: GapReason;
+}
+
+/** Gaps kept per container (and per node); beyond it, neighbours merge (the span only grows). */
+export const MAX_GAPS = 16;
+
 export interface ContainerRecord {
   pod: string;
   podUID: string;
@@ -62,6 +86,8 @@ export interface ContainerRecord {
   recordedFromStart: boolean;
   /** It installed a seccomp filter while traced, so the runtime's post-filter syscalls are in `syscalls`. */
   filterSeen: boolean;
+  /** Intervals in which this container was not traced, oldest first. */
+  gaps?: Gap[];
 }
 
 export type Direction = 'ingress' | 'egress';
@@ -88,6 +114,17 @@ export interface Flow extends FlowTuple {
   lastSeen: string;
 }
 
+/**
+ * Flow entries one node keeps per session: the CRD's maxItems and the agent's table cap, so the
+ * agent truncates (and says so) before the API server would refuse the whole status.
+ */
+export const MAX_FLOWS_PER_NODE = 2000;
+
+/** A flow's identity: everything but its counts and times. Two entries with one key are one flow. */
+export function flowKey(f: Omit<Flow, 'count' | 'firstSeen' | 'lastSeen'>): string {
+  return [f.pod, f.direction, f.proto, f.localIP, f.localPort, f.remoteIP, f.remotePort].join('|');
+}
+
 export interface NodeRecord {
   node: string;
   /** GOARCH naming, as Node.status.nodeInfo.architecture: amd64, arm64. */
@@ -104,6 +141,8 @@ export interface NodeRecord {
   /** Flows beyond the cap were dropped (counts of kept flows stay exact). */
   truncated?: boolean;
   conditions?: Condition[];
+  /** Intervals in which this node traced nothing: a pod that lived only then left no record. */
+  gaps?: Gap[];
 }
 
 export interface TraceSessionStatus {

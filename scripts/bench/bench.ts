@@ -2,9 +2,10 @@
 // measured interleaved in the same run, reported as median and spread (min–max). No absolute time
 // is asserted anywhere; BENCHMARKS.md records what a run printed.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NetworkPolicy } from '../../lib/netpol/synthesize';
 import { startAgent, type Agent } from '../../test/support/agent';
 import { harden, REPO_ROOT, testenvEnv } from '../../test/support/cluster';
 import { startMonitor } from '../../test/support/monitor';
@@ -57,42 +58,81 @@ function cli() {
   interleave('CLI start-up', cmds, 15);
 }
 
+/** The bundled CLI under /usr/bin/time, 3 runs: wall seconds and peak RSS (MiB) of each. */
+function timedCli(args: string[]): { s: number; rss: number }[] {
+  const runs: { s: number; rss: number }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = nowMs();
+    const r = spawnSync(
+      '/usr/bin/time',
+      ['-f', '%M', process.execPath, join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'), ...args],
+      { encoding: 'utf8', maxBuffer: 1 << 26 },
+    );
+    const rss = Number(r.stderr.trim().split('\n').pop());
+    runs.push({ s: (nowMs() - t0) / 1000, rss: rss / 1024 });
+  }
+  return runs;
+}
+
+function flowLog(dir: string, n: number): string {
+  const file = join(dir, `${n}.log`);
+  spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'gen-flow-log.mjs'), String(n), file], {
+    stdio: 'ignore',
+  });
+  return file;
+}
+
+function sayRuns(what: string, n: number, runs: { s: number; rss: number }[]) {
+  const s = runs.map((r) => r.s);
+  say(
+    `- ${what}: ${median(s).toFixed(2)} s median [${spread(s)}], ${(n / median(s) / 1000).toFixed(0)}k lines/s, peak RSS ${median(runs.map((r) => r.rss)).toFixed(0)} MiB`,
+  );
+}
+
 function report() {
   const dir = mkdtempSync(join(tmpdir(), 'harden-bench-'));
   say('\n### netpol report throughput (bundled CLI; /usr/bin/time for peak RSS)');
-  for (const n of [10_000, 100_000, 1_000_000]) {
-    const file = join(dir, `${n}.log`);
-    spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'gen-flow-log.mjs'), String(n), file], {
-      stdio: 'ignore',
-    });
-    const runs: { s: number; rss: number }[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = nowMs();
-      const r = spawnSync(
-        '/usr/bin/time',
-        [
-          '-f',
-          '%M',
-          process.execPath,
-          join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
-          'netpol',
-          'report',
-          '--input',
-          file,
-        ],
-        {
-          encoding: 'utf8',
-          maxBuffer: 1 << 26,
-        },
-      );
-      const rss = Number(r.stderr.trim().split('\n').pop());
-      runs.push({ s: (nowMs() - t0) / 1000, rss: rss / 1024 });
-    }
-    const s = runs.map((r) => r.s);
-    say(
-      `- ${n} flow lines: ${median(s).toFixed(2)} s median [${spread(s)}], ${(n / median(s) / 1000).toFixed(0)}k lines/s, peak RSS ${median(runs.map((r) => r.rss)).toFixed(0)} MiB`,
-    );
+  for (const n of [10_000, 100_000, 1_000_000])
+    sayRuns(`${n} flow lines`, n, timedCli(['netpol', 'report', '--input', flowLog(dir, n)]));
+}
+
+/**
+ * 1 M flows against 100 policies: the log's own report (9) plus 91 variants of them, each selecting
+ * the same pods under another name, a matchExpression and (every third) an ipBlock rule with a port
+ * range, so every pod is isolated by ~11 policies.
+ */
+function verify() {
+  const dir = mkdtempSync(join(tmpdir(), 'harden-bench-'));
+  const n = 1_000_000;
+  const log = flowLog(dir, n);
+  const r = spawnSync(
+    process.execPath,
+    [join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'), 'netpol', 'report', '--input', log, '-o', 'json'],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  const base = (JSON.parse(r.stdout) as { items: NetworkPolicy[] }).items;
+  const policies = [...base];
+  for (let i = 0; policies.length < 100; i++) {
+    const p = structuredClone(base[i % base.length]);
+    p.metadata.name = `${p.metadata.name}-variant-${i}`;
+    (p.spec.podSelector as object as Record<string, unknown>).matchExpressions = [
+      { key: 'canary', operator: 'DoesNotExist' },
+    ];
+    if (i % 3 === 0)
+      (p.spec.ingress as unknown[]).push({
+        from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.244.3.0/24'] } }],
+        ports: [{ protocol: 'TCP', port: 30000, endPort: 32767 }],
+      });
+    policies.push(p);
   }
+  const file = join(dir, 'policies.json');
+  writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }));
+  say('\n### netpol verify throughput (bundled CLI; /usr/bin/time for peak RSS)');
+  sayRuns(
+    `${n} flow lines, ${policies.length} policies`,
+    n,
+    timedCli(['netpol', 'verify', '--input', log, '-f', file]),
+  );
 }
 
 /**
@@ -251,6 +291,7 @@ async function main() {
   );
   if (!only || only === 'cli') cli();
   if (!only || only === 'report') report();
+  if (!only || only === 'verify') verify();
   if (only && !['cluster'].includes(only)) return;
   let agent: Agent | undefined;
   try {

@@ -13,6 +13,7 @@ import {
   runPod,
   type Pod,
 } from '../support/pods';
+import { eventually } from '../support/eventually';
 
 const NS = 'e2e-agent';
 const MKDIR = 83; // x86_64
@@ -26,25 +27,18 @@ interface Status {
   nodes?: {
     node: string;
     final: boolean;
+    lastFlush?: string;
     containers: { container: string; containerID: string; recordedFromStart: boolean; syscalls: number[] }[];
   }[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const status = async (name: string) =>
   (await kubectlJson<{ status?: Status }>(['get', 'tracesession', name, '-n', NS])).status ?? {};
 const syscalls = (s: Status) => s.nodes?.flatMap((n) => n.containers.flatMap((c) => c.syscalls)) ?? [];
 
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const t0 = process.hrtime.bigint();
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Number(process.hrtime.bigint() - t0) / 1e6 > ms)
-      throw new Error(`${what}: last seen ${JSON.stringify(v)}`);
-    await sleep(200);
-  }
-}
+/** Waits until `ok` holds for the session's status, failing with `what` and the last status if not. */
+const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000) =>
+  eventually(get, ok, { what, withinMs: ms, everyMs: 200 });
 
 function session(name: string, target: object) {
   return kubectl(['apply', '-f', '-'], {
@@ -134,14 +128,19 @@ test('kill -9 and restart: the agent resumes the session and keeps what it had f
     (l) => l.length === 0,
     5000,
   );
+  // The status still shows what the killed agent wrote; only a flush by the new one (a new
+  // lastFlush) saying Tracing proves its program is attached.
+  const lastFlushBefore = (await status('sc-kill')).nodes?.[0].lastFlush;
   await agent.start();
   await until(
     'tracing again',
     () => status('sc-kill'),
-    (s) => s.phase === 'Tracing' && (s.nodes?.[0].containers.length ?? 0) > 0,
+    (s) =>
+      s.phase === 'Tracing' &&
+      s.nodes?.[0].lastFlush !== lastFlushBefore &&
+      (s.nodes?.[0].containers.length ?? 0) > 0,
     30_000,
   );
-  await sleep(2000);
   await execInPod(pod, 'main', ['rmdir', '/tmp/before-kill']);
   const s = await until(
     'rmdir recorded',
@@ -197,8 +196,18 @@ test('a restarted container is followed (new container ID, recorded from its sta
   expect(second?.recordedFromStart).toBe(true);
   expect(both.nodes?.[0].containers.map((c) => c.containerID)).toContain(firstID);
   await deletePod(flaky);
-  await sleep(4000); // more than one flush interval
-  const kept = await status('sc-restart');
+  // Two more flushes: the second began after the first had ended, so after the deletion was seen.
+  const flushes: string[] = [];
+  const kept = await until(
+    'two flushes after the deletion',
+    () => status('sc-restart'),
+    (s) => {
+      const last = s.nodes?.[0].lastFlush ?? '';
+      if (flushes[flushes.length - 1] !== last) flushes.push(last);
+      return flushes.length >= 3;
+    },
+    30_000,
+  );
   expect(kept.nodes?.[0].containers.map((c) => c.containerID).sort()).toEqual(
     [firstID, `containerd://${again.id}`].sort(),
   );

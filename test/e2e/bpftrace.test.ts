@@ -1,25 +1,45 @@
 /**
- * The generated bpftrace programs against the real kernel (root, no cluster): cgroups are made by
- * hand in the layout kubelet + containerd use, under the node's cgroup2 mount.
+ * The generated bpftrace programs against the real kernel and the agent image's bpftrace (root, no
+ * cluster; see bpftrace-under-test.ts): cgroups are made by hand in the layout kubelet +
+ * containerd use, below a test directory of the node's cgroup2 mount.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
+import type { Dialect } from '../../lib/agent/dialect';
+import type { FlowRecord } from '../../lib/agent/net-parse';
 import type { TraceEvent } from '../../lib/agent/output';
-import { seccompProgram, type ProgramTargets } from '../../lib/agent/program';
+import { assembleProgram } from '../../lib/agent/assemble';
+import { extraOf } from '../../lib/agent/plan';
+import type { ProgramTargets } from '../../lib/agent/program';
+import { seccompOnlyProgram } from '../support/programs';
+import { hostSyscalls } from '../support/syscalls';
 import { Tracer } from '../../lib/agent/tracer';
+import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
-const SYS = { execve: 59, mkdir: 83, mkdirat: 258, exit_group: 231 };
+// The host's own numbers (mkdir and rmdir do not exist on arm64; mkdirat and unlinkat do everywhere).
+const SYS = hostSyscalls('connect', 'execve', 'mkdir', 'mkdirat', 'rmdir', 'unlinkat', 'exit_group');
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const canRun = process.getuid?.() === 0 && fs.existsSync('/usr/bin/busybox');
+const canRun = canRunBpftrace && fs.existsSync('/usr/bin/busybox');
 const d = canRun ? describe : describe.skip;
 
-const mount = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
-const layout = new CgroupLayout(mount, 'systemd');
+const node = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
+// Everything below one test directory, seen as if the cgroup2 mount showed only that sub-tree:
+// paths keep kubelet's shape and the node's own kubepods tree is never touched.
+const testRoot = path.posix.join(node.root, `harden-e2e-${randomBytes(3).toString('hex')}`);
+const mount = {
+  mountPoint: path.join(node.mountPoint, path.posix.relative(node.root, testRoot)),
+  root: testRoot,
+};
+// The cgroupfs driver's layout, as kubelet + containerd use it on this node (bpftrace 0.17 prints
+// at most 200 characters of a new cgroup's path: a systemd-driver path plus a test prefix is more).
+const layout = new CgroupLayout(mount, 'cgroupfs');
 const made: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -31,9 +51,9 @@ function fakeContainer(podUID = randomUUID()) {
 }
 
 function mkdirCgroup(dir: string): string {
-  const parts = path.relative(mount.mountPoint, dir).split('/');
+  const parts = path.relative(node.mountPoint, dir).split('/');
   for (let i = 1; i <= parts.length; i++) {
-    const p = path.join(mount.mountPoint, ...parts.slice(0, i));
+    const p = path.join(node.mountPoint, ...parts.slice(0, i));
     if (!fs.existsSync(p)) {
       fs.mkdirSync(p);
       made.push(p);
@@ -72,8 +92,8 @@ class Seen {
     if (e.kind === 'exec') this.exec.add(e.cgroup);
     if (e.kind === 'filter') this.filter.add(e.cgroup);
   };
-  has(cg: string, ...nrs: number[]): boolean {
-    return nrs.some((n) => this.sets.get(cg)?.has(n));
+  has(cg: string, ...nrs: (number | undefined)[]): boolean {
+    return nrs.some((n) => n !== undefined && this.sets.get(cg)?.has(n));
   }
   /** Waits until two more interval prints happened (both phases flushed). */
   async settle(): Promise<void> {
@@ -85,6 +105,11 @@ class Seen {
 d('bpftrace engine (real kernel)', () => {
   const runs: BpftraceRun[] = [];
   const tracers: Tracer[] = [];
+  let dialect: Dialect;
+
+  beforeAll(async () => {
+    ({ dialect } = await dialectUnderTest());
+  });
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -101,7 +126,7 @@ d('bpftrace engine (real kernel)', () => {
   });
 
   async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
-    const run = new BpftraceRun(seccompProgram(t, INTERVAL), seen.on);
+    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL, dialect), seen.on, { binary: BPFTRACE });
     runs.push(run);
     await run.start();
     return run;
@@ -124,6 +149,7 @@ d('bpftrace engine (real kernel)', () => {
     // Seeded as running: no lifecycle events for it.
     expect(seen.exec.has(cg)).toBe(false);
     await run.stop();
+    expect(run.stderr).toBe('');
   });
 
   test('a cgroup made after start under an armed pod prefix is recorded from its first exec; others are not', async () => {
@@ -153,6 +179,8 @@ d('bpftrace engine (real kernel)', () => {
     expect(seen.sets.has(otherCg)).toBe(false);
     expect([...seen.sets.keys()]).toEqual([cg]);
     await run.stop();
+    // What the agent would put into the BpftraceReady condition: no warnings, deprecations or errors.
+    expect(run.stderr).toBe('');
   });
 
   test('switching programs overlaps: nothing is missed, including a cgroup armed while the new one attached', async () => {
@@ -162,20 +190,23 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     // What the agent knows: cgroups armed (recording once exec'd) plus the wanted pod prefixes.
     const prefixes = [a.prefix];
-    const tracer = new Tracer({
-      targets: () => ({
-        seeds: [...seen.armed.keys()].map((id) => ({
-          id,
-          recording: seen.exec.has(id) || seen.filter.has(id),
-        })),
-        podPrefixes: [...prefixes],
-      }),
-      program: (t) => seccompProgram(t, INTERVAL),
-      onEvent: seen.on,
-      onHealth: (e) => {
-        if (e) throw e;
+    const tracer = new Tracer(
+      {
+        targets: () => ({
+          seeds: [...seen.armed.keys()].map((id) => ({
+            id,
+            recording: seen.exec.has(id) || seen.filter.has(id),
+          })),
+          podPrefixes: [...prefixes],
+        }),
+        program: (t) => seccompOnlyProgram(t, INTERVAL, dialect),
+        onEvent: seen.on,
+        onHealth: (e) => {
+          if (e) throw e;
+        },
       },
-    });
+      { binary: BPFTRACE },
+    );
     tracers.push(tracer);
     await tracer.reconcile();
     const first = tracer.current!;
@@ -194,7 +225,11 @@ d('bpftrace engine (real kernel)', () => {
     await sleep(50);
     p.stdin!.write('1\n');
     // ... and a second container under pod a appears and execs before the new program attaches.
-    const dir2 = path.join(path.dirname(a.dir), `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
+    const dir2 = layout.containerDir(
+      'BestEffort',
+      a.podUID,
+      `containerd://${randomBytes(32).toString('hex')}`,
+    )!;
     const cg2 = mkdirCgroup(dir2);
     const p2 = waiter(dir2, `read x; /usr/bin/busybox mkdir ${target}-2; rmdir ${target}-2`);
     await switching;
@@ -206,11 +241,52 @@ d('bpftrace engine (real kernel)', () => {
     p2.stdin!.end('go\n');
     await Promise.all([exited(p), exited(p2)]);
     await seen.settle();
-    const rmdir = 84;
     expect(seen.has(cg, SYS.mkdir, SYS.mkdirat)).toBe(true);
-    expect(seen.has(cg, rmdir)).toBe(true);
+    expect(seen.has(cg, SYS.rmdir, SYS.unlinkat)).toBe(true);
     expect(seen.has(cg, SYS.execve)).toBe(true);
     expect(seen.has(cg2, SYS.mkdir, SYS.mkdirat)).toBe(true);
     await tracer.close();
+  });
+  test('the node program of both session kinds arms, and records syscalls and flows together', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const server = http.createServer((_, res) => res.end('ok\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const seen = new Seen();
+    const flows: FlowRecord[] = [];
+    // Composed as the agent does when seccomp and network sessions share the node.
+    const extra = extraOf({ seccomp: true, network: true, openNetwork: false, podIPs: ['127.0.0.1'] });
+    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect);
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        if (e.kind === 'flows') flows.push(...e.records);
+      },
+      { binary: BPFTRACE },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const p = waiter(c.dir, '', `/usr/bin/busybox wget -q -O /dev/null http://127.0.0.1:${port}/`);
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    server.close();
+    expect(p.exitCode).toBe(0);
+    expect(seen.armed.has(cg)).toBe(true);
+    expect(seen.exec.has(cg)).toBe(true);
+    expect(seen.has(cg, SYS.connect)).toBe(true);
+    expect(flows).toContainEqual(
+      expect.objectContaining({
+        cgroup: cg,
+        direction: 'egress',
+        proto: 'TCP',
+        remoteIP: '127.0.0.1',
+        remotePort: port,
+      }),
+    );
+    expect(run.stderr).toBe('');
   });
 });

@@ -2,6 +2,7 @@
 // calico-node runs it, polices the kubelet pods that Calico's CNI plugin wired; a policy's allowed
 // traffic passes and everything else is dropped.
 import * as http from 'node:http';
+import { eventually } from '../support/eventually';
 import { kubectl } from '../support/exec';
 import { felixLeftovers } from '../support/felix';
 import { deleteNamespace, execInKubePod, runKubePod, testImage, type KubePod } from '../support/kube-pods';
@@ -23,8 +24,6 @@ const POLICY = {
     ],
   },
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Probe {
   ok: boolean;
@@ -62,14 +61,12 @@ describe('NetworkPolicy enforcement (felix)', () => {
   }
 
   /** Polls until the probe gives `want` (felix applies changes asynchronously), then returns that probe. */
-  async function eventually(client: string, want: boolean, withinMs = 30_000): Promise<Probe> {
-    const deadline = Date.now() + withinMs;
-    for (;;) {
-      const p = await probe(client);
-      if (p.ok === want || Date.now() > deadline) return p;
-      await sleep(250);
-    }
-  }
+  const until = (client: string, want: boolean): Promise<Probe> =>
+    eventually(
+      () => probe(client),
+      (p) => p.ok === want,
+      { withinMs: 30_000 },
+    );
 
   beforeAll(async () => {
     expect(await felixReadiness()).toBe(200);
@@ -94,13 +91,13 @@ describe('NetworkPolicy enforcement (felix)', () => {
   }, 180_000);
 
   it('lets every client in while no policy selects the server', async () => {
-    expect(await eventually('allowed', true)).toMatchObject({ ok: true });
-    expect(await eventually('other', true)).toMatchObject({ ok: true });
+    expect(await until('allowed', true)).toMatchObject({ ok: true });
+    expect(await until('other', true)).toMatchObject({ ok: true });
   });
 
   it('drops what the policy does not allow and passes what it does', async () => {
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(POLICY) });
-    const denied = await eventually('other', false);
+    const denied = await until('other', false);
     expect(denied.ok).toBe(false);
     // Dropped, not refused: no answer at all until the 2 s timeout.
     expect(denied.timedOut).toBe(true);
@@ -114,7 +111,7 @@ describe('NetworkPolicy enforcement (felix)', () => {
 
   it('restores access when the policy is deleted', async () => {
     await kubectl(['delete', 'networkpolicy', POLICY.metadata.name, '-n', NS]);
-    expect(await eventually('other', true)).toMatchObject({ ok: true });
+    expect(await until('other', true)).toMatchObject({ ok: true });
     expect((await probe('allowed')).ok).toBe(true);
   });
 });

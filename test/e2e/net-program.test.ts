@@ -1,26 +1,38 @@
 /**
- * The network-session program against the real kernel (root, real bpftrace, no cluster). Three
- * network namespaces of our own on a bridge that lives in a fourth, so nothing touches the host's
- * interfaces or addresses: A serves HTTP (the traced server, attributed by its IP), B is the traced
- * client (attributed by cgroup), C is an untraced client in an untraced cgroup.
+ * The network-session program against the real kernel and the agent image's bpftrace (root, no
+ * cluster; see bpftrace-under-test.ts).
+ *
+ * On loopback: the agent's own runner, a target cgroup made after the program started (armed by
+ * cgroup_mkdir), a TCP connect and a UDP sendto to 127.0.0.1.
+ *
+ * In private network namespaces: three of our own on a bridge that lives in a fourth, so nothing
+ * touches the host's interfaces or addresses: A serves HTTP (the traced server, attributed by its
+ * IP), B is the traced client (attributed by cgroup), C is an untraced client in an untraced cgroup.
  *
  * CAPTURE_NET_OUTPUT=<file> keeps bpftrace's raw output (the parser's unit-test fixture).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
+import * as dgram from 'node:dgram';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BpftraceRun } from '../../lib/agent/bpftrace';
+import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
+import type { Dialect } from '../../lib/agent/dialect';
 import { FlowTable, parseNetLine, type FlowRecord } from '../../lib/agent/net-parse';
-import { networkProgram } from '../../lib/agent/net-program';
+import type { TraceEvent } from '../../lib/agent/output';
 import type { Flow } from '../../lib/session/types';
+import { networkOnlyProgram } from '../support/programs';
+import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
 const INTERVAL = 300;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const has = (bin: string) =>
   ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => fs.existsSync(`${d}/${bin}`));
-const canRun = process.getuid?.() === 0 && has('busybox') && has('bpftrace') && has('ip');
+const canRun = canRunBpftrace && has('busybox') && has('ip');
 const d = canRun ? describe : describe.skip;
 
 const tag = randomBytes(3).toString('hex');
@@ -33,7 +45,7 @@ const IP = {
 const mount = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
 const cgRoot = path.join(mount.mountPoint, `hnet-${tag}`);
 const cg = { traced: path.join(cgRoot, 'traced'), other: path.join(cgRoot, 'other') };
-const www = fs.mkdtempSync(path.join(os.tmpdir(), 'hnet-www-'));
+let www = '';
 const children: ChildProcess[] = [];
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -73,7 +85,7 @@ class NetTrace {
   async start(text: string, env: Record<string, string>): Promise<void> {
     const file = path.join(www, 'net.bt');
     fs.writeFileSync(file, text);
-    const child = spawn('bpftrace', ['-f', 'json', file], {
+    const child = spawn(BPFTRACE, ['-f', 'json', file], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -108,20 +120,20 @@ d('network-session program (real bpftrace, private netns)', () => {
   let table: FlowTable;
 
   beforeAll(async () => {
+    const { dialect } = await dialectUnderTest();
+    www = fs.mkdtempSync(path.join(os.tmpdir(), 'hnet-www-'));
     setupNetwork();
     fs.mkdirSync(cg.traced, { recursive: true });
     fs.mkdirSync(cg.other, { recursive: true });
     ids = { traced: cgroupIdOf(cg.traced)!, other: cgroupIdOf(cg.other)! };
     fs.writeFileSync(path.join(www, 'index.html'), 'hello\n');
 
-    const p = networkProgram(
-      {
-        seeds: [{ id: ids.traced, recording: true }],
-        podPrefixes: [],
-        // A and B are traced pods; C is not.
-        podIPs: [IP.a.v4, IP.a.v6, IP.b.v4, IP.b.v6],
-      },
+    const p = networkOnlyProgram(
+      { seeds: [{ id: ids.traced, recording: true }], podPrefixes: [] },
+      // A and B are traced pods; C is not.
+      [IP.a.v4, IP.a.v6, IP.b.v4, IP.b.v6],
       INTERVAL,
+      dialect,
     );
     await trace.start(p.text, p.env);
 
@@ -213,7 +225,7 @@ d('network-session program (real bpftrace, private netns)', () => {
         }
       }
     }
-    fs.rmSync(www, { recursive: true, force: true });
+    if (www) fs.rmSync(www, { recursive: true, force: true });
   });
 
   const find = (f: Partial<Flow>) =>
@@ -262,5 +274,160 @@ d('network-session program (real bpftrace, private netns)', () => {
     const printfs = trace.lines.filter((l) => l.includes('"printf"'));
     expect(printfs).toHaveLength(1); // only the ready marker
     expect(trace.lines.join('\n')).not.toContain('@nphase');
+  });
+});
+
+d('network-session program on loopback (the agent runner)', () => {
+  const node = canRun ? findCgroup2Mount() : { mountPoint: '/sys/fs/cgroup', root: '/' };
+  // A test sub-tree seen as the whole hierarchy: kubelet's cgroupfs layout below it.
+  const testRoot = path.posix.join(node.root, `harden-e2e-lo-${tag}`);
+  const mount = {
+    mountPoint: path.join(node.mountPoint, path.posix.relative(node.root, testRoot)),
+    root: testRoot,
+  };
+  const layout = new CgroupLayout(mount, 'cgroupfs');
+  const podUID = randomUUID();
+  const container = layout.containerDir(
+    'BestEffort',
+    podUID,
+    `containerd://${randomBytes(32).toString('hex')}`,
+  )!;
+  const untraced = path.join(mount.mountPoint, 'untraced');
+  const events: TraceEvent[] = [];
+  let dialect: Dialect;
+  let run: BpftraceRun;
+  let server: http.Server;
+  // One receiver per way of sending, so each record names its path: sendto, connect, sendmsg.
+  const udp: Record<'sendto' | 'connect' | 'sendmsg', { socket?: dgram.Socket; received: number }> = {
+    sendto: { received: 0 },
+    connect: { received: 0 },
+    sendmsg: { received: 0 },
+  };
+  let ids: { traced: string; other: string };
+  let records: FlowRecord[] = [];
+
+  const portOf = (s: { address(): AddressInfo | string | null } | undefined) =>
+    (s!.address() as AddressInfo).port;
+  const client = (dir: string, argv: string) =>
+    new Promise<number | null>((resolve) => {
+      const c = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${argv}`], { stdio: 'ignore' });
+      children.push(c);
+      c.once('exit', (code) => resolve(code));
+    });
+
+  beforeAll(async () => {
+    ({ dialect } = await dialectUnderTest());
+    fs.mkdirSync(path.dirname(container), { recursive: true });
+    fs.mkdirSync(untraced);
+    server = http.createServer((_, res) => res.end('ok\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    for (const u of Object.values(udp)) {
+      const socket = dgram.createSocket('udp4');
+      socket.on('message', () => u.received++);
+      await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+      u.socket = socket;
+    }
+
+    const program = networkOnlyProgram(
+      { seeds: [], podPrefixes: [layout.podPrefix('BestEffort', podUID)] },
+      ['127.0.0.1'],
+      INTERVAL,
+      dialect,
+    );
+    run = new BpftraceRun(program, (e) => events.push(e), { binary: BPFTRACE });
+    await run.start();
+    // The container's cgroup is made after the program attached: only cgroup_mkdir can arm it.
+    fs.mkdirSync(container);
+    ids = { traced: cgroupIdOf(container)!, other: cgroupIdOf(untraced)! };
+    for (const dir of [container, untraced]) {
+      expect(await client(dir, `busybox wget -q -O /dev/null http://127.0.0.1:${portOf(server)}/`)).toBe(0);
+      // busybox tftp sends its request with sendto() and an address; nobody answers.
+      const tftp = `busybox tftp -g -r x -l /dev/null 127.0.0.1 ${portOf(udp.sendto.socket)}`;
+      await client(dir, `busybox timeout 1 ${tftp}`);
+      // Node's dgram: connect() then a send without address; an unconnected send is sendmsg().
+      const js =
+        `const d=require("dgram").createSocket("udp4"),e=require("dgram").createSocket("udp4");` +
+        `d.connect(${portOf(udp.connect.socket)},"127.0.0.1",()=>d.send("x",()=>d.close()));` +
+        `e.send("x",${portOf(udp.sendmsg.socket)},"127.0.0.1",()=>e.close())`;
+      expect(await client(dir, `${process.execPath} -e '${js}'`)).toBe(0);
+    }
+    await sleep(3 * INTERVAL);
+    await run.stop();
+    records = events.flatMap((e) => (e.kind === 'flows' ? e.records : []));
+  });
+
+  afterAll(async () => {
+    await run?.stop();
+    server?.close();
+    for (const u of Object.values(udp)) u.socket?.close();
+    for (const dir of [
+      container,
+      path.dirname(container),
+      path.join(mount.mountPoint, 'kubepods/besteffort'),
+      path.join(mount.mountPoint, 'kubepods'),
+      untraced,
+      mount.mountPoint,
+    ]) {
+      for (let i = 0; i < 20 && fs.existsSync(dir); i++) {
+        try {
+          fs.rmdirSync(dir);
+        } catch {
+          await sleep(100); // a process is still leaving the cgroup
+        }
+      }
+    }
+  });
+
+  test('a cgroup made under a target pod after the start is armed', () => {
+    const armed = events.filter((e) => e.kind === 'armed');
+    expect(armed).toEqual([
+      {
+        kind: 'armed',
+        cgroup: ids.traced,
+        prefix: 0,
+        path: layout.hierarchyPath(path.relative(mount.mountPoint, container)),
+      },
+    ]);
+  });
+
+  test('its TCP connect is recorded by cgroup; the untraced cgroup has no egress', () => {
+    const egress = records.filter((r) => r.direction === 'egress');
+    expect(egress).toContainEqual(
+      expect.objectContaining({
+        cgroup: ids.traced,
+        proto: 'TCP',
+        localIP: '127.0.0.1',
+        remoteIP: '127.0.0.1',
+        remotePort: portOf(server),
+      }),
+    );
+    expect(egress.filter((r) => r.cgroup !== ids.traced)).toEqual([]);
+  });
+
+  test.each(['sendto', 'connect', 'sendmsg'] as const)('its UDP peer is recorded through %s()', (how) => {
+    // Both clients' datagrams arrived (tftp retransmits): the sends happened; only the traced one's count.
+    expect(udp[how].received).toBeGreaterThanOrEqual(2);
+    const peer = records.filter((r) => r.proto === 'UDP' && r.remotePort === portOf(udp[how].socket));
+    expect(peer.length).toBeGreaterThan(0); // one record per interval the sends fell into
+    for (const r of peer) {
+      expect(r).toEqual(
+        expect.objectContaining({ cgroup: ids.traced, direction: 'egress', remoteIP: '127.0.0.1' }),
+      );
+    }
+  });
+
+  test('the server side of the connections is recorded by its address', () => {
+    const ingress = records.filter((r) => r.direction === 'ingress' && r.localPort === portOf(server));
+    for (const r of ingress) {
+      expect(r).toEqual(
+        expect.objectContaining({ proto: 'TCP', localIP: '127.0.0.1', remoteIP: '127.0.0.1' }),
+      );
+    }
+    // Both clients' connections (one per interval record, or summed in one).
+    expect(ingress.reduce((n, r) => n + r.count, 0)).toBe(2);
+  });
+
+  test('bpftrace says nothing the agent would report', () => {
+    expect(run.stderr).toBe('');
   });
 });

@@ -1,7 +1,7 @@
 // The netpol flow end to end, proven by enforcement: monitor real traffic between runc pods in two
 // namespaces, turn the flow logs into NetworkPolicies, let Calico's felix enforce them, and check
 // that what was observed still passes while what was not is dropped.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -11,6 +11,7 @@ import { kubectl } from '../support/exec';
 import { startFelix, type Felix } from '../support/felix';
 import { startMonitor } from '../support/monitor';
 import { cleanupAll, execInPod, runPod, type Pod } from '../support/pods';
+import { eventually } from '../support/eventually';
 
 const FRONT = 'np-front';
 const DATA = 'np-data';
@@ -18,8 +19,6 @@ const dir = mkdtempSync(join(tmpdir(), 'harden-netpol-'));
 let agent: Agent;
 let felix: Felix;
 const pods: Record<string, Pod> = {};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One bounded TCP probe (busybox wget's own -T crashes; timeout bounds it). */
 async function tcp(from: Pod, container: string, to: Pod, port: number): Promise<boolean> {
@@ -50,14 +49,9 @@ async function dns(from: Pod, container: string): Promise<boolean> {
   return (await udpArrived()) > before;
 }
 
-async function eventually(probe: () => Promise<boolean>, want: boolean, tries = 10): Promise<boolean> {
-  let got = !want;
-  for (let i = 0; i < tries && got !== want; i++) {
-    got = await probe();
-    if (got !== want) await sleep(500);
-  }
-  return got;
-}
+/** Probes until the answer is `want` (felix programs rules asynchronously); the last answer. */
+const until = (probe: () => Promise<boolean>, want: boolean) =>
+  eventually(probe, (got) => got === want, { withinMs: 10_000, everyMs: 500 });
 
 beforeAll(async () => {
   expect((await harden(['deploy', '--wait=false'])).code).toBe(0);
@@ -108,7 +102,7 @@ afterAll(async () => {
 
 test('observed traffic passes, unobserved traffic is dropped', async () => {
   // Without policies everything connects: the drops later are the policies' doing.
-  expect(await eventually(() => tcp(pods.client, 'client', pods.web, 80), true)).toBe(true);
+  expect(await until(() => tcp(pods.client, 'client', pods.web, 80), true)).toBe(true);
   expect(await tcp(pods.client, 'client', pods.db, 5432)).toBe(true);
   expect(await tcp(pods.web, 'web', pods.other, 80)).toBe(true);
   expect(await dns(pods.web, 'web')).toBe(true);
@@ -123,14 +117,16 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
     expect(await tcp(pods.web, 'web', pods.db, 5432)).toBe(true);
     expect(await dns(pods.web, 'web')).toBe(true);
   }
-  await sleep(2500); // one agent interval, so the last flows are in the sets the stop collects
+  // No pause before the stop: each agent writes its final flush one bpftrace interval after it
+  // saw the stop, so it holds the last interval's flows, and the monitor waits for every node's
+  // final flush or fails (exit 1, "the log ... is partial") - which the exit code 0 here rules out.
   const [w, d] = await Promise.all([webMon.stop(), dbMon.stop()]);
   expect({ code: w.code, stderr: w.stderr }).toMatchObject({ code: 0 });
   expect({ code: d.code, stderr: d.stderr }).toMatchObject({ code: 0 });
+  expect(w.stderr + d.stderr).not.toContain('partial');
 
-  const report = await harden(['netpol', 'report', '--input', '-'], {
-    input: readFileSync(webLog, 'utf8') + readFileSync(dbLog, 'utf8'),
-  });
+  const logs = readFileSync(webLog, 'utf8') + readFileSync(dbLog, 'utf8');
+  const report = await harden(['netpol', 'report', '--input', '-'], { input: logs });
   expect({ code: report.code, stderr: report.stderr }).toMatchObject({ code: 0 });
   const policies = loadAll(report.stdout) as { metadata: { name: string; namespace: string } }[];
   expect(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort()).toEqual([
@@ -138,18 +134,26 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
     `${FRONT}/web-harden`,
   ]);
   process.stdout.write(`generated policies:\n${report.stdout}\n`);
+  // The round trip on recorded traffic: the report's own policies deny none of it (exit 0).
+  const policyFile = join(dir, 'netpol.yaml');
+  writeFileSync(policyFile, report.stdout);
+  const verify = await harden(['netpol', 'verify', '--input', '-', '-f', policyFile], { input: logs });
+  expect({ code: verify.code, stdout: verify.stdout, stderr: verify.stderr }).toMatchObject({
+    code: 0,
+    stdout: '',
+  });
   await kubectl(['apply', '-f', '-'], { input: report.stdout });
 
   // Allowed: what was observed (felix needs a moment to program the rules).
   const allowed = {
-    'client -> web:80/TCP': await eventually(() => tcp(pods.client, 'client', pods.web, 80), true),
-    'web -> db:5432/TCP': await eventually(() => tcp(pods.web, 'web', pods.db, 5432), true),
-    'web -> dns:53/UDP': await eventually(() => dns(pods.web, 'web'), true),
+    'client -> web:80/TCP': await until(() => tcp(pods.client, 'client', pods.web, 80), true),
+    'web -> db:5432/TCP': await until(() => tcp(pods.web, 'web', pods.db, 5432), true),
+    'web -> dns:53/UDP': await until(() => dns(pods.web, 'web'), true),
   };
   // Dropped: what was not.
   const dropped = {
-    'client -> db:5432/TCP': !(await eventually(() => tcp(pods.client, 'client', pods.db, 5432), false)),
-    'web -> other:80/TCP': !(await eventually(() => tcp(pods.web, 'web', pods.other, 80), false)),
+    'client -> db:5432/TCP': !(await until(() => tcp(pods.client, 'client', pods.db, 5432), false)),
+    'web -> other:80/TCP': !(await until(() => tcp(pods.web, 'web', pods.other, 80), false)),
   };
   process.stdout.write(`allowed: ${JSON.stringify(allowed)}\ndropped: ${JSON.stringify(dropped)}\n`);
   expect(allowed).toEqual({

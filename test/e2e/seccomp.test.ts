@@ -17,16 +17,11 @@ import {
   type ContainerSpec,
   type Pod,
 } from '../support/pods';
+import { RUNTIME_DEFAULT_LIKE } from '../support/profiles';
+import { eventually } from '../support/eventually';
 
 const NS = 'e2e-seccomp';
 const PRE_FILTER = ['mount', 'pivot_root', 'unshare', 'setns'];
-
-/** Like containerd's RuntimeDefault for this purpose: a filter is installed, almost nothing denied. */
-const RUNTIME_DEFAULT_LIKE = {
-  defaultAction: 'SCMP_ACT_ALLOW',
-  architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-  syscalls: [{ names: ['kexec_load', 'open_by_handle_at'], action: 'SCMP_ACT_ERRNO' }],
-};
 
 interface Profile {
   defaultAction: string;
@@ -52,19 +47,11 @@ const LATE_HTTPD = ['sh', '-c', 'sleep 4; exec httpd -f -p 80 -h /www'];
 
 async function serve(from: Pod, to: Pod, times = 3): Promise<void> {
   // A just-started httpd may not listen yet: wait for the first answer, then count the real ones.
-  for (let i = 0; i < 20; i++) {
-    const r = await execInPod(from, 'client', [
-      'timeout',
-      '5',
-      'wget',
-      '-q',
-      '-O',
-      '/dev/null',
-      `http://${to.ip}/`,
-    ]);
-    if (r.code === 0) break;
-    await new Promise((res) => setTimeout(res, 250));
-  }
+  await eventually(
+    () => execInPod(from, 'client', ['timeout', '5', 'wget', '-q', '-O', '/dev/null', `http://${to.ip}/`]),
+    (r) => r.code === 0,
+    { withinMs: 10_000 },
+  );
   for (let i = 0; i < times; i++) {
     const r = await execInPod(from, 'client', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${to.ip}/`]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
@@ -168,11 +155,11 @@ describe('profiles that let the workload run', () => {
     const id = (await ok(['seccomp', 'start', '-n', NS, '-p', 'web-running'])).trim();
     await serve(client, web);
     // show reads what the agents flushed so far (every few seconds): poll until it has something.
-    let shown = await harden(['seccomp', 'show', id, '-n', NS]);
-    for (let i = 0; i < 20 && shown.code !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      shown = await harden(['seccomp', 'show', id, '-n', NS]);
-    }
+    const shown = await eventually(
+      () => harden(['seccomp', 'show', id, '-n', NS]),
+      (r) => r.code === 0,
+      { withinMs: 10_000, everyMs: 500 },
+    );
     expect(shown.stdout).toContain('SCMP_ACT_ALLOW');
     const r = await harden(['seccomp', 'stop', id, '-n', NS]);
     expect(r.code ? r.stderr : '').toBe('');
@@ -316,9 +303,11 @@ describe('bad input: a clear error, a non-zero exit, nothing left behind', () =>
     const id = (await ok(['seccomp', 'start', '-n', NS, '-p', 'client'])).trim();
     await execInPod(client, 'client', ['true']);
     // Let one flush land first: a kill -9 loses at most what happened since the last one.
-    for (let i = 0; i < 40 && (await harden(['seccomp', 'show', id, '-n', NS])).code !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await eventually(
+      () => harden(['seccomp', 'show', id, '-n', NS]),
+      (r) => r.code === 0,
+      { what: 'a first flush', withinMs: 10_000 },
+    );
     await agent.kill9(); // no agent, so no final flush: stop has to wait
     const child = spawn(
       process.execPath,
@@ -330,14 +319,24 @@ describe('bad input: a clear error, a non-zero exit, nothing left behind', () =>
     );
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    for (let i = 0; i < 40 && !stderr.includes('waiting for the final flush'); i++)
-      await new Promise((r) => setTimeout(r, 250));
+    await eventually(
+      async () => stderr,
+      (text) => text.includes('waiting for the final flush'),
+      { what: 'stop waiting for the final flush', withinMs: 10_000 },
+    );
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code).toBe(130);
     expect(stderr).toContain(`Resume with: kubectl harden seccomp stop ${id} -n ${NS}`);
     await agent.start();
-    const resumed = await ok(['seccomp', 'stop', id, '-n', NS]);
+    // The client ran on while no agent traced it: stop names that gap, and takes the profile only when told to.
+    const refused = await harden(['seccomp', 'stop', id, '-n', NS]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(
+      /client\/client was not traced from \S+ to \S+ \([\d.]+ s\): the node agent was not running/,
+    );
+    const resumed = await ok(['seccomp', 'stop', id, '-n', NS, '--accept-gaps']);
     expect(JSON.parse(resumed).defaultAction).toBe('SCMP_ACT_ERRNO');
   });
 });

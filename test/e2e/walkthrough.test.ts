@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
+import { eventually } from '../support/eventually';
 import { kubectl, runRaw, type RunResult } from '../support/exec';
 import {
   curlFrom,
@@ -23,7 +24,6 @@ import { startMonitor } from '../support/monitor';
 const NS = 'default';
 const dir = mkdtempSync(join(tmpdir(), 'harden-walkthrough-'));
 const profiles: string[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A shell where `kubectl harden` is the bundled plugin, found on PATH the way kubectl finds plugins. */
 function sh(script: string): Promise<RunResult> {
@@ -44,15 +44,12 @@ async function ok(args: string[]): Promise<string> {
 const curl = async (client: string, url: string): Promise<string> => (await curlFrom(NS, client, url)).status;
 
 /** Polls until the client gets `want` (felix programs policy changes asynchronously). */
-async function eventually(client: string, url: string, want: string, tries = 20): Promise<string> {
-  let got = '';
-  for (let i = 0; i < tries; i++) {
-    got = await curl(client, url);
-    if (got === want) break;
-    await sleep(500);
-  }
-  return got;
-}
+const until = (client: string, url: string, want: string): Promise<string> =>
+  eventually(
+    () => curl(client, url),
+    (got) => got === want,
+    { withinMs: 10_000 },
+  );
 
 const traffic = async (url: string) => {
   for (let i = 0; i < 3; i++) expect(await curl('curl', url)).toBe('200');
@@ -76,7 +73,6 @@ async function seccompRoundTrip(
   expect({ code: started.code, stderr: started.code ? started.stderr : '' }).toEqual({ code: 0, stderr: '' });
   const id = started.stdout.trim();
   await traffic(url);
-  await sleep(3500); // the agent's flush interval: the last calls are in what stop collects
   const stop = await harden(['seccomp', 'stop', id]);
   expect({ code: stop.code, stderr: stop.code ? stop.stderr : '' }).toEqual({ code: 0, stderr: '' });
   const profile = JSON.parse(stop.stdout) as Profile;
@@ -105,7 +101,6 @@ async function netpolRoundTrip(pod: string, url: string): Promise<void> {
   const monitor = startMonitor(['-p', pod, '--output', log]);
   await monitor.started;
   await traffic(url);
-  await sleep(2500); // one agent interval, so the last flows are in what the stop collects
   const stopped = await monitor.stop();
   expect({ code: stopped.code, stderr: stopped.code ? stopped.stderr : '' }).toEqual({ code: 0, stderr: '' });
   const report = await harden(['netpol', 'report', '--input', log]);
@@ -113,8 +108,8 @@ async function netpolRoundTrip(pod: string, url: string): Promise<void> {
   process.stdout.write(`policy for ${pod}:\n${report.stdout}\n`);
   await kubectl(['apply', '-f', '-'], { input: report.stdout });
   try {
-    expect(await eventually('curl', url, '200')).toBe('200');
-    expect(await eventually('stranger', url, 'exit 28')).toBe('exit 28'); // curl: connect timed out
+    expect(await until('curl', url, '200')).toBe('200');
+    expect(await until('stranger', url, 'exit 28')).toBe('exit 28'); // curl: connect timed out
   } finally {
     await kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: report.stdout });
   }

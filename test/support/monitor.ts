@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { REPO_ROOT } from './cluster';
 import { testenvEnv } from './env';
+import { eventually } from './eventually';
 
 export interface Monitor {
   /** Resolves once the monitor says it is monitoring (its session traces); rejects after 30 s. */
@@ -29,11 +30,11 @@ export function startMonitor(args: string[], opts: { echo?: boolean } = {}): Mon
     if (opts.echo) process.stderr.write(d);
   });
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  const started = (async () => {
-    for (let i = 0; i < 120 && !stderr.includes('monitoring'); i++)
-      await new Promise((r) => setTimeout(r, 250));
-    if (!stderr.includes('monitoring')) throw new Error(`netpol monitor did not start:\n${stderr}`);
-  })();
+  const started = eventually(
+    async () => stderr,
+    (text) => text.includes('monitoring'),
+    { what: 'netpol monitor started', withinMs: 30_000 },
+  ).then(() => undefined);
   return {
     started,
     exited,

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineSplitter, parseOutputLine } from '../../../lib/agent/output';
+import { parseOutputLine } from '../../../lib/agent/output';
 import { expectGolden, GOLDEN_DIR, goldenJson } from '../golden';
 
 describe('bpftrace -f json output', () => {
@@ -11,12 +11,14 @@ describe('bpftrace -f json output', () => {
     expectGolden('agent/bpftrace-0.17-events.json', goldenJson(lines.flatMap(parseOutputLine)));
   });
 
-  test('lines are reassembled across chunks', () => {
-    const s = new LineSplitter();
-    expect(s.push('{"type": "printf", "da')).toEqual([]);
-    expect(s.push('ta": "harden:ready\\n"}\n{"x"')).toEqual([
-      '{"type": "printf", "data": "harden:ready\\n"}',
-    ]);
-    expect(s.flush()).toEqual(['{"x"']);
+  test('captured bpftrace 0.23 lines of the combined program become the same kinds of events', () => {
+    // The agent image's bpftrace, the node program of both session kinds: a seeded cgroup, one
+    // armed after the start that exec'd wget (TCP) and tftp (UDP sendto) on loopback.
+    const lines = fs
+      .readFileSync(path.join(GOLDEN_DIR, 'agent/bpftrace-0.23-output.jsonl'), 'utf8')
+      .split('\n');
+    const events = lines.flatMap(parseOutputLine);
+    expectGolden('agent/bpftrace-0.23-events.json', goldenJson(events));
+    expect(events.filter((e) => e.kind === 'other')).toEqual([]);
   });
 });

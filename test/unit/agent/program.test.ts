@@ -1,42 +1,53 @@
-import { LITERAL_MAX, seccompProgram } from '../../../lib/agent/program';
+import { DIALECTS } from '../../../lib/agent/dialect';
+import { LITERAL_MAX } from '../../../lib/agent/program';
 import { covers, hasExtra } from '../../../lib/agent/tracer';
+import { seccompOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
 
 const prefix =
   '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod0000000_0000_0000_0000_000000000000.slice/';
 
+const [v017, v023] = DIALECTS;
+
 describe('seccomp program', () => {
-  test('seeds, pod prefixes and interval make the program text', () => {
-    const p = seccompProgram(
-      {
-        seeds: [
-          { id: '329', recording: true },
-          { id: '330', recording: false },
-        ],
-        podPrefixes: [prefix, '/kubepods/pod11111111-2222-3333-4444-555555555555/'],
-      },
-      3000,
-    );
-    expectGolden('agent/seccomp-program.bt', p.text);
+  const targets = {
+    seeds: [
+      { id: '329', recording: true },
+      { id: '330', recording: false },
+    ],
+    podPrefixes: [prefix, '/kubepods/pod11111111-2222-3333-4444-555555555555/'],
+  };
+
+  test('bpftrace 0.17: the cgroup_mkdir tracepoint, limits in the environment', () => {
+    const p = seccompOnlyProgram(targets, 3000, v017);
+    expectGolden('agent/seccomp-program-0.17.bt', p.text);
     expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
   });
 
-  test('the syscall predicate is one map lookup', () => {
-    const p = seccompProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000);
+  test('bpftrace 0.23: the raw cgroup_mkdir tracepoint, limits in the config block', () => {
+    const p = seccompOnlyProgram(targets, 3000, v023);
+    expectGolden('agent/seccomp-program-0.23.bt', p.text);
+    // 0.23 warns about the old variables on every start, and the warning would reach conditions.
+    expect(p.env).toEqual({});
+    expect(p.text).not.toContain('tracepoint:cgroup:');
+  });
+
+  test.each(DIALECTS)('the syscall predicate is one map lookup ($series)', (dialect) => {
+    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, dialect);
     expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
   });
 
-  test('no string literal exceeds what bpftrace 0.17 accepts', () => {
-    const p = seccompProgram({ seeds: [], podPrefixes: [prefix] }, 1000);
+  test.each(DIALECTS)('no string literal exceeds what bpftrace 0.17 accepts ($series)', (dialect) => {
+    const p = seccompOnlyProgram({ seeds: [], podPrefixes: [prefix] }, 1000, dialect);
     for (const m of p.text.matchAll(/"([^"]*)"/g)) expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
   });
 
   test('unsafe input is refused rather than spliced into the program', () => {
     expect(() =>
-      seccompProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000),
+      seccompOnlyProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000, v023),
     ).toThrow();
-    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000)).toThrow();
-    expect(() => seccompProgram({ seeds: [], podPrefixes: ['/a'] }, 1000)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a"b/'] }, 1000, v023)).toThrow();
+    expect(() => seccompOnlyProgram({ seeds: [], podPrefixes: ['/a'] }, 1000, v017)).toThrow();
   });
 });
 
@@ -68,10 +79,21 @@ describe('program coverage (overlap switching)', () => {
     expect(covers(live, { podPrefixes: ['/p2/'], seeds: [] })).toBe(false);
   });
   test('a pod no longer wanted makes the program too big', () => {
-    expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe(true);
-    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [{ id: '12', recording: false }] })).toBe(false);
+    expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe('prefix');
+    expect(
+      hasExtra(live, { podPrefixes: ['/p1/'], seeds: [{ id: '12', recording: false }] }),
+    ).toBeUndefined();
   });
   test('a cgroup armed by a broad prefix that is not a target makes the program too big', () => {
-    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe(true);
+    // Told apart: such a program is replaced at most every so often (under pod churn, always would be).
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe('cgroup');
+  });
+  test("under the node's prefix, a new pod's prefix is covered and a deleted pod's one is no reason to switch at once", () => {
+    const node = { ...live, prefixes: new Set(['/kubepods/', '/kubepods/pod-a/']), armed: new Set<string>() };
+    expect(covers(node, { podPrefixes: ['/kubepods/', '/kubepods/pod-b/'], seeds: [] })).toBe(true);
+    expect(hasExtra(node, { podPrefixes: ['/kubepods/'], seeds: [] })).toBe('cgroup');
+  });
+  test('a cgroup that ran and vanished is no extra at all', () => {
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] }, (id) => id !== '12')).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@ describe('completion through kubectl', () => {
   test.each([
     [['sec'], 'seccomp\n:4\n'],
     [['seccomp', 'st'], 'start\nstop\n:4\n'],
-    [['netpol', ''], 'monitor\nreport\n:4\n'],
+    [['netpol', ''], 'monitor\nreport\nverify\n:4\n'],
     [['-n', 'web', 'dep'], 'deploy\n:4\n'],
     [['--con'], '--context\n:4\n'],
     [['seccomp', 'stop', 'sc-1', '--out'], '--output\n--output-dir\n:4\n'],

@@ -1,5 +1,5 @@
 import { load, loadAll } from 'js-yaml';
-import { outputFormat, printObject, renderTable, toYamlDocuments, useColour } from '../../../lib/cli/output';
+import { printObject, renderTable, toYamlDocuments, useColour } from '../../../lib/cli/output';
 
 const tty = { isTTY: true } as NodeJS.WriteStream;
 const pipe = { isTTY: false } as NodeJS.WriteStream;
@@ -38,9 +38,42 @@ describe('printers', () => {
     expect(text.startsWith('---\n')).toBe(true);
     expect(loadAll(text)).toEqual(docs);
   });
+});
 
-  test('an unsupported -o value is an error naming the allowed ones', () => {
-    expect(() => outputFormat('wide', ['json', 'yaml'], 'yaml')).toThrow('unknown output format "wide"');
-    expect(outputFormat(undefined, ['json', 'yaml'], 'yaml')).toBe('yaml');
+describe('YAML for YAML 1.1 readers (kubectl reads through go-yaml)', () => {
+  const tricky = [
+    '2024_05_01',
+    'yes',
+    'no',
+    'on',
+    'off',
+    'y',
+    'N',
+    '0x1f',
+    '0o17',
+    '012',
+    '1e3',
+    '1_000',
+    '1:20',
+    '.5',
+    '-1',
+    '.inf',
+    '~',
+    'null',
+    '<<',
+  ];
+
+  it.each(tricky)('quotes %s', (v) => {
+    expect(printObject({ v }, 'yaml')).toBe(`v: '${v}'\n`);
+  });
+
+  it('leaves ordinary strings plain', () => {
+    expect(printObject({ a: 'web', b: 'TCP', c: 'v1.2', d: 'k8s-app', e: 'a b' }, 'yaml')).toBe(
+      'a: web\nb: TCP\nc: v1.2\nd: k8s-app\ne: a b\n',
+    );
+  });
+
+  it('keeps numbers and booleans what they are', () => {
+    expect(printObject({ port: 53, t: true }, 'yaml')).toBe('port: 53\nt: true\n');
   });
 });

@@ -1,51 +1,40 @@
 import yargs from 'yargs/yargs';
 import { addGlobalFlags } from '../../../lib/cli/flags';
 import { buildParser, usageMessage } from '../../../lib/cli/main';
-import { parseDuration } from '../../../lib/duration';
-import { HardenError } from '../../../lib/cli/errors';
+import { VERSION } from '../../../lib/version';
+import { FakeCluster, runCli } from '../fake-cluster';
 
 const parse = (args: string[]) => addGlobalFlags(yargs(args)).exitProcess(false).parseSync();
 
 describe('global flags, spelled as kubectl spells them', () => {
   test('short and long forms', () => {
-    const a = parse(['-n', 'web', '-A', '-o', 'json', '--context', 'ctx', '--kubeconfig', '/k', '-v', '6']);
-    expect(a).toMatchObject({
-      namespace: 'web',
-      allNamespaces: true,
-      output: 'json',
-      context: 'ctx',
-      kubeconfig: '/k',
-      v: 6,
-    });
+    const a = parse(['-n', 'web', '--context', 'ctx', '--kubeconfig', '/k', '-v', '6']);
+    expect(a).toMatchObject({ namespace: 'web', context: 'ctx', kubeconfig: '/k', v: 6 });
   });
 
   test('--flag=value forms', () => {
-    const a = parse([
-      '--namespace=web',
-      '--output=yaml',
-      '--request-timeout=30s',
-      '--cluster=c',
-      '--user=u',
-      '-v=4',
-    ]);
-    expect(a).toMatchObject({
-      namespace: 'web',
-      output: 'yaml',
-      requestTimeout: '30s',
-      cluster: 'c',
-      user: 'u',
-      v: 4,
-    });
+    const a = parse(['--namespace=web', '--request-timeout=30s', '--cluster=c', '--user=u', '-v=4']);
+    expect(a).toMatchObject({ namespace: 'web', requestTimeout: '30s', cluster: 'c', user: 'u', v: 4 });
   });
 
   test('flags after the verb reach the command', async () => {
-    const seen: Record<string, unknown>[] = [];
-    await buildParser(['version', '--client', '-o', 'json', '-n', 'x'])
-      .command('ignored', 'not used', {}, () => undefined)
-      .middleware((argv) => void seen.push(argv))
-      .parseAsync()
-      .catch(() => undefined);
-    expect(seen[0]).toMatchObject({ client: true, output: 'json', namespace: 'x' });
+    const r = await runCli(['version', '--client', '-o', 'json', '-n', 'x'], new FakeCluster());
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ clientVersion: { version: VERSION } });
+    expect(r.connects).toBe(0);
+  });
+
+  test('-o and -A are not global: only the verbs that use them take them', async () => {
+    for (const args of [
+      ['deploy', '-A'],
+      ['undeploy', '-o', 'json'],
+      ['seccomp', 'start', '-p', 'x', '-A'],
+    ]) {
+      const r = await runCli(args, new FakeCluster());
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      expect(r.err).toMatch(/Unknown argument/);
+      expect(r.connects).toBe(0);
+    }
   });
 });
 
@@ -66,26 +55,5 @@ describe('usage errors', () => {
 
   test('no verb at all asks for one', async () => {
     await expect(run([])).rejects.toThrow(/Name a command/);
-  });
-});
-
-describe('durations', () => {
-  test.each([
-    ['30s', 30_000],
-    ['2m', 120_000],
-    ['1m30s', 90_000],
-    ['1h', 3_600_000],
-    ['500ms', 500],
-    ['15', 15_000],
-  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
-
-  test('0 and empty mean no timeout', () => {
-    expect(parseDuration('0')).toBeUndefined();
-    expect(parseDuration(undefined)).toBeUndefined();
-  });
-
-  test('garbage is an error that says what a duration looks like', () => {
-    expect(() => parseDuration('soon')).toThrow(HardenError);
-    expect(() => parseDuration('5x')).toThrow(/invalid duration "5x"/);
   });
 });

@@ -82,6 +82,15 @@ describe('flow log lines', () => {
     expect(parseLine(JSON.stringify({ ...flow, container: 'app' }), 3)).toMatchObject({ kind: 'flow' });
   });
 
+  it('takes the optional pod facts verify uses', () => {
+    const target = {
+      ...(flow.target as object),
+      namespaceLabels: { 'kubernetes.io/metadata.name': 'web' },
+      namedPorts: [{ name: 'sctp-x', protocol: 'SCTP', port: 9 }],
+    };
+    expect(parseLine(JSON.stringify({ ...flow, target }), 3)).toMatchObject({ target });
+  });
+
   it.each([
     ['{"kind":"flow",', 'line 7: not JSON'],
     ['[]', 'line 7: line: expected an object, got an array'],
@@ -113,6 +122,18 @@ describe('flow log lines', () => {
     [
       variant(['peer'], { kind: 'external', ip: '2001:db8::1', family: 4 }),
       'line 7: peer.family: expected 6 for "2001:db8::1", got 4',
+    ],
+    [
+      variant(['target', 'namespaceLabels'], { team: 1 }),
+      'line 7: target.namespaceLabels["team"]: expected a string, got 1',
+    ],
+    [
+      variant(['target', 'namedPorts'], [{ name: 'http', protocol: 'TCP', port: 0 }]),
+      'line 7: target.namedPorts[0].port: expected an integer 1..65535, got 0',
+    ],
+    [
+      variant(['target', 'namedPorts'], [{ name: 'x', protocol: 'ICMP', port: 1 }]),
+      'line 7: target.namedPorts[0].protocol: expected "TCP" or "UDP" or "SCTP", got "ICMP"',
     ],
   ])('%s → %s', (text, message) => {
     const e = errorOf(() => parseLine(text, 7));

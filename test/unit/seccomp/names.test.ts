@@ -1,5 +1,7 @@
+import { observationsOf } from '../../../lib/seccomp/from-session';
 import {
   hasSyscallName,
+  NODE_ARCHES,
   namesFor,
   syscallName,
   tableVersion,
@@ -81,5 +83,47 @@ describe('hasSyscallName', () => {
 
   it('reports the generating libseccomp version', () => {
     expect(tableVersion('amd64')).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('one list of supported node architectures', () => {
+  const session = (arch: string) => ({
+    apiVersion: 'harden.dev/v1alpha1' as const,
+    kind: 'TraceSession' as const,
+    metadata: { name: 'sc-1', namespace: 'web' },
+    spec: { type: 'seccomp' as const, target: { podName: 'p' }, state: 'Stopped' as const },
+    status: {
+      nodes: [
+        {
+          node: 'n1',
+          arch,
+          agentVersion: 'v',
+          lastFlush: '2025-01-01T00:00:00Z',
+          final: true,
+          containers: [
+            {
+              pod: 'p',
+              podUID: 'u',
+              container: 'c',
+              containerID: 'containerd://x',
+              syscalls: [0],
+              recordedFromStart: true,
+              filterSeen: true,
+            },
+          ],
+        },
+      ],
+    },
+  });
+
+  it.each(NODE_ARCHES)('%s has a table and is read from a session', (arch) => {
+    expect(tableVersion(arch)).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(observationsOf(session(arch), 'runc')[0].arch).toBe(arch);
+  });
+
+  it('anything else is refused where the session is read, naming the node', () => {
+    expect(() => observationsOf(session('s390x'), 'runc')).toThrow(
+      'node "n1" reported architecture "s390x", which kubectl-harden has no syscall table for',
+    );
   });
 });

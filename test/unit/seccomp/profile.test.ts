@@ -142,8 +142,14 @@ describe('buildProfiles', () => {
     );
   });
 
-  it('refuses a profile that would allow nothing', () => {
-    expect(() => buildProfiles([obs({ syscalls: [] })])).toThrow(/no syscalls recorded/);
+  it.each([
+    ['start recorded under a filter', {}],
+    ['start not seen: runc list', { startSeen: false, filterSeen: false }],
+    ['start not seen: crun list', { startSeen: false, filterSeen: false, runtime: 'crun' as const }],
+  ])('refuses a profile with no observed syscalls, whatever the runtime list (%s)', (_, over) => {
+    expect(() => buildProfiles([obs({ syscalls: [], ...over })])).toThrow(
+      new ProfileError('container nginx of web/nginx: no syscalls recorded, so there is nothing to allow'),
+    );
   });
 
   it('returns nothing for no observations', () => {

@@ -1,0 +1,23 @@
+/**
+ * The one program the agent runs, assembled from the parts every session kind on the node needs:
+ * seccomp's arming and syscall sets, or (network only) just the arming of target cgroups, plus the
+ * flow maps when a network session runs. Pure: the same targets and dialect give the same text.
+ */
+import type { Dialect } from './dialect';
+import { netPart } from './net-program';
+import { kindsOf } from './plan';
+import {
+  armingPart,
+  composeProgram,
+  syscallPart,
+  targetCgroupsPart,
+  type Program,
+  type ProgramTargets,
+} from './program';
+
+export function assembleProgram(t: ProgramTargets, intervalMs: number, dialect: Dialect): Program {
+  const kinds = kindsOf(t);
+  const parts = kinds.seccomp ? [armingPart(t, dialect), syscallPart()] : [targetCgroupsPart(t, dialect)];
+  if (kinds.network) parts.push(netPart(kinds.podIPs, kinds.openNetwork));
+  return composeProgram(parts, intervalMs, dialect);
+}

@@ -1,0 +1,43 @@
+import { open } from 'node:fs/promises';
+import { HardenError } from '../errors';
+import { FlowLogError } from '../netpol/log';
+
+/** The flow log named by --input: a file, opened up front, or stdin for "-". */
+export async function openLog(
+  path: string,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<NodeJS.ReadableStream> {
+  if (path === '-') return stdin;
+  try {
+    // Opened up front so a missing file is reported here, not as a stream error halfway through.
+    const handle = await open(path, 'r');
+    return handle.createReadStream({ highWaterMark: 1 << 20 });
+  } catch (e) {
+    throw new HardenError(
+      `cannot read flow log "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      'Pass the file written by `kubectl harden netpol monitor --output FILE`, or - for stdin.',
+    );
+  }
+}
+
+/** A reading failure as the user should see it, naming the log: `file:line: detail`, as editors link it. */
+export function explain(e: unknown, path: string): unknown {
+  const where = path === '-' ? '<stdin>' : path;
+  if (e instanceof FlowLogError) {
+    // Only flow lines are skippable; a broken header means this is not (this version of) a flow log.
+    const hint =
+      e.line > 1
+        ? 'Fix or remove the line, or pass --skip-invalid to count and skip malformed lines.'
+        : 'Is this a log written by `kubectl harden netpol monitor`?';
+    return new HardenError(`flow log ${where}:${e.line > 0 ? `${e.line}:` : ''} ${e.detail}`, hint);
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err && err.code === 'Z_DATA_ERROR')
+    return new HardenError(
+      `flow log ${where}: corrupt gzip data (${err.message})`,
+      'Check it with `gzip -t`.',
+    );
+  if (err && typeof err.code === 'string')
+    return new HardenError(`cannot read flow log ${where}: ${err.message}`);
+  return e;
+}

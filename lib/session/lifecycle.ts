@@ -1,0 +1,139 @@
+/**
+ * One lifecycle for every session type: create → wait until an agent traces → delete on failure;
+ * stop → wait for every node's final flush. The verbs (seccomp, netpol, …) differ only in what they
+ * make of the status afterwards.
+ */
+import { HardenError, INTERRUPTED } from '../errors';
+import type { Kube } from '../kube/client';
+import { waitUntil } from '../kube/wait';
+import { createSession, deleteSession, getSession, stopSession } from './client';
+import type { SessionType, TraceSession, TraceTarget } from './types';
+
+/** Where waiting shows itself: a line that rewrites itself on a terminal, ended by done(). */
+export interface Progress {
+  progress(text: string): void;
+  done(): void;
+}
+
+export interface SessionRef {
+  namespace: string;
+  id: string;
+  type: SessionType;
+}
+
+/** Waits until an agent has attached a program for the session, or it failed or timed out. */
+export async function waitTracing(
+  kube: Kube,
+  progress: Progress,
+  ref: SessionRef,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const { namespace, id, type } = ref;
+  await waitUntil(
+    async () => {
+      const s = await getSession(kube, namespace, id, type);
+      const phase = s.status?.phase ?? 'Pending';
+      if (phase === 'Failed') {
+        throw new HardenError(
+          `session "${id}" in namespace "${namespace}" failed: ${s.status?.message ?? 'no reason given'}`,
+        );
+      }
+      return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
+    },
+    {
+      timeoutMs,
+      intervalMs: 200,
+      signal,
+      onProgress: (l) => progress.progress(l),
+      onTimeout: () =>
+        new HardenError(
+          `no agent started tracing session "${id}" within ${timeoutMs / 1000}s (context "${kube.ctx.context}")`,
+          'Check the agents with: kubectl harden status',
+        ),
+    },
+  );
+  progress.done();
+}
+
+/**
+ * Creates the session and waits until it traces. Nothing is recorded before that, so a session that
+ * never gets there (failure, timeout, Ctrl-C) is deleted: none is left behind.
+ */
+export async function startSession(
+  kube: Kube,
+  progress: Progress,
+  ref: SessionRef & { target: TraceTarget; timeoutMs: number; signal: AbortSignal },
+): Promise<TraceSession> {
+  const { namespace, id, type } = ref;
+  const created = await createSession(kube, namespace, id, type, ref.target);
+  try {
+    await waitTracing(kube, progress, ref, ref.timeoutMs, ref.signal);
+  } catch (e) {
+    progress.done();
+    await deleteSession(kube, namespace, id);
+    if (ref.signal.aborted)
+      throw new HardenError(`interrupted; session "${id}" was removed`, undefined, INTERRUPTED);
+    throw e;
+  }
+  return created;
+}
+
+/** Nodes that hold (or held) targets and have not yet written their final flush. */
+export function pendingNodes(s: TraceSession): string[] {
+  return (s.status?.nodes ?? []).filter((n) => !n.final).map((n) => n.node);
+}
+
+export interface Finished {
+  /** The session as last read: everything the agents wrote. */
+  session: TraceSession;
+  /** Nodes whose final flush had not arrived when waiting ended: their last interval may be missing. */
+  pending: string[];
+  /** Waiting ended by Ctrl-C rather than by the flushes or the timeout. */
+  interrupted: boolean;
+}
+
+/**
+ * Stops the session (if it runs) and waits until every node that wrote an entry has written its
+ * final flush, which the agent sends one bpftrace interval after it saw the stop, so it holds all
+ * that was traced before. Never throws for a late node: the caller decides what a partial result is.
+ */
+export async function finishSession(
+  kube: Kube,
+  progress: Progress,
+  session: TraceSession,
+  opts: { timeoutMs: number; signal: AbortSignal },
+): Promise<Finished> {
+  const { namespace, name } = session.metadata;
+  const type = session.spec.type;
+  let last = session.spec.state === 'Stopped' ? session : await stopSession(kube, session);
+  const finished = (s: TraceSession) => !pendingNodes(s).length && s.status?.phase !== 'Tracing';
+  const timedOut = new HardenError('the final flush did not arrive in time');
+  try {
+    await waitUntil(
+      async () => {
+        last = await getSession(kube, namespace, name, type);
+        const waiting = pendingNodes(last);
+        return {
+          done: finished(last),
+          progress: waiting.length
+            ? `waiting for the final flush from ${waiting.join(', ')}`
+            : 'waiting for the agents',
+        };
+      },
+      {
+        timeoutMs: opts.timeoutMs,
+        intervalMs: 250,
+        signal: opts.signal,
+        onProgress: (l) => progress.progress(l),
+        onTimeout: () => timedOut,
+      },
+    );
+  } catch (e) {
+    // Out of time or interrupted: what was read last is the answer, and pending says what lacks.
+    if (e !== timedOut && !opts.signal.aborted) throw e;
+  } finally {
+    progress.done();
+  }
+  return { session: last, pending: pendingNodes(last), interrupted: opts.signal.aborted && !finished(last) };
+}

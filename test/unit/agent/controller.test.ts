@@ -1,0 +1,117 @@
+import { BpftraceError, type BpftraceRun } from '../../../lib/agent/bpftrace';
+import { CgroupLayout } from '../../../lib/agent/cgroups';
+import { Controller } from '../../../lib/agent/controller';
+import { DIALECTS } from '../../../lib/agent/dialect';
+import type { ProgramTargets } from '../../../lib/agent/program';
+import type { TracerHooks, TracerLike } from '../../../lib/agent/tracer';
+import { R } from '../../../lib/kube/paths';
+import type { TraceSession } from '../../../lib/session/types';
+import { eventually } from '../../support/eventually';
+import { clusterWithAgent, type FakeCluster } from '../fake-cluster';
+
+const INTERVAL_MS = 100;
+
+/** Stands in for bpftrace: the test says when a program is attached and what it printed. */
+class FakeTracer implements TracerLike {
+  attachedTargets: ProgramTargets | undefined;
+  untracedSince: Date | undefined;
+  runningCount = 0;
+  constructor(readonly hooks: TracerHooks) {}
+  async reconcile(): Promise<void> {}
+  async close(): Promise<void> {}
+  attach(): void {
+    this.attachedTargets = this.hooks.targets();
+    this.hooks.onAttached?.();
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function agentWithSession(): Promise<{ c: FakeCluster; ctl: Controller; tracer: FakeTracer }> {
+  const c = clusterWithAgent();
+  c.put(R.tracesessions, {
+    apiVersion: 'harden.dev/v1alpha1',
+    kind: 'TraceSession',
+    metadata: { name: 'np-1', namespace: 'web' },
+    spec: { type: 'network', target: { podName: 'web-1' }, state: 'Running' },
+  } as TraceSession);
+  let tracer: FakeTracer | undefined;
+  const ctl = new Controller(c.kube('harden-system'), {
+    node: 'node-1',
+    arch: 'amd64',
+    bpftrace: { binary: 'bpftrace', version: 'test', dialect: DIALECTS[0] },
+    layout: new CgroupLayout({ mountPoint: '/sys/fs/cgroup', root: '/' }, 'cgroupfs'),
+    flushMs: 60_000,
+    intervalMs: INTERVAL_MS,
+    log: () => undefined,
+    tracer: (hooks) => (tracer = new FakeTracer(hooks)),
+  });
+  await ctl.start();
+  tracer?.attach();
+  await pause(20);
+  return { c, ctl, tracer: tracer as FakeTracer };
+}
+
+const entry = (c: FakeCluster) => c.session('web', 'np-1')?.status?.nodes?.[0];
+
+describe('the session controller', () => {
+  test("a condition's lastTransitionTime changes only with its status", async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      expect(c.session('web', 'np-1')?.status?.phase).toBe('Tracing');
+      const first = entry(c)?.conditions?.[0];
+      expect(first).toMatchObject({ type: 'BpftraceReady', status: 'True' });
+      await pause(20);
+      await ctl.flush();
+      expect(entry(c)?.lastFlush).not.toBe(undefined);
+      expect(entry(c)?.conditions?.[0].lastTransitionTime).toBe(first?.lastTransitionTime);
+
+      await pause(20);
+      tracer.hooks.onHealth(new BpftraceError('bpftrace exited unexpectedly', 'boom'));
+      await pause(20);
+      const failed = entry(c)?.conditions?.[0];
+      expect(failed).toMatchObject({ status: 'False', reason: 'BpftraceFailed', message: 'boom' });
+      expect(failed?.lastTransitionTime).not.toBe(first?.lastTransitionTime);
+    } finally {
+      await ctl.close();
+    }
+  });
+
+  test('the final flush, one interval after the stop, holds what was printed in that interval', async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      await c.kube('web').mergePatch(`/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1`, {
+        spec: { state: 'Stopped' },
+      });
+      // Printed by bpftrace's last interval, after the agent saw the stop.
+      tracer.hooks.onEvent(
+        {
+          kind: 'flows',
+          records: [
+            {
+              direction: 'ingress',
+              proto: 'TCP',
+              localIP: '10.244.0.5',
+              localPort: 80,
+              remoteIP: '10.244.0.9',
+              remotePort: 0,
+              count: 1,
+            },
+          ],
+        },
+        {} as BpftraceRun,
+      );
+      const final = await eventually(
+        async () => entry(c),
+        (e) => e?.final === true,
+        { what: 'the final flush', withinMs: 5000, everyMs: 50 },
+      );
+      expect(final?.flows?.map((f) => `${f.pod} ${f.direction} ${f.remoteIP}->${f.localPort}`)).toEqual([
+        'web-1 ingress 10.244.0.9->80',
+      ]);
+      expect(c.session('web', 'np-1')?.status?.phase).toBe('Completed');
+    } finally {
+      await ctl.close();
+    }
+  });
+});

@@ -1,0 +1,160 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { processInterrupt } from '../../../lib/cli/context';
+import type { Flow, NodeRecord, TraceSession } from '../../../lib/session/types';
+import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
+
+const flow = (remotePort: number, count: number): Flow => ({
+  pod: 'web-1',
+  direction: 'egress',
+  proto: 'TCP',
+  localIP: '10.244.0.5',
+  localPort: 0,
+  remoteIP: '93.184.216.34',
+  remotePort,
+  count,
+  firstSeen: '2025-01-01T00:00:00Z',
+  lastSeen: '2025-01-01T00:00:01Z',
+});
+
+/**
+ * The agent on node-1: traces at once and has seen one connection; on the stop its final flush
+ * (unless `final` is false) carries one more of it and one in its last interval.
+ */
+function playAgent(c: FakeCluster, opts: { final?: boolean; onStop?: () => void } = {}) {
+  const entry = (final: boolean, flows: Flow[]): NodeRecord => ({
+    node: 'node-1',
+    arch: 'amd64',
+    agentVersion: 'test',
+    lastFlush: '2025-01-01T00:00:00Z',
+    final,
+    containers: [],
+    flows,
+  });
+  c.hook = (method, _path, obj) => {
+    const s = obj as unknown as TraceSession | undefined;
+    if (!s || s.kind !== 'TraceSession') return;
+    if (method === 'POST') s.status = { phase: 'Tracing', nodes: [entry(false, [flow(443, 2)])] };
+    if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing') {
+      opts.onStop?.();
+      if (opts.final !== false)
+        s.status = { phase: 'Completed', nodes: [entry(true, [flow(443, 3), flow(80, 1)])] };
+    }
+  };
+}
+
+const tmpLog = () => join(mkdtempSync(join(tmpdir(), 'harden-unit-')), 'net.log');
+const lines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('netpol monitor', () => {
+  test('--timeout ends it; the final flush is collected, each flow counted once', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    const file = tmpLog();
+    const interrupts = new FakeInterrupts();
+    const r = await runCli(
+      ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', file, '--timeout', '200ms'],
+      c,
+      interrupts,
+    );
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('done: 2 flows, 1 peers');
+    const flows = lines(file).filter((l) => l.kind === 'flow');
+    expect(flows.map((f) => [f.remotePort, f.count])).toEqual([
+      [443, 2],
+      [443, 1],
+      [80, 1],
+    ]);
+    expect(lines(file)[0]).toMatchObject({ kind: 'header', context: 'fake', cluster: 'fake-cluster' });
+    expect(c.sessions()).toEqual([]);
+    expect(interrupts.listening).toBe(0);
+  });
+
+  test('without every final flush the log is partial: said, and exit 1', async () => {
+    const c = clusterWithAgent();
+    playAgent(c, { final: false });
+    const file = tmpLog();
+    const args = ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', file];
+    const r = await runCli([...args, '--timeout', '100ms', '--flush-timeout', '300ms'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`the log in ${file} is partial: no final flush from node-1 within 0.3s`);
+    expect(r.err).toContain('--accept-partial');
+    // What did arrive is kept, in whole lines.
+    expect(lines(file).filter((l) => l.kind === 'flow')).toHaveLength(1);
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('--accept-partial accepts it, still with the warning', async () => {
+    const c = clusterWithAgent();
+    playAgent(c, { final: false });
+    const args = ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', tmpLog(), '--accept-partial'];
+    const r = await runCli([...args, '--timeout', '100ms', '--flush-timeout', '300ms'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('warning: the log in');
+  });
+
+  test('Ctrl-C after --timeout, while waiting for the final flush, is not swallowed: exit 130', async () => {
+    const c = clusterWithAgent();
+    const interrupts = new FakeInterrupts();
+    playAgent(c, { final: false, onStop: () => setTimeout(() => interrupts.ctrlC(), 50) });
+    const args = ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', tmpLog()];
+    const r = await runCli([...args, '--timeout', '100ms', '--flush-timeout', '30s'], c, interrupts);
+    expect(r.code).toBe(130);
+    expect(r.err).toContain('(interrupted while waiting)');
+    expect(interrupts.listening).toBe(0);
+  });
+
+  test('Ctrl-C before the agents trace exits 130 and leaves neither session nor log', async () => {
+    const c = clusterWithAgent();
+    const interrupts = new FakeInterrupts();
+    c.hook = (method) => {
+      if (method === 'POST') setTimeout(() => interrupts.ctrlC(), 50);
+    };
+    const file = tmpLog();
+    const r = await runCli(
+      ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', file],
+      c,
+      interrupts,
+    );
+    expect(r.code).toBe(130);
+    expect(r.err).toMatch(/interrupted; session "np-\w+" was removed/);
+    expect(c.sessions()).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test('its file flag reads as a file, and kubectl flags it ignores are not offered', async () => {
+    const help = await runCli(['netpol', 'monitor', '--help'], clusterWithAgent());
+    expect(help.out).toMatch(/--output\s+Write the flow log to this file/);
+    expect(help.out).not.toMatch(/-o,|Output format|--all-namespaces|-A,/);
+    // -o json once wrote a log file named "json".
+    const r = await runCli(
+      ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '-o', 'json'],
+      clusterWithAgent(),
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('Unknown argument: o');
+    expect(r.connects).toBe(0);
+  });
+
+  test('-p and -l together are a usage error before any connection', async () => {
+    const r = await runCli(['netpol', 'monitor', '-n', 'web', '-p', 'a', '-l', 'b=c'], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('exactly one of -p/--pod, -l/--selector or --all');
+    expect(r.connects).toBe(0);
+  });
+});
+
+describe('Ctrl-C handling of the real process', () => {
+  test('an interrupt removes its SIGINT and SIGTERM listeners when disposed', () => {
+    const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+    const i = processInterrupt();
+    expect(process.listenerCount('SIGINT')).toBe(before[0] + 1);
+    i.dispose();
+    expect([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')]).toEqual(before);
+  });
+});

@@ -1,0 +1,182 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
+import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
+
+/** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
+function playAgent(
+  c: FakeCluster,
+  opts: { final?: boolean; fail?: string; trace?: boolean; gaps?: Gap[] } = {},
+) {
+  const entry = (final: boolean): NodeRecord => ({
+    node: 'node-1',
+    arch: 'amd64',
+    agentVersion: 'test',
+    lastFlush: '2025-01-01T00:00:00Z',
+    final,
+    containers: [
+      {
+        pod: 'web-1',
+        podUID: 'uid-web-1',
+        workload: 'web',
+        container: 'nginx',
+        containerID: 'containerd://abc',
+        // amd64: read, write, execve, exit_group
+        syscalls: [0, 1, 59, 231],
+        recordedFromStart: true,
+        filterSeen: true,
+        ...(opts.gaps ? { gaps: opts.gaps } : {}),
+      },
+    ],
+  });
+  c.hook = (method, _path, obj) => {
+    const s = obj as unknown as TraceSession | undefined;
+    if (!s || s.kind !== 'TraceSession') return;
+    if (method === 'POST') {
+      if (opts.fail) s.status = { phase: 'Failed', message: opts.fail };
+      else if (opts.trace !== false) s.status = { phase: 'Tracing', nodes: [entry(false)] };
+    }
+    if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing') {
+      const final = opts.final ?? true;
+      s.status = { phase: final ? 'Completed' : 'Tracing', nodes: [entry(final)] };
+    }
+  };
+}
+
+describe('seccomp start', () => {
+  test.each([
+    [['-p', 'web-1', '-l', 'app=web'], 'more than one given'],
+    [[], 'exactly one of -p/--pod or -l/--selector'],
+  ])('%j is a usage error, found before any connection', async (flags, message) => {
+    const c = clusterWithAgent();
+    const r = await runCli(['seccomp', 'start', '-n', 'web', ...flags], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(message);
+    expect(r.err).toContain("See 'kubectl harden --help' for usage.");
+    expect(r.connects).toBe(0);
+    expect(c.requests).toEqual([]);
+  });
+
+  test('creates the session, waits until it traces and prints its id', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    const interrupts = new FakeInterrupts();
+    const r = await runCli(
+      ['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', 'sc-test'],
+      c,
+      interrupts,
+    );
+    expect(r).toMatchObject({ code: 0, out: 'sc-test\n' });
+    expect(r.err).toContain('kubectl harden seccomp stop sc-test -n web > profile.json');
+    expect(c.session('web', 'sc-test')?.spec).toEqual({
+      type: 'seccomp',
+      target: { podName: 'web-1' },
+      state: 'Running',
+    });
+    expect(interrupts.listening).toBe(0);
+  });
+
+  test('a session the agent refuses is removed, and the reason shown', async () => {
+    const c = clusterWithAgent();
+    playAgent(c, { fail: 'target namespace is not the session namespace' });
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/failed: target namespace is not the session namespace/);
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('Ctrl-C while waiting for the agents exits 130 and leaves no session behind', async () => {
+    const c = clusterWithAgent();
+    playAgent(c, { trace: false });
+    const interrupts = new FakeInterrupts();
+    const run = runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', 'sc-int'], c, interrupts);
+    while (!c.session('web', 'sc-int')) await new Promise((r) => setTimeout(r, 10));
+    interrupts.ctrlC();
+    const r = await run;
+    expect(r.code).toBe(130);
+    expect(r.err).toContain('interrupted; session "sc-int" was removed');
+    expect(c.sessions()).toEqual([]);
+    expect(interrupts.listening).toBe(0);
+  });
+});
+
+describe('seccomp stop', () => {
+  async function started(opts: Parameters<typeof playAgent>[1] = {}) {
+    const c = clusterWithAgent();
+    playAgent(c, opts);
+    expect((await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', 'sc-1'], c)).code).toBe(
+      0,
+    );
+    return c;
+  }
+
+  test('waits for the final flush, prints the profile and removes the session', async () => {
+    const c = await started();
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    const profile = JSON.parse(r.out) as { syscalls: { names: string[] }[] };
+    expect(profile.syscalls[0].names).toEqual(
+      expect.arrayContaining(['execve', 'exit_group', 'read', 'write']),
+    );
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('without every final flush in time it fails and keeps the session', async () => {
+    const c = await started({ final: false });
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--timeout', '300ms'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('no final flush from node-1');
+    expect(r.err).toContain('the session is kept');
+    expect(r.out).toBe('');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
+  });
+
+  test('a gap is named, and without --accept-gaps nothing is printed and the session is kept', async () => {
+    const gap: Gap = { from: '2025-01-01T00:00:10Z', to: '2025-01-01T00:00:12.5Z', reason: 'BpftraceExited' };
+    const c = await started({ gaps: [gap] });
+    const named =
+      'warning: web-1/nginx was not traced from 2025-01-01T00:00:10Z to 2025-01-01T00:00:12.5Z (2.5 s): bpftrace exited and was restarted';
+    const refused = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain(named);
+    expect(refused.err).toContain('was not traced throughout (1 gap, listed above)');
+    expect(refused.err).toContain('kubectl harden seccomp stop sc-1 -n web --accept-gaps');
+    expect(c.session('web', 'sc-1')?.status?.phase).toBe('Completed');
+
+    const taken = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--accept-gaps'], c);
+    expect(taken.code).toBe(0);
+    expect(taken.err).toContain(named);
+    expect(JSON.parse(taken.out)).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('-o crd --output-dir writes one SeccompProfile file per container', async () => {
+    const c = await started();
+    const dir = mkdtempSync(join(tmpdir(), 'harden-unit-'));
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '-o', 'crd', '--output-dir', dir], c);
+    expect(r.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['web-web-nginx.yaml']);
+    expect(r.out).toBe(`${join(dir, 'web-web-nginx.yaml')}\n`);
+    expect(load(readFileSync(join(dir, 'web-web-nginx.yaml'), 'utf8'))).toMatchObject({
+      kind: 'SeccompProfile',
+      metadata: { name: 'web-nginx', namespace: 'web' },
+    });
+  });
+
+  test('its help names the -o values it takes, and no others', async () => {
+    const r = await runCli(['seccomp', 'stop', '--help'], clusterWithAgent());
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/-o, --output\s+Output format\s+\[string\] \[choices: "json", "crd"\]/);
+    expect(r.out).not.toMatch(/table|all-namespaces/);
+  });
+
+  test('an -o value it does not take is a usage error, found before any connection', async () => {
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-o', 'yaml'], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('Invalid values:');
+    expect(r.connects).toBe(0);
+  });
+});
