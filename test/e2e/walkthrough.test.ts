@@ -170,22 +170,31 @@ test('netpol: monitor the nginx pod, report, apply: the labelled client passes, 
   await netpolRoundTrip(nginx.metadata.name, 'nginx');
 });
 
-test("the seed's nginx-non-root pod (uid 1000, no privilege escalation, RuntimeDefault) is traced and confined the same way", async () => {
-  const pod = await runKubePod({
-    namespace: NS,
-    name: 'nginx-non-root',
-    image: testImage('nginxUnprivileged'),
-    labels: { app: 'nginx-non-root' },
-    securityContext: { ...NON_ROOT, seccompProfile: { type: 'RuntimeDefault' } },
-    readyPort: 8080,
+describe("the seed's nginx-non-root pod (uid 1000, no privilege escalation, RuntimeDefault)", () => {
+  let url: string;
+  beforeAll(async () => {
+    const pod = await runKubePod({
+      namespace: NS,
+      name: 'nginx-non-root',
+      image: testImage('nginxUnprivileged'),
+      labels: { app: 'nginx-non-root' },
+      securityContext: { ...NON_ROOT, seccompProfile: { type: 'RuntimeDefault' } },
+      readyPort: 8080,
+    });
+    url = `http://${(await getPod(NS, pod.metadata.name)).status.podIP}:8080/`;
+  }, 180_000);
+
+  test('seccomp: traced, stopped, and a new pod of the same securityContext serves under the profile', async () => {
+    await seccompRoundTrip(() => harden(['seccomp', 'start', '-p', 'nginx-non-root']), url, {
+      namespace: NS,
+      name: 'nginx-non-root-confined',
+      image: testImage('nginxUnprivileged'),
+      securityContext: NON_ROOT,
+      readyPort: 8080,
+    });
   });
-  const url = `http://${(await getPod(NS, pod.metadata.name)).status.podIP}:8080/`;
-  await seccompRoundTrip(() => harden(['seccomp', 'start', '-p', 'nginx-non-root']), url, {
-    namespace: NS,
-    name: 'nginx-non-root-confined',
-    image: testImage('nginxUnprivileged'),
-    securityContext: NON_ROOT,
-    readyPort: 8080,
+
+  test('netpol: monitored, reported, applied: the labelled client passes, the unlabelled one times out', async () => {
+    await netpolRoundTrip('nginx-non-root', url);
   });
-  await netpolRoundTrip('nginx-non-root', url);
 });
