@@ -231,7 +231,8 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
         '--',
         'sh',
         '-c',
-        'command -v socat timeout; true',
+        // dash's `command -v` looks up only its first name: one per tool.
+        'command -v socat; command -v timeout; true',
       ]);
       expect({ image: IMAGE, tools: tools.trim().split('\n').length }).toEqual({ image: IMAGE, tools: 2 });
       await until(true, 'the sentinel pair to talk (no policy yet)');
