@@ -103,9 +103,16 @@ async function walkthrough(): Promise<void> {
     `kubectl exec ${n} curl -- curl -sS -o /dev/null -w '%{http_code}\\n' ` +
       `$(kubectl get pod nginx-confined ${n} -o jsonpath='{.status.podIP}')`,
   );
+  // nginx never made a directory while traced: under its profile that is refused.
+  const mkdir = await sh(`kubectl exec ${n} nginx-confined -- mkdir /tmp/never-traced`);
+  if (mkdir.code === 0) throw new Error('mkdir succeeded under the recorded profile');
 
   say('netpol: monitor the nginx pod while the client talks to it, Ctrl-C, report → its policy');
-  const pod = (await must(`kubectl get pods ${n} | grep nginx | head -n 1 | awk '{print $1}'`)).trim();
+  // By the Deployment's label: `grep nginx` would now also match nginx-confined.
+  const pod = (
+    await must(`kubectl get pods ${n} -l app=nginx -o jsonpath='{.items[0].metadata.name}'`)
+  ).trim();
+  out('\n');
   await monitor(`kubectl harden netpol monitor ${n} -p ${pod} --output net.log`, async () => {
     for (let i = 0; i < 3; i++) await must(CURL);
   });
