@@ -55,16 +55,26 @@ async function must(line: string): Promise<string> {
 }
 
 /**
- * A probe whose answer settles once felix has programmed the rules: polled quietly until its exit
- * code is `want` (or 30 s pass), then shown once.
+ * A probe whose answer settles in time (felix programming rules, kubelet restarting a container):
+ * polled quietly until `want` holds (or 30 s pass), then shown once with its exit code.
  */
-async function settle(line: string, want: (code: number) => boolean): Promise<void> {
+async function settle(line: string, want: (code: number, stdout: string) => boolean): Promise<void> {
   const deadline = Date.now() + 30_000;
-  while (!want((await sh(line, { quiet: true })).code) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1000));
+  for (;;) {
+    const r = await sh(line, { quiet: true });
+    if (want(r.code, r.stdout) || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  const r = await sh(`${line}; echo "exit $?"`);
-  if (!want(Number(/exit (\d+)\s*$/.exec(r.stdout)?.[1]))) throw new Error(`"${line}": unexpected result`);
+  const r = await sh(`${line}; echo " (exit $?)"`);
+  const m = /^([\s\S]*) \(exit (\d+)\)\s*$/.exec(r.stdout);
+  if (!m || !want(Number(m[2]), m[1])) throw new Error(`"${line}": unexpected result`);
+}
+
+/** The first pod a label selector matches, shown as the command that finds it. */
+async function podOf(selector: string): Promise<string> {
+  const name = await must(`kubectl get pods ${n} -l ${selector} -o jsonpath='{.items[0].metadata.name}'`);
+  out('\n');
+  return name.trim();
 }
 
 const n = `-n ${NS}`;
@@ -88,6 +98,16 @@ async function walkthrough(): Promise<void> {
       `kubectl harden seccomp start ${n} -p $(kubectl get pods ${n} | grep nginx | head -n 1 | awk '{print $1}')`,
     )
   ).trim();
+  // A session started on a running pod sees only what comes next; a new pod also needs nginx's
+  // start-up. Restarting nginx in place (same pod, kubelet starts a new container) records it.
+  say('nginx was already running: restart it in its pod, so its start-up is recorded too');
+  const traced = await podOf('app=nginx');
+  await must(`kubectl exec ${n} ${traced} -- nginx -s quit`);
+  await settle(
+    `kubectl get pod ${traced} ${n} -o jsonpath='{.status.containerStatuses[0].restartCount}'`,
+    (code, stdout) => code === 0 && Number(stdout) >= 1,
+  );
+  await must(`kubectl wait ${n} --for=condition=Ready pod/${traced} --timeout=60s`);
   for (let i = 0; i < 3; i++) await must(CURL);
   await must(`kubectl harden seccomp stop ${id} ${n} > nginx.json`);
   await must('cat nginx.json');
@@ -109,10 +129,7 @@ async function walkthrough(): Promise<void> {
 
   say('netpol: monitor the nginx pod while the client talks to it, Ctrl-C, report → its policy');
   // By the Deployment's label: `grep nginx` would now also match nginx-confined.
-  const pod = (
-    await must(`kubectl get pods ${n} -l app=nginx -o jsonpath='{.items[0].metadata.name}'`)
-  ).trim();
-  out('\n');
+  const pod = await podOf('app=nginx');
   await monitor(`kubectl harden netpol monitor ${n} -p ${pod} --output net.log`, async () => {
     for (let i = 0; i < 3; i++) await must(CURL);
   });
@@ -164,7 +181,7 @@ async function teardown(): Promise<void> {
     `kubectl delete ${n} --ignore-not-found pod/curl pod/stranger pod/nginx-confined deployment/nginx service/nginx`,
   );
   if (NS !== 'default') await sh(`kubectl delete namespace ${NS} --ignore-not-found`);
-  await sh(`rm -f ${SECCOMP_ROOT}/${PROFILE}`);
+  await sh(`rm -f ${SECCOMP_ROOT}/${PROFILE}; rmdir --ignore-fail-on-non-empty ${SECCOMP_ROOT}/harden-demo`);
   await sh('kubectl harden undeploy --force');
 }
 
