@@ -123,9 +123,9 @@ async function walkthrough(): Promise<void> {
     `kubectl exec ${n} curl -- curl -sS -o /dev/null -w '%{http_code}\\n' ` +
       `$(kubectl get pod nginx-confined ${n} -o jsonpath='{.status.podIP}')`,
   );
-  // nginx never made a directory while traced: under its profile that is refused.
-  const mkdir = await sh(`kubectl exec ${n} nginx-confined -- mkdir /tmp/never-traced`);
-  if (mkdir.code === 0) throw new Error('mkdir succeeded under the recorded profile');
+  // nginx never made a symlink while traced (symlinkat is not in the profile): refused, EPERM.
+  const ln = await sh(`kubectl exec ${n} nginx-confined -- ln -s /etc/hostname /tmp/never-traced`);
+  if (ln.code === 0) throw new Error('symlinkat succeeded under the recorded profile');
 
   say('netpol: monitor the nginx pod while the client talks to it, Ctrl-C, report → its policy');
   // By the Deployment's label: `grep nginx` would now also match nginx-confined.
