@@ -4,9 +4,11 @@
 // to Services (numeric and named target ports), to the API server, to DNS and to the Internet, plus
 // kubelet probes — every line unique (ephemeral ports, times) while the rules they imply stay few.
 //
-//   node scripts/gen-flow-log.mjs N [FILE] [--seed S] [--inline]     (FILE absent or "-": stdout)
+//   node scripts/gen-flow-log.mjs N [FILE] [--seed S] [--inline] [--external K]   (FILE absent or "-": stdout)
 //
 // N counts flow lines; target and peer definition lines (a few dozen) come on top unless --inline.
+// --external K: the Internet is K distinct IPv4 addresses spread over the whole space, used in
+// turn (every one appears once N gives ~10 K external calls): for policy-size measurements.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
@@ -107,8 +109,10 @@ function pods(w, wi) {
       else labels['pod-template-generation'] = '1';
       name = w.kind === 'StatefulSet' ? `${w.name}-${i}` : `${w.name}-k${wi}${i}x`;
     }
-    const ip = w.hostNetwork ? NODES[i % NODES.length].ip : `10.244.${wi}.${10 + i}`;
+    const node = NODES[i % NODES.length];
+    const ip = w.hostNetwork ? node.ip : `10.244.${wi}.${10 + i}`;
     return {
+      node,
       ns: w.ns,
       name,
       labels,
@@ -198,6 +202,7 @@ function podIdentity(p) {
     name: p.name,
     labels: p.labels,
     owner: p.owner,
+    node: p.node.name,
     namespaceLabels: { 'kubernetes.io/metadata.name': p.ns },
     namedPorts: [{ name: p.w.portName ?? 'http', protocol: 'TCP', port: p.w.port }],
   };
@@ -215,9 +220,21 @@ export function header(startTime = '2025-03-01T10:00:00Z') {
   };
 }
 
+/** K distinct public-looking IPv4 addresses on 443, deterministic. */
+export function externalPeers(k, seed = 1) {
+  const rnd = prng(seed ^ 0x5eed);
+  const seen = new Set();
+  while (seen.size < k) {
+    const a = 11 + Math.floor(rnd() * 212); // 11..222: no 10/8, no multicast
+    seen.add(`${a}.${Math.floor(rnd() * 256)}.${Math.floor(rnd() * 256)}.${1 + Math.floor(rnd() * 254)}`);
+  }
+  return [...seen].map((ip) => ({ ip, family: 4, port: 443 }));
+}
+
 /** N flow-line objects after the header, deterministic for a seed. */
-export function* flows(n, seed = 1) {
+export function* flows(n, seed = 1, external = EXTERNAL) {
   const rnd = prng(seed);
+  let nextExternal = 0;
   const pick = (a) => a[Math.floor(rnd() * a.length)];
   const ephemeral = () => 32768 + Math.floor(rnd() * 28232);
   const t0 = Date.parse('2025-03-01T10:00:00Z');
@@ -243,10 +260,10 @@ export function* flows(n, seed = 1) {
     };
     const r = rnd();
     if (r < 0.1) {
-      // kubelet probe: node → pod, on the pod's port
+      // kubelet probe: the pod's own node → pod, on the pod's port
       const ws = PODS.filter((ps) => !ps[0].hostNetwork);
       const p = pick(pick(ws));
-      const node = pick(NODES);
+      const node = p.node;
       yield {
         kind: 'flow',
         target: podIdentity(p),
@@ -292,7 +309,7 @@ export function* flows(n, seed = 1) {
     const caller = pick(byName(callerName));
     // Every call is seen from both ends when both are traced: emit the egress side or the ingress side.
     if (kind === 'external') {
-      const e = pick(EXTERNAL);
+      const e = external === EXTERNAL ? pick(EXTERNAL) : external[nextExternal++ % external.length];
       yield {
         kind: 'flow',
         target: podIdentity(caller),
@@ -363,7 +380,7 @@ export function* flows(n, seed = 1) {
  * The log's lines as text: the header, then flows; unless inline, each target and peer is written
  * once as a definition line and flows name it by id, as `netpol monitor` does.
  */
-export function* lines(n, { seed = 1, inline = false } = {}) {
+export function* lines(n, { seed = 1, inline = false, external } = {}) {
   yield JSON.stringify(header());
   const ids = { target: new Map(), peer: new Map() };
   const ref = function* (what, value) {
@@ -376,7 +393,7 @@ export function* lines(n, { seed = 1, inline = false } = {}) {
     }
     return id;
   };
-  for (const f of flows(n, seed)) {
+  for (const f of flows(n, seed, external ? externalPeers(external, seed) : EXTERNAL)) {
     if (!inline) {
       f.target = yield* ref('target', f.target);
       f.peer = yield* ref('peer', f.peer);
@@ -393,16 +410,22 @@ async function main(argv) {
   const inline = Boolean(flag('--inline'));
   const seedAt = argv.indexOf('--seed');
   const seed = seedAt >= 0 ? Number(argv.splice(seedAt, 2)[1]) : 1;
+  const extAt = argv.indexOf('--external');
+  const external = extAt >= 0 ? Number(argv.splice(extAt, 2)[1]) : undefined;
   const [nText, file] = argv;
   const n = Number(nText);
-  if (!Number.isInteger(n) || n < 0) {
-    process.stderr.write('usage: gen-flow-log.mjs N [FILE|-] [--seed S] [--inline]\n');
+  if (
+    !Number.isInteger(n) ||
+    n < 0 ||
+    (external !== undefined && !(Number.isInteger(external) && external > 0))
+  ) {
+    process.stderr.write('usage: gen-flow-log.mjs N [FILE|-] [--seed S] [--inline] [--external K]\n');
     process.exitCode = 2;
     return;
   }
   const out = file && file !== '-' ? createWriteStream(file) : process.stdout;
   let buf = '';
-  for (const line of lines(n, { seed, inline })) {
+  for (const line of lines(n, { seed, inline, external })) {
     buf += line + '\n';
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain');

@@ -5,6 +5,7 @@
  * per node, owned by this node's field manager through server-side apply, so agents never
  * overwrite each other.
  */
+import { existsSync } from 'node:fs';
 import { ApiError, type Kube } from '../kube/client';
 import { inform } from '../kube/informer';
 import { ownerOf, podIPs, type Pod } from '../kube/objects';
@@ -13,11 +14,14 @@ import {
   API_VERSION,
   KIND,
   type Condition,
+  type Gap,
   type NodeRecord,
   type SessionPhase,
   type TraceSession,
+  type TraceSessionStatus,
 } from '../session/types';
 import { transition, type ConditionUpdate } from '../session/conditions';
+import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
@@ -27,8 +31,10 @@ import { FlowTable } from './net-parse';
 import type { BpftraceProbe } from './dialect';
 import { coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
 import type { ProgramTargets } from './program';
+import { prune, type GonePod } from './retention';
 import { SessionRecords, sessionKey, type Identity } from './sessions';
-import { Tracer, type TracerHooks, type TracerLike } from './tracer';
+import { canonicalJson, StatusMemo } from './status-memo';
+import { Tracer, type TraceGap, type TracerHooks, type TracerLike } from './tracer';
 
 export interface ControllerOptions {
   node: string;
@@ -46,6 +52,12 @@ export interface ControllerOptions {
 
 interface Tracked {
   session: TraceSession;
+  /** When this agent began tracing it (ms): cgroups armed earlier were not seen from their start by it. */
+  since: number;
+  /** The spec last acted on: events that change only the status (our own writes) are not acted on. */
+  spec: string;
+  /** What was last written, so an unchanged status is not written again. */
+  memo: StatusMemo;
   records: SessionRecords;
   /** Stop seen: the final flush is due once the last interval's sets have arrived. */
   finalAt?: number;
@@ -56,36 +68,58 @@ interface Tracked {
   refused?: string;
   /** Network sessions: unique flows of the target pods seen on this node. */
   flows?: FlowTable;
+  /** Intervals in which this node traced nothing (open sessions: pods that ran only then are missing). */
+  nodeGaps: Gap[];
+  /** The previous agent's last write, when this agent took the session over: a gap until traced again. */
+  resumeFrom?: string;
 }
 
 const now = () => new Date().toISOString();
+
+/** A status as written, less the time of writing (which alone is no reason to write). */
+type UnstampedStatus = Omit<TraceSessionStatus, 'nodes'> & { nodes?: Omit<NodeRecord, 'lastFlush'>[] };
 
 export class Controller {
   private readonly pods = new Map<string, Pod>();
   private readonly sessions = new Map<string, Tracked>();
   private readonly cgroups = new Map<string, CgroupState>();
   private readonly identities = new Map<string, Identity>();
+  private readonly gone = new Map<string, GonePod>();
   private readonly tracer: TracerLike;
   private readonly abort = new AbortController();
   private flushTimer?: NodeJS.Timeout;
   private health: BpftraceError | undefined;
   private flushing = false;
+  private closing = false;
 
   constructor(
     private readonly kube: Kube,
     private readonly opts: ControllerOptions,
   ) {
-    this.tracer = (opts.tracer ?? ((hooks) => new Tracer(hooks)))({
+    const tracer =
+      opts.tracer ??
+      ((hooks) => new Tracer(hooks, { binary: opts.bpftrace.binary, intervalMs: opts.intervalMs }));
+    this.tracer = tracer({
       targets: () => this.targets(),
       // targets() is empty, so no program is made, when this bpftrace has no dialect.
       program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;
+        if (e && this.tracer.untracedSince) this.gapOpened();
         void this.flush();
       },
-      // Tell waiting `start` commands as soon as a program is attached.
-      onAttached: () => void this.flush(),
+      onAttached: () => {
+        this.closeResumeGaps();
+        // Tell waiting `start` commands as soon as a program is in service.
+        void this.flush();
+      },
+      onGap: (g) => this.onGap(g),
+      onSwitch: () => void this.flush(),
+      running: (cgroup) => {
+        const c = this.cgroups.get(cgroup);
+        return c !== undefined && c.goneAt === undefined;
+      },
       log: opts.log,
     });
     // An unusable bpftrace is never started; every session's condition says why.
@@ -115,18 +149,35 @@ export class Controller {
     this.flushTimer = setInterval(() => void this.tick(), Math.min(this.opts.flushMs, 500));
   }
 
+  /** What the agent remembers, for logs and tests: bounded by what runs, not by what ran. */
+  get memory(): { pods: number; gonePods: number; cgroups: number; identities: number; programs: number } {
+    return {
+      pods: this.pods.size,
+      gonePods: this.gone.size,
+      cgroups: this.cgroups.size,
+      identities: this.identities.size,
+      programs: this.tracer.runningCount,
+    };
+  }
+
   async close(): Promise<void> {
     this.abort.abort();
     if (this.flushTimer) clearInterval(this.flushTimer);
     await this.tracer.close();
+    // Written as a change, so the last write's time is when tracing ended here.
+    this.closing = true;
     await this.flush();
   }
 
   // --- the world, as watched ---------------------------------------------------------------------
 
   private onPod(type: string, pod: Pod): void {
-    if (type === 'DELETED') this.pods.delete(pod.metadata.uid ?? '');
-    else this.pods.set(pod.metadata.uid ?? '', pod);
+    const uid = pod.metadata.uid ?? '';
+    if (type === 'DELETED') {
+      this.pods.delete(uid);
+      // Its containers may still run, and the program prints their last sets later: kept (see prune).
+      this.gone.set(uid, { pod, at: Date.now() });
+    } else this.pods.set(uid, pod);
     this.learnIdentities(pod);
     void this.tracer.reconcile();
   }
@@ -139,14 +190,27 @@ export class Controller {
       return;
     }
     let t = this.sessions.get(key);
+    const spec = canonicalJson(s.spec);
+    if (t && t.spec === spec) {
+      // A status write (ours echoing back, or another node's): nothing to do.
+      t.session = s;
+      return;
+    }
     if (!t) {
       const mine = s.status?.nodes?.find((n) => n.node === this.opts.node);
       t = {
         session: s,
+        since: Date.now(),
+        spec,
+        memo: new StatusMemo(),
+        conditions: mine?.conditions,
         records: new SessionRecords(mine),
         final: mine?.final ?? false,
         phaseWritten: s.status?.phase,
-        conditions: mine?.conditions,
+        nodeGaps: mine?.gaps ?? [],
+        // An earlier agent was tracing this session here: from its last write until this agent
+        // traces again, nothing was.
+        resumeFrom: mine && !mine.final ? mine.lastFlush : undefined,
       };
       if (s.spec.type === 'network') {
         t.flows = this.flowTable(t);
@@ -159,12 +223,18 @@ export class Controller {
       }
     }
     t.session = s;
+    t.spec = spec;
     if (s.spec.state === 'Stopped' && !t.final && t.finalAt === undefined) {
       // One more interval brings the sets printed since the last flush.
       t.finalAt = Date.now() + this.opts.intervalMs + 300;
     }
     void this.tracer.reconcile();
     void this.flush();
+  }
+
+  /** A pod by UID, whether it still exists or was deleted while its cgroups may still print. */
+  private podOf(uid: string | undefined): Pod | undefined {
+    return uid ? (this.pods.get(uid) ?? this.gone.get(uid)?.pod) : undefined;
   }
 
   /** Container IDs → names, remembered so a deleted pod's records keep their names. */
@@ -191,7 +261,7 @@ export class Controller {
   /** Egress by the sending cgroup's pod, ingress by the pod that owns the local address. */
   private flowTable(t: Tracked): FlowTable {
     const covered = (uid: string | undefined) => {
-      const pod = uid ? this.pods.get(uid) : undefined;
+      const pod = this.podOf(uid);
       return pod && coversPod(t.session, pod) ? pod : undefined;
     };
     return new FlowTable({
@@ -222,11 +292,12 @@ export class Controller {
     const { targets, discovered } = planTargets({
       sessions: [...this.sessions.values()].filter((t) => this.active(t)).map((t) => t.session),
       pods: this.pods,
+      gonePods: new Map([...this.gone].map(([uid, g]) => [uid, g.pod])),
       cgroups: this.cgroups,
       layout: this.opts.layout,
       cgroupIdOf,
     });
-    for (const [id, c] of discovered) this.cgroups.set(id, c);
+    for (const [id, c] of discovered) this.cgroups.set(id, { ...c, seenAt: Date.now() });
     return targets;
   }
 
@@ -240,6 +311,8 @@ export class Controller {
           fromStart: true,
           filterSeen: false,
           recording: false,
+          dir: this.opts.layout.dirOfHierarchyPath(e.path),
+          seenAt: Date.now(),
         });
         return;
       case 'exec':
@@ -260,11 +333,12 @@ export class Controller {
           byCgroup.set(cgroup, list);
         }
         for (const [cgroup, nrs] of byCgroup) {
-          const uid = this.cgroups.get(cgroup)?.podUID;
+          const pod = this.podOf(this.cgroups.get(cgroup)?.podUID);
           for (const t of this.sessions.values()) {
-            if (t.refused || t.final || t.session.spec.type !== 'seccomp') continue;
-            const pod = uid ? this.pods.get(uid) : undefined;
-            if (pod ? coversPod(t.session, pod) : false) t.records.add(cgroup, nrs);
+            if (!this.active(t) || t.session.spec.type !== 'seccomp') continue;
+            // A pod not seen yet may be a target of an open session: kept until settle knows.
+            const maybe = pod ? coversPod(t.session, pod) : !t.session.spec.target.podName;
+            if (maybe) t.records.add(cgroup, nrs);
           }
         }
         return;
@@ -277,9 +351,117 @@ export class Controller {
     }
   }
 
+  // --- gaps: intervals in which targets were not traced ------------------------------------------
+
+  /** Cgroups that existed when tracing stopped: the gap is theirs too, even if they end during it. */
+  private aliveAtGap?: Set<string>;
+
+  /** bpftrace died with nothing else in service. */
+  private gapOpened(): void {
+    if (this.aliveAtGap) return;
+    this.aliveAtGap = new Set(
+      [...this.cgroups].filter(([, c]) => !c.dir || existsSync(c.dir)).map(([id]) => id),
+    );
+    for (const c of this.cgroups.values()) {
+      // Armed, waiting for its entrypoint's exec, which may come before the next program attaches:
+      // record it from then on, its start counted as missed.
+      if (!c.recording) {
+        c.recording = true;
+        c.fromStart = false;
+      }
+    }
+  }
+
+  private onGap(g: TraceGap): void {
+    const gap: Gap = { from: g.from.toISOString(), to: g.to.toISOString(), reason: g.reason };
+    const from = g.from.getTime();
+    const alive = this.aliveAtGap;
+    this.aliveAtGap = undefined;
+    const cgroups =
+      g.cgroups ??
+      [...this.cgroups].filter(([id, c]) => alive?.has(id) || (c.seenAt ?? 0) >= from).map(([id]) => id);
+    this.opts.log(`not traced from ${gap.from} to ${gap.to} (${gap.reason}): ${cgroups.length} cgroups`);
+    for (const t of this.sessions.values()) {
+      if (this.active(t)) this.addGap(t, gap, cgroups, !g.cgroups);
+    }
+    void this.flush();
+  }
+
+  /** A gap for a session: on the target containers among `cgroups`, and on the node when it was all of it. */
+  private addGap(t: Tracked, gap: Gap, cgroups: Iterable<string>, nodeWide: boolean): void {
+    for (const id of cgroups) {
+      const uid = this.cgroups.get(id)?.podUID;
+      const pod = uid ? this.pods.get(uid) : undefined;
+      if (pod && coversPod(t.session, pod)) t.records.addGap(id, gap);
+    }
+    if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
+  }
+
+  /** Ending while not traced (bpftrace down, or never up since a restart): the gap ends with it. */
+  private closeOpenGaps(t: Tracked, to: string): void {
+    const untraced = this.tracer.untracedSince;
+    if (untraced) {
+      const gap: Gap = { from: untraced.toISOString(), to, reason: 'BpftraceExited' };
+      this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
+    }
+    this.closeResumeGap(t, to);
+  }
+
+  /** Sessions taken over from an earlier agent: untraced from its last write until now. */
+  private closeResumeGaps(): void {
+    const to = new Date().toISOString();
+    for (const t of this.sessions.values()) {
+      if (t.resumeFrom && this.active(t) && this.traced(t)) this.closeResumeGap(t, to);
+    }
+  }
+
+  private closeResumeGap(t: Tracked, to: string): void {
+    if (!t.resumeFrom) return;
+    const gap: Gap = { from: t.resumeFrom, to, reason: 'AgentRestarted' };
+    t.resumeFrom = undefined;
+    this.opts.log(
+      `session ${sessionKey(t.session)}: not traced from ${gap.from} to ${gap.to} (agent restarted)`,
+    );
+    // Containers recorded before whose pods still exist may have run on untraced.
+    for (const c of t.records.containers()) {
+      if (this.podOf(c.podUID)) t.records.addContainerGap(c.containerID, gap);
+    }
+    this.addGap(t, gap, this.cgroups.keys(), true);
+  }
+
   // --- writing status ----------------------------------------------------------------------------
 
+  private lastPrune = 0;
+
+  /** Forgets what no open session can need any more (see ./retention). */
+  private prune(): void {
+    const sessions = [...this.sessions.values()];
+    const pending = new Set(sessions.flatMap((t) => t.records.pendingCgroups()));
+    const dropped = prune(
+      { cgroups: this.cgroups, gone: this.gone, identities: this.identities },
+      {
+        now: Date.now(),
+        tracing: sessions.some((t) => this.active(t)),
+        livePods: new Set(this.pods.keys()),
+        exists: existsSync,
+        pending: (cgroup) => pending.has(cgroup),
+        // The program's last print of a vanished cgroup comes within an interval; a flush after.
+        graceMs: 2 * this.opts.intervalMs + this.opts.flushMs,
+        pendingMaxMs: 60_000,
+      },
+    );
+    if (dropped.cgroups.length || dropped.pods.length) {
+      this.opts.log(
+        `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}`,
+      );
+    }
+  }
+
   private async tick(): Promise<void> {
+    if (Date.now() - this.lastPrune >= 1000) {
+      this.lastPrune = Date.now();
+      this.prune();
+    }
     const due = [...this.sessions.values()].some(
       (t) => t.finalAt !== undefined && !t.final && Date.now() >= t.finalAt,
     );
@@ -287,41 +469,98 @@ export class Controller {
   }
 
   private lastFlush = 0;
+  private flushAgain = false;
 
   /** Writes every session this node holds targets or records for; failures are retried next time. */
   async flush(): Promise<void> {
-    if (this.flushing) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
     this.flushing = true;
-    this.lastFlush = Date.now();
     try {
-      for (const t of [...this.sessions.values()]) {
-        try {
-          await this.flushOne(t);
-        } catch (e) {
-          if (e instanceof ApiError && e.statusCode === 404) this.sessions.delete(sessionKey(t.session));
-          else this.opts.log(`flush ${sessionKey(t.session)}: ${(e as Error).message}`);
+      do {
+        this.flushAgain = false;
+        this.lastFlush = Date.now();
+        for (const t of [...this.sessions.values()]) {
+          try {
+            await this.flushOne(t);
+          } catch (e) {
+            if (e instanceof ApiError && e.statusCode === 404) this.sessions.delete(sessionKey(t.session));
+            else this.opts.log(`flush ${sessionKey(t.session)}: ${(e as Error).message}`);
+          }
         }
-      }
+      } while (this.flushAgain);
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Server-side apply of this node's part of a session's status, unless it is what was last written. */
+  private async write(t: Tracked, status: UnstampedStatus): Promise<boolean> {
+    if (t.memo.unchanged(status)) return false;
+    const { metadata } = t.session;
+    const path = resourcePath(R.tracesessions, {
+      namespace: metadata.namespace,
+      name: metadata.name,
+      subresource: 'status',
+    });
+    const stamped = {
+      ...status,
+      nodes: status.nodes?.map((n): NodeRecord => ({ ...n, lastFlush: now() })),
+    };
+    await this.kube.apply(
+      path,
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: metadata.name, namespace: metadata.namespace },
+        status: stamped,
+      },
+      { fieldManager: `harden-agent/${this.opts.node}` },
+    );
+    t.memo.wrote(status);
+    return true;
   }
 
   private settle(t: Tracked): void {
     const only = t.session.spec.target.containers;
     for (const cgroup of t.records.pendingCgroups()) {
       const c = this.cgroups.get(cgroup);
-      const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
-      if (!c || !who) continue; // its pod status does not name it yet; kept for the next flush
-      if (only?.length && !only.includes(who.container)) {
-        t.records.settle(cgroup, { ...who, containerID: `skip:${who.containerID}` }, c);
+      // Forgotten (see prune): its pod was never seen, so whose sets these are is unknown.
+      if (!c) {
+        this.opts.log(
+          `session ${sessionKey(t.session)}: sets of cgroup ${cgroup} dropped: its pod was never seen`,
+        );
+        t.records.drop(cgroup);
         continue;
       }
-      t.records.settle(cgroup, who, c);
+      const pod = this.podOf(c.podUID);
+      if (pod && !coversPod(t.session, pod)) {
+        t.records.drop(cgroup);
+        continue;
+      }
+      const who = c.containerID ? this.identities.get(c.containerID) : undefined;
+      if (!who) continue; // its pod status does not name it yet; kept for the next flush
+      // Seen from its start by this session only if it started after the session did.
+      const facts = { ...c, fromStart: c.fromStart && (c.seenAt ?? 0) >= t.since };
+      if (only?.length && !only.includes(who.container)) {
+        t.records.settle(cgroup, { ...who, containerID: `skip:${who.containerID}` }, facts);
+        continue;
+      }
+      t.records.settle(cgroup, who, facts);
     }
   }
 
   private bpftraceReady(): ConditionUpdate {
+    if (this.closing) {
+      return {
+        type: 'BpftraceReady',
+        status: 'False',
+        reason: 'AgentStopped',
+        message: 'the node agent stopped',
+      };
+    }
     return this.health
       ? {
           type: 'BpftraceReady',
@@ -333,68 +572,42 @@ export class Controller {
   }
 
   private async flushOne(t: Tracked): Promise<void> {
-    const { metadata } = t.session;
-    const path = resourcePath(R.tracesessions, {
-      namespace: metadata.namespace,
-      name: metadata.name,
-      subresource: 'status',
-    });
-    const fieldManager = `harden-agent/${this.opts.node}`;
+    const stamp = now();
     if (t.refused) {
-      if (t.phaseWritten === 'Failed') return;
-      await this.kube.apply(
-        path,
-        {
-          apiVersion: API_VERSION,
-          kind: KIND,
-          metadata: { name: metadata.name, namespace: metadata.namespace },
-          status: {
-            phase: 'Failed',
-            message: t.refused,
-            conditions: transition(
-              undefined,
-              [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
-              now(),
-            ),
-          },
-        },
-        { fieldManager },
+      const conditions = transition(
+        t.conditions,
+        [{ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace', message: t.refused }],
+        stamp,
       );
+      await this.write(t, { phase: 'Failed', message: t.refused, conditions });
       t.phaseWritten = 'Failed';
+      t.conditions = conditions;
       return;
     }
+    if (t.final && t.phaseWritten === 'Completed') return;
+    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
+    if (finishing) this.closeOpenGaps(t, stamp);
     const pods = this.targetPods(t);
     this.settle(t);
     const containers = t.records.containers().filter((c) => !c.containerID.startsWith('skip:'));
     const open = !t.session.spec.target.podName;
     // A pod session concerns only its pod's node; an open one every node (a matching pod may come).
     if (!open && !pods.length && !containers.length && t.phaseWritten === undefined) return;
-    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
-    if (t.final && t.phaseWritten === 'Completed') return;
     const ready = this.traced(t);
     const phase: SessionPhase = finishing ? 'Completed' : ready ? 'Tracing' : 'Pending';
-    const conditions = transition(t.conditions, [this.bpftraceReady()], now());
-    const entry: NodeRecord = {
+    const conditions = transition(t.conditions, [this.bpftraceReady()], stamp);
+    const entry: Omit<NodeRecord, 'lastFlush'> = {
       node: this.opts.node,
       arch: this.opts.arch,
       agentVersion: VERSION,
       bpftraceVersion: this.opts.bpftrace.version,
-      lastFlush: now(),
       final: finishing,
       containers,
       conditions,
+      ...(t.nodeGaps.length ? { gaps: t.nodeGaps } : {}),
       ...(t.flows ? { flows: t.flows.flows(), truncated: t.flows.truncated } : {}),
     };
-    await this.kube.apply(
-      path,
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        metadata: { name: metadata.name, namespace: metadata.namespace },
-        status: { phase, nodes: [entry] },
-      },
-      { fieldManager },
-    );
+    await this.write(t, { phase, nodes: [entry] });
     t.phaseWritten = phase;
     t.conditions = conditions;
     if (finishing) {

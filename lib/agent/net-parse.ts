@@ -13,7 +13,7 @@ import { NET_MAPS, type NetMapKind } from './net-program';
 
 /** A tuple as printed by the program; localIP is "" when the kernel did not know it (UDP egress). */
 export interface FlowRecord extends FlowTuple {
-  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent: egress only. */
+  /** cgroup id (decimal, as elsewhere in the agent) of the task that sent, or received (UDP). */
   cgroup?: string;
 }
 
@@ -81,6 +81,21 @@ function record(kind: NetMapKind, key: string, value: unknown): FlowRecord | und
       localPort: 0,
       remoteIP: r,
       remotePort: p,
+      count: value,
+    };
+  }
+  if (kind === 'udpIngress' && f.length === 3) {
+    // The receiving task's cgroup: a server's datagrams are attributed to it like egress.
+    const [cgroup, p, r] = [cgroupId(f[0]), port(f[1]), normalizeIP(f[2])];
+    if (cgroup === undefined || !p || !r) return undefined;
+    return {
+      cgroup,
+      direction: 'ingress',
+      proto: 'UDP',
+      localIP: '',
+      localPort: p,
+      remoteIP: r,
+      remotePort: 0,
       count: value,
     };
   }
@@ -159,10 +174,8 @@ export class FlowTable {
     const now = this.opts.now().toISOString();
     for (const r of records) {
       if (isLoopback(r.remoteIP) || isLoopback(r.localIP)) continue;
-      const pod =
-        r.direction === 'egress' && r.cgroup !== undefined
-          ? this.opts.podOfCgroup(r.cgroup)
-          : this.opts.podOfIP(r.localIP);
+      // By the task when the kernel ran in it (egress, UDP receives); else by the local address.
+      const pod = r.cgroup !== undefined ? this.opts.podOfCgroup(r.cgroup) : this.opts.podOfIP(r.localIP);
       if (pod === undefined) {
         this.unattributed += r.count;
         continue;

@@ -17,6 +17,9 @@
  * - Context arrays cannot be map keys or pointer-cast, but `ntop()` of them can be a key and equals
  *   `ntop(pton("…"))` of the same bytes; `pton()` refuses dotted IPv4-in-IPv6, hence hex groups.
  * - `else if` made 0.17 emit unloadable code ("unreachable insn"); plain `if`s are used.
+ * - A UDP server's side: recvfrom/recvmsg/recvmmsg fill the sender's address only on return, so
+ *   sys_enter stores the buffer's address per thread and sys_exit reads it (checked on both with
+ *   Python's recvfrom and recvmsg, IPv4 and IPv6: the sender's address and the socket's bound port).
  */
 import { isIP } from 'node:net';
 import type { ProgramPart } from './program';
@@ -27,13 +30,27 @@ import type { ProgramPart } from './program';
  *   tcpEgress  [cgroup, local ip, remote ip, remote port]
  *   tcpIngress [local ip, local port, remote ip]
  *   udpEgress  [cgroup, remote ip, remote port]
+ *   udpIngress [cgroup, local port, remote ip]
  * Ephemeral ports (egress source, ingress peer) are left out: a policy never names them.
  */
 export const NET_MAPS = {
   tcpEgress: ['@tcpe0', '@tcpe1'],
   tcpIngress: ['@tcpi0', '@tcpi1'],
   udpEgress: ['@udpe0', '@udpe1'],
+  udpIngress: ['@udpi0', '@udpi1'],
 } as const;
+
+/**
+ * UDP peers by [cgroup, ip, port], per phase like the flow maps but never printed: who a target
+ * sent to (so a datagram back from there is an answer, not ingress) and who sent to it (so a
+ * datagram back is a server's reply, not egress to a client's ephemeral port). The map of the
+ * phase being entered is cleared, so an entry lives one to two intervals.
+ */
+const UDP_SENT = ['@udps0', '@udps1'] as const;
+const UDP_RECEIVED = ['@udpr0', '@udpr1'] as const;
+/** tid → the receive call's sockaddr buffer and fd, from sys_enter to sys_exit (when it is filled). */
+const RECV_ADDR = '@urecv';
+const RECV_FD = '@urfd';
 export type NetMapKind = keyof typeof NET_MAPS;
 
 const PHASE = '@nphase';
@@ -68,8 +85,36 @@ function countInto(kind: NetMapKind, key: string): string {
   return `if (${PHASE}) { ${m1}[${key}] = count(); } else { ${m0}[${key}] = count(); }`;
 }
 
+/** `@m<phase>[key] = 1;` into the reply map of the current phase. */
+function markInto(pair: readonly [string, string], key: string): string {
+  return `if (${PHASE}) { ${pair[1]}[${key}] = 1; } else { ${pair[0]}[${key}] = 1; }`;
+}
+
+/** True when neither phase's reply map has the key (a missing key reads as 0). */
+const unseenIn = (pair: readonly [string, string], key: string) =>
+  `${pair[0]}[${key}] == 0 && ${pair[1]}[${key}] == 0`;
+
 /** Host-order port from a network-order u16 read from user memory. */
 const ntohs = (v: string) => `((${v} & 0xff) << 8 | (${v} >> 8))`;
+
+/** [cgroup, ip, port] of a UDP peer, as the family branches below leave them. */
+const PEER_KEY = `$c, $ip, ${ntohs('$p')}`;
+
+/** Per family, `$ip` and `$p` (network order) from the sockaddr `$sa`, then `stmt`. */
+function peerBranches(stmt: string): string[] {
+  return [
+    `if ($fam == ${AF_INET}) {`,
+    `  $in = (struct sockaddr_in *)$sa;`,
+    `  $p = $in->sin_port; $ip = ntop($in->sin_addr.s_addr);`,
+    `  ${stmt}`,
+    `}`,
+    `if ($fam == ${AF_INET6}) {`,
+    `  $in6 = (struct sockaddr_in6 *)$sa;`,
+    `  $p = $in6->sin6_port; $ip = ntop($in6->sin6_addr.in6_u.u6_addr8);`,
+    `  ${stmt}`,
+    `}`,
+  ];
+}
 
 /**
  * Body lines recording a UDP peer from the sockaddr expression `sa` (user memory), if `fd` is a UDP
@@ -86,18 +131,56 @@ function udpPeer(sa: string, fd: string): string[] {
     // The back-pointer check keeps a non-socket fd (the call fails with ENOTSOCK) from matching.
     `  if ($sock->file == $file && $sock->sk->sk_protocol == ${IPPROTO_UDP}) {`,
     `    $c = cgroup;`,
-    `    if ($fam == ${AF_INET}) {`,
-    `      $in = (struct sockaddr_in *)$sa;`,
-    `      $p = $in->sin_port; $ip = ntop($in->sin_addr.s_addr);`,
-    `      ${countInto('udpEgress', `$c, $ip, ${ntohs('$p')}`)}`,
-    `    }`,
-    `    if ($fam == ${AF_INET6}) {`,
-    `      $in6 = (struct sockaddr_in6 *)$sa;`,
-    `      $p = $in6->sin6_port; $ip = ntop($in6->sin6_addr.in6_u.u6_addr8);`,
-    `      ${countInto('udpEgress', `$c, $ip, ${ntohs('$p')}`)}`,
-    `    }`,
+    // A datagram to whoever sent to this target lately is a reply, not egress.
+    ...peerBranches(
+      `if (${unseenIn(UDP_RECEIVED, PEER_KEY)}) { ${countInto('udpEgress', PEER_KEY)} ${markInto(UDP_SENT, PEER_KEY)} }`,
+    ).map((l) => `    ${l}`),
     `  }`,
     `}`,
+  ];
+}
+
+/**
+ * The receive side of unconnected UDP sockets (servers): recvfrom/recvmsg/recvmmsg. The sender's
+ * address is known only when the call returns, written into the caller's buffer, so sys_enter keeps
+ * the buffer's user address and fd by thread, and sys_exit reads the address from it.
+ * A connected socket is skipped (its peer is fixed and its connect() was counted as egress), and so
+ * is a datagram from a peer the target itself sent to lately (the answer to a client's query).
+ */
+function recvProbes(): string[] {
+  const enter = (call: string, nameExpr: string, pre: string[] = []) =>
+    probe(`tracepoint:syscalls:sys_enter_${call} /@targets[cgroup]/`, [
+      ...pre,
+      `if (${nameExpr} != 0) { ${RECV_ADDR}[tid] = (uint64)${nameExpr}; ${RECV_FD}[tid] = args->fd; }`,
+    ]);
+  const exit = (call: string) =>
+    probe(`tracepoint:syscalls:sys_exit_${call} /@targets[cgroup]/`, [
+      `$a = ${RECV_ADDR}[tid];`,
+      `if ($a != 0) {`,
+      // recvmmsg returns the number of messages; the others the bytes: > 0 filled an address.
+      `  if (args->ret > 0) {`,
+      `    $sa = (struct sockaddr *)uptr($a);`,
+      `    $fam = $sa->sa_family;`,
+      `    $file = (struct file *)*(curtask->files->fdt->fd + ${RECV_FD}[tid]);`,
+      `    $sock = (struct socket *)$file->private_data;`,
+      `    if ($sock->file == $file && $sock->sk->sk_protocol == ${IPPROTO_UDP} && $sock->sk->__sk_common.skc_state != ${TCP_ESTABLISHED}) {`,
+      `      $c = cgroup; $l = $sock->sk->__sk_common.skc_num;`,
+      ...peerBranches(
+        `if (${unseenIn(UDP_SENT, PEER_KEY)}) { ${countInto('udpIngress', '$c, $l, $ip')} ${markInto(UDP_RECEIVED, PEER_KEY)} }`,
+      ).map((l) => `      ${l}`),
+      `    }`,
+      `  }`,
+      `  delete(${RECV_ADDR}[tid]); delete(${RECV_FD}[tid]);`,
+      `}`,
+    ]);
+  return [
+    enter('recvfrom', 'args->addr'),
+    exit('recvfrom'),
+    enter('recvmsg', '$name', [`$name = ((struct user_msghdr *)args->msg)->msg_name;`]),
+    exit('recvmsg'),
+    // The first message only, as for sendmmsg.
+    enter('recvmmsg', '$name', [`$name = ((struct mmsghdr *)args->mmsg)->msg_hdr.msg_name;`]),
+    exit('recvmmsg'),
   ];
 }
 
@@ -160,6 +243,7 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
       ...udpPeer('uptr($name)', 'args->fd').map((l) => `  ${l}`),
       `}`,
     ]),
+    ...recvProbes(),
   ];
   return {
     begin,
@@ -167,7 +251,12 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
     interval: [
       `${PHASE} = 1 - ${PHASE};`,
       `if (${PHASE}) { ${printClear(phase(0))} } else { ${printClear(phase(1))} }`,
+      `if (${PHASE}) { clear(${UDP_SENT[1]}); clear(${UDP_RECEIVED[1]}); } else { clear(${UDP_SENT[0]}); clear(${UDP_RECEIVED[0]}); }`,
     ],
-    end: [printClear(all), `clear(@podip); clear(${PHASE});`],
+    end: [
+      printClear(all),
+      `clear(@podip); clear(${PHASE});`,
+      [...UDP_SENT, ...UDP_RECEIVED, RECV_ADDR, RECV_FD].map((m) => `clear(${m});`).join(' '),
+    ],
   };
 }

@@ -6,7 +6,7 @@
 import { podIPs, type Pod } from '../kube/objects';
 import type { TraceSession } from '../session/types';
 import { parseContainerID, qosClassOf, type CgroupLayout } from './cgroups';
-import type { ProgramTargets } from './program';
+import { underAny, type ProgramTargets } from './program';
 import { matches } from './sessions';
 
 /** What the agent knows about one cgroup it armed or seeded. */
@@ -17,6 +17,12 @@ export interface CgroupState {
   fromStart: boolean;
   filterSeen: boolean;
   recording: boolean;
+  /** Its directory, to tell whether it still exists; undefined when not known. */
+  dir?: string;
+  /** When the agent first knew of it (ms since the epoch). */
+  seenAt?: number;
+  /** When its directory was found gone: it runs nothing any more, only a late print may come. */
+  goneAt?: number;
 }
 
 /** The parts of a session that decide what it traces. */
@@ -29,6 +35,8 @@ export interface PlanInput {
   sessions: readonly PlannedSession[];
   /** The node's pods, by UID. */
   pods: ReadonlyMap<string, Pod>;
+  /** Deleted pods whose cgroups may still run (a force-deleted pod's containers outlive it). */
+  gonePods?: ReadonlyMap<string, Pod>;
   cgroups: ReadonlyMap<string, CgroupState>;
   layout: Layout;
   cgroupIdOf: (dir: string) => string | undefined;
@@ -109,10 +117,14 @@ export function planTargets(input: PlanInput): Plan {
   const podPrefixes: string[] = [];
   // Arm every new pod cgroup of the node, so a new replica is recorded from its first instruction;
   // cgroups of pods that turn out not to be targets are dropped by the next program (Tracer's hasExtra).
+  // Seeded are only cgroups that still exist and may be targets: of a pod not known yet, or of a
+  // deleted target pod whose containers still run.
   if (sessions.some(isOpen)) {
     podPrefixes.push(layout.nodePrefix());
     for (const [id, c] of input.cgroups) {
-      if (c.fromStart && (!c.podUID || !input.pods.has(c.podUID))) seeds.set(id, c.recording);
+      if (!c.fromStart || c.goneAt !== undefined || (c.podUID && input.pods.has(c.podUID))) continue;
+      const gone = c.podUID ? input.gonePods?.get(c.podUID) : undefined;
+      if (!gone || sessions.some((s) => coversPod(s, gone))) seeds.set(id, c.recording);
     }
   }
   for (const [uid, pod] of pods) {
@@ -133,11 +145,14 @@ export function planTargets(input: PlanInput): Plan {
           fromStart: false,
           filterSeen: false,
           recording: true,
+          dir,
         });
       }
       seeds.set(id, c ? c.recording : true);
     }
-    for (const [id, c] of input.cgroups) if (c.podUID === uid && !seeds.has(id)) seeds.set(id, c.recording);
+    for (const [id, c] of input.cgroups) {
+      if (c.podUID === uid && c.goneAt === undefined && !seeds.has(id)) seeds.set(id, c.recording);
+    }
   }
 
   const network = sessions.filter((s) => s.spec.type === 'network');
@@ -175,6 +190,7 @@ export function tracesSession(
   if (!extra.has(s.spec.type)) return false;
   if (isOpen(s) && !prefixes.has(layout.nodePrefix())) return false;
   const targets = targetPodsOf(s, pods);
-  if (targets.some((p) => !prefixes.has(layout.podPrefix(qosClassOf(p), p.metadata.uid ?? '')))) return false;
+  const armed = (p: Pod) => underAny(layout.podPrefix(qosClassOf(p), p.metadata.uid ?? ''), prefixes);
+  if (!targets.every(armed)) return false;
   return s.spec.type !== 'network' || ipsOf(targets).every((ip) => extra.has(`${IP}${ip}`));
 }

@@ -36,6 +36,12 @@ export interface ProgramTargets {
   podPrefixes: string[];
 }
 
+/** A pod prefix under one a program arms by (the node's, for an open session) is armed by it too. */
+export function underAny(prefix: string, prefixes: Iterable<string>): boolean {
+  for (const p of prefixes) if (prefix.startsWith(p)) return true;
+  return false;
+}
+
 export interface ProgramPart {
   begin?: string[];
   probes?: string[];

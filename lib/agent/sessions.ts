@@ -2,7 +2,8 @@
  * What one node's agent holds for one session: per container instance, the syscall numbers seen
  * and how complete they are. Pure bookkeeping, merged with what an earlier agent already wrote.
  */
-import type { ContainerRecord, NodeRecord, TraceSession } from '../session/types';
+import { withGap } from '../session/gaps';
+import type { ContainerRecord, Gap, NodeRecord, TraceSession } from '../session/types';
 
 export interface Identity {
   pod: string;
@@ -21,12 +22,24 @@ export interface CgroupFacts {
 export class SessionRecords {
   /** By cgroup id while the container's identity is still unknown, then by containerID. */
   private readonly byCgroup = new Map<string, Set<number>>();
+  private readonly gapsByCgroup = new Map<string, Gap[]>();
   private readonly records = new Map<string, ContainerRecord>();
 
   /** Picks up what this node's agent wrote before a restart, so nothing flushed is lost. */
   constructor(previous?: NodeRecord) {
     for (const c of previous?.containers ?? [])
-      this.records.set(c.containerID, { ...c, syscalls: [...c.syscalls] });
+      this.records.set(c.containerID, { ...c, syscalls: [...c.syscalls], gaps: c.gaps && [...c.gaps] });
+  }
+
+  /** A gap in the tracing of a cgroup, attached to its container once that is known. */
+  addGap(cgroup: string, gap: Gap): void {
+    this.gapsByCgroup.set(cgroup, withGap(this.gapsByCgroup.get(cgroup), gap));
+  }
+
+  /** A gap in the tracing of a container already recorded (by this agent or one before it). */
+  addContainerGap(containerID: string, gap: Gap): void {
+    const rec = this.records.get(containerID);
+    if (rec) rec.gaps = withGap(rec.gaps, gap);
   }
 
   add(cgroup: string, numbers: Iterable<number>): void {
@@ -45,15 +58,22 @@ export class SessionRecords {
       filterSeen: facts.filterSeen,
     };
     rec.filterSeen ||= facts.filterSeen;
-    if (set) {
-      rec.syscalls = [...new Set([...rec.syscalls, ...set])].sort((a, b) => a - b);
-      set.clear();
-    }
+    if (set) rec.syscalls = [...new Set([...rec.syscalls, ...set])].sort((a, b) => a - b);
+    this.byCgroup.delete(cgroup);
+    for (const gap of this.gapsByCgroup.get(cgroup) ?? []) rec.gaps = withGap(rec.gaps, gap);
+    this.gapsByCgroup.delete(cgroup);
     this.records.set(who.containerID, rec);
   }
 
+  /** Forgets a cgroup's unsettled sets and gaps (it is not this session's, or cannot be named). */
+  drop(cgroup: string): void {
+    this.byCgroup.delete(cgroup);
+    this.gapsByCgroup.delete(cgroup);
+  }
+
   pendingCgroups(): string[] {
-    return [...this.byCgroup.entries()].filter(([, s]) => s.size).map(([c]) => c);
+    const withData = [...this.byCgroup.entries()].filter(([, s]) => s.size).map(([c]) => c);
+    return [...new Set([...withData, ...this.gapsByCgroup.keys()])];
   }
 
   containers(): ContainerRecord[] {

@@ -1,14 +1,32 @@
 /**
  * Keeps one bpftrace program matching the wanted targets, switching by overlap: the new program is
- * started and attached before the old one is stopped, so no syscall falls in a gap.
+ * started and attached before the old one is stopped, so no syscall falls in a gap. At most two run:
+ * the one in service and the one starting.
  *
- * A switch is only complete when the new program covers everything known by then: a cgroup armed
- * or exec'd while the new one was compiling (reported by the old one) was not in its seeds. Then
- * another program is started from the newer knowledge, and the old ones keep running until one covers.
+ * A new program is taken into service only when it covers everything known by then: a cgroup armed
+ * or exec'd while it was compiling (reported by the old one) was not in its seeds. Then it is
+ * replaced by one started from the newer knowledge while the old one keeps serving. When that keeps
+ * failing (constant pod churn), the newest is taken anyway and what it missed is reported as a gap.
+ *
+ * Whenever nothing was traced for a while (bpftrace died, a switch missed cgroups), the interval is
+ * reported through onGap: a gap is data, never silence.
  */
 import { BpftraceError, BpftraceRun, type BpftraceOptions } from './bpftrace';
 import type { TraceEvent } from './output';
-import type { Program, ProgramTargets } from './program';
+import { underAny, type Program, type ProgramTargets } from './program';
+
+/** Vanished cgroups a program may hold in its maps before it is replaced by a clean one. */
+const STALE_MAX = 4096;
+
+export interface TraceGap {
+  /** The last moment known traced. */
+  from: Date;
+  /** Traced again. */
+  to: Date;
+  reason: 'BpftraceExited' | 'ProgramSwitch';
+  /** Only these cgroups; undefined: everything the node traces. */
+  cgroups?: string[];
+}
 
 export interface TracerHooks {
   /** What should be traced now; undefined or empty means nothing (no bpftrace runs). */
@@ -18,7 +36,23 @@ export interface TracerHooks {
   /** bpftrace failed (to start, or died); `undefined` once a program runs again. */
   onHealth(error: BpftraceError | undefined): void;
   onAttached?(): void;
+  /** A switch begins: what is known so far is best written now, in case the agent dies meanwhile. */
+  onSwitch?(): void;
+  /** Nothing was traced (for the cgroups named) in this interval. */
+  onGap?(gap: TraceGap): void;
+  /** Whether a cgroup still runs anything; a program that traces only vanished extras needs no replacing. */
+  running?(cgroup: string): boolean;
   log?(msg: string): void;
+}
+
+export interface TracerOptions extends BpftraceOptions {
+  /** Pause after a new program attached, for the old ones' last events to arrive. */
+  settleMs?: number;
+  maxBackoffMs?: number;
+  /** The programs' print interval: a dead program's unprinted sets are at most this old. */
+  intervalMs?: number;
+  /** A program that traces only cgroups nobody wants any more is replaced at most this often. */
+  extraSwitchMs?: number;
 }
 
 interface Live {
@@ -29,25 +63,37 @@ interface Live {
   seeded: Map<string, boolean>;
   armed: Set<string>;
   recording: Set<string>;
+  /** In service: it covered everything known once attached (the newest such is authoritative). */
+  accepted: boolean;
+  /** When it last printed its sets. */
+  lastPrint?: number;
 }
 
 export function isEmpty(t: ProgramTargets): boolean {
   return t.seeds.length === 0 && t.podPrefixes.length === 0;
 }
 
+type Coverage = Pick<Live, 'prefixes' | 'seeded' | 'armed' | 'recording'> & Partial<Pick<Live, 'extra'>>;
+
 /** Does a program (with what it has reported) trace everything `want` asks for? */
-export function covers(
-  l: Pick<Live, 'prefixes' | 'seeded' | 'armed' | 'recording'> & Partial<Pick<Live, 'extra'>>,
-  want: ProgramTargets,
-): boolean {
+export function covers(l: Coverage, want: ProgramTargets): boolean {
   if ((l.extra ?? '') !== (want.extra ?? []).join(' ')) return false;
-  for (const p of want.podPrefixes) if (!l.prefixes.has(p)) return false;
-  for (const s of want.seeds) {
-    const seeded = l.seeded.get(s.id);
-    if (seeded === undefined && !l.armed.has(s.id)) return false;
-    if (s.recording && seeded !== true && !l.recording.has(s.id)) return false;
-  }
-  return true;
+  for (const p of want.podPrefixes) if (!underAny(p, l.prefixes)) return false;
+  return missing(l, want).length === 0;
+}
+
+/**
+ * The cgroups `want` asks for that a program does not trace: neither seeded nor armed, or recording
+ * elsewhere (its exec was seen by an older program) while this one still waits for the exec.
+ */
+export function missing(l: Coverage, want: ProgramTargets): string[] {
+  return want.seeds
+    .filter((s) => {
+      const seeded = l.seeded.get(s.id);
+      if (seeded === undefined && !l.armed.has(s.id)) return true;
+      return s.recording && seeded !== true && !l.recording.has(s.id);
+    })
+    .map((s) => s.id);
 }
 
 /**
@@ -57,18 +103,37 @@ export function covers(
 export function hasExtra(
   l: Pick<Live, 'prefixes'> & Partial<Pick<Live, 'armed'>>,
   want: ProgramTargets,
-): boolean {
+  running: (cgroup: string) => boolean = () => true,
+): 'prefix' | 'cgroup' | undefined {
   const wanted = new Set(want.podPrefixes);
-  for (const p of l.prefixes) if (!wanted.has(p)) return true;
+  let extra: 'cgroup' | undefined;
+  for (const p of l.prefixes) {
+    if (wanted.has(p)) continue;
+    // A deleted pod's prefix under the node's arms nothing more than the node's does.
+    if (underAny(p, wanted)) extra = 'cgroup';
+    else return 'prefix';
+  }
   const seeds = new Set(want.seeds.map((s) => s.id));
-  for (const id of l.armed ?? []) if (!seeds.has(id)) return true;
-  return false;
+  let vanished = 0;
+  for (const id of l.armed ?? []) {
+    if (seeds.has(id)) continue;
+    if (running(id)) return 'cgroup';
+    // Each stays in the program's maps: a long-lived program under churn must not fill them.
+    if (++vanished >= STALE_MAX) return 'cgroup';
+  }
+  return extra;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** How many replacements a switch tries before it takes the newest program with what it missed. */
+const SWITCH_ATTEMPTS = 3;
+
 /** What the session controller uses of a tracer. */
-export type TracerLike = Pick<Tracer, 'reconcile' | 'close' | 'attachedTargets'>;
+export type TracerLike = Pick<
+  Tracer,
+  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'runningCount'
+>;
 
 export class Tracer {
   private lives: Live[] = [];
@@ -77,11 +142,17 @@ export class Tracer {
   private closed = false;
   private failures = 0;
   private retryTimer?: NodeJS.Timeout;
+  private extraTimer?: NodeJS.Timeout;
+  private lastSwitch = 0;
   private stopping = new Set<BpftraceRun>();
+  /** Since when nothing has been traced, while targets are wanted (bpftrace died or fails to start). */
+  private downSince?: number;
+  /** Cgroups a switch left untraced, since when: reported once a program covers them. */
+  private readonly missed = new Map<string, number>();
 
   constructor(
     private readonly hooks: TracerHooks,
-    private readonly opts: BpftraceOptions & { settleMs?: number; maxBackoffMs?: number } = {},
+    private readonly opts: TracerOptions = {},
   ) {}
 
   /** The newest program's process, for tests and logs. */
@@ -93,9 +164,18 @@ export class Tracer {
     return this.lives.length;
   }
 
-  /** What the newest attached program traces (not one still compiling); undefined when none is. */
+  /** What the program in service traces (not one still compiling); undefined when none is. */
   get attachedTargets(): ProgramTargets | undefined {
-    return [...this.lives].reverse().find((l) => l.run.ready)?.want;
+    return this.serving()?.want;
+  }
+
+  /** Since when nothing is traced although targets are wanted (bpftrace died); undefined while traced. */
+  get untracedSince(): Date | undefined {
+    return this.downSince === undefined ? undefined : new Date(this.downSince);
+  }
+
+  private serving(): Live | undefined {
+    return [...this.lives].reverse().find((l) => l.accepted && !l.run.exited);
   }
 
   /** Brings the programs in line with hooks.targets(); calls made while busy coalesce into one more pass. */
@@ -119,24 +199,89 @@ export class Tracer {
   private async pass(): Promise<void> {
     let want = this.hooks.targets();
     if (isEmpty(want)) {
-      await this.stopOlder(this.lives.length);
+      await this.stop(this.lives);
+      // Nothing is wanted any more: a gap still open ends here.
+      this.closeDown();
+      this.missed.clear();
       return;
     }
-    const newest = this.lives[this.lives.length - 1];
-    if (newest && covers(newest, want) && !hasExtra(newest, want)) return;
-    // Start programs until the newest covers what is known once it is attached.
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const serving = this.serving();
+    if (serving && covers(serving, want)) {
+      const extra = hasExtra(serving, want, (id) => this.hooks.running?.(id) ?? true);
+      if (!extra) return this.reportMissed(serving, want);
+      // Cgroups of pods that turned out not to be targets cost little; under pod churn, replacing
+      // the program for each would keep a switch always pending.
+      if (extra === 'cgroup' && !this.switchAllowed()) return;
+    }
+    this.lastSwitch = Date.now();
+    if (serving) this.hooks.onSwitch?.();
+    for (let attempt = 1; ; attempt++) {
       const live = await this.startLive(want);
       if (!live) return;
       // Events the older programs printed just before are still in their pipes.
       await sleep(this.opts.settleMs ?? 50);
+      // It died as soon as it attached: the one in service (if any) serves on; a retry is due.
+      if (live.run.exited) return;
       want = this.hooks.targets();
-      if (covers(live, want)) break;
+      const lacking = missing(live, want);
+      // With none in service, any program is better than none: it is taken, and what it missed is a gap.
+      if (covers(live, want) || attempt >= SWITCH_ATTEMPTS || !this.serving()) {
+        if (lacking.length) {
+          this.hooks.log?.(
+            `program ${live.run.id} taken with ${lacking.length} cgroups missed; replacing it`,
+          );
+          const at = Date.now();
+          for (const id of lacking) if (!this.missed.has(id)) this.missed.set(id, at);
+          this.again = true;
+        }
+        this.accept(live);
+        await this.stop(this.lives.filter((l) => l !== live));
+        return this.reportMissed(live, want);
+      }
+      // The one in service still traces what this one missed: replace this one, keep that one.
       this.hooks.log?.(
         `program ${live.run.id} missed cgroups that appeared while it attached; starting another`,
       );
+      await this.stop([live]);
     }
-    await this.stopOlder(this.lives.length - 1);
+  }
+
+  private switchAllowed(): boolean {
+    const wait = this.lastSwitch + (this.opts.extraSwitchMs ?? 10_000) - Date.now();
+    if (wait <= 0) return true;
+    if (!this.extraTimer) {
+      this.extraTimer = setTimeout(() => {
+        this.extraTimer = undefined;
+        void this.reconcile();
+      }, wait);
+    }
+    return false;
+  }
+
+  private accept(live: Live): void {
+    live.accepted = true;
+    this.closeDown();
+    this.hooks.onAttached?.();
+  }
+
+  private closeDown(): void {
+    if (this.downSince === undefined) return;
+    this.hooks.onGap?.({ from: new Date(this.downSince), to: new Date(), reason: 'BpftraceExited' });
+    this.downSince = undefined;
+  }
+
+  /** Cgroups a switch had missed that the program in service now covers: their gap is closed. */
+  private reportMissed(live: Live, want: ProgramTargets): void {
+    if (!this.missed.size) return;
+    const still = new Set(missing(live, want));
+    const closed = [...this.missed].filter(([id]) => !still.has(id));
+    for (const [id] of closed) this.missed.delete(id);
+    const byFrom = new Map<number, string[]>();
+    for (const [id, from] of closed) byFrom.set(from, [...(byFrom.get(from) ?? []), id]);
+    const to = new Date();
+    for (const [from, cgroups] of byFrom) {
+      this.hooks.onGap?.({ from: new Date(from), to, reason: 'ProgramSwitch', cgroups });
+    }
   }
 
   private async startLive(want: ProgramTargets): Promise<Live | undefined> {
@@ -148,6 +293,7 @@ export class Tracer {
       seeded: new Map(want.seeds.map((s) => [s.id, s.recording])),
       armed: new Set(),
       recording: new Set(),
+      accepted: false,
     };
     this.lives.push(live);
     try {
@@ -159,7 +305,6 @@ export class Tracer {
     }
     this.failures = 0;
     this.hooks.onHealth(undefined);
-    this.hooks.onAttached?.();
     this.hooks.log?.(
       `program ${live.run.id} attached (pid ${live.run.pid}): ${want.seeds.length} cgroups, ${want.podPrefixes.length} pod prefixes`,
     );
@@ -172,16 +317,16 @@ export class Tracer {
     if (live) {
       if (e.kind === 'armed') live.armed.add(e.cgroup);
       if (e.kind === 'exec' || e.kind === 'filter') live.recording.add(e.cgroup);
+      if (e.kind === 'syscalls' || e.kind === 'flows') live.lastPrint = Date.now();
     }
     this.hooks.onEvent(e, run);
   }
 
-  /** Stops the `n` oldest programs (SIGINT: their END prints what they still hold). */
-  private async stopOlder(n: number): Promise<void> {
-    const old = this.lives.slice(0, Math.max(0, n));
-    this.lives = this.lives.slice(old.length);
+  /** Stops programs (SIGINT: their END prints what they still hold). */
+  private async stop(lives: Live[]): Promise<void> {
+    this.lives = this.lives.filter((l) => !lives.includes(l));
     await Promise.all(
-      old.map(async (l) => {
+      lives.map(async (l) => {
         this.stopping.add(l.run);
         await l.run.stop();
         this.stopping.delete(l.run);
@@ -192,8 +337,13 @@ export class Tracer {
 
   private exited(live: Live): void {
     if (this.stopping.has(live.run) || this.closed || !this.lives.includes(live)) return;
-    // Died on its own: replace it (with backoff when it keeps failing).
+    // Died on its own: what its maps held since its last print is lost, and nothing traces until
+    // a replacement is in service (unless another program still serves).
     this.lives = this.lives.filter((l) => l !== live);
+    if (live.accepted && !this.serving() && this.downSince === undefined) {
+      const interval = this.opts.intervalMs ?? 1000;
+      this.downSince = Math.max(live.lastPrint ?? 0, Date.now() - interval);
+    }
     this.failed(
       new BpftraceError(
         `bpftrace exited unexpectedly${live.run.stderr ? `: ${live.run.stderr}` : ''}`,
@@ -217,8 +367,9 @@ export class Tracer {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.extraTimer) clearTimeout(this.extraTimer);
     // Wait out a pass in progress, so no program is started behind our back.
     while (this.busy) await sleep(20);
-    await this.stopOlder(this.lives.length);
+    await this.stop(this.lives);
   }
 }

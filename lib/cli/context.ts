@@ -97,3 +97,14 @@ export async function collaborators(argv: GlobalFlags): Promise<Deps> {
   const io = rt.io(argv);
   return { kube: await rt.connect(argv), io, interrupt: rt.interrupt };
 }
+
+/**
+ * `kubectl harden ... | head`: once the reader is gone, stop quietly (exit 0) instead of dying on
+ * EPIPE with a stack trace; what it wanted, it got.
+ */
+export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+}

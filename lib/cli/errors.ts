@@ -10,8 +10,23 @@ export class UsageError extends Error {
 
 export function formatError(err: unknown, verbose: boolean): string {
   if (err instanceof HardenError) {
-    return `error: ${err.message}${err.hint ? `\n${err.hint}` : ''}`;
+    return printable(`error: ${err.message}${err.hint ? `\n${err.hint}` : ''}`);
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  return verbose ? `error: ${e.stack ?? e.message}` : `error: ${e.message}`;
+  return printable(verbose ? `error: ${e.stack ?? e.message}` : `error: ${e.message}`);
+}
+
+/**
+ * Text from input files or the cluster, made safe for a terminal: control characters (an ESC
+ * could recolour or retitle it) and bidi overrides become visible escapes; tabs and newlines stay.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+    },
+  );
 }

@@ -20,18 +20,23 @@ export async function openLog(
   }
 }
 
-/** A reading failure as the user should see it, naming the log. */
+/** A reading failure as the user should see it, naming the log: `file:line: detail`, as editors link it. */
 export function explain(e: unknown, path: string): unknown {
-  const where = path === '-' ? 'stdin' : `"${path}"`;
+  const where = path === '-' ? '<stdin>' : path;
   if (e instanceof FlowLogError) {
     // Only flow lines are skippable; a broken header means this is not (this version of) a flow log.
     const hint =
       e.line > 1
         ? 'Fix or remove the line, or pass --skip-invalid to count and skip malformed lines.'
         : 'Is this a log written by `kubectl harden netpol monitor`?';
-    return new HardenError(`flow log ${where}: ${e.message}`, hint);
+    return new HardenError(`flow log ${where}:${e.line > 0 ? `${e.line}:` : ''} ${e.detail}`, hint);
   }
   const err = e as NodeJS.ErrnoException;
+  if (err && err.code === 'Z_DATA_ERROR')
+    return new HardenError(
+      `flow log ${where}: corrupt gzip data (${err.message})`,
+      'Check it with `gzip -t`.',
+    );
   if (err && typeof err.code === 'string')
     return new HardenError(`cannot read flow log ${where}: ${err.message}`);
   return e;

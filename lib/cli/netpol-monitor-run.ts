@@ -5,13 +5,27 @@ import { ApiError } from '../kube/client';
 import { inform } from '../kube/informer';
 import type { KubeObject } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { ClusterView, type ViewPod, type ViewService } from '../netpol/cluster-view';
+import {
+  ClusterView,
+  type ControllerKind,
+  type ControllerRef,
+  type ViewController,
+  type ViewPod,
+  type ViewService,
+} from '../netpol/cluster-view';
 import { FLOW_LOG_FORMAT, FLOW_LOG_VERSION, type DnsIdentity, type TargetPod } from '../netpol/log';
 import { FlowLogWriter } from '../netpol/log-writer';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
 import { flowKey, type TraceSession } from '../session/types';
+
+const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
+  ReplicaSet: R.replicasets,
+  StatefulSet: R.statefulsets,
+  DaemonSet: R.daemonsets,
+  Job: R.jobs,
+};
 
 export interface NetpolMonitorOptions {
   pod?: string;
@@ -84,9 +98,41 @@ export async function runNetpolMonitor(
   const dnsService = await kube
     .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
     .catch(() => undefined);
+  // The ports its pods really serve on (CoreDNS may listen on 5353 behind port 53).
+  const dnsPorts = view.servicePorts('kube-system', 'kube-dns').filter((p) => p !== 53);
   const dns: DnsIdentity | null = dnsService?.spec.selector
-    ? { namespace: 'kube-system', name: 'kube-dns', selector: { ...dnsService.spec.selector } }
+    ? {
+        namespace: 'kube-system',
+        name: 'kube-dns',
+        selector: { ...dnsService.spec.selector },
+        ...(dnsPorts.length ? { ports: dnsPorts } : {}),
+      }
     : null;
+
+  // A workload's selector is read from its controller, fetched once each (RBAC: get on
+  // replicasets, statefulsets, daemonsets and jobs); without it, labels stand in.
+  const warned = new Set<string>();
+  const fetchController = async (ref: ControllerRef): Promise<void> => {
+    try {
+      const obj = await kube.getOptional<ViewController>(
+        resourcePath(CONTROLLER_PATHS[ref.kind], { namespace: ref.namespace, name: ref.name }),
+      );
+      view.setController(ref, obj ?? null);
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      if (!warned.has(ref.kind))
+        io.err(
+          `warning: cannot get ${ref.kind.toLowerCase()}s (${e.message}); their pods' policies select by labels instead of the workload's selector`,
+        );
+      warned.add(ref.kind);
+      view.setController(ref, null);
+    }
+  };
+  const readControllers = async (pods: ViewPod[]): Promise<void> => {
+    for (const pod of pods)
+      for (let ref = view.missingController(pod); ref; ref = view.missingController(pod))
+        await fetchController(ref);
+  };
 
   const output = opts.output && opts.output !== '-' ? opts.output : undefined;
   let fd: number | undefined;
@@ -144,14 +190,15 @@ export async function runNetpolMonitor(
   const targets = new Map<string, TargetPod>();
   let flows = 0;
   const truncated = new Set<string>();
-  const record = (s: TraceSession) => {
+  const record = async (s: TraceSession) => {
     for (const node of s.status?.nodes ?? []) {
       for (const f of node.flows ?? []) {
         const k = `${node.node}|${flowKey(f)}`;
         const before = written.get(k) ?? 0;
         if (f.count <= before) continue;
         const pod = view.pod(namespace, f.pod);
-        const tgt = pod ? view.target(pod as ViewPod) : targets.get(f.pod);
+        await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
+        const tgt = pod ? view.target(pod) : targets.get(f.pod);
         if (!tgt) continue; // not resolvable yet; the next poll retries
         targets.set(f.pod, tgt);
         const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
@@ -192,7 +239,7 @@ export async function runNetpolMonitor(
     });
     try {
       while (!ended.settled) {
-        record(await getSession(kube, namespace, id, 'network'));
+        await record(await getSession(kube, namespace, id, 'network'));
         await Promise.race([ended.promise, sleep(opts.pollMs ?? 1000)]);
       }
     } finally {
@@ -208,7 +255,7 @@ export async function runNetpolMonitor(
         timeoutMs: opts.flushTimeoutMs,
         signal: flushing.signal,
       });
-      record(finished.session);
+      await record(finished.session);
       pending = finished.pending;
       if (finished.interrupted) interruptedWhile = 'flushing';
     } finally {

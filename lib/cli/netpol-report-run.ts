@@ -1,14 +1,23 @@
 import type { Io } from './context';
+import { HardenError } from '../errors';
+import { printable } from './errors';
 import { explain, openLog } from './flow-log-input';
 import { toJson, toYamlDocuments } from './output';
+import { toCiliumPolicy } from '../netpol/cilium';
+import { sizeProblem } from '../netpol/limits';
 import { report, type ReportResult } from '../netpol/report';
 
-/** `kubectl harden netpol report`: the log from a file or stdin, policies to stdout, the summary to stderr. */
+/**
+ * `kubectl harden netpol report`: the log from a file or stdin, policies to stdout, the summary to
+ * stderr. `-o cilium` names the kind of object, as `seccomp -o crd` does: CiliumNetworkPolicy YAML.
+ */
 export interface NetpolReportOptions {
   /** The flow log's path, or - for stdin. */
   input: string;
   skipInvalid: boolean;
-  output: 'yaml' | 'json';
+  /** Fold many external addresses into CIDRs. */
+  aggregate?: boolean;
+  output: 'yaml' | 'json' | 'cilium';
 }
 
 export async function runNetpolReport(
@@ -21,6 +30,7 @@ export async function runNetpolReport(
   try {
     result = await report(input, {
       skipInvalid: opts.skipInvalid,
+      aggregate: opts.aggregate,
       onProgress: (n) => io.progress(`read ${n} lines…`),
     });
   } catch (e) {
@@ -28,16 +38,23 @@ export async function runNetpolReport(
   } finally {
     io.done();
   }
-  const { policies } = result;
+  const objects = format === 'cilium' ? result.workloads.map(toCiliumPolicy) : result.policies;
+  // All or nothing: a policy the API would refuse stops the report before anything is written.
+  const tooBig = objects.map(sizeProblem).filter((p): p is string => p !== undefined);
+  if (tooBig.length)
+    throw new HardenError(
+      printable(tooBig.join('\n')),
+      opts.aggregate
+        ? 'Split the monitored workload, or apply with `kubectl apply --server-side` (no last-applied annotation) if only that limit is exceeded.'
+        : 'Pass --aggregate to fold external addresses into CIDRs, or apply with `kubectl apply --server-side` if only the annotation limit is exceeded.',
+    );
+  for (const note of result.notes) io.err(printable(`note: ${note}`));
   io.out(
-    format === 'json'
-      ? toJson({ apiVersion: 'v1', kind: 'List', items: policies })
-      : toYamlDocuments(policies),
+    format === 'json' ? toJson({ apiVersion: 'v1', kind: 'List', items: objects }) : toYamlDocuments(objects),
   );
-  for (const note of result.notes) io.err(`note: ${note}`);
   if (result.flows === 0) io.err('note: the log holds no flows (header only); no policies to write');
   io.err(
-    `${result.flows} flows, ${policies.length} ${policies.length === 1 ? 'policy' : 'policies'}, ` +
+    `${result.flows} flows, ${objects.length} ${objects.length === 1 ? 'policy' : 'policies'}, ` +
       `${result.skipped} lines skipped`,
   );
 }

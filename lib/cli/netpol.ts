@@ -21,18 +21,27 @@ function addFlowLogFlags(y: Argv<GlobalFlags>) {
 interface ReportArgs extends GlobalFlags {
   input: string;
   skipInvalid: boolean;
-  output: 'yaml' | 'json';
+  aggregate: boolean;
+  /** cilium: CiliumNetworkPolicy YAML (-o names the kind of object, as `seccomp -o crd` does). */
+  output: 'yaml' | 'json' | 'cilium';
 }
 
 export const netpolReportCommand: CommandModule<GlobalFlags, ReportArgs> = {
   command: 'report',
   describe: 'Turn a flow log from `netpol monitor` into NetworkPolicies, offline (no cluster needed)',
   builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(addFlowLogFlags(y), ['yaml', 'json'], 'yaml')
+    addOutputFlag(addFlowLogFlags(y), ['yaml', 'json', 'cilium'], 'yaml')
+      .option('aggregate', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Fold many external addresses into at most 16 CIDRs per rule and family (wider than what was seen; said on stderr)',
+      })
       .example('$0 netpol report --input net.log > netpol.yaml', 'one NetworkPolicy per observed workload')
+      .example('cat a.log b.log | $0 netpol report --input - -o json', 'several monitor runs, as a JSON List')
       .example(
-        'cat a.log b.log | $0 netpol report --input - -o json',
-        'several monitor runs, as a JSON List',
+        '$0 netpol report --input net.log.gz -o cilium',
+        'CiliumNetworkPolicy objects (gzip is read as is)',
       ) as unknown as Argv<ReportArgs>,
   handler: async (argv) => {
     const [{ runNetpolReport }, { runtimeOf }] = await Promise.all([
@@ -40,7 +49,7 @@ export const netpolReportCommand: CommandModule<GlobalFlags, ReportArgs> = {
       import('./context'),
     ]);
     await runNetpolReport(
-      { input: argv.input, skipInvalid: argv.skipInvalid, output: argv.output },
+      { input: argv.input, skipInvalid: argv.skipInvalid, aggregate: argv.aggregate, output: argv.output },
       { io: runtimeOf(argv).io(argv) },
     );
   },

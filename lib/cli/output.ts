@@ -1,12 +1,28 @@
-import { dump as dumpYaml } from 'js-yaml';
+import { DEFAULT_SCHEMA, Type, dump as dumpYaml } from 'js-yaml';
 import Table from 'cli-table3';
 
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
 }
 
+/**
+ * Plain scalars a YAML 1.1 reader (kubectl's, through go-yaml) takes for something other than a
+ * string, which js-yaml's YAML 1.2 schema would leave unquoted: ints with `_` (2024_05_01), base 60
+ * (1:20), octal and binary forms, floats without a dot (1e3), and the 1.1 booleans and nulls.
+ * Anything starting like a number is quoted; a few harmless quotes beat a label turned into 20240501.
+ */
+const YAML11_NON_STRING =
+  /^(?:[-+]?\.?[0-9][0-9a-zA-Z_.:+-]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|<<|=)$/;
+
+// A type that only ever "resolves" such text: js-yaml then quotes those strings when it dumps.
+const yaml11 = new Type('tag:kubectl-harden,2026:yaml11-non-string', {
+  kind: 'scalar',
+  resolve: (s: string | null) => s !== null && YAML11_NON_STRING.test(s),
+});
+const SCHEMA = DEFAULT_SCHEMA.extend({ implicit: [yaml11] });
+
 export function toYaml(value: unknown): string {
-  return dumpYaml(value, { noRefs: true, lineWidth: -1, sortKeys: false });
+  return dumpYaml(value, { noRefs: true, lineWidth: -1, sortKeys: false, schema: SCHEMA });
 }
 
 /** Several objects as one multi-document YAML stream, the form `kubectl apply -f -` accepts. */

@@ -16,6 +16,7 @@ import type { ContainerRuntime } from '../seccomp/runtime-syscalls';
 import { deleteSession, describeTarget, getSession, newSessionId, requireDeployed } from '../session/client';
 import { finishSession, pendingNodes, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
+import { describeGap, gapsOf } from '../session/gaps';
 import type { TraceSession } from '../session/types';
 
 export interface SeccompStartOptions {
@@ -39,6 +40,8 @@ export interface SeccompShowOptions {
 
 export interface SeccompStopOptions extends SeccompShowOptions {
   keep: boolean;
+  /** Emit the profile even when a target was not traced for a while (the gaps are named on stderr). */
+  acceptGaps: boolean;
   /** How long to wait for the agents' final flush. */
   timeoutMs: number;
 }
@@ -74,10 +77,12 @@ export async function runStop(opts: SeccompStopOptions, { kube, io, interrupt }:
   const namespace = kube.namespace;
   const resume = `kubectl harden seccomp stop ${opts.id} -n ${namespace}`;
   const session = await getSession(kube, namespace, opts.id, 'seccomp');
+  // A session kept for its gaps is taken with --accept-gaps.
   if (
     session.spec.state === 'Stopped' &&
     session.status?.phase === 'Completed' &&
-    !pendingNodes(session).length
+    !pendingNodes(session).length &&
+    !(opts.acceptGaps && gapsOf(session).length)
   ) {
     throw new HardenError(
       `session "${opts.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
@@ -106,6 +111,13 @@ export async function runStop(opts: SeccompStopOptions, { kube, io, interrupt }:
       `Check them with kubectl harden status, then resume with: ${resume}`,
     );
   }
+  const gaps = warnGaps(finished.session, io);
+  if (gaps && !opts.acceptGaps) {
+    throw new HardenError(
+      `session "${opts.id}" in namespace "${namespace}" was not traced throughout (${gaps} gap${gaps > 1 ? 's' : ''}, listed above): syscalls made then may be missing from the profile, and enforcing it would deny them; the session is kept (context "${kube.ctx.context}")`,
+      `Record again in a new session, or take this profile as it is: ${resume} --accept-gaps`,
+    );
+  }
   // Render before deleting: an error here must leave the recorded data in place.
   await emitProfiles(finished.session, opts, io);
   if (!opts.keep) await deleteSession(kube, namespace, opts.id);
@@ -117,7 +129,15 @@ export async function runShow(
 ): Promise<void> {
   if (opts.outputDir) await ensureWritableDir(opts.outputDir);
   const session = await getSession(kube, kube.namespace, opts.id, 'seccomp');
+  warnGaps(session, io);
   await emitProfiles(session, opts, io);
+}
+
+/** Names every interval in which a target was not traced; returns how many there were. */
+function warnGaps(session: TraceSession, io: Io): number {
+  const gaps = gapsOf(session);
+  for (const g of gaps) io.err(`warning: ${describeGap(g)}`);
+  return gaps.length;
 }
 
 async function ensureWritableDir(dir: string): Promise<void> {

@@ -21,6 +21,7 @@ interface ShowArgs extends GlobalFlags {
 interface StopArgs extends ShowArgs {
   keep: boolean;
   timeout: string;
+  acceptGaps: boolean;
 }
 
 const PROFILE_FORMATS: readonly ProfileFormat[] = ['json', 'crd'];
@@ -82,6 +83,12 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
           type: 'string',
           default: '60s',
           describe: "How long to wait for the agents' final flush",
+        })
+        .option('accept-gaps', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'Print the profile even if a target was not traced for a while (each gap is named on stderr)',
         }),
     ) as unknown as Argv<StopArgs>,
   handler: async (argv) => {
@@ -97,6 +104,7 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
         outputDir: argv.outputDir,
         runtime: argv.runtime,
         keep: argv.keep,
+        acceptGaps: argv.acceptGaps,
         timeoutMs,
       },
       await collaborators(argv),

@@ -1,4 +1,4 @@
-import { CRD_VERSION, GROUP, KIND, MAX_FLOWS_PER_NODE } from '../session/types';
+import { CRD_VERSION, GROUP, KIND, MAX_FLOWS_PER_NODE, MAX_GAPS } from '../session/types';
 
 const str = { type: 'string' };
 const int = { type: 'integer', format: 'int64', minimum: 0 };
@@ -41,6 +41,20 @@ const selector = {
   },
 };
 
+const gaps = {
+  type: 'array',
+  maxItems: MAX_GAPS,
+  items: {
+    type: 'object',
+    required: ['from', 'to', 'reason'],
+    properties: {
+      from: { type: 'string', format: 'date-time' },
+      to: { type: 'string', format: 'date-time' },
+      reason: str,
+    },
+  },
+};
+
 const container = {
   type: 'object',
   required: ['pod', 'container', 'syscalls'],
@@ -53,6 +67,7 @@ const container = {
     syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },
     recordedFromStart: bool,
     filterSeen: bool,
+    gaps,
   },
 };
 
@@ -90,6 +105,7 @@ const nodeRecord = {
     flows: { type: 'array', items: flow, maxItems: MAX_FLOWS_PER_NODE },
     truncated: bool,
     conditions,
+    gaps,
   },
 };
 

@@ -15,6 +15,9 @@ export const R = {
   serviceaccounts: { group: '', version: 'v1', resource: 'serviceaccounts', namespaced: true },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true },
   daemonsets: { group: 'apps', version: 'v1', resource: 'daemonsets', namespaced: true },
+  replicasets: { group: 'apps', version: 'v1', resource: 'replicasets', namespaced: true },
+  statefulsets: { group: 'apps', version: 'v1', resource: 'statefulsets', namespaced: true },
+  jobs: { group: 'batch', version: 'v1', resource: 'jobs', namespaced: true },
   clusterroles: {
     group: 'rbac.authorization.k8s.io',
     version: 'v1',

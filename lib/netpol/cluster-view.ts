@@ -1,7 +1,18 @@
 import { ownerOf, podIPs } from '../kube/objects';
-import type { Labels, NamedPort, Peer, PodPolicyFacts, Protocol, ServiceEndpoint, TargetPod } from './log';
+import type {
+  LabelSelector,
+  Labels,
+  NamedPort,
+  Owner,
+  Peer,
+  PodPolicyFacts,
+  Protocol,
+  ServiceEndpoint,
+  TargetPod,
+} from './log';
+import { isUnstableLabel } from './synthesize';
 
-/** The parts of Pods, Services, EndpointSlices and Nodes that peer resolution reads. */
+/** The parts of Pods, Services, EndpointSlices, Nodes and controllers that peer resolution reads. */
 export interface ViewPod {
   metadata: {
     name: string;
@@ -26,14 +37,22 @@ export interface ViewService {
   spec: {
     clusterIP?: string;
     clusterIPs?: string[];
+    externalIPs?: string[];
     selector?: Labels;
-    ports?: { name?: string; port: number; protocol?: string; targetPort?: number | string }[];
+    ports?: {
+      name?: string;
+      port: number;
+      protocol?: string;
+      targetPort?: number | string;
+      nodePort?: number;
+    }[];
   };
+  status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
 }
 
 export interface ViewEndpointSlice {
   metadata: { name: string; namespace?: string; labels?: Labels };
-  endpoints?: { addresses: string[] }[];
+  endpoints?: { addresses: string[]; nodeName?: string }[];
   ports?: { name?: string; port?: number; protocol?: string }[];
 }
 
@@ -42,11 +61,35 @@ export interface ViewNode {
   status?: { addresses?: { type: string; address: string }[] };
 }
 
+/** A ReplicaSet, StatefulSet, DaemonSet or Job: where a workload's own selector is read. */
+export interface ViewController {
+  metadata: {
+    name: string;
+    namespace?: string;
+    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
+  };
+  spec?: { selector?: LabelSelector; template?: { metadata?: { labels?: Labels } } };
+}
+
+/** The controller kinds the monitor reads (get) to learn selectors; each is fetched once. */
+export const CONTROLLER_KINDS = ['ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job'] as const;
+export type ControllerKind = (typeof CONTROLLER_KINDS)[number];
+
+export interface ControllerRef {
+  kind: ControllerKind;
+  namespace: string;
+  name: string;
+}
+
 type Kind = 'pod' | 'service' | 'endpointslice' | 'node' | 'namespace';
 type Obj = ViewPod | ViewService | ViewEndpointSlice | ViewNode | ViewNamespace;
 
 const key = (o: { metadata: { name: string; namespace?: string } }) =>
   `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+const controllerRef = (o: {
+  metadata: { ownerReferences?: { kind: string; name: string; controller?: boolean }[] };
+}) => (o.metadata.ownerReferences ?? []).find((r) => r.controller) ?? o.metadata.ownerReferences?.[0];
 
 /** The named container ports a NetworkPolicy's named port resolves to (felix reads spec.containers). */
 function namedPorts(pod: ViewPod): NamedPort[] {
@@ -70,24 +113,41 @@ function policyFacts(pod: ViewPod, namespace: ViewNamespace | undefined): PodPol
   };
 }
 
-export function targetOf(pod: ViewPod, namespace?: ViewNamespace): TargetPod {
-  return {
-    namespace: pod.metadata.namespace ?? '',
-    name: pod.metadata.name,
-    labels: { ...(pod.metadata.labels ?? {}) },
-    owner: ownerOf(pod),
-    ...policyFacts(pod, namespace),
-  };
+const serviceIPs = (s: ViewService) =>
+  [
+    s.spec.clusterIP,
+    ...(s.spec.clusterIPs ?? []),
+    // In-cluster clients reach these through kube-proxy's DNAT, like the ClusterIP.
+    ...(s.spec.externalIPs ?? []),
+    ...(s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip),
+  ].filter((x): x is string => Boolean(x) && x !== 'None');
+
+/** A selector without the keys that vary per revision (a ReplicaSet's pod-template-hash). */
+function withoutUnstable(s: LabelSelector): LabelSelector | undefined {
+  const out: LabelSelector = {};
+  const labels = Object.entries(s.matchLabels ?? {}).filter(([k]) => !isUnstableLabel(k));
+  if (labels.length) out.matchLabels = Object.fromEntries(labels);
+  const exprs = (s.matchExpressions ?? []).filter((e) => !isUnstableLabel(e.key));
+  if (exprs.length) out.matchExpressions = exprs;
+  return out.matchLabels || out.matchExpressions ? out : undefined;
 }
 
-const serviceIPs = (s: ViewService) =>
-  [...new Set([s.spec.clusterIP, ...(s.spec.clusterIPs ?? [])])].filter(
-    (x): x is string => Boolean(x) && x !== 'None',
-  );
+/** Template labels as a selector (a Job's, whose own selector is its per-run controller-uid). */
+function templateSelector(c: ViewController): LabelSelector | undefined {
+  const labels = c.spec?.template?.metadata?.labels;
+  return labels ? withoutUnstable({ matchLabels: labels }) : undefined;
+}
+
+/** A pod's workload: its owner at the top of the controller chain, and that workload's selector. */
+export interface Workload {
+  owner: Owner | null;
+  selector?: LabelSelector;
+}
 
 /**
  * What the cluster looks like right now, kept current from watch events, and how a flow's remote
- * address becomes a peer identity. Pure: events in, answers out; the monitor does the watching.
+ * address becomes a peer identity. Pure: events in, answers out; the monitor does the watching and
+ * fetches the controllers `missingControllers` names.
  */
 export class ClusterView {
   private readonly objects: Record<Kind, Map<string, Obj>> = {
@@ -97,23 +157,95 @@ export class ClusterView {
     node: new Map(),
     namespace: new Map(),
   };
+  /** kind/namespace/name → the controller, or null when it could not be read (then labels are used). */
+  private readonly controllers = new Map<string, ViewController | null>();
 
   apply(kind: Kind, type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj): void {
     if (type === 'DELETED') this.objects[kind].delete(key(obj));
     else this.objects[kind].set(key(obj), obj);
   }
 
-  pod(namespace: string, name: string): ViewPod | undefined {
-    return this.objects.pod.get(`${namespace}/${name}`) as ViewPod | undefined;
+  /** A controller the monitor fetched; null: it could not (forbidden, gone). Selectors are immutable: kept. */
+  setController(ref: ControllerRef, obj: ViewController | null): void {
+    this.controllers.set(`${ref.kind}/${ref.namespace}/${ref.name}`, obj);
   }
 
-  /** The pod as a flow's target, with its namespace's labels when they are known. */
+  private controller(ref: ControllerRef): ViewController | null | undefined {
+    return this.controllers.get(`${ref.kind}/${ref.namespace}/${ref.name}`);
+  }
+
+  /** The controller the pod's workload still needs read, if any (fetch it, then ask again). */
+  missingController(pod: ViewPod): ControllerRef | undefined {
+    const ref = controllerRef(pod);
+    if (!ref || !(CONTROLLER_KINDS as readonly string[]).includes(ref.kind)) return undefined;
+    const c: ControllerRef = {
+      kind: ref.kind as ControllerKind,
+      namespace: pod.metadata.namespace ?? '',
+      name: ref.name,
+    };
+    return this.controller(c) === undefined ? c : undefined;
+  }
+
+  /**
+   * The pod's workload: a ReplicaSet's Deployment (selector: the ReplicaSet's less
+   * pod-template-hash, which is what the Deployment's is), a Job's CronJob (selector: the template
+   * labels less the per-run ones), a StatefulSet's or DaemonSet's own; a static pod (owned by its
+   * Node) and a bare pod are their own workload. An unread controller falls back to names.
+   */
+  workloadOf(pod: ViewPod): Workload {
+    const ref = controllerRef(pod);
+    if (!ref || ref.kind === 'Node') return { owner: null };
+    const namespace = pod.metadata.namespace ?? '';
+    const known = (CONTROLLER_KINDS as readonly string[]).includes(ref.kind)
+      ? this.controller({ kind: ref.kind as ControllerKind, namespace, name: ref.name })
+      : undefined;
+    if (!known) return { owner: ownerOf(pod) };
+    const top = controllerRef(known);
+    switch (ref.kind) {
+      case 'ReplicaSet': {
+        const selector = known.spec?.selector ? withoutUnstable(known.spec.selector) : undefined;
+        // A bare ReplicaSet is its own workload; one under a Deployment (or a Rollout) is that.
+        return {
+          owner: top ? { kind: top.kind, name: top.name } : { kind: 'ReplicaSet', name: ref.name },
+          selector,
+        };
+      }
+      case 'Job':
+        return {
+          owner:
+            top?.kind === 'CronJob' ? { kind: 'CronJob', name: top.name } : { kind: 'Job', name: ref.name },
+          selector: templateSelector(known),
+        };
+      default:
+        return { owner: { kind: ref.kind, name: ref.name }, selector: known.spec?.selector };
+    }
+  }
+
+  /** The pod as a flow's target: its workload, node, and namespace labels when they are known. */
   target(pod: ViewPod): TargetPod {
-    return targetOf(pod, this.namespaceOf(pod));
+    const { owner, selector } = this.workloadOf(pod);
+    return {
+      namespace: pod.metadata.namespace ?? '',
+      name: pod.metadata.name,
+      labels: { ...(pod.metadata.labels ?? {}) },
+      owner,
+      ...(selector ? { selector } : {}),
+      ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
+      ...policyFacts(pod, this.namespaceOf(pod)),
+    };
   }
 
   private namespaceOf(pod: ViewPod): ViewNamespace | undefined {
     return this.objects.namespace.get(`/${pod.metadata.namespace ?? ''}`) as ViewNamespace | undefined;
+  }
+
+  pod(namespace: string, name: string): ViewPod | undefined {
+    return this.objects.pod.get(`${namespace}/${name}`) as ViewPod | undefined;
+  }
+
+  /** The pods that have this address (one pod-network pod, or a node's hostNetwork pods). */
+  podsAt(ip: string): ViewPod[] {
+    return this.pods().filter((p) => podIPs(p).includes(ip));
   }
 
   private pods(): ViewPod[] {
@@ -126,8 +258,8 @@ export class ClusterView {
     );
   }
 
-  private serviceByIP(ip: string): ViewService | undefined {
-    return ([...this.objects.service.values()] as ViewService[]).find((s) => serviceIPs(s).includes(ip));
+  private services(): ViewService[] {
+    return [...this.objects.service.values()] as ViewService[];
   }
 
   private endpointsOf(svc: ViewService, portName: string | undefined, proto: Protocol): ServiceEndpoint[] {
@@ -143,53 +275,102 @@ export class ClusterView {
       );
       if (!port?.port) continue;
       for (const ep of slice.endpoints ?? [])
-        for (const ip of ep.addresses) out.push({ ip, port: port.port });
+        for (const ip of ep.addresses)
+          out.push({ ip, port: port.port, ...(ep.nodeName ? { node: ep.nodeName } : {}) });
     }
     return out.sort((a, b) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1));
   }
 
-  /** The identity behind a remote address, as it is now. Egress may hit a Service ClusterIP; ingress never does. */
+  /** A node's address, or a hostNetwork pod's (which is its node's). */
+  private isNodeAddress(ip: string): boolean {
+    return this.nodeByIP(ip) !== undefined || this.podsAt(ip).some((p) => p.spec.hostNetwork);
+  }
+
+  /**
+   * The numeric ports the DNS Service's pods serve on: its numeric target ports and what its
+   * EndpointSlices say (named target ports resolved), both protocols.
+   */
+  servicePorts(namespace: string, name: string): number[] {
+    const svc = this.objects.service.get(`${namespace}/${name}`) as ViewService | undefined;
+    if (!svc) return [];
+    const ports = new Set<number>();
+    for (const p of svc.spec.ports ?? []) {
+      if (typeof p.targetPort === 'number') ports.add(p.targetPort);
+      else if (p.targetPort === undefined) ports.add(p.port);
+      for (const e of this.endpointsOf(svc, p.name, (p.protocol ?? 'TCP') as Protocol)) ports.add(e.port);
+    }
+    return [...ports].sort((a, b) => a - b);
+  }
+
+  /** The Service a destination is: a ClusterIP, external or load-balancer IP, or a node's NodePort. */
+  private serviceAt(
+    ip: string,
+    port: number,
+    proto: Protocol,
+  ): { svc: ViewService; sp: NonNullable<ViewService['spec']['ports']>[number] } | undefined {
+    const sameProto = (p: { protocol?: string }) => (p.protocol ?? 'TCP') === proto;
+    for (const svc of this.services()) {
+      if (!serviceIPs(svc).includes(ip)) continue;
+      const sp = svc.spec.ports?.find((p) => p.port === port && sameProto(p));
+      if (sp) return { svc, sp };
+    }
+    if (!this.nodeByIP(ip)) return undefined;
+    for (const svc of this.services()) {
+      const sp = svc.spec.ports?.find((p) => p.nodePort === port && sameProto(p));
+      if (sp) return { svc, sp };
+    }
+    return undefined;
+  }
+
+  /** The identity behind a remote address, as it is now. Egress may hit a Service; ingress never does. */
   resolve(direction: 'ingress' | 'egress', proto: Protocol, ip: string, port: number): Peer {
     if (direction === 'egress') {
-      const svc = this.serviceByIP(ip);
-      const sp = svc?.spec.ports?.find((p) => p.port === port && (p.protocol ?? 'TCP') === proto);
-      if (svc && sp) {
+      const found = this.serviceAt(ip, port, proto);
+      if (found) {
+        const { svc, sp } = found;
         const selector =
           svc.spec.selector && Object.keys(svc.spec.selector).length ? { ...svc.spec.selector } : null;
+        const endpoints = this.endpointsOf(svc, sp.name, proto);
+        // Pods selected but on the host network are reached at node addresses: only those match.
+        const hostEndpoints = selector ? endpoints.filter((e) => this.isNodeAddress(e.ip)) : [];
         return {
           kind: 'service',
           namespace: svc.metadata.namespace ?? '',
           name: svc.metadata.name,
           selector,
-          port,
+          port: sp.port,
           protocol: proto,
-          targetPort: sp.targetPort ?? port,
-          ...(selector ? {} : { endpoints: this.endpointsOf(svc, sp.name, proto) }),
+          targetPort: sp.targetPort ?? sp.port,
+          ...(selector ? {} : { endpoints }),
+          ...(hostEndpoints.length ? { hostEndpoints } : {}),
         };
       }
     }
-    const owners = this.pods().filter((p) => podIPs(p).includes(ip));
+    const owners = this.podsAt(ip);
     // A pod network address names one pod; a node address is shared by its hostNetwork pods.
     const pod = owners.find((p) => !p.spec.hostNetwork);
-    if (pod) return podPeer(pod, false, this.namespaceOf(pod));
+    if (pod) return this.podPeer(pod, false);
     const node = this.nodeByIP(ip);
     if (direction === 'egress') {
       const hostPod = owners.find((p) => p.spec.hostNetwork);
-      if (hostPod) return podPeer(hostPod, true, this.namespaceOf(hostPod));
+      if (hostPod) return this.podPeer(hostPod, true);
     }
     if (node) return { kind: 'node', name: node.metadata.name, ip };
     return { kind: 'external', ip, family: ip.includes(':') ? 6 : 4 };
   }
-}
 
-function podPeer(p: ViewPod, hostNetwork: boolean, namespace: ViewNamespace | undefined): Peer {
-  return {
-    kind: 'pod',
-    namespace: p.metadata.namespace ?? '',
-    name: p.metadata.name,
-    labels: { ...(p.metadata.labels ?? {}) },
-    owner: ownerOf(p),
-    hostNetwork,
-    ...policyFacts(p, namespace),
-  };
+  private podPeer(p: ViewPod, hostNetwork: boolean): Peer {
+    const { owner, selector } = this.workloadOf(p);
+    return {
+      kind: 'pod',
+      namespace: p.metadata.namespace ?? '',
+      name: p.metadata.name,
+      labels: { ...(p.metadata.labels ?? {}) },
+      owner,
+      hostNetwork,
+      ...(selector ? { selector } : {}),
+      ...(p.spec.nodeName ? { node: p.spec.nodeName } : {}),
+      ...policyFacts(p, this.namespaceOf(p)),
+    };
+  }
 }

@@ -16,7 +16,19 @@ export const FLOW_LOG_VERSION = 1;
 
 export type Labels = Record<string, string>;
 
-/** The workload a pod belongs to: its controller, or a ReplicaSet's Deployment (lib/kube/objects ownerOf). */
+/** A Kubernetes label selector, as a workload's spec.selector holds it. */
+export interface LabelSelector {
+  matchLabels?: Labels;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+/** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {
   kind: string;
   name: string;
@@ -27,6 +39,8 @@ export interface DnsIdentity {
   namespace: string;
   name: string;
   selector: Labels;
+  /** Optional: the ports its pods serve on (the Service's target ports), where they are not just 53. */
+  ports?: number[];
 }
 
 export interface FlowLogHeader {
@@ -60,12 +74,20 @@ export interface PodPolicyFacts {
   namedPorts?: NamedPort[];
 }
 
-/** The traced pod. owner null: a bare pod, which is its own workload. */
+/**
+ * The traced pod. owner null: a bare pod (or a static pod), which is its own workload.
+ * Optional (added without a version bump; older logs lack them):
+ * - selector: the workload's own immutable selector (a Deployment's spec.selector, …), what its
+ *   policy selects by; without it, the pod's labels minus the release-varying ones are used.
+ * - node: the node it ran on; only traffic from that node's addresses is exempt from policy.
+ */
 export interface TargetPod extends PodPolicyFacts {
   namespace: string;
   name: string;
   labels: Labels;
   owner: Owner | null;
+  selector?: LabelSelector;
+  node?: string;
 }
 
 export interface PodPeer extends PodPolicyFacts {
@@ -76,11 +98,16 @@ export interface PodPeer extends PodPolicyFacts {
   owner: Owner | null;
   /** A hostNetwork pod has the node's address; only an ipBlock matches its traffic. */
   hostNetwork: boolean;
+  /** Optional, as for TargetPod. */
+  selector?: LabelSelector;
+  node?: string;
 }
 
 export interface ServiceEndpoint {
   ip: string;
   port: number;
+  /** Optional: the node of the endpoint (EndpointSlice nodeName). */
+  node?: string;
 }
 
 /** A ClusterIP the target connected to (egress only: the kernel sees the ClusterIP, before DNAT). */
@@ -97,6 +124,8 @@ export interface ServicePeer {
   targetPort: number | string;
   /** Required for a selectorless Service: its endpoint addresses and ports for this Service port. */
   endpoints?: ServiceEndpoint[];
+  /** Optional: endpoints that are hostNetwork pods (node addresses), which no podSelector matches. */
+  hostEndpoints?: ServiceEndpoint[];
 }
 
 /** A node address (kubelet probes, hostPort and NodePort traffic that kept the node's address). */
@@ -307,6 +336,13 @@ function ip(o: Obj, key: string, lineNo: number, path: string): string {
   const v = o[key];
   if (typeof v !== 'string' || isIP(v) === 0)
     fail(lineNo, join(path, key), `expected an IP address, got ${show(v)}`);
+  // Node accepts fe80::1%eth0; no Kubernetes API field does, so no policy could name it.
+  if (v.includes('%'))
+    fail(
+      lineNo,
+      join(path, key),
+      `${show(v)} has an IPv6 zone id, which no NetworkPolicy can name; drop the line or the zone id`,
+    );
   return v;
 }
 
@@ -326,6 +362,32 @@ function labels(o: Obj, key: string, lineNo: number, path: string): Labels {
       fail(lineNo, `${join(path, key)}["${k}"]`, `expected a string, got ${show(m[k])}`);
   }
   return m as Labels;
+}
+
+const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
+
+function selector(o: Obj, lineNo: number, path: string): void {
+  if (o.selector === undefined) return;
+  const at = join(path, 'selector');
+  const sel = object(o.selector, lineNo, at);
+  if (sel.matchLabels !== undefined) labels(sel, 'matchLabels', lineNo, at);
+  if (sel.matchExpressions === undefined) return;
+  if (!Array.isArray(sel.matchExpressions))
+    fail(lineNo, `${at}.matchExpressions`, `expected an array, got ${show(sel.matchExpressions)}`);
+  sel.matchExpressions.forEach((e, i) => {
+    const req = object(e, lineNo, `${at}.matchExpressions[${i}]`);
+    str(req, 'key', lineNo, `${at}.matchExpressions[${i}]`);
+    oneOf(req, 'operator', OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
+    if (
+      req.values !== undefined &&
+      !(Array.isArray(req.values) && req.values.every((v) => typeof v === 'string'))
+    )
+      fail(lineNo, `${at}.matchExpressions[${i}].values`, `expected strings, got ${show(req.values)}`);
+  });
+}
+
+function optionalStr(o: Obj, key: string, lineNo: number, path: string): void {
+  if (o[key] !== undefined) str(o, key, lineNo, path);
 }
 
 function owner(o: Obj, lineNo: number, path: string): void {
@@ -366,6 +428,10 @@ function validateHeader(o: Obj, lineNo: number): FlowLogHeader {
     str(dns, 'namespace', lineNo, 'dns');
     str(dns, 'name', lineNo, 'dns');
     labels(dns, 'selector', lineNo, 'dns');
+    if (dns.ports !== undefined) {
+      if (!Array.isArray(dns.ports)) fail(lineNo, 'dns.ports', `expected an array, got ${show(dns.ports)}`);
+      dns.ports.forEach((_, i) => int(dns.ports as unknown as Obj, String(i), lineNo, 'dns.ports', 1, 65535));
+    }
   }
   return o as unknown as FlowLogHeader;
 }
@@ -375,6 +441,8 @@ function validateTarget(t: Obj, lineNo: number): void {
   str(t, 'name', lineNo, 'target');
   labels(t, 'labels', lineNo, 'target');
   owner(t, lineNo, 'target');
+  selector(t, lineNo, 'target');
+  optionalStr(t, 'node', lineNo, 'target');
   policyFacts(t, lineNo, 'target');
 }
 
@@ -420,6 +488,8 @@ function validatePeer(p: Obj, lineNo: number): void {
       labels(p, 'labels', lineNo, 'peer');
       owner(p, lineNo, 'peer');
       boolean(p, 'hostNetwork', lineNo, 'peer');
+      selector(p, lineNo, 'peer');
+      optionalStr(p, 'node', lineNo, 'peer');
       policyFacts(p, lineNo, 'peer');
       return;
     case 'service':
@@ -430,7 +500,9 @@ function validatePeer(p: Obj, lineNo: number): void {
       oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer');
       if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, 'peer');
       else int(p, 'targetPort', lineNo, 'peer', 1, 65535);
-      if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null)) endpoints(p, lineNo);
+      if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null))
+        endpoints(p, 'endpoints', lineNo);
+      if (p.hostEndpoints !== undefined) endpoints(p, 'hostEndpoints', lineNo);
       return;
     case 'node':
       str(p, 'name', lineNo, 'peer');
@@ -454,18 +526,19 @@ function checkPeerUse(peer: Peer, direction: Direction, proto: Protocol, lineNo:
     fail(lineNo, 'peer.protocol', `"${peer.protocol}" differs from the flow's proto "${proto}"`);
 }
 
-function endpoints(p: Obj, lineNo: number): void {
-  const list = p.endpoints;
+function endpoints(p: Obj, key: string, lineNo: number): void {
+  const list = p[key];
   if (!Array.isArray(list))
     fail(
       lineNo,
-      'peer.endpoints',
-      `expected an array (required for a selectorless service), got ${show(list)}`,
+      `peer.${key}`,
+      `expected an array${key === 'endpoints' ? ' (required for a selectorless service)' : ''}, got ${show(list)}`,
     );
   list.forEach((e, i) => {
-    const ep = object(e, lineNo, `peer.endpoints[${i}]`);
-    ip(ep, 'ip', lineNo, `peer.endpoints[${i}]`);
-    int(ep, 'port', lineNo, `peer.endpoints[${i}]`, 1, 65535);
+    const ep = object(e, lineNo, `peer.${key}[${i}]`);
+    ip(ep, 'ip', lineNo, `peer.${key}[${i}]`);
+    int(ep, 'port', lineNo, `peer.${key}[${i}]`, 1, 65535);
+    optionalStr(ep, 'node', lineNo, `peer.${key}[${i}]`);
   });
 }
 

@@ -1,6 +1,14 @@
+import { Readable, pipeline } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
 import { FlowLogError, FlowLogReader, type Flow, type FlowLogHeader } from './log';
-import { PolicySynthesizer, type NetworkPolicy } from './synthesize';
+import {
+  PolicySynthesizer,
+  toNetworkPolicy,
+  type NetworkPolicy,
+  type SynthesisOptions,
+  type WorkloadPolicy,
+} from './synthesize';
 
 export interface ReadOptions {
   /** Count malformed lines after the header instead of failing on the first. A bad header always fails. */
@@ -10,7 +18,7 @@ export interface ReadOptions {
   progressEvery?: number;
 }
 
-export type ReportOptions = ReadOptions;
+export type ReportOptions = ReadOptions & SynthesisOptions;
 
 /** What reading a log amounted to, whatever consumed its flows. */
 export interface LogSummary {
@@ -25,6 +33,9 @@ export interface LogSummary {
 }
 
 export interface ReportResult extends LogSummary {
+  /** Each workload's rules, for any policy API (toNetworkPolicy, toCiliumPolicy). */
+  workloads: WorkloadPolicy[];
+  /** The same as Kubernetes NetworkPolicies. */
   policies: NetworkPolicy[];
   /** Assumptions and traffic no rule could express, for stderr. */
   notes: string[];
@@ -33,7 +44,9 @@ export interface ReportResult extends LogSummary {
 /**
  * Streams a flow log into its consumer: every header (the first, then those of concatenated logs)
  * and every flow with its identities resolved. Fails with a FlowLogError naming the line when a line
- * is malformed (unless skipped), and with the stream's own error when reading fails.
+ * is malformed (unless skipped), and with the stream's own error when reading fails. A gzipped log
+ * is read as it is (`monitor | gzip`, rotated logs); a UTF-8 byte order mark (editors on Windows) is
+ * skipped.
  */
 export async function readFlowLog(
   input: NodeJS.ReadableStream,
@@ -45,8 +58,9 @@ export async function readFlowLog(
   let skipped = 0;
   let flows = 0;
   const every = opts.progressEvery ?? 100_000;
-  await eachLine(input, (text) => {
+  await eachLine(gunzipIfNeeded(input), (raw) => {
     lines++;
+    const text = lines === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     if (opts.onProgress && lines % every === 0) opts.onProgress(lines);
     if (text.trim() === '') return;
     try {
@@ -72,14 +86,42 @@ export async function report(input: NodeJS.ReadableStream, opts: ReportOptions):
   let synth: PolicySynthesizer | undefined;
   const summary = await readFlowLog(input, opts, {
     header: (h) => {
-      if (!synth) synth = new PolicySynthesizer(h.dns);
+      if (!synth) synth = new PolicySynthesizer(h.dns, { aggregate: opts.aggregate });
       else synth.learnDns(h.dns); // `cat monday.log tuesday.log`: one report over both
     },
     flow: (f) => synth?.add(f),
   });
   const s = synth as PolicySynthesizer; // readFlowLog fails without a header
-  const policies = s.policies();
-  return { ...summary, policies, flows: s.flows, notes: s.notes() };
+  const workloads = s.workloads();
+  const policies = workloads.map(toNetworkPolicy);
+  return { ...summary, workloads, policies, flows: s.flows, notes: s.notes() };
+}
+
+const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/** The stream, gunzipped when its first bytes are gzip's magic number. */
+function gunzipIfNeeded(input: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+    // A string chunk (a stream with an encoding set) becomes bytes; a Buffer is passed on, not copied.
+    const bytes = (v: Buffer | string) => (typeof v === 'string' ? Buffer.from(v) : v);
+    async function* all(head: Buffer): AsyncGenerator<Buffer> {
+      yield head;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield bytes(n.value);
+    }
+    try {
+      const first = await it.next();
+      if (first.done) return;
+      const head = bytes(first.value);
+      if (!isGzip(head)) return yield* all(head);
+      // pipeline, not pipe: a read error or corrupt data ends the iteration with that error.
+      yield* pipeline(Readable.from(all(head)), createGunzip(), () => undefined) as AsyncIterable<Buffer>;
+    } finally {
+      // A reader that stopped early (a bad line) must not leave the file open.
+      (input as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
 }
 
 const MAX_LINE = 16 << 20;
@@ -94,8 +136,11 @@ export function eachLine(input: NodeJS.ReadableStream, onLine: (text: string) =>
     const decoder = new StringDecoder('utf8');
     let rest = '';
     let done = false;
-    const emit = (text: string, from: number, to: number): void =>
+    let count = 0;
+    const emit = (text: string, from: number, to: number): void => {
+      count++;
       onLine(text.slice(from, to > from && text.charCodeAt(to - 1) === 13 ? to - 1 : to));
+    };
     const stop = (err: unknown): void => {
       if (done) return;
       done = true;
@@ -116,7 +161,10 @@ export function eachLine(input: NodeJS.ReadableStream, onLine: (text: string) =>
         rest = text.slice(from);
         // A flow line is a few hundred bytes; without a newline in sight this is not a flow log.
         if (rest.length > MAX_LINE)
-          throw new Error(`a line longer than ${MAX_LINE >> 20} MiB: not a flow log`);
+          throw new FlowLogError(
+            count + 1,
+            `longer than ${MAX_LINE >> 20} MiB without a line break: not a flow log line`,
+          );
       } catch (e) {
         stop(e);
       }

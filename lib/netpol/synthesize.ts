@@ -1,24 +1,62 @@
+import { foldAddresses } from './aggregate';
 import {
+  FlowLogError,
   isSelectorless,
   type DnsIdentity,
   type Flow,
+  type LabelSelector,
   type Labels,
   type Peer,
   type PodPeer,
   type Protocol,
+  type ServiceEndpoint,
   type ServicePeer,
   type TargetPod,
 } from './log';
+import { policyName, shortHash } from './names';
 import { unmapIPv4 } from '../ip';
 
+export type { LabelSelector };
+
 /**
- * Flows in, NetworkPolicies out. Pure and streaming: `add` folds one flow into per-workload rule
- * sets keyed by peer identity and port, so memory grows with the number of distinct rules, never
- * with the number of flows. `policies()` renders them sorted, so two runs diff cleanly.
+ * Flows in, policies out. Pure and streaming: `add` folds one flow into per-workload rule sets
+ * keyed by peer identity and port, so memory grows with the number of distinct rules, never with
+ * the number of flows. `workloads()` gives each workload's rules in a neutral form (the meaning),
+ * which `toNetworkPolicy` here and `toCiliumPolicy` (cilium.ts) render; all output is sorted, so
+ * two runs diff cleanly.
  */
 
-export interface LabelSelector {
-  matchLabels: Labels;
+/** How an address relates to the target's node: only its own node is exempt from policy. */
+export type NodeRelation = 'own' | 'other' | 'unknown';
+
+/** Who a rule allows, before it is spelled for one policy API. */
+export type PolicyPeer =
+  | { kind: 'pods'; namespace: string; selector: LabelSelector }
+  /** node: the address is a node's (hostNetwork pods, SNAT); external: outside the cluster. */
+  | { kind: 'cidr'; cidr: string; node?: NodeRelation; external?: boolean };
+
+export interface PolicyPort {
+  protocol: Protocol;
+  /** A number, or a named container port of the selected pods. */
+  port: number | string;
+}
+
+export interface PolicyRule {
+  peers: PolicyPeer[];
+  ports: PolicyPort[];
+  /** The cluster DNS rule (Cilium adds its DNS proxy rule to it). */
+  dns?: true;
+}
+
+/** One workload's policy, in neither API's spelling. */
+export interface WorkloadPolicy {
+  /** The object name, ≤ 253 characters, DNS-1123, unique in its namespace. */
+  name: string;
+  namespace: string;
+  workload: { kind: string; name: string };
+  selector: LabelSelector;
+  ingress: PolicyRule[];
+  egress: PolicyRule[];
 }
 
 export interface NetworkPolicyPeer {
@@ -27,11 +65,7 @@ export interface NetworkPolicyPeer {
   ipBlock?: { cidr: string };
 }
 
-export interface NetworkPolicyPort {
-  protocol: Protocol;
-  /** A number, or a named container port of the selected pods. */
-  port: number | string;
-}
+export type NetworkPolicyPort = PolicyPort;
 
 export interface NetworkPolicyIngressRule {
   from: NetworkPolicyPeer[];
@@ -55,18 +89,41 @@ export interface NetworkPolicy {
   };
 }
 
-/** Labels that controllers stamp per revision or per pod: selecting on them would miss the next rollout. */
+export interface SynthesisOptions {
+  /** Fold a rule's external addresses into at most AGGREGATE_MAX CIDRs per family. */
+  aggregate?: boolean;
+}
+
+/**
+ * Labels that change with a release, a rollout or a pod (a denylist: what is left selects the
+ * workload across its upgrades). Used only when the log lacks the workload's own selector.
+ */
 export const UNSTABLE_LABELS: ReadonlySet<string> = new Set([
   'pod-template-hash',
+  'rollouts-pod-template-hash',
   'controller-revision-hash',
   'pod-template-generation',
   'statefulset.kubernetes.io/pod-name',
   'apps.kubernetes.io/pod-index',
   'batch.kubernetes.io/controller-uid',
   'batch.kubernetes.io/job-name',
+  'batch.kubernetes.io/job-completion-index',
   'controller-uid',
   'job-name',
+  'helm.sh/chart',
+  'chart',
+  'app.kubernetes.io/version',
+  'version',
+  'service.istio.io/canonical-revision',
+  'skaffold.dev/run-id',
 ]);
+
+/** Their like: any prefix's `…/version`, `…/revision`, `…-hash` (e.g. argo's, flux's). */
+const UNSTABLE_KEY = /(^|\/)(version|revision)$|-hash$/;
+
+export function isUnstableLabel(key: string): boolean {
+  return UNSTABLE_LABELS.has(key) || UNSTABLE_KEY.test(key);
+}
 
 /** What kubeadm, kind, k3s and the managed clusters call their DNS; used when the log names none. */
 export const DEFAULT_DNS: DnsIdentity = {
@@ -75,12 +132,20 @@ export const DEFAULT_DNS: DnsIdentity = {
   selector: { 'k8s-app': 'kube-dns' },
 };
 
+/** NodeLocal DNSCache's documented link-local address: pods using it never reach kube-dns itself. */
+export const NODE_LOCAL_DNS = '169.254.20.10';
+
+/** Per rule and family, the CIDRs --aggregate folds external addresses into. */
+export const AGGREGATE_MAX = 16;
+/** Past this many external addresses in one policy, a note suggests --aggregate. */
+export const EXTERNAL_NOTE_AT = 50;
+
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kubectl-harden' };
 export const WORKLOAD_ANNOTATION = 'harden.dev/workload';
 
 /** The labels worth selecting on, sorted by key. */
 export function stableLabels(labels: Labels): Labels {
-  return sortedLabels(labels, (k) => !UNSTABLE_LABELS.has(k));
+  return sortedLabels(labels, (k) => !isUnstableLabel(k));
 }
 
 function sortedLabels(labels: Labels, keep: (key: string) => boolean = () => true): Labels {
@@ -89,8 +154,19 @@ function sortedLabels(labels: Labels, keep: (key: string) => boolean = () => tru
   return out;
 }
 
-function isEmpty(labels: Labels): boolean {
-  return Object.keys(labels).length === 0;
+/** A selector with sorted keys, so equal selectors print (and key) alike. */
+function canonicalSelector(s: LabelSelector): LabelSelector {
+  const out: LabelSelector = {};
+  if (s.matchLabels && Object.keys(s.matchLabels).length) out.matchLabels = sortedLabels(s.matchLabels);
+  if (s.matchExpressions?.length)
+    out.matchExpressions = [...s.matchExpressions]
+      .map((e) => (e.values ? { ...e, values: [...e.values].sort() } : { ...e }))
+      .sort((a, b) => compare(JSON.stringify(a), JSON.stringify(b)));
+  return out;
+}
+
+function selectsSomething(s: LabelSelector): boolean {
+  return Boolean(s.matchLabels && Object.keys(s.matchLabels).length) || Boolean(s.matchExpressions?.length);
 }
 
 /** A single address; an IPv4-mapped IPv6 address (a dual-stack socket's view) is the IPv4 packet it was. */
@@ -99,73 +175,70 @@ export function hostCidr(ip: string): string {
   return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
 }
 
-function ipBlock(ip: string): NetworkPolicyPeer {
-  return { ipBlock: { cidr: hostCidr(ip) } };
-}
-
-/** Pods by labels; a namespaceSelector only when they live outside the policy's own namespace. */
-function selectorPeer(policyNamespace: string, namespace: string, matchLabels: Labels): NetworkPolicyPeer {
-  const podSelector = { matchLabels: sortedLabels(matchLabels) };
-  if (namespace === policyNamespace) return { podSelector };
-  return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } }, podSelector };
-}
-
-interface RuleAcc {
-  peers: NetworkPolicyPeer[];
-  /** "TCP/80" → port; a set keyed by protocol and port, since TCP/53 and UDP/53 are different rules. */
-  ports: Map<string, NetworkPolicyPort>;
-}
-
-type Rules = Map<string, RuleAcc>;
-
-/** What a flow contributes to: the rule's peers, its key, and the port (undefined: the flow's own). */
+/** One peer's traffic, and the port it is allowed on (undefined: the flow's own). */
 interface Grant {
-  /** The peers' JSON, built with sorted keys: a canonical identity, and the rules' sort key. */
+  /** The peer's JSON, built with sorted keys: a canonical identity, and the rules' sort key. */
   key: string;
-  peers: NetworkPolicyPeer[];
+  peer: PolicyPeer;
   port?: number | string;
 }
 
 /** 'by-address': the peer is known only by the address it used, the flow's remoteIP. */
 type Grants = Grant[] | 'by-address';
 
-function grant(peers: NetworkPolicyPeer[], port?: number | string): Grant {
-  return { key: JSON.stringify(peers), peers, port };
+function grant(peer: PolicyPeer, port?: number | string): Grant {
+  return { key: JSON.stringify(peer), peer, port };
 }
+
+interface PeerPorts {
+  peer: PolicyPeer;
+  /** "TCP/80" → port: TCP/53 and UDP/53 are different ports. */
+  ports: Map<string, PolicyPort>;
+}
+
+type Rules = Map<string, PeerPorts>;
 
 interface WorkloadAcc {
   namespace: string;
   kind: string;
   name: string;
-  /** Stable labels every observed pod of the workload shares: the policy's podSelector. */
+  /** The workload's own selector, when the log recorded it. */
+  selector?: LabelSelector;
+  /** Stable labels every observed pod of the workload shares: the fallback selector. */
   labels: Labels;
   ingress: Rules;
   egress: Rules;
+  /** Peers that answered on port 53, and the ports they did: all go into the DNS rule. */
+  dnsPeers: Map<string, PolicyPeer>;
+  dnsPorts: Set<number | string>;
   /** A peer's grants depend only on it and this namespace: computed once per identity object. */
   grants: WeakMap<Peer, Grants>;
 }
 
-function addRule(rules: Rules, g: Grant, protocol: Protocol, port: number | string): void {
-  let rule = rules.get(g.key);
-  if (!rule) {
-    rule = { peers: g.peers, ports: new Map() };
-    rules.set(g.key, rule);
+function addPort(rules: Rules, g: Grant, protocol: Protocol, port: number | string): void {
+  let r = rules.get(g.key);
+  if (!r) {
+    r = { peer: g.peer, ports: new Map() };
+    rules.set(g.key, r);
   }
   const portKey = `${protocol}/${port}`;
-  if (!rule.ports.has(portKey)) rule.ports.set(portKey, { protocol, port });
+  if (!r.ports.has(portKey)) r.ports.set(portKey, { protocol, port });
 }
 
 export class PolicySynthesizer {
-  private readonly workloads = new Map<string, WorkloadAcc>();
+  private readonly accs = new Map<string, WorkloadAcc>();
   /** Flows of one log share target objects when it defines them once (target lines): look up once. */
   private readonly targets = new WeakMap<TargetPod, WorkloadAcc>();
-  /** By address: as many as there are ipBlock rules. */
+  /** By address and node relation: as many as there are ipBlock rules. */
   private readonly ipGrants = new Map<string, Grant>();
   private readonly noteSet = new Set<string>();
   private flowCount = 0;
 
   /** dns: the cluster DNS Service from the log header; null falls back to DEFAULT_DNS (with a note). */
-  constructor(private dns: DnsIdentity | null = null) {}
+  constructor(
+    private dns: DnsIdentity | null = null,
+    private readonly opts: SynthesisOptions = {},
+  ) {}
 
   /** A later header (concatenated logs) may know the DNS Service when the first did not. */
   learnDns(dns: DnsIdentity | null): void {
@@ -183,73 +256,146 @@ export class PolicySynthesizer {
 
   add(flow: Flow): void {
     this.flowCount++;
-    const w = this.workload(flow.target);
+    const t = flow.target;
+    const w = this.workload(t);
     const ingress = flow.direction === 'ingress';
     const rules = ingress ? w.ingress : w.egress;
     // Ingress is allowed on the target's own port, egress on the peer's.
     const port = ingress ? flow.localPort : flow.remotePort;
     const peer = flow.peer;
-    // Node-to-pod traffic is kubelet probes and the like, which implementations let through anyway.
-    if (peer.kind === 'node' && ingress) return;
+    if (peer.kind === 'node' && ingress && this.isOwnNodeProbe(w, t, peer.name)) return;
     let grants = w.grants.get(peer);
     if (!grants) {
-      grants = this.grants(w.namespace, peer);
+      grants = this.grants(w, peer);
       w.grants.set(peer, grants);
     }
-    if (grants === 'by-address') addRule(rules, this.ipGrant(flow.remoteIP), flow.proto, port);
-    else for (const g of grants) addRule(rules, g, flow.proto, g.port ?? port);
+    const list =
+      grants === 'by-address' ? [this.addressGrant(w, t, peer, flow.remoteIP)] : (grants as Grant[]);
+    // Whatever answers on 53 is a resolver: it gets the whole DNS rule (both protocols).
+    if (!ingress && flow.remotePort === 53) {
+      for (const g of list) {
+        if (!w.dnsPeers.has(g.key)) addDnsPeer(w.dnsPeers, g.peer, g.key);
+        w.dnsPorts.add(g.port ?? port);
+      }
+      return;
+    }
+    for (const g of list) addPort(rules, g, flow.proto, g.port ?? port);
   }
 
-  policies(): NetworkPolicy[] {
+  /** The rules of every workload, sorted by namespace and name. */
+  workloads(): WorkloadPolicy[] {
     const dns = this.dns ?? DEFAULT_DNS;
-    if (this.dns === null && this.workloads.size > 0)
+    if (this.dns === null && this.accs.size > 0)
       this.note(
         `the log names no cluster DNS service; DNS is allowed to pods labelled ${labelText(dns.selector)} in ${dns.namespace}`,
       );
-    const taken = new Map<string, number>();
-    for (const w of this.workloads.values()) {
-      const k = `${w.namespace}/${w.name}`;
-      taken.set(k, (taken.get(k) ?? 0) + 1);
-    }
-    const out: NetworkPolicy[] = [];
-    for (const w of this.workloads.values()) {
-      if (isEmpty(w.labels)) {
-        this.note(
-          `${w.namespace}/${w.kind} ${w.name}: its pods share no stable label to select them by; no policy for it`,
-        );
-        continue;
-      }
-      // Two workloads of different kinds may share a name; the kind then keeps the policy names apart.
-      const base =
-        (taken.get(`${w.namespace}/${w.name}`) ?? 0) > 1 ? `${w.name}-${w.kind.toLowerCase()}` : w.name;
-      const egress = withDns(w.egress, grant([selectorPeer(w.namespace, dns.namespace, dns.selector)]));
-      out.push({
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'NetworkPolicy',
-        metadata: {
-          name: `${base}-harden`,
-          namespace: w.namespace,
-          labels: { ...MANAGED_BY },
-          annotations: { [WORKLOAD_ANNOTATION]: `${w.kind}/${w.name}` },
-        },
-        spec: {
-          podSelector: { matchLabels: { ...w.labels } },
-          policyTypes: ['Ingress', 'Egress'],
-          ingress: renderRules(w.ingress).map(([from, ports]) => ({ from, ports })),
-          egress: renderRules(egress).map(([to, ports]) => ({ to, ports })),
-        },
-      });
-    }
-    out.sort(
-      (a, b) =>
-        compare(a.metadata.namespace, b.metadata.namespace) || compare(a.metadata.name, b.metadata.name),
-    );
+    const kept = [...this.accs.values()].filter((w) => {
+      if (selectsSomething(this.selectorOf(w))) return true;
+      this.note(
+        `${w.namespace}/${w.kind} ${w.name}: its pods share no stable label to select them by; no policy for it`,
+      );
+      return false;
+    });
+    const names = policyNames(kept);
+    const out = kept.map((w) => this.render(w, names.get(w) as string, dns));
+    out.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
     // Rules share peer objects with the accumulator and each other; the caller gets its own.
     return structuredClone(out);
   }
 
+  policies(): NetworkPolicy[] {
+    return this.workloads().map(toNetworkPolicy);
+  }
+
   private note(text: string): void {
     this.noteSet.add(text);
+  }
+
+  private render(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
+    const policy = this.rules(w, name, dns);
+    checkLabels(policy);
+    return policy;
+  }
+
+  private selectorOf(w: WorkloadAcc): LabelSelector {
+    return w.selector ? canonicalSelector(w.selector) : { matchLabels: { ...w.labels } };
+  }
+
+  private rules(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
+    const title = `${w.namespace}/${w.kind} ${w.name}`;
+    const dnsRule = this.dnsRule(w, dns);
+    const ingress = mergeRules(w.ingress);
+    const egress = mergeRules(w.egress);
+    let external = 0;
+    for (const r of [...ingress, ...egress]) external += r.peers.filter(isExternal).length;
+    if (this.opts.aggregate) {
+      for (const r of [...ingress, ...egress]) this.aggregate(r, title);
+    } else if (external > EXTERNAL_NOTE_AT) {
+      this.note(
+        `${title}: its policy lists ${external} external addresses one by one; --aggregate folds them into CIDRs`,
+      );
+    }
+    return {
+      name,
+      namespace: w.namespace,
+      workload: { kind: w.kind, name: w.name },
+      selector: this.selectorOf(w),
+      ingress,
+      egress: [dnsRule, ...egress],
+    };
+  }
+
+  /** kube-dns's pods, NodeLocal DNSCache, and whatever the target asked on 53: TCP and UDP both. */
+  private dnsRule(w: WorkloadAcc, dns: DnsIdentity): PolicyRule {
+    const peers = new Map(w.dnsPeers);
+    addDnsPeer(peers, {
+      kind: 'pods',
+      namespace: dns.namespace,
+      selector: { matchLabels: sortedLabels(dns.selector) },
+    });
+    addDnsPeer(peers, { kind: 'cidr', cidr: hostCidr(NODE_LOCAL_DNS) });
+    // Truncated answers are retried over TCP, so every DNS port is allowed in both protocols.
+    const ports = new Map<string, PolicyPort>();
+    for (const port of [53, ...(dns.ports ?? []), ...w.dnsPorts])
+      for (const protocol of ['TCP', 'UDP'] as const) ports.set(`${protocol}/${port}`, { protocol, port });
+    return {
+      peers: [...peers.entries()].sort(([a], [b]) => compare(a, b)).map(([, p]) => p),
+      ports: [...ports.values()].sort(comparePorts),
+      dns: true,
+    };
+  }
+
+  private aggregate(rule: PolicyRule, title: string): void {
+    const external = rule.peers.filter(isExternal);
+    const folded = foldAddresses(
+      external.map((p) => (p as { cidr: string }).cidr),
+      AGGREGATE_MAX,
+    );
+    if (folded.length === external.length) return;
+    // The CIDR that spans the most of its family's space, to show how far the folding went.
+    const span = (c: string) => (c.includes(':') ? 128 : 32) - Number(c.split('/')[1]);
+    const widest = folded.reduce((a, b) => (span(b) > span(a) ? b : a));
+    this.note(
+      `${title}: ${external.length} external addresses folded into ${folded.length} CIDRs (widest ${widest}); they allow more than was seen`,
+    );
+    rule.peers = [
+      ...rule.peers.filter((p) => !isExternal(p)),
+      ...folded.map((cidr): PolicyPeer => ({ kind: 'cidr', cidr, external: true })),
+    ];
+  }
+
+  /**
+   * Traffic from the target's own node is exempt from NetworkPolicy (kubelet probes): dropped.
+   * An older log does not say which node the pod ran on; every node address is then taken for its own.
+   */
+  private isOwnNodeProbe(w: WorkloadAcc, t: TargetPod, node: string): boolean {
+    if (t.node === undefined) {
+      this.note(
+        `${w.namespace}/${w.kind} ${w.name}: the log does not say which node its pods ran on; ingress from node addresses was taken for kubelet probes and got no rule`,
+      );
+      return true;
+    }
+    return t.node === node;
   }
 
   private workload(t: TargetPod): WorkloadAcc {
@@ -258,19 +404,23 @@ export class PolicySynthesizer {
     const kind = t.owner?.kind ?? 'Pod';
     const name = t.owner?.name ?? t.name;
     const key = `${t.namespace}\0${kind}\0${name}`;
-    let w = this.workloads.get(key);
+    let w = this.accs.get(key);
     if (!w) {
       w = {
         namespace: t.namespace,
         kind,
         name,
+        selector: t.selector,
         labels: stableLabels(t.labels),
         ingress: new Map(),
         egress: new Map(),
+        dnsPeers: new Map(),
+        dnsPorts: new Set(),
         grants: new WeakMap(),
       };
-      this.workloads.set(key, w);
+      this.accs.set(key, w);
     } else {
+      w.selector ??= t.selector;
       // Keep only what every replica carries, so the selector matches all of them.
       for (const k in w.labels) if (t.labels[k] !== w.labels[k]) delete w.labels[k];
     }
@@ -278,84 +428,217 @@ export class PolicySynthesizer {
     return w;
   }
 
-  private ipGrant(ip: string): Grant {
-    let g = this.ipGrants.get(ip);
+  /** An address peer: a node's (hostNetwork, SNAT), an unlabelled pod's or an external one. */
+  private addressGrant(w: WorkloadAcc, t: TargetPod, p: Peer, ip: string): Grant {
+    let node: NodeRelation | undefined;
+    if (p.kind === 'node') node = relation(t.node, p.name);
+    else if (p.kind === 'pod' && p.hostNetwork) node = relation(t.node, p.node);
+    if (p.kind === 'node' && node === 'other')
+      this.note(
+        `${w.namespace}/${w.kind} ${w.name}: traffic with node ${p.name} (${ip}) is allowed by that node's address: a hostNetwork pod there, or NodePort/LoadBalancer traffic the node SNATed`,
+      );
+    const key = `${ip}|${node ?? ''}|${p.kind}`;
+    let g = this.ipGrants.get(key);
     if (!g) {
-      g = grant([ipBlock(ip)]);
-      this.ipGrants.set(ip, g);
+      const peer: PolicyPeer = { kind: 'cidr', cidr: hostCidr(ip) };
+      if (node) peer.node = node;
+      if (p.kind === 'external') peer.external = true;
+      g = grant(peer);
+      this.ipGrants.set(key, g);
     }
     return g;
   }
 
   /** The rules a peer's traffic belongs to ([]: none can express it). */
-  private grants(policyNamespace: string, p: Peer): Grants {
+  private grants(w: WorkloadAcc, p: Peer): Grants {
     switch (p.kind) {
       case 'node':
       case 'external':
         return 'by-address';
       case 'pod':
-        return this.podGrants(policyNamespace, p);
+        return this.podGrants(p);
       case 'service':
-        return this.serviceGrants(policyNamespace, p);
+        return this.serviceGrants(w, p);
     }
   }
 
-  private podGrants(policyNamespace: string, p: PodPeer): Grants {
+  private podGrants(p: PodPeer): Grants {
     // A hostNetwork pod sends with the node's address, which no podSelector matches.
     if (p.hostNetwork) return 'by-address';
-    const labels = stableLabels(p.labels);
-    if (!isEmpty(labels)) return [grant([selectorPeer(policyNamespace, p.namespace, labels)])];
+    const selector = p.selector ? canonicalSelector(p.selector) : { matchLabels: stableLabels(p.labels) };
+    if (selectsSomething(selector)) return [grant({ kind: 'pods', namespace: p.namespace, selector })];
     this.note(
       `pod ${p.namespace}/${p.name} has no stable labels; it is allowed by its address, which may change`,
     );
     return 'by-address';
   }
 
-  private serviceGrants(policyNamespace: string, s: ServicePeer): Grant[] {
+  private serviceGrants(w: WorkloadAcc, s: ServicePeer): Grant[] {
+    // Endpoints on node addresses (hostNetwork pods) are reached there, not at a pod address.
+    const host = endpointGrants(s.hostEndpoints ?? [], 'unknown');
     if (!isSelectorless(s.selector)) {
       // The ClusterIP is DNATed to the selected pods, where the policy sees the target port.
-      return [grant([selectorPeer(policyNamespace, s.namespace, s.selector as Labels)], s.targetPort)];
+      const pods = grant(
+        {
+          kind: 'pods',
+          namespace: s.namespace,
+          selector: { matchLabels: sortedLabels(s.selector as Labels) },
+        },
+        s.targetPort,
+      );
+      return [pods, ...host];
     }
     const endpoints = s.endpoints ?? [];
-    if (endpoints.length === 0) {
+    if (endpoints.length === 0 && host.length === 0) {
       this.note(
-        `service ${s.namespace}/${s.name} has no selector and no endpoints; its traffic gets no rule`,
+        `${w.namespace}/${w.kind} ${w.name}: service ${s.namespace}/${s.name} has no selector and no endpoints; its traffic gets no rule`,
       );
       return [];
     }
-    // One rule per endpoint port, listing the endpoints that serve on it.
-    const byPort = new Map<number, Set<string>>();
-    for (const e of endpoints) {
-      const cidrs = byPort.get(e.port) ?? new Set<string>();
-      cidrs.add(hostCidr(e.ip));
-      byPort.set(e.port, cidrs);
-    }
-    return [...byPort].map(([port, cidrs]) =>
-      grant(
-        [...cidrs].sort().map((cidr) => ({ ipBlock: { cidr } })),
-        port,
-      ),
-    );
+    return [...endpointGrants(endpoints), ...host];
   }
 }
 
-/** Egress always reaches the cluster DNS pods on 53/UDP and 53/TCP; a copy, the accumulator stays as it was. */
-function withDns(egress: Rules, dns: Grant): Rules {
-  const out = new Map(egress);
-  const observed = out.get(dns.key);
-  if (observed) out.set(dns.key, { peers: observed.peers, ports: new Map(observed.ports) });
-  for (const proto of ['UDP', 'TCP'] as const) addRule(out, dns, proto, 53);
+/**
+ * A resolver, once per address: a cidr is keyed by the address alone (seen as a node's, it keeps
+ * that), and is never external, so --aggregate never widens the DNS rule.
+ */
+function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer, key = JSON.stringify(p)): void {
+  if (p.kind !== 'cidr') {
+    peers.set(key, p);
+    return;
+  }
+  const known = peers.get(`cidr:${p.cidr}`) as { node?: NodeRelation } | undefined;
+  const node = p.node ?? known?.node;
+  peers.set(`cidr:${p.cidr}`, { kind: 'cidr', cidr: p.cidr, ...(node ? { node } : {}) });
+}
+
+const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function validLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  return slash < 0
+    ? LABEL_NAME.test(key)
+    : LABEL_PREFIX.test(key.slice(0, slash)) && LABEL_NAME.test(key.slice(slash + 1));
+}
+
+/**
+ * Labels no cluster would have given a pod (the API validates them) mean a hand-made or damaged
+ * log; the API server would refuse the policy, so it is refused here, naming the label.
+ */
+function checkLabels(p: WorkloadPolicy): void {
+  const selectors = [
+    p.selector,
+    ...[...p.ingress, ...p.egress].flatMap((r) => r.peers.map((x) => (x.kind === 'pods' ? x.selector : {}))),
+  ];
+  for (const s of selectors)
+    for (const [k, v] of Object.entries(s.matchLabels ?? {}))
+      if (!validLabelKey(k) || !LABEL_VALUE.test(v))
+        throw new FlowLogError(
+          0,
+          `${p.namespace}/${p.workload.kind} ${p.workload.name}: label ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid Kubernetes label, so no policy can select by it`,
+        );
+}
+
+function relation(own: string | undefined, node: string | undefined): NodeRelation {
+  if (own === undefined || node === undefined) return 'unknown';
+  return own === node ? 'own' : 'other';
+}
+
+/** One grant per endpoint address and port; node: the addresses are nodes' (hostNetwork endpoints). */
+function endpointGrants(endpoints: ServiceEndpoint[], node?: NodeRelation): Grant[] {
+  return endpoints.map((e) =>
+    grant({ kind: 'cidr', cidr: hostCidr(e.ip), ...(node ? { node } : {}) }, e.port),
+  );
+}
+
+function isExternal(p: PolicyPeer): boolean {
+  return p.kind === 'cidr' && p.external === true;
+}
+
+/** Peers allowed on the same ports share one rule; a rule's ports are sorted, its peers too. */
+function mergeRules(rules: Rules): PolicyRule[] {
+  const byPorts = new Map<string, { ports: PolicyPort[]; peers: [string, PolicyPeer][] }>();
+  for (const [key, r] of rules) {
+    const ports = [...r.ports.values()].sort(comparePorts);
+    const sig = ports.map((p) => `${p.protocol}/${p.port}`).join(',');
+    let group = byPorts.get(sig);
+    if (!group) {
+      group = { ports, peers: [] };
+      byPorts.set(sig, group);
+    }
+    group.peers.push([key, r.peer]);
+  }
+  return [...byPorts.values()]
+    .map((g) => ({ first: g.peers.map(([k]) => k).sort()[0], g }))
+    .sort((a, b) => compare(a.first, b.first))
+    .map(({ g }) => ({
+      peers: g.peers.sort(([a], [b]) => compare(a, b)).map(([, p]) => p),
+      ports: g.ports,
+    }));
+}
+
+/**
+ * Names for the kept workloads (sorted, so flow order does not matter): the kind is added where two
+ * kinds share a name, and a hash where even that meets another (a Deployment "a-job", a Job "a").
+ */
+function policyNames(ws: WorkloadAcc[]): Map<WorkloadAcc, string> {
+  const sorted = [...ws].sort(
+    (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.kind, b.kind),
+  );
+  const shared = new Map<string, number>();
+  for (const w of sorted)
+    shared.set(`${w.namespace}/${w.name}`, (shared.get(`${w.namespace}/${w.name}`) ?? 0) + 1);
+  const used = new Set<string>();
+  const out = new Map<WorkloadAcc, string>();
+  for (const w of sorted) {
+    const parts = (shared.get(`${w.namespace}/${w.name}`) ?? 0) > 1 ? [w.name, w.kind] : [w.name];
+    let name = policyName(parts);
+    if (used.has(`${w.namespace}/${name}`)) name = policyName([...parts, shortHash(`${w.kind}/${w.name}`)]);
+    used.add(`${w.namespace}/${name}`);
+    out.set(w, name);
+  }
   return out;
 }
 
-function renderRules(rules: Rules): [NetworkPolicyPeer[], NetworkPolicyPort[]][] {
-  return [...rules.entries()]
-    .sort(([a], [b]) => compare(a, b))
-    .map(([, r]) => [r.peers, [...r.ports.values()].sort(comparePorts)]);
+/** Name, namespace, and what made the policy and for which workload: the same in every spelling. */
+export function policyMetadata(w: WorkloadPolicy): NetworkPolicy['metadata'] {
+  return {
+    name: w.name,
+    namespace: w.namespace,
+    labels: { ...MANAGED_BY },
+    annotations: { [WORKLOAD_ANNOTATION]: `${w.workload.kind}/${w.workload.name}` },
+  };
+}
+
+/** The Kubernetes NetworkPolicy spelling of a workload's rules. */
+export function toNetworkPolicy(w: WorkloadPolicy): NetworkPolicy {
+  const peer = (p: PolicyPeer): NetworkPolicyPeer => {
+    if (p.kind === 'cidr') return { ipBlock: { cidr: p.cidr } };
+    // A namespaceSelector only when the pods live outside the policy's own namespace.
+    if (p.namespace === w.namespace) return { podSelector: p.selector };
+    return {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.namespace } },
+      podSelector: p.selector,
+    };
+  };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: policyMetadata(w),
+    spec: {
+      podSelector: w.selector,
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: w.ingress.map((r) => ({ from: r.peers.map(peer), ports: r.ports })),
+      egress: w.egress.map((r) => ({ to: r.peers.map(peer), ports: r.ports })),
+    },
+  };
 }
 
 /** Numbers before names, ascending; then TCP before UDP. */
-function comparePorts(a: NetworkPolicyPort, b: NetworkPolicyPort): number {
+function comparePorts(a: PolicyPort, b: PolicyPort): number {
   const an = typeof a.port === 'number';
   const bn = typeof b.port === 'number';
   if (an !== bn) return an ? -1 : 1;

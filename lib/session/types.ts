@@ -50,6 +50,29 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
+/** Why a target was not traced for a while. */
+export type GapReason =
+  /** bpftrace died; what its kernel maps held since its last print died with it. */
+  | 'BpftraceExited'
+  /** The agent was not running (restarted, upgraded, killed). */
+  | 'AgentRestarted'
+  /** A new program replaced the old one without covering this container in time. */
+  | 'ProgramSwitch'
+  /** More gaps than the status keeps: neighbours were merged into one span. */
+  | 'Several';
+
+/** An interval in which a target was not traced: syscalls made then may be missing. */
+export interface Gap {
+  /** RFC 3339: the last moment known traced. */
+  from: string;
+  /** RFC 3339: tracing again. */
+  to: string;
+  reason: GapReason;
+}
+
+/** Gaps kept per container (and per node); beyond it, neighbours merge (the span only grows). */
+export const MAX_GAPS = 16;
+
 export interface ContainerRecord {
   pod: string;
   podUID: string;
@@ -63,6 +86,8 @@ export interface ContainerRecord {
   recordedFromStart: boolean;
   /** It installed a seccomp filter while traced, so the runtime's post-filter syscalls are in `syscalls`. */
   filterSeen: boolean;
+  /** Intervals in which this container was not traced, oldest first. */
+  gaps?: Gap[];
 }
 
 export type Direction = 'ingress' | 'egress';
@@ -116,6 +141,8 @@ export interface NodeRecord {
   /** Flows beyond the cap were dropped (counts of kept flows stay exact). */
   truncated?: boolean;
   conditions?: Condition[];
+  /** Intervals in which this node traced nothing: a pod that lived only then left no record. */
+  gaps?: Gap[];
 }
 
 export interface TraceSessionStatus {

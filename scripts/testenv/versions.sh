@@ -9,3 +9,4 @@ CONTAINERD_VERSION=v2.2.9
 CRI_TOOLS_VERSION=v1.34.0 # the proxy serves v1.34.0 and v1.37.0 only; CRI v1 either way
 CNI_PLUGINS_VERSION=v1.9.1
 COREDNS_VERSION=v1.14.7
+CILIUM_VERSION=v1.20.2 # github.com/cilium/cilium: only its CiliumNetworkPolicy CRD, for schema checks

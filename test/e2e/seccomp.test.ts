@@ -329,7 +329,14 @@ describe('bad input: a clear error, a non-zero exit, nothing left behind', () =>
     expect(code).toBe(130);
     expect(stderr).toContain(`Resume with: kubectl harden seccomp stop ${id} -n ${NS}`);
     await agent.start();
-    const resumed = await ok(['seccomp', 'stop', id, '-n', NS]);
+    // The client ran on while no agent traced it: stop names that gap, and takes the profile only when told to.
+    const refused = await harden(['seccomp', 'stop', id, '-n', NS]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(
+      /client\/client was not traced from \S+ to \S+ \([\d.]+ s\): the node agent was not running/,
+    );
+    const resumed = await ok(['seccomp', 'stop', id, '-n', NS, '--accept-gaps']);
     expect(JSON.parse(resumed).defaultAction).toBe('SCMP_ACT_ERRNO');
   });
 });

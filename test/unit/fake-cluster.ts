@@ -45,6 +45,13 @@ export class FakeCluster {
   private version = 1;
   /** Runs after every write (the path is the object's), e.g. to play an agent. */
   hook: Hook = () => undefined;
+  /**
+   * Whether status writes come back to watchers, as from a real API server: an agent sees its
+   * own writes (and other nodes') through its watch. Off unless a test is about that.
+   */
+  echoStatus = false;
+  /** The status bodies written, in order. */
+  readonly statusWrites: NonNullable<TraceSession['status']>[] = [];
 
   put(ref: ResourceRef, obj: KubeObject): void {
     const path = resourcePath(ref, { namespace: obj.metadata.namespace, name: obj.metadata.name });
@@ -151,12 +158,20 @@ export class FakeCluster {
         const key = path.replace(/\/status$/, '');
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
-        merge(obj as Record<string, unknown>, structuredClone(opts.body) as Record<string, unknown>);
+        const body = structuredClone(opts.body) as Record<string, unknown> & { status?: Obj['status'] };
+        const status = key !== path ? (body.status as TraceSession['status']) : undefined;
+        const before = (obj.status as TraceSession['status'])?.nodes;
+        merge(obj as Record<string, unknown>, body);
+        if (status) {
+          this.statusWrites.push(structuredClone(status));
+          // status.nodes is a list-map keyed by node: each agent's apply replaces its own entry only.
+          const nodes = new Map((before ?? []).map((n) => [n.node, n]));
+          for (const n of status.nodes ?? []) nodes.set(n.node, n);
+          (obj.status as NonNullable<TraceSession['status']>).nodes = [...nodes.values()];
+        }
         obj.metadata.resourceVersion = String(++this.version);
         this.hook(method, key, obj);
-        // Status writes are not echoed to watchers, as a real API server would: the agent's reaction
-        // to its own writes is not modelled here.
-        if (key === path) this.emit('MODIFIED', key);
+        if (key === path || this.echoStatus) this.emit('MODIFIED', key);
         return structuredClone(this.objects.get(key));
       }
       case 'DELETE': {

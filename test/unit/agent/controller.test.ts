@@ -14,6 +14,8 @@ const INTERVAL_MS = 100;
 /** Stands in for bpftrace: the test says when a program is attached and what it printed. */
 class FakeTracer implements TracerLike {
   attachedTargets: ProgramTargets | undefined;
+  untracedSince: Date | undefined;
+  runningCount = 0;
   constructor(readonly hooks: TracerHooks) {}
   async reconcile(): Promise<void> {}
   async close(): Promise<void> {}

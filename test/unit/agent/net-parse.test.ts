@@ -145,3 +145,35 @@ describe('flow table', () => {
     expect(t.flows().find((f) => f.remotePort === 1)?.count).toBe(5);
   });
 });
+
+describe.each(['0.17', '0.23'])('UDP servers (bpftrace %s)', (version) => {
+  /**
+   * Captured from the network program on bpftrace 0.17 and 0.23.2 (this repo's probes,
+   * `@targets[cgroup]` replaced by `comm == "python3"`; client and server in one cgroup, id 1, on the
+   * host's 192.0.2.2 / fd00::2): an unconnected client sendto() a server 3 times on 5514 (recvfrom)
+   * and once on 5515 (v6, recvmsg); a connected client once on 5514. Every request was answered.
+   * Only the requests are flows: egress to the server ports, ingress on them; the answers, both ways
+   * (and the connected client's recv), were recognised as replies.
+   */
+  const udp = () =>
+    fs
+      .readFileSync(path.join(GOLDEN_DIR, `agent-net/bpftrace-${version}-udp-server-output.jsonl`), 'utf8')
+      .split('\n');
+
+  test('a receive is ingress on the server port, attributed by the receiving cgroup', () => {
+    const t = new FlowTable({
+      now: clock,
+      podOfCgroup: (id) => (id === '1' ? 'syslog' : undefined),
+      podOfIP: () => undefined,
+      podIP: (_pod, family) => (family === 4 ? '192.0.2.2' : 'fd00::2'),
+    });
+    t.add(udp().flatMap(parseNetLine));
+    expectGolden('agent-net/udp-server-flows.json', goldenJson(t.flows()));
+    expect(t.flows().map((f) => [f.direction, f.proto, f.localPort, f.remotePort, f.count])).toEqual([
+      ['egress', 'UDP', 0, 5514, 4],
+      ['egress', 'UDP', 0, 5515, 1],
+      ['ingress', 'UDP', 5514, 0, 4],
+      ['ingress', 'UDP', 5515, 0, 1],
+    ]);
+  });
+});

@@ -125,7 +125,14 @@ describe('planning what to trace', () => {
     expect([...plan.discovered]).toEqual([
       [
         '1001',
-        { podUID: 'uid-web-1', containerID: cid('a'), fromStart: false, filterSeen: false, recording: true },
+        {
+          podUID: 'uid-web-1',
+          containerID: cid('a'),
+          fromStart: false,
+          filterSeen: false,
+          recording: true,
+          dir: layout.containerDir('BestEffort', 'uid-web-1', `containerd://${cid('a')}`),
+        },
       ],
     ]);
   });
@@ -144,6 +151,40 @@ describe('planning what to trace', () => {
       { id: '1001', recording: false },
       { id: '2001', recording: true },
     ]);
+  });
+});
+
+describe('what is seeded under pod churn', () => {
+  const state = (podUID: string, extra: Partial<CgroupState> = {}): CgroupState => ({
+    podUID,
+    fromStart: true,
+    filterSeen: false,
+    recording: true,
+    ...extra,
+  });
+  const web = session('seccomp', 'web', { selector: { matchLabels: { app: 'web' } } });
+
+  test('a vanished cgroup is never seeded again, nor one of a deleted pod no session covers', () => {
+    const cgroups = new Map<string, CgroupState>([
+      ['3001', state('uid-gone-web')],
+      ['3002', state('uid-gone-web', { goneAt: 1 })],
+      ['3003', state('uid-gone-db')],
+      ['3004', state('uid-not-seen-yet')],
+    ]);
+    const gonePods = new Map([
+      ['uid-gone-web', pod('web', 'job-1', 'uid-gone-web', { app: 'web' })],
+      ['uid-gone-db', pod('web', 'job-2', 'uid-gone-db', { app: 'db' })],
+    ]);
+    const { targets } = planTargets({ ...input([web], cgroups), gonePods });
+    expect(targets.seeds.map((s) => s.id)).toEqual(['1001', '3001', '3004']);
+  });
+
+  test("an open session's program traces every pod under the node's prefix without one of its own", () => {
+    const { targets } = planTargets(input([web]));
+    const nodeOnly = { ...targets, podPrefixes: [layout.nodePrefix()] };
+    expect(tracesSession(nodeOnly, web, pods, layout)).toBe(true);
+    expect(tracesSession(nodeOnly, seccompPod, pods, layout)).toBe(true);
+    expect(tracesSession({ ...targets, podPrefixes: [] }, seccompPod, pods, layout)).toBe(false);
   });
 });
 

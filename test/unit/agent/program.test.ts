@@ -79,10 +79,21 @@ describe('program coverage (overlap switching)', () => {
     expect(covers(live, { podPrefixes: ['/p2/'], seeds: [] })).toBe(false);
   });
   test('a pod no longer wanted makes the program too big', () => {
-    expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe(true);
-    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [{ id: '12', recording: false }] })).toBe(false);
+    expect(hasExtra(live, { podPrefixes: [], seeds: [] })).toBe('prefix');
+    expect(
+      hasExtra(live, { podPrefixes: ['/p1/'], seeds: [{ id: '12', recording: false }] }),
+    ).toBeUndefined();
   });
   test('a cgroup armed by a broad prefix that is not a target makes the program too big', () => {
-    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe(true);
+    // Told apart: such a program is replaced at most every so often (under pod churn, always would be).
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] })).toBe('cgroup');
+  });
+  test("under the node's prefix, a new pod's prefix is covered and a deleted pod's one is no reason to switch at once", () => {
+    const node = { ...live, prefixes: new Set(['/kubepods/', '/kubepods/pod-a/']), armed: new Set<string>() };
+    expect(covers(node, { podPrefixes: ['/kubepods/', '/kubepods/pod-b/'], seeds: [] })).toBe(true);
+    expect(hasExtra(node, { podPrefixes: ['/kubepods/'], seeds: [] })).toBe('cgroup');
+  });
+  test('a cgroup that ran and vanished is no extra at all', () => {
+    expect(hasExtra(live, { podPrefixes: ['/p1/'], seeds: [] }, (id) => id !== '12')).toBeUndefined();
   });
 });

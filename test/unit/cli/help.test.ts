@@ -21,7 +21,7 @@ const OUTPUT: [string[], string[] | undefined][] = [
   ],
   [
     ['netpol', 'report'],
-    ['yaml', 'json'],
+    ['yaml', 'json', 'cilium'],
   ],
   [['netpol', 'monitor'], undefined],
 ];

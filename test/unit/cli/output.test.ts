@@ -39,3 +39,41 @@ describe('printers', () => {
     expect(loadAll(text)).toEqual(docs);
   });
 });
+
+describe('YAML for YAML 1.1 readers (kubectl reads through go-yaml)', () => {
+  const tricky = [
+    '2024_05_01',
+    'yes',
+    'no',
+    'on',
+    'off',
+    'y',
+    'N',
+    '0x1f',
+    '0o17',
+    '012',
+    '1e3',
+    '1_000',
+    '1:20',
+    '.5',
+    '-1',
+    '.inf',
+    '~',
+    'null',
+    '<<',
+  ];
+
+  it.each(tricky)('quotes %s', (v) => {
+    expect(printObject({ v }, 'yaml')).toBe(`v: '${v}'\n`);
+  });
+
+  it('leaves ordinary strings plain', () => {
+    expect(printObject({ a: 'web', b: 'TCP', c: 'v1.2', d: 'k8s-app', e: 'a b' }, 'yaml')).toBe(
+      'a: web\nb: TCP\nc: v1.2\nd: k8s-app\ne: a b\n',
+    );
+  });
+
+  it('keeps numbers and booleans what they are', () => {
+    expect(printObject({ port: 53, t: true }, 'yaml')).toBe('port: 53\nt: true\n');
+  });
+});

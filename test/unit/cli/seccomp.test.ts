@@ -2,11 +2,14 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import type { NodeRecord, TraceSession } from '../../../lib/session/types';
+import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 /** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
-function playAgent(c: FakeCluster, opts: { final?: boolean; fail?: string; trace?: boolean } = {}) {
+function playAgent(
+  c: FakeCluster,
+  opts: { final?: boolean; fail?: string; trace?: boolean; gaps?: Gap[] } = {},
+) {
   const entry = (final: boolean): NodeRecord => ({
     node: 'node-1',
     arch: 'amd64',
@@ -24,6 +27,7 @@ function playAgent(c: FakeCluster, opts: { final?: boolean; fail?: string; trace
         syscalls: [0, 1, 59, 231],
         recordedFromStart: true,
         filterSeen: true,
+        ...(opts.gaps ? { gaps: opts.gaps } : {}),
       },
     ],
   });
@@ -127,6 +131,26 @@ describe('seccomp stop', () => {
     expect(r.err).toContain('the session is kept');
     expect(r.out).toBe('');
     expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
+  });
+
+  test('a gap is named, and without --accept-gaps nothing is printed and the session is kept', async () => {
+    const gap: Gap = { from: '2025-01-01T00:00:10Z', to: '2025-01-01T00:00:12.5Z', reason: 'BpftraceExited' };
+    const c = await started({ gaps: [gap] });
+    const named =
+      'warning: web-1/nginx was not traced from 2025-01-01T00:00:10Z to 2025-01-01T00:00:12.5Z (2.5 s): bpftrace exited and was restarted';
+    const refused = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain(named);
+    expect(refused.err).toContain('was not traced throughout (1 gap, listed above)');
+    expect(refused.err).toContain('kubectl harden seccomp stop sc-1 -n web --accept-gaps');
+    expect(c.session('web', 'sc-1')?.status?.phase).toBe('Completed');
+
+    const taken = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--accept-gaps'], c);
+    expect(taken.code).toBe(0);
+    expect(taken.err).toContain(named);
+    expect(JSON.parse(taken.out)).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
+    expect(c.sessions()).toEqual([]);
   });
 
   test('-o crd --output-dir writes one SeccompProfile file per container', async () => {

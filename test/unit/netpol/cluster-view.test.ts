@@ -1,4 +1,4 @@
-import { ClusterView, targetOf } from '../../../lib/netpol/cluster-view';
+import { ClusterView } from '../../../lib/netpol/cluster-view';
 
 function view() {
   const v = new ClusterView();
@@ -125,7 +125,7 @@ describe('peer resolution while monitoring', () => {
   test('a deleted pod is forgotten; the target identity of a live one keeps its labels and owner', () => {
     const v = view();
     const pod = v.pod('web', 'web-7c9-x');
-    expect(pod && targetOf(pod)).toEqual({
+    expect(pod && v.target(pod)).toEqual({
       namespace: 'web',
       name: 'web-7c9-x',
       labels: { app: 'web', 'pod-template-hash': '7c9' },
@@ -158,5 +158,200 @@ describe('peer resolution while monitoring', () => {
     });
     // A namespace the view does not know: no labels recorded, rather than made-up ones.
     expect(v.resolve('egress', 'TCP', '192.168.1.10', 22)).not.toHaveProperty('namespaceLabels');
+  });
+});
+
+describe('workload selectors from controllers', () => {
+  const pod = (name: string, kind: string, owner: string, labels: Record<string, string> = {}) => ({
+    metadata: { name, namespace: 'web', labels, ownerReferences: [{ kind, name: owner, controller: true }] },
+    spec: { nodeName: 'n1' },
+    status: {},
+  });
+
+  test('asks for the controller it needs, once', () => {
+    const v = new ClusterView();
+    const p = pod('web-7c9-x', 'ReplicaSet', 'web-7c9', { app: 'web', 'pod-template-hash': '7c9' });
+    expect(v.missingController(p)).toEqual({ kind: 'ReplicaSet', namespace: 'web', name: 'web-7c9' });
+    v.setController({ kind: 'ReplicaSet', namespace: 'web', name: 'web-7c9' }, null);
+    expect(v.missingController(p)).toBeUndefined();
+    // Unreadable: the owner is guessed from the name, and no selector is claimed.
+    expect(v.workloadOf(p)).toEqual({ owner: { kind: 'Deployment', name: 'web' } });
+  });
+
+  test("a Deployment's pods: its selector is the ReplicaSet's less pod-template-hash", () => {
+    const v = new ClusterView();
+    v.setController(
+      { kind: 'ReplicaSet', namespace: 'web', name: 'web-7c9' },
+      {
+        metadata: {
+          name: 'web-7c9',
+          ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }],
+        },
+        spec: { selector: { matchLabels: { app: 'web', 'pod-template-hash': '7c9' } } },
+      },
+    );
+    const p = pod('web-7c9-x', 'ReplicaSet', 'web-7c9', { app: 'web', 'helm.sh/chart': 'web-1.0.0' });
+    expect(v.target(p)).toEqual({
+      namespace: 'web',
+      name: 'web-7c9-x',
+      labels: { app: 'web', 'helm.sh/chart': 'web-1.0.0' },
+      owner: { kind: 'Deployment', name: 'web' },
+      selector: { matchLabels: { app: 'web' } },
+      node: 'n1',
+      namedPorts: [],
+    });
+  });
+
+  test('a bare ReplicaSet is its own workload', () => {
+    const v = new ClusterView();
+    v.setController(
+      { kind: 'ReplicaSet', namespace: 'web', name: 'solo' },
+      { metadata: { name: 'solo' }, spec: { selector: { matchLabels: { app: 'solo' } } } },
+    );
+    expect(v.workloadOf(pod('solo-x', 'ReplicaSet', 'solo'))).toEqual({
+      owner: { kind: 'ReplicaSet', name: 'solo' },
+      selector: { matchLabels: { app: 'solo' } },
+    });
+  });
+
+  test("a CronJob's Job pods are the CronJob, selected by template labels less the per-run ones", () => {
+    const v = new ClusterView();
+    v.setController(
+      { kind: 'Job', namespace: 'web', name: 'report-28401' },
+      {
+        metadata: {
+          name: 'report-28401',
+          ownerReferences: [{ kind: 'CronJob', name: 'report', controller: true }],
+        },
+        spec: {
+          selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': '3b1e' } },
+          template: {
+            metadata: {
+              labels: {
+                app: 'report',
+                'batch.kubernetes.io/controller-uid': '3b1e',
+                'job-name': 'report-28401',
+              },
+            },
+          },
+        },
+      },
+    );
+    expect(v.workloadOf(pod('report-28401-x', 'Job', 'report-28401'))).toEqual({
+      owner: { kind: 'CronJob', name: 'report' },
+      selector: { matchLabels: { app: 'report' } },
+    });
+  });
+
+  test('a StatefulSet or DaemonSet: its own selector', () => {
+    const v = new ClusterView();
+    const sel = {
+      matchLabels: { app: 'pg' },
+      matchExpressions: [{ key: 'tier', operator: 'In' as const, values: ['db'] }],
+    };
+    v.setController(
+      { kind: 'StatefulSet', namespace: 'web', name: 'pg' },
+      { metadata: { name: 'pg' }, spec: { selector: sel } },
+    );
+    expect(v.workloadOf(pod('pg-0', 'StatefulSet', 'pg'))).toEqual({
+      owner: { kind: 'StatefulSet', name: 'pg' },
+      selector: sel,
+    });
+  });
+
+  test('a static pod (owned by its Node) is its own workload', () => {
+    const v = new ClusterView();
+    const p = pod('etcd-n1', 'Node', 'n1', { component: 'etcd' });
+    expect(v.missingController(p)).toBeUndefined();
+    expect(v.workloadOf(p)).toEqual({ owner: null });
+  });
+});
+
+describe('every way a Service is reached', () => {
+  function lbView() {
+    const v = view();
+    v.apply('service', 'ADDED', {
+      metadata: { name: 'shop', namespace: 'web' },
+      spec: {
+        clusterIP: '10.96.0.30',
+        externalIPs: ['203.0.113.10'],
+        selector: { app: 'shop' },
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30080 }],
+      },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.20' }] } },
+    });
+    v.apply('service', 'ADDED', {
+      metadata: { name: 'node-agent', namespace: 'kube-system' },
+      spec: {
+        clusterIP: '10.96.0.40',
+        selector: { app: 'agent' },
+        ports: [{ name: 'm', port: 9100, targetPort: 9100 }],
+      },
+    });
+    v.apply('endpointslice', 'ADDED', {
+      metadata: {
+        name: 'node-agent-1',
+        namespace: 'kube-system',
+        labels: { 'kubernetes.io/service-name': 'node-agent' },
+      },
+      endpoints: [{ addresses: ['192.168.1.10'], nodeName: 'n1' }],
+      ports: [{ name: 'm', port: 9100, protocol: 'TCP' }],
+    });
+    return v;
+  }
+
+  test('a LoadBalancer or external IP, and a NodePort on a node, are the Service', () => {
+    for (const [ip, port] of [
+      ['198.51.100.20', 80],
+      ['203.0.113.10', 80],
+      ['192.168.1.10', 30080],
+    ] as const)
+      expect(lbView().resolve('egress', 'TCP', ip, port)).toMatchObject({
+        kind: 'service',
+        name: 'shop',
+        port: 80,
+        targetPort: 8080,
+      });
+  });
+
+  test('a Service whose endpoints are hostNetwork pods carries those addresses', () => {
+    expect(lbView().resolve('egress', 'TCP', '10.96.0.40', 9100)).toEqual({
+      kind: 'service',
+      namespace: 'kube-system',
+      name: 'node-agent',
+      selector: { app: 'agent' },
+      port: 9100,
+      protocol: 'TCP',
+      targetPort: 9100,
+      hostEndpoints: [{ ip: '192.168.1.10', port: 9100, node: 'n1' }],
+    });
+  });
+
+  test("the DNS Service's real ports, named target ports resolved through its EndpointSlices", () => {
+    const v = new ClusterView();
+    v.apply('service', 'ADDED', {
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+      spec: {
+        clusterIP: '10.96.0.10',
+        selector: { 'k8s-app': 'kube-dns' },
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+        ],
+      },
+    });
+    v.apply('endpointslice', 'ADDED', {
+      metadata: {
+        name: 'kube-dns-1',
+        namespace: 'kube-system',
+        labels: { 'kubernetes.io/service-name': 'kube-dns' },
+      },
+      endpoints: [{ addresses: ['10.0.0.53'] }],
+      ports: [
+        { name: 'dns', port: 1053, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 5353, protocol: 'TCP' },
+      ],
+    });
+    expect(v.servicePorts('kube-system', 'kube-dns')).toEqual([1053, 5353]);
   });
 });

@@ -1,4 +1,6 @@
+import { load, loadAll } from 'js-yaml';
 import { toYamlDocuments } from '../../../lib/cli/output';
+import { toCiliumPolicy } from '../../../lib/netpol/cilium';
 import { expectGolden } from '../golden';
 import { goldenCases, logText, reportText } from './helpers';
 
@@ -24,6 +26,14 @@ describe('netpol report golden files', () => {
         'unstable-labels-dropped',
         'references',
         'empty',
+        'workload-selector',
+        'static-pods',
+        'node-ingress',
+        'udp-server',
+        'dns-nodelocal',
+        'merged-rules',
+        'many-external',
+        'names',
       ]),
     );
   });
@@ -33,16 +43,128 @@ describe('netpol report golden files', () => {
     expectGolden(`netpol/${name}.yaml`, toYamlDocuments(result.policies));
   });
 
+  // references redefines a target mid-log (a relabel): there, order is the point.
   it.each(cases.filter((c) => c !== 'references'))('%s: the order of flows does not matter', async (name) => {
-    const [header, ...flows] = logText(name).trim().split('\n');
-    const reversed = [header, ...flows.reverse()].join('\n');
+    const [header, ...lines] = logText(name).trim().split('\n');
+    // Definitions stay first: a flow may only name an id defined before it.
+    const defs = lines.filter((l) => !l.startsWith('{"kind":"flow"'));
+    const flows = lines.filter((l) => l.startsWith('{"kind":"flow"'));
+    const reversed = [header, ...defs, ...flows.reverse()].join('\n');
     const a = await reportText(logText(name));
     const b = await reportText(reversed);
     expect(toYamlDocuments(b.policies)).toBe(toYamlDocuments(a.policies));
   });
 });
 
+describe('netpol report -o cilium golden files', () => {
+  it.each(goldenCases())('%s', async (name) => {
+    const result = await reportText(logText(name));
+    expectGolden(`netpol/cilium/${name}.yaml`, toYamlDocuments(result.workloads.map(toCiliumPolicy)));
+  });
+});
+
+describe('netpol report --aggregate', () => {
+  it('many-external: 60 IPv4 and 20 IPv6 addresses fold into at most 16 CIDRs each', async () => {
+    const result = await reportText(logText('many-external'), false, { aggregate: true });
+    expectGolden('netpol/many-external.aggregate.yaml', toYamlDocuments(result.policies));
+    const [external] = result.policies[0].spec.egress.filter((r) => r.ports[0].port === 443);
+    expect(external.to.length).toBeLessThanOrEqual(32);
+    expect(result.notes).toEqual([
+      'web/Deployment frontend: 80 external addresses folded into 32 CIDRs (widest 2001:db8:b800::/37); they allow more than was seen',
+    ]);
+  });
+
+  it('without it, past 50 external addresses a note suggests it', async () => {
+    const result = await reportText(logText('many-external'));
+    expect(result.notes).toEqual([
+      'web/Deployment frontend: its policy lists 80 external addresses one by one; --aggregate folds them into CIDRs',
+    ]);
+  });
+
+  it('a handful of addresses is left as it is', async () => {
+    const plain = await reportText(logText('merged-rules'));
+    const folded = await reportText(logText('merged-rules'), false, { aggregate: true });
+    expect(folded.policies).toEqual(plain.policies);
+  });
+});
+
 describe('netpol report semantics', () => {
+  it('the workload selector is the policy selector; release-varying labels never select', async () => {
+    const r = await reportText(logText('workload-selector'));
+    const [p] = r.policies;
+    expect(p.spec.podSelector).toEqual({
+      matchLabels: {
+        'app.kubernetes.io/component': 'web',
+        'app.kubernetes.io/instance': 'shop',
+        'app.kubernetes.io/name': 'shop',
+      },
+    });
+    const text = JSON.stringify(r.policies);
+    for (const k of [
+      'helm.sh/chart',
+      'app.kubernetes.io/version',
+      'pod-template-hash',
+      'job-name',
+      'controller-uid',
+    ])
+      expect(text).not.toContain(k);
+    // The client before and after its upgrade is one peer.
+    expect(
+      p.spec.ingress.flatMap((rule) => rule.from).filter((f) => f.podSelector?.matchLabels?.app === 'client'),
+    ).toHaveLength(1);
+  });
+
+  it('static pods are each their own workload', async () => {
+    const r = await reportText(logText('static-pods'));
+    expect(r.policies.map((p) => p.metadata.name)).toEqual(['etcd-cp-1-harden', 'etcd-cp-2-harden']);
+  });
+
+  it("only the target's own node is exempt; other nodes are ipBlocks, with a note", async () => {
+    const r = await reportText(logText('node-ingress'));
+    const from = r.policies[0].spec.ingress.flatMap((rule) => rule.from);
+    expect(from).toEqual([
+      { ipBlock: { cidr: '192.168.10.12/32' } },
+      { ipBlock: { cidr: 'fd00:10::12/128' } },
+    ]);
+    expect(r.notes).toContain(
+      "web/Deployment frontend: traffic with node worker-2 (192.168.10.12) is allowed by that node's address: a hostNetwork pod there, or NodePort/LoadBalancer traffic the node SNATed",
+    );
+  });
+
+  it('an old log without the node: node traffic is taken for probes, and a note says so', async () => {
+    const r = await reportText(logText('kubelet-probe'));
+    expect(r.notes).toEqual([expect.stringContaining('does not say which node its pods ran on')]);
+  });
+
+  it('every policy name is a DNS-1123 subdomain of at most 253 characters, unique per namespace', async () => {
+    const names = (await reportText(logText('names'))).policies.map((p) => p.metadata.name);
+    expect(names).toHaveLength(3);
+    expect(new Set(names).size).toBe(3);
+    for (const n of names) {
+      expect(n.length).toBeLessThanOrEqual(253);
+      expect(n).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/);
+    }
+  });
+
+  it('label values a YAML 1.1 reader would take for numbers or booleans survive a round trip as strings', async () => {
+    const text = toYamlDocuments((await reportText(logText('names'))).policies);
+    const api = loadAll(text).find(
+      (d) => (d as { metadata: { name: string } }).metadata.name === 'api-deployment-harden',
+    );
+    const labels = (api as { spec: { podSelector: { matchLabels: Record<string, string> } } }).spec
+      .podSelector.matchLabels;
+    expect(labels).toMatchObject({
+      'release-date': '2024_05_01',
+      enabled: 'yes',
+      mask: '0x1f',
+      replicas: '1e3',
+      feature: 'on',
+      empty: 'null',
+    });
+    for (const v of ['2024_05_01', 'yes', '0x1f', '1e3', 'on', 'null']) expect(text).toContain(`'${v}'`);
+    expect(load("a: '2024_05_01'")).toEqual({ a: '2024_05_01' });
+  });
+
   it('header only: no policies, no notes', async () => {
     const r = await reportText(logText('empty'));
     expect(r).toMatchObject({ policies: [], flows: 0, lines: 1, skipped: 0, notes: [] });

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { report, type ReportResult } from '../../../lib/netpol/report';
+import type { SynthesisOptions } from '../../../lib/netpol/synthesize';
 
 export const NETPOL_GOLDEN = path.resolve(__dirname, '..', '..', 'golden', 'netpol');
 
@@ -18,6 +19,10 @@ export function logText(name: string): string {
   return fs.readFileSync(path.join(NETPOL_GOLDEN, `${name}.log.jsonl`), 'utf8');
 }
 
-export function reportText(text: string, skipInvalid = false): Promise<ReportResult> {
-  return report(Readable.from([Buffer.from(text)]), { skipInvalid });
+export function reportText(
+  text: string | Buffer,
+  skipInvalid = false,
+  opts: SynthesisOptions = {},
+): Promise<ReportResult> {
+  return report(Readable.from([Buffer.from(text)]), { skipInvalid, ...opts });
 }

@@ -48,9 +48,10 @@ describe('report', () => {
   });
 
   it('splits lines across chunk boundaries, even inside a multi-byte character', async () => {
-    const text = logText('unstable-labels-dropped').replace(
-      '"app":"report"',
-      '"app":"report","team":"zürich"',
+    // In the workload's name, which the policy's annotation carries as it is.
+    const text = logText('unstable-labels-dropped').replaceAll(
+      '"name":"frontend"',
+      '"name":"frontend-zürich"',
     );
     const bytes = Buffer.from(text);
     const chunks = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) =>

@@ -1,0 +1,88 @@
+// The agent writes a session's status only when what it would write changed: its own writes, and
+// other nodes' writes, come back through its watch and must not cause more writes.
+import { canonicalJson, StatusMemo } from '../../../lib/agent/status-memo';
+import { soon, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
+
+describe('StatusMemo', () => {
+  test('canonical JSON ignores key order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe(
+      canonicalJson({ a: { c: null, d: [2, 1] }, b: 1 }),
+    );
+    expect(canonicalJson({ a: [1, 2] })).not.toBe(canonicalJson({ a: [2, 1] }));
+  });
+
+  test('unchanged only for the content last written', () => {
+    const memo = new StatusMemo();
+    expect(memo.unchanged({ a: 1 })).toBe(false);
+    memo.wrote({ a: 1 });
+    expect(memo.unchanged({ a: 1 })).toBe(true);
+    expect(memo.unchanged({ a: 2 })).toBe(false);
+  });
+});
+
+describe('controller writes', () => {
+  let w: World;
+  afterEach(() => w?.close());
+
+  test('no write without a change, whatever comes back through the watch; a change is written once', async () => {
+    w = makeWorld({ flushMs: 100, intervalMs: 100 });
+    w.setSyscalls([0, 1]);
+    w.fake.putPod(runningPod(w, 'web'));
+    w.fake.putSession(session('s1', { podName: 'web' }));
+    await w.controller.start();
+    const tracing = await soon(
+      'tracing with syscalls',
+      () => w.fake.writes,
+      (ws) =>
+        ws.some(
+          (x) => x.status.phase === 'Tracing' && x.status.nodes?.[0].containers[0]?.syscalls.length === 2,
+        ),
+    );
+    const settled = tracing.length;
+    // Ten flush intervals of the same syscalls, with another node writing its entry meanwhile.
+    for (let i = 0; i < 5; i++) {
+      w.fake.otherNodeWrites('s1');
+      await sleep(200);
+    }
+    expect(w.fake.writes.length).toBe(settled);
+
+    w.setSyscalls([0, 1, 2]);
+    await soon(
+      'the new syscall written',
+      () => w.fake.writes,
+      (ws) => ws.some((x) => x.status.nodes?.[0].containers[0]?.syscalls.includes(2)),
+    );
+    const afterChange = w.fake.writes.length;
+    await sleep(1000);
+    expect(w.fake.writes.length - settled).toBe(1);
+    expect(w.fake.writes.length).toBe(afterChange);
+    // The condition never transitioned, so every write carries the first write's time.
+    const times = w.fake.writes.map((x) => x.status.nodes?.[0].conditions?.[0].lastTransitionTime);
+    expect(new Set(times).size).toBe(1);
+  });
+
+  test('a spec change (stop) is acted on: the final flush is written', async () => {
+    w = makeWorld({ flushMs: 100, intervalMs: 100 });
+    w.setSyscalls([3]);
+    w.fake.putPod(runningPod(w, 'web'));
+    const s = session('s2', { podName: 'web' });
+    w.fake.putSession(s);
+    await w.controller.start();
+    await soon(
+      'tracing',
+      () => w.fake.writes,
+      (ws) => ws.some((x) => x.status.phase === 'Tracing'),
+    );
+    stopSession(w, 's2');
+    const done = await soon(
+      'final',
+      () => w.fake.writes,
+      (ws) => ws.some((x) => x.status.nodes?.[0].final),
+    );
+    const n = done.length;
+    await sleep(500);
+    expect(w.fake.writes.length).toBe(n);
+    expect(done[n - 1].status.phase).toBe('Completed');
+    expect(done[n - 1].status.nodes?.[0].containers[0].syscalls).toEqual([3]);
+  });
+});
