@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { harden } from '../support/cluster';
-import { deployAgent } from '../support/deployed-agent';
+import { deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
 import { kubectl } from '../support/exec';
 import { eventually } from '../support/eventually';
 import { apply, deleteNamespace, execInKubePod, testImage, waitPodsReady } from '../support/kube-pods';
@@ -16,7 +16,7 @@ import { startMonitor } from '../support/monitor';
 const FRONT = 'netpol-front';
 const DATA = 'netpol-data';
 const dir = mkdtempSync(join(tmpdir(), 'harden-netpol-'));
-let undeploy: (() => Promise<void>) | undefined;
+let agent: Deployed | undefined;
 
 /** A pod (label app=<name>) and its Service; `client` adds a curl sidecar to probe from. */
 function workload(o: {
@@ -87,7 +87,7 @@ const until = (probe: () => Promise<boolean>, want: boolean) =>
   eventually(probe, (got) => got === want, { withinMs: 20_000, everyMs: 500 });
 
 beforeAll(async () => {
-  undeploy = await deployAgent();
+  agent = await deployAgent();
   await apply([
     ...workload({
       namespace: FRONT,
@@ -122,7 +122,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteNamespace(FRONT).catch(() => undefined);
   await deleteNamespace(DATA).catch(() => undefined);
-  await undeploy?.();
+  await restoreAgent(agent);
 }, 300_000);
 
 test('observed traffic passes, unobserved traffic is dropped', async () => {
