@@ -48,6 +48,8 @@ export interface ControllerOptions {
   /** bpftrace's print interval: how stale the newest sets may be. */
   intervalMs: number;
   log: (msg: string) => void;
+  /** Why this process cannot load tracing programs (missing capabilities), told with every bpftrace failure. */
+  privilegeProblem?: string;
   /** Makes the tracer that runs bpftrace for the controller's hooks (tests pass one that does not). */
   tracer?: (hooks: TracerHooks) => TracerLike;
 }
@@ -606,7 +608,9 @@ export class Controller {
           type: 'BpftraceReady',
           status: 'False',
           reason: this.health.reason,
-          message: this.health.stderr || this.health.message,
+          message: [this.opts.privilegeProblem, this.health.stderr || this.health.message]
+            .filter(Boolean)
+            .join('\n'),
         }
       : { type: 'BpftraceReady', status: 'True', reason: 'Running', message: 'bpftrace is attached' };
   }

@@ -31,7 +31,7 @@ export interface ContainerStatus {
   image?: string;
   state?: {
     running?: { startedAt?: string };
-    waiting?: { reason?: string };
+    waiting?: { reason?: string; message?: string };
     terminated?: { reason?: string };
   };
 }

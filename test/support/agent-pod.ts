@@ -63,3 +63,23 @@ export async function getAgentPods(): Promise<KubePod[]> {
     await kubectlJson<{ items: KubePod[] }>(['get', 'pods', '-n', AGENT_NAMESPACE, '-l', AGENT_SELECTOR])
   ).items;
 }
+
+/** Patches the agent DaemonSet's pod template, as an operator or an admission policy would. */
+export async function patchAgentTemplate(type: 'merge' | 'json', patch: unknown): Promise<void> {
+  await runRaw(
+    'kubectl',
+    [
+      'patch',
+      'daemonset',
+      'harden-agent',
+      '-n',
+      AGENT_NAMESPACE,
+      `--type=${type}`,
+      '-p',
+      JSON.stringify(patch),
+    ],
+    { env: testenvEnv().processEnv },
+  ).then((r) => {
+    if (r.code !== 0) throw new Error(`kubectl patch daemonset harden-agent: ${r.stderr}`);
+  });
+}

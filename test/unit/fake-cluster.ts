@@ -156,6 +156,11 @@ export class FakeCluster {
       }
       case 'PATCH': {
         const key = path.replace(/\/status$/, '');
+        const applied = opts.body as Partial<Obj> | undefined;
+        // Server-side apply of a whole object creates it; a status write or merge patch needs it.
+        if (!this.objects.has(key) && key === path && applied?.kind && applied.metadata) {
+          this.objects.set(key, { metadata: { name: applied.metadata.name } } as Obj);
+        }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
         const body = structuredClone(opts.body) as Record<string, unknown> & { status?: Obj['status'] };

@@ -28,7 +28,9 @@ class FakeTracer implements TracerLike {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function agentWithSession(): Promise<{ c: FakeCluster; ctl: Controller; tracer: FakeTracer }> {
+async function agentWithSession(
+  privilegeProblem?: string,
+): Promise<{ c: FakeCluster; ctl: Controller; tracer: FakeTracer }> {
   const c = clusterWithAgent();
   c.put(R.tracesessions, {
     apiVersion: 'harden.dev/v1alpha1',
@@ -45,6 +47,7 @@ async function agentWithSession(): Promise<{ c: FakeCluster; ctl: Controller; tr
     flushMs: 60_000,
     intervalMs: INTERVAL_MS,
     log: () => undefined,
+    privilegeProblem,
     tracer: (hooks) => (tracer = new FakeTracer(hooks)),
   });
   await ctl.start();
@@ -76,6 +79,20 @@ describe('the session controller', () => {
       const failed = entry(c)?.conditions?.[0];
       expect(failed).toMatchObject({ status: 'False', reason: 'BpftraceFailed', message: 'boom' });
       expect(failed?.lastTransitionTime).not.toBe(first?.lastTransitionTime);
+    } finally {
+      await ctl.close();
+    }
+  });
+
+  test('an agent without the capabilities to trace says so before what bpftrace printed', async () => {
+    const { c, ctl, tracer } = await agentWithSession('the agent runs without CAP_SYS_ADMIN');
+    try {
+      tracer.hooks.onHealth(new BpftraceError('bpftrace exited with 1', 'ERROR: helper not available'));
+      await pause(20);
+      expect(entry(c)?.conditions?.[0]).toMatchObject({
+        status: 'False',
+        message: 'the agent runs without CAP_SYS_ADMIN\nERROR: helper not available',
+      });
     } finally {
       await ctl.close();
     }

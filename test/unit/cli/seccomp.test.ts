@@ -83,6 +83,37 @@ describe('seccomp start', () => {
     expect(c.sessions()).toEqual([]);
   });
 
+  test('a node whose bpftrace cannot attach fails the start at once, naming node and reason', async () => {
+    const c = clusterWithAgent();
+    const message = 'ERROR: Could not resolve symbol: /proc/self/exe:BEGIN_trigger\nOperation not permitted';
+    c.hook = (method, _path, obj) => {
+      const s = obj as unknown as TraceSession | undefined;
+      if (method !== 'POST' || s?.kind !== 'TraceSession') return;
+      const bpftrace = { type: 'BpftraceReady', status: 'False' as const, reason: 'BpftraceFailed', message };
+      const at = '2025-01-01T00:00:00Z';
+      s.status = {
+        phase: 'Pending',
+        nodes: [
+          {
+            node: 'node-1',
+            arch: 'amd64',
+            agentVersion: 'test',
+            lastFlush: at,
+            final: false,
+            containers: [],
+            conditions: [{ ...bpftrace, lastTransitionTime: at }],
+          },
+        ],
+      };
+    };
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      'cannot be traced: bpftrace on node node-1: BpftraceFailed: ERROR: Could not resolve symbol: /proc/self/exe:BEGIN_trigger (…)',
+    );
+    expect(c.sessions()).toEqual([]);
+  });
+
   test('Ctrl-C while waiting for the agents exits 130 and leaves no session behind', async () => {
     const c = clusterWithAgent();
     playAgent(c, { trace: false });
