@@ -61,17 +61,37 @@ interface Profile {
 }
 
 /**
- * `seccomp start` on a pod, traffic, `seccomp stop`; then the profile goes into kubelet's seccomp
- * root and a new pod of the same spec runs under it: it must serve, and mkdir (never done) is EPERM.
+ * A session started on a running pod sees only what comes next, and a new pod also needs nginx's
+ * start-up: restarting nginx in its pod (kubelet starts a new container in the traced pod) records it,
+ * as the plugin's start-not-seen warning tells the user to do.
+ */
+async function restartInPlace(pod: string): Promise<void> {
+  const before = (await getPod(NS, pod)).status.containerStatuses?.[0]?.restartCount ?? 0;
+  await execInKubePod(NS, pod, ['nginx', '-s', 'quit']);
+  await eventually(
+    () => getPod(NS, pod),
+    (p) =>
+      (p.status.containerStatuses?.[0]?.restartCount ?? 0) > before &&
+      !!p.status.containerStatuses?.[0]?.ready,
+    { withinMs: 90_000, everyMs: 1000, what: `${pod} restarted and Ready` },
+  );
+}
+
+/**
+ * `seccomp start` on a pod, its nginx restarted in place, traffic, `seccomp stop`; then the profile goes
+ * into kubelet's seccomp root and a new pod of the same spec runs under it: it must serve, and
+ * symlinkat (which nginx never calls) is EPERM.
  */
 async function seccompRoundTrip(
   start: () => Promise<RunResult>,
+  traced: string,
   url: string,
   confined: Parameters<typeof runKubePod>[0],
 ): Promise<void> {
   const started = await start();
   expect({ code: started.code, stderr: started.code ? started.stderr : '' }).toEqual({ code: 0, stderr: '' });
   const id = started.stdout.trim();
+  await restartInPlace(traced);
   await traffic(url);
   const stop = await harden(['seccomp', 'stop', id]);
   expect({ code: stop.code, stderr: stop.code ? stop.stderr : '' }).toEqual({ code: 0, stderr: '' });
@@ -87,7 +107,7 @@ async function seccompRoundTrip(
   });
   const port = confined.readyPort ?? 80;
   expect(await curl('curl', `http://${pod.status.podIP}:${port}/`)).toBe('200');
-  const denied = await execInKubePod(NS, confined.name, ['mkdir', '/tmp/never-made']);
+  const denied = await execInKubePod(NS, confined.name, ['ln', '-s', '/etc/hostname', '/tmp/never-linked']);
   expect(denied.code).not.toBe(0);
   expect(denied.stderr).toMatch(/Operation not permitted/);
 }
@@ -161,6 +181,7 @@ test("seccomp: start on the first nginx pod (the seed's command line), stop, a n
       sh(
         "kubectl harden seccomp start -n default -p $(kubectl get pods | grep nginx | head -n 1 | awk '{print $1}')",
       ),
+    nginx.metadata.name,
     'nginx',
     { namespace: NS, name: 'nginx-confined', image: testImage('nginx'), readyPort: 80 },
   );
@@ -185,13 +206,18 @@ describe("the seed's nginx-non-root pod (uid 1000, no privilege escalation, Runt
   }, 180_000);
 
   test('seccomp: traced, stopped, and a new pod of the same securityContext serves under the profile', async () => {
-    await seccompRoundTrip(() => harden(['seccomp', 'start', '-p', 'nginx-non-root']), url, {
-      namespace: NS,
-      name: 'nginx-non-root-confined',
-      image: testImage('nginxUnprivileged'),
-      securityContext: NON_ROOT,
-      readyPort: 8080,
-    });
+    await seccompRoundTrip(
+      () => harden(['seccomp', 'start', '-p', 'nginx-non-root']),
+      'nginx-non-root',
+      url,
+      {
+        namespace: NS,
+        name: 'nginx-non-root-confined',
+        image: testImage('nginxUnprivileged'),
+        securityContext: NON_ROOT,
+        readyPort: 8080,
+      },
+    );
   });
 
   test('netpol: monitored, reported, applied: the labelled client passes, the unlabelled one times out', async () => {
