@@ -217,6 +217,8 @@ test(`${CHURN} pods of churn under an -l session: agent memory is flat afterward
   });
   await kubectl(['wait', '-n', NS, '--for=condition=Ready', 'pod/warm', '--timeout=120s']);
   const warm = (await ok(['seccomp', 'start', '-n', NS, '-p', 'warm'])).trim();
+  // `sleep infinity` calls nothing while traced: a session needs a call to have a profile.
+  await kubectl(['exec', '-n', NS, 'warm', '--', 'mkdir', '/tmp/warm']);
   await sleep(2 * FLUSH_S * 1000);
   await ok(['seccomp', 'stop', warm, '-n', NS]);
   await kubectl(['delete', 'pod', 'warm', '-n', NS, '--wait=true']);
@@ -259,6 +261,8 @@ test(`${CHURN} pods of churn under an -l session: agent memory is flat afterward
   const seeds = Number(attached[attached.length - 1]?.[1]);
   report(`seeds of the first program after the churn: ${seeds}`);
   expect(seeds).toBeLessThanOrEqual(2);
+  await kubectl(['exec', '-n', NS, 'after', '--', 'mkdir', '/tmp/after']);
+  await sleep(2 * FLUSH_S * 1000);
   await ok(['seccomp', 'stop', next, '-n', NS]);
   await kubectl(['delete', 'pod', 'after', '-n', NS, '--wait=false']);
 }, 3_600_000);
@@ -395,6 +399,7 @@ test(`an idle session is written at most once per flush interval (watched for ${
   });
   await kubectl(['wait', '-n', NS, '--for=condition=Ready', 'pod/idle', '--timeout=120s']);
   const id = (await ok(['seccomp', 'start', '-n', NS, '-p', 'idle'])).trim();
+  await kubectl(['exec', '-n', NS, 'idle', '--', 'mkdir', '/tmp/idle']);
   await sleep(3 * FLUSH_S * 1000); // the first sets and the Tracing phase are written
   // Every status write is a MODIFIED event on the session's watch.
   const watch = await runRaw(
