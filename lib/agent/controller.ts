@@ -397,12 +397,18 @@ export class Controller {
     if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
   }
 
-  /** Ending while not traced (bpftrace down, or never up since a restart): the gap ends with it. */
+  /**
+   * Ending while not traced (bpftrace down, or never up since a restart; cgroups a program switch
+   * has not covered yet): the gap ends with it, since its report would come after the final write.
+   */
   private closeOpenGaps(t: Tracked, to: string): void {
     const untraced = this.tracer.untracedSince;
     if (untraced) {
       const gap: Gap = { from: untraced.toISOString(), to, reason: 'BpftraceExited' };
       this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
+    }
+    for (const [id, from] of this.tracer.untracedCgroups) {
+      this.addGap(t, { from: from.toISOString(), to, reason: 'ProgramSwitch' }, [id], false);
     }
     this.closeResumeGap(t, to);
   }

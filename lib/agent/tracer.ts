@@ -132,7 +132,7 @@ const SWITCH_ATTEMPTS = 3;
 /** What the session controller uses of a tracer. */
 export type TracerLike = Pick<
   Tracer,
-  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'runningCount'
+  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'untracedCgroups' | 'runningCount'
 >;
 
 export class Tracer {
@@ -172,6 +172,11 @@ export class Tracer {
   /** Since when nothing is traced although targets are wanted (bpftrace died); undefined while traced. */
   get untracedSince(): Date | undefined {
     return this.downSince === undefined ? undefined : new Date(this.downSince);
+  }
+
+  /** Cgroups a switch left untraced (no program covers them yet), each since when. */
+  get untracedCgroups(): ReadonlyMap<string, Date> {
+    return new Map([...this.missed].map(([id, from]) => [id, new Date(from)]));
   }
 
   private serving(): Live | undefined {
