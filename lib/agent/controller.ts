@@ -457,6 +457,9 @@ export class Controller {
       },
     );
     if (dropped.cgroups.length || dropped.pods.length) {
+      // Nothing traced any more: the heap the sessions needed is garbage now, and V8 would keep it
+      // until the next allocation pressure (the image runs node with --expose-gc).
+      if (!sessions.some((t) => this.active(t))) globalThis.gc?.();
       this.opts.log(
         `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}`,
       );
