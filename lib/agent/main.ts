@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { READY_FILE } from '../deploy/manifests';
 import { Kube } from '../kube/client';
@@ -8,6 +8,7 @@ import { VERSION } from '../version';
 import { CgroupLayout, detectDriver, findCgroup2Mount } from './cgroups';
 import { Controller } from './controller';
 import { probeBpftrace, SUPPORTED } from './dialect';
+import { effectiveCaps, missingTracingCaps } from './privileges';
 
 const GOARCH: Record<string, string> = {
   x64: 'amd64',
@@ -56,6 +57,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     log(`bpftrace programs for the ${bpftrace.dialect.series} series (supported: ${SUPPORTED})`);
   // Still serves: every session on this node then says why nothing is traced (BpftraceReady=False).
   else log(`cannot trace: ${bpftrace.problem?.message}`);
+  const caps = effectiveCaps(readFileSync('/proc/self/status', 'utf8'));
+  const privilegeProblem = caps === undefined ? undefined : missingTracingCaps(caps);
+  if (privilegeProblem) log(privilegeProblem);
   const controller = new Controller(kube, {
     node: args.node,
     arch: GOARCH[process.arch] ?? process.arch,
@@ -64,6 +68,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     flushMs: args.flushSeconds * 1000,
     intervalMs: args.intervalMs,
     log,
+    privilegeProblem,
   });
   await controller.start();
   try {

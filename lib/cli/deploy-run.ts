@@ -4,7 +4,7 @@ import { toJson, toYamlDocuments } from './output';
 import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR, deployManifests } from '../deploy/manifests';
 import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
-import type { DaemonSet } from '../kube/objects';
+import type { DaemonSet, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from '../session/agents';
@@ -40,6 +40,10 @@ export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'k
   const manifests = deployManifests({ image: opts.image });
   const server = opts.dryRun === 'server';
   await waitNamespaceGone(kube, io);
+  // What was there before, so a rollout that fails can leave the cluster as it found it.
+  const before = new Map<Manifest, unknown>();
+  if (!server && opts.wait)
+    for (const obj of manifests) before.set(obj, await kube.getOptional(objectPath(obj)));
   for (const obj of manifests) {
     await kube.apply(objectPath(obj), obj, { dryRun: server });
     io.out(`${objectName(obj)} serverside-applied${server ? ' (server dry run)' : ''}\n`);
@@ -48,7 +52,60 @@ export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'k
       await waitEstablished(kube, obj.metadata.name, io);
   }
   if (server || !opts.wait) return;
-  await waitRollout(kube, opts.timeoutMs, io);
+  const image = agentDaemonSetOf(manifests).spec.template.spec.containers[0].image;
+  try {
+    await waitRollout(kube, image, opts.timeoutMs, io);
+  } catch (e) {
+    if (!(e instanceof HardenError)) throw e;
+    const undone = await rollBack(kube, manifests, before, io);
+    throw new HardenError(e.message, [e.hint, undone].filter(Boolean).join('\n'));
+  }
+}
+
+const agentDaemonSetOf = (manifests: Manifest[]) =>
+  manifests.find((m) => m.kind === 'DaemonSet') as unknown as DaemonSet;
+
+/**
+ * A failed rollout leaves nothing half-installed: objects this deploy created are deleted (newest
+ * first), and an agent DaemonSet that existed before gets its previous spec back, so the nodes keep
+ * (or return to) the agent that worked. Says what it did, for the error's hint.
+ */
+async function rollBack(
+  kube: Kube,
+  manifests: Manifest[],
+  before: Map<Manifest, unknown>,
+  io: Io,
+): Promise<string> {
+  const removed: string[] = [];
+  let restored = '';
+  for (const obj of [...manifests].reverse()) {
+    const previous = before.get(obj) as DaemonSet | undefined;
+    if (!previous) {
+      await kube
+        .request('DELETE', objectPath(obj), { query: { propagationPolicy: 'Background' } })
+        .catch((e: unknown) => {
+          if (!(e instanceof ApiError && e.statusCode === 404)) throw e;
+        });
+      removed.push(objectName(obj));
+    } else if (obj.kind === 'DaemonSet') {
+      const { name, namespace, labels, annotations } = previous.metadata;
+      await kube.apply(objectPath(obj), {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name, namespace, labels, annotations },
+        spec: previous.spec,
+      });
+      restored = previous.spec.template.spec.containers.map((c) => c.image).join(', ');
+    }
+  }
+  io.err(
+    restored
+      ? `rolled back: the agent DaemonSet runs its previous image again (${restored})`
+      : `rolled back: removed what this deploy created (${removed.length} objects)`,
+  );
+  return restored
+    ? `The agent DaemonSet was rolled back to its previous image (${restored}).`
+    : 'Everything this deploy created was removed again; nothing is left installed.';
 }
 
 /** A just-undeployed agent namespace is still terminating; nothing can be created in it until it is gone. */
@@ -96,8 +153,29 @@ async function waitEstablished(kube: Kube, name: string, io: Io) {
   io.done();
 }
 
-async function waitRollout(kube: Kube, timeoutMs: number, io: Io) {
+/** kubelet's reasons that an image will not come by waiting (it already retried, or never will). */
+const PULL_FAILURES = new Set(['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/** Agent pods of this image whose container kubelet cannot pull: "pod on node: reason (message)". */
+function pullFailures(pods: Pod[], image: string): string[] {
+  return pods.flatMap((p) =>
+    (p.status?.containerStatuses ?? [])
+      .filter((c) => PULL_FAILURES.has(c.state?.waiting?.reason ?? ''))
+      .filter(() => p.spec.containers.some((c) => c.image === image))
+      .map(
+        (c) =>
+          `${p.metadata.name} on node ${p.spec.nodeName ?? '?'}: ${c.state?.waiting?.reason}${c.state?.waiting?.message ? ` (${c.state.waiting.message})` : ''}`,
+      ),
+  );
+}
+
+async function waitRollout(kube: Kube, image: string, timeoutMs: number, io: Io) {
   const dsPath = resourcePath(R.daemonsets, { namespace: AGENT_NAMESPACE, name: AGENT_NAME });
+  const pullFailed = (failures: string[]) =>
+    new HardenError(
+      `the agent image ${image} cannot be pulled: ${failures.join('; ')} (context "${kube.ctx.context}")`,
+      'Check the --image reference and that every node can reach its registry (and pull secrets).',
+    );
   await waitUntil(
     async () => {
       const ds = await kube.get<DaemonSet>(dsPath);
@@ -106,6 +184,13 @@ async function waitRollout(kube: Kube, timeoutMs: number, io: Io) {
       const updated = ds.status?.updatedNumberScheduled ?? 0;
       const observed = (ds.status?.observedGeneration ?? 0) >= (ds.metadata.generation ?? 0);
       const done = observed && desired > 0 && ready >= desired && updated >= desired;
+      if (!done) {
+        const failures = pullFailures(await listAgentPods(kube), image);
+        if (failures.length) {
+          io.done();
+          throw pullFailed(failures);
+        }
+      }
       return { done, progress: `agents ready ${ready}/${desired}` };
     },
     {

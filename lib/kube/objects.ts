@@ -31,7 +31,7 @@ export interface ContainerStatus {
   image?: string;
   state?: {
     running?: { startedAt?: string };
-    waiting?: { reason?: string };
+    waiting?: { reason?: string; message?: string };
     terminated?: { reason?: string };
   };
 }
@@ -50,6 +50,7 @@ export interface Pod extends KubeObject {
       image?: string;
       ports?: { name?: string; containerPort: number; protocol?: string }[];
       resources?: Resources;
+      volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
     }[];
     initContainers?: { name: string; resources?: Resources }[];
   };

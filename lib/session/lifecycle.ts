@@ -39,6 +39,13 @@ export async function waitTracing(
           `session "${id}" in namespace "${namespace}" failed: ${s.status?.message ?? 'no reason given'}`,
         );
       }
+      const cannot = cannotTrace(s);
+      if (cannot.length) {
+        throw new HardenError(
+          `session "${id}" in namespace "${namespace}" cannot be traced: ${cannot.join('; ')} (context "${kube.ctx.context}")`,
+          `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
+        );
+      }
       return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
     },
     {
@@ -54,6 +61,21 @@ export async function waitTracing(
     },
   );
   progress.done();
+}
+
+/** The gist of a condition message (bpftrace's compile errors run to pages; the condition keeps them). */
+const firstLine = (message: string) => {
+  const lines = message.trim().split('\n');
+  return lines.length > 1 ? `${lines[0]} (…)` : lines[0];
+};
+
+/** Nodes whose agent reports that bpftrace cannot run or attach there: "node X: Reason: message". */
+export function cannotTrace(s: TraceSession): string[] {
+  return (s.status?.nodes ?? []).flatMap((n) =>
+    (n.conditions ?? [])
+      .filter((c) => c.type === 'BpftraceReady' && c.status === 'False')
+      .map((c) => `bpftrace on node ${n.node}: ${c.reason}: ${firstLine(c.message)}`),
+  );
 }
 
 /**

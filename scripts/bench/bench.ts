@@ -6,10 +6,24 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetworkPolicy } from '../../lib/netpol/synthesize';
-import { startAgent, type Agent } from '../../test/support/agent';
+import {
+  agentPod,
+  cgroupPids,
+  containerCgroupDir,
+  deployAgent,
+  restoreAgent,
+  type Deployed,
+} from '../../test/support/agent-pod';
 import { harden, REPO_ROOT, testenvEnv } from '../../test/support/cluster';
+import {
+  deleteNamespace,
+  execInKubePod,
+  getPod,
+  runKubePod,
+  testImage,
+  type KubePod,
+} from '../../test/support/kube-pods';
 import { startMonitor } from '../../test/support/monitor';
-import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../../test/support/pods';
 
 const NS = 'bench';
 const out: string[] = [];
@@ -136,19 +150,17 @@ function verify() {
 }
 
 /**
- * dd bs=1 in a runc pod: one-byte read+write pairs. Its own CPU time (user+sys, from busybox time)
+ * dd bs=1 in a kubelet pod: one-byte read+write pairs. Its own CPU time (user+sys, from bash's time)
  * per syscall: an eBPF program on sys_enter runs in the calling task, so it shows up there, while
  * runc exec and scheduling noise do not.
  */
-async function ddRun(pod: Pod, bytes: number): Promise<number> {
-  const r = await execInPod(pod, 'main', [
-    'time',
-    'dd',
-    'if=/dev/zero',
-    'of=/dev/null',
-    'bs=1',
-    `count=${bytes}`,
-  ]);
+async function ddRun(pod: KubePod, bytes: number): Promise<number> {
+  const r = await execInKubePod(
+    NS,
+    pod.metadata.name,
+    ['bash', '-c', `time dd if=/dev/zero of=/dev/null bs=1 count=${bytes}`],
+    { timeoutMs: 600_000 },
+  );
   if (r.code !== 0) throw new Error(r.stderr);
   const secs = (name: string) => {
     const m = new RegExp(`${name}\\s+(\\d+)m\\s*([\\d.]+)s`).exec(r.stderr);
@@ -173,7 +185,7 @@ function floorProgram(): { stop: () => Promise<void>; ready: Promise<void> } {
   };
 }
 
-async function overhead(target: Pod, other: Pod) {
+async function overhead(target: KubePod, other: KubePod) {
   const bytes = 2_000_000;
   const rounds = 7;
   const modes = [
@@ -193,7 +205,7 @@ async function overhead(target: Pod, other: Pod) {
       ['seccomp session on this pod', target],
       ['session on another pod', other],
     ] as const) {
-      const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.name])).stdout.trim();
+      const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.metadata.name])).stdout.trim();
       per[mode].push(await ddRun(target, bytes));
       await harden(['seccomp', 'stop', id, '-n', NS]);
     }
@@ -217,11 +229,12 @@ async function overhead(target: Pod, other: Pod) {
   );
 }
 
-/** ab from the client pod's network namespace against httpd in the web pod. */
-function ab(client: Pod, web: Pod): number {
+/** ab (the host's) in the client pod's network namespace against nginx in the web pod. */
+function ab(client: KubePod, web: KubePod): number {
+  const [pid] = cgroupPids(containerCgroupDir(client));
   const r = spawnSync(
-    'ip',
-    ['netns', 'exec', client.netns ?? '', 'ab', '-q', '-n', '3000', '-c', '8', `http://${web.ip}/`],
+    'nsenter',
+    ['-t', String(pid), '-n', 'ab', '-q', '-n', '3000', '-c', '8', `http://${web.status.podIP}/`],
     { encoding: 'utf8' },
   );
   const m = /Requests per second:\s+([\d.]+)/.exec(r.stdout);
@@ -229,22 +242,22 @@ function ab(client: Pod, web: Pod): number {
   return Number(m[1]);
 }
 
-async function served(client: Pod, web: Pod) {
+async function served(client: KubePod, web: KubePod) {
   const rounds = 5;
   const modes = ['untraced', 'seccomp session', 'netpol session'] as const;
   const per: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
   for (let r = 0; r < rounds; r++) {
     per.untraced.push(ab(client, web));
-    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', web.name])).stdout.trim();
+    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', web.metadata.name])).stdout.trim();
     per['seccomp session'].push(ab(client, web));
     await harden(['seccomp', 'stop', id, '-n', NS]);
-    const mon = startMonitor(['-n', NS, '-p', web.name, '--output', '/dev/null']);
+    const mon = startMonitor(['-n', NS, '-p', web.metadata.name, '--output', '/dev/null']);
     await mon.started;
     per['netpol session'].push(ab(client, web));
     await mon.stop();
   }
   say(
-    `\n### Served workload (busybox httpd, ab -n 3000 -c 8 from another pod's netns, ${rounds} interleaved rounds)`,
+    `\n### Served workload (nginx pod, ab -n 3000 -c 8 from another pod's netns, ${rounds} interleaved rounds)`,
   );
   for (const m of modes) {
     const ratios = per[m].map((v, i) => v / per.untraced[i]);
@@ -254,14 +267,14 @@ async function served(client: Pod, web: Pod) {
   }
 }
 
-async function latency(pod: Pod) {
+async function latency(pod: KubePod) {
   const starts: number[] = [];
   const stops: number[] = [];
   for (let i = 0; i < 5; i++) {
     let t0 = nowMs();
-    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.name])).stdout.trim();
+    const id = (await harden(['seccomp', 'start', '-n', NS, '-p', pod.metadata.name])).stdout.trim();
     starts.push(nowMs() - t0);
-    await execInPod(pod, 'main', ['true']);
+    await execInKubePod(NS, pod.metadata.name, ['true']);
     await new Promise((r) => setTimeout(r, 3500));
     t0 = nowMs();
     await harden(['seccomp', 'stop', id, '-n', NS]);
@@ -276,12 +289,19 @@ async function latency(pod: Pod) {
   );
 }
 
-function agentUsage(agent: Agent, label: string) {
-  const pid = agent.pid ?? 0;
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const cpu = (Number(stat[11]) + Number(stat[12])) / 100;
-  say(`- agent ${label}: RSS ${rss.toFixed(0)} MiB, CPU time so far ${cpu.toFixed(2)} s`);
+/** The agent pod's processes (node, and bpftrace while a session runs), from its container's cgroup. */
+async function agentUsage(label: string) {
+  const pids = cgroupPids(containerCgroupDir(await agentPod(), 'agent'));
+  const rssOf = (pid: number) =>
+    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const cpuOf = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(stat[11]) + Number(stat[12])) / 100;
+  };
+  const sum = (f: (pid: number) => number) => pids.map(f).reduce((a, b) => a + b, 0);
+  say(
+    `- agent pod ${label}: RSS ${sum(rssOf).toFixed(0)} MiB, CPU time so far ${sum(cpuOf).toFixed(2)} s (${pids.length} processes)`,
+  );
 }
 
 async function main() {
@@ -293,28 +313,31 @@ async function main() {
   if (!only || only === 'report') report();
   if (!only || only === 'verify') verify();
   if (only && !['cluster'].includes(only)) return;
-  let agent: Agent | undefined;
+  let deployed: Deployed | undefined;
   try {
-    await harden(['deploy', '--wait=false']);
-    agent = await startAgent();
-    await harden(['deploy', '--timeout', '60s']);
-    await ensureNamespace(NS);
-    say('\n### Agent resources');
-    agentUsage(agent, 'at rest (no session)');
-    const main = (name: string, args: string[]) =>
-      runPod({ namespace: NS, name, labels: { app: name }, containers: [{ name: 'main', args }] });
-    const busy = await main('busy', ['sleep', '3600']);
-    const other = await main('other', ['sleep', '3600']);
-    const web = await main('web', ['httpd', '-f', '-p', '80', '-h', '/www']);
-    const client = await main('client', ['sleep', '3600']);
+    deployed = await deployAgent();
+    say(`\n### Agent resources (deploy --image -> Ready: ${(deployed.readyMs / 1000).toFixed(1)} s)`);
+    await agentUsage('at rest (no session)');
+    const sleeper = (name: string) =>
+      runKubePod({ namespace: NS, name, image: testImage('curl'), labels: { app: name } });
+    const busy = await sleeper('busy');
+    const other = await sleeper('other');
+    await runKubePod({
+      namespace: NS,
+      name: 'web',
+      image: testImage('nginx'),
+      labels: { app: 'web' },
+      readyPort: 80,
+    });
+    const web = await getPod(NS, 'web');
+    const client = await sleeper('client');
     await latency(busy);
     await overhead(busy, other);
-    agentUsage(agent, 'after the tracing rounds');
+    await agentUsage('after the tracing rounds');
     await served(client, web);
   } finally {
-    await cleanupAll();
-    await agent?.stop();
-    await harden(['undeploy', '--force']);
+    await deleteNamespace(NS).catch(() => undefined);
+    await restoreAgent(deployed);
   }
 }
 

@@ -1,25 +1,36 @@
-// The agent on its own: sessions in, syscall numbers out, through the real API server with the
-// RBAC `deploy` installs, including a kill -9 in the middle of a session.
+// The agent on its own, as the DaemonSet pod kubelet runs from its image: sessions in, syscall numbers
+// out, through the real API server with the RBAC `deploy` installs; kubelet pods in the cgroupfs layout
+// (kubepods/<qos>/pod<uid>/<container id>), the agent pod deleted in the middle of a session.
 import { existsSync, readFileSync } from 'node:fs';
-import { startAgent, type Agent } from '../support/agent';
-import { harden } from '../support/cluster';
-import { kubectl, kubectlJson } from '../support/exec';
 import {
-  cleanupAll,
-  deletePod,
-  ensureNamespace,
-  execInPod,
-  restartContainer,
-  runPod,
-  type Pod,
-} from '../support/pods';
+  AGENT_NAMESPACE,
+  agentPod,
+  cgroupPids,
+  containerCgroupDir,
+  deployAgent,
+  restoreAgent,
+  type Deployed,
+} from '../support/agent-pod';
+import { kubectl, kubectlJson } from '../support/exec';
 import { eventually } from '../support/eventually';
+import {
+  containerIdOf,
+  deleteNamespace,
+  deleteObjects,
+  ensureNamespace,
+  execInKubePod,
+  getPod,
+  runKubePod,
+  testImage,
+  type KubePod,
+} from '../support/kube-pods';
 
 const NS = 'e2e-agent';
-const MKDIR = 83; // x86_64
+const EXECVE = 59; // x86_64
+const MKDIR = 83;
 const RMDIR = 84;
-let agent: Agent;
-let pod: Pod;
+let deployed: Deployed | undefined;
+let busy: KubePod;
 
 interface Status {
   phase?: string;
@@ -35,10 +46,11 @@ interface Status {
 const status = async (name: string) =>
   (await kubectlJson<{ status?: Status }>(['get', 'tracesession', name, '-n', NS])).status ?? {};
 const syscalls = (s: Status) => s.nodes?.flatMap((n) => n.containers.flatMap((c) => c.syscalls)) ?? [];
+const containers = (s: Status) => s.nodes?.flatMap((n) => n.containers) ?? [];
 
 /** Waits until `ok` holds for the session's status, failing with `what` and the last status if not. */
-const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000) =>
-  eventually(get, ok, { what, withinMs: ms, everyMs: 200 });
+const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000) =>
+  eventually(get, ok, { what, withinMs: ms, everyMs: 250 });
 
 function session(name: string, target: object) {
   return kubectl(['apply', '-f', '-'], {
@@ -51,23 +63,23 @@ function session(name: string, target: object) {
   });
 }
 
+const sleeper = (name: string, command?: string[]) =>
+  runKubePod({ namespace: NS, name, image: testImage('curl'), ...(command ? { command } : {}) });
+
+const run = async (pod: string, command: string[]) =>
+  expect((await execInKubePod(NS, pod, command)).code).toBe(0);
+
 beforeAll(async () => {
   await ensureNamespace(NS);
-  expect((await harden(['deploy', '--wait=false'])).code).toBe(0);
-  agent = await startAgent();
-  expect((await harden(['deploy', '--timeout', '60s'])).code).toBe(0);
-  pod = await runPod({
-    namespace: NS,
-    name: 'busy',
-    containers: [{ name: 'main', args: ['sleep', '3600'] }],
-  });
-});
+  deployed = await deployAgent();
+  process.stdout.write(`deploy --image -> agent Ready: ${deployed.readyMs.toFixed(0)} ms\n`);
+  busy = await sleeper('busy');
+}, 300_000);
 
 afterAll(async () => {
-  await cleanupAll();
-  await agent?.stop();
-  await harden(['undeploy', '--force']);
-});
+  await deleteNamespace(NS).catch(() => undefined);
+  await restoreAgent(deployed);
+}, 300_000);
 
 test('a session records what the container does: mkdir appears after it runs mkdir, not before', async () => {
   const t0 = process.hrtime.bigint();
@@ -81,57 +93,88 @@ test('a session records what the container does: mkdir appears after it runs mkd
     `session creation -> Tracing: ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms\n`,
   );
   expect(first.nodes?.map((n) => n.node)).toEqual(['harden-node']);
-  await execInPod(pod, 'main', ['true']);
+  await run('busy', ['true']);
   const before = await until(
     'a flush',
     () => status('sc-mkdir'),
     (s) => syscalls(s).length > 0,
   );
   expect(syscalls(before)).not.toContain(MKDIR);
-  await execInPod(pod, 'main', ['mkdir', '/tmp/made']);
+  await run('busy', ['mkdir', '/tmp/made']);
   const after = await until(
     'mkdir recorded',
     () => status('sc-mkdir'),
     (s) => syscalls(s).includes(MKDIR),
   );
-  expect(after.nodes?.[0].containers.map((c) => c.container)).toEqual(['main']);
+  expect(containers(after).map((c) => c.container)).toEqual(['main']);
+  expect(containers(after)[0].containerID).toBe(`containerd://${containerIdOf(busy)}`);
 });
 
-test('kill -9 and restart: the agent resumes the session and keeps what it had flushed', async () => {
+test('a session started before its pod exists records the container from its start', async () => {
+  // A selector session reports Tracing with no pod yet (a pod-name session waits for its pod).
+  await session('sc-later', { selector: { matchLabels: { app: 'later' } } });
+  await until(
+    'tracing before the pod exists',
+    () => status('sc-later'),
+    (s) => s.phase === 'Tracing',
+  );
+  const later = await runKubePod({
+    namespace: NS,
+    name: 'later',
+    image: testImage('curl'),
+    labels: { app: 'later' },
+    command: ['sh', '-c', 'mkdir /tmp/first-thing && exec sleep infinity'],
+  });
+  // The cgroup the agent armed when kubelet made it: the cgroupfs driver's layout, in cgroup v2.
+  const dir = containerCgroupDir(later);
+  expect(dir).toMatch(/^\/sys\/fs\/cgroup\/unified\/kubepods\/besteffort\/pod[0-9a-f-]{36}\/[0-9a-f]{64}$/);
+  expect(existsSync(dir)).toBe(true);
+  const s = await until(
+    'the container recorded from its start',
+    () => status('sc-later'),
+    (v) => syscalls(v).includes(MKDIR),
+  );
+  const [c] = containers(s);
+  expect(c).toMatchObject({ container: 'main', recordedFromStart: true });
+  expect(c.containerID).toBe(`containerd://${containerIdOf(later)}`);
+  // The entrypoint's own execve (runc's last call) is there only because the start was seen.
+  expect(c.syscalls).toContain(EXECVE);
+});
+
+test('the agent pod deleted mid-session: the DaemonSet brings it back, and the session resumes with what it had', async () => {
   await session('sc-kill', { podName: 'busy' });
   await until(
     'tracing',
     () => status('sc-kill'),
     (s) => s.phase === 'Tracing',
   );
-  await execInPod(pod, 'main', ['mkdir', '/tmp/before-kill']);
+  await run('busy', ['mkdir', '/tmp/before-kill']);
   await until(
     'mkdir flushed',
     () => status('sc-kill'),
     (s) => syscalls(s).includes(MKDIR),
   );
-  // Busy-loop the pod a little to report the agent's cost while tracing.
-  await execInPod(pod, 'main', ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /tmp/x; done']);
-  const pid = agent.pid ?? 0;
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-  process.stdout.write(`agent RSS while tracing: ${(rssKiB / 1024).toFixed(1)} MiB\n`);
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean);
-  expect(children.length).toBeGreaterThan(0); // its bpftrace
-  await agent.kill9();
-  // A dead agent's bpftrace must not trace on for nobody (parent-death signal).
-  await until(
-    'bpftrace gone with its agent',
-    async () => children.filter((c) => existsSync(`/proc/${c}`)),
-    (l) => l.length === 0,
-    5000,
+  // Busy-loop the pod a little to report the agent's cost while tracing, from its own cgroup.
+  await run('busy', ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /tmp/x; done']);
+  const old = await agentPod();
+  const pids = cgroupPids(containerCgroupDir(old, 'agent'));
+  const comm = (pid: number) =>
+    existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/comm`, 'utf8').trim() : '';
+  const rssKiB = pids
+    .map((p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0))
+    .reduce((a, b) => a + b, 0);
+  process.stdout.write(
+    `agent pod RSS while tracing (${pids.map(comm).join(', ')}): ${(rssKiB / 1024).toFixed(1)} MiB\n`,
   );
-  // The status still shows what the killed agent wrote; only a flush by the new one (a new
-  // lastFlush) saying Tracing proves its program is attached.
+  expect(pids.map(comm)).toContain('bpftrace');
   const lastFlushBefore = (await status('sc-kill')).nodes?.[0].lastFlush;
-  await agent.start();
+  await kubectl(['delete', 'pod', old.metadata.name, '-n', AGENT_NAMESPACE, '--wait=true']);
+  // Nothing of the old pod traces on: its bpftrace went with it.
+  expect(pids.filter((p) => comm(p) !== '')).toEqual([]);
+  const fresh = await agentPod();
+  expect(fresh.metadata.uid).not.toBe(old.metadata.uid);
+  // The status still shows what the old agent wrote; only a flush by the new one (a new lastFlush)
+  // saying Tracing proves its program is attached.
   await until(
     'tracing again',
     () => status('sc-kill'),
@@ -139,14 +182,13 @@ test('kill -9 and restart: the agent resumes the session and keeps what it had f
       s.phase === 'Tracing' &&
       s.nodes?.[0].lastFlush !== lastFlushBefore &&
       (s.nodes?.[0].containers.length ?? 0) > 0,
-    30_000,
+    60_000,
   );
-  await execInPod(pod, 'main', ['rmdir', '/tmp/before-kill']);
+  await run('busy', ['rmdir', '/tmp/before-kill']);
   const s = await until(
     'rmdir recorded',
     () => status('sc-kill'),
     (v) => syscalls(v).includes(RMDIR),
-    30_000,
   );
   expect(syscalls(s)).toEqual(expect.arrayContaining([MKDIR, RMDIR]));
 });
@@ -164,38 +206,41 @@ test('a session naming a pod in another namespace is refused with a clear condit
 });
 
 test('a restarted container is followed (new container ID, recorded from its start), and a deleted pod keeps its records', async () => {
-  const flaky = await runPod({
-    namespace: NS,
-    name: 'flaky',
-    containers: [{ name: 'main', args: ['sleep', '3600'] }],
-  });
+  // Exits when told to; kubelet then starts it again (restartPolicy Always) with a fresh /tmp.
+  const flaky = await sleeper('flaky', ['sh', '-c', 'while [ ! -e /tmp/exit ]; do sleep 0.2; done']);
+  const firstID = `containerd://${containerIdOf(flaky)}`;
   await session('sc-restart', { podName: 'flaky' });
   await until(
     'tracing',
     () => status('sc-restart'),
     (s) => s.phase === 'Tracing',
   );
-  await execInPod(flaky, 'main', ['true']);
-  const first = await until(
+  await run('flaky', ['true']);
+  await until(
     'first instance',
     () => status('sc-restart'),
-    (s) => (s.nodes?.[0].containers.length ?? 0) === 1,
+    (s) => containers(s).length === 1,
   );
-  const firstID = first.nodes?.[0].containers[0].containerID;
-  const again = await restartContainer(flaky, 'main');
-  await execInPod(flaky, 'main', ['mkdir', '/tmp/after-restart']);
+  await run('flaky', ['touch', '/tmp/exit']);
+  const again = await until(
+    'the container restarted by kubelet',
+    () => getPod(NS, 'flaky'),
+    (p) => {
+      const c = p.status.containerStatuses?.[0];
+      return !!c && c.restartCount >= 1 && c.ready && !!c.containerID && c.containerID !== firstID;
+    },
+    60_000,
+  );
+  const secondID = `containerd://${containerIdOf(again)}`;
+  await run('flaky', ['mkdir', '/tmp/after-restart']);
   const both = await until(
     'second instance',
     () => status('sc-restart'),
-    (s) =>
-      (s.nodes?.[0].containers ?? []).some(
-        (c) => c.containerID === `containerd://${again.id}` && c.syscalls.includes(MKDIR),
-      ),
+    (s) => containers(s).some((c) => c.containerID === secondID && c.syscalls.includes(MKDIR)),
   );
-  const second = both.nodes?.[0].containers.find((c) => c.containerID === `containerd://${again.id}`);
-  expect(second?.recordedFromStart).toBe(true);
-  expect(both.nodes?.[0].containers.map((c) => c.containerID)).toContain(firstID);
-  await deletePod(flaky);
+  expect(containers(both).find((c) => c.containerID === secondID)?.recordedFromStart).toBe(true);
+  expect(containers(both).map((c) => c.containerID)).toContain(firstID);
+  await deleteObjects(NS, ['pod/flaky']);
   // Two more flushes: the second began after the first had ended, so after the deletion was seen.
   const flushes: string[] = [];
   const kept = await until(
@@ -206,9 +251,10 @@ test('a restarted container is followed (new container ID, recorded from its sta
       if (flushes[flushes.length - 1] !== last) flushes.push(last);
       return flushes.length >= 3;
     },
-    30_000,
   );
-  expect(kept.nodes?.[0].containers.map((c) => c.containerID).sort()).toEqual(
-    [firstID, `containerd://${again.id}`].sort(),
-  );
+  expect(
+    containers(kept)
+      .map((c) => c.containerID)
+      .sort(),
+  ).toEqual([firstID, secondID].sort());
 });

@@ -1,10 +1,14 @@
-// deploy / undeploy / status and the CLI's errors, against the real kube-apiserver of the testenv.
+// deploy / undeploy / status and the CLI's errors on the test node: `deploy --image` from the local
+// registry, the DaemonSet pod kubelet runs and its readiness probe, the faults an operator meets.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
+import { AGENT_NAMESPACE, agentPod, getAgentPods, patchAgentTemplate } from '../support/agent-pod';
 import { harden, testenvEnv } from '../support/cluster';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
+import { eventually } from '../support/eventually';
+import { deleteNamespace, execInKubePod, runKubePod, testImage } from '../support/kube-pods';
 
 const dir = mkdtempSync(join(tmpdir(), 'harden-e2e-deploy-'));
 
@@ -53,16 +57,46 @@ async function resourceVersions(): Promise<string[]> {
   return out;
 }
 
-describe('deploy', () => {
-  afterAll(async () => {
-    await harden(['undeploy', '--force']);
-  });
+const NS = 'e2e-deploy';
+const MISSING = '127.0.0.1:5000/does-not-exist:1';
+let wasDeployed = false;
 
-  test('creates every object with server-side apply, and a second run changes nothing', async () => {
-    const first = await harden(['deploy', '--wait=false']);
-    expect(first.code).toBe(0);
+const agentImage = async () =>
+  (
+    await kubectlJson<{ spec: { template: { spec: { containers: { image: string }[] } } } }>([
+      'get',
+      'daemonset',
+      'harden-agent',
+      '-n',
+      AGENT_NAMESPACE,
+    ])
+  ).spec.template.spec.containers[0].image;
+
+beforeAll(async () => {
+  wasDeployed = (await harden(['status'])).code === 0;
+});
+
+afterAll(async () => {
+  await deleteNamespace(NS).catch(() => undefined);
+  // As found: the agent deployed (from this tree's image) if it was, not deployed otherwise.
+  if (wasDeployed) await harden(['deploy', '--image', testImage('agent'), '--timeout', '180s']);
+  else await harden(['undeploy', '--force']);
+}, 300_000);
+
+describe('deploy', () => {
+  test('deploy --image: kubelet runs the agent pod from the image, Ready through its probe; a second run changes nothing', async () => {
+    const image = testImage('agent');
+    const t0 = process.hrtime.bigint();
+    const first = await harden(['deploy', '--image', image, '--timeout', '180s']);
+    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    expect({ code: first.code, stderr: first.code ? first.stderr : '' }).toEqual({ code: 0, stderr: '' });
+    process.stdout.write(`deploy --image ${image} -> agent Ready: ${readyMs.toFixed(0)} ms\n`);
     expect(first.stdout).toContain('daemonset.apps/harden-agent serverside-applied');
-    const before = await resourceVersions();
+    expect(first.stderr).toContain('agent ready on 1 node(s)');
+    const pod = await agentPod();
+    expect(pod.spec.nodeName).toBe('harden-node');
+    expect(pod.spec.containers[0].image).toBe(image);
+    expect(pod.status.containerStatuses?.[0]).toMatchObject({ name: 'agent', ready: true, restartCount: 0 });
     const crd = await kubectlJson<{ metadata: { managedFields: { manager: string }[] } }>([
       'get',
       'crd',
@@ -70,9 +104,17 @@ describe('deploy', () => {
       '--show-managed-fields',
     ]);
     expect(crd.metadata.managedFields.map((f) => f.manager)).toContain('kubectl-harden');
-    const second = await harden(['deploy', '--wait=false']);
+    // The DaemonSet's status moves on its own; its spec (generation) and its pod must not.
+    const before = await resourceVersions();
+    const generation = async () =>
+      (await kubectlJson<{ metadata: { generation: number } }>(['get', ...objects[objects.length - 1]]))
+        .metadata.generation;
+    const gen = await generation();
+    const second = await harden(['deploy', '--image', image, '--timeout', '60s']);
     expect(second.code).toBe(0);
-    expect(await resourceVersions()).toEqual(before);
+    expect((await resourceVersions()).slice(0, -1)).toEqual(before.slice(0, -1));
+    expect(await generation()).toBe(gen);
+    expect((await getAgentPods()).map((p) => p.metadata.uid)).toEqual([pod.metadata.uid]);
   });
 
   test('--dry-run=client -o yaml is accepted by kubectl apply --dry-run=server', async () => {
@@ -88,7 +130,9 @@ describe('deploy', () => {
     expect(applied).toContain('daemonset.apps/harden-agent serverside-applied (server dry run)');
   });
 
-  test('the agent ServiceAccount may read pods and sessions but not secrets, and may not exec', async () => {
+  test("the agent pod's own ServiceAccount token may read pods and sessions but not secrets, and may not exec", async () => {
+    const pod = await agentPod();
+    expect(pod.spec).toMatchObject({ serviceAccountName: 'harden-agent' });
     const sa = 'system:serviceaccount:harden-system:harden-agent';
     const can = async (...args: string[]) =>
       (
@@ -100,28 +144,102 @@ describe('deploy', () => {
     expect(await can('create', 'pods/exec', '-A')).toBe('no');
     expect(await can('patch', 'tracesessions.harden.dev', '-A')).toBe('no');
     expect(await can('delete', 'pods', '-A')).toBe('no');
-    // And with the real token, not impersonation: the API server refuses.
-    const token = (await kubectl(['create', 'token', 'harden-agent', '-n', 'harden-system'])).trim();
-    const r = await runRaw(
-      'kubectl',
-      ['--kubeconfig', kubeconfigWith('agent', { token }), 'get', 'secrets', '-A'],
-      {
-        env: testenvEnv().processEnv,
-      },
+    // The token kubelet mounted into the running agent pod, not impersonation: the API server decides.
+    const read = await execInKubePod(
+      AGENT_NAMESPACE,
+      pod.metadata.name,
+      ['cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'],
+      { container: 'agent' },
     );
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/forbidden/i);
+    expect(read.code).toBe(0);
+    const kc = kubeconfigWith('agent-pod', { token: read.stdout.trim() });
+    const asAgent = (...args: string[]) =>
+      runRaw('kubectl', ['--kubeconfig', kc, ...args], { env: testenvEnv().processEnv });
+    expect((await asAgent('get', 'pods', '-A')).code).toBe(0);
+    const secrets = await asAgent('get', 'secrets', '-A');
+    expect(secrets.code).not.toBe(0);
+    expect(secrets.stderr).toMatch(/forbidden/i);
+    const exec = await asAgent('exec', '-n', AGENT_NAMESPACE, pod.metadata.name, '--', 'true');
+    expect(exec.code).not.toBe(0);
+    expect(exec.stderr).toMatch(/forbidden/i);
   });
 
-  test('status shows the node, its kernel and the agent pod', async () => {
+  test('status shows the node, its kernel and the Ready agent pod', async () => {
+    const pod = await agentPod();
     const r = await harden(['status', '-o', 'json']);
     expect(r.code).toBe(0);
-    const status = JSON.parse(r.stdout) as { nodes: { node: string; kernel: string }[] };
-    expect(status.nodes.map((n) => n.node)).toContain('harden-node');
+    const status = JSON.parse(r.stdout) as {
+      nodes: { node: string; kernel: string; agentPod: string; ready: boolean }[];
+    };
+    expect(status.nodes).toHaveLength(1);
+    expect(status.nodes[0]).toMatchObject({ node: 'harden-node', agentPod: pod.metadata.name, ready: true });
     expect(status.nodes[0].kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
     const table = await harden(['status']);
     expect(table.stdout.split('\n')[0]).toMatch(
       /^NODE\s+AGENT POD\s+READY\s+VERSION\s+KERNEL\s+BPFTRACE\s+SESSIONS$/,
+    );
+  });
+
+  test('an image that does not exist: deploy names it and ImagePullBackOff, exits 1 within its timeout, and the working agent stays', async () => {
+    const good = await agentImage();
+    const t0 = process.hrtime.bigint();
+    const r = await harden(['deploy', '--image', MISSING, '--timeout', '90s']);
+    const tookMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    process.stdout.write(
+      `deploy --image ${MISSING}: exit ${r.code} after ${tookMs.toFixed(0)} ms\n${r.stderr}\n`,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the agent image ${MISSING} cannot be pulled`);
+    expect(r.stderr).toMatch(/ImagePullBackOff/);
+    expect(r.stderr).toContain(`rolled back to its previous image (${good})`);
+    expect(tookMs).toBeLessThan(90_000 + 15_000);
+    // The previous good state: the DaemonSet's image, and a Ready agent pod of it.
+    expect(await agentImage()).toBe(good);
+    const pod = await eventually(
+      async () =>
+        (await getAgentPods()).filter(
+          (p) => !(p.metadata as { deletionTimestamp?: string }).deletionTimestamp,
+        ),
+      (pods) => pods.length === 1 && pods[0].spec.containers[0].image === good,
+      { what: 'one agent pod of the previous image', withinMs: 120_000, everyMs: 1000 },
+    );
+    expect(pod).toHaveLength(1);
+    await agentPod();
+  });
+
+  test('an agent without privileges (a policy dropped privileged: true): bpftrace cannot attach, and the condition says why', async () => {
+    // What an admission policy that strips privileged containers does to the DaemonSet.
+    const privileged = (on: boolean) =>
+      patchAgentTemplate('json', [
+        { op: 'replace', path: '/spec/template/spec/containers/0/securityContext/privileged', value: on },
+      ]);
+    await runKubePod({ namespace: NS, name: 'target', image: testImage('curl') });
+    const old = (await agentPod()).metadata.uid;
+    await privileged(false);
+    try {
+      await eventually(
+        async () => (await getAgentPods()).filter((p) => p.metadata.uid !== old),
+        (pods) =>
+          pods.length === 1 &&
+          (pods[0].status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+        { what: 'the unprivileged agent pod Ready', withinMs: 120_000, everyMs: 1000 },
+      );
+      const start = await harden(['seccomp', 'start', '-n', NS, '-p', 'target']);
+      process.stdout.write(`seccomp start on an unprivileged agent: exit ${start.code}\n${start.stderr}\n`);
+      expect(start.code).toBe(1);
+      expect(start.stderr).toContain(
+        'cannot be traced: bpftrace on node harden-node: BpftraceFailed: the agent runs without CAP_SYS_ADMIN (or CAP_BPF and CAP_PERFMON)',
+      );
+      // Refused, so nothing is left behind.
+      const left = await kubectlJson<{ items: unknown[] }>(['get', 'tracesessions', '-n', NS]);
+      expect(left.items).toEqual([]);
+    } finally {
+      await privileged(true);
+    }
+    await eventually(
+      async () => (await getAgentPods()).filter((p) => p.metadata.uid !== old),
+      (pods) => pods.length === 1 && pods[0].status.containerStatuses?.[0]?.ready === true,
+      { what: 'the privileged agent pod back', withinMs: 180_000, everyMs: 1000 },
     );
   });
 
@@ -138,11 +256,26 @@ describe('deploy', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('default/sc-active');
     expect(refused.stderr).toContain('--force');
-    const forced = await harden(['undeploy', '--force', '--timeout', '90s']);
+    const forced = await harden(['undeploy', '--force', '--timeout', '120s']);
     expect(forced.code).toBe(0);
     for (const o of objects) {
       const r = await runRaw('kubectl', ['get', ...o], { env: testenvEnv().processEnv });
       expect(r.stderr).toMatch(/NotFound|not found/);
+    }
+  });
+
+  test('an image that does not exist on a cluster without the agent: nothing is left installed', async () => {
+    const r = await harden(['deploy', '--image', MISSING, '--timeout', '90s']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the agent image ${MISSING} cannot be pulled`);
+    expect(r.stderr).toContain('nothing is left installed');
+    for (const o of objects) {
+      const got = await eventually(
+        () => runRaw('kubectl', ['get', ...o], { env: testenvEnv().processEnv }),
+        (x) => /NotFound|not found/.test(x.stderr),
+        { withinMs: 120_000, everyMs: 1000 },
+      );
+      expect(got.stderr).toMatch(/NotFound|not found/);
     }
   });
 });

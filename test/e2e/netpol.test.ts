@@ -1,111 +1,136 @@
-// The netpol flow end to end, proven by enforcement: monitor real traffic between runc pods in two
-// namespaces, turn the flow logs into NetworkPolicies, let Calico's felix enforce them, and check
-// that what was observed still passes while what was not is dropped.
+// The netpol flow end to end on the node, proven by enforcement: the agent from its image records real
+// traffic between kubelet pods in two namespaces (names resolved by CoreDNS behind kube-dns, Services
+// through kube-proxy), the flow logs become NetworkPolicies, felix enforces them on the Calico-CNI pods,
+// and what was observed still passes while what was not is dropped.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { startAgent, type Agent } from '../support/agent';
 import { harden } from '../support/cluster';
+import { deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
 import { kubectl } from '../support/exec';
-import { startFelix, type Felix } from '../support/felix';
-import { startMonitor } from '../support/monitor';
-import { cleanupAll, execInPod, runPod, type Pod } from '../support/pods';
 import { eventually } from '../support/eventually';
+import { apply, deleteNamespace, execInKubePod, testImage, waitPodsReady } from '../support/kube-pods';
+import { startMonitor } from '../support/monitor';
 
-const FRONT = 'np-front';
-const DATA = 'np-data';
+const FRONT = 'netpol-front';
+const DATA = 'netpol-data';
 const dir = mkdtempSync(join(tmpdir(), 'harden-netpol-'));
-let agent: Agent;
-let felix: Felix;
-const pods: Record<string, Pod> = {};
+let agent: Deployed | undefined;
 
-/** One bounded TCP probe (busybox wget's own -T crashes; timeout bounds it). */
-async function tcp(from: Pod, container: string, to: Pod, port: number): Promise<boolean> {
-  const r = await execInPod(from, container, [
-    'timeout',
-    '3',
-    'wget',
-    '-q',
-    '-O',
-    '/dev/null',
-    `http://${to.ip}:${port}/`,
-  ]);
-  return r.code === 0;
+/** A pod (label app=<name>) and its Service; `client` adds a curl sidecar to probe from. */
+function workload(o: {
+  namespace: string;
+  name: string;
+  image: string;
+  port: number;
+  servicePort: number;
+  client?: boolean;
+}): object[] {
+  const labels = { app: o.name };
+  const containers: object[] = [
+    {
+      name: 'main',
+      image: o.image,
+      ports: [{ containerPort: o.port }],
+      readinessProbe: { tcpSocket: { port: o.port }, periodSeconds: 1 },
+    },
+  ];
+  if (o.client) containers.push({ name: 'client', image: testImage('curl') });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: o.name, namespace: o.namespace, labels },
+      spec: { terminationGracePeriodSeconds: 2, containers },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: o.name, namespace: o.namespace, labels },
+      spec: { selector: labels, ports: [{ port: o.servicePort, targetPort: o.port, protocol: 'TCP' }] },
+    },
+  ];
 }
 
-/** UDP datagrams that reached the DNS pod's network stack (busybox has no UDP server to answer). */
-async function udpArrived(): Promise<number> {
-  const r = await execInPod(pods.dns, 'dns', ['cat', '/proc/net/snmp']);
-  const [names, values] = r.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
-  const field = (n: string) => Number(values.split(/\s+/)[names.split(/\s+/).indexOf(n)]);
-  return field('InDatagrams') + field('NoPorts');
+interface From {
+  namespace: string;
+  pod: string;
+  container: string;
+}
+const CLIENT: From = { namespace: FRONT, pod: 'client', container: 'main' };
+const WEB: From = { namespace: FRONT, pod: 'web', container: 'client' };
+
+const sh = (from: From, script: string) =>
+  execInKubePod(from.namespace, from.pod, ['sh', '-c', script], { container: from.container });
+
+/** An HTTP GET through a Service name, given 2 s to connect: did nginx answer? */
+async function http(from: From, url: string): Promise<boolean> {
+  const r = await sh(from, `curl -sS -o /dev/null -w '%{http_code}' --connect-timeout 2 -m 4 ${url}`);
+  return r.code === 0 && r.stdout === '200';
 }
 
-/** A DNS question over UDP to the DNS pod: it passes when the datagram arrives there. */
-async function dns(from: Pod, container: string): Promise<boolean> {
-  const before = await udpArrived();
-  await execInPod(from, container, ['timeout', '2', 'nslookup', 'harden.test', pods.dns.ip]);
-  return (await udpArrived()) > before;
+/** Redis's PING through its Service name: did PONG come back? */
+async function redis(from: From): Promise<boolean> {
+  const r = await sh(from, `echo PING | timeout 4 socat -t 2 - TCP:db.${DATA}:6379,connect-timeout=2`);
+  return r.stdout.includes('PONG');
+}
+
+/** A DNS lookup through kube-dns (UDP to CoreDNS): did an answer come back? */
+async function dns(from: From): Promise<boolean> {
+  const r = await sh(from, `timeout 4 getent hosts db.${DATA}.svc.cluster.local.`);
+  return r.code === 0 && r.stdout.trim() !== '';
 }
 
 /** Probes until the answer is `want` (felix programs rules asynchronously); the last answer. */
 const until = (probe: () => Promise<boolean>, want: boolean) =>
-  eventually(probe, (got) => got === want, { withinMs: 10_000, everyMs: 500 });
+  eventually(probe, (got) => got === want, { withinMs: 20_000, everyMs: 500 });
 
 beforeAll(async () => {
-  expect((await harden(['deploy', '--wait=false'])).code).toBe(0);
-  agent = await startAgent();
-  expect((await harden(['deploy', '--timeout', '60s'])).code).toBe(0);
-  felix = await startFelix();
-  const httpd = (port: number) => ['httpd', '-f', '-p', String(port), '-h', '/www'];
-  pods.dns = await runPod({
-    namespace: 'kube-system',
-    name: 'dns',
-    labels: { 'k8s-app': 'kube-dns' },
-    containers: [{ name: 'dns', args: ['sleep', '3600'] }],
-  });
-  pods.db = await runPod({
-    namespace: DATA,
-    name: 'db',
-    labels: { app: 'db' },
-    containers: [{ name: 'db', args: httpd(5432) }],
-  });
-  pods.other = await runPod({
-    namespace: DATA,
-    name: 'other',
-    labels: { app: 'other' },
-    containers: [{ name: 'web', args: httpd(80) }],
-  });
-  pods.web = await runPod({
-    namespace: FRONT,
-    name: 'web',
-    labels: { app: 'web' },
-    containers: [{ name: 'web', args: httpd(80) }],
-  });
-  pods.client = await runPod({
-    namespace: FRONT,
-    name: 'client',
-    labels: { app: 'client' },
-    containers: [{ name: 'client', args: ['sleep', '3600'] }],
-  });
-});
+  agent = await deployAgent();
+  await apply([
+    ...workload({
+      namespace: FRONT,
+      name: 'web',
+      image: testImage('nginxUnprivileged'),
+      port: 8080,
+      servicePort: 80,
+      client: true,
+    }),
+    ...workload({ namespace: DATA, name: 'db', image: testImage('redis'), port: 6379, servicePort: 6379 }),
+    ...workload({
+      namespace: DATA,
+      name: 'other',
+      image: testImage('nginxUnprivileged'),
+      port: 8080,
+      servicePort: 80,
+    }),
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'client', namespace: FRONT, labels: { app: 'client' } },
+      spec: {
+        terminationGracePeriodSeconds: 2,
+        containers: [{ name: 'main', image: testImage('curl') }],
+      },
+    },
+  ]);
+  await waitPodsReady(FRONT, 'app in (web,client)', { count: 2 });
+  await waitPodsReady(DATA, 'app in (db,other)', { count: 2 });
+}, 600_000);
 
 afterAll(async () => {
-  await kubectl(['delete', 'networkpolicy', '--all', '-n', FRONT]).catch(() => undefined);
-  await kubectl(['delete', 'networkpolicy', '--all', '-n', DATA]).catch(() => undefined);
-  await felix?.stop();
-  await cleanupAll();
-  await agent?.stop();
-  await harden(['undeploy', '--force']);
-});
+  await deleteNamespace(FRONT).catch(() => undefined);
+  await deleteNamespace(DATA).catch(() => undefined);
+  await restoreAgent(agent);
+}, 300_000);
 
 test('observed traffic passes, unobserved traffic is dropped', async () => {
   // Without policies everything connects: the drops later are the policies' doing.
-  expect(await until(() => tcp(pods.client, 'client', pods.web, 80), true)).toBe(true);
-  expect(await tcp(pods.client, 'client', pods.db, 5432)).toBe(true);
-  expect(await tcp(pods.web, 'web', pods.other, 80)).toBe(true);
-  expect(await dns(pods.web, 'web')).toBe(true);
+  expect(await until(() => http(CLIENT, 'http://web/'), true)).toBe(true);
+  expect(await until(() => redis(CLIENT), true)).toBe(true);
+  expect(await http(WEB, `http://other.${DATA}/`)).toBe(true);
+  expect(await dns(WEB)).toBe(true);
 
   const webLog = join(dir, 'web.log');
   const dbLog = join(dir, 'db.log');
@@ -113,9 +138,9 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
   const dbMon = startMonitor(['-n', DATA, '-l', 'app=db', '--output', dbLog]);
   await Promise.all([webMon.started, dbMon.started]);
   for (let i = 0; i < 3; i++) {
-    expect(await tcp(pods.client, 'client', pods.web, 80)).toBe(true);
-    expect(await tcp(pods.web, 'web', pods.db, 5432)).toBe(true);
-    expect(await dns(pods.web, 'web')).toBe(true);
+    expect(await http(CLIENT, 'http://web/')).toBe(true);
+    expect(await redis(WEB)).toBe(true); // resolves db through kube-dns first
+    expect(await dns(WEB)).toBe(true);
   }
   // No pause before the stop: each agent writes its final flush one bpftrace interval after it
   // saw the stop, so it holds the last interval's flows, and the monitor waits for every node's
@@ -144,22 +169,22 @@ test('observed traffic passes, unobserved traffic is dropped', async () => {
   });
   await kubectl(['apply', '-f', '-'], { input: report.stdout });
 
-  // Allowed: what was observed (felix needs a moment to program the rules).
-  const allowed = {
-    'client -> web:80/TCP': await until(() => tcp(pods.client, 'client', pods.web, 80), true),
-    'web -> db:5432/TCP': await until(() => tcp(pods.web, 'web', pods.db, 5432), true),
-    'web -> dns:53/UDP': await until(() => dns(pods.web, 'web'), true),
-  };
-  // Dropped: what was not.
+  // Dropped: what was not observed (felix needs a moment to program the rules).
   const dropped = {
-    'client -> db:5432/TCP': !(await until(() => tcp(pods.client, 'client', pods.db, 5432), false)),
-    'web -> other:80/TCP': !(await until(() => tcp(pods.web, 'web', pods.other, 80), false)),
+    'client -> db:6379/TCP': !(await until(() => redis(CLIENT), false)),
+    'web -> other:8080/TCP': !(await until(() => http(WEB, `http://other.${DATA}/`), false)),
+  };
+  // Allowed: what was observed, still, with the policies in force.
+  const allowed = {
+    'client -> web:8080/TCP': await until(() => http(CLIENT, 'http://web/'), true),
+    'web -> db:6379/TCP': await until(() => redis(WEB), true),
+    'web -> kube-dns:53/UDP': await until(() => dns(WEB), true),
   };
   process.stdout.write(`allowed: ${JSON.stringify(allowed)}\ndropped: ${JSON.stringify(dropped)}\n`);
   expect(allowed).toEqual({
-    'client -> web:80/TCP': true,
-    'web -> db:5432/TCP': true,
-    'web -> dns:53/UDP': true,
+    'client -> web:8080/TCP': true,
+    'web -> db:6379/TCP': true,
+    'web -> kube-dns:53/UDP': true,
   });
-  expect(dropped).toEqual({ 'client -> db:5432/TCP': true, 'web -> other:80/TCP': true });
-});
+  expect(dropped).toEqual({ 'client -> db:6379/TCP': true, 'web -> other:8080/TCP': true });
+}, 300_000);

@@ -1,170 +1,140 @@
-// The testenv itself: real pods (runc, own netns, kubelet cgroup layout) that talk over the pod network
-// and are visible through the API exactly as kubelet would report them; nothing left behind after.
+// The test node itself: kubelet pods from the local registry that talk over Calico's pod network and
+// through CoreDNS, reported by kubelet through the API, in the cgroupfs driver's layout that the agent
+// relies on (kubepods[/<qos>]/pod<uid>/<container id> in cgroup v2); nothing left after deletion.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cgroupPids, containerCgroupDir } from '../support/agent-pod';
 import { NODE_IP } from '../support/cluster';
-import { kubectl, kubectlJson } from '../support/exec';
-import {
-  cleanupAll,
-  deletePod,
-  execInPod,
-  leftovers,
-  podSlice,
-  processGone,
-  restartContainer,
-  runPod,
-  startContainer,
-  unifiedDir,
-  unifiedRoot,
-  v1Roots,
-  type Pod,
-} from '../support/pods';
 import { eventually } from '../support/eventually';
+import { httpStatus } from '../support/http';
+import {
+  containerIdOf,
+  deleteNamespace,
+  deleteObjects,
+  execInKubePod,
+  getPod,
+  kubePodLogs,
+  runDeployment,
+  runKubePod,
+  testImage,
+  type KubePod,
+} from '../support/kube-pods';
 
 const NS = 'smoke';
+const UNIFIED = '/sys/fs/cgroup/unified';
+let web: KubePod;
+let client: KubePod;
 
-interface PodObject {
-  metadata: { uid: string };
-  spec: { nodeName: string };
-  status: {
-    phase: string;
-    podIP: string;
-    hostIP: string;
-    qosClass: string;
-    conditions: { type: string; status: string }[];
-    containerStatuses: { name: string; containerID?: string; ready: boolean; restartCount: number }[];
-  };
+/** Every cgroup v1 hierarchy root (the node's cgroups are hybrid). */
+function v1Roots(): string[] {
+  return fs
+    .readdirSync('/sys/fs/cgroup')
+    .map((d) => path.join('/sys/fs/cgroup', d))
+    .filter((d) => d !== UNIFIED && fs.existsSync(path.join(d, 'kubepods')));
 }
 
-const getPod = (name: string): Promise<PodObject> => kubectlJson<PodObject>(['get', 'pod', name, '-n', NS]);
+beforeAll(async () => {
+  [web] = await runDeployment({ namespace: NS, name: 'web', image: testImage('nginx'), port: 80 });
+  client = await runKubePod({
+    namespace: NS,
+    name: 'client',
+    image: testImage('curl'),
+    resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '50m', memory: '32Mi' } },
+  });
+}, 300_000);
 
-function expectInCgroup(pod: Pod): void {
-  for (const c of pod.containers) {
-    const dir = unifiedDir(c);
-    expect(fs.existsSync(dir)).toBe(true);
-    expect(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(c.pid));
-    expect(fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8')).toContain(`0::${c.cgroupPath}\n`);
+afterAll(async () => {
+  await deleteNamespace(NS).catch(() => undefined);
+}, 180_000);
+
+test('two pods talk over the pod network, by Service name through CoreDNS, without NAT between them', async () => {
+  const get = (url: string) => httpStatus(NS, 'client', url);
+  const byName = await eventually(
+    () => get('http://web/'),
+    (r) => r === '200',
+    { withinMs: 20_000 },
+  );
+  expect(byName).toBe('200');
+  expect(await get(`http://${web.status.podIP}/`)).toBe('200');
+  // nginx logs the peer address: the client's own pod IP.
+  const log = await eventually(
+    () => kubePodLogs(NS, web.metadata.name),
+    (l) => l.includes(`${client.status.podIP} - -`),
+    { withinMs: 10_000 },
+  );
+  expect(log).toContain(`${client.status.podIP} - -`);
+});
+
+test('kubelet reports the pods through the API', async () => {
+  for (const name of [web.metadata.name, 'client']) {
+    const p = await getPod(NS, name);
+    expect(p.spec.nodeName).toBe('harden-node');
+    expect(p.status.phase).toBe('Running');
+    expect((p.status as { hostIP?: string }).hostIP).toBe(NODE_IP);
+    expect(p.status.podIP).toMatch(/^10\.244\.\d+\.\d+$/);
+    expect(p.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(p.status.containerStatuses?.[0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
   }
-}
+  expect(web.status.podIP).not.toBe(client.status.podIP);
+  expect((await getPod(NS, 'client')).status.qosClass).toBe('Guaranteed');
+  expect(web.status.qosClass).toBe('BestEffort');
+});
 
-describe('testenv smoke', () => {
-  const pods: Pod[] = [];
+test("each container's processes are in its cgroup v2 directory in the cgroupfs driver's layout", async () => {
+  for (const [pod, qos] of [
+    [web, 'besteffort/'],
+    [client, ''],
+  ] as const) {
+    const id = containerIdOf(pod);
+    const dir = containerCgroupDir(pod);
+    expect(dir).toBe(`${UNIFIED}/kubepods/${qos}pod${pod.metadata.uid}/${id}`);
+    const pids = cgroupPids(dir);
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids)
+      expect(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`0::${dir.slice(UNIFIED.length)}\n`);
+  }
+});
 
-  afterAll(async () => {
-    await cleanupAll();
-    await kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
+test('a container kubelet restarts gets a new id under the same pod directory, and the old one goes', async () => {
+  const pod = await runKubePod({
+    namespace: NS,
+    name: 'restarts',
+    image: testImage('curl'),
+    command: ['sh', '-c', 'while [ ! -e /tmp/exit ]; do sleep 0.2; done'],
   });
-
-  it('runs two pods that talk over TCP on their pod IPs', async () => {
-    const server = await runPod({
-      namespace: NS,
-      name: 'web',
-      labels: { app: 'web' },
-      containers: [
-        {
-          name: 'httpd',
-          args: ['sh', '-c', 'echo smoke-ok > /www/index.html && exec httpd -f -p 80 -h /www'],
-        },
-      ],
-    });
-    pods.push(server);
-    const client = await runPod({
-      namespace: NS,
-      name: 'client',
-      labels: { app: 'client' },
-      qos: 'guaranteed',
-      containers: [{ name: 'main', args: ['sleep', '3600'] }],
-    });
-    pods.push(client);
-    expect(server.ip).toMatch(/^10\.244\.0\.\d+$/);
-    expect(client.ip).not.toBe(server.ip);
-
-    // httpd may need a moment to bind. (busybox 1.35's `wget -T` segfaults; `timeout` bounds it instead.)
-    const get = () =>
-      execInPod(client, 'main', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${server.ip}/`]);
-    const r = await eventually(get, (x) => x.stdout === 'smoke-ok\n', { withinMs: 10_000, everyMs: 100 });
-    expect(r).toMatchObject({ code: 0, stdout: 'smoke-ok\n' });
-
-    // The client really is in its own netns with the address the API reports.
-    const addr = await execInPod(client, 'main', ['ip', '-4', 'addr', 'show', 'eth0']);
-    expect(addr.stdout).toContain(`${client.ip}/32`);
-  });
-
-  it('shows the pods through the API as kubelet would', async () => {
-    for (const pod of pods) {
-      const obj = await getPod(pod.name);
-      expect(obj.metadata.uid).toBe(pod.uid);
-      expect(obj.spec.nodeName).toBe('harden-node');
-      expect(obj.status.phase).toBe('Running');
-      expect(obj.status.podIP).toBe(pod.ip);
-      expect(obj.status.hostIP).toBe(NODE_IP);
-      expect(obj.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
-      expect(obj.status.containerStatuses.map((c) => c.containerID)).toEqual(
-        pod.containers.map((c) => `containerd://${c.id}`),
+  const firstDir = containerCgroupDir(pod);
+  expect((await execInKubePod(NS, 'restarts', ['touch', '/tmp/exit'])).code).toBe(0);
+  const again = await eventually(
+    () => getPod(NS, 'restarts'),
+    (p) => {
+      const c = p.status.containerStatuses?.[0];
+      return (
+        !!c &&
+        c.restartCount >= 1 &&
+        c.ready &&
+        c.containerID !== pod.status.containerStatuses?.[0].containerID
       );
-    }
-    expect((await getPod('client')).status.qosClass).toBe('Guaranteed');
-    expect((await getPod('web')).status.qosClass).toBe('BestEffort');
-  });
+    },
+    { what: 'the container restarted', withinMs: 60_000, everyMs: 500 },
+  );
+  const secondDir = containerCgroupDir(again);
+  expect(path.dirname(secondDir)).toBe(path.dirname(firstDir));
+  expect(secondDir).not.toBe(firstDir);
+  expect(fs.existsSync(secondDir)).toBe(true);
+  expect(fs.existsSync(firstDir)).toBe(false);
+});
 
-  it('places each container in the kubelet systemd cgroup layout, in cgroup v2', () => {
-    const [server, client] = pods;
-    const id = server.containers[0].id;
-    expect(id).toMatch(/^[0-9a-f]{64}$/);
-    const u = server.uid.replace(/-/g, '_');
-    expect(server.containers[0].cgroupPath).toBe(
-      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${u}.slice/cri-containerd-${id}.scope`,
-    );
-    expect(client.containers[0].cgroupPath).toMatch(
-      /^\/kubepods\.slice\/kubepods-pod[0-9a-f_]+\.slice\/cri-containerd-/,
-    );
-    expectInCgroup(server);
-    expectInCgroup(client);
-  });
-
-  it('starts containers late and restarts them with a new id under the same pod slice', async () => {
-    const pod = await runPod({
-      namespace: NS,
-      name: 'late',
-      qos: 'burstable',
-      start: false,
-      containers: [{ name: 'main', args: ['sleep', '3600'] }],
-    });
-    pods.push(pod);
-    let obj = await getPod('late');
-    expect(obj.status.phase).toBe('Pending');
-    expect(obj.status.containerStatuses[0].containerID).toBeUndefined();
-    expect(fs.existsSync(path.join(unifiedRoot(), podSlice(pod.uid, 'burstable')))).toBe(true);
-
-    const first = await startContainer(pod, 'main');
-    expectInCgroup(pod);
-    const second = await restartContainer(pod, 'main');
-    expect(second.id).not.toBe(first.id);
-    expect(second.cgroupPath.startsWith(podSlice(pod.uid, 'burstable') + '/')).toBe(true);
-    expect(fs.existsSync(path.join(unifiedRoot(), first.cgroupPath))).toBe(false);
-    expectInCgroup(pod);
-    obj = await getPod('late');
-    expect(obj.status.phase).toBe('Running');
-    expect(obj.status.containerStatuses[0]).toMatchObject({
-      containerID: `containerd://${second.id}`,
-      restartCount: 1,
-      ready: true,
-    });
-  });
-
-  it('leaves nothing behind after deletePod and cleanupAll', async () => {
-    const slices = pods.map((p) => path.join(unifiedRoot(), podSlice(p.uid, p.qos)));
-    const pids = pods.flatMap((p) => p.containers.map((c) => c.pid));
-    await deletePod(pods[0]);
-    expect(fs.existsSync(slices[0])).toBe(false);
-    await cleanupAll();
-    for (const s of slices) expect(fs.existsSync(s)).toBe(false);
-    for (const pid of pids) expect(processGone(pid)).toBe(true);
-    for (const root of v1Roots()) {
-      for (const p of pods) expect(fs.existsSync(path.join(root, podSlice(p.uid, p.qos)))).toBe(false);
-    }
-    expect(await leftovers()).toEqual({ containers: [], netns: [], veths: [] });
-    const remaining = await kubectlJson<{ items: unknown[] }>(['get', 'pods', '-n', NS]);
-    expect(remaining.items).toEqual([]);
-  });
+test('deleted pods leave no cgroup behind, in cgroup v2 or any v1 hierarchy', async () => {
+  const pods = [web, client, await getPod(NS, 'restarts')];
+  const podDirs = pods.map((p) => path.dirname(containerCgroupDir(p)).slice(UNIFIED.length));
+  await deleteObjects(NS, ['deployment/web', 'pod/client', 'pod/restarts']);
+  await deleteObjects(NS, [`pod/${web.metadata.name}`]);
+  const roots = [UNIFIED, ...v1Roots()];
+  expect(roots.length).toBeGreaterThan(1);
+  const left = await eventually(
+    async () => roots.flatMap((r) => podDirs.map((d) => r + d)).filter((d) => fs.existsSync(d)),
+    (l) => l.length === 0,
+    { withinMs: 30_000 },
+  );
+  expect(left).toEqual([]);
 });

@@ -2,10 +2,9 @@
 // kubectl on the node (kubelet + containerd + Calico CNI + felix), probes run with kubectl exec, and
 // the evaluator's verdict must equal felix's on every probe.
 //
-// Needs: pods from $HARDEN_IMAGE_CURL (default 127.0.0.1:5000/curl:latest) with `sh`, `timeout` and
-// `socat` (servers: socat TCP-LISTEN / UDP-RECVFROM; clients: socat); felix with
-// DefaultEndpointToHostAction=ACCEPT (as calico.yaml sets it), so a pod's egress policy alone decides
-// its traffic to its node. IPv4 only.
+// Needs: pods from $HARDEN_IMAGE_CURL (test/images/curl: `sh`, `timeout` and `socat`; servers are socat
+// TCP-LISTEN / UDP-RECVFROM, clients socat); felix with DefaultEndpointToHostAction=ACCEPT (as testenv
+// and calico.yaml set it), so a pod's egress policy alone decides its traffic to its node. IPv4 only.
 //
 // Knobs: HARDEN_MATRIX_SEED (default: random, printed), HARDEN_MATRIX_POLICIES (N, default 30),
 // HARDEN_MATRIX_PROBES (M, default 120).
@@ -14,7 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { harden } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
-import { ensureNamespace } from '../support/pods';
+import { testImage } from '../support/kube-pods';
+import { ensureNamespace } from '../support/namespace';
 import {
   decidingPolicies,
   deniedKeys,
@@ -36,7 +36,7 @@ import {
 } from '../support/netpol-matrix';
 import type { Verdict } from '../../lib/netpol/verify';
 
-const IMAGE = process.env.HARDEN_IMAGE_CURL ?? '127.0.0.1:5000/curl:latest';
+const IMAGE = testImage('curl');
 const SEED = Number(process.env.HARDEN_MATRIX_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const N = Number(process.env.HARDEN_MATRIX_POLICIES ?? 30);
 const M = Number(process.env.HARDEN_MATRIX_PROBES ?? 120);
@@ -231,7 +231,8 @@ describe('netpol verify agrees with felix on a random policy matrix', () => {
         '--',
         'sh',
         '-c',
-        'command -v socat timeout; true',
+        // dash's `command -v` looks up only its first name: one per tool.
+        'command -v socat; command -v timeout; true',
       ]);
       expect({ image: IMAGE, tools: tools.trim().split('\n').length }).toEqual({ image: IMAGE, tools: 2 });
       await until(true, 'the sentinel pair to talk (no policy yet)');

@@ -10,7 +10,7 @@ import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
 import type { GlobalFlags } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
-import type { TraceSession } from '../../lib/session/types';
+import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
 export type Hook = (method: string, path: string, obj: Obj | undefined) => void;
@@ -156,6 +156,11 @@ export class FakeCluster {
       }
       case 'PATCH': {
         const key = path.replace(/\/status$/, '');
+        const applied = opts.body as Partial<Obj> | undefined;
+        // Server-side apply of a whole object creates it; a status write or merge patch needs it.
+        if (!this.objects.has(key) && key === path && applied?.kind && applied.metadata) {
+          this.objects.set(key, { metadata: { name: applied.metadata.name } } as Obj);
+        }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
         const body = structuredClone(opts.body) as Record<string, unknown> & { status?: Obj['status'] };
@@ -294,4 +299,17 @@ export async function runCli(
     log.mockRestore();
     error.mockRestore();
   }
+}
+
+/** The entry the agent on node-1 writes for a session, with what it recorded. */
+export function agentEntry(final: boolean, recorded: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    node: 'node-1',
+    arch: 'amd64',
+    agentVersion: 'test',
+    lastFlush: '2025-01-01T00:00:00Z',
+    final,
+    containers: [],
+    ...recorded,
+  };
 }

@@ -1,0 +1,77 @@
+// deploy's rollout against a fake API server whose DaemonSet controller and kubelet are played by a
+// hook: an image that cannot be pulled fails the deploy, naming it, and leaves nothing half-installed.
+import { deployManifests } from '../../../lib/deploy/manifests';
+import type { KubeObject } from '../../../lib/kube/objects';
+import { objectPath } from '../../../lib/kube/paths';
+import { FakeCluster, runCli } from '../fake-cluster';
+
+const GOOD = 'registry.example/harden-agent:good';
+const BAD = 'registry.example/harden-agent:missing';
+const POD = '/api/v1/namespaces/harden-system/pods/harden-agent-abcde';
+
+/** The DaemonSet controller and kubelet: one agent pod of the DaemonSet's image, Ready unless BAD. */
+function withNode(c: FakeCluster): FakeCluster {
+  c.hook = (method, _path, obj) => {
+    if (method !== 'PATCH' || !obj) return;
+    if (obj.kind === 'CustomResourceDefinition')
+      Object.assign(obj, { status: { conditions: [{ type: 'Established', status: 'True' }] } });
+    if (obj.kind !== 'DaemonSet') return;
+    const image = (obj as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } })
+      .spec.template.spec.containers[0].image;
+    const pulled = image !== BAD;
+    Object.assign(obj, {
+      status: { desiredNumberScheduled: 1, numberReady: pulled ? 1 : 0, updatedNumberScheduled: 1 },
+    });
+    c.objects.set(POD, {
+      metadata: {
+        name: 'harden-agent-abcde',
+        namespace: 'harden-system',
+        labels: { 'app.kubernetes.io/name': 'harden-agent' },
+      },
+      spec: { nodeName: 'node-1', containers: [{ name: 'agent', image }] },
+      status: pulled
+        ? { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }
+        : {
+            phase: 'Pending',
+            containerStatuses: [
+              {
+                name: 'agent',
+                state: {
+                  waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` },
+                },
+              },
+            ],
+          },
+    } as unknown as KubeObject & Record<string, unknown>);
+  };
+  return c;
+}
+
+const installed = (c: FakeCluster) =>
+  deployManifests()
+    .filter((m) => c.objects.has(objectPath(m)))
+    .map((m) => `${m.kind}/${m.metadata.name}`);
+
+test('an image that cannot be pulled on a fresh cluster: named, exit 1, and everything deploy made is removed', async () => {
+  const c = withNode(new FakeCluster());
+  const r = await runCli(['deploy', '--image', BAD, '--timeout', '30s'], c);
+  expect(r.code).toBe(1);
+  expect(r.err).toContain(
+    `the agent image ${BAD} cannot be pulled: harden-agent-abcde on node node-1: ImagePullBackOff`,
+  );
+  expect(r.err).toContain('Everything this deploy created was removed again');
+  expect(installed(c)).toEqual([]);
+});
+
+test('an image that cannot be pulled over a working agent: the DaemonSet gets its previous image back', async () => {
+  const c = withNode(new FakeCluster());
+  expect((await runCli(['deploy', '--image', GOOD], c)).code).toBe(0);
+  const r = await runCli(['deploy', '--image', BAD, '--timeout', '30s'], c);
+  expect(r.code).toBe(1);
+  expect(r.err).toContain(`rolled back to its previous image (${GOOD})`);
+  expect(installed(c)).toHaveLength(deployManifests().length);
+  const ds = c.objects.get(objectPath(deployManifests().find((m) => m.kind === 'DaemonSet')!)) as unknown as {
+    spec: { template: { spec: { containers: { image: string }[] } } };
+  };
+  expect(ds.spec.template.spec.containers[0].image).toBe(GOOD);
+});
