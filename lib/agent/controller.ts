@@ -427,12 +427,18 @@ export class Controller {
     if (nodeWide && !t.session.spec.target.podName) t.nodeGaps = withGap(t.nodeGaps, gap);
   }
 
-  /** Ending while not traced (bpftrace down, or never up since a restart): the gap ends with it. */
+  /**
+   * Ending while not traced (bpftrace down, or never up since a restart; cgroups a program switch
+   * has not covered yet): the gap ends with it, since its report would come after the final write.
+   */
   private closeOpenGaps(t: Tracked, to: string): void {
     const untraced = this.tracer.untracedSince;
     if (untraced) {
       const gap: Gap = { from: untraced.toISOString(), to, reason: 'BpftraceExited' };
       this.addGap(t, gap, this.aliveAtGap ?? this.cgroups.keys(), true);
+    }
+    for (const [id, from] of this.tracer.untracedCgroups) {
+      this.addGap(t, { from: from.toISOString(), to, reason: 'ProgramSwitch' }, [id], false);
     }
     this.closeResumeGap(t, to);
   }
@@ -481,6 +487,9 @@ export class Controller {
       },
     );
     if (dropped.cgroups.length || dropped.pods.length) {
+      // Nothing traced any more: the heap the sessions needed is garbage now, and V8 would keep it
+      // until the next allocation pressure (the image runs node with --expose-gc).
+      if (!sessions.some((t) => this.active(t))) globalThis.gc?.();
       this.opts.log(
         `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}`,
       );

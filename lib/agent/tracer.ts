@@ -132,7 +132,7 @@ const SWITCH_ATTEMPTS = 3;
 /** What the session controller uses of a tracer. */
 export type TracerLike = Pick<
   Tracer,
-  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'runningCount'
+  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'untracedCgroups' | 'runningCount'
 >;
 
 export class Tracer {
@@ -174,6 +174,11 @@ export class Tracer {
     return this.downSince === undefined ? undefined : new Date(this.downSince);
   }
 
+  /** Cgroups a switch left untraced (no program covers them yet), each since when. */
+  get untracedCgroups(): ReadonlyMap<string, Date> {
+    return new Map([...this.missed].map(([id, from]) => [id, new Date(from)]));
+  }
+
   private serving(): Live | undefined {
     return [...this.lives].reverse().find((l) => l.accepted && !l.run.exited);
   }
@@ -206,12 +211,14 @@ export class Tracer {
       return;
     }
     const serving = this.serving();
+    let tidyOnly = false;
     if (serving && covers(serving, want)) {
       const extra = hasExtra(serving, want, (id) => this.hooks.running?.(id) ?? true);
       if (!extra) return this.reportMissed(serving, want);
       // Cgroups of pods that turned out not to be targets cost little; under pod churn, replacing
       // the program for each would keep a switch always pending.
       if (extra === 'cgroup' && !this.switchAllowed()) return;
+      tidyOnly = extra === 'cgroup';
     }
     this.lastSwitch = Date.now();
     if (serving) this.hooks.onSwitch?.();
@@ -224,6 +231,17 @@ export class Tracer {
       if (live.run.exited) return;
       want = this.hooks.targets();
       const lacking = missing(live, want);
+      // A switch only to shed extras is never worth a gap: while the one in service still covers
+      // everything, it serves on and the tidying is tried again later (pod churn may have paused).
+      const inService = this.serving();
+      if (tidyOnly && lacking.length && inService && covers(inService, want)) {
+        this.hooks.log?.(
+          `program ${live.run.id} missed cgroups that appeared while it attached; program ${inService.run.id} serves on`,
+        );
+        await this.stop([live]);
+        this.switchAllowed();
+        return;
+      }
       // With none in service, any program is better than none: it is taken, and what it missed is a gap.
       if (covers(live, want) || attempt >= SWITCH_ATTEMPTS || !this.serving()) {
         if (lacking.length) {

@@ -191,3 +191,52 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
   const gaps = entryOf(w, 's')!.containers.flatMap((c) => c.gaps ?? []);
   for (const g of gaps) expect(g.reason).toBe('ProgramSwitch');
 });
+
+test('a switch only to shed a non-target cgroup is dropped when pods appear as it attaches: no gap', async () => {
+  w = makeWorld();
+  w.setSyscalls([0]);
+  w.fake.putSession(session('s', web));
+  await startTracing(w, 's');
+  const started = Date.now();
+  // A pod that is not a target, armed and running: the program in service traces it for nothing,
+  // and the agent replaces that program once 10 s have passed since the last switch.
+  const other = runningPod(w, 'other', { app: 'db' });
+  w.arm([mkdirLine(w, other)]);
+  w.fake.putPod(other);
+  w.setAttachDelay(400);
+  // Target pods keep appearing while the replacement compiles: each misses the newest.
+  const churn: string[] = [];
+  // On, until the replacement and every retry of it (a few attach times) had their chance.
+  let tried: number | undefined;
+  while (tried === undefined || Date.now() - tried < 2500) {
+    if (tried === undefined && w.runs().length >= 2) tried = Date.now();
+    const p = runningPod(w, `c${churn.length}`, { app: 'web' });
+    w.fake.putPod(notYetRunning(p));
+    w.arm([mkdirLine(w, p)]);
+    // Armed before it runs, as on a node (the cgroup is made long before kubelet reports the container).
+    const known = w.controller.memory.cgroups + 1;
+    await soon(
+      'armed',
+      () => w.controller.memory.cgroups,
+      (c) => c >= known,
+    );
+    w.fake.putPod(p);
+    churn.push(p.metadata.name);
+    await sleep(50);
+    if (Date.now() - started > 20_000) throw new Error('no replacement program was tried');
+  }
+  await soon(
+    'every churned pod recorded',
+    () => entryOf(w, 's'),
+    (v) => v?.containers.length === churn.length,
+  );
+  stopSession(w, 's');
+  const n = await soon(
+    'final',
+    () => entryOf(w, 's'),
+    (v) => v?.final === true,
+  );
+  expect(n!.containers).toHaveLength(churn.length);
+  expect(n!.containers.flatMap((c) => c.gaps ?? [])).toEqual([]);
+  expect(n!.gaps ?? []).toEqual([]);
+});

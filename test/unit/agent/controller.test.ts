@@ -16,6 +16,7 @@ const INTERVAL_MS = 100;
 class FakeTracer implements TracerLike {
   attachedTargets: ProgramTargets | undefined;
   untracedSince: Date | undefined;
+  untracedCgroups = new Map<string, Date>();
   runningCount = 0;
   constructor(readonly hooks: TracerHooks) {}
   async reconcile(): Promise<void> {}
