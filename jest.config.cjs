@@ -16,5 +16,13 @@ module.exports = {
       // The e2e suite drives the bundled executables; no ESM dependency is imported in-process.
       setupFilesAfterEnv: ['<rootDir>/test/e2e/setup.ts'],
     },
+    {
+      // Long soak runs on the same cluster, outside scripts/test (npm run test:soak).
+      displayName: 'soak',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/soak'],
+      transform,
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/setup.ts'],
+    },
   ],
 };
