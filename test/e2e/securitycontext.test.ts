@@ -60,9 +60,17 @@ const redis = (cmd: string, reply: string) => [
   `exec 3<>/dev/tcp/$IP/6379 && printf '${cmd}\\r\\n' >&3 && timeout 3 head -c ${reply.length} <&3 | grep -qF '${reply}'`,
 ];
 
+/**
+ * containerd 2 gives every pod net.ipv4.ip_unprivileged_port_start=0, so no bind there is
+ * privileged; the nginx pods set the kernel's own default back (a safe sysctl, allowed under
+ * restricted) so that binding :80 takes CAP_NET_BIND_SERVICE, as on nodes that keep it.
+ */
+const LOW_PORTS_PRIVILEGED = { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '1024' }] };
+
 const NGINX: Workload = {
   name: 'nginx',
   image: testImage('nginx'),
+  podSecurityContext: LOW_PORTS_PRIVILEGED,
   port: 80,
   probe: http(80),
   exercise: http(80),
@@ -72,7 +80,12 @@ const NGINX_NON_ROOT: Workload = {
   name: 'nginx-non-root',
   image: testImage('nginxUnprivileged'),
   port: 8080,
-  podSecurityContext: { runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+  podSecurityContext: {
+    runAsUser: 1000,
+    runAsGroup: 1000,
+    seccompProfile: { type: 'RuntimeDefault' },
+    ...LOW_PORTS_PRIVILEGED,
+  },
   securityContext: { allowPrivilegeEscalation: false },
   probe: http(8080),
   exercise: http(8080),
