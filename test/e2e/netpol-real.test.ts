@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
-import { kubectl, run, runRaw } from '../support/exec';
+import { kubectl, kubectlJson, run, runRaw } from '../support/exec';
 import { eventually } from '../support/eventually';
 import { ensureNamespace, testImage } from '../support/kube-pods';
 import { startMonitor } from '../support/monitor';
@@ -372,16 +372,16 @@ describe('CiliumNetworkPolicy, by schema', () => {
       await run(join(REPO_ROOT, 'scripts', 'testenv', 'cilium-crd'), [], { timeoutMs: 300_000 })
     ).trim();
     await kubectl(['apply', '-f', crd]);
-    // Not `kubectl wait`: on a CRD created a moment ago it fails while .status.conditions is unset.
+    // Not `kubectl wait` nor a jsonpath filter: both fail while a new CRD's conditions are unset.
     await eventually(
-      () =>
-        kubectl([
-          'get',
-          'crd/ciliumnetworkpolicies.cilium.io',
-          '-o',
-          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-        ]),
-      (s) => s.trim() === 'True',
+      async () =>
+        (
+          await kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+            'get',
+            'crd/ciliumnetworkpolicies.cilium.io',
+          ])
+        ).status?.conditions ?? [],
+      (cs) => cs.some((c) => c.type === 'Established' && c.status === 'True'),
       { what: 'the CiliumNetworkPolicy CRD established', withinMs: 60_000 },
     );
     const docs = loadAll(ciliumYaml) as { kind: string }[];
