@@ -43,7 +43,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [noCli] }] },
   },
   {
-    files: ['lib/{seccomp,netpol,deploy}/**/*.ts'],
+    files: ['lib/{seccomp,netpol,deploy,securitycontext}/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [noCli, ...noWorld] }] },
   },
 );

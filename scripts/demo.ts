@@ -2,11 +2,16 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgent, type Agent } from '../test/support/agent';
 import { harden } from '../test/support/cluster';
+import {
+  deleteNamespace,
+  ensureNamespace,
+  curlFrom,
+  runDeployment,
+  runKubePod,
+  testImage,
+} from '../test/support/kube-pods';
 import { startMonitor } from '../test/support/monitor';
-import { cleanupAll, ensureNamespace, execInPod, runPod, type Pod } from '../test/support/pods';
-import { RUNTIME_DEFAULT_LIKE } from '../test/support/profiles';
 
 const NS = 'demo';
 const say = (text: string) => process.stderr.write(`\n== ${text}\n`);
@@ -20,13 +25,10 @@ async function must(args: string[]): Promise<string> {
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'harden-demo-'));
-  let agent: Agent | undefined;
-  const pods: Pod[] = [];
   try {
-    say('kubectl harden deploy');
-    await must(['deploy', '--wait=false']);
-    agent = await startAgent();
-    await must(['deploy', '--timeout', '60s']);
+    const image = testImage('agent');
+    say(`kubectl harden deploy --image ${image}`);
+    await must(['deploy', '--image', image, '--timeout', '180s']);
     await ensureNamespace(NS);
 
     say(
@@ -42,43 +44,25 @@ async function main() {
     // Traffic before the monitor's session is tracing would go unseen: wait for its word.
     await monitor.started;
 
-    say('running the workload: busybox httpd, and a client that fetches from it');
-    const web = await runPod({
+    say(
+      'running the workload: nginx (unprivileged, RuntimeDefault) behind the Service web, and a curl client',
+    );
+    await runDeployment({
       namespace: NS,
       name: 'web',
-      labels: { app: 'web' },
-      containers: [
-        {
-          name: 'httpd',
-          args: ['httpd', '-f', '-p', '80', '-h', '/www'],
-          seccompProfile: RUNTIME_DEFAULT_LIKE,
-        },
-      ],
+      image: testImage('nginxUnprivileged'),
+      port: 8080,
+      securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
     });
-    pods.push(web);
-    const client = await runPod({
-      namespace: NS,
-      name: 'client',
-      labels: { app: 'client' },
-      containers: [{ name: 'client', args: ['sleep', '3600'] }],
-    });
-    pods.push(client);
+    const client = await runKubePod({ namespace: NS, name: 'client', image: testImage('curl') });
     for (let i = 0; i < 5; i++) {
-      const r = await execInPod(client, 'client', [
-        'timeout',
-        '5',
-        'wget',
-        '-q',
-        '-O',
-        '-',
-        `http://${web.ip}/`,
-      ]);
-      process.stderr.write(`client -> web: ${r.code === 0 ? 'ok' : `failed (${r.stderr.trim()})`}\n`);
+      const r = await curlFrom(NS, client.metadata.name, 'http://web', 2);
+      process.stderr.write(`client -> web: ${r.status} ${r.stderr.trim()}\n`);
     }
 
     say(`kubectl harden seccomp stop ${id} -n ${NS}`);
     const profile = await must(['seccomp', 'stop', id, '-n', NS]);
-    process.stdout.write(`# seccomp profile for ${NS}/web, container httpd\n${profile}`);
+    process.stdout.write(`# seccomp profile for ${NS}/web, container main\n${profile}`);
 
     say('waiting for netpol monitor to finish');
     if ((await monitor.exited) !== 0) throw new Error('netpol monitor failed');
@@ -88,8 +72,7 @@ async function main() {
       `# NetworkPolicy for ${NS}/web (from ${readFileSync(netLog, 'utf8').split('\n').length - 2} flow lines)\n${policy}`,
     );
   } finally {
-    await cleanupAll().catch((e) => process.stderr.write(`cleanup: ${e}\n`));
-    await agent?.stop();
+    await deleteNamespace(NS).catch((e) => process.stderr.write(`cleanup: ${e}\n`));
     await harden(['undeploy', '--force', '--wait=false']);
   }
 }

@@ -25,6 +25,8 @@ import { withGap } from '../session/gaps';
 import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
+import { isNodeArch } from '../seccomp/names';
+import { PrivilegeTable } from './caps-parse';
 import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
@@ -72,6 +74,8 @@ interface Tracked {
   nodeGaps: Gap[];
   /** The previous agent's last write, when this agent took the session over: a gap until traced again. */
   resumeFrom?: string;
+  /** Capabilities sessions: what each target container did with its privileges. */
+  privileges?: PrivilegeTable;
 }
 
 const now = () => new Date().toISOString();
@@ -102,7 +106,13 @@ export class Controller {
     this.tracer = tracer({
       targets: () => this.targets(),
       // targets() is empty, so no program is made, when this bpftrace has no dialect.
-      program: (t) => assembleProgram(t, opts.intervalMs, opts.bpftrace.dialect!),
+      program: (t) =>
+        assembleProgram(
+          t,
+          opts.intervalMs,
+          opts.bpftrace.dialect!,
+          isNodeArch(opts.arch) ? opts.arch : undefined,
+        ),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;
@@ -215,6 +225,13 @@ export class Controller {
       if (s.spec.type === 'network') {
         t.flows = this.flowTable(t);
         t.flows.seed(mine?.flows ?? [], mine?.truncated);
+      }
+      if (s.spec.type === 'capabilities') {
+        if (!isNodeArch(this.opts.arch)) {
+          t.refused = `capabilities sessions need an amd64 or arm64 node; node "${this.opts.node}" is ${this.opts.arch}`;
+        }
+        t.privileges = new PrivilegeTable(isNodeArch(this.opts.arch) ? this.opts.arch : 'amd64');
+        t.privileges.seed(mine?.privileges ?? []);
       }
       this.sessions.set(key, t);
       const ns = s.spec.target.namespace;
@@ -345,6 +362,17 @@ export class Controller {
       }
       case 'flows':
         for (const t of this.sessions.values()) if (t.flows && this.active(t)) t.flows.add(e.records);
+        return;
+      case 'privileges':
+        for (const t of this.sessions.values()) {
+          if (!t.privileges || !this.active(t)) continue;
+          const mine = e.events.filter((ev) => {
+            if (ev.kind === 'dir') return true; // names a directory, of no one cgroup
+            const pod = this.pods.get(this.cgroups.get(ev.cgroup)?.podUID ?? '');
+            return pod ? coversPod(t.session, pod) : false;
+          });
+          t.privileges.add(mine);
+        }
         return;
       default:
         return;
@@ -550,6 +578,18 @@ export class Controller {
       }
       t.records.settle(cgroup, who, facts);
     }
+    for (const cgroup of t.privileges?.pendingCgroups() ?? []) {
+      const c = this.cgroups.get(cgroup);
+      const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
+      if (!c || !who) continue;
+      if (only?.length && !only.includes(who.container)) {
+        t.privileges?.drop(cgroup);
+        continue;
+      }
+      const spec = this.pods.get(who.podUID)?.spec.containers.find((x) => x.name === who.container);
+      const mounts = (spec?.volumeMounts ?? []).map((m) => m.mountPath);
+      t.privileges?.settle(cgroup, { ...who, recordedFromStart: c.fromStart, mounts });
+    }
   }
 
   private bpftraceReady(): ConditionUpdate {
@@ -606,6 +646,7 @@ export class Controller {
       conditions,
       ...(t.nodeGaps.length ? { gaps: t.nodeGaps } : {}),
       ...(t.flows ? { flows: t.flows.flows(), truncated: t.flows.truncated } : {}),
+      ...(t.privileges ? { privileges: t.privileges.containers() } : {}),
     };
     await this.write(t, { phase, nodes: [entry] });
     t.phaseWritten = phase;

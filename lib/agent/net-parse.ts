@@ -10,6 +10,7 @@ import { unmapIPv4 } from '../ip';
 import { flowKey, MAX_FLOWS_PER_NODE, type FlowTuple } from '../session/types';
 import type { Flow } from '../session/types';
 import { NET_MAPS, type NetMapKind } from './net-program';
+import { kindsOfMaps } from './program';
 
 /** A tuple as printed by the program; localIP is "" when the kernel did not know it (UDP egress). */
 export interface FlowRecord extends FlowTuple {
@@ -17,11 +18,7 @@ export interface FlowRecord extends FlowTuple {
   cgroup?: string;
 }
 
-const KIND_OF_MAP = new Map<string, NetMapKind>(
-  (Object.entries(NET_MAPS) as [NetMapKind, readonly string[]][]).flatMap(([k, names]) =>
-    names.map((n) => [n, k] as [string, NetMapKind]),
-  ),
-);
+const KIND_OF_MAP = kindsOfMaps(NET_MAPS);
 
 export function isNetMap(name: string): boolean {
   return KIND_OF_MAP.has(name);

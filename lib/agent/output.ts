@@ -5,6 +5,7 @@
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}   (tuple keys joined by ",")
  * Printing an empty map yields an empty line. Pure, so it is tested on captured output.
  */
+import { isCapsMap, privilegesFromMaps, type PrivilegeEvent } from './caps-parse';
 import { flowsFromMaps, isNetMap, type FlowRecord } from './net-parse';
 import { EV_ARMED, EV_EXEC, EV_FILTER, READY } from './program';
 
@@ -16,6 +17,7 @@ export type TraceEvent =
   | { kind: 'filter'; cgroup: string }
   | { kind: 'syscalls'; pairs: { cgroup: string; nr: number }[] }
   | { kind: 'flows'; records: FlowRecord[] }
+  | { kind: 'privileges'; events: PrivilegeEvent[] }
   | { kind: 'other'; line: string };
 
 const SYSCALL_MAPS = new Set(['@sc0', '@sc1']);
@@ -40,6 +42,8 @@ function parseMap(data: Record<string, unknown>): TraceEvent[] {
   const out: TraceEvent[] = [];
   const net = Object.fromEntries(Object.entries(data).filter(([name]) => isNetMap(name)));
   if (Object.keys(net).length) out.push({ kind: 'flows', records: flowsFromMaps(net) });
+  const caps = Object.fromEntries(Object.entries(data).filter(([name]) => isCapsMap(name)));
+  if (Object.keys(caps).length) out.push({ kind: 'privileges', events: privilegesFromMaps(caps) });
   for (const [name, body] of Object.entries(data)) {
     if (!SYSCALL_MAPS.has(name) || !body || typeof body !== 'object') continue;
     const pairs: { cgroup: string; nr: number }[] = [];

@@ -59,6 +59,8 @@ const IP = 'ip:';
 export interface ProgramKinds {
   seccomp: boolean;
   network: boolean;
+  /** Capabilities (securityContext) sessions. */
+  capabilities: boolean;
   openNetwork: boolean;
   podIPs: string[];
 }
@@ -66,6 +68,7 @@ export interface ProgramKinds {
 /** ProgramTargets.extra for these kinds; kindsOf reads it back. Sorted, so equal plans compare equal. */
 export function extraOf(k: ProgramKinds): string[] {
   return [
+    ...(k.capabilities ? ['capabilities'] : []),
     ...(k.network ? ['network'] : []),
     ...(k.seccomp ? ['seccomp'] : []),
     ...(k.openNetwork ? [OPEN_NETWORK] : []),
@@ -78,6 +81,7 @@ export function kindsOf(t: ProgramTargets): ProgramKinds {
   return {
     seccomp: extra.includes('seccomp'),
     network: extra.includes('network'),
+    capabilities: extra.includes('capabilities'),
     openNetwork: extra.includes(OPEN_NETWORK),
     podIPs: extra.filter((x) => x.startsWith(IP)).map((x) => x.slice(IP.length)),
   };
@@ -165,6 +169,7 @@ export function planTargets(input: PlanInput): Plan {
       extra: extraOf({
         seccomp: sessions.some((s) => s.spec.type === 'seccomp'),
         network: network.length > 0,
+        capabilities: sessions.some((s) => s.spec.type === 'capabilities'),
         openNetwork: network.some(isOpen),
         podIPs: network.flatMap((s) => ipsOf(targetPodsOf(s, input.pods.values()))),
       }),

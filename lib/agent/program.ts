@@ -191,6 +191,37 @@ export function syscallPart(): ProgramPart {
 }
 
 /**
+ * Count maps kept in pairs, flipped per interval like the syscall sets: the idle one of each pair is
+ * printed and cleared while writers use the other, so an entry first seen during the print is kept.
+ */
+export function flippedMaps<K extends string>(phase: string, pairs: Record<K, readonly [string, string]>) {
+  const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
+  const side = (n: 0 | 1) => Object.values<readonly [string, string]>(pairs).map((pair) => pair[n]);
+  return {
+    /** `@m<phase>[key] = count();` into the map of the current phase. */
+    countInto: (kind: K, key: string): string => {
+      const [m0, m1] = pairs[kind];
+      return `if (${phase}) { ${m1}[${key}] = count(); } else { ${m0}[${key}] = count(); }`;
+    },
+    interval: [
+      `${phase} = 1 - ${phase};`,
+      `if (${phase}) { ${printClear(side(0))} } else { ${printClear(side(1))} }`,
+    ],
+    /** Prints and clears every map; the phase variable is the caller's to clear. */
+    end: printClear(Object.values<readonly [string, string]>(pairs).flat()),
+  };
+}
+
+/** Map name → its kind, for reading printed pairs back (e.g. "@tcpe1" → "tcpEgress"). */
+export function kindsOfMaps<K extends string>(pairs: Record<K, readonly string[]>): Map<string, K> {
+  return new Map(
+    (Object.entries(pairs) as [K, readonly string[]][]).flatMap(([k, names]) =>
+      names.map((n) => [n, k] as [string, K]),
+    ),
+  );
+}
+
+/**
  * The program as bpftrace runs it: the parts in their blocks, and the string and map limits set
  * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
  * a config block).

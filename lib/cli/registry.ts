@@ -3,6 +3,7 @@ import { deployCommand, statusCommand, undeployCommand } from './deploy';
 import type { GlobalFlags } from './flags';
 import { netpolCommand, netpolSubcommands } from './netpol';
 import { seccompCommand, seccompSubcommands } from './seccomp';
+import { securityContextCommand, securityContextSubcommands } from './securitycontext';
 
 /**
  * Every verb group, registered explicitly (a commandDir scan does not survive bundling). Each module
@@ -17,12 +18,14 @@ export const commands: AnyCommand[] = [
   statusCommand,
   seccompCommand,
   netpolCommand,
+  securityContextCommand,
 ];
 
 /** The verbs under each verb group, for completion. */
 export const subcommands: Record<string, AnyCommand[]> = {
   seccomp: seccompSubcommands,
   netpol: netpolSubcommands,
+  securitycontext: securityContextSubcommands,
 };
 
 /** Verbs whose exit status 1 reports findings, as diff's does; main makes their failures exit 2. */

@@ -1,8 +1,9 @@
 import { constants as fsc } from 'node:fs';
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { HardenError, INTERRUPTED } from '../errors';
+import { HardenError } from '../errors';
 import type { Deps, Io } from './context';
+import { startAndAnnounce, stopAndCollect, warnGaps, type StartOptions } from './session-verbs';
 import { toJson, toYamlDocuments } from './output';
 import { observationsOf } from '../seccomp/from-session';
 import {
@@ -13,21 +14,10 @@ import {
   type ContainerObservation,
 } from '../seccomp/profile';
 import type { ContainerRuntime } from '../seccomp/runtime-syscalls';
-import { deleteSession, describeTarget, getSession, newSessionId, requireDeployed } from '../session/client';
-import { finishSession, pendingNodes, startSession } from '../session/lifecycle';
-import { resolveTargets } from '../session/targets';
-import { describeGap, gapsOf } from '../session/gaps';
+import { deleteSession, getSession } from '../session/client';
 import type { TraceSession } from '../session/types';
 
-export interface SeccompStartOptions {
-  pod?: string;
-  selector?: string;
-  container?: string[];
-  /** Session id; generated when absent. */
-  name?: string;
-  /** How long to wait for the agents to start tracing. */
-  timeoutMs: number;
-}
+export type SeccompStartOptions = StartOptions;
 
 export type ProfileFormat = 'json' | 'crd';
 
@@ -46,81 +36,27 @@ export interface SeccompStopOptions extends SeccompShowOptions {
   timeoutMs: number;
 }
 
-export async function runStart(opts: SeccompStartOptions, { kube, io, interrupt }: Deps): Promise<void> {
-  const namespace = kube.namespace;
-  await requireDeployed(kube);
-  const { target, pods } = await resolveTargets(kube, namespace, opts);
-  const id = opts.name ?? newSessionId('seccomp');
-  const { signal, dispose } = interrupt();
-  try {
-    await startSession(kube, io, {
-      namespace,
-      id,
-      type: 'seccomp',
-      target,
-      timeoutMs: opts.timeoutMs,
-      signal,
-    });
-  } finally {
-    dispose();
-  }
-  io.out(`${id}\n`);
-  const what = pods.length
-    ? describeTarget(target)
-    : `${describeTarget(target)} (no pod matches yet; pods that appear join)`;
-  io.err(
-    `tracing ${what} in namespace "${namespace}"; exercise the workload, then run:\n  kubectl harden seccomp stop ${id} -n ${namespace} > profile.json`,
-  );
+export async function runStart(opts: SeccompStartOptions, deps: Deps): Promise<void> {
+  await startAndAnnounce('seccomp', 'seccomp', '> profile.json', opts, deps);
 }
 
-export async function runStop(opts: SeccompStopOptions, { kube, io, interrupt }: Deps): Promise<void> {
-  const namespace = kube.namespace;
-  const resume = `kubectl harden seccomp stop ${opts.id} -n ${namespace}`;
-  const session = await getSession(kube, namespace, opts.id, 'seccomp');
-  // A session kept for its gaps is taken with --accept-gaps.
-  if (
-    session.spec.state === 'Stopped' &&
-    session.status?.phase === 'Completed' &&
-    !pendingNodes(session).length &&
-    !(opts.acceptGaps && gapsOf(session).length)
-  ) {
-    throw new HardenError(
-      `session "${opts.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
-      `Print its profile with: kubectl harden seccomp show ${opts.id} -n ${namespace}`,
-    );
-  }
-  // Check the destination before stopping anything, so a bad --output-dir loses nothing.
-  if (opts.outputDir) await ensureWritableDir(opts.outputDir);
-  const { signal, dispose } = interrupt();
-  let finished;
-  try {
-    finished = await finishSession(kube, io, session, { timeoutMs: opts.timeoutMs, signal });
-  } finally {
-    dispose();
-  }
-  if (finished.interrupted) {
-    throw new HardenError(
-      `interrupted; session "${opts.id}" is stopped and kept`,
-      `Resume with: ${resume}`,
-      INTERRUPTED,
-    );
-  }
-  if (finished.pending.length) {
-    throw new HardenError(
-      `the agents did not finish session "${opts.id}" in time (no final flush from ${finished.pending.join(', ')}; context "${kube.ctx.context}"); the session is kept`,
-      `Check them with kubectl harden status, then resume with: ${resume}`,
-    );
-  }
-  const gaps = warnGaps(finished.session, io);
-  if (gaps && !opts.acceptGaps) {
-    throw new HardenError(
-      `session "${opts.id}" in namespace "${namespace}" was not traced throughout (${gaps} gap${gaps > 1 ? 's' : ''}, listed above): syscalls made then may be missing from the profile, and enforcing it would deny them; the session is kept (context "${kube.ctx.context}")`,
-      `Record again in a new session, or take this profile as it is: ${resume} --accept-gaps`,
-    );
-  }
+export async function runStop(opts: SeccompStopOptions, deps: Deps): Promise<void> {
+  const session = await stopAndCollect(
+    'seccomp',
+    'seccomp',
+    {
+      ...opts,
+      missing: 'syscalls made then may be missing from the profile, and enforcing it would deny them',
+    },
+    deps,
+    // Check the destination before stopping anything, so a bad --output-dir loses nothing.
+    async () => {
+      if (opts.outputDir) await ensureWritableDir(opts.outputDir);
+    },
+  );
   // Render before deleting: an error here must leave the recorded data in place.
-  await emitProfiles(finished.session, opts, io);
-  if (!opts.keep) await deleteSession(kube, namespace, opts.id);
+  await emitProfiles(session, opts, deps.io);
+  if (!opts.keep) await deleteSession(deps.kube, deps.kube.namespace, opts.id);
 }
 
 export async function runShow(
@@ -131,13 +67,6 @@ export async function runShow(
   const session = await getSession(kube, kube.namespace, opts.id, 'seccomp');
   warnGaps(session, io);
   await emitProfiles(session, opts, io);
-}
-
-/** Names every interval in which a target was not traced; returns how many there were. */
-function warnGaps(session: TraceSession, io: Io): number {
-  const gaps = gapsOf(session);
-  for (const g of gaps) io.err(`warning: ${describeGap(g)}`);
-  return gaps.length;
 }
 
 async function ensureWritableDir(dir: string): Promise<void> {

@@ -1,15 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration';
-import { addAllNamespacesFlag, addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
+import { addOutputFlag, type GlobalFlags } from './flags';
+import { addStartFlags, addStopFlags, listCommand, type StartArgs } from './session-commands';
 import type { ProfileFormat } from './seccomp-run';
-
-interface StartArgs extends GlobalFlags {
-  pod?: string;
-  selector?: string;
-  container?: string[];
-  name?: string;
-  timeout: string;
-}
 
 interface ShowArgs extends GlobalFlags {
   id: string;
@@ -44,20 +37,7 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
   describe:
     'Start recording the syscalls of a pod (or of the pods a selector matches); prints the session id',
   builder: (y: Argv<GlobalFlags>) =>
-    addTargetFlags(y, 'trace')
-      .option('container', {
-        alias: 'c',
-        type: 'string',
-        array: true,
-        describe: 'Only these containers (repeatable)',
-      })
-      .option('name', { type: 'string', describe: 'Session id to use (default: generated)' })
-      .option('timeout', {
-        type: 'string',
-        default: '30s',
-        describe: 'How long to wait for the agents to start tracing',
-      })
-      .example('$0 seccomp start -n web -p nginx-7c9', '') as unknown as Argv<StartArgs>,
+    addStartFlags(y).example('$0 seccomp start -n web -p nginx-7c9', '') as unknown as Argv<StartArgs>,
   handler: async (argv) => {
     const timeoutMs = parseDuration(argv.timeout) ?? 30_000;
     const [{ runStart }, { collaborators }] = await Promise.all([
@@ -75,22 +55,7 @@ const stop: CommandModule<GlobalFlags, StopArgs> = {
   command: 'stop <id>',
   describe: 'Stop a session, wait for the final flush and print the seccomp profile(s)',
   builder: (y: Argv<GlobalFlags>) =>
-    profileFlags(
-      y
-        .positional('id', { type: 'string', demandOption: true, describe: 'Session id (from seccomp start)' })
-        .option('keep', { type: 'boolean', default: false, describe: 'Keep the session object afterwards' })
-        .option('timeout', {
-          type: 'string',
-          default: '60s',
-          describe: "How long to wait for the agents' final flush",
-        })
-        .option('accept-gaps', {
-          type: 'boolean',
-          default: false,
-          describe:
-            'Print the profile even if a target was not traced for a while (each gap is named on stderr)',
-        }),
-    ) as unknown as Argv<StopArgs>,
+    profileFlags(addStopFlags(y, 'seccomp', 'the profile')) as unknown as Argv<StopArgs>,
   handler: async (argv) => {
     const timeoutMs = parseDuration(argv.timeout) ?? 60_000;
     const [{ runStop }, { collaborators }] = await Promise.all([
@@ -129,30 +94,14 @@ const show: CommandModule<GlobalFlags, ShowArgs> = {
   },
 };
 
-const list: CommandModule<GlobalFlags, GlobalFlags & { allNamespaces?: boolean; output: string }> = {
-  command: 'list',
-  describe: 'List seccomp sessions (-A: in every namespace)',
-  builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(addAllNamespacesFlag(y), ['table', 'json', 'yaml'], 'table'),
-  handler: async (argv) => {
-    const [{ runList }, { collaborators }] = await Promise.all([
-      import('./session-list'),
-      import('./context'),
-    ]);
-    await runList(
-      {
-        type: 'seccomp',
-        allNamespaces: argv.allNamespaces ?? false,
-        output: argv.output as 'table' | 'json' | 'yaml',
-      },
-      await collaborators(argv),
-    );
-  },
-};
-
 /** The verbs under `seccomp`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
-export const seccompSubcommands: CommandModule<GlobalFlags, any>[] = [start, stop, show, list];
+export const seccompSubcommands: CommandModule<GlobalFlags, any>[] = [
+  start,
+  stop,
+  show,
+  listCommand('seccomp', 'seccomp'),
+];
 
 export const seccompCommand: CommandModule<GlobalFlags, GlobalFlags> = {
   command: 'seccomp <command>',

@@ -1,4 +1,11 @@
-import { CRD_VERSION, GROUP, KIND, MAX_FLOWS_PER_NODE, MAX_GAPS } from '../session/types';
+import {
+  CRD_VERSION,
+  GROUP,
+  KIND,
+  MAX_FLOWS_PER_NODE,
+  MAX_GAPS,
+  MAX_PRIVILEGE_ENTRIES,
+} from '../session/types';
 
 const str = { type: 'string' };
 const int = { type: 'integer', format: 'int64', minimum: 0 };
@@ -55,15 +62,14 @@ const gaps = {
   },
 };
 
+/** Which container instance a record is about. */
+const identity = { pod: str, podUID: str, workload: str, container: str, containerID: str };
+
 const container = {
   type: 'object',
   required: ['pod', 'container', 'syscalls'],
   properties: {
-    pod: str,
-    podUID: str,
-    workload: str,
-    container: str,
-    containerID: str,
+    ...identity,
     syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },
     recordedFromStart: bool,
     filterSeen: bool,
@@ -88,6 +94,56 @@ const flow = {
   },
 };
 
+const count = int;
+const pair = (item: object) => ({ type: 'array', items: item, minItems: 2, maxItems: 2 });
+const bounded = (item: object) => ({ type: 'array', items: item, maxItems: MAX_PRIVILEGE_ENTRIES });
+const signedInt = { type: 'integer', format: 'int64' };
+
+const privilege = {
+  type: 'object',
+  required: ['pod', 'container', 'containerID'],
+  properties: {
+    ...identity,
+    recordedFromStart: bool,
+    mounts: bounded(str),
+    credentials: bounded({
+      type: 'object',
+      properties: { uid: int, gid: int, euid: int, egid: int, capEffective: str, count },
+    }),
+    idChanges: bounded({
+      type: 'object',
+      properties: {
+        syscall: str,
+        args: { type: 'array', items: signedInt, maxItems: 3 },
+        result: signedInt,
+        count,
+      },
+    }),
+    capChecks: bounded({
+      type: 'object',
+      properties: { capability: str, syscall: str, granted: bool, onBehalf: bool, count },
+    }),
+    execs: bounded({
+      type: 'object',
+      properties: { path: str, euid: pair(int), egid: pair(int), capEffective: pair(str), count },
+    }),
+    writes: bounded({
+      type: 'object',
+      properties: {
+        syscall: str,
+        path: str,
+        rootfs: { type: 'string', enum: ['yes', 'no', 'unknown'] },
+        count,
+      },
+    }),
+    privateReads: bounded({
+      type: 'object',
+      properties: { path: str, mode: str, uid: int, gid: int, count },
+    }),
+    truncated: bool,
+  },
+};
+
 const nodeRecord = {
   type: 'object',
   required: ['node'],
@@ -104,6 +160,7 @@ const nodeRecord = {
     },
     flows: { type: 'array', items: flow, maxItems: MAX_FLOWS_PER_NODE },
     truncated: bool,
+    privileges: { type: 'array', items: privilege, maxItems: 1000 },
     conditions,
     gaps,
   },
@@ -151,7 +208,7 @@ export function traceSessionCrd() {
                   type: 'object',
                   required: ['type', 'target', 'state'],
                   properties: {
-                    type: { type: 'string', enum: ['seccomp', 'network'] },
+                    type: { type: 'string', enum: ['seccomp', 'network', 'capabilities'] },
                     state: { type: 'string', enum: ['Running', 'Stopped'] },
                     target: {
                       type: 'object',

@@ -50,6 +50,7 @@ export interface Pod extends KubeObject {
       image?: string;
       ports?: { name?: string; containerPort: number; protocol?: string }[];
       resources?: Resources;
+      volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
     }[];
     initContainers?: { name: string; resources?: Resources }[];
   };

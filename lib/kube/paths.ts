@@ -15,9 +15,11 @@ export const R = {
   serviceaccounts: { group: '', version: 'v1', resource: 'serviceaccounts', namespaced: true },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true },
   daemonsets: { group: 'apps', version: 'v1', resource: 'daemonsets', namespaced: true },
-  replicasets: { group: 'apps', version: 'v1', resource: 'replicasets', namespaced: true },
+  deployments: { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true },
   statefulsets: { group: 'apps', version: 'v1', resource: 'statefulsets', namespaced: true },
+  replicasets: { group: 'apps', version: 'v1', resource: 'replicasets', namespaced: true },
   jobs: { group: 'batch', version: 'v1', resource: 'jobs', namespaced: true },
+  cronjobs: { group: 'batch', version: 'v1', resource: 'cronjobs', namespaced: true },
   clusterroles: {
     group: 'rbac.authorization.k8s.io',
     version: 'v1',

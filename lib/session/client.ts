@@ -5,11 +5,12 @@ import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
 import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
 
-const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np' };
+const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np', capabilities: 'cap' };
 /** How a user lists the sessions of a type. */
 const LIST_COMMAND: Record<SessionType, string> = {
   seccomp: 'kubectl harden seccomp list -A',
   network: 'kubectl get tracesessions -A -l harden.dev/type=network',
+  capabilities: 'kubectl harden securitycontext list -A',
 };
 
 /** Marks which create request made a session, so a repeated create recognises its own object. */

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { Dialect } from '../../lib/agent/dialect';
+import { PrivilegeTable, type PrivilegeEvent } from '../../lib/agent/caps-parse';
 import type { FlowRecord } from '../../lib/agent/net-parse';
 import type { TraceEvent } from '../../lib/agent/output';
 import { assembleProgram } from '../../lib/agent/assemble';
@@ -256,7 +257,13 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     const flows: FlowRecord[] = [];
     // Composed as the agent does when seccomp and network sessions share the node.
-    const extra = extraOf({ seccomp: true, network: true, openNetwork: false, podIPs: ['127.0.0.1'] });
+    const extra = extraOf({
+      seccomp: true,
+      network: true,
+      capabilities: false,
+      openNetwork: false,
+      podIPs: ['127.0.0.1'],
+    });
     const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect);
     const run = new BpftraceRun(
       program,
@@ -287,6 +294,77 @@ d('bpftrace engine (real kernel)', () => {
         remotePort: port,
       }),
     );
+    expect(run.stderr).toBe('');
+  });
+
+  test('the capabilities part records, from the first exec: credentials, a set*id call, a capability check in its syscall, a write and a private read', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const events: PrivilegeEvent[] = [];
+    const seen = new Seen();
+    // Seccomp and capabilities sessions on one node: the program the agent composes for both.
+    const extra = extraOf({
+      seccomp: true,
+      network: false,
+      capabilities: true,
+      openNetwork: false,
+      podIPs: [],
+    });
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect, arch);
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        if (e.kind === 'privileges') events.push(...e.events);
+      },
+      { binary: BPFTRACE },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const file = `/tmp/harden-caps-${randomBytes(3).toString('hex')}`;
+    // A relative write too, in a directory on the root filesystem (/var/tmp: /tmp may be a tmpfs).
+    const rel = `harden-caps-rel-${randomBytes(3).toString('hex')}`;
+    const p = waiter(
+      c.dir,
+      `touch ${file} && chown 65534 ${file} && cat /etc/shadow >/dev/null && rm ${file} && ` +
+        `cd /var/tmp && touch ${rel} && rm ${rel} && /usr/bin/busybox su -s /bin/true nobody`,
+    );
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    expect(p.exitCode).toBe(0);
+    const mine = events.filter((e) => e.cgroup === cg);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', uid: 0, euid: 0 }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', uid: 65534, euid: 65534 }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'setid', args: [65534], result: 0 }));
+    // CAP_CHOWN (0), granted, in chown/fchownat/lchown: a syscall number, not "none".
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'check', cap: 0, granted: true, onBehalf: false }),
+    );
+    expect(mine.find((e) => e.kind === 'check' && e.cap === 0)).toMatchObject({ nr: expect.any(Number) });
+    expect(mine.some((e) => e.kind === 'check' && e.cap === 0 && e.nr < 0)).toBe(false);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'write', path: file }));
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),
+    );
+    // The relative one, spelled out from its directory's names as the agent's table does it.
+    const table = new PrivilegeTable(arch);
+    table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
+    table.settle(cg, {
+      pod: 'p',
+      podUID: c.podUID,
+      container: 'c',
+      containerID: c.id,
+      recordedFromStart: true,
+      mounts: [],
+    });
+    expect(table.containers()[0].writes).toContainEqual(
+      expect.objectContaining({ path: `/var/tmp/${rel}`, rootfs: 'yes' }),
+    );
+    // What runc would do before the first exec is not the workload's: nothing before it is kept.
+    expect(seen.exec.has(cg)).toBe(true);
     expect(run.stderr).toBe('');
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { harden, testenvEnv } from '../support/cluster';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
+import { testImage } from '../support/kube-pods';
 
 const dir = mkdtempSync(join(tmpdir(), 'harden-e2e-deploy-'));
 
@@ -58,10 +59,15 @@ describe('deploy', () => {
     await harden(['undeploy', '--force']);
   });
 
-  test('creates every object with server-side apply, and a second run changes nothing', async () => {
-    const first = await harden(['deploy', '--wait=false']);
-    expect(first.code).toBe(0);
+  test('creates every object with server-side apply, the agent pod becomes Ready, and a second run changes nothing', async () => {
+    // The image the release publishes, built here from the Dockerfile: kubelet pulls and runs it, and
+    // deploy waits for its readiness probe.
+    const t0 = Date.now();
+    const first = await harden(['deploy', '--image', testImage('agent'), '--timeout', '180s']);
+    expect({ code: first.code, stderr: first.code ? first.stderr : '' }).toEqual({ code: 0, stderr: '' });
+    process.stdout.write(`deploy -> agent Ready: ${Date.now() - t0} ms\n`);
     expect(first.stdout).toContain('daemonset.apps/harden-agent serverside-applied');
+    expect(first.stderr).toContain('agent ready on 1 node(s)');
     const before = await resourceVersions();
     const crd = await kubectlJson<{ metadata: { managedFields: { manager: string }[] } }>([
       'get',
@@ -70,7 +76,7 @@ describe('deploy', () => {
       '--show-managed-fields',
     ]);
     expect(crd.metadata.managedFields.map((f) => f.manager)).toContain('kubectl-harden');
-    const second = await harden(['deploy', '--wait=false']);
+    const second = await harden(['deploy', '--image', testImage('agent'), '--wait=false']);
     expect(second.code).toBe(0);
     expect(await resourceVersions()).toEqual(before);
   });

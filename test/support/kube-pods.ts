@@ -1,5 +1,7 @@
 // Workloads as users run them: Pods and Deployments that the testenv's kubelet starts from the local
 // registry's images (Calico CNI addresses, containerd cgroups), driven only through kubectl.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { testenvEnv } from './env';
 import { kubectl, kubectlJson, runRaw, type RunResult } from './exec';
 import { ensureNamespace } from './namespace';
@@ -41,7 +43,14 @@ export interface ContainerStatus {
 
 export interface KubePod {
   metadata: ObjectMeta;
-  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+  spec: {
+    nodeName?: string;
+    containers: {
+      name: string;
+      image: string;
+      resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    }[];
+  };
   status: {
     phase?: string;
     podIP?: string;
@@ -75,22 +84,31 @@ export async function listPods(namespace: string, selector: string): Promise<Kub
   return list.items;
 }
 
+/** Waiting reasons that will not clear by themselves: waiting longer only hides the cause. */
+const STUCK =
+  /^(CrashLoopBackOff|ImagePullBackOff|ErrImagePull|CreateContainerError|CreateContainerConfigError|InvalidImageName)$/;
+
 /** Why a pod is not running, from its waiting containers (ImagePullBackOff, CrashLoopBackOff, …). */
-function waitingReasons(p: KubePod): string {
-  return (p.status.containerStatuses ?? [])
+function waitingReasons(p: KubePod): { text: string; stuck: boolean } {
+  let stuck = false;
+  const text = (p.status.containerStatuses ?? [])
     .map((c) => {
       const w = c.state?.waiting as { reason?: string; message?: string } | undefined;
-      return w?.reason ? `${c.name}: ${w.reason}${w.message ? ` (${w.message})` : ''}` : '';
+      if (!w?.reason) return '';
+      stuck ||= STUCK.test(w.reason);
+      return `${c.name}: ${w.reason}${w.message ? ` (${w.message})` : ''}`;
     })
     .filter(Boolean)
     .join('; ');
+  return { text, stuck };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits until every pod the selector matches (at least `count`) is Ready and none is terminating,
- * and returns them; fails with their phases, waiting reasons and events.
+ * and returns them. Fails at the timeout, or as soon as a container is stuck (crash loop, image
+ * pull), with the pods' states, the last crashed container's output and the namespace's events.
  */
 export async function waitPodsReady(
   namespace: string,
@@ -99,6 +117,7 @@ export async function waitPodsReady(
 ): Promise<KubePod[]> {
   const count = opts.count ?? 1;
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  const env = testenvEnv().processEnv;
   for (;;) {
     const pods = await kubectlJson<{ items: (KubePod & { metadata: { deletionTimestamp?: string } })[] }>([
       'get',
@@ -113,15 +132,28 @@ export async function waitPodsReady(
       (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
     );
     if (ready.length >= count && ready.length === live.length) return ready;
-    if (Date.now() > deadline) {
+    const reasons = live.map((p) => ({ pod: p, ...waitingReasons(p) }));
+    const stuck = reasons.find((r) => r.stuck);
+    if (stuck || Date.now() > deadline) {
       const events = await runRaw('kubectl', ['get', 'events', '-n', namespace, '--sort-by=.lastTimestamp'], {
-        env: testenvEnv().processEnv,
+        env,
       });
-      const state = live
-        .map((p) => `${p.metadata.name}: ${p.status.phase ?? '?'} ${waitingReasons(p)}`.trim())
+      const crashed = stuck
+        ? await runRaw(
+            'kubectl',
+            ['logs', '-n', namespace, stuck.pod.metadata.name, '--all-containers', '--previous', '--tail=20'],
+            { env },
+          )
+        : undefined;
+      const state = reasons
+        .map((r) => `${r.pod.metadata.name}: ${r.pod.status.phase ?? '?'} ${r.text}`.trim())
         .join('\n');
       throw new Error(
-        `pods ${namespace}/${selector}: ${ready.length}/${Math.max(count, live.length)} Ready\n${state}\n${events.stdout.slice(-3000)}`,
+        `pods ${namespace}/${selector}: ${ready.length}/${Math.max(count, live.length)} Ready\n${state}\n` +
+          (crashed
+            ? `last output of ${stuck?.pod.metadata.name}:\n${crashed.stdout}${crashed.stderr}\n`
+            : '') +
+          events.stdout.slice(-3000),
       );
     }
     await sleep(500);
@@ -258,4 +290,52 @@ export async function deleteObjects(
 /** Deletes a namespace and everything in it, waiting until it is gone. */
 export async function deleteNamespace(namespace: string, timeoutMs = 120_000): Promise<void> {
   await kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true'], { timeoutMs });
+}
+
+/** kubelet's seccomp root on the test node (scripts/testenv/testenv runs kubelet with its default root). */
+export const SECCOMP_ROOT = '/var/lib/kubelet/seccomp';
+
+/**
+ * Puts a profile where kubelet looks for `seccompProfile: {type: Localhost}`, as an operator does on
+ * each node, and returns that securityContext field.
+ */
+export function installSeccompProfile(
+  relPath: string,
+  profile: unknown,
+): { type: 'Localhost'; localhostProfile: string } {
+  const file = path.join(SECCOMP_ROOT, relPath);
+  if (path.relative(SECCOMP_ROOT, file).startsWith('..'))
+    throw new Error(`${relPath} is outside ${SECCOMP_ROOT}`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(profile, null, 2));
+  fs.renameSync(`${file}.tmp`, file);
+  return { type: 'Localhost', localhostProfile: relPath };
+}
+
+export function removeSeccompProfile(relPath: string): void {
+  fs.rmSync(path.join(SECCOMP_ROOT, relPath), { force: true });
+}
+
+/**
+ * `curl --connect-timeout <s> <url>` from a client pod (the curl image): the HTTP status code, or
+ * `exit <code>` when curl failed (28: timed out, as a dropped connection does), with curl's stderr.
+ */
+export async function curlFrom(
+  namespace: string,
+  pod: string,
+  url: string,
+  connectTimeoutS = 1,
+): Promise<{ status: string; stderr: string }> {
+  const r = await execInKubePod(namespace, pod, [
+    'curl',
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--connect-timeout',
+    String(connectTimeoutS),
+    url,
+  ]);
+  return { status: r.code === 0 ? r.stdout : `exit ${r.code}`, stderr: r.stderr };
 }

@@ -7,7 +7,10 @@ import type { Program, ProgramTargets } from '../../lib/agent/program';
 /** Only seccomp sessions on the node. */
 export function seccompOnlyProgram(t: ProgramTargets, intervalMs: number, dialect: Dialect): Program {
   return assembleProgram(
-    { ...t, extra: extraOf({ seccomp: true, network: false, openNetwork: false, podIPs: [] }) },
+    {
+      ...t,
+      extra: extraOf({ seccomp: true, network: false, capabilities: false, openNetwork: false, podIPs: [] }),
+    },
     intervalMs,
     dialect,
   );
@@ -21,7 +24,10 @@ export function networkOnlyProgram(
   dialect: Dialect,
 ): Program {
   return assembleProgram(
-    { ...t, extra: extraOf({ seccomp: false, network: true, openNetwork: false, podIPs }) },
+    {
+      ...t,
+      extra: extraOf({ seccomp: false, network: true, capabilities: false, openNetwork: false, podIPs }),
+    },
     intervalMs,
     dialect,
   );

@@ -10,7 +10,7 @@ import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
 import type { GlobalFlags } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
-import type { TraceSession } from '../../lib/session/types';
+import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
 export type Hook = (method: string, path: string, obj: Obj | undefined) => void;
@@ -294,4 +294,17 @@ export async function runCli(
     log.mockRestore();
     error.mockRestore();
   }
+}
+
+/** The entry the agent on node-1 writes for a session, with what it recorded. */
+export function agentEntry(final: boolean, recorded: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    node: 'node-1',
+    arch: 'amd64',
+    agentVersion: 'test',
+    lastFlush: '2025-01-01T00:00:00Z',
+    final,
+    containers: [],
+    ...recorded,
+  };
 }

@@ -5,6 +5,7 @@ import { DIALECTS } from '../../../lib/agent/dialect';
 import type { ProgramTargets } from '../../../lib/agent/program';
 import type { TracerHooks, TracerLike } from '../../../lib/agent/tracer';
 import { R } from '../../../lib/kube/paths';
+import type { Pod } from '../../../lib/kube/objects';
 import type { TraceSession } from '../../../lib/session/types';
 import { eventually } from '../../support/eventually';
 import { clusterWithAgent, type FakeCluster } from '../fake-cluster';
@@ -51,6 +52,9 @@ async function agentWithSession(): Promise<{ c: FakeCluster; ctl: Controller; tr
   await pause(20);
   return { c, ctl, tracer: tracer as FakeTracer };
 }
+
+/** The session kinds the program the agent wants now is built for. */
+const kindsOfAttached = (tracer: FakeTracer) => tracer.hooks.targets().extra ?? [];
 
 const entry = (c: FakeCluster) => c.session('web', 'np-1')?.status?.nodes?.[0];
 
@@ -110,6 +114,94 @@ describe('the session controller', () => {
         'web-1 ingress 10.244.0.9->80',
       ]);
       expect(c.session('web', 'np-1')?.status?.phase).toBe('Completed');
+    } finally {
+      await ctl.close();
+    }
+  });
+
+  test('a capabilities session: privilege events of its container become its record, with the mounts its spec names', async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      const uid = '00000000-0000-0000-0000-0000000000aa';
+      const id = 'a'.repeat(64);
+      // Created through the API, so the agent's pod watch sees it.
+      const pod = {
+        metadata: { name: 'cache-1', namespace: 'web', uid, labels: { app: 'cache' } },
+        spec: {
+          nodeName: 'node-1',
+          containers: [
+            { name: 'redis', volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+            { name: 'sidecar' },
+          ],
+        },
+        status: {
+          phase: 'Running',
+          qosClass: 'BestEffort',
+          containerStatuses: [
+            { name: 'redis', containerID: `containerd://${id}`, state: { running: {} } },
+            { name: 'sidecar', containerID: `containerd://${'b'.repeat(64)}`, state: { running: {} } },
+          ],
+        },
+      } as Pod;
+      await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
+      await c.kube('web').request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', {
+        body: {
+          apiVersion: 'harden.dev/v1alpha1',
+          kind: 'TraceSession',
+          metadata: { name: 'cap-1', namespace: 'web' },
+          spec: {
+            type: 'capabilities',
+            target: { podName: 'cache-1', containers: ['redis'] },
+            state: 'Running',
+          },
+        },
+      });
+      await pause(20);
+      const run = {} as BpftraceRun;
+      // Both containers armed from their start; only redis is a target container.
+      tracer.hooks.onEvent(
+        { kind: 'armed', cgroup: '77', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${id}` },
+        run,
+      );
+      tracer.hooks.onEvent(
+        { kind: 'armed', cgroup: '78', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${'b'.repeat(64)}` },
+        run,
+      );
+      tracer.hooks.onEvent({ kind: 'exec', cgroup: '77' }, run);
+      tracer.hooks.onEvent(
+        {
+          kind: 'privileges',
+          events: [
+            {
+              cgroup: '77',
+              count: 1,
+              kind: 'cred',
+              uid: 999,
+              gid: 999,
+              euid: 999,
+              egid: 999,
+              capEffective: 0n,
+            },
+            { cgroup: '78', count: 1, kind: 'cred', uid: 0, gid: 0, euid: 0, egid: 0, capEffective: 0n },
+            { cgroup: '99', count: 1, kind: 'cred', uid: 0, gid: 0, euid: 0, egid: 0, capEffective: 0n },
+          ],
+        },
+        run,
+      );
+      await ctl.flush();
+      const mine = c.session('web', 'cap-1')?.status?.nodes?.[0];
+      expect(mine?.privileges).toEqual([
+        expect.objectContaining({
+          pod: 'cache-1',
+          container: 'redis',
+          containerID: `containerd://${id}`,
+          recordedFromStart: true,
+          mounts: ['/data'],
+          credentials: [{ uid: 999, gid: 999, euid: 999, egid: 999, capEffective: '0x0', count: 1 }],
+        }),
+      ]);
+      expect(mine?.containers).toEqual([]);
+      expect(kindsOfAttached(tracer)).toContain('capabilities');
     } finally {
       await ctl.close();
     }

@@ -54,7 +54,11 @@ const ids: Record<string, string> = {
   [layout.containerDir('BestEffort', 'uid-db-0', `containerd://${cid('c')}`) ?? '']: '1003',
 };
 
-function session(type: 'seccomp' | 'network', namespace: string, target: TraceTarget): PlannedSession {
+function session(
+  type: 'seccomp' | 'network' | 'capabilities',
+  namespace: string,
+  target: TraceTarget,
+): PlannedSession {
   return { metadata: { name: `${type}-1`, namespace }, spec: { type, target, state: 'Running' } };
 }
 
@@ -77,6 +81,19 @@ describe('the program production composes', () => {
       expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sock:inet_sock_set_state /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sched:sched_process_exec /gm)).toHaveLength(1);
+    },
+  );
+
+  test.each(DIALECTS)(
+    'a seccomp and a capabilities session on one pod: one program, both traced, no second syscall probe ($series)',
+    (dialect) => {
+      const caps = session('capabilities', 'web', { podName: 'web-1' });
+      const plan = planTargets(input([seccompPod, caps]));
+      expect(kindsOf(plan.targets)).toMatchObject({ seccomp: true, capabilities: true, network: false });
+      const text = assembleProgram(plan.targets, 1000, dialect, 'amd64').text;
+      expect(text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
+      expect(text.match(/^tracepoint:capability:cap_capable /gm)).toHaveLength(1);
+      for (const s of [seccompPod, caps]) expect(tracesSession(plan.targets, s, pods, layout)).toBe(true);
     },
   );
 
@@ -114,6 +131,7 @@ describe('planning what to trace', () => {
     expect(kindsOf(targets)).toEqual({
       seccomp: false,
       network: true,
+      capabilities: false,
       openNetwork: true,
       podIPs: ['10.244.0.5', 'fd00::5'],
     });

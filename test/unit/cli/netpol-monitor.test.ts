@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processInterrupt } from '../../../lib/cli/context';
 import type { Flow, NodeRecord, TraceSession } from '../../../lib/session/types';
-import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
+import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 const flow = (remotePort: number, count: number): Flow => ({
   pod: 'web-1',
@@ -23,15 +23,7 @@ const flow = (remotePort: number, count: number): Flow => ({
  * (unless `final` is false) carries one more of it and one in its last interval.
  */
 function playAgent(c: FakeCluster, opts: { final?: boolean; onStop?: () => void } = {}) {
-  const entry = (final: boolean, flows: Flow[]): NodeRecord => ({
-    node: 'node-1',
-    arch: 'amd64',
-    agentVersion: 'test',
-    lastFlush: '2025-01-01T00:00:00Z',
-    final,
-    containers: [],
-    flows,
-  });
+  const entry = (final: boolean, flows: Flow[]): NodeRecord => agentEntry(final, { flows });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;

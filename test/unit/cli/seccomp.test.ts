@@ -3,34 +3,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
-import { clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
+import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 /** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
 function playAgent(
   c: FakeCluster,
   opts: { final?: boolean; fail?: string; trace?: boolean; gaps?: Gap[] } = {},
 ) {
-  const entry = (final: boolean): NodeRecord => ({
-    node: 'node-1',
-    arch: 'amd64',
-    agentVersion: 'test',
-    lastFlush: '2025-01-01T00:00:00Z',
-    final,
-    containers: [
-      {
-        pod: 'web-1',
-        podUID: 'uid-web-1',
-        workload: 'web',
-        container: 'nginx',
-        containerID: 'containerd://abc',
-        // amd64: read, write, execve, exit_group
-        syscalls: [0, 1, 59, 231],
-        recordedFromStart: true,
-        filterSeen: true,
-        ...(opts.gaps ? { gaps: opts.gaps } : {}),
-      },
-    ],
-  });
+  const entry = (final: boolean): NodeRecord =>
+    agentEntry(final, {
+      containers: [
+        {
+          pod: 'web-1',
+          podUID: 'uid-web-1',
+          workload: 'web',
+          container: 'nginx',
+          containerID: 'containerd://abc',
+          // amd64: read, write, execve, exit_group
+          syscalls: [0, 1, 59, 231],
+          recordedFromStart: true,
+          filterSeen: true,
+          ...(opts.gaps ? { gaps: opts.gaps } : {}),
+        },
+      ],
+    });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;

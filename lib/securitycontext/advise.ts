@@ -1,0 +1,416 @@
+/**
+ * The least-privilege securityContext of each traced container, from what it did, each field with
+ * the observation behind it. Pure: records and specs in, advice out.
+ *
+ * Exact (kernel-reported): the credentials processes ran with after each exec and set*id call, the
+ * set*id calls and their results, the capability checks and whether they were granted, execs that
+ * gained privilege, which opened-for-write files were on the root filesystem, and which files a
+ * root process opened that other users may not read.
+ * Inferred: which granted checks were needed (see capabilities.ts); which absolute paths written by
+ * path-only calls (mkdir, unlink, rename…) are on the root filesystem (by the volume mounts); that
+ * an emptyDir over a written directory hides nothing the workload needs from the image; that a
+ * workload which never needed root's capabilities nor read a file others may not can run as another
+ * user (what it did not do during the session is not known). A container whose start was not seen gets no advice on what its start-up
+ * decides (user, capabilities, root filesystem, privilege escalation): that is never guessed safe.
+ */
+import type { PrivilegeRecord } from '../session/types';
+import { classifyChecks, k8sCapability } from './capabilities';
+import { evaluatePss, type PssResult } from './pss';
+import type { ContainerSpec, PodSpec, SecurityContext } from './types';
+
+export interface AdviseOptions {
+  /** A Localhost seccomp profile (path under kubelet's seccomp root) instead of RuntimeDefault. */
+  seccompProfile?: string;
+}
+
+export interface RootNeed {
+  why: string;
+  alternatives: string[];
+}
+
+export interface ContainerAdvice {
+  name: string;
+  securityContext: SecurityContext;
+  /** Directories to mount an emptyDir on, so the root filesystem can be read-only. */
+  emptyDirs: string[];
+  /** Per advised field, the observation behind it. */
+  evidence: Record<string, string>;
+  rootNeeded?: RootNeed;
+  /** What could not be observed, and the fields left unadvised because of it. */
+  notObserved: string[];
+  /** What the spec sets that nothing recorded needed. */
+  unused: string[];
+  /** Capability checks that were not needs (denied, probes), for the record. */
+  ignoredChecks: string[];
+  notes: string[];
+}
+
+export interface WorkloadAdvice {
+  namespace: string;
+  workload: string;
+  containers: ContainerAdvice[];
+  /** The level the pod spec meets with the advice applied. */
+  pss: PssResult;
+  /** Pod-level settings nothing recorded needed. */
+  unused: string[];
+}
+
+/** An unprivileged id for workloads that never needed root: nobody/nogroup. */
+export const UNPRIVILEGED_ID = 65534;
+const UID_CALLS = new Set(['setuid', 'setreuid', 'setresuid']);
+const GID_CALLS = new Set(['setgid', 'setregid', 'setresgid', 'setgroups']);
+/** Mounts every container gets from the runtime and kubelet: writes there are not the root fs. */
+const RUNTIME_MOUNTS = [
+  '/dev',
+  '/proc',
+  '/sys',
+  '/etc/hosts',
+  '/etc/hostname',
+  '/etc/resolv.conf',
+  '/var/run/secrets/kubernetes.io/serviceaccount',
+];
+/** Directories that hold scratch state by convention: an emptyDir there hides nothing of the image's. */
+const SCRATCH = [
+  /^\/tmp(\/|$)/,
+  /^\/var\/tmp(\/|$)/,
+  /^\/run(\/|$)/,
+  /^\/var\/run(\/|$)/,
+  /^\/var\/cache\//,
+  /^\/var\/log\//,
+  /^\/var\/lib\//,
+];
+
+type Merged = Omit<PrivilegeRecord, 'pod' | 'podUID' | 'containerID' | 'workload'> & { instances: number };
+
+/** All instances (replicas, restarts, nodes) of one container name, merged. */
+export function mergeRecords(records: PrivilegeRecord[]): Merged {
+  const m: Merged = {
+    container: records[0]?.container ?? '',
+    // One instance seen from its start shows the start-up of all (same container of one workload);
+    // instances already running add what they did later, e.g. their shutdown during a rollout.
+    recordedFromStart: records.some((r) => r.recordedFromStart),
+    mounts: [...new Set(records.flatMap((r) => r.mounts))].sort(),
+    credentials: records.flatMap((r) => r.credentials),
+    idChanges: records.flatMap((r) => r.idChanges),
+    capChecks: records.flatMap((r) => r.capChecks),
+    execs: records.flatMap((r) => r.execs),
+    writes: records.flatMap((r) => r.writes),
+    privateReads: records.flatMap((r) => r.privateReads ?? []),
+    truncated: records.some((r) => r.truncated),
+    instances: records.length,
+  };
+  return m;
+}
+
+const under = (path: string, dir: string) =>
+  path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+const parentOf = (path: string) => path.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
+const normalize = (p: string) => p.replace(/\/+/g, '/').replace(/\/\.(?=\/|$)/g, '');
+
+interface RootfsWrites {
+  /** Directories that need to be writable. */
+  dirs: string[];
+  /** Writes that cannot be placed (relative paths, the root directory itself). */
+  unplaceable: string[];
+  /** Number of rootfs writes seen. */
+  total: number;
+}
+
+/** Writes that landed on the root filesystem, as the directories that must stay writable. */
+export function rootfsWrites(m: Pick<Merged, 'writes' | 'mounts'>): RootfsWrites {
+  const dirs = new Set<string>();
+  const unplaceable = new Set<string>();
+  let total = 0;
+  for (const w of m.writes) {
+    const path = normalize(w.path);
+    const absolute = path.startsWith('/');
+    let onRoot = w.rootfs === 'yes';
+    if (w.rootfs === 'unknown') {
+      onRoot = absolute && ![...m.mounts, ...RUNTIME_MOUNTS].some((mp) => under(path, mp));
+    }
+    if (!onRoot) continue;
+    total += w.count;
+    const dir = absolute ? parentOf(path) : '';
+    if (!absolute || dir === '/') unplaceable.add(`${w.syscall} ${w.path}`);
+    else dirs.add(dir);
+  }
+  // Keep the outermost directories only: one emptyDir covers what is below it.
+  const sorted = [...dirs].sort();
+  const outer = sorted.filter((d) => !sorted.some((o) => o !== d && under(d, o)));
+  return { dirs: outer, unplaceable: [...unplaceable].sort(), total };
+}
+
+/** Private reads another user would be refused (files owned by the unprivileged id itself are fine). */
+const lockedOut = (m: Pick<Merged, 'privateReads'>) =>
+  (m.privateReads ?? []).filter((r) => r.uid !== UNPRIVILEGED_ID);
+
+const idList = (ids: Iterable<number>) => [...new Set(ids)].sort((a, b) => a - b).join(', ');
+
+function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: AdviseOptions): ContainerAdvice {
+  const sc: SecurityContext = {};
+  const evidence: Record<string, string> = {};
+  const notObserved: string[] = [];
+  const unused: string[] = [];
+  const notes: string[] = [];
+  let rootNeeded: RootNeed | undefined;
+  const current = spec?.securityContext ?? {};
+  const start = m.recordedFromStart;
+  if (!start) {
+    notObserved.push(
+      'the container was already running when the session started: its start-up (the user it started as, set*id calls, ' +
+        'capabilities and root filesystem writes made before the session) was not observed, so runAsUser, runAsNonRoot, ' +
+        'capabilities, allowPrivilegeEscalation and readOnlyRootFilesystem are not advised; start the session with -l ' +
+        'before the pods (re)start to observe it',
+    );
+  }
+  if (m.truncated) notes.push('some lists hit the agent’s bound: rare entries beyond it are missing');
+
+  const { needed, ignored } = classifyChecks(m.capChecks);
+  const neededNames = needed.map((n) => k8sCapability(n.capability));
+  const usage = needed.map((n) => `${k8sCapability(n.capability)} (in ${n.syscalls.join(', ')})`).join(', ');
+
+  // Users and groups.
+  const creds = m.credentials;
+  const rootUsed = creds.some((c) => c.euid === 0 || c.uid === 0);
+  const okChanges = m.idChanges.filter(
+    (c) => c.result === 0 || c.syscall === 'setfsuid' || c.syscall === 'setfsgid',
+  );
+  const switchedUids = creds.filter((c) => c.euid !== 0).map((c) => c.euid);
+  const switchedGids = creds.filter((c) => c.egid !== 0).map((c) => c.egid);
+  const calls = [...new Set(okChanges.map((c) => `${c.syscall}(${c.args.join(', ')})`))].sort();
+  const seen = `${creds.reduce((n, c) => n + c.count, 0)} exec and set*id results`;
+  if (start && !creds.length) {
+    notObserved.push(
+      'no exec or set*id call was seen, so the user it runs as is unknown; runAsUser is not advised',
+    );
+  } else if (start && !rootUsed) {
+    const uids = new Set(creds.map((c) => c.euid));
+    const gids = new Set(creds.map((c) => c.egid));
+    if (uids.size === 1) sc.runAsUser = [...uids][0];
+    if (gids.size === 1) sc.runAsGroup = [...gids][0];
+    sc.runAsNonRoot = true;
+    evidence.runAsUser = `every process ran as uid ${idList(uids)} and gid ${idList(gids)} (${seen}); root was never used`;
+  } else if (start && rootUsed && !needed.length && lockedOut(m).length) {
+    const files = lockedOut(m);
+    rootNeeded = {
+      why:
+        `no capability check needed root's privileges, but it reads what only the owner or group may: ` +
+        files.map((r) => `${r.path} (${r.mode} uid ${r.uid} gid ${r.gid})`).join(', '),
+      alternatives: [
+        'make those files readable by a non-root user in the image (or, where they are group-readable, give the ' +
+          'pod supplementalGroups with their group), then runAsUser, runAsNonRoot: true',
+      ],
+    };
+    evidence.runAsNonRoot = 'not set: as another user it could not read those files (see rootNeeded)';
+  } else if (start && rootUsed && !needed.length) {
+    sc.runAsUser = UNPRIVILEGED_ID;
+    sc.runAsGroup = UNPRIVILEGED_ID;
+    sc.runAsNonRoot = true;
+    evidence.runAsUser =
+      `it ran as root, but no capability check needed root's privileges and it read nothing other users may not ` +
+      `(${seen}); ${UNPRIVILEGED_ID} (nobody) is a conventional unprivileged id`;
+    const volumeWrites = [
+      ...new Set(
+        m.writes
+          .filter((w) => w.rootfs === 'no' && m.mounts.some((mp) => under(w.path, mp)))
+          .map((w) => w.path),
+      ),
+    ];
+    if (volumeWrites.length) {
+      notes.push(
+        `as uid ${UNPRIVILEGED_ID} it must still be able to write ${volumeWrites.join(', ')} on its volumes: ` +
+          `give the pod fsGroup: ${UNPRIVILEGED_ID} where the volume type supports it`,
+      );
+    }
+  } else if (start && rootUsed) {
+    const drop = okChanges.some((c) => UID_CALLS.has(c.syscall) || GID_CALLS.has(c.syscall));
+    const to = switchedUids.length
+      ? ` and switches to uid ${idList(switchedUids)} gid ${idList(switchedGids)}`
+      : '';
+    rootNeeded = {
+      why:
+        `the entrypoint starts as root${to}${drop ? ` (${calls.join(', ')})` : ''}, ` +
+        `using root's capabilities ${usage}`,
+      alternatives: [
+        switchedUids.length
+          ? `an image that starts as uid ${idList(switchedUids)} (an unprivileged variant), then runAsUser: ${switchedUids[0]} and runAsNonRoot: true`
+          : 'an image built to run as a non-root user, then runAsUser and runAsNonRoot: true',
+      ],
+    };
+    if (neededNames.includes('NET_BIND_SERVICE')) {
+      rootNeeded.alternatives.push(
+        'listen on a port ≥ 1024 (e.g. 8080) instead, or let a non-root user bind low ports with the pod sysctl ' +
+          'net.ipv4.ip_unprivileged_port_start=0 (a safe sysctl)',
+      );
+    }
+    evidence.runAsNonRoot = 'not set: root is needed (see rootNeeded)';
+  }
+  if (current.runAsUser === 0 && sc.runAsUser !== undefined)
+    unused.push('runAsUser: 0 (root was not needed)');
+
+  // Capabilities.
+  if (start) {
+    sc.capabilities = { drop: ['ALL'], ...(neededNames.length ? { add: neededNames } : {}) };
+    evidence.capabilities = neededNames.length
+      ? `granted checks that needed them: ${usage}; every other capability was never needed`
+      : 'no capability check needed a capability';
+  }
+  // "Never used" needs the whole life: what start-up used is unknown when it was not seen.
+  const added = start ? (current.capabilities?.add ?? []) : [];
+  for (const cap of added)
+    if (!neededNames.includes(cap.replace(/^CAP_/, ''))) unused.push(`capabilities.add ${cap}`);
+  if (start && current.privileged) {
+    sc.privileged = false;
+    evidence.privileged = `privileged was set; the capabilities it used are ${usage || 'none'} (device access is not traced)`;
+    unused.push('privileged: true');
+  }
+
+  // Privilege gained through exec.
+  if (start) {
+    if (m.execs.length) {
+      sc.allowPrivilegeEscalation = true;
+      evidence.allowPrivilegeEscalation = `exec gained privilege: ${m.execs
+        .map(
+          (e) =>
+            `${e.path} (euid ${e.euid[0]}→${e.euid[1]}, egid ${e.egid[0]}→${e.egid[1]}, caps ${e.capEffective[0]}→${e.capEffective[1]})`,
+        )
+        .join('; ')}`;
+    } else {
+      sc.allowPrivilegeEscalation = false;
+      evidence.allowPrivilegeEscalation =
+        'no exec gained privilege (no set-user-id, set-group-id or file-capability binary ran)';
+    }
+  }
+
+  // Root filesystem.
+  let emptyDirs: string[] = [];
+  if (start) {
+    const w = rootfsWrites(m);
+    if (w.unplaceable.length) {
+      sc.readOnlyRootFilesystem = false;
+      evidence.readOnlyRootFilesystem =
+        `it wrote to the root filesystem where no emptyDir can be placed: ${w.unplaceable.join(', ')} ` +
+        '(relative paths are relative to its working directory, which the agent does not resolve)';
+    } else {
+      sc.readOnlyRootFilesystem = true;
+      emptyDirs = w.dirs;
+      evidence.readOnlyRootFilesystem = w.total
+        ? `its ${w.total} root filesystem writes all fall in ${w.dirs.join(', ')}: an emptyDir each`
+        : 'it never wrote to the root filesystem';
+      const hidden = w.dirs.filter((d) => !SCRATCH.some((re) => re.test(d)));
+      if (hidden.length) {
+        notes.push(
+          `an emptyDir hides what the image has in ${hidden.join(', ')}; check the image keeps nothing needed there`,
+        );
+      }
+    }
+  }
+
+  // seccomp.
+  sc.seccompProfile = opts.seccompProfile
+    ? { type: 'Localhost', localhostProfile: opts.seccompProfile }
+    : { type: 'RuntimeDefault' };
+  evidence.seccompProfile = opts.seccompProfile
+    ? `the profile named with --seccomp-profile`
+    : 'the runtime’s default filter (pass --seccomp-profile NAME for a profile recorded by a seccomp session)';
+
+  return {
+    name: m.container,
+    securityContext: sc,
+    emptyDirs,
+    evidence,
+    ...(rootNeeded ? { rootNeeded } : {}),
+    notObserved,
+    unused,
+    ignoredChecks: ignored,
+    notes,
+  };
+}
+
+/** Kubernetes volume name for an emptyDir at a path: DNS-1123 label, stable. */
+export function emptyDirName(path: string): string {
+  const slug = path
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return `harden-${slug || 'root'}`.slice(0, 63).replace(/-+$/, '');
+}
+
+/** The pod spec with the advice applied, as a strategic merge patch would leave it. */
+export function applyAdvice(pod: PodSpec, containers: ContainerAdvice[]): PodSpec {
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  const volumes = [...(pod.volumes ?? [])];
+  for (const dir of containers.flatMap((c) => c.emptyDirs)) {
+    const name = emptyDirName(dir);
+    if (!volumes.some((v) => v.name === name)) volumes.push({ name, emptyDir: {} });
+  }
+  return {
+    ...pod,
+    volumes,
+    containers: pod.containers.map((c) => {
+      const a = byName.get(c.name);
+      if (!a) return c;
+      const mounts = [...(c.volumeMounts ?? [])];
+      for (const dir of a.emptyDirs) {
+        if (!mounts.some((m) => m.mountPath === dir))
+          mounts.push({ name: emptyDirName(dir), mountPath: dir });
+      }
+      return { ...c, securityContext: { ...c.securityContext, ...a.securityContext }, volumeMounts: mounts };
+    }),
+  };
+}
+
+export interface WorkloadInput {
+  namespace: string;
+  workload: string;
+  records: PrivilegeRecord[];
+  /** The pod spec at stop time (the workload's template, or the pod's own); undefined when gone. */
+  podSpec?: PodSpec;
+}
+
+export function adviseWorkload(input: WorkloadInput, opts: AdviseOptions = {}): WorkloadAdvice {
+  const names = [...new Set(input.records.map((r) => r.container))].sort();
+  const containers = names.map((name) =>
+    adviseContainer(
+      mergeRecords(input.records.filter((r) => r.container === name)),
+      input.podSpec?.containers.find((c) => c.name === name),
+      opts,
+    ),
+  );
+  const pod: PodSpec = input.podSpec ?? { containers: containers.map((c) => ({ name: c.name })) };
+  const unused: string[] = [];
+  for (const ns of ['hostNetwork', 'hostPID', 'hostIPC'] as const) {
+    if (pod[ns])
+      unused.push(
+        `${ns}: true (nothing recorded needs it, though namespaces are not traced: remove it and test)`,
+      );
+  }
+  return {
+    namespace: input.namespace,
+    workload: input.workload,
+    containers,
+    pss: evaluatePss(applyAdvice(pod, containers)),
+    unused,
+  };
+}
+
+/** Every workload of a session: records grouped by workload name. */
+export function adviseSession(
+  namespace: string,
+  records: PrivilegeRecord[],
+  specs: Map<string, PodSpec | undefined>,
+  opts: AdviseOptions = {},
+): WorkloadAdvice[] {
+  const names = [...new Set(records.map((r) => r.workload || r.pod))].sort();
+  return names.map((workload) =>
+    adviseWorkload(
+      {
+        namespace,
+        workload,
+        records: records.filter((r) => (r.workload || r.pod) === workload),
+        podSpec: specs.get(workload),
+      },
+      opts,
+    ),
+  );
+}

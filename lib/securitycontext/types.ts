@@ -1,0 +1,52 @@
+/** The Kubernetes shapes securityContext synthesis reads and writes (core/v1, the fields it uses). */
+
+export interface SeccompProfile {
+  type: 'RuntimeDefault' | 'Localhost' | 'Unconfined';
+  localhostProfile?: string;
+}
+
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  privileged?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+  seccompProfile?: SeccompProfile;
+  procMount?: string;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image?: string;
+  securityContext?: SecurityContext;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  ports?: { containerPort: number; hostPort?: number; protocol?: string }[];
+}
+
+export interface Volume {
+  name: string;
+  emptyDir?: object;
+  hostPath?: { path: string };
+  [type: string]: unknown;
+}
+
+export interface PodSpec {
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  securityContext?: Pick<SecurityContext, 'runAsUser' | 'runAsGroup' | 'runAsNonRoot' | 'seccompProfile'> & {
+    sysctls?: { name: string; value: string }[];
+  };
+  containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+  volumes?: Volume[];
+}
+
+/** The object a patch is for: a pod's controller (Deployment, StatefulSet, …) or the bare pod. */
+export interface WorkloadRef {
+  kind: string;
+  name: string;
+  namespace: string;
+}

@@ -1,0 +1,126 @@
+// The securitycontext verbs through the real parser against the in-memory API server: an agent
+// played by a hook writes privilege records; the commands print advice and patches from them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Pod } from '../../../lib/kube/objects';
+import { R } from '../../../lib/kube/paths';
+import type { NodeRecord, PrivilegeRecord, TraceSession } from '../../../lib/session/types';
+import { agentEntry, clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
+import { GOLDEN_DIR } from '../golden';
+import * as f from '../securitycontext/fixtures';
+
+/** The agent on node-1: traces a new session at once and writes these records; final on the stop. */
+function playAgent(c: FakeCluster, records: PrivilegeRecord[]) {
+  const entry = (final: boolean): NodeRecord => agentEntry(final, { privileges: records });
+  c.hook = (method, _path, obj) => {
+    const s = obj as unknown as TraceSession | undefined;
+    if (!s || s.kind !== 'TraceSession') return;
+    if (method === 'POST') s.status = { phase: 'Tracing', nodes: [entry(false)] };
+    if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing') {
+      s.status = { phase: 'Completed', nodes: [entry(true)] };
+    }
+  };
+}
+
+/** nginx's pod web-7c9f-abcde, owned (through its ReplicaSet) by the Deployment "web". */
+function withNginxDeployment(c: FakeCluster): void {
+  c.put(R.pods, {
+    metadata: {
+      name: 'web-7c9f-abcde',
+      namespace: 'web',
+      uid: 'uid-1',
+      labels: { app: 'web', 'pod-template-hash': '7c9f' },
+      ownerReferences: [{ kind: 'ReplicaSet', name: 'web-7c9f', controller: true }],
+    },
+    spec: { nodeName: 'node-1', ...f.nginxRootSpec },
+    status: { phase: 'Running' },
+  } as Pod);
+  c.put(R.deployments, {
+    metadata: { name: 'web', namespace: 'web' },
+    spec: { template: { spec: f.nginxRootSpec } },
+  } as never);
+}
+
+async function started(records: PrivilegeRecord[]) {
+  const c = clusterWithAgent();
+  withNginxDeployment(c);
+  playAgent(c, records);
+  const r = await runCli(['securitycontext', 'start', '-n', 'web', '-l', 'app=web', '--name', 'cap-1'], c);
+  expect(r).toMatchObject({ code: 0, out: 'cap-1\n' });
+  expect(r.err).toContain('kubectl harden securitycontext stop cap-1 -n web > advice.yaml');
+  expect(c.session('web', 'cap-1')?.spec.type).toBe('capabilities');
+  return c;
+}
+
+describe('kubectl harden securitycontext', () => {
+  test('stop -o patch prints the Deployment patch the advice golden holds, then removes the session', async () => {
+    const c = await started([f.nginxRoot]);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
+    expect(r.code).toBe(0);
+    const golden = readFileSync(join(GOLDEN_DIR, 'securitycontext/nginx-root.patch.json'), 'utf8');
+    expect(JSON.parse(r.out)).toEqual(JSON.parse(golden));
+    expect(r.err).toContain('deployment/web: meets Pod Security Standard "baseline" with this advice');
+    expect(r.err).toMatch(/deployment\/web\/nginx: root is needed: the entrypoint starts as root/);
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('show prints YAML advice and keeps the session running', async () => {
+    const c = await started([f.nginxRoot]);
+    const r = await runCli(['securitycontext', 'show', 'cap-1', '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^apiVersion: harden.dev\/v1alpha1\nkind: SecurityContextAdvice\n/);
+    expect(r.out).toContain('level: baseline');
+    expect(c.session('web', 'cap-1')?.spec.state).toBe('Running');
+  });
+
+  test('a workload whose pods are gone: advice still prints, stderr says what is unknown, -o patch refuses', async () => {
+    const c = await started(f.redisReplicas);
+    const shown = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
+    expect(shown.code).toBe(0);
+    expect(shown.err).toContain('warning: no pod of cache is left in namespace "web"');
+    expect(shown.out).toContain('level: restricted');
+    const patch = await runCli(['sc', 'show', 'cap-1', '-n', 'web', '-o', 'patch'], c);
+    expect(patch.code).toBe(1);
+    expect(patch.err).toMatch(/the owner of cache is unknown: none of its pods is left in namespace "web"/);
+    expect(patch.out).toBe('');
+  });
+
+  test('two workloads for one patch: a clear error, and the stopped session is kept', async () => {
+    const c = await started([f.nginxRoot, ...f.redisReplicas]);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/recorded 2 workloads \(cache, web\); a patch is for one/);
+    expect(r.out).toBe('');
+    expect(c.session('web', 'cap-1')?.spec.state).toBe('Stopped');
+  });
+
+  test('nothing recorded: a clear error naming the session, namespace and context', async () => {
+    const c = await started([]);
+    const r = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('session "cap-1" in namespace "web" (context "fake") recorded no container');
+  });
+
+  test('a container the pod does not have is refused before any session exists', async () => {
+    const c = clusterWithAgent();
+    const r = await runCli(['sc', 'start', '-n', 'web', '-p', 'web-1', '-c', 'nope'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('container "nope" not found in pod "web-1"');
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('a seccomp session is not a securitycontext session', async () => {
+    const c = await started([f.nginxRoot]);
+    (c.session('web', 'cap-1') as TraceSession).spec.type = 'seccomp';
+    const r = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('capabilities session "cap-1" not found in namespace "web"');
+    expect(r.err).toContain('kubectl harden securitycontext list -A');
+  });
+
+  test('its help names the -o values it takes', async () => {
+    const r = await runCli(['sc', 'stop', '--help'], clusterWithAgent());
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/-o, --output\s+Output format\s+\[string\] \[choices: "yaml", "json", "patch"\]/);
+  });
+});

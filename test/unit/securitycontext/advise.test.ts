@@ -1,0 +1,168 @@
+import {
+  adviseSession,
+  adviseWorkload,
+  emptyDirName,
+  rootfsWrites,
+} from '../../../lib/securitycontext/advise';
+import { judgeCheck } from '../../../lib/securitycontext/capabilities';
+import { strategicPatch } from '../../../lib/securitycontext/patch';
+import { evaluatePss } from '../../../lib/securitycontext/pss';
+import { expectGolden, goldenJson } from '../golden';
+import * as f from './fixtures';
+
+const advise = (
+  workload: string,
+  records: typeof f.redisReplicas,
+  podSpec?: typeof f.redisSpec,
+  profile?: string,
+) => adviseWorkload({ namespace: 'web', workload, records, podSpec }, { seccompProfile: profile });
+
+describe('securityContext advice', () => {
+  test('nginx as root: root is needed for :80 and the switch to www-data; the alternatives are named', () => {
+    const a = advise('web', [f.nginxRoot], f.nginxRootSpec);
+    expectGolden('securitycontext/nginx-root.advice.json', goldenJson(a));
+    const [c] = a.containers;
+    expect(c.securityContext.runAsNonRoot).toBeUndefined();
+    expect(c.securityContext.capabilities).toEqual({
+      drop: ['ALL'],
+      add: ['NET_BIND_SERVICE', 'SETGID', 'SETUID'],
+    });
+    expect(c.rootNeeded?.alternatives.join(' ')).toMatch(/port ≥ 1024/);
+    expect(c.emptyDirs).toEqual(['/run', '/var/log/nginx']);
+    expect(a.pss.level).toBe('baseline');
+  });
+
+  test('the patch for its Deployment adds the emptyDirs and sets only the advised fields', () => {
+    const a = advise('web', [f.nginxRoot], f.nginxRootSpec);
+    expectGolden('securitycontext/nginx-root.patch.json', goldenJson(strategicPatch('Deployment', a)));
+  });
+
+  test('unprivileged nginx: its uid, no capability, /tmp as an emptyDir, restricted', () => {
+    const a = advise('web-np', [f.nginxUnprivileged], f.nginxUnprivilegedSpec);
+    expectGolden('securitycontext/nginx-unprivileged.advice.json', goldenJson(a));
+    expect(a.containers[0].securityContext).toMatchObject({
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      runAsNonRoot: true,
+    });
+    expect(a.pss).toEqual({ level: 'restricted', baselineViolations: [], restrictedViolations: [] });
+  });
+
+  test('redis ran as root but never needed it: an unprivileged id, read-only root, restricted; replicas merge', () => {
+    const a = advise('cache', f.redisReplicas, f.redisSpec, 'harden/cache-redis.json');
+    expectGolden('securitycontext/redis.advice.json', goldenJson(a));
+    expect(a.containers).toHaveLength(1);
+    expect(a.containers[0].securityContext).toMatchObject({
+      runAsUser: 65534,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      seccompProfile: { type: 'Localhost', localhostProfile: 'harden/cache-redis.json' },
+    });
+    expect(a.pss.level).toBe('restricted');
+  });
+
+  test('redis reading a file other users may not: root stays, and the file is named', () => {
+    const a = advise('cache', [f.redisPrivateConfig], f.redisSpec);
+    const [c] = a.containers;
+    expect(c.securityContext.runAsUser).toBeUndefined();
+    expect(c.rootNeeded?.why).toContain('/etc/redis/redis.conf (0640 uid 0 gid 999)');
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(a.pss.level).toBe('baseline');
+  });
+
+  test('a container whose start was not seen gets no guess at what its start-up decides', () => {
+    const a = advise('cache', [f.redisLate], f.redisSpec);
+    expectGolden('securitycontext/redis-start-not-seen.advice.json', goldenJson(a));
+    const sc = a.containers[0].securityContext;
+    for (const field of [
+      'runAsUser',
+      'runAsNonRoot',
+      'capabilities',
+      'allowPrivilegeEscalation',
+      'readOnlyRootFilesystem',
+    ]) {
+      expect(sc).not.toHaveProperty(field);
+    }
+    expect(a.containers[0].notObserved.join(' ')).toMatch(/start-up/);
+    expect(a.pss.level).not.toBe('restricted');
+  });
+
+  test('privileged with unused capabilities and host PID: named as unused, privileged turned off', () => {
+    const a = advise('tool', [f.privilegedTool], f.privilegedSpec);
+    expectGolden('securitycontext/privileged.advice.json', goldenJson(a));
+    expect(a.containers[0].unused).toEqual(['capabilities.add NET_ADMIN', 'privileged: true']);
+    expect(a.containers[0].securityContext.allowPrivilegeEscalation).toBe(true);
+    expect(a.containers[0].securityContext.readOnlyRootFilesystem).toBe(false);
+    expect(a.pss.level).toBe('privileged');
+    expect(a.pss.baselineViolations).toEqual(['hostPID: true']);
+  });
+
+  test('a late session claims nothing unused: privileged and added capabilities stay as they are', () => {
+    const a = advise('tool', [{ ...f.privilegedTool, recordedFromStart: false }], f.privilegedSpec);
+    expect(a.containers[0].unused).toEqual([]);
+    expect(a.containers[0].securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
+  });
+
+  test('an instance seen from its start speaks for one that was already running (a rollout)', () => {
+    const a = advise('cache', [f.redisLate, f.redisReplicas[1]], f.redisSpec);
+    expect(a.containers[0].notObserved).toEqual([]);
+    expect(a.containers[0].securityContext.runAsNonRoot).toBe(true);
+  });
+
+  test('a session with two workloads gives one advice each, sorted', () => {
+    const all = adviseSession('web', [f.nginxRoot, ...f.redisReplicas], new Map());
+    expect(all.map((a) => a.workload)).toEqual(['cache', 'web']);
+  });
+});
+
+describe('what is needed and where writes land', () => {
+  test.each([
+    [{ capability: 'CAP_SYS_ADMIN', syscall: 'brk', granted: true, onBehalf: false }, false],
+    [{ capability: 'CAP_SYS_ADMIN', syscall: 'mount', granted: true, onBehalf: false }, true],
+    [{ capability: 'CAP_NET_BIND_SERVICE', syscall: 'bind', granted: false, onBehalf: false }, false],
+    [{ capability: 'CAP_DAC_OVERRIDE', syscall: 'openat', granted: true, onBehalf: true }, false],
+    [{ capability: 'CAP_KILL', syscall: '(none)', granted: true, onBehalf: false }, false],
+    [{ capability: 'CAP_CHOWN', syscall: 'fchownat', granted: true, onBehalf: false }, true],
+  ])('%o needed: %s', (check, needed) => {
+    expect(judgeCheck(check).needed).toBe(needed);
+  });
+
+  test('absolute path-only writes go by the mounts; runtime mounts are not the root fs; outer dirs win', () => {
+    const w = rootfsWrites({
+      mounts: ['/data'],
+      writes: [
+        { syscall: 'mkdir', path: '/data/x', rootfs: 'unknown', count: 1 },
+        { syscall: 'unlink', path: '/dev/shm/y', rootfs: 'unknown', count: 1 },
+        { syscall: 'mkdir', path: '/var/cache/app/a', rootfs: 'unknown', count: 1 },
+        { syscall: 'openat', path: '/var/cache/app/a/b/c', rootfs: 'yes', count: 1 },
+        { syscall: 'openat', path: '/var/cache/app', rootfs: 'yes', count: 1 },
+        { syscall: 'rename', path: 'rel/z', rootfs: 'yes', count: 1 },
+      ],
+    });
+    expect(w).toEqual({ dirs: ['/var/cache'], unplaceable: ['rename rel/z'], total: 4 });
+  });
+
+  test('emptyDir names are DNS labels', () => {
+    expect(emptyDirName('/var/log/nginx')).toBe('harden-var-log-nginx');
+    expect(emptyDirName('/' + 'x'.repeat(80))).toHaveLength(63);
+  });
+
+  test('PSS: baseline forbids extra capabilities, restricted wants NET_BIND_SERVICE at most', () => {
+    const spec = (add: string[]) => ({
+      containers: [
+        {
+          name: 'c',
+          securityContext: {
+            runAsNonRoot: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'], add },
+            seccompProfile: { type: 'RuntimeDefault' as const },
+          },
+        },
+      ],
+    });
+    expect(evaluatePss(spec(['NET_BIND_SERVICE'])).level).toBe('restricted');
+    expect(evaluatePss(spec(['CHOWN'])).level).toBe('baseline');
+    expect(evaluatePss(spec(['SYS_ADMIN'])).level).toBe('privileged');
+  });
+});
