@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
-import { kubectl, run, runRaw } from '../support/exec';
+import { kubectl, kubectlJson, run, runRaw } from '../support/exec';
 import { eventually } from '../support/eventually';
 import { ensureNamespace, testImage } from '../support/kube-pods';
 import { startMonitor } from '../support/monitor';
@@ -154,10 +154,18 @@ const until = (probe: () => Promise<boolean>, want: boolean, withinMs = 10_000) 
 
 let policies: Policy[] = [];
 let logText = '';
+/** Whether the agent ran before this file: if not, it is removed again at the end. */
+let agentWasDeployed = false;
 let policyYaml = '';
 let ciliumYaml = '';
 
 beforeAll(async () => {
+  agentWasDeployed =
+    (
+      await runRaw('kubectl', ['get', 'daemonset', '-n', 'harden-system', 'harden-agent'], {
+        env: testenvEnv().processEnv,
+      })
+    ).code === 0;
   expect((await harden(['deploy', '--image', testImage('agent'), '--timeout', '120s'])).code).toBe(0);
   await ensureNamespace(NS);
   await kubectl(['apply', '-f', '-'], { input: manifests() });
@@ -194,6 +202,7 @@ afterAll(async () => {
   await kubectl(['delete', 'crd', 'ciliumnetworkpolicies.cilium.io', '--ignore-not-found']).catch(
     () => undefined,
   );
+  if (!agentWasDeployed) await harden(['undeploy', '--force']);
 });
 
 const policyOf = (workload: string) => {
@@ -202,22 +211,69 @@ const policyOf = (workload: string) => {
   return p;
 };
 
+interface LogTarget {
+  name: string;
+  selector?: unknown;
+  node?: string;
+  owner: unknown;
+}
+interface LogFlow {
+  target: number;
+  peer: number;
+  direction: 'ingress' | 'egress';
+  proto: string;
+  localPort: number;
+  remoteIP: string;
+  remotePort: number;
+}
+/** The log's records of one kind (header, target, peer, flow). */
+const records = <T>(kind: string): T[] =>
+  logText
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T & { kind: string })
+    .filter((r) => r.kind === kind);
+const targets = () => records<{ id: number; target: LogTarget }>('target');
+const targetId = (prefix: string) => {
+  const t = targets().find((x) => x.target.name.startsWith(prefix));
+  if (!t) throw new Error(`no target ${prefix}* in the log:\n${logText}`);
+  return t.id;
+};
+const flowsOf = (target: number) => records<LogFlow>('flow').filter((f) => f.target === target);
+
 describe('what the monitor recorded', () => {
   test("each target's workload selector (read from its ReplicaSet) and its node", () => {
-    const targets = logText
-      .split('\n')
-      .filter((l) => l.startsWith('{"kind":"target"'))
-      .map(
-        (l) =>
-          (JSON.parse(l) as { target: { name: string; selector?: unknown; node?: string; owner: unknown } })
-            .target,
-      );
-    const server = targets.find((t) => t.name.startsWith('udp-server-'));
+    const server = targets()
+      .map((t) => t.target)
+      .find((t) => t.name.startsWith('udp-server-'));
     expect(server).toMatchObject({
       owner: { kind: 'Deployment', name: 'udp-server' },
       selector: { matchLabels: { 'app.kubernetes.io/name': 'udp-server' } },
       node: expect.any(String),
     });
+  });
+
+  // Only the agent's recvfrom/recvmsg/recvmmsg probes make UDP ingress records: the client's own
+  // send is its egress, never the server's ingress.
+  test("the UDP server's receive side: ingress on 1053 from the client; its replies are no egress", async () => {
+    const server = flowsOf(targetId('udp-server-'));
+    const clientIP = await podIP('app.kubernetes.io/name=client');
+    expect(server).toContainEqual(
+      expect.objectContaining({ direction: 'ingress', proto: 'UDP', localPort: 1053, remoteIP: clientIP }),
+    );
+    expect(server.filter((f) => f.direction === 'egress' && f.remoteIP === clientIP)).toEqual([]);
+    expect(
+      server.filter((f) => f.direction === 'egress' && f.proto === 'UDP' && f.remotePort !== 53),
+    ).toEqual([]);
+  });
+
+  test("web's ingress from the hostNetwork client is recorded from its node", () => {
+    const nodePeers = records<{ id: number; peer: { kind: string } }>('peer')
+      .filter((p) => p.peer.kind === 'node')
+      .map((p) => p.id);
+    expect(flowsOf(targetId('web-'))).toContainEqual(
+      expect.objectContaining({ direction: 'ingress', proto: 'TCP', localPort: 80, peer: nodePeers[0] }),
+    );
   });
 });
 
@@ -240,6 +296,10 @@ describe('what the report says', () => {
         { protocol: 'UDP', port: 53 },
       ]),
     );
+  });
+
+  test("web's only ingress is from its own node, which NetworkPolicy exempts: no rule", () => {
+    expect(policyOf('Deployment/web').spec.ingress).toEqual([]);
   });
 
   test('no selector anywhere names a release-varying label', () => {
@@ -281,8 +341,15 @@ describe('enforced by felix', () => {
         },
       },
     };
+    const before = (
+      await kubectl(['get', 'pod', '-n', NS, '-l', 'app.kubernetes.io/name=client', '-o', 'name'])
+    )
+      .trim()
+      .split('\n');
     await kubectl(['patch', '-n', NS, 'deploy/client', '--type=merge', '-p', JSON.stringify(patch)]);
     await kubectl(['rollout', 'status', '-n', NS, 'deploy/client', '--timeout=120s']);
+    // The rollout is done when the new pod is available; the old one may still be terminating.
+    await kubectl(['wait', '-n', NS, '--for=delete', ...before, '--timeout=90s']);
     const labels = await kubectl([
       'get',
       'pod',
@@ -305,16 +372,25 @@ describe('CiliumNetworkPolicy, by schema', () => {
       await run(join(REPO_ROOT, 'scripts', 'testenv', 'cilium-crd'), [], { timeoutMs: 300_000 })
     ).trim();
     await kubectl(['apply', '-f', crd]);
-    await kubectl([
-      'wait',
-      '--for=condition=Established',
-      'crd/ciliumnetworkpolicies.cilium.io',
-      '--timeout=60s',
-    ]);
+    // Not `kubectl wait` nor a jsonpath filter: both fail while a new CRD's conditions are unset.
+    await eventually(
+      async () =>
+        (
+          await kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+            'get',
+            'crd/ciliumnetworkpolicies.cilium.io',
+          ])
+        ).status?.conditions ?? [],
+      (cs) => cs.some((c) => c.type === 'Established' && c.status === 'True'),
+      { what: 'the CiliumNetworkPolicy CRD established', withinMs: 60_000 },
+    );
     const docs = loadAll(ciliumYaml) as { kind: string }[];
     expect(docs.length).toBe(policies.length);
     expect(new Set(docs.map((d) => d.kind))).toEqual(new Set(['CiliumNetworkPolicy']));
     const out = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: ciliumYaml });
-    expect(out.trim().split('\n')).toHaveLength(docs.length);
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(docs.length);
+    for (const l of lines)
+      expect(l).toMatch(/^ciliumnetworkpolicy\.cilium\.io\/\S+ created \(server dry run\)$/);
   });
 });
