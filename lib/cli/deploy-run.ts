@@ -241,11 +241,16 @@ export async function runUndeploy(
     async () => {
       const left: string[] = [];
       for (const obj of deleted) if (await kube.getOptional(objectPath(obj))) left.push(objectName(obj));
-      return { done: left.length === 0, progress: `waiting for deletion: ${left.join(', ')}`, value: left };
+      return {
+        done: left.length === 0,
+        progress: left.length ? `waiting for deletion: ${left.join(', ')}` : '',
+        value: left,
+      };
     },
     {
       timeoutMs: opts.timeoutMs,
-      onProgress: (l) => io.progress(l),
+      // Nothing left to wait for says nothing (no empty "waiting for deletion:" line).
+      onProgress: (l) => l && io.progress(l),
       onTimeout: (last) =>
         new HardenError(
           `not everything was deleted in time (${last?.progress ?? ''}; context "${kube.ctx.context}")`,

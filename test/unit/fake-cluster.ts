@@ -251,6 +251,8 @@ export interface CliResult {
   err: string;
   /** How often the command connected to the cluster. */
   connects: number;
+  /** The progress lines it showed (a terminal would overwrite them in place). */
+  progress: string[];
 }
 
 /** Runs a command line through main() and the real parser, against the fake cluster. */
@@ -262,10 +264,11 @@ export async function runCli(
   let out = '';
   let err = '';
   let connects = 0;
+  const progress: string[] = [];
   const io: Io = {
     out: (t) => void (out += t),
     err: (t) => void (err += t.endsWith('\n') ? t : `${t}\n`),
-    progress: () => undefined,
+    progress: (t) => void progress.push(t),
     done: () => undefined,
     colour: false,
     verbosity: 0,
@@ -292,7 +295,7 @@ export async function runCli(
     .mockImplementation((...a: unknown[]) => void (err += `${a.join(' ')}\n`));
   try {
     const code = await main(args, runtime);
-    return { code, out, err, connects };
+    return { code, out, err, connects, progress };
   } finally {
     stderr.mockRestore();
     stdout.mockRestore();

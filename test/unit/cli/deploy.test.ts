@@ -75,3 +75,12 @@ test('an image that cannot be pulled over a working agent: the DaemonSet gets it
   };
   expect(ds.spec.template.spec.containers[0].image).toBe(GOOD);
 });
+
+test('undeploy of a deployed agent whose objects are gone at once prints no empty waiting line', async () => {
+  const c = withNode(new FakeCluster());
+  expect((await runCli(['deploy', '--image', GOOD, '--timeout', '30s'], c)).code).toBe(0);
+  const r = await runCli(['undeploy', '--force'], c);
+  expect(r.code).toBe(0);
+  expect(r.progress.filter((l) => /waiting for deletion:\s*$/.test(l))).toEqual([]);
+  expect(installed(c)).toEqual([]);
+});
