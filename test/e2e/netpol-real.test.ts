@@ -132,9 +132,16 @@ const QUERY = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x01
 /** UDP: bash's /dev/udp; passes when an answer datagram comes back. */
 const udpQuery = (ip: string, port: number) =>
   `exec 3<>/dev/udp/${ip}/${port}; printf '${QUERY}' >&3; [ "$(timeout 3 dd bs=512 count=1 <&3 2>/dev/null | wc -c)" -gt 0 ]`;
+/**
+ * A question for kubernetes.default.svc.cluster.local (54 bytes), which the cluster DNS answers itself:
+ * "a." goes upstream, and with no upstream reachable the answer comes after the probe gave up.
+ */
+const CLUSTER_QUERY =
+  '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00' +
+  '\\x0akubernetes\\x07default\\x03svc\\x07cluster\\x05local\\x00\\x00\\x01\\x00\\x01';
 /** TCP: length-prefixed, to the pod's resolver from resolv.conf. */
 const tcpDns = () =>
-  `ns=$(awk '/^nameserver/{print $2; exit}' /etc/resolv.conf); exec 3<>/dev/tcp/$ns/53; printf '\\x00\\x13${QUERY}' >&3; [ "$(timeout 3 dd bs=2 count=1 <&3 2>/dev/null | wc -c)" -gt 0 ]`;
+  `ns=$(awk '/^nameserver/{print $2; exit}' /etc/resolv.conf); exec 3<>/dev/tcp/$ns/53; printf '\\x00\\x36${CLUSTER_QUERY}' >&3; [ "$(timeout 3 dd bs=2 count=1 <&3 2>/dev/null | wc -c)" -gt 0 ]`;
 
 const probes = {
   udpServer: async () =>
