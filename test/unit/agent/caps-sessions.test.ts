@@ -79,3 +79,33 @@ test('a capabilities session alone on a running pod that makes no privileged cal
     'redis/main fromStart=false',
   ]);
 });
+
+test("issue 14's order on one agent: after a concurrent pair and a pod session, an open capabilities session is traced and records the running pod", async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.setSyscalls([0]);
+  const pod = runningPod(w, 'redis', { app: 'redis' });
+  await w.fake.putPod(pod);
+  await w.controller.start();
+  const traced = (name: string) =>
+    soon(
+      `${name} traced`,
+      () => w.fake.session(name)?.status?.phase,
+      (p) => p === 'Tracing',
+    );
+  await w.fake.putSession(session('sc', { podName: 'redis' }));
+  await traced('sc');
+  await w.fake.putSession(capabilities('cap-a', { podName: 'redis' }));
+  await traced('cap-a');
+  stopSession(w, 'sc');
+  await finalEntry('sc');
+  stopSession(w, 'cap-a');
+  await finalEntry('cap-a');
+  await w.fake.putSession(capabilities('cap-b', { podName: 'redis' }));
+  await traced('cap-b');
+  stopSession(w, 'cap-b');
+  await finalEntry('cap-b');
+  await w.fake.putSession(capabilities('cap-c', { selector: { matchLabels: { app: 'redis' } } }));
+  await traced('cap-c');
+  stopSession(w, 'cap-c');
+  expect((await finalEntry('cap-c'))?.privileges?.map((p) => p.pod)).toEqual(['redis']);
+});
