@@ -325,6 +325,7 @@ export async function curlFrom(
   pod: string,
   url: string,
   connectTimeoutS = 1,
+  timeout: string[] = ['--connect-timeout', String(connectTimeoutS)],
 ): Promise<{ status: string; stderr: string }> {
   const r = await execInKubePod(namespace, pod, [
     'curl',
@@ -333,8 +334,7 @@ export async function curlFrom(
     '/dev/null',
     '-w',
     '%{http_code}',
-    '--connect-timeout',
-    String(connectTimeoutS),
+    ...timeout,
     url,
   ]);
   return { status: r.code === 0 ? r.stdout : `exit ${r.code}`, stderr: r.stderr };
