@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { LineSplitter } from '../lines';
 import { isNoise, parseOutputLine, type TraceEvent } from './output';
 import type { Program } from './program';
+import { AGENT_ATTACH_TIMEOUT_MS } from '../session/timeouts';
 
 export interface BpftraceOptions {
   /** The bpftrace executable (default: "bpftrace" on PATH). */
@@ -101,7 +102,7 @@ export class BpftraceRun {
       });
     });
     return new Promise((resolve, reject) => {
-      const timeoutMs = this.opts.readyTimeoutMs ?? 30_000;
+      const timeoutMs = this.opts.readyTimeoutMs ?? AGENT_ATTACH_TIMEOUT_MS;
       const fail = (why: string) => {
         clearTimeout(timer);
         clearInterval(poll);

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration';
+import { START_TIMEOUT_MS } from '../session/timeouts';
 import { addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
 
 /** --input and --skip-invalid: how the verbs that read a flow log take it. */
@@ -99,7 +100,7 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, MonitorArgs> = {
       all: argv.all,
       output: argv.output,
       durationMs: parseDuration(argv.timeout),
-      startTimeoutMs: 30_000,
+      startTimeoutMs: START_TIMEOUT_MS,
       flushTimeoutMs: parseDuration(argv.flushTimeout) ?? 10_000,
       acceptPartial: argv.acceptPartial,
     };

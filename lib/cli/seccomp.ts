@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration';
+import { START_TIMEOUT_MS } from '../session/timeouts';
 import { addOutputFlag, type GlobalFlags } from './flags';
 import { addStartFlags, addStopFlags, listCommand, type StartArgs } from './session-commands';
 import type { ProfileFormat } from './seccomp-run';
@@ -39,7 +40,7 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
   builder: (y: Argv<GlobalFlags>) =>
     addStartFlags(y).example('$0 seccomp start -n web -p nginx-7c9', '') as unknown as Argv<StartArgs>,
   handler: async (argv) => {
-    const timeoutMs = parseDuration(argv.timeout) ?? 30_000;
+    const timeoutMs = parseDuration(argv.timeout) ?? START_TIMEOUT_MS;
     const [{ runStart }, { collaborators }] = await Promise.all([
       import('./seccomp-run'),
       import('./context'),

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration';
+import { START_TIMEOUT_MS } from '../session/timeouts';
 import { addOutputFlag, type GlobalFlags } from './flags';
 import { addStartFlags, addStopFlags, listCommand, type StartArgs } from './session-commands';
 import type { AdviceFormat } from './securitycontext-run';
@@ -34,7 +35,7 @@ const start: CommandModule<GlobalFlags, StartArgs> = {
       '',
     ) as unknown as Argv<StartArgs>,
   handler: async (argv) => {
-    const timeoutMs = parseDuration(argv.timeout) ?? 30_000;
+    const timeoutMs = parseDuration(argv.timeout) ?? START_TIMEOUT_MS;
     const [{ runScStart }, { collaborators }] = await Promise.all([
       import('./securitycontext-run'),
       import('./context'),

@@ -3,6 +3,7 @@
  * `start` and `stop`, and the `list` verb. Light: nothing heavy is imported until a handler runs.
  */
 import type { Argv, CommandModule } from 'yargs';
+import { START_TIMEOUT } from '../session/timeouts';
 import type { SessionType } from '../session/types';
 import { addAllNamespacesFlag, addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
 
@@ -26,7 +27,7 @@ export function addStartFlags<T>(y: Argv<T>): Argv<T & StartArgs> {
     .option('name', { type: 'string', describe: 'Session id to use (default: generated)' })
     .option('timeout', {
       type: 'string',
-      default: '30s',
+      default: START_TIMEOUT,
       describe: 'How long to wait for the agents to start tracing',
     }) as unknown as Argv<T & StartArgs>;
 }
