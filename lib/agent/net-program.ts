@@ -22,7 +22,7 @@
  *   Python's recvfrom and recvmsg, IPv4 and IPv6: the sender's address and the socket's bound port).
  */
 import { isIP } from 'node:net';
-import type { ProgramPart } from './program';
+import { flippedMaps, type ProgramPart } from './program';
 
 /**
  * Flow maps, two of each (flipped per interval like the syscall sets, so a flow first seen while
@@ -79,11 +79,8 @@ export function ptonLiteral(ip: string): string {
   throw new Error(`invalid pod IP ${JSON.stringify(ip)}`);
 }
 
-/** `@m<phase>[key] = count();` into the map of the current phase. */
-function countInto(kind: NetMapKind, key: string): string {
-  const [m0, m1] = NET_MAPS[kind];
-  return `if (${PHASE}) { ${m1}[${key}] = count(); } else { ${m0}[${key}] = count(); }`;
-}
+const flows = flippedMaps(PHASE, NET_MAPS);
+const countInto = flows.countInto;
 
 /** `@m<phase>[key] = 1;` into the reply map of the current phase. */
 function markInto(pair: readonly [string, string], key: string): string {
@@ -202,9 +199,6 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
   // after its program is rebuilt, and its first connections must not be lost meanwhile. Connection
   // state changes are rare, so this costs little; user space keeps only target pods' flows.
   const ingressTest = anyLocal ? '1' : '@podip[$l]';
-  const all = Object.values(NET_MAPS).flat();
-  const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
-  const phase = (n: 0 | 1) => Object.values(NET_MAPS).map((pair) => pair[n]);
   const probes = [
     probe(`tracepoint:sock:inet_sock_set_state /args->protocol == ${IPPROTO_TCP}/`, [
       // In connect(): the task's own cgroup.
@@ -249,12 +243,11 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
     begin,
     probes,
     interval: [
-      `${PHASE} = 1 - ${PHASE};`,
-      `if (${PHASE}) { ${printClear(phase(0))} } else { ${printClear(phase(1))} }`,
+      ...flows.interval,
       `if (${PHASE}) { clear(${UDP_SENT[1]}); clear(${UDP_RECEIVED[1]}); } else { clear(${UDP_SENT[0]}); clear(${UDP_RECEIVED[0]}); }`,
     ],
     end: [
-      printClear(all),
+      flows.end,
       `clear(@podip); clear(${PHASE});`,
       [...UDP_SENT, ...UDP_RECEIVED, RECV_ADDR, RECV_FD].map((m) => `clear(${m});`).join(' '),
     ],

@@ -13,7 +13,13 @@ import type { Dialect } from './dialect';
 
 /** bpftrace 0.17 refuses string literals over 63 characters, so prefixes are compared in chunks. */
 export const LITERAL_MAX = 63;
-export const MAP_KEYS_MAX = 65536;
+/**
+ * Entries per map. bpftrace preallocates every hash map at this size, charged to the agent pod's
+ * memory: at 65536 the capabilities program's maps took 288 MiB on a 2-CPU node and two programs
+ * at a switch broke the agent's 512 MiB limit ("Unknown BPF object load failure"). Sets are
+ * printed and cleared every interval, so this bounds what one interval may add, per map.
+ */
+export const MAP_KEYS_MAX = 16384;
 
 /** The line BEGIN prints once every probe is attached and the maps are seeded. */
 export const READY = 'harden:ready';
@@ -198,10 +204,14 @@ export function flippedMaps<K extends string>(phase: string, pairs: Record<K, re
   const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
   const side = (n: 0 | 1) => Object.values<readonly [string, string]>(pairs).map((pair) => pair[n]);
   return {
-    /** `@m<phase>[key] = count();` into the map of the current phase. */
+    /**
+     * `@m<phase>[key]++` into the map of the current phase. A plain hash, not count()'s per-CPU
+     * one: bpftrace preallocates every map at max_map_keys, and a per-CPU map of 232-byte keys
+     * takes 21 MiB per CPU; the rare lost increment of two CPUs racing costs only a count.
+     */
     countInto: (kind: K, key: string): string => {
       const [m0, m1] = pairs[kind];
-      return `if (${phase}) { ${m1}[${key}] = count(); } else { ${m0}[${key}] = count(); }`;
+      return `if (${phase}) { ${m1}[${key}]++; } else { ${m0}[${key}]++; }`;
     },
     interval: [
       `${phase} = 1 - ${phase};`,

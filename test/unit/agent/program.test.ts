@@ -21,7 +21,7 @@ describe('seccomp program', () => {
   test('bpftrace 0.17: the cgroup_mkdir tracepoint, limits in the environment', () => {
     const p = seccompOnlyProgram(targets, 3000, v017);
     expectGolden('agent/seccomp-program-0.17.bt', p.text);
-    expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '65536' });
+    expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '16384' });
   });
 
   test('bpftrace 0.23: the raw cgroup_mkdir tracepoint, limits in the config block', () => {
