@@ -281,6 +281,11 @@ export class PrivilegeTable {
     this.pending.delete(cgroup);
   }
 
+  /** Whether the container instance has a record (seeded, or settled). */
+  has(containerID: string): boolean {
+    return this.records.has(containerID);
+  }
+
   settle(cgroup: string, who: ContainerInfo): void {
     const events = this.pending.get(cgroup) ?? [];
     this.pending.delete(cgroup);

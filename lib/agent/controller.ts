@@ -26,7 +26,7 @@ import { VERSION } from '../version';
 import { BpftraceError } from './bpftrace';
 import { assembleProgram } from './assemble';
 import { isNodeArch } from '../seccomp/names';
-import { PrivilegeTable } from './caps-parse';
+import { PrivilegeTable, type ContainerInfo } from './caps-parse';
 import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type CgroupLayout } from './cgroups';
 import type { TraceEvent } from './output';
 import { FlowTable } from './net-parse';
@@ -589,17 +589,38 @@ export class Controller {
       }
       t.records.settle(cgroup, who, facts);
     }
-    for (const cgroup of t.privileges?.pendingCgroups() ?? []) {
-      const c = this.cgroups.get(cgroup);
+    if (t.privileges) this.settlePrivileges(t, t.privileges);
+  }
+
+  /**
+   * A capabilities session's events join their containers' records once the containers are known.
+   * A target container the program traced that made no privileged call at all (an idle non-root
+   * server on a running pod) still ran under the session: it gets its record, empty, so the advice
+   * names it and what could not be observed, rather than the session seeming to have seen nothing.
+   */
+  private settlePrivileges(t: Tracked, table: PrivilegeTable): void {
+    const only = t.session.spec.target.containers;
+    const infoOf = (c: CgroupState | undefined): ContainerInfo | 'other' | undefined => {
       const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
-      if (!c || !who) continue;
-      if (only?.length && !only.includes(who.container)) {
-        t.privileges?.drop(cgroup);
-        continue;
-      }
+      if (!c || !who) return undefined;
+      if (only?.length && !only.includes(who.container)) return 'other';
       const spec = this.pods.get(who.podUID)?.spec.containers.find((x) => x.name === who.container);
       const mounts = (spec?.volumeMounts ?? []).map((m) => m.mountPath);
-      t.privileges?.settle(cgroup, { ...who, recordedFromStart: c.fromStart, mounts });
+      // Seen from its start by this session only if it started after the session did (an earlier
+      // session may have armed it).
+      return { ...who, recordedFromStart: c.fromStart && (c.seenAt ?? 0) >= t.since, mounts };
+    };
+    for (const cgroup of table.pendingCgroups()) {
+      const info = infoOf(this.cgroups.get(cgroup));
+      if (info === 'other') table.drop(cgroup);
+      else if (info) table.settle(cgroup, info);
+    }
+    if (!this.traced(t)) return;
+    for (const [cgroup, c] of this.cgroups) {
+      const pod = this.pods.get(c.podUID ?? '');
+      if (!c.recording || c.goneAt !== undefined || !pod || !coversPod(t.session, pod)) continue;
+      const info = infoOf(c);
+      if (info && info !== 'other' && !table.has(info.containerID)) table.settle(cgroup, info);
     }
   }
 

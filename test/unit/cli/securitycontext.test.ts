@@ -2,6 +2,7 @@
 // played by a hook writes privilege records; the commands print advice and patches from them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { load } from 'js-yaml';
 import type { Pod } from '../../../lib/kube/objects';
 import { R } from '../../../lib/kube/paths';
 import type { NodeRecord, PrivilegeRecord, TraceSession } from '../../../lib/session/types';
@@ -99,6 +100,17 @@ describe('kubectl harden securitycontext', () => {
     const r = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
     expect(r.code).toBe(1);
     expect(r.err).toContain('session "cap-1" in namespace "web" (context "fake") recorded no container');
+  });
+
+  test('a running container that made no privileged call: stop advises nothing its start-up decides, and says why', async () => {
+    const c = await started([f.idleRunning]);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/web\/nginx: the container was already running when the session started/);
+    const advice = load(r.out) as { containers: { name: string; securityContext: object }[] };
+    expect(advice.containers.map((x) => [x.name, Object.keys(x.securityContext)])).toEqual([
+      ['nginx', ['seccompProfile']],
+    ]);
   });
 
   test('a container the pod does not have is refused before any session exists', async () => {

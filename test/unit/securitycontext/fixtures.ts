@@ -29,6 +29,12 @@ const mmapProbe = (granted: boolean) => ({
   count: 120,
 });
 
+/**
+ * A container already running when the session started that made no privileged call while traced
+ * (an idle non-root server): the agent writes its record, empty and not from its start.
+ */
+export const idleRunning: PrivilegeRecord = base({ recordedFromStart: false });
+
 /** Debian nginx as root: binds :80, creates its logs and pid file, workers switch to www-data (33). */
 export const nginxRoot: PrivilegeRecord = base({
   credentials: [
