@@ -203,13 +203,7 @@ export class Tracer {
 
   private async pass(): Promise<void> {
     let want = this.hooks.targets();
-    if (isEmpty(want)) {
-      await this.stop(this.lives);
-      // Nothing is wanted any more: a gap still open ends here.
-      this.closeDown();
-      this.missed.clear();
-      return;
-    }
+    if (isEmpty(want)) return this.stopAll();
     const serving = this.serving();
     let tidyOnly = false;
     if (serving && covers(serving, want)) {
@@ -223,6 +217,8 @@ export class Tracer {
     this.lastSwitch = Date.now();
     if (serving) this.hooks.onSwitch?.();
     for (let attempt = 1; ; attempt++) {
+      // The sessions may have ended while the last attempt compiled: a program of nothing does not compile.
+      if (isEmpty(want)) return this.stopAll();
       const live = await this.startLive(want);
       if (!live) return;
       // Events the older programs printed just before are still in their pipes.
@@ -262,6 +258,13 @@ export class Tracer {
       );
       await this.stop([live]);
     }
+  }
+
+  private async stopAll(): Promise<void> {
+    await this.stop(this.lives);
+    // Nothing is wanted any more: a gap still open ends here.
+    this.closeDown();
+    this.missed.clear();
   }
 
   private switchAllowed(): boolean {
