@@ -81,13 +81,16 @@ interface Found {
 async function findWorkload(kube: Kube, namespace: string, records: PrivilegeRecord[]): Promise<Found> {
   for (const name of [...new Set(records.map((r) => r.pod))]) {
     const pod = await kube.getOptional<Pod>(resourcePath(R.pods, { namespace, name }));
-    if (!pod) continue;
+    // A pod being deleted is not left: after its workload's deletion it lingers while it stops.
+    if (!pod || pod.metadata.deletionTimestamp) continue;
     const owner = ownerOf(pod);
     const res = owner ? OWNER_RESOURCES[owner.kind] : undefined;
     if (owner && res) {
       const obj = await kube.getOptional<Templated>(resourcePath(res, { namespace, name: owner.name }));
       const spec = obj?.spec?.template?.spec ?? obj?.spec?.jobTemplate?.spec?.template?.spec;
       if (spec) return { ref: { kind: owner.kind, name: owner.name, namespace }, spec };
+      // Its owner is gone (the garbage collector deletes the pod next): patching the pod would be wrong.
+      continue;
     }
     return { ref: { kind: 'Pod', name: pod.metadata.name, namespace }, spec: pod.spec as PodSpec };
   }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import type { Pod } from '../../../lib/kube/objects';
-import { R } from '../../../lib/kube/paths';
+import { R, resourcePath } from '../../../lib/kube/paths';
 import type { NodeRecord, PrivilegeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
 import { GOLDEN_DIR } from '../golden';
@@ -84,6 +84,20 @@ describe('kubectl harden securitycontext', () => {
     expect(patch.code).toBe(1);
     expect(patch.err).toMatch(/the owner of cache is unknown: none of its pods is left in namespace "web"/);
     expect(patch.out).toBe('');
+  });
+
+  test('a deleted Deployment whose pod still stops: the pod is not taken for the workload', async () => {
+    const c = await started([f.nginxRoot]);
+    // What the garbage collector leaves for a moment: the Deployment gone, its pod terminating.
+    c.objects.delete(resourcePath(R.deployments, { namespace: 'web', name: 'web' }));
+    const pod = c.objects.get(resourcePath(R.pods, { namespace: 'web', name: 'web-7c9f-abcde' }))!;
+    pod.metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('warning: no pod of web is left in namespace "web"');
+    expect(r.err).toMatch(/the owner of web is unknown/);
+    expect(r.err).not.toContain('pod/web-7c9f-abcde');
+    expect(r.out).toBe('');
   });
 
   test('two workloads for one patch: a clear error, and the stopped session is kept', async () => {
