@@ -133,13 +133,18 @@ export async function traceAndAdvise(w: Workload): Promise<{ advice: Advice; pat
   const ip = pod.status.podIP ?? '';
   await fromClient(w.probe, ip);
   for (let i = 0; i < 5; i++) await fromClient(w.exercise, ip, 1);
+  // show works mid-session; what it prints may not hold the newest pod yet (its first flush).
   const shown = await harden(['securitycontext', 'show', id, '-n', NS]);
   expect(shown.code ? shown.stderr : '').toBe('');
-  const stop = await harden(['sc', 'stop', id, '-n', NS, '-o', 'patch']);
+  // The advice is the final one: stop waits for every node's last flush (--keep, so that the
+  // completed session's patch can be shown from the same records).
+  const stop = await harden(['sc', 'stop', id, '-n', NS, '--keep']);
   expect(stop.code ? stop.stderr : '').toBe('');
+  const patch = await ok(['securitycontext', 'show', id, '-n', NS, '-o', 'patch']);
+  await kubectl(['-n', NS, 'delete', 'tracesession', id]);
   // The closing note reports these: the advice, its level, the patch.
-  process.stderr.write(`--- ${w.name}\n${shown.stdout}${stop.stderr}${stop.stdout}`);
-  return { advice: load(shown.stdout) as Advice, patch: stop.stdout };
+  process.stderr.write(`--- ${w.name}\n${stop.stdout}${stop.stderr}${patch}`);
+  return { advice: load(stop.stdout) as Advice, patch };
 }
 
 /** Patches the Deployment with the advice; kubelet restarts it under it; it must serve. */
