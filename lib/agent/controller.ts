@@ -563,6 +563,10 @@ export class Controller {
   }
 
   private settle(t: Tracked): void {
+    // Target containers already running are learnt when the program is planned; while the tracer is
+    // busy (a switch stopping a program takes seconds) a new session's would stay unknown, and its
+    // sets be dropped as of a pod never seen. Planning also learns them.
+    this.targets();
     const only = t.session.spec.target.containers;
     for (const cgroup of t.records.pendingCgroups()) {
       const c = this.cgroups.get(cgroup);
@@ -620,7 +624,12 @@ export class Controller {
       const pod = this.pods.get(c.podUID ?? '');
       if (!c.recording || c.goneAt !== undefined || !pod || !coversPod(t.session, pod)) continue;
       const info = infoOf(c);
-      if (info && info !== 'other' && !table.has(info.containerID)) table.settle(cgroup, info);
+      if (info && info !== 'other' && !table.has(info.containerID)) {
+        this.opts.log(
+          `session ${sessionKey(t.session)}: container ${info.pod}/${info.container} traced, no privileged call yet: empty record`,
+        );
+        table.settle(cgroup, info);
+      }
     }
   }
 

@@ -317,6 +317,9 @@ export class Tracer {
       accepted: false,
     };
     this.lives.push(live);
+    this.hooks.log?.(
+      `program ${live.run.id} starting: ${want.seeds.length} cgroups, ${want.podPrefixes.length} pod prefixes, ${live.extra}`,
+    );
     try {
       await live.run.start();
     } catch (e) {
