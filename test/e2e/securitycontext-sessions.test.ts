@@ -1,6 +1,3 @@
-// Pending: capabilities sessions on a running pod, or started after others on the same node, record
-// nothing or stay Pending; redis traced from its rollout once said "recorded no container" (seen on the
-// test node, cause not found yet). Not in scripts/test; `npm run test:pending` runs it.
 // securitycontext end to end on the real node, proven by enforcement: trace a Deployment from its
 // pods' start through the bundle, patch it with the advice (`-o patch`, `kubectl patch`), kubelet
 // restarts it under that securityContext and it serves; a privilege the advice took away is gone;

@@ -1,4 +1,3 @@
-// Pending: in a full run the capabilities program was killed (SIGKILL) before attaching under load.
 // securitycontext end to end on the real node, proven by enforcement: trace a Deployment from its
 // pods' start through the bundle, patch it with the advice (`-o patch`, `kubectl patch`), kubelet
 // restarts it under that securityContext and it serves; a privilege the advice took away is gone;
