@@ -1,5 +1,4 @@
-// Pending: the agent's memory and program seeds under a 300-pod churn (issue 12). Not in scripts/test:
-// it has not yet passed on the test node (RSS grew 15-36 % after the churn); `npm run test:pending` runs it.
+// The agent's memory and program seeds under a 300-pod churn (issue 12).
 // The agent under faults, as a user meets them: the agent is the DaemonSet pod `deploy` installs
 // (from HARDEN_AGENT_IMAGE), workloads are real pods from real images run by kubelet + containerd,
 // and every check goes through kubectl or `kubectl harden`. Sizes are env-overridable so a smaller
