@@ -371,7 +371,9 @@ export class Controller {
           const mine = e.events.filter((ev) => {
             if (ev.kind === 'dir') return true; // names a directory, of no one cgroup
             const pod = this.pods.get(this.cgroups.get(ev.cgroup)?.podUID ?? '');
-            return pod ? coversPod(t.session, pod) : false;
+            // A pod whose watch event has not come yet (bpftrace prints faster than the API
+            // server tells, on a loaded node) may be an open session's target: settle decides.
+            return pod ? coversPod(t.session, pod) : !t.session.spec.target.podName;
           });
           t.privileges.add(mine);
         }
@@ -607,6 +609,8 @@ export class Controller {
     const infoOf = (c: CgroupState | undefined): ContainerInfo | 'other' | undefined => {
       const who = c?.containerID ? this.identities.get(c.containerID) : undefined;
       if (!c || !who) return undefined;
+      const pod = this.podOf(who.podUID);
+      if (pod && !coversPod(t.session, pod)) return 'other';
       if (only?.length && !only.includes(who.container)) return 'other';
       const spec = this.pods.get(who.podUID)?.spec.containers.find((x) => x.name === who.container);
       const mounts = (spec?.volumeMounts ?? []).map((m) => m.mountPath);
@@ -615,7 +619,9 @@ export class Controller {
       return { ...who, recordedFromStart: c.fromStart && (c.seenAt ?? 0) >= t.since, mounts };
     };
     for (const cgroup of table.pendingCgroups()) {
-      const info = infoOf(this.cgroups.get(cgroup));
+      const c = this.cgroups.get(cgroup);
+      // Forgotten (see prune): its pod was never seen, so whose events these are is unknown.
+      const info = c ? infoOf(c) : 'other';
       if (info === 'other') table.drop(cgroup);
       else if (info) table.settle(cgroup, info);
     }
@@ -624,7 +630,8 @@ export class Controller {
       const pod = this.pods.get(c.podUID ?? '');
       if (!c.recording || c.goneAt !== undefined || !pod || !coversPod(t.session, pod)) continue;
       const info = infoOf(c);
-      if (info && info !== 'other' && !table.has(info.containerID)) {
+      // Only one whose start was missed: one traced from its start has its exec's record coming.
+      if (info && info !== 'other' && !info.recordedFromStart && !table.has(info.containerID)) {
         this.opts.log(
           `session ${sessionKey(t.session)}: container ${info.pod}/${info.container} traced, no privileged call yet: empty record`,
         );

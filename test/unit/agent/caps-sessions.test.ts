@@ -8,6 +8,8 @@ import type { TraceSession } from '../../../lib/session/types';
 import {
   entryOf,
   makeWorld,
+  mkdirLine,
+  sleep,
   runningPod,
   session,
   soon,
@@ -108,4 +110,30 @@ test("issue 14's order on one agent: after a concurrent pair and a pod session, 
   await traced('cap-c');
   stopSession(w, 'cap-c');
   expect((await finalEntry('cap-c'))?.privileges?.map((p) => p.pod)).toEqual(['redis']);
+});
+
+test('an open capabilities session keeps what a new pod did before its watch event came: its record is from its start, with its credentials', async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.reportCredentials();
+  await w.fake.putSession(capabilities('cap', { selector: { matchLabels: { app: 'web' } } }));
+  await w.controller.start();
+  await soon(
+    'the capabilities session traced',
+    () => w.fake.session('cap')?.status?.phase,
+    (p) => p === 'Tracing',
+  );
+  // The pod's cgroup is made and runs (several prints) before the API server tells the agent of it.
+  const pod = runningPod(w, 'web', { app: 'web' });
+  w.arm([mkdirLine(w, pod)]);
+  await sleep(500);
+  await w.fake.putPod(pod);
+  await soon(
+    'its record',
+    () => entryOf(w, 'cap')?.privileges ?? [],
+    (r) => r.length > 0,
+  );
+  stopSession(w, 'cap');
+  const cap = await finalEntry('cap');
+  expect(cap?.privileges?.map((r) => r.recordedFromStart)).toEqual([true]);
+  expect(cap?.privileges?.[0].credentials[0]).toMatchObject({ uid: 0, euid: 0 });
 });

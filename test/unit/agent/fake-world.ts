@@ -102,7 +102,15 @@ const print = () => {
   const m = {};
   for (const s of [...seeds, ...ids]) for (const n of nrs()) m[s + ',' + n] = 1;
   out({ type: 'map', data: { '@sc0': m } });
+  // With a 'creds' file, every cgroup also reports its exec as uid/gid 0 (a capabilities event),
+  // once, as bpftrace prints a map entry once and clears it.
+  if (fs.existsSync(path.join(dir, 'creds'))) {
+    const c = {};
+    for (const s of [...seeds, ...ids]) if (!credsSent.has(s)) { credsSent.add(s); c[s + ',0,0,0,0,0'] = 1; }
+    if (Object.keys(c).length) out({ type: 'map', data: { '@cred0': c } });
+  }
 };
+const credsSent = new Set();
 // Cgroups created before this program attached are not its to arm.
 const lines = () => (fs.existsSync(path.join(dir, 'arm')) ? fs.readFileSync(path.join(dir, 'arm'), 'utf8') : '').split('\\n').filter(Boolean);
 const armed = new Set();
@@ -134,6 +142,8 @@ export interface World {
   setSyscalls(nrs: number[]): void;
   /** The stand-ins report these cgroups created (cgroup_mkdir) from now on, as "id path" lines. */
   arm(lines: string[]): void;
+  /** Every cgroup also reports its exec's credentials (uid 0), once: a capabilities event. */
+  reportCredentials(): void;
   /** The stand-ins take this long to attach from now on. */
   setAttachDelay(ms: number): void;
   /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
@@ -169,6 +179,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     dir,
     layout,
     arm: (lines) => appendFileSync(join(dir, 'arm'), lines.map((l) => `${l}\n`).join('')),
+    reportCredentials: () => writeFileSync(join(dir, 'creds'), ''),
     setAttachDelay: (ms) => writeFileSync(join(dir, 'delay'), String(ms)),
     breakBpftrace: () => writeFileSync(join(dir, 'broken'), ''),
     setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),
