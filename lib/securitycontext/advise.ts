@@ -154,8 +154,18 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
   const notes: string[] = [];
   let rootNeeded: RootNeed | undefined;
   const current = spec?.securityContext ?? {};
-  const start = m.recordedFromStart;
-  if (!start) {
+  // A container traced from its start always has its entrypoint's exec credentials: without them
+  // its start-up did not reach the record (events lost or still in flight), and an empty record
+  // must not read as "used nothing".
+  const startLost = m.recordedFromStart && !m.credentials.length;
+  const start = m.recordedFromStart && !startLost;
+  if (startLost) {
+    notObserved.push(
+      'its start was traced but no record of its entrypoint’s exec arrived, so what it did at start-up is unknown: ' +
+        'runAsUser, runAsNonRoot, capabilities, allowPrivilegeEscalation and readOnlyRootFilesystem are not advised; ' +
+        'trace it again (kubectl harden status shows the agent’s health)',
+    );
+  } else if (!start) {
     notObserved.push(
       'the container was already running when the session started: its start-up (the user it started as, set*id calls, ' +
         'capabilities and root filesystem writes made before the session) was not observed, so runAsUser, runAsNonRoot, ' +
@@ -179,11 +189,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
   const switchedGids = creds.filter((c) => c.egid !== 0).map((c) => c.egid);
   const calls = [...new Set(okChanges.map((c) => `${c.syscall}(${c.args.join(', ')})`))].sort();
   const seen = `${creds.reduce((n, c) => n + c.count, 0)} exec and set*id results`;
-  if (start && !creds.length) {
-    notObserved.push(
-      'no exec or set*id call was seen, so the user it runs as is unknown; runAsUser is not advised',
-    );
-  } else if (start && !rootUsed) {
+  if (start && !rootUsed) {
     const uids = new Set(creds.map((c) => c.euid));
     const gids = new Set(creds.map((c) => c.egid));
     if (uids.size === 1) sc.runAsUser = [...uids][0];

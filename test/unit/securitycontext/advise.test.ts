@@ -87,6 +87,25 @@ describe('securityContext advice', () => {
     expect(a.pss.level).not.toBe('restricted');
   });
 
+  test('a record from its start without its exec (events lost or late) claims nothing it did not see', () => {
+    // On the node under load: nginx as root, traced from its start, whose exec never reached the
+    // record; read as "used nothing", it was advised drop ALL and a read-only root, which breaks it.
+    const lost = { ...f.nginxRoot, credentials: [], idChanges: [], capChecks: [], writes: [] };
+    const a = advise('web', [lost], f.nginxRootSpec);
+    const sc = a.containers[0].securityContext;
+    for (const field of [
+      'runAsUser',
+      'runAsNonRoot',
+      'capabilities',
+      'allowPrivilegeEscalation',
+      'readOnlyRootFilesystem',
+    ]) {
+      expect(sc).not.toHaveProperty(field);
+    }
+    expect(a.containers[0].notObserved.join(' ')).toMatch(/no record of its entrypoint’s exec arrived/);
+    expect(a.pss.level).not.toBe('restricted');
+  });
+
   test('privileged with unused capabilities and host PID: named as unused, privileged turned off', () => {
     const a = advise('tool', [f.privilegedTool], f.privilegedSpec);
     expectGolden('securitycontext/privileged.advice.json', goldenJson(a));
