@@ -160,6 +160,18 @@ test(`the API server hangs for ${HANG_S} s: nothing is lost, and no gap is claim
   // The watches ask the server to end them after 60 s; 15 s more of silence means a dead connection.
   if (HANG_S > 75) expect(logs).toMatch(/no word from the API server/);
   await kubectl(['delete', 'pod', 'patient', '-n', NS, '--wait=false']);
+  // The node went NotReady during the hang and its pods were marked not ready; the next test starts
+  // from a healthy agent again (kubelet restores the condition on its next status sync).
+  await kubectl([
+    'wait',
+    '-n',
+    'harden-system',
+    '--for=condition=Ready',
+    'pod',
+    '-l',
+    'app.kubernetes.io/name=harden-agent',
+    '--timeout=120s',
+  ]);
 }, 900_000);
 
 test(`an idle session is written at most once per flush interval (watched for ${IDLE_S} s)`, async () => {
