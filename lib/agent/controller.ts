@@ -523,6 +523,10 @@ export class Controller {
       do {
         this.flushAgain = false;
         this.lastFlush = Date.now();
+        // Target containers already running are learnt when the program is planned; while the
+        // tracer is busy (a switch stopping a program takes seconds) a new session's would stay
+        // unknown, and its sets be dropped as of a pod never seen. Planning once here learns them.
+        this.targets();
         for (const t of [...this.sessions.values()]) {
           try {
             await this.flushOne(t);
@@ -565,10 +569,6 @@ export class Controller {
   }
 
   private settle(t: Tracked): void {
-    // Target containers already running are learnt when the program is planned; while the tracer is
-    // busy (a switch stopping a program takes seconds) a new session's would stay unknown, and its
-    // sets be dropped as of a pod never seen. Planning also learns them.
-    this.targets();
     const only = t.session.spec.target.containers;
     for (const cgroup of t.records.pendingCgroups()) {
       const c = this.cgroups.get(cgroup);

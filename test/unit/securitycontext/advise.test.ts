@@ -17,6 +17,20 @@ const advise = (
   profile?: string,
 ) => adviseWorkload({ namespace: 'web', workload, records, podSpec }, { seccompProfile: profile });
 
+/** The fields only a container's observed start-up can decide are not advised. */
+function expectNoStartUpAdvice(a: ReturnType<typeof advise>): void {
+  const sc = a.containers[0].securityContext;
+  for (const field of [
+    'runAsUser',
+    'runAsNonRoot',
+    'capabilities',
+    'allowPrivilegeEscalation',
+    'readOnlyRootFilesystem',
+  ]) {
+    expect(sc).not.toHaveProperty(field);
+  }
+}
+
 describe('securityContext advice', () => {
   test('nginx as root: root is needed for :80 and the switch to www-data; the alternatives are named', () => {
     const a = advise('web', [f.nginxRoot], f.nginxRootSpec);
@@ -73,16 +87,7 @@ describe('securityContext advice', () => {
   test('a container whose start was not seen gets no guess at what its start-up decides', () => {
     const a = advise('cache', [f.redisLate], f.redisSpec);
     expectGolden('securitycontext/redis-start-not-seen.advice.json', goldenJson(a));
-    const sc = a.containers[0].securityContext;
-    for (const field of [
-      'runAsUser',
-      'runAsNonRoot',
-      'capabilities',
-      'allowPrivilegeEscalation',
-      'readOnlyRootFilesystem',
-    ]) {
-      expect(sc).not.toHaveProperty(field);
-    }
+    expectNoStartUpAdvice(a);
     expect(a.containers[0].notObserved.join(' ')).toMatch(/start-up/);
     expect(a.pss.level).not.toBe('restricted');
   });
@@ -92,16 +97,7 @@ describe('securityContext advice', () => {
     // record; read as "used nothing", it was advised drop ALL and a read-only root, which breaks it.
     const lost = { ...f.nginxRoot, credentials: [], idChanges: [], capChecks: [], writes: [] };
     const a = advise('web', [lost], f.nginxRootSpec);
-    const sc = a.containers[0].securityContext;
-    for (const field of [
-      'runAsUser',
-      'runAsNonRoot',
-      'capabilities',
-      'allowPrivilegeEscalation',
-      'readOnlyRootFilesystem',
-    ]) {
-      expect(sc).not.toHaveProperty(field);
-    }
+    expectNoStartUpAdvice(a);
     expect(a.containers[0].notObserved.join(' ')).toMatch(/no record of its entrypoint’s exec arrived/);
     expect(a.pss.level).not.toBe('restricted');
   });
