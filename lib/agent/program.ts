@@ -52,8 +52,26 @@ export interface ProgramPart {
   begin?: string[];
   probes?: string[];
   interval?: string[];
+  /**
+   * The interval lines that may also run at the short interval while a switch is pending (flip and
+   * print only): what a crash of the program in service loses then is a short interval's sets.
+   */
+  hurry?: string[];
   end?: string[];
 }
+
+/**
+ * The agent's word to its programs: kill(token, 0) names a pid above the kernel's PID_MAX_LIMIT
+ * (2^22), so it reaches no process (ESRCH) but every program's kill tracepoint.
+ */
+export const HURRY_ON = 0x7fffa001;
+export const HURRY_OFF = 0x7fffa000;
+
+/** Fires on kill(2) only, so unlike the workload probes it needs no cgroup lookup to stay cheap. */
+export const HURRY_PROBE = `tracepoint:syscalls:sys_enter_kill /args->sig == 0 && (args->pid == ${HURRY_ON} || args->pid == ${HURRY_OFF})/`;
+
+/** The short interval, while a switch is pending. */
+export const hurryIntervalMs = (intervalMs: number): number => Math.max(100, Math.floor(intervalMs / 4));
 
 export interface Program {
   text: string;
@@ -178,6 +196,10 @@ function scInsert(cg: string, nr: string): string {
  * and cleared while writers use the other, so a pair first seen during the print is never lost.
  */
 export function syscallPart(): ProgramPart {
+  const flip = [
+    '@phase = 1 - @phase;',
+    'if (@phase) { print(@sc0); clear(@sc0); } else { print(@sc1); clear(@sc1); }',
+  ];
   return {
     begin: ['@phase = 0;'],
     probes: [
@@ -188,10 +210,8 @@ export function syscallPart(): ProgramPart {
         `}`,
       ].join('\n'),
     ],
-    interval: [
-      '@phase = 1 - @phase;',
-      'if (@phase) { print(@sc0); clear(@sc0); } else { print(@sc1); clear(@sc1); }',
-    ],
+    interval: flip,
+    hurry: flip,
     end: ['print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);'],
   };
 }
@@ -231,6 +251,23 @@ export function kindsOfMaps<K extends string>(pairs: Record<K, readonly string[]
   );
 }
 
+/** The agent's word switches @hurry; the short interval runs the hurry lines while it is set. */
+function hurryBlocks(
+  lines: string[],
+  intervalMs: number,
+  block: (head: string, body: string[]) => string,
+): string[] {
+  if (!lines.length) return [];
+  return [
+    block(HURRY_PROBE, [`if (args->pid == ${HURRY_ON}) { @hurry = 1; } else { @hurry = 0; }`]),
+    block(`interval:ms:${hurryIntervalMs(intervalMs)}`, [
+      'if (@hurry) {',
+      ...lines.map((l) => `  ${l}`),
+      '}',
+    ]),
+  ];
+}
+
 /**
  * The program as bpftrace runs it: the parts in their blocks, and the string and map limits set
  * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
@@ -245,7 +282,8 @@ export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect
     block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
     ...all('probes'),
     block(`interval:ms:${intervalMs}`, all('interval')),
-    block('END', all('end')),
+    ...hurryBlocks(all('hurry'), intervalMs, block),
+    block('END', all('end').concat(all('hurry').length ? ['clear(@hurry);'] : [])),
     '',
   ].join('\n\n');
   if (dialect.settings === 'config') {
