@@ -36,6 +36,14 @@ export class BpftraceError extends Error {
  */
 const PDEATHSIG = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
 
+/**
+ * The agent's environment minus its allocator (the image preloads jemalloc into node): bpftrace
+ * and the LLVM it compiles with keep the allocator they are built and tested with.
+ */
+export function bpftraceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'LD_PRELOAD' && k !== 'MALLOC_CONF'));
+}
+
 let seq = 0;
 
 export class BpftraceRun {
@@ -73,7 +81,7 @@ export class BpftraceRun {
     fs.writeFileSync(this.file, this.program.text);
     const [cmd, ...args] = [...PDEATHSIG, this.opts.binary ?? 'bpftrace', '-f', 'json', this.file];
     const child = spawn(cmd, args, {
-      env: { ...process.env, ...this.program.env },
+      env: { ...bpftraceEnv(process.env), ...this.program.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

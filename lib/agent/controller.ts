@@ -493,7 +493,7 @@ export class Controller {
       // until the next allocation pressure (the image runs node with --expose-gc).
       if (!sessions.some((t) => this.active(t))) globalThis.gc?.();
       this.opts.log(
-        `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}`,
+        `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}; ${processMemory()}`,
       );
     }
   }
@@ -706,4 +706,11 @@ export class Controller {
       void this.tracer.reconcile();
     }
   }
+}
+
+/** The process's own memory, for the log: which part grows tells a kept heap from kept records. */
+function processMemory(): string {
+  const m = process.memoryUsage();
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+  return `rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)} of ${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB`;
 }
