@@ -572,10 +572,11 @@ export class Controller {
     const only = t.session.spec.target.containers;
     for (const cgroup of t.records.pendingCgroups()) {
       const c = this.cgroups.get(cgroup);
-      // Forgotten (see prune): its pod was never seen, so whose sets these are is unknown.
+      // Forgotten (see prune): no pod status ever named its container (a pod's sandbox, whose
+      // pause process is no container of the pod, or a pod never seen), so whose sets these are is unknown.
       if (!c) {
         this.opts.log(
-          `session ${sessionKey(t.session)}: sets of cgroup ${cgroup} dropped: its pod was never seen`,
+          `session ${sessionKey(t.session)}: sets of cgroup ${cgroup} dropped: no pod's status named its container (a pod sandbox, or a pod never seen)`,
         );
         t.records.drop(cgroup);
         continue;
