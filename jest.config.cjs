@@ -16,13 +16,5 @@ module.exports = {
       // The e2e suite drives the bundled executables; no ESM dependency is imported in-process.
       setupFilesAfterEnv: ['<rootDir>/test/e2e/setup.ts'],
     },
-    {
-      // Tests of behaviour that does not yet pass on the test node: outside scripts/test (npm run test:pending).
-      displayName: 'pending',
-      testEnvironment: 'node',
-      roots: ['<rootDir>/test/pending'],
-      transform,
-      setupFilesAfterEnv: ['<rootDir>/test/e2e/setup.ts'],
-    },
   ],
 };

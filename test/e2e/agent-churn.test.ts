@@ -1,6 +1,3 @@
-// Pending: the agent's memory and program seeds under a 300-pod churn (issue 12). Not in scripts/test:
-// it does not pass reliably on the test node (RSS after the churn: +1.7, +7.0, +7.8 and +22.5 % in
-// four runs, against 10 %); `npm run test:pending` runs it.
 // The agent under faults, as a user meets them: the agent is the DaemonSet pod `deploy` installs
 // (from HARDEN_AGENT_IMAGE), workloads are real pods from real images run by kubelet + containerd,
 // and every check goes through kubectl or `kubectl harden`. Sizes are env-overridable so a smaller
