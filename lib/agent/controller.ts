@@ -362,6 +362,16 @@ export class Controller {
         }
         return;
       }
+      case 'full':
+        // The map of the interval just printed refused pairs, of cgroups unknown: every recording
+        // one may miss syscalls from that interval (and the print's lag) on.
+        this.onGap({
+          from: new Date(Date.now() - 2 * this.opts.intervalMs),
+          to: new Date(),
+          reason: 'MapFull',
+          cgroups: [...this.cgroups].filter(([, c]) => c.recording).map(([id]) => id),
+        });
+        return;
       case 'flows':
         for (const t of this.sessions.values()) if (t.flows && this.active(t)) t.flows.add(e.records);
         return;

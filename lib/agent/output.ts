@@ -7,7 +7,7 @@
  */
 import { isCapsMap, privilegesFromMaps, type PrivilegeEvent } from './caps-parse';
 import { flowsFromMaps, isNetMap, type FlowRecord } from './net-parse';
-import { EV_ARMED, EV_EXEC, EV_FILTER, READY } from './program';
+import { EV_ARMED, EV_EXEC, EV_FILTER, EV_FULL, READY } from './program';
 
 export type TraceEvent =
   | { kind: 'attached'; probes: number }
@@ -15,6 +15,8 @@ export type TraceEvent =
   | { kind: 'armed'; cgroup: string; prefix: number; path: string }
   | { kind: 'exec'; cgroup: string }
   | { kind: 'filter'; cgroup: string }
+  /** A map of these (e.g. "syscalls") overflowed in the interval just printed. */
+  | { kind: 'full'; maps: string }
   | { kind: 'syscalls'; pairs: { cgroup: string; nr: number }[] }
   | { kind: 'flows'; records: FlowRecord[] }
   | { kind: 'privileges'; events: PrivilegeEvent[] }
@@ -33,6 +35,7 @@ function parsePrintf(data: string): TraceEvent[] {
       out.push({ kind: 'armed', cgroup: rest[0], prefix: Number(rest[1]), path: rest.slice(2).join(' ') });
     } else if (tag === EV_EXEC && rest[0]) out.push({ kind: 'exec', cgroup: rest[0] });
     else if (tag === EV_FILTER && rest[0]) out.push({ kind: 'filter', cgroup: rest[0] });
+    else if (tag === EV_FULL && rest[0]) out.push({ kind: 'full', maps: rest[0] });
     else out.push({ kind: 'other', line });
   }
   return out;

@@ -26,6 +26,8 @@ export const READY = 'harden:ready';
 export const EV_ARMED = 'harden:armed';
 export const EV_EXEC = 'harden:exec';
 export const EV_FILTER = 'harden:filter';
+/** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
+export const EV_FULL = 'harden:full';
 
 export interface CgroupSeed {
   /** cgroup id (decimal u64). */
@@ -183,13 +185,21 @@ function filterInstalled(call: string): string {
   ].join('\n');
 }
 
-/** Set insert into the map of the current phase; a lookup first, so repeats cost no update. */
+/**
+ * Set insert into the map of the current phase; a lookup first, so repeats cost no update. New
+ * pairs are counted per phase: more than the map holds means some were dropped (a full BPF hash
+ * map refuses the update, and nothing else would say so).
+ */
 function scInsert(cg: string, nr: string): string {
   return (
-    `if (@phase) { if (!@sc1[${cg}, ${nr}]) { @sc1[${cg}, ${nr}] = 1; } } ` +
-    `else { if (!@sc0[${cg}, ${nr}]) { @sc0[${cg}, ${nr}] = 1; } }`
+    `if (@phase) { if (!@sc1[${cg}, ${nr}]) { @sc1[${cg}, ${nr}] = 1; @scn1++; } } ` +
+    `else { if (!@sc0[${cg}, ${nr}]) { @sc0[${cg}, ${nr}] = 1; @scn0++; } }`
   );
 }
+
+/** After the idle phase's map is printed: says whether it overflowed, and restarts its count. */
+const overflowCheck = (count: string) =>
+  `if (${count} > ${MAP_KEYS_MAX}) { printf("${EV_FULL} syscalls\\n"); } ${count} = 0;`;
 
 /**
  * Syscall numbers per recording cgroup. Two maps, flipped each interval: the idle one is printed
@@ -198,7 +208,8 @@ function scInsert(cg: string, nr: string): string {
 export function syscallPart(): ProgramPart {
   const flip = [
     '@phase = 1 - @phase;',
-    'if (@phase) { print(@sc0); clear(@sc0); } else { print(@sc1); clear(@sc1); }',
+    `if (@phase) { print(@sc0); clear(@sc0); ${overflowCheck('@scn0')} } ` +
+      `else { print(@sc1); clear(@sc1); ${overflowCheck('@scn1')} }`,
   ];
   return {
     begin: ['@phase = 0;'],
@@ -212,7 +223,7 @@ export function syscallPart(): ProgramPart {
     ],
     interval: flip,
     hurry: flip,
-    end: ['print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);'],
+    end: ['print(@sc0); print(@sc1); clear(@sc0); clear(@sc1); clear(@scn0); clear(@scn1);'],
   };
 }
 

@@ -41,6 +41,7 @@ const WHY: Record<Gap['reason'], string> = {
   BpftraceExited: 'bpftrace exited and was restarted',
   AgentRestarted: 'the node agent was not running',
   ProgramSwitch: 'a program switch did not cover it in time',
+  MapFull: "more new syscalls on the node in one interval than the agent's kernel map holds",
   Several: 'several interruptions',
 };
 

@@ -58,6 +58,8 @@ export type GapReason =
   | 'AgentRestarted'
   /** A new program replaced the old one without covering this container in time. */
   | 'ProgramSwitch'
+  /** The node's syscall set map filled within one print interval: pairs beyond it were dropped. */
+  | 'MapFull'
   /** More gaps than the status keeps: neighbours were merged into one span. */
   | 'Several';
 

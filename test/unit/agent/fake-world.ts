@@ -102,6 +102,11 @@ const print = () => {
   const m = {};
   for (const s of [...seeds, ...ids]) for (const n of nrs()) m[s + ',' + n] = 1;
   out({ type: 'map', data: { '@sc0': m } });
+  // With a 'full' file, this interval's map overflowed (once, as the program says it once).
+  if (fs.existsSync(path.join(dir, 'full'))) {
+    fs.rmSync(path.join(dir, 'full'));
+    out({ type: 'printf', data: 'harden:full syscalls\\n' });
+  }
   // With a 'creds' file, every cgroup also reports its exec as uid/gid 0 (a capabilities event),
   // once, as bpftrace prints a map entry once and clears it.
   if (fs.existsSync(path.join(dir, 'creds'))) {
@@ -144,6 +149,8 @@ export interface World {
   arm(lines: string[]): void;
   /** Every cgroup also reports its exec's credentials (uid 0), once: a capabilities event. */
   reportCredentials(): void;
+  /** The running stand-in's next print says its syscall map overflowed in that interval. */
+  overflowMap(): void;
   /** The stand-ins take this long to attach from now on. */
   setAttachDelay(ms: number): void;
   /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
@@ -180,6 +187,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     layout,
     arm: (lines) => appendFileSync(join(dir, 'arm'), lines.map((l) => `${l}\n`).join('')),
     reportCredentials: () => writeFileSync(join(dir, 'creds'), ''),
+    overflowMap: () => writeFileSync(join(dir, 'full'), ''),
     setAttachDelay: (ms) => writeFileSync(join(dir, 'delay'), String(ms)),
     breakBpftrace: () => writeFileSync(join(dir, 'broken'), ''),
     setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),

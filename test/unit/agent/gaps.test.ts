@@ -54,6 +54,33 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   expect(n!.gaps).toBeUndefined();
 });
 
+test('a syscall map that overflowed within an interval is a gap on the recording container, not silence', async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.setSyscalls([0]);
+  w.fake.putPod(runningPod(w, 'web'));
+  w.fake.putSession(session('s', { podName: 'web' }));
+  await w.controller.start();
+  await soon(
+    'recording',
+    () => entryOf(w, 's'),
+    (n) => n?.containers[0]?.syscalls.length === 1,
+  );
+  const before = Date.now();
+  w.overflowMap();
+  const n = await soon(
+    'a gap',
+    () => entryOf(w, 's'),
+    (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
+  );
+  const [gap] = n!.containers[0].gaps!;
+  expect(gap.reason).toBe('MapFull');
+  expect(Date.parse(gap.from)).toBeLessThan(before);
+  expect(Date.parse(gap.to)).toBeGreaterThanOrEqual(before);
+  // Traced all along: nothing was restarted, and the condition stays True.
+  expect(w.runs()).toHaveLength(1);
+  expect(n!.conditions?.[0].status).toBe('True');
+});
+
 test('an open session also records the gap for the node: a pod that ran only then left no record', async () => {
   w = makeWorld({ flushMs: 100, intervalMs: 100 });
   w.fake.putPod(runningPod(w, 'web', { app: 'web' }));

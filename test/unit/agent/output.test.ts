@@ -21,4 +21,10 @@ describe('bpftrace -f json output', () => {
     expectGolden('agent/bpftrace-0.23-events.json', goldenJson(events));
     expect(events.filter((e) => e.kind === 'other')).toEqual([]);
   });
+
+  test('an overflowed set map is an event of its own', () => {
+    expect(parseOutputLine('{"type": "printf", "data": "harden:full syscalls\\n"}')).toEqual([
+      { kind: 'full', maps: 'syscalls' },
+    ]);
+  });
 });
