@@ -41,7 +41,7 @@ const WHY: Record<Gap['reason'], string> = {
   BpftraceExited: 'bpftrace exited and was restarted',
   AgentRestarted: 'the node agent was not running',
   ProgramSwitch: 'a program switch did not cover it in time',
-  MapFull: "more new syscalls on the node in one interval than the agent's kernel map holds",
+  MapFull: "the node made more new syscalls in one interval than the agent's kernel map holds",
   Several: 'several interruptions',
 };
 
@@ -68,8 +68,12 @@ export function gapsOf(session: TraceSession): GapReport[] {
 /** One warning line per gap: what, from when to when, and why. */
 export function describeGap({ where, gap }: GapReport): string {
   const secs = ((t(gap.to) - t(gap.from)) / 1000).toFixed(1);
-  const what = where.startsWith('node ')
-    ? `${where} traced nothing (pods that ran only then are not in the profile)`
-    : `${where} was not traced`;
+  // A full map traced on but dropped what did not fit: some syscalls may be missing, not all.
+  const what =
+    gap.reason === 'MapFull'
+      ? `${where} may miss syscalls`
+      : where.startsWith('node ')
+        ? `${where} traced nothing (pods that ran only then are not in the profile)`
+        : `${where} was not traced`;
   return `${what} from ${gap.from} to ${gap.to} (${secs} s): ${WHY[gap.reason]}`;
 }

@@ -53,7 +53,7 @@ test('gapsOf names containers, then nodes; describeGap says where, when, how lon
               syscalls: [],
               recordedFromStart: true,
               filterSeen: false,
-              gaps: [gap(3, 5), gap(20, 21.5, 'AgentRestarted')],
+              gaps: [gap(3, 5), gap(20, 21.5, 'AgentRestarted'), gap(30, 32, 'MapFull')],
             },
           ],
         },
@@ -63,6 +63,7 @@ test('gapsOf names containers, then nodes; describeGap says where, when, how lon
   expect(gapsOf(s).map(describeGap)).toEqual([
     `web-1/nginx was not traced from ${at(3)} to ${at(5)} (2.0 s): bpftrace exited and was restarted`,
     `web-1/nginx was not traced from ${at(20)} to ${at(21.5)} (1.5 s): the node agent was not running`,
+    `web-1/nginx may miss syscalls from ${at(30)} to ${at(32)} (2.0 s): the node made more new syscalls in one interval than the agent's kernel map holds`,
     `node n1 traced nothing (pods that ran only then are not in the profile) from ${at(3)} to ${at(5)} (2.0 s): bpftrace exited and was restarted`,
   ]);
 });
