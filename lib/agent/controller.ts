@@ -363,14 +363,8 @@ export class Controller {
         return;
       }
       case 'full':
-        // The map of the interval just printed refused pairs, of cgroups unknown: every recording
-        // one may miss syscalls from that interval (and the print's lag) on.
-        this.onGap({
-          from: new Date(Date.now() - 2 * this.opts.intervalMs),
-          to: new Date(),
-          reason: 'MapFull',
-          cgroups: [...this.cgroups].filter(([, c]) => c.recording).map(([id]) => id),
-        });
+      case 'lost':
+        this.dataDropped(e.kind === 'full' ? 'MapFull' : 'EventsLost');
         return;
       case 'flows':
         for (const t of this.sessions.values()) if (t.flows && this.active(t)) t.flows.add(e.records);
@@ -412,6 +406,25 @@ export class Controller {
         c.fromStart = false;
       }
     }
+  }
+
+  private lastDropped: Partial<Record<'MapFull' | 'EventsLost', number>> = {};
+
+  /**
+   * The program dropped data of cgroups unknown (a full map, or lost output): every recording one
+   * may miss what it did from the last interval (and the print's lag) on. bpftrace may say so once
+   * per refused update: one gap per interval is enough.
+   */
+  private dataDropped(reason: 'MapFull' | 'EventsLost'): void {
+    const now = Date.now();
+    if (now - (this.lastDropped[reason] ?? 0) < this.opts.intervalMs) return;
+    this.lastDropped[reason] = now;
+    this.onGap({
+      from: new Date(now - 2 * this.opts.intervalMs),
+      to: new Date(now),
+      reason,
+      cgroups: [...this.cgroups].filter(([, c]) => c.recording).map(([id]) => id),
+    });
   }
 
   private onGap(g: TraceGap): void {

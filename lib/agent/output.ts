@@ -17,6 +17,8 @@ export type TraceEvent =
   | { kind: 'filter'; cgroup: string }
   /** A map of these (e.g. "syscalls") overflowed in the interval just printed. */
   | { kind: 'full'; maps: string }
+  /** bpftrace's output buffer overflowed: printed events (sets, lifecycle lines) were dropped. */
+  | { kind: 'lost'; events: number }
   | { kind: 'syscalls'; pairs: { cgroup: string; nr: number }[] }
   | { kind: 'flows'; records: FlowRecord[] }
   | { kind: 'privileges'; events: PrivilegeEvent[] }
@@ -74,6 +76,15 @@ export function parseOutputLine(line: string): TraceEvent[] {
     return [{ kind: 'attached', probes: typeof probes === 'number' ? probes : 0 }];
   }
   if (rec.type === 'printf' && typeof rec.data === 'string') return parsePrintf(rec.data);
+  // 0.23 reports each update a full map refused (E2BIG); 0.17 says nothing (see program.ts).
+  const err = rec as { helper?: unknown; retcode?: unknown };
+  if (rec.type === 'helper_error' && err.helper === 'map_update_elem' && err.retcode === -7) {
+    return [{ kind: 'full', maps: 'map' }];
+  }
+  if (rec.type === 'lost_events') {
+    const events = (rec.data as { events?: unknown } | undefined)?.events;
+    return [{ kind: 'lost', events: typeof events === 'number' ? events : 0 }];
+  }
   if (rec.type === 'map' && rec.data && typeof rec.data === 'object') {
     return parseMap(rec.data as Record<string, unknown>);
   }

@@ -23,7 +23,7 @@ export interface TraceGap {
   from: Date;
   /** Traced again. */
   to: Date;
-  reason: 'BpftraceExited' | 'ProgramSwitch' | 'MapFull';
+  reason: 'BpftraceExited' | 'ProgramSwitch' | 'MapFull' | 'EventsLost';
   /** Only these cgroups; undefined: everything the node traces. */
   cgroups?: string[];
 }

@@ -42,6 +42,7 @@ const WHY: Record<Gap['reason'], string> = {
   AgentRestarted: 'the node agent was not running',
   ProgramSwitch: 'a program switch did not cover it in time',
   MapFull: "the node made more new syscalls in one interval than the agent's kernel map holds",
+  EventsLost: "bpftrace's output buffer overflowed and dropped what it printed",
   Several: 'several interruptions',
 };
 
@@ -70,7 +71,7 @@ export function describeGap({ where, gap }: GapReport): string {
   const secs = ((t(gap.to) - t(gap.from)) / 1000).toFixed(1);
   // A full map traced on but dropped what did not fit: some syscalls may be missing, not all.
   const what =
-    gap.reason === 'MapFull'
+    gap.reason === 'MapFull' || gap.reason === 'EventsLost'
       ? `${where} may miss syscalls`
       : where.startsWith('node ')
         ? `${where} traced nothing (pods that ran only then are not in the profile)`

@@ -58,8 +58,10 @@ export type GapReason =
   | 'AgentRestarted'
   /** A new program replaced the old one without covering this container in time. */
   | 'ProgramSwitch'
-  /** The node's syscall set map filled within one print interval: pairs beyond it were dropped. */
+  /** A kernel map of the node's program filled within one print interval: entries beyond it were dropped. */
   | 'MapFull'
+  /** bpftrace's output buffer overflowed: what it printed then (sets, new containers) was dropped. */
+  | 'EventsLost'
   /** More gaps than the status keeps: neighbours were merged into one span. */
   | 'Several';
 

@@ -107,6 +107,11 @@ const print = () => {
     fs.rmSync(path.join(dir, 'full'));
     out({ type: 'printf', data: 'harden:full syscalls\\n' });
   }
+  // With a 'lost' file, bpftrace's output buffer overflowed (once).
+  if (fs.existsSync(path.join(dir, 'lost'))) {
+    fs.rmSync(path.join(dir, 'lost'));
+    out({ type: 'lost_events', data: { events: 5 } });
+  }
   // With a 'creds' file, every cgroup also reports its exec as uid/gid 0 (a capabilities event),
   // once, as bpftrace prints a map entry once and clears it.
   if (fs.existsSync(path.join(dir, 'creds'))) {
@@ -151,6 +156,8 @@ export interface World {
   reportCredentials(): void;
   /** The running stand-in's next print says its syscall map overflowed in that interval. */
   overflowMap(): void;
+  /** The running stand-in's next print says bpftrace lost output events. */
+  loseOutput(): void;
   /** The stand-ins take this long to attach from now on. */
   setAttachDelay(ms: number): void;
   /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
@@ -188,6 +195,7 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
     arm: (lines) => appendFileSync(join(dir, 'arm'), lines.map((l) => `${l}\n`).join('')),
     reportCredentials: () => writeFileSync(join(dir, 'creds'), ''),
     overflowMap: () => writeFileSync(join(dir, 'full'), ''),
+    loseOutput: () => writeFileSync(join(dir, 'lost'), ''),
     setAttachDelay: (ms) => writeFileSync(join(dir, 'delay'), String(ms)),
     breakBpftrace: () => writeFileSync(join(dir, 'broken'), ''),
     setSyscalls: (nrs) => writeFileSync(join(dir, 'syscalls'), nrs.join(',')),

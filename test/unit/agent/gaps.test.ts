@@ -54,7 +54,10 @@ test('bpftrace killed: the container gets a gap from the last print to the new p
   expect(n!.gaps).toBeUndefined();
 });
 
-test('a syscall map that overflowed within an interval is a gap on the recording container, not silence', async () => {
+test.each([
+  ['a syscall map that overflowed within an interval', 'MapFull', (w: World) => w.overflowMap()],
+  ["bpftrace's lost output", 'EventsLost', (w: World) => w.loseOutput()],
+] as const)('%s is a gap on the recording container, not silence', async (_, reason, drop) => {
   w = makeWorld({ flushMs: 100, intervalMs: 100 });
   w.setSyscalls([0]);
   w.fake.putPod(runningPod(w, 'web'));
@@ -66,14 +69,14 @@ test('a syscall map that overflowed within an interval is a gap on the recording
     (n) => n?.containers[0]?.syscalls.length === 1,
   );
   const before = Date.now();
-  w.overflowMap();
+  drop(w);
   const n = await soon(
     'a gap',
     () => entryOf(w, 's'),
     (v) => (v?.containers[0]?.gaps?.length ?? 0) > 0,
   );
   const [gap] = n!.containers[0].gaps!;
-  expect(gap.reason).toBe('MapFull');
+  expect(gap.reason).toBe(reason);
   expect(Date.parse(gap.from)).toBeLessThan(before);
   expect(Date.parse(gap.to)).toBeGreaterThanOrEqual(before);
   // Traced all along: nothing was restarted, and the condition stays True.

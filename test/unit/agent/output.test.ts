@@ -22,9 +22,16 @@ describe('bpftrace -f json output', () => {
     expect(events.filter((e) => e.kind === 'other')).toEqual([]);
   });
 
-  test('an overflowed set map is an event of its own', () => {
+  test('an overflowed map and lost output are events of their own', () => {
     expect(parseOutputLine('{"type": "printf", "data": "harden:full syscalls\\n"}')).toEqual([
       { kind: 'full', maps: 'syscalls' },
+    ]);
+    // As bpftrace 0.23 printed them when a flow of 59 000 syscall numbers filled @sc1.
+    const refused =
+      '{"type": "helper_error", "msg": "Map full; can\'t update element. Try increasing max_map_keys config", "helper": "map_update_elem", "retcode": -7, "line": 42, "col": 97}';
+    expect(parseOutputLine(refused)).toEqual([{ kind: 'full', maps: 'map' }]);
+    expect(parseOutputLine('{"type": "lost_events", "data": {"events": 10295}}')).toEqual([
+      { kind: 'lost', events: 10295 },
     ]);
   });
 });
