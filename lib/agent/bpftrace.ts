@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineSplitter } from '../lines';
 import { isNoise, parseOutputLine, type TraceEvent } from './output';
-import { HURRY_OFF, HURRY_ON, type Program } from './program';
+import type { Program } from './program';
 import { AGENT_ATTACH_TIMEOUT_MS } from '../session/timeouts';
 
 export interface BpftraceOptions {
@@ -158,17 +158,5 @@ export class BpftraceRun {
 
   private cleanup(): void {
     if (this.file) fs.rmSync(path.dirname(this.file), { recursive: true, force: true });
-  }
-}
-
-/**
- * Tells every running program to print at the short interval (a switch is pending: what a crash of
- * the program in service would lose shrinks to that) or at its own again. See HURRY_ON.
- */
-export function hurryPrograms(on: boolean): void {
-  try {
-    process.kill(on ? HURRY_ON : HURRY_OFF, 0);
-  } catch {
-    // ESRCH, always: the token names no process; the tracepoint has seen the call.
   }
 }

@@ -338,7 +338,6 @@ export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
     begin,
     probes,
     interval,
-    hurry: interval,
     end: [
       end,
       `clear(${REC}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,

@@ -44,8 +44,7 @@ export const NET_MAPS = {
  * UDP peers by [cgroup, ip, port], per phase like the flow maps but never printed: who a target
  * sent to (so a datagram back from there is an answer, not ingress) and who sent to it (so a
  * datagram back is a server's reply, not egress to a client's ephemeral port). The map of the
- * phase being entered is cleared, so an entry lives one to two intervals: their own phase, which
- * the short interval of a pending switch does not flip.
+ * phase being entered is cleared, so an entry lives one to two intervals.
  */
 const UDP_SENT = ['@udps0', '@udps1'] as const;
 const UDP_RECEIVED = ['@udpr0', '@udpr1'] as const;
@@ -55,7 +54,6 @@ const RECV_FD = '@urfd';
 export type NetMapKind = keyof typeof NET_MAPS;
 
 const PHASE = '@nphase';
-const UDP_PHASE = '@uphase';
 const TCP_SYN_SENT = 2;
 const TCP_ESTABLISHED = 1;
 const TCP_SYN_RECV = 3;
@@ -86,7 +84,7 @@ const countInto = flows.countInto;
 
 /** `@m<phase>[key] = 1;` into the reply map of the current phase. */
 function markInto(pair: readonly [string, string], key: string): string {
-  return `if (${UDP_PHASE}) { ${pair[1]}[${key}] = 1; } else { ${pair[0]}[${key}] = 1; }`;
+  return `if (${PHASE}) { ${pair[1]}[${key}] = 1; } else { ${pair[0]}[${key}] = 1; }`;
 }
 
 /** True when neither phase's reply map has the key (a missing key reads as 0). */
@@ -196,7 +194,7 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
   const podips = seeds.length
     ? seeds.map((ip) => `@podip[ntop(pton("${ip}"))] = 1;`)
     : ['@podip[ntop(pton("::"))] = 0;'];
-  const begin = [`${PHASE} = 0;`, `${UDP_PHASE} = 0;`, ...podips];
+  const begin = [`${PHASE} = 0;`, ...podips];
   // A selector session counts ingress to any local address: a new replica's address is known only
   // after its program is rebuilt, and its first connections must not be lost meanwhile. Connection
   // state changes are rare, so this costs little; user space keeps only target pods' flows.
@@ -246,13 +244,11 @@ export function netPart(podIPs: string[], anyLocal = false): ProgramPart {
     probes,
     interval: [
       ...flows.interval,
-      `${UDP_PHASE} = 1 - ${UDP_PHASE};`,
-      `if (${UDP_PHASE}) { clear(${UDP_SENT[1]}); clear(${UDP_RECEIVED[1]}); } else { clear(${UDP_SENT[0]}); clear(${UDP_RECEIVED[0]}); }`,
+      `if (${PHASE}) { clear(${UDP_SENT[1]}); clear(${UDP_RECEIVED[1]}); } else { clear(${UDP_SENT[0]}); clear(${UDP_RECEIVED[0]}); }`,
     ],
-    hurry: flows.interval,
     end: [
       flows.end,
-      `clear(@podip); clear(${PHASE}); clear(${UDP_PHASE});`,
+      `clear(@podip); clear(${PHASE});`,
       [...UDP_SENT, ...UDP_RECEIVED, RECV_ADDR, RECV_FD].map((m) => `clear(${m});`).join(' '),
     ],
   };

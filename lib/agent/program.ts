@@ -54,26 +54,8 @@ export interface ProgramPart {
   begin?: string[];
   probes?: string[];
   interval?: string[];
-  /**
-   * The interval lines that may also run at the short interval while a switch is pending (flip and
-   * print only): what a crash of the program in service loses then is a short interval's sets.
-   */
-  hurry?: string[];
   end?: string[];
 }
-
-/**
- * The agent's word to its programs: kill(token, 0) names a pid above the kernel's PID_MAX_LIMIT
- * (2^22), so it reaches no process (ESRCH) but every program's kill tracepoint.
- */
-export const HURRY_ON = 0x7fffa001;
-export const HURRY_OFF = 0x7fffa000;
-
-/** Fires on kill(2) only, so unlike the workload probes it needs no cgroup lookup to stay cheap. */
-export const HURRY_PROBE = `tracepoint:syscalls:sys_enter_kill /args->sig == 0 && (args->pid == ${HURRY_ON} || args->pid == ${HURRY_OFF})/`;
-
-/** The short interval, while a switch is pending. */
-export const hurryIntervalMs = (intervalMs: number): number => Math.max(100, Math.floor(intervalMs / 4));
 
 export interface Program {
   text: string;
@@ -222,7 +204,6 @@ export function syscallPart(): ProgramPart {
       ].join('\n'),
     ],
     interval: flip,
-    hurry: flip,
     end: [
       'print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);',
       // Either phase, unprinted until now, may have overflowed too.
@@ -267,23 +248,6 @@ export function kindsOfMaps<K extends string>(pairs: Record<K, readonly string[]
   );
 }
 
-/** The agent's word switches @hurry; the short interval runs the hurry lines while it is set. */
-function hurryBlocks(
-  lines: string[],
-  intervalMs: number,
-  block: (head: string, body: string[]) => string,
-): string[] {
-  if (!lines.length) return [];
-  return [
-    block(HURRY_PROBE, [`if (args->pid == ${HURRY_ON}) { @hurry = 1; } else { @hurry = 0; }`]),
-    block(`interval:ms:${hurryIntervalMs(intervalMs)}`, [
-      'if (@hurry) {',
-      ...lines.map((l) => `  ${l}`),
-      '}',
-    ]),
-  ];
-}
-
 /**
  * The program as bpftrace runs it: the parts in their blocks, and the string and map limits set
  * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
@@ -298,8 +262,7 @@ export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect
     block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
     ...all('probes'),
     block(`interval:ms:${intervalMs}`, all('interval')),
-    ...hurryBlocks(all('hurry'), intervalMs, block),
-    block('END', all('end').concat(all('hurry').length ? ['clear(@hurry);'] : [])),
+    block('END', all('end')),
     '',
   ].join('\n\n');
   if (dialect.settings === 'config') {

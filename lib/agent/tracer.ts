@@ -11,9 +11,9 @@
  * Whenever nothing was traced for a while (bpftrace died, a switch missed cgroups), the interval is
  * reported through onGap: a gap is data, never silence.
  */
-import { BpftraceError, BpftraceRun, hurryPrograms, type BpftraceOptions } from './bpftrace';
+import { BpftraceError, BpftraceRun, type BpftraceOptions } from './bpftrace';
 import type { TraceEvent } from './output';
-import { hurryIntervalMs, underAny, type Program, type ProgramTargets } from './program';
+import { underAny, type Program, type ProgramTargets } from './program';
 
 /** Vanished cgroups a program may hold in its maps before it is replaced by a clean one. */
 const STALE_MAX = 4096;
@@ -53,8 +53,6 @@ export interface TracerOptions extends BpftraceOptions {
   intervalMs?: number;
   /** A program that traces only cgroups nobody wants any more is replaced at most this often. */
   extraSwitchMs?: number;
-  /** Switches the running programs to their short print interval and back (default: hurryPrograms). */
-  hurry?: (on: boolean) => void;
 }
 
 interface Live {
@@ -146,8 +144,6 @@ export class Tracer {
   private retryTimer?: NodeJS.Timeout;
   private extraTimer?: NodeJS.Timeout;
   private lastSwitch = 0;
-  /** A switch is pending: the programs print at their short interval. */
-  private hurrying = false;
   private stopping = new Set<BpftraceRun>();
   /** Since when nothing has been traced, while targets are wanted (bpftrace died or fails to start). */
   private downSince?: number;
@@ -206,7 +202,7 @@ export class Tracer {
   }
 
   private async pass(): Promise<void> {
-    const want = this.hooks.targets();
+    let want = this.hooks.targets();
     if (isEmpty(want)) return this.stopAll();
     const serving = this.serving();
     let tidyOnly = false;
@@ -219,21 +215,7 @@ export class Tracer {
       tidyOnly = extra === 'cgroup';
     }
     this.lastSwitch = Date.now();
-    if (!serving) return this.replace(want, tidyOnly);
-    this.hooks.onSwitch?.();
-    // Until the switch is over, the program in service prints at its short interval.
-    this.hurrying = true;
-    (this.opts.hurry ?? hurryPrograms)(true);
-    try {
-      await this.replace(want, tidyOnly);
-    } finally {
-      this.hurrying = false;
-      (this.opts.hurry ?? hurryPrograms)(false);
-    }
-  }
-
-  /** Starts a program for `want` and takes it into service (see the class comment). */
-  private async replace(want: ProgramTargets, tidyOnly: boolean): Promise<void> {
+    if (serving) this.hooks.onSwitch?.();
     for (let attempt = 1; ; attempt++) {
       // The sessions may have ended while the last attempt compiled: a program of nothing does not compile.
       if (isEmpty(want)) return this.stopAll();
@@ -383,8 +365,7 @@ export class Tracer {
     // a replacement is in service (unless another program still serves).
     this.lives = this.lives.filter((l) => l !== live);
     if (live.accepted && !this.serving() && this.downSince === undefined) {
-      const normal = this.opts.intervalMs ?? 1000;
-      const interval = this.hurrying ? hurryIntervalMs(normal) : normal;
+      const interval = this.opts.intervalMs ?? 1000;
       this.downSince = Math.max(live.lastPrint ?? 0, Date.now() - interval);
     }
     this.failed(

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BpftraceRun, hurryPrograms } from '../../lib/agent/bpftrace';
+import { BpftraceRun } from '../../lib/agent/bpftrace';
 import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
 import type { Dialect } from '../../lib/agent/dialect';
 import { PrivilegeTable, type PrivilegeEvent } from '../../lib/agent/caps-parse';
@@ -248,40 +248,6 @@ d('bpftrace engine (real kernel)', () => {
     expect(seen.has(cg2, SYS.mkdir, SYS.mkdirat)).toBe(true);
     await tracer.close();
   });
-  test('while a switch is pending, the program in service prints at its short interval; after, at its own again', async () => {
-    const c = fakeContainer();
-    const cg = mkdirCgroup(c.dir);
-    // Syscalls all along (a fork and exec every 50 ms), so every print carries sets.
-    const p = waiter(c.dir, 'while :; do /usr/bin/busybox sleep 0.05; done');
-    let prints = 0;
-    const run = new BpftraceRun(
-      seccompOnlyProgram({ seeds: [{ id: cg, recording: true }], podPrefixes: [] }, 1000, dialect),
-      (e) => {
-        if (e.kind === 'syscalls' && e.pairs.some((x) => x.cgroup === cg)) prints++;
-      },
-      { binary: BPFTRACE },
-    );
-    runs.push(run);
-    await run.start();
-    const window = async (): Promise<number> => {
-      const start = prints;
-      await sleep(3000);
-      return prints - start;
-    };
-    const before = await window();
-    hurryPrograms(true);
-    const hurried = await window();
-    hurryPrograms(false);
-    const after = await window();
-    p.kill('SIGKILL');
-    await run.stop();
-    process.stdout.write(`prints in 3 s: ${before} before, ${hurried} hurried, ${after} after\n`);
-    // A quarter of the interval: four times the prints, side by side in one run.
-    expect(hurried).toBeGreaterThanOrEqual(2.5 * Math.max(before, 1));
-    expect(after * 2).toBeLessThan(hurried);
-    expect(run.stderr).toBe('');
-  });
-
   test('more new syscalls in one interval than the set map holds: the program says so; fewer: it does not', async () => {
     // perl (Essential in Debian) calls any number: ENOSYS, but the tracepoint sees each one. A long
     // interval, so however slowly a loaded node runs the loop, it spans at most two phases.

@@ -2,7 +2,6 @@ import { assembleProgram } from '../../../lib/agent/assemble';
 import { DIALECTS } from '../../../lib/agent/dialect';
 import { capsPart, writeCalls } from '../../../lib/agent/caps-program';
 import { extraOf } from '../../../lib/agent/plan';
-import { HURRY_PROBE } from '../../../lib/agent/program';
 import { expectGolden } from '../golden';
 
 const targets = {
@@ -42,9 +41,7 @@ describe('capabilities program', () => {
 
   test('every syscall probe is guarded by the one cgroup lookup; open-family stashes only writes and root reads', () => {
     const text = program('amd64');
-    const heads = text
-      .split('\n')
-      .filter((l) => l.startsWith('tracepoint:syscalls:') && l !== `${HURRY_PROBE} {`);
+    const heads = text.split('\n').filter((l) => l.startsWith('tracepoint:syscalls:'));
     for (const h of heads) expect(h).toMatch(/ \/(@crec\[cgroup\]|@targets\[cgroup\])\/ \{$/);
     const openat = text.slice(text.indexOf('tracepoint:syscalls:sys_enter_openat '));
     expect(openat.slice(0, openat.indexOf('\n}'))).toContain(

@@ -1,6 +1,6 @@
 import { DIALECTS, type Dialect } from '../../../lib/agent/dialect';
 import { ptonLiteral } from '../../../lib/agent/net-program';
-import { HURRY_PROBE, LITERAL_MAX, type ProgramTargets } from '../../../lib/agent/program';
+import { LITERAL_MAX, type ProgramTargets } from '../../../lib/agent/program';
 import { networkOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
 
@@ -40,9 +40,7 @@ describe('network program', () => {
 
   test('every syscall probe is guarded by one map lookup on the cgroup', () => {
     const text = networkProgram(targets, 1000, v017).text;
-    const heads = text
-      .split('\n')
-      .filter((l) => l.startsWith('tracepoint:syscalls:') && l !== `${HURRY_PROBE} {`);
+    const heads = text.split('\n').filter((l) => l.startsWith('tracepoint:syscalls:'));
     expect(heads.map((h) => h.replace(/^tracepoint:syscalls:(\w+) /, ''))).toEqual(
       Array(10).fill('/@targets[cgroup]/ {'),
     );
