@@ -493,16 +493,28 @@ export class Controller {
   // --- writing status ----------------------------------------------------------------------------
 
   private lastPrune = 0;
+  /** When to collect once more after tracing ended (see prune). */
+  private idleGcAt?: number;
 
   /** Forgets what no open session can need any more (see ./retention). */
   private prune(): void {
     const sessions = [...this.sessions.values()];
+    const tracing = sessions.some((t) => this.active(t));
+    if (tracing) this.idleGcAt = undefined;
+    else if (this.idleGcAt !== undefined && Date.now() >= this.idleGcAt) {
+      // V8 shrinks its young generation only in a collection that finds the allocation rate low:
+      // not the one as tracing ends, which still sees the sessions' rate. Measured after a 300-pod
+      // churn: 3.2 MiB less committed heap.
+      this.idleGcAt = undefined;
+      globalThis.gc?.();
+      this.opts.log(`collected again, idle; ${processMemory()}`);
+    }
     const pending = new Set(sessions.flatMap((t) => t.records.pendingCgroups()));
     const dropped = prune(
       { cgroups: this.cgroups, gone: this.gone, identities: this.identities },
       {
         now: Date.now(),
-        tracing: sessions.some((t) => this.active(t)),
+        tracing,
         livePods: new Set(this.pods.keys()),
         exists: existsSync,
         pending: (cgroup) => pending.has(cgroup),
@@ -514,7 +526,10 @@ export class Controller {
     if (dropped.cgroups.length || dropped.pods.length) {
       // Nothing traced any more: the heap the sessions needed is garbage now, and V8 would keep it
       // until the next allocation pressure (the image runs node with --expose-gc).
-      if (!sessions.some((t) => this.active(t))) globalThis.gc?.();
+      if (!tracing) {
+        globalThis.gc?.();
+        this.idleGcAt = Date.now() + 5000;
+      }
       this.opts.log(
         `forgot ${dropped.cgroups.length} cgroups, ${dropped.pods.length} deleted pods, ${dropped.identities} identities; now ${JSON.stringify(this.memory)}; ${processMemory()}`,
       );
