@@ -73,12 +73,13 @@ export async function stopAndCollect(
   const namespace = kube.namespace;
   const resume = `kubectl harden ${verb} stop ${opts.id} -n ${namespace}`;
   const session = await getSession(kube, namespace, opts.id, type);
-  // A session kept for its gaps is taken with --accept-gaps.
+  // A session kept for its gaps goes on below: without --accept-gaps its gaps are named again
+  // (whether the agents finished it before this stop or during it), with it the result is taken.
   if (
     session.spec.state === 'Stopped' &&
     session.status?.phase === 'Completed' &&
     !pendingNodes(session).length &&
-    !(opts.acceptGaps && gapsOf(session).length)
+    !gapsOf(session).length
   ) {
     throw new HardenError(
       `session "${opts.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,

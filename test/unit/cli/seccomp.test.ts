@@ -172,6 +172,12 @@ describe('seccomp stop', () => {
     expect(refused.err).toContain('was not traced throughout (1 gap, listed above)');
     expect(refused.err).toContain('kubectl harden seccomp stop sc-1 -n web --accept-gaps');
     expect(c.session('web', 'sc-1')?.status?.phase).toBe('Completed');
+    // Again, on the completed session (as when the agents finished it before this stop ran): the
+    // gaps are named again, not "already stopped".
+    const again = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain(named);
+    expect(again.err).toContain('kubectl harden seccomp stop sc-1 -n web --accept-gaps');
 
     const taken = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--accept-gaps'], c);
     expect(taken.code).toBe(0);
