@@ -179,9 +179,11 @@ function scInsert(cg: string, nr: string): string {
   return `if (@phase) { ${into('@sc1', '@scn1')} } else { ${into('@sc0', '@scn0')} }`;
 }
 
+const overflowed = (count: string) => `${count} > ${MAP_KEYS_MAX}`;
+const sayFull = `printf("${EV_FULL} syscalls\\n");`;
+
 /** After the idle phase's map is printed: says whether it overflowed, and restarts its count. */
-const overflowCheck = (count: string) =>
-  `if (${count} > ${MAP_KEYS_MAX}) { printf("${EV_FULL} syscalls\\n"); } ${count} = 0;`;
+const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull} } ${count} = 0;`;
 
 /**
  * Syscall numbers per recording cgroup. Two maps, flipped each interval: the idle one is printed
@@ -207,7 +209,7 @@ export function syscallPart(): ProgramPart {
     end: [
       'print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);',
       // Either phase, unprinted until now, may have overflowed too.
-      `if (@scn0 > ${MAP_KEYS_MAX} || @scn1 > ${MAP_KEYS_MAX}) { printf("${EV_FULL} syscalls\\n"); }`,
+      `if (${overflowed('@scn0')} || ${overflowed('@scn1')}) { ${sayFull} }`,
       'clear(@scn0); clear(@scn1);',
     ],
   };

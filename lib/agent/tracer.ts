@@ -12,6 +12,7 @@
  * reported through onGap: a gap is data, never silence.
  */
 import { BpftraceError, BpftraceRun, type BpftraceOptions } from './bpftrace';
+import type { GapReason } from '../session/types';
 import type { TraceEvent } from './output';
 import { underAny, type Program, type ProgramTargets } from './program';
 
@@ -23,7 +24,8 @@ export interface TraceGap {
   from: Date;
   /** Traced again. */
   to: Date;
-  reason: 'BpftraceExited' | 'ProgramSwitch' | 'MapFull' | 'EventsLost';
+  /** The agent's own restarts, and merged gaps, are the controller's to name. */
+  reason: Exclude<GapReason, 'AgentRestarted' | 'Several'>;
   /** Only these cgroups; undefined: everything the node traces. */
   cgroups?: string[];
 }

@@ -69,7 +69,7 @@ export function gapsOf(session: TraceSession): GapReport[] {
 /** One warning line per gap: what, from when to when, and why. */
 export function describeGap({ where, gap }: GapReport): string {
   const secs = ((t(gap.to) - t(gap.from)) / 1000).toFixed(1);
-  // A full map traced on but dropped what did not fit: some syscalls may be missing, not all.
+  // A full map or lost output: tracing went on but dropped some of what came, not all of it.
   const what =
     gap.reason === 'MapFull' || gap.reason === 'EventsLost'
       ? `${where} may miss syscalls`

@@ -16,17 +16,23 @@ import {
 let w: World;
 afterEach(() => w?.close());
 
-test('bpftrace killed: the container gets a gap from the last print to the new program, and the condition says so meanwhile', async () => {
-  w = makeWorld({ flushMs: 100, intervalMs: 100 });
-  w.setSyscalls([0]);
-  w.fake.putPod(runningPod(w, 'web'));
-  w.fake.putSession(session('s', { podName: 'web' }));
-  await w.controller.start();
+/** A world whose session 's' on pod 'web' has recorded its first syscall. */
+async function recordingPodSession(): Promise<World> {
+  const world = makeWorld({ flushMs: 100, intervalMs: 100 });
+  world.setSyscalls([0]);
+  world.fake.putPod(runningPod(world, 'web'));
+  world.fake.putSession(session('s', { podName: 'web' }));
+  await world.controller.start();
   await soon(
     'recording',
-    () => entryOf(w, 's'),
+    () => entryOf(world, 's'),
     (n) => n?.containers[0]?.syscalls.length === 1,
   );
+  return world;
+}
+
+test('bpftrace killed: the container gets a gap from the last print to the new program, and the condition says so meanwhile', async () => {
+  w = await recordingPodSession();
   const [first] = w.runs();
   const killedAt = Date.now();
   process.kill(first.pid, 'SIGKILL');
@@ -58,16 +64,7 @@ test.each([
   ['a syscall map that overflowed within an interval', 'MapFull', (w: World) => w.overflowMap()],
   ["bpftrace's lost output", 'EventsLost', (w: World) => w.loseOutput()],
 ] as const)('%s is a gap on the recording container, not silence', async (_, reason, drop) => {
-  w = makeWorld({ flushMs: 100, intervalMs: 100 });
-  w.setSyscalls([0]);
-  w.fake.putPod(runningPod(w, 'web'));
-  w.fake.putSession(session('s', { podName: 'web' }));
-  await w.controller.start();
-  await soon(
-    'recording',
-    () => entryOf(w, 's'),
-    (n) => n?.containers[0]?.syscalls.length === 1,
-  );
+  w = await recordingPodSession();
   const before = Date.now();
   drop(w);
   const n = await soon(
