@@ -184,6 +184,22 @@ describe('kubectl harden netpol verify', () => {
     await expect(verify({ input: '-', files: ['-'] })).rejects.toThrow('both read stdin');
   });
 
+  it('an empty directory, or a file with no NetworkPolicy, is an error: nothing was verified', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-empty-'));
+    try {
+      await expect(verify({ files: [dir] })).rejects.toThrow(
+        `no NetworkPolicy in ${dir}: nothing to verify against`,
+      );
+      const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n';
+      fs.writeFileSync(path.join(dir, 'cm.yaml'), configMap);
+      await expect(verify({ files: [dir] })).rejects.toThrow(
+        `no NetworkPolicy in ${dir}: nothing to verify against`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a missing policy file is a clear error', async () => {
     await expect(verify({ files: ['/nonexistent/p.yaml'] })).rejects.toThrow(
       'cannot read policies "/nonexistent/p.yaml": no such file',
