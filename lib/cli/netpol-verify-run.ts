@@ -86,9 +86,11 @@ export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDep
     if (result.denied.length) io.out(table(result));
   } else io.out(printObject(resultObject(result, set.policies.length), format));
   for (const note of result.notes) io.err(`note: ${note}`);
+  // Flows as the FLOWS column counts them (the log's counts), so the two always add up.
   io.err(
-    `${result.flows} flows (${result.connections} distinct connections) against ${set.policies.length} ` +
-      `${set.policies.length === 1 ? 'policy' : 'policies'}: ${result.deniedConnections} denied` +
+    `${result.observed} flows (${result.flows} log lines, ${result.connections} distinct connections) ` +
+      `against ${set.policies.length} ${set.policies.length === 1 ? 'policy' : 'policies'}: ` +
+      `${result.deniedFlows} flows in ${result.deniedConnections} connections denied` +
       (result.skipped ? `, ${result.skipped} lines skipped` : ''),
   );
   return result.deniedConnections ? 1 : 0;
@@ -226,10 +228,12 @@ function table(r: VerifyResult): string {
 
 function resultObject(r: VerifyResult, policies: number): unknown {
   return {
-    flows: r.flows,
+    flows: r.observed,
+    flowLines: r.flows,
     connections: r.connections,
     policies,
     deniedConnections: r.deniedConnections,
+    deniedFlows: r.deniedFlows,
     denied: r.denied,
     notes: r.notes,
   };

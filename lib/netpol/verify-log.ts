@@ -51,9 +51,13 @@ export interface DeniedGroup {
 }
 
 export interface VerifyResult extends LogSummary {
+  /** Flows observed: the log's counts summed (`flows` counts its flow lines). */
+  observed: number;
   /** Distinct connections judged, and how many were denied. */
   connections: number;
   deniedConnections: number;
+  /** Flows of the denied connections: what the rows' counts sum to. */
+  deniedFlows: number;
   denied: DeniedGroup[];
   notes: string[];
 }
@@ -101,6 +105,8 @@ export class Connections {
   readonly conns = new Map<string, Conn>();
   readonly pods = new Map<string, KnownPod>();
   nodeIngress = 0;
+  /** The flow lines' counts, summed. */
+  observed = 0;
   private readonly ids = new WeakMap<object, number>();
   private readonly idsByText = new Map<string, number>();
 
@@ -139,6 +145,7 @@ export class Connections {
   }
 
   add(f: Flow): void {
+    this.observed += f.count;
     const ingress = f.direction === 'ingress';
     const port = ingress ? f.localPort : f.remotePort;
     const key = `${this.id(f.target)}|${this.id(f.peer)}|${f.direction}|${f.proto}|${port}|${f.localIP}|${f.remoteIP}`;
@@ -289,10 +296,11 @@ function judge(
   acc: Connections,
   set: PolicySet,
   header: FlowLogHeader,
-): Pick<VerifyResult, 'connections' | 'deniedConnections' | 'denied' | 'notes'> {
+): Pick<VerifyResult, 'observed' | 'connections' | 'deniedConnections' | 'deniedFlows' | 'denied' | 'notes'> {
   const notes = new Set<string>();
   const groups = new Map<string, DeniedGroup & { byRow: Map<string, DeniedRow> }>();
   let denied = 0;
+  let deniedFlows = 0;
   for (const known of acc.pods.values()) set.observe(podEndpoint(known.pod, undefined));
   for (const c of acc.conns.values()) {
     const self = podEndpoint(c.target, c.localIP);
@@ -324,6 +332,7 @@ function judge(
         `${peerText(c.peer)} reaches ${c.target.namespace}/${c.target.name} from its node's address: denied here, but never policed if both run on the same node`,
       );
     denied++;
+    deniedFlows += c.count;
     addDenied(groups, c, dedupe(sides));
   }
   if (acc.nodeIngress)
@@ -358,8 +367,10 @@ function judge(
         .sort((a, b) => cmp(a.peer, b.peer) || a.port - b.port || cmp(a.protocol, b.protocol)),
     }));
   return {
+    observed: acc.observed,
     connections: acc.conns.size,
     deniedConnections: denied,
+    deniedFlows,
     denied: denied_,
     notes: [...notes].sort(),
   };

@@ -62,6 +62,19 @@ describe('kubectl harden netpol verify', () => {
     expectGolden('netpol-verify/log/replay.stderr.txt', portable(r.err));
   });
 
+  it("the summary counts flows as the FLOWS column does: the log's counts, not its lines", async () => {
+    const r = await verify({ files: [POLICIES] });
+    const column = r.out
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(/\s{3,}/)[5]));
+    const shown = column.reduce((a, b) => a + b, 0);
+    expect(r.err).toContain(`${shown} flows in 5 connections denied`);
+    // The log has 10 flow lines whose counts sum to 30.
+    expect(r.err).toContain('30 flows (10 log lines, 9 distinct connections) against 3 policies');
+  });
+
   it('-o yaml carries the same result for machines', async () => {
     const r = await verify({ files: [POLICIES], output: 'yaml' });
     expect(r.code).toBe(1);
@@ -71,7 +84,13 @@ describe('kubectl harden netpol verify', () => {
   it('-o json parses, and counts the denied connections', async () => {
     const r = await verify({ files: [POLICIES], output: 'json' });
     const result = JSON.parse(r.out);
-    expect(result).toMatchObject({ flows: 10, policies: 3, deniedConnections: 5 });
+    expect(result).toMatchObject({
+      flows: 30,
+      flowLines: 10,
+      policies: 3,
+      deniedConnections: 5,
+      deniedFlows: 10,
+    });
   });
 
   it('exits 0 and prints nothing on stdout when nothing is denied', async () => {
@@ -83,7 +102,9 @@ describe('kubectl harden netpol verify', () => {
     ].join('\n');
     const r = await verify({ files: ['-'] }, { stdin: allowAll });
     expect(r).toMatchObject({ code: 0, out: '' });
-    expect(r.err).toContain('10 flows (9 distinct connections) against 1 policy: 0 denied');
+    expect(r.err).toContain(
+      '30 flows (10 log lines, 9 distinct connections) against 1 policy: 0 flows in 0 connections denied',
+    );
   });
 
   it('reads a directory of YAML and JSON, and a kind: List', async () => {
