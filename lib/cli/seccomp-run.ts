@@ -49,11 +49,25 @@ export async function runStop(opts: SeccompStopOptions, deps: Deps): Promise<voi
       missing: 'syscalls made then may be missing from the profile, and enforcing it would deny them',
     },
     deps,
-    // Check the destination before stopping anything, so a bad --output-dir loses nothing.
-    async () => {
+    // Check before stopping anything, so a bad --output-dir or a profile that cannot be printed
+    // loses nothing: the same stop, corrected, still works.
+    async (running) => {
       if (opts.outputDir) await ensureWritableDir(opts.outputDir);
+      const many = oneProfileProblem(running, opts);
+      if (many)
+        throw new HardenError(
+          `${many}; nothing was stopped`,
+          `Write one file per container: kubectl harden seccomp stop ${opts.id} -n ${deps.kube.namespace} --output-dir DIR (or -o crd for all of them).`,
+        );
     },
   );
+  // A container seen only in the final flush: the session is stopped and kept, and show prints it.
+  const many = oneProfileProblem(session, opts);
+  if (many)
+    throw new HardenError(
+      `${many}; the session is stopped and kept`,
+      `Write one file per container: kubectl harden seccomp show ${opts.id} -n ${deps.kube.namespace} --output-dir DIR (or -o crd).`,
+    );
   // Render before deleting: an error here must leave the recorded data in place.
   await emitProfiles(session, opts, deps.io);
   if (!opts.keep) await deleteSession(deps.kube, deps.kube.namespace, opts.id);
@@ -67,6 +81,16 @@ export async function runShow(
   const session = await getSession(kube, kube.namespace, opts.id, 'seccomp');
   warnGaps(session, io);
   await emitProfiles(session, opts, io);
+}
+
+/** Why these options cannot print this session's profiles (more than one, and a single JSON asked for). */
+function oneProfileProblem(session: TraceSession, opts: SeccompShowOptions): string | undefined {
+  if (opts.outputDir || opts.output !== 'json') return undefined;
+  const names = [
+    ...new Set(observationsOf(session, opts.runtime).map((o) => `${o.workload}/${o.container}`)),
+  ].sort();
+  if (names.length < 2) return undefined;
+  return `session "${session.metadata.name}" recorded ${names.length} containers (${names.join(', ')}): one JSON profile holds one`;
 }
 
 async function ensureWritableDir(dir: string): Promise<void> {
@@ -126,12 +150,12 @@ async function emitProfiles(session: TraceSession, opts: SeccompShowOptions, io:
     io.out(toYamlDocuments(profiles.map(crd)));
     return;
   }
-  if (profiles.length > 1) {
+  const many = oneProfileProblem(session, opts);
+  if (many)
     throw new HardenError(
-      `session "${session.metadata.name}" recorded ${profiles.length} containers (${profiles.map((p) => `${p.workload}/${p.container}`).join(', ')})`,
+      many,
       'Pass --output-dir DIR to write one profile per container, or -o crd for all of them.',
     );
-  }
   io.out(toJson(profiles[0].profile));
 }
 

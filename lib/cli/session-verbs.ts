@@ -61,14 +61,14 @@ export function warnGaps(session: TraceSession, io: Io): number {
  * Stops a session and waits for every node's final flush; the session as finished. Throws (and
  * keeps the session) when it was already stopped, on Ctrl-C, when a node's flush is missing, or
  * when a target was not traced for a while (gaps, named on stderr) unless `acceptGaps`; `missing`
- * says what the result may then lack. `check` runs before anything is stopped.
+ * says what the result may then lack. `check` sees the session before anything is stopped.
  */
 export async function stopAndCollect(
   type: SessionType,
   verb: string,
   opts: { id: string; timeoutMs: number; acceptGaps: boolean; missing: string },
   { kube, io, interrupt }: Deps,
-  check: () => Promise<void> = async () => undefined,
+  check: (running: TraceSession) => Promise<void> = async () => undefined,
 ): Promise<TraceSession> {
   const namespace = kube.namespace;
   const resume = `kubectl harden ${verb} stop ${opts.id} -n ${namespace}`;
@@ -86,7 +86,7 @@ export async function stopAndCollect(
       `Print what it recorded with: kubectl harden ${verb} show ${opts.id} -n ${namespace}`,
     );
   }
-  await check();
+  await check(session);
   const { signal, dispose } = interrupt();
   let finished;
   try {

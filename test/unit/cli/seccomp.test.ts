@@ -2,29 +2,38 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
+import type { ContainerRecord, Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 /** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
 function playAgent(
   c: FakeCluster,
-  opts: { final?: boolean; fail?: string; trace?: boolean; gaps?: Gap[] } = {},
+  opts: {
+    final?: boolean;
+    fail?: string;
+    trace?: boolean;
+    gaps?: Gap[];
+    /** A second container: recorded from the start, or only in the final flush. */
+    sidecar?: 'early' | 'late';
+  } = {},
 ) {
+  const container = (name: string): ContainerRecord => ({
+    pod: 'web-1',
+    podUID: 'uid-web-1',
+    workload: 'web',
+    container: name,
+    containerID: `containerd://${name}`,
+    // amd64: read, write, execve, exit_group
+    syscalls: [0, 1, 59, 231],
+    recordedFromStart: true,
+    filterSeen: true,
+    ...(opts.gaps ? { gaps: opts.gaps } : {}),
+  });
   const entry = (final: boolean): NodeRecord =>
     agentEntry(final, {
       containers: [
-        {
-          pod: 'web-1',
-          podUID: 'uid-web-1',
-          workload: 'web',
-          container: 'nginx',
-          containerID: 'containerd://abc',
-          // amd64: read, write, execve, exit_group
-          syscalls: [0, 1, 59, 231],
-          recordedFromStart: true,
-          filterSeen: true,
-          ...(opts.gaps ? { gaps: opts.gaps } : {}),
-        },
+        container('nginx'),
+        ...(opts.sidecar === 'early' || (opts.sidecar === 'late' && final) ? [container('sidecar')] : []),
       ],
     });
   c.hook = (method, _path, obj) => {
@@ -197,6 +206,38 @@ describe('seccomp stop', () => {
       kind: 'SeccompProfile',
       metadata: { name: 'web-nginx', namespace: 'web' },
     });
+  });
+
+  test('two containers and one JSON profile asked for: refused before stopping, the session runs on', async () => {
+    const c = await started({ sidecar: 'early' });
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain(
+      'session "sc-1" recorded 2 containers (web/nginx, web/sidecar): one JSON profile holds one; nothing was stopped',
+    );
+    expect(r.err).toContain('kubectl harden seccomp stop sc-1 -n web --output-dir DIR');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Running');
+    // As the hint says: the same stop with --output-dir writes both.
+    const dir = mkdtempSync(join(tmpdir(), 'harden-unit-'));
+    const written = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--output-dir', dir], c);
+    expect(written.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['web-web-nginx.json', 'web-web-sidecar.json']);
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('a second container seen only in the final flush: kept, and the command that prints it is named', async () => {
+    const c = await started({ sidecar: 'late' });
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain('session "sc-1" recorded 2 containers (web/nginx, web/sidecar)');
+    expect(r.err).toContain('kubectl harden seccomp show sc-1 -n web --output-dir DIR');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
+    const dir = mkdtempSync(join(tmpdir(), 'harden-unit-'));
+    const shown = await runCli(['seccomp', 'show', 'sc-1', '-n', 'web', '--output-dir', dir], c);
+    expect(shown.code).toBe(0);
+    expect(readdirSync(dir)).toHaveLength(2);
   });
 
   test('its help names the -o values it takes, and no others', async () => {
