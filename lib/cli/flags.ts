@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import type { Runtime } from './context';
 import { UsageError } from './errors';
-import { targetChoiceError, type TargetFlags } from '../session/target-flags';
+import { targetChoiceError, targetSelector, type TargetFlags } from '../session/target-flags';
 
 /**
  * kubectl's connection flags, parsed by the plugin itself (kubectl rejects flags before a plugin's
@@ -100,8 +100,16 @@ export function addTargetFlags<T>(
   }
   // A usage error, reported like an unknown flag, before any connection.
   return out.check((argv) => {
-    const problem = targetChoiceError(argv as TargetFlags, opts.all ?? false);
+    const flags = argv as TargetFlags;
+    const problem = targetChoiceError(flags, opts.all ?? false);
     if (problem) throw new UsageError(problem);
+    if (flags.selector !== undefined) {
+      try {
+        targetSelector(flags.selector);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
     return true;
   }) as unknown as Argv<T & { pod?: string; selector?: string; all?: boolean }>;
 }

@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
+import type { LabelSelector, Labels } from '../labels';
 import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
 
-export type { Direction, Protocol };
+// The log's own vocabulary, for its readers: a selector is a workload's spec.selector.
+export type { Direction, LabelSelector, Labels, Protocol };
 
 /**
  * The flow log: what `netpol monitor` writes and `netpol report` reads, one JSON object per line.
@@ -13,20 +15,6 @@ export type { Direction, Protocol };
  */
 export const FLOW_LOG_FORMAT = 'kubectl-harden/flow-log';
 export const FLOW_LOG_VERSION = 1;
-
-export type Labels = Record<string, string>;
-
-/** A Kubernetes label selector, as a workload's spec.selector holds it. */
-export interface LabelSelector {
-  matchLabels?: Labels;
-  matchExpressions?: LabelSelectorRequirement[];
-}
-
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  values?: string[];
-}
 
 /** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {

@@ -13,6 +13,7 @@ import {
   type ServicePeer,
   type TargetPod,
 } from './log';
+import { labelKeyProblem, labelValueProblem } from '../labels';
 import { policyName, shortHash } from './names';
 import { unmapIPv4 } from '../ip';
 
@@ -513,17 +514,6 @@ function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer, key = JSON.st
   peers.set(`cidr:${p.cidr}`, { kind: 'cidr', cidr: p.cidr, ...(node ? { node } : {}) });
 }
 
-const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const LABEL_PREFIX = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function validLabelKey(key: string): boolean {
-  const slash = key.lastIndexOf('/');
-  return slash < 0
-    ? LABEL_NAME.test(key)
-    : LABEL_PREFIX.test(key.slice(0, slash)) && LABEL_NAME.test(key.slice(slash + 1));
-}
-
 /**
  * Labels no cluster would have given a pod (the API validates them) mean a hand-made or damaged
  * log; the API server would refuse the policy, so it is refused here, naming the label.
@@ -535,7 +525,7 @@ function checkLabels(p: WorkloadPolicy): void {
   ];
   for (const s of selectors)
     for (const [k, v] of Object.entries(s.matchLabels ?? {}))
-      if (!validLabelKey(k) || !LABEL_VALUE.test(v))
+      if (labelKeyProblem(k) || labelValueProblem(k, v))
         throw new FlowLogError(
           0,
           `${p.namespace}/${p.workload.kind} ${p.workload.name}: label ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid Kubernetes label, so no policy can select by it`,

@@ -1,3 +1,4 @@
+import { selectorMatches } from '../labels';
 import { parseAddress } from './cidr';
 import type {
   Direction,
@@ -195,10 +196,6 @@ function hostEndpoint(ip: string, localNode = false): Endpoint {
 
 const sameFamily = (a: string, b: string) => a.includes(':') === b.includes(':');
 
-function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 interface Target {
   dst: Endpoint;
   port: Connection['port'];
@@ -231,7 +228,7 @@ function serviceDestinations(
   if (s.selector && Object.keys(s.selector).length) {
     const selector = s.selector;
     const backends = [...pods.values()].filter(
-      (k) => k.pod.namespace === s.namespace && selects(selector, k.pod.labels),
+      (k) => k.pod.namespace === s.namespace && selectorMatches({ matchLabels: selector }, k.pod.labels),
     );
     if (backends.length)
       return backends.map((k) => ({

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { HardenError } from '../errors';
+import { selectorText } from '../labels';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
@@ -26,28 +27,7 @@ export function newSessionId(type: SessionType): string {
 export function describeTarget(t: TraceTarget): string {
   if (t.podName) return `pod/${t.podName}`;
   if (t.all) return 'all pods';
-  const labels = Object.entries(t.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  return `selector ${labels.join(',')}`;
-}
-
-/** kubectl's -l syntax, equality-based: "a=b,c=d" (also "a==b"). */
-export function parseSelector(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)) {
-    const m = /^([A-Za-z0-9./_-]+)\s*==?\s*([A-Za-z0-9._-]*)$/.exec(part);
-    if (!m) {
-      throw new HardenError(
-        `unsupported selector "${part}"`,
-        'Use equality selectors such as -l app=web,tier=front.',
-      );
-    }
-    out[m[1]] = m[2];
-  }
-  if (!Object.keys(out).length) throw new HardenError('empty selector', 'Use -l key=value.');
-  return out;
+  return `selector ${selectorText(t.selector ?? {})}`;
 }
 
 export function sessionPath(namespace?: string, name?: string, subresource?: string): string {

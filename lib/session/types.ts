@@ -3,6 +3,8 @@
  * spec says what to trace (written by the plugin), status what was seen (written by the agents,
  * one entry per node, each agent owning its own entry through server-side apply).
  */
+import type { LabelSelector } from '../labels';
+
 export const GROUP = 'harden.dev';
 /** The CRD's API version (not the plugin's release, which is lib/version.ts). */
 export const CRD_VERSION = 'v1alpha1';
@@ -13,14 +15,7 @@ export type SessionType = 'seccomp' | 'network' | 'capabilities';
 export type SessionState = 'Running' | 'Stopped';
 export type SessionPhase = 'Pending' | 'Tracing' | 'Completed' | 'Failed';
 
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: {
-    key: string;
-    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-    values?: string[];
-  }[];
-}
+export type { LabelSelector };
 
 export interface TraceTarget {
   /**

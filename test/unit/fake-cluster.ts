@@ -10,6 +10,7 @@ import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
 import type { GlobalFlags } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
+import { parseSelector, selectorMatches } from '../../lib/labels';
 import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
@@ -198,10 +199,9 @@ const isCollection = (path: string) => COLLECTIONS.has(path.slice(path.lastIndex
 
 function matchesSelector(o: Obj, selector: unknown): boolean {
   if (typeof selector !== 'string' || !selector) return true;
-  return selector.split(',').every((term) => {
-    const [k, v] = term.split('=');
-    return o.metadata.labels?.[k] === v;
-  });
+  const parsed = parseSelector(selector);
+  if (typeof parsed === 'string') throw new ApiError(`bad labelSelector: ${parsed}`, 400, { code: 400 });
+  return selectorMatches(parsed, o.metadata.labels);
 }
 
 /** A cluster where the agent is deployed and ready on node-1, with a running pod web/web-1 there. */

@@ -64,6 +64,40 @@ describe('seccomp start', () => {
     expect(c.requests).toEqual([]);
   });
 
+  test('-l takes set-based selectors as kubectl does, into matchLabels and matchExpressions', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    const r = await runCli(
+      ['seccomp', 'start', '-n', 'web', '-l', 'app in (web, api),tier!=db,!canary,team', '--name', 'sc-sel'],
+      c,
+    );
+    expect(r.code).toBe(0);
+    expect(c.session('web', 'sc-sel')?.spec.target).toEqual({
+      selector: {
+        matchExpressions: [
+          { key: 'app', operator: 'In', values: ['web', 'api'] },
+          { key: 'tier', operator: 'NotIn', values: ['db'] },
+          { key: 'canary', operator: 'DoesNotExist' },
+          { key: 'team', operator: 'Exists' },
+        ],
+      },
+    });
+    expect(r.err).toContain('tracing selector app in (web,api),tier notin (db),!canary,team');
+  });
+
+  test.each([
+    ['app in (web', 'expected ")"'],
+    ['app > 1', 'comparisons are not supported'],
+    ['app=web,', 'trailing ","'],
+    ['x_=y', 'label key "x_"'],
+  ])('-l %j is refused before any connection', async (selector, message) => {
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-l', selector], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`invalid selector "${selector}": `);
+    expect(r.err).toContain(message);
+    expect(r.connects).toBe(0);
+  });
+
   test('creates the session, waits until it traces and prints its id', async () => {
     const c = clusterWithAgent();
     playAgent(c);
