@@ -143,7 +143,7 @@ const TOKEN = /\s*(!=|==|=|!|\(|\)|,|<|>|[^\s!=(),<>]+)/y;
 export function parseSelector(text: string): LabelSelector | string {
   const tokens: string[] = [];
   let read = 0;
-  for (TOKEN.lastIndex = 0; ; ) {
+  for (TOKEN.lastIndex = 0; ;) {
     const m = TOKEN.exec(text);
     if (!m) break;
     tokens.push(m[1]);

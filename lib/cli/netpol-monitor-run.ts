@@ -41,6 +41,8 @@ export interface NetpolMonitorOptions {
   flushTimeoutMs: number;
   /** A log some node's final flush is missing from still exits 0 (with the warning). */
   acceptPartial: boolean;
+  /** A log with gaps (a target not traced for a while) still exits 0 (each gap named). */
+  acceptGaps: boolean;
   /** How often the session's status is read while monitoring. */
   pollMs?: number;
 }
@@ -164,7 +166,7 @@ export async function runNetpolMonitor(
     dns,
   });
 
-  const id = newSessionId('network');
+  const id = newSessionId('np');
   const startup = interrupt();
   try {
     await startSession(kube, io, {

@@ -15,6 +15,8 @@ export function age(since: string | undefined, nowMs: number): string {
 
 export interface ListOptions {
   type: SessionType;
+  /** The verb group, for messages. */
+  group: string;
   allNamespaces: boolean;
   output: 'table' | 'json' | 'yaml';
 }
@@ -31,7 +33,7 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
   }
   if (!sessions.length) {
     io.err(
-      `No ${type} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
+      `No ${opts.group} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
     );
     return;
   }

@@ -107,7 +107,9 @@ export class Kube {
 
   static async connect(flags: ConnectionFlags & { requestTimeout?: string }): Promise<Kube> {
     const ctx = resolveContext(flags);
-    return Kube.fromContext(ctx, parseDuration(flags.requestTimeout));
+    // kubectl's --request-timeout: 0 (the default) is no limit.
+    const ms = flags.requestTimeout === undefined ? 0 : parseDuration(flags.requestTimeout);
+    return Kube.fromContext(ctx, ms || undefined);
   }
 
   static async fromContext(ctx: ResolvedContext, timeoutMs?: number): Promise<Kube> {

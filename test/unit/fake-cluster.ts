@@ -7,7 +7,7 @@ import { ApiError, type Kube, type RequestOptions, type WatchEvent } from '../..
 import type { KubeObject, Pod } from '../../lib/kube/objects';
 import { R, resourcePath, type ResourceRef } from '../../lib/kube/paths';
 import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
-import type { GlobalFlags } from '../../lib/cli/flags';
+import type { ConnectionArgs } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
 import { parseSelector, selectorMatches } from '../../lib/labels';
@@ -274,7 +274,7 @@ export async function runCli(
     verbosity: 0,
   };
   const runtime: Runtime = {
-    connect: async (flags: GlobalFlags) => {
+    connect: async (flags: ConnectionArgs) => {
       connects++;
       return cluster.kube(flags.namespace ?? 'default');
     },

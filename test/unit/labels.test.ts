@@ -1,4 +1,10 @@
-import { compileSelector, parseSelector, selectorMatches, selectorText } from '../../lib/labels';
+import {
+  compileSelector,
+  parseSelector,
+  selectorMatches,
+  selectorText,
+  type LabelSelector,
+} from '../../lib/labels';
 
 describe("parseSelector: kubectl's -l syntax", () => {
   test.each([
@@ -21,7 +27,7 @@ describe("parseSelector: kubectl's -l syntax", () => {
       'app=web,!canary',
       { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] },
     ],
-  ])('%j', (text, selector) => {
+  ] as [string, LabelSelector][])('%j', (text, selector) => {
     expect(parseSelector(text)).toEqual(selector);
     // What selectorText prints (the API's labelSelector query) reads back the same.
     expect(parseSelector(selectorText(selector))).toEqual(selector);

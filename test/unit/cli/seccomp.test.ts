@@ -288,3 +288,40 @@ describe('seccomp stop', () => {
     expect(r.connects).toBe(0);
   });
 });
+
+describe('seccomp delete', () => {
+  test('removes kept sessions by id, or all of the namespace; stdout names each, as kubectl delete does', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    for (const name of ['sc-a', 'sc-b', 'sc-c'])
+      expect((await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', name], c)).code).toBe(
+        0,
+      );
+    expect((await runCli(['seccomp', 'stop', 'sc-a', '-n', 'web', '--keep'], c)).code).toBe(0);
+    const one = await runCli(['seccomp', 'delete', 'sc-a', '-n', 'web'], c);
+    expect(one).toMatchObject({ code: 0, out: 'tracesession.harden.dev "sc-a" deleted\n' });
+    const all = await runCli(['seccomp', 'delete', '--all', '-n', 'web'], c);
+    expect(all.out).toBe('tracesession.harden.dev "sc-b" deleted\ntracesession.harden.dev "sc-c" deleted\n');
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('an unknown id deletes nothing and says how to list them', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    expect((await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', 'sc-a'], c)).code).toBe(
+      0,
+    );
+    const r = await runCli(['seccomp', 'delete', 'sc-a', 'sc-nope', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('seccomp session "sc-nope" not found in namespace "web"');
+    expect(r.err).toContain('kubectl harden seccomp list -A');
+    expect(c.sessions()).toHaveLength(1);
+  });
+
+  test('neither ids nor --all is a usage error before any connection', async () => {
+    const r = await runCli(['seccomp', 'delete', '-n', 'web'], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('name the sessions to delete, or pass --all');
+    expect(r.connects).toBe(0);
+  });
+});

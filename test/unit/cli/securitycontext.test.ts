@@ -100,13 +100,14 @@ describe('kubectl harden securitycontext', () => {
     expect(r.out).toBe('');
   });
 
-  test('two workloads for one patch: a clear error, and the stopped session is kept', async () => {
+  test('two workloads for one patch: refused before stopping, naming the stop that prints them', async () => {
     const c = await started([f.nginxRoot, ...f.redisReplicas]);
     const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/recorded 2 workloads \(cache, web\); a patch is for one/);
+    expect(r.err).toMatch(/recorded 2 workloads \(cache, web\); a patch is for one; nothing was stopped/);
+    expect(r.err).toContain('kubectl harden securitycontext stop cap-1 -n web -o yaml');
     expect(r.out).toBe('');
-    expect(c.session('web', 'cap-1')?.spec.state).toBe('Stopped');
+    expect(c.session('web', 'cap-1')?.spec.state).toBe('Running');
   });
 
   test('nothing recorded: a clear error naming the session, namespace and context', async () => {
