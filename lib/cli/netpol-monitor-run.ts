@@ -15,7 +15,9 @@ import {
 } from '../netpol/cluster-view';
 import { FLOW_LOG_FORMAT, FLOW_LOG_VERSION, type DnsIdentity, type TargetPod } from '../netpol/log';
 import { FlowLogWriter } from '../netpol/log-writer';
+import { NETWORK_GAP_TERMS } from './flow-log-input';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { describeGap, GapWatch } from '../session/gaps';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
 import { flowKey, type TraceSession } from '../session/types';
@@ -192,6 +194,7 @@ export async function runNetpolMonitor(
   const targets = new Map<string, TargetPod>();
   let flows = 0;
   const truncated = new Set<string>();
+  const gaps = new GapWatch();
   const record = async (s: TraceSession) => {
     for (const node of s.status?.nodes ?? []) {
       for (const f of node.flows ?? []) {
@@ -225,6 +228,12 @@ export async function runNetpolMonitor(
         truncated.add(node.node);
         io.err(`warning: node ${node.node} dropped flows beyond its cap (truncated)`);
       }
+    }
+    // Each gap as soon as it shows, on stderr and in the log (again if it grew).
+    for (const g of gaps.news(s)) {
+      io.err(`warning: ${describeGap(g, NETWORK_GAP_TERMS)}`);
+      const container = g.pod && g.container ? { pod: g.pod, container: g.container } : {};
+      writer.write({ kind: 'gap', node: g.node, ...container, ...g.gap });
     }
     io.progress(`flows ${flows} · peers resolved ${writer.peers}`);
   };
@@ -289,6 +298,12 @@ export async function runNetpolMonitor(
       );
     }
     io.err(`warning: ${message}`);
+  }
+  if (gaps.count && !opts.acceptGaps) {
+    throw new HardenError(
+      `the log${where} has ${gaps.count} gap${gaps.count > 1 ? 's' : ''} (listed above): connections made then may be missing from it, and policies made from it would deny them`,
+      'Monitor again, or pass --accept-gaps to take the log as it is (exit 0); netpol report and verify name its gaps too.',
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Io } from './context';
 import { HardenError } from '../errors';
 import { printable } from './errors';
-import { explain, openLog } from './flow-log-input';
+import { explain, noteGaps, openLog } from './flow-log-input';
 import { toJson, toYamlDocuments } from './output';
 import { toCiliumPolicy } from '../netpol/cilium';
 import { sizeProblem } from '../netpol/limits';
@@ -49,6 +49,11 @@ export async function runNetpolReport(
         : 'Pass --aggregate to fold external addresses into CIDRs, or apply with `kubectl apply --server-side` if only the annotation limit is exceeded.',
     );
   for (const note of result.notes) io.err(printable(`note: ${note}`));
+  noteGaps(
+    result.gaps,
+    io,
+    'connections made then are not in these policies, which would deny them; monitor again to record them',
+  );
   io.out(
     format === 'json' ? toJson({ apiVersion: 'v1', kind: 'List', items: objects }) : toYamlDocuments(objects),
   );

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import type { Io } from './context';
 import { HardenError } from '../errors';
-import { explain, openLog } from './flow-log-input';
+import { explain, noteGaps, openLog } from './flow-log-input';
 import { printObject, renderTable } from './output';
 import type { Kube } from '../kube/client';
 import type { List } from '../kube/objects';
@@ -86,6 +86,7 @@ export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDep
     if (result.denied.length) io.out(table(result));
   } else io.out(printObject(resultObject(result, set.policies.length), format));
   for (const note of result.notes) io.err(`note: ${note}`);
+  noteGaps(log.summary.gaps, io, 'connections made then are not in the log, so they were not verified');
   // Flows as the FLOWS column counts them (the log's counts), so the two always add up.
   io.err(
     `${result.observed} flows (${result.flows} log lines, ${result.connections} distinct connections) ` +

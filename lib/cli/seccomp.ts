@@ -18,6 +18,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
     stop: 'Stop a session, wait for the final flush and print the seccomp profile(s)',
     show: 'Print the profile recorded so far, without stopping the session',
     result: 'the seccomp profile(s)',
+    records: 'syscalls',
     missing: 'syscalls made then may be missing from the profile, and enforcing it would deny them',
     example: '-n web -p nginx-7c9',
     stopTail: '> profile.json',

@@ -20,6 +20,7 @@ export const securityContext: SessionKind<SecurityContextOptions> = {
     stop: 'Stop a session, wait for the final flush and print the securityContext advice',
     show: 'Print the advice from what was recorded so far, without stopping the session',
     result: 'the securityContext advice',
+    records: 'uses of privileges',
     missing: 'privileges used then are not in the advice, which could take away what they need',
     example: '-n web -l app=nginx',
     stopTail: '> advice.yaml   (or -o patch > patch.json)',

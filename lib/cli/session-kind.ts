@@ -60,6 +60,8 @@ export interface SessionKind<O extends ResultOptions = ResultOptions> {
     show: string;
     /** What stop and show print, e.g. "the seccomp profile(s)". */
     result: string;
+    /** What the agents record, for what a gap may lose: "syscalls". */
+    records: string;
     /** What a gap means for the result, in stop's refusal. */
     missing: string;
     /** A start example's flags, e.g. "-n web -p nginx-7c9". */

@@ -82,9 +82,10 @@ export async function runStart(
 }
 
 /** Names every interval in which a target was not traced; returns how many there were. */
-export function warnGaps(session: TraceSession, io: Io): number {
+function warnGaps(kind: AnyKind, session: TraceSession, io: Io): number {
   const gaps = gapsOf(session);
-  for (const g of gaps) io.err(`warning: ${describeGap(g)}`);
+  const terms = { records: kind.describe.records, result: kind.describe.result };
+  for (const g of gaps) io.err(`warning: ${describeGap(g, terms)}`);
   return gaps.length;
 }
 
@@ -137,7 +138,7 @@ async function stopAndCollect(
       `Check them with kubectl harden status, then resume with: ${resume}`,
     );
   }
-  const gaps = warnGaps(finished.session, io);
+  const gaps = warnGaps(kind, finished.session, io);
   if (gaps && !opts.acceptGaps) {
     throw new HardenError(
       `session "${opts.id}" in namespace "${namespace}" was not traced throughout (${gaps} gap${gaps > 1 ? 's' : ''}, listed above): ${kind.describe.missing}; the session is kept (context "${kube.ctx.context}")`,
@@ -195,7 +196,7 @@ export async function runShow<O extends ResultOptions>(
       cannot.why,
       `Print it with: kubectl harden ${kind.group} show ${opts.id} -n ${kube.namespace} ${cannot.instead}`,
     );
-  warnGaps(session, io);
+  warnGaps(kind, session, io);
   await emit(await result.render(session, opts, kube), opts, io);
 }
 

@@ -11,10 +11,11 @@ export type { Direction, LabelSelector, Labels, Protocol };
  * the report needs nothing but this file (no cluster, no kubeconfig).
  *
  * Compatibility: readers ignore fields they do not know, so adding a field keeps the version; a
- * change of meaning or of a required field bumps FLOW_LOG_VERSION, and older readers refuse it.
+ * change of meaning, of a required field, or a new kind of line bumps FLOW_LOG_VERSION, and older
+ * readers refuse it. Version 2 added gap lines; a version 1 log is read as it always was.
  */
 export const FLOW_LOG_FORMAT = 'kubectl-harden/flow-log';
-export const FLOW_LOG_VERSION = 1;
+export const FLOW_LOG_VERSION = 2;
 
 /** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {
@@ -159,7 +160,24 @@ export interface PeerLine {
   peer: Peer;
 }
 
-export type FlowLogLine = FlowLogHeader | TargetLine | PeerLine | FlowLine;
+/**
+ * An interval in which the monitor's targets were not traced (version 2): on a whole node, or in
+ * one container (pod and container set); connections made then may be missing from the log. A gap
+ * that grew while monitoring is written again with the same start: readers keep the longest.
+ */
+export interface GapLine {
+  kind: 'gap';
+  node: string;
+  pod?: string;
+  container?: string;
+  /** RFC 3339. */
+  from: string;
+  to: string;
+  /** Why, as the agent named it (lib/session/types.ts GapReason). */
+  reason: string;
+}
+
+export type FlowLogLine = FlowLogHeader | TargetLine | PeerLine | FlowLine | GapLine;
 
 /** A flow with its identities resolved: what policy synthesis consumes. */
 export interface Flow extends FlowFields {
@@ -205,8 +223,8 @@ export class FlowLogReader {
   private readonly targets = new Map<number, TargetPod>();
   private readonly peers = new Map<number, Peer>();
 
-  /** A flow, a header (the first, or one of a concatenated log), or null for a definition. */
-  read(text: string, lineNo: number): Flow | FlowLogHeader | null {
+  /** A flow, a header (the first, or one of a concatenated log), a gap, or null for a definition. */
+  read(text: string, lineNo: number): Flow | FlowLogHeader | GapLine | null {
     const line = parseLine(text, lineNo);
     if (this.header === undefined && line.kind !== 'header')
       fail(
@@ -224,6 +242,8 @@ export class FlowLogReader {
       case 'peer':
         this.peers.set(line.id, line.peer);
         return null;
+      case 'gap':
+        return line;
       case 'flow': {
         const target =
           typeof line.target === 'number'
@@ -260,8 +280,20 @@ export function validateLine(value: unknown, lineNo: number): FlowLogLine {
       return o as unknown as PeerLine;
     case 'header':
       return validateHeader(o, lineNo);
+    case 'gap':
+      str(o, 'node', lineNo, 'line');
+      optionalStr(o, 'pod', lineNo, 'line');
+      optionalStr(o, 'container', lineNo, 'line');
+      time(o, 'from', lineNo, 'line');
+      time(o, 'to', lineNo, 'line');
+      str(o, 'reason', lineNo, 'line');
+      return o as unknown as GapLine;
     default:
-      return fail(lineNo, 'kind', `expected "header", "target", "peer" or "flow", got ${show(o.kind)}`);
+      return fail(
+        lineNo,
+        'kind',
+        `expected "header", "target", "peer", "flow" or "gap", got ${show(o.kind)}`,
+      );
   }
 }
 

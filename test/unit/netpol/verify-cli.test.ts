@@ -75,6 +75,26 @@ describe('kubectl harden netpol verify', () => {
     expect(r.err).toContain('30 flows (10 log lines, 9 distinct connections) against 3 policies');
   });
 
+  it('a log with a gap says so: what was not recorded was not verified', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-gap-'));
+    const log = path.join(dir, 'gap.log');
+    const gap = {
+      kind: 'gap',
+      node: 'node-1',
+      from: '2025-01-01T00:00:10Z',
+      to: '2025-01-01T00:00:12Z',
+      reason: 'AgentRestarted',
+    };
+    fs.writeFileSync(log, fs.readFileSync(LOG, 'utf8') + JSON.stringify(gap) + '\n');
+    const r = await verify({ input: log, files: [POLICIES] });
+    expect(r.err).toContain(
+      'note: node node-1 traced nothing (pods that ran only then are not in the flow log) from 2025-01-01T00:00:10Z to 2025-01-01T00:00:12Z (2.0 s): the node agent was not running',
+    );
+    expect(r.err).toContain(
+      'note: 1 gap in the log: connections made then are not in the log, so they were not verified',
+    );
+  });
+
   it('-o yaml carries the same result for machines', async () => {
     const r = await verify({ files: [POLICIES], output: 'yaml' });
     expect(r.code).toBe(1);
