@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP } from '../ip';
 import type { LabelSelector, Labels } from '../labels';
 import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
 
