@@ -13,6 +13,7 @@ import type {
 } from './log';
 import { policyId } from './policy';
 import { readFlowLog, type LogSummary, type ReadOptions } from './report';
+import { workloadOwner } from './synthesize';
 import type { Connection, Endpoint, PodEndpoint, PolicySet, SideVerdict } from './verify';
 
 /**
@@ -385,7 +386,7 @@ function addDenied(
   sides: DeniedSide[],
 ): void {
   const t = c.target;
-  const workload = t.owner ?? { kind: 'Pod', name: t.name };
+  const workload = workloadOwner(t) ?? { kind: 'Pod', name: t.name };
   const gk = `${t.namespace}\0${workload.kind}\0${workload.name}\0${c.direction}`;
   let g = groups.get(gk);
   if (!g) {
