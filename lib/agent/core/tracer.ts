@@ -144,6 +144,8 @@ export class Tracer {
   private again = false;
   private closed = false;
   private failures = 0;
+  /** The last health reported was an error. */
+  private failing = false;
   private retryTimer?: NodeJS.Timeout;
   private extraTimer?: NodeJS.Timeout;
   private lastSwitch = 0;
@@ -210,6 +212,8 @@ export class Tracer {
     const serving = this.serving();
     let tidyOnly = false;
     if (serving && covers(serving, want)) {
+      // What is wanted is traced: an earlier failure (of a program wanted then) is over.
+      this.healthy();
       const extra = hasExtra(serving, want, (id) => this.hooks.running?.(id) ?? true);
       if (!extra) return this.reportMissed(serving, want);
       // Cgroups of pods that turned out not to be targets cost little; under pod churn, replacing
@@ -265,9 +269,16 @@ export class Tracer {
 
   private async stopAll(): Promise<void> {
     await this.stop(this.lives);
-    // Nothing is wanted any more: a gap still open ends here.
+    // Nothing is wanted any more: a gap still open ends here, and so does a failure.
     this.closeDown();
     this.missed.clear();
+    this.healthy();
+  }
+
+  private healthy(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.hooks.onHealth(undefined);
   }
 
   private switchAllowed(): boolean {
@@ -331,6 +342,7 @@ export class Tracer {
       return undefined;
     }
     this.failures = 0;
+    this.failing = false;
     this.hooks.onHealth(undefined);
     this.hooks.log?.(
       `program ${live.run.id} attached (pid ${live.run.pid}): ${want.seeds.length} cgroups, ${want.podPrefixes.length} pod prefixes`,
@@ -381,6 +393,7 @@ export class Tracer {
 
   private failed(e: BpftraceError): void {
     this.failures++;
+    this.failing = true;
     this.hooks.onHealth(e);
     this.hooks.log?.(`${e.message}`);
     if (this.closed || this.retryTimer) return;
