@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
+import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
 export type { Direction, Protocol };
 
