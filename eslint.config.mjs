@@ -47,6 +47,20 @@ const noWorld = [
   ),
 ];
 
+// The agent's core composes recorders through lib/agent/core/recorder.ts and knows none of them
+// (only lib/agent/main.ts, the composition root, imports the registry); a recorder uses the core
+// and its own folder, never another recorder.
+const noRecorders = rule(
+  ['**/recorders', '**/recorders/**'],
+  "lib/agent/core knows recorders only through core/recorder.ts: take them as arguments (the registry is main.ts's).",
+  /(^|\/)recorders(\/|$)/,
+);
+const noOtherRecorder = {
+  regex: '^\\.\\./(?!\\.\\./)',
+  message: 'A recorder imports the core and its own folder only: share through lib/agent/core.',
+  dynamic: /^\.\.\/(?!\.\.\/)/,
+};
+
 /** no-restricted-imports for the static forms, no-restricted-syntax for import(). */
 function layer(files, rules) {
   return {
@@ -54,7 +68,11 @@ function layer(files, rules) {
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: rules.map(({ group, message }) => ({ group, message })) },
+        {
+          patterns: rules.map(({ group, regex, message }) =>
+            regex ? { regex, message } : { group, message },
+          ),
+        },
       ],
       'no-restricted-syntax': [
         'error',
@@ -86,7 +104,9 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
-  layer(['lib/*.ts', 'lib/{session,agent}/**/*.ts'], [noCli]),
+  layer(['lib/*.ts', 'lib/session/**/*.ts', 'lib/agent/*.ts', 'lib/agent/recorders/*.ts'], [noCli]),
+  layer(['lib/agent/core/**/*.ts'], [noCli, noRecorders]),
+  layer(['lib/agent/recorders/*/**/*.ts'], [noCli, noOtherRecorder]),
   layer(['lib/kube/**/*.ts'], [noCli, noSessionOrAbove]),
   layer(['lib/{seccomp,netpol,deploy,securitycontext}/**/*.ts'], [noCli, ...noWorld]),
 );

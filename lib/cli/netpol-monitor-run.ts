@@ -20,7 +20,8 @@ import { deleteSession, getSession, newSessionId, requireDeployed } from '../ses
 import { describeGap, GapWatch } from '../session/gaps';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
-import { flowKey, type TraceSession } from '../session/types';
+import { flowKey } from '../agent/recorders/network/types';
+import type { TraceSession } from '../session/types';
 
 const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
   ReplicaSet: R.replicasets,

@@ -1,6 +1,6 @@
 import { isIP } from '../ip';
 import type { LabelSelector, Labels } from '../labels';
-import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
+import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
 // The log's own vocabulary, for its readers: a selector is a workload's spec.selector.
 export type { Direction, LabelSelector, Labels, Protocol };

@@ -43,6 +43,18 @@ const cases: [string, string][] = [
   importing('lib/kube/dyn-up.ts', ['~/session/client'], true),
   importing('lib/cli/x.ts', ['~/errors', '~/kube/client', '~/session/client'], false),
   importing('lib/agent/world.ts', ['node:fs', 'node:child_process', '~/kube/client'], false),
+  ['lib/agent/core/x.ts', "import { RECORDERS } from '../recorders';\nexport const x = RECORDERS;\n"],
+  ['lib/agent/core/y.ts', "import { syscalls } from '../recorders/syscalls';\nexport const x = syscalls;\n"],
+  importing('lib/agent/core/dyn.ts', ['../recorders/syscalls'], true),
+  [
+    'lib/agent/recorders/kind/x.ts',
+    "import { network } from '../network';\nimport { RECORDERS } from '../index';\nexport const x = [network, RECORDERS];\n",
+  ],
+  [
+    'lib/agent/recorders/kind/y.ts',
+    "import { probesOf } from '../../core/program';\nimport { z } from './z';\nimport type { Gap } from '../../../session/types';\nexport const x = [probesOf, z];\nexport type G = Gap;\n",
+  ],
+  importing('lib/agent/recorders/kind/dyn.ts', ['../network'], true),
 ];
 
 /** no-restricted-imports and no-restricted-syntax messages per file, from one ESLint run (in a child: the config is ESM). */
@@ -97,6 +109,24 @@ describe('layering (eslint no-restricted-imports and import())', () => {
       for (const m of found[file]) expect(m).toMatch(/lib\/kube is the API client/);
     },
   );
+
+  test.each(['lib/agent/core/x.ts', 'lib/agent/core/y.ts', 'lib/agent/core/dyn.ts'])(
+    '%s (the agent core) imports no recorder, not even the registry',
+    (file) => {
+      expect(found[file]).toEqual([expect.stringMatching(/core knows recorders only through/)]);
+    },
+  );
+
+  test('a recorder imports neither another recorder nor the registry; the core, its own folder and lib are fine', () => {
+    expect(found['lib/agent/recorders/kind/x.ts']).toEqual([
+      expect.stringMatching(/imports the core and its own folder only/),
+      expect.stringMatching(/imports the core and its own folder only/),
+    ]);
+    expect(found['lib/agent/recorders/kind/y.ts']).toEqual([]);
+    expect(found['lib/agent/recorders/kind/dyn.ts']).toEqual([
+      expect.stringMatching(/imports the core and its own folder only/),
+    ]);
+  });
 
   test('the CLI and the agent may use what they need', () => {
     expect(found['lib/cli/x.ts']).toEqual([]);
