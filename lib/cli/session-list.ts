@@ -1,6 +1,7 @@
 import type { Deps } from './context';
 import { printObject, renderTable } from './output';
 import { describeTarget, listSessions } from '../session/client';
+import { sessionPhase } from '../session/phase';
 import type { SessionType } from '../session/types';
 
 /** kubectl's AGE column: the largest unit, e.g. 45s, 3m, 2h, 4d. */
@@ -47,7 +48,7 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
           s.metadata.name,
           s.metadata.namespace,
           describeTarget(s.spec.target),
-          s.status?.phase ?? 'Pending',
+          sessionPhase(s),
           nodes.length,
           nodes.reduce((n, r) => n + (r.containers?.length ?? 0), 0),
           age(s.metadata.creationTimestamp, now),

@@ -17,6 +17,7 @@ import {
 } from '../session/client';
 import { describeGap, gapsOf } from '../session/gaps';
 import { finishSession, pendingNodes, startSession } from '../session/lifecycle';
+import { sessionPhase } from '../session/phase';
 import { resolveTargets } from '../session/targets';
 import type { TraceSession } from '../session/types';
 import type { Deps, Io } from './context';
@@ -108,7 +109,7 @@ async function stopAndCollect(
   // (whether the agents finished it before this stop or during it), with it the result is taken.
   if (
     session.spec.state === 'Stopped' &&
-    session.status?.phase === 'Completed' &&
+    sessionPhase(session) === 'Completed' &&
     !pendingNodes(session).length &&
     !gapsOf(session).length
   ) {

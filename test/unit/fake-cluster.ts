@@ -312,6 +312,8 @@ export function agentEntry(final: boolean, recorded: Partial<NodeRecord> = {}): 
     agentVersion: 'test',
     lastFlush: '2025-01-01T00:00:00Z',
     final,
+    // The node's own phase, from which the session's is derived (lib/session/phase.ts).
+    phase: final ? 'Completed' : 'Tracing',
     containers: [],
     ...recorded,
   };

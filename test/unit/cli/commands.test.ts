@@ -2,7 +2,7 @@
 // flags it honours, -v takes kubectl's level, and every refusal comes before any connection.
 import * as path from 'node:path';
 import { GOLDEN_DIR } from '../golden';
-import { clusterWithAgent, FakeCluster, runCli } from '../fake-cluster';
+import { agentEntry, clusterWithAgent, FakeCluster, runCli } from '../fake-cluster';
 
 const VERIFY_LOG = path.join(GOLDEN_DIR, 'netpol-verify', 'log', 'replay.log.jsonl');
 const VERIFY_POLICIES = path.join(GOLDEN_DIR, 'netpol-verify', 'log', 'replay.policies.yaml');
@@ -144,7 +144,7 @@ describe('--timeout has one meaning: how long the verb waits; 0 (or 0s) is no li
         if (method === 'POST' && s?.kind === 'TraceSession')
           setTimeout(() => {
             const live = c.session('web', 'sc-t');
-            if (live) live.status = { phase: 'Tracing', nodes: [] };
+            if (live) live.status = { phase: 'Tracing', nodes: [agentEntry(false)] };
           }, 300);
       };
       const r = await runCli(

@@ -2,7 +2,15 @@ import { buildParser } from '../../../lib/cli/parser';
 import { VERSION } from '../../../lib/version';
 import { FakeCluster, runCli } from '../fake-cluster';
 
-const parse = (args: string[]) => buildParser(args).parseAsync(args);
+/** The parsed flags of a command line ending in --help (which runs no handler; its text is not wanted here). */
+async function parse(args: string[]) {
+  const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  try {
+    return await buildParser(args).parseAsync(args);
+  } finally {
+    log.mockRestore();
+  }
+}
 
 describe('connection flags, spelled as kubectl spells them', () => {
   test('short and long forms reach the verb', async () => {

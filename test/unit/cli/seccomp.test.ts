@@ -40,7 +40,20 @@ function playAgent(
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
     if (method === 'POST') {
-      if (opts.fail) s.status = { phase: 'Failed', message: opts.fail };
+      // A refusal every node decides alike (the target's namespace) is session-wide.
+      if (opts.fail)
+        s.status = {
+          phase: 'Failed',
+          conditions: [
+            {
+              type: 'Accepted',
+              status: 'False',
+              reason: 'TargetOutsideNamespace',
+              message: opts.fail,
+              lastTransitionTime: '2025-01-01T00:00:00Z',
+            },
+          ],
+        };
       else if (opts.trace !== false) s.status = { phase: 'Tracing', nodes: [entry(false)] };
     }
     if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing') {
@@ -115,6 +128,41 @@ describe('seccomp start', () => {
       state: 'Running',
     });
     expect(interrupts.listening).toBe(0);
+  });
+
+  test('the phase is read from every node: one node refusing an open session does not fail it', async () => {
+    const c = clusterWithAgent();
+    const at = '2025-01-01T00:00:00Z';
+    c.hook = (method, _path, obj) => {
+      const s = obj as unknown as TraceSession | undefined;
+      if (method !== 'POST' || s?.kind !== 'TraceSession') return;
+      // node-2 (arm64, no table) refused and wrote phase Failed last; node-1 traces.
+      s.status = {
+        phase: 'Failed',
+        nodes: [
+          { ...agentEntry(false), phase: 'Tracing' },
+          {
+            ...agentEntry(false),
+            node: 'node-2',
+            arch: 'riscv64',
+            phase: 'Failed',
+            conditions: [
+              {
+                type: 'Accepted',
+                status: 'False',
+                reason: 'UnsupportedArchitecture',
+                message: 'node node-2: no syscall table for riscv64',
+                lastTransitionTime: at,
+              },
+            ],
+          },
+        ],
+      };
+    };
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-l', 'app=web', '--name', 'sc-mixed'], c);
+    expect(r).toMatchObject({ code: 0, out: 'sc-mixed\n' });
+    const list = await runCli(['seccomp', 'list', '-n', 'web'], c);
+    expect(list.out).toMatch(/sc-mixed\s+web\s+selector app=web\s+Tracing/);
   });
 
   test('a session the agent refuses is removed, and the reason shown', async () => {
