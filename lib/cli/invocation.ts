@@ -1,3 +1,4 @@
+import type { Argv } from 'yargs';
 import type { Runtime } from './context';
 import type { BaseArgs } from './flags';
 
@@ -25,4 +26,14 @@ export function newInvocation(runtime?: Runtime): Invocation {
 export function invocationOf(argv: BaseArgs): Invocation {
   argv.harden ??= newInvocation();
   return argv.harden;
+}
+
+/**
+ * For a verb whose exit 1 reports findings (as diff's does: `netpol verify`): its failures exit 2.
+ * Set while its flags are read, so a usage error of the verb exits 2 as well.
+ */
+export function reportsFindings<T>(y: Argv<T>): Argv<T> {
+  return y.middleware((argv) => {
+    invocationOf(argv as BaseArgs).failureCode = 2;
+  }, true);
 }

@@ -8,7 +8,7 @@ import {
   type BaseArgs,
   type ConnectionArgs,
 } from './flags';
-import { invocationOf } from './invocation';
+import { invocationOf, reportsFindings } from './invocation';
 import { verbGroup, type AnyCommand } from './verb-group';
 
 /** --input and --skip-invalid: how the verbs that read a flow log take it. */
@@ -143,15 +143,11 @@ export const netpolVerifyCommand: CommandModule<BaseArgs, VerifyArgs> = {
   describe:
     'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
   builder: (y: Argv<BaseArgs>) =>
-    // Its exit 1 reports findings (as diff's does), so its failures exit 2: set before validation.
     addOutputFlag(
-      addFlowLogFlags(addConnectionFlags(y, { namespaced: true })),
+      addFlowLogFlags(addConnectionFlags(reportsFindings(y), { namespaced: true })),
       ['table', 'json', 'yaml'],
       'table',
     )
-      .middleware((argv) => {
-        invocationOf(argv).failureCode = 2;
-      }, true)
       // A string, repeatable (-f a -f b), rather than an array option, which would not take "-".
       .option('filename', {
         alias: 'f',

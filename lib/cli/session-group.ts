@@ -185,6 +185,6 @@ export function sessionGroup<O extends ResultOptions>(kind: SessionKind<O>): Any
     name: kind.group,
     aliases: kind.aliases,
     describe: kind.describe.group,
-    verbs: [start(kind), stop(kind), show(kind), list(kind), remove(kind)],
+    verbs: [start(kind), stop(kind), show(kind), list(kind), remove(kind), ...(kind.verbs ?? [])],
   });
 }

@@ -9,6 +9,7 @@
 import type { Argv } from 'yargs';
 import type { Kube } from '../kube/client';
 import type { SessionType, TraceSession } from '../session/types';
+import type { AnyCommand } from './verb-group';
 
 /** What every kind's show and stop take: -o, and --output-dir where the kind writes files. */
 export interface ResultOptions {
@@ -75,6 +76,8 @@ export interface SessionKind<O extends ResultOptions = ResultOptions> {
   outputDir?: string;
   /** The result's own flags (seccomp: --runtime; securitycontext: --seccomp-profile). */
   resultFlags?<T>(y: Argv<T>): Argv<T>;
+  /** The kind's own verbs besides start, stop, show, list and delete (e.g. seccomp's install). */
+  verbs?: AnyCommand[];
   /** The parsed flags as the result's options. */
   options(argv: ResultOptions & Record<string, unknown>): O;
   result(): Promise<KindResult<O>>;
