@@ -12,12 +12,21 @@ import {
   addTimeoutFlag,
   type ConnectionArgs,
 } from './flags';
+import type { Deps } from './context';
 import type { ResultOptions, SessionKind } from './session-kind';
 import { verbGroup, type AnyCommand } from './verb-group';
 
 type Args = ConnectionArgs & Record<string, unknown>;
 
-const load = () => Promise.all([import('./session-verbs'), import('./context')]);
+type Verbs = typeof import('./session-verbs');
+
+/** A handler that loads the verbs and connects only when it runs, so --help loads neither. */
+const connected =
+  (run: (verbs: Verbs, argv: Args, deps: Deps) => Promise<void>) =>
+  async (argv: Args): Promise<void> => {
+    const [verbs, { collaborators }] = await Promise.all([import('./session-verbs'), import('./context')]);
+    await run(verbs, argv, await collaborators(argv));
+  };
 
 /** -o (the kind's formats), --output-dir where it writes files, and its own result flags. */
 function addResultFlags<O extends ResultOptions>(y: Argv<Args>, kind: SessionKind<O>): Argv<Args> {
@@ -52,9 +61,8 @@ function start<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
         'for the agents to start tracing',
         START_TIMEOUT,
       ).example(`$0 ${kind.group} start ${kind.describe.example}`, ''),
-    handler: async (argv: Args) => {
-      const [{ runStart }, { collaborators }] = await load();
-      await runStart(
+    handler: connected((v, argv, deps) =>
+      v.runStart(
         kind,
         {
           pod: argv.pod as string | undefined,
@@ -63,9 +71,9 @@ function start<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           name: argv.name as string | undefined,
           timeoutMs: argv.timeout as number,
         },
-        await collaborators(argv),
-      );
-    },
+        deps,
+      ),
+    ),
   };
 }
 
@@ -88,9 +96,8 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           }) as unknown as Argv<Args>,
         kind,
       ),
-    handler: async (argv: Args) => {
-      const [{ runStop }, { collaborators }] = await load();
-      await runStop(
+    handler: connected((v, argv, deps) =>
+      v.runStop(
         kind,
         {
           ...kind.options(argv as ResultOptions & Args),
@@ -99,9 +106,9 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           acceptGaps: argv.acceptGaps as boolean,
           timeoutMs: argv.timeout as number,
         },
-        await collaborators(argv),
-      );
-    },
+        deps,
+      ),
+    ),
   };
 }
 
@@ -111,14 +118,9 @@ function show<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
     describe: kind.describe.show,
     builder: (y: Argv<Args>) =>
       addResultFlags(idArg(addConnectionFlags(y, { namespaced: true }), kind.group), kind),
-    handler: async (argv: Args) => {
-      const [{ runShow }, { collaborators }] = await load();
-      await runShow(
-        kind,
-        { ...kind.options(argv as ResultOptions & Args), id: argv.id as string },
-        await collaborators(argv),
-      );
-    },
+    handler: connected((v, argv, deps) =>
+      v.runShow(kind, { ...kind.options(argv as ResultOptions & Args), id: argv.id as string }, deps),
+    ),
   };
 }
 
@@ -168,14 +170,9 @@ function remove<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           if (ids.length && argv.all) throw new Error('name sessions or pass --all, not both');
           return true;
         }) as unknown as Argv<Args>,
-    handler: async (argv: Args) => {
-      const [{ runDelete }, { collaborators }] = await load();
-      await runDelete(
-        kind,
-        { ids: (argv.id as string[] | undefined) ?? [], all: argv.all as boolean },
-        await collaborators(argv),
-      );
-    },
+    handler: connected((v, argv, deps) =>
+      v.runDelete(kind, { ids: (argv.id as string[] | undefined) ?? [], all: argv.all as boolean }, deps),
+    ),
   };
 }
 
