@@ -32,9 +32,24 @@ export function buildParser(args: string[], invocation?: Invocation): Argv<BaseA
       .middleware((argv) => {
         if (invocation) invocation.verbosity = argv.v ?? 0;
       }, true)
-      // A refused command line (yargs' message) is a usage error; a handler's own error passes on.
-      .fail((msg, err) => {
-        throw msg ? new UsageError(msg) : err;
+      // A refused command line (yargs' message) is a usage error, pointing at the help of the verb
+      // it was refused for; a handler's own error passes on.
+      .fail((msg, err, usage) => {
+        throw msg ? new UsageError(msg, helpPath(usage)) : err;
       })
   );
+}
+
+/**
+ * The command a failure happened in, as its help names it ("kubectl harden seccomp stop"): yargs
+ * hands its fail handler the usage of that command's context, whose first line is the command.
+ */
+function helpPath(usage: unknown): string {
+  const line = (usage as { getUsage?: () => [string, string][] }).getUsage?.()[0]?.[0] ?? '$0';
+  const words: string[] = [];
+  for (const w of line.split(/\s+/)) {
+    if (!w || /^[[<]/.test(w)) break; // the positionals start
+    words.push(w);
+  }
+  return words.join(' ').replace('$0', 'kubectl harden');
 }

@@ -101,10 +101,12 @@ describe('a verb offers exactly the flags it honours', () => {
     [['netpol', 'report', '--input', VERIFY_LOG, '-n', 'web']],
     [['netpol', 'report', '--input', VERIFY_LOG, '--context', 'x']],
     [['completion', 'bash', '--kubeconfig', '/k']],
-  ])('%j: refused, before any connection', async (args) => {
+  ])('%j: refused, before any connection, pointing at its help', async (args) => {
     const r = await runCli(args, new FakeCluster());
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/Unknown argument/);
+    const verb = args.filter((a) => /^[a-z]+$/.test(a)).slice(0, args[0] === 'netpol' ? 2 : 1);
+    expect(r.err).toContain(`See 'kubectl harden ${verb.join(' ')} --help' for usage.`);
     expect(r.connects).toBe(0);
   });
 

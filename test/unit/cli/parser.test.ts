@@ -60,7 +60,7 @@ describe('usage errors', () => {
   test('an unknown flag is refused, with the help to read', async () => {
     const r = await runCli(['version', '--bogus'], new FakeCluster());
     expect(r.code).toBe(1);
-    expect(r.err).toBe("error: Unknown argument: bogus\nSee 'kubectl harden --help' for usage.\n");
+    expect(r.err).toBe("error: Unknown argument: bogus\nSee 'kubectl harden version --help' for usage.\n");
   });
 
   test('no verb at all names the commands', async () => {

@@ -72,7 +72,7 @@ describe('seccomp start', () => {
     const r = await runCli(['seccomp', 'start', '-n', 'web', ...flags], c);
     expect(r.code).toBe(1);
     expect(r.err).toContain(message);
-    expect(r.err).toContain("See 'kubectl harden --help' for usage.");
+    expect(r.err).toContain("See 'kubectl harden seccomp start --help' for usage.");
     expect(r.connects).toBe(0);
     expect(c.requests).toEqual([]);
   });
