@@ -115,7 +115,8 @@ export const netpolMonitorCommand: CommandModule<BaseArgs, MonitorArgs> = {
       selector: argv.selector,
       all: argv.all,
       output: argv.output,
-      durationMs: argv.timeout,
+      // --timeout 0 (the default) is no limit: until Ctrl-C.
+      durationMs: Number.isFinite(argv.timeout) ? argv.timeout : undefined,
       startTimeoutMs: START_TIMEOUT_MS,
       flushTimeoutMs: argv.flushTimeout,
       acceptPartial: argv.acceptPartial,

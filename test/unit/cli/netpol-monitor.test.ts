@@ -97,6 +97,28 @@ describe('netpol monitor', () => {
     expect(ok.err).toContain(named);
   });
 
+  test('without --timeout (or with 0) it monitors until Ctrl-C', async () => {
+    for (const timeout of [[], ['--timeout', '0']]) {
+      const c = clusterWithAgent();
+      const interrupts = new FakeInterrupts();
+      let stopped = false;
+      playAgent(c, { onStop: () => (stopped = true) });
+      const run = runCli(
+        ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', tmpLog(), ...timeout],
+        c,
+        interrupts,
+      );
+      while (!c.sessions().length) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 400));
+      expect({ timeout, stopped }).toEqual({ timeout, stopped: false });
+      interrupts.ctrlC();
+      const r = await run;
+      expect(r.code).toBe(0);
+      expect(r.err).toContain('Ctrl-C ends it');
+      expect(r.err).not.toMatch(/for Infinity|TimeoutOverflow/);
+    }
+  });
+
   test('without every final flush the log is partial: said, and exit 1', async () => {
     const c = clusterWithAgent();
     playAgent(c, { final: false });
