@@ -6,7 +6,10 @@ export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}
 
 const INT = '(?:0|[1-9]\\d{0,14})'; // 15 digits stay exact in a double
 const PORT = '(?:0|[1-9]\\d{0,4})';
-const ADDRESS = '[0-9A-Fa-f.:]{2,45}'; // then isIP; no zone id (%), which validateLine refuses
+// IPv4 in full (what isIP takes: no leading zeros); anything else with a colon is checked by isIP.
+// No zone id (%), which validateLine refuses.
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const ADDRESS = `(?:(?:${OCTET}\\.){3}${OCTET}|[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*)`;
 const TIME = RFC3339.source.slice(1, -1).replace(/\((?!\?)/g, '(?:');
 
 /**
@@ -30,11 +33,8 @@ const MONITOR_FLOW = new RegExp(
  * that one accepts and yields the same object for it.
  */
 export class FlowScanner {
-  /** Addresses already checked, each kept as its own copy (see detach). Bounded: external peers are unbounded. */
+  /** IPv6 addresses already checked. Bounded: external peers are unbounded. */
   private readonly ips = new Map<string, string>();
-  /** The address each target id was last seen with, and each peer id. */
-  private readonly localIPs = new Map<number, string>();
-  private readonly remoteIPs = new Map<number, string>();
 
   /**
    * The flow on text[from, to), its target and peer looked up in the definitions read so far, or
@@ -62,14 +62,14 @@ export class FlowScanner {
     pos += (ingress ? 'ingress' : 'egress').length + '","proto":"'.length;
     const tcp = text.charCodeAt(pos) === 0x54; // T
     pos += 'TCP","localIP":"'.length;
-    const localIP = this.ip(text, pos, this.localIPs, target);
+    const localIP = this.ip(text, pos);
     if (localIP === undefined) return undefined;
     pos += localIP.length + '","localPort":'.length;
     let localPort = 0;
     for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos))
       localPort = localPort * 10 + (c - ZERO);
     pos += ',"remoteIP":"'.length;
-    const remoteIP = this.ip(text, pos, this.remoteIPs, peer);
+    const remoteIP = this.ip(text, pos);
     if (remoteIP === undefined) return undefined;
     pos += remoteIP.length + '","remotePort":'.length;
     let remotePort = 0;
@@ -80,8 +80,8 @@ export class FlowScanner {
     for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos)) count = count * 10 + (c - ZERO);
     pos += ',"firstSeen":"'.length;
     const end = text.indexOf('"', pos);
-    const firstSeen = detach(text.slice(pos, end));
-    const lastSeen = detach(text.slice(end + '","lastSeen":"'.length, to - '"}'.length));
+    const firstSeen = copy(text, pos, end);
+    const lastSeen = copy(text, end + '","lastSeen":"'.length, to - '"}'.length);
     // validateFlow's ranges: ports fit 16 bits, and the rule's own port is a real one.
     if (localPort > 65535 || remotePort > 65535 || (ingress ? localPort : remotePort) === 0) return undefined;
     const targetPod = targets.get(target);
@@ -104,37 +104,31 @@ export class FlowScanner {
   }
 
   /**
-   * The address starting at text[pos] if validateLine would take it (an IP, no zone id), as a copy
-   * of its own. A pod keeps its address: the one last seen with the same target (or peer) id is
-   * compared in place first, which spares the copy and the hashing of most lines.
+   * The address starting at text[pos] if validateLine would take it, as a string of its own. The
+   * expression has checked an IPv4 address in full; an IPv6 one is checked by isIP, once.
    */
-  private ip(text: string, pos: number, byId: Map<number, string>, id: number): string | undefined {
-    const last = byId.get(id);
-    if (last !== undefined && text.startsWith(last, pos) && text.charCodeAt(pos + last.length) === QUOTE)
-      return last;
-    const raw = text.slice(pos, text.indexOf('"', pos));
-    let own = this.ips.get(raw);
-    if (own === undefined) {
-      if (isIP(raw) === 0) return undefined;
-      if (this.ips.size >= 4096) this.ips.clear();
-      own = detach(raw);
-      this.ips.set(own, own);
-    }
-    if (byId.size >= 4096) byId.clear();
-    byId.set(id, own);
-    return own;
+  private ip(text: string, pos: number): string | undefined {
+    const end = text.indexOf('"', pos);
+    const raw = copy(text, pos, end);
+    if (text.indexOf(':', pos) > end) return raw; // no colon: IPv4
+    const known = this.ips.get(raw);
+    if (known !== undefined) return known;
+    if (isIP(raw) === 0) return undefined;
+    if (this.ips.size >= 4096) this.ips.clear();
+    this.ips.set(raw, raw);
+    return raw;
   }
 }
 
 const COMMA = 0x2c;
-const QUOTE = 0x22;
 const ZERO = 0x30;
 
 /**
- * A copy of a slice of the chunk. V8 makes a slice of 13 characters or more a view into its parent,
- * the whole chunk the line came from: a consumer that keeps the value (verify keeps each
- * connection's first and last time) would keep every such chunk alive. Two short slices are copies.
+ * text[from, to) as a string of its own. V8 makes a slice of 13 characters or more a view into its
+ * parent, the 64 KiB the line was decoded in: a consumer that keeps the value (verify keeps each
+ * connection's first and last time) would keep every such piece alive. Slices shorter than that
+ * are copies, and joining them makes no view.
  */
-function detach(s: string): string {
-  return s.length < 13 ? s : s.slice(0, 12) + detach(s.slice(12));
+function copy(text: string, from: number, to: number): string {
+  return to - from < 13 ? text.slice(from, to) : text.slice(from, from + 12) + copy(text, from + 12, to);
 }
