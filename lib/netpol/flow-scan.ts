@@ -50,35 +50,22 @@ export class FlowScanner {
     MONITOR_FLOW.lastIndex = from;
     if (!MONITOR_FLOW.test(text) || MONITOR_FLOW.lastIndex !== to) return undefined;
     // Every offset below follows from the expression having matched.
-    let pos = from + '{"kind":"flow","target":'.length;
-    let c = text.charCodeAt(pos);
-    let target = 0;
-    for (; c !== COMMA; c = text.charCodeAt(++pos)) target = target * 10 + (c - ZERO);
-    pos += ',"peer":'.length;
-    let peer = 0;
-    for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos)) peer = peer * 10 + (c - ZERO);
-    pos += ',"direction":"'.length;
+    const target = digits(text, from + '{"kind":"flow","target":'.length);
+    const peer = digits(text, after + ',"peer":'.length);
+    let pos = after + ',"direction":"'.length;
     const ingress = text.charCodeAt(pos) === 0x69; // i
     pos += (ingress ? 'ingress' : 'egress').length + '","proto":"'.length;
     const tcp = text.charCodeAt(pos) === 0x54; // T
     pos += 'TCP","localIP":"'.length;
     const localIP = this.ip(text, pos);
     if (localIP === undefined) return undefined;
-    pos += localIP.length + '","localPort":'.length;
-    let localPort = 0;
-    for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos))
-      localPort = localPort * 10 + (c - ZERO);
-    pos += ',"remoteIP":"'.length;
+    const localPort = digits(text, pos + localIP.length + '","localPort":'.length);
+    pos = after + ',"remoteIP":"'.length;
     const remoteIP = this.ip(text, pos);
     if (remoteIP === undefined) return undefined;
-    pos += remoteIP.length + '","remotePort":'.length;
-    let remotePort = 0;
-    for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos))
-      remotePort = remotePort * 10 + (c - ZERO);
-    pos += ',"count":'.length;
-    let count = 0;
-    for (c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos)) count = count * 10 + (c - ZERO);
-    pos += ',"firstSeen":"'.length;
+    const remotePort = digits(text, pos + remoteIP.length + '","remotePort":'.length);
+    const count = digits(text, after + ',"count":'.length);
+    pos = after + ',"firstSeen":"'.length;
     const end = text.indexOf('"', pos);
     const firstSeen = copy(text, pos, end);
     const lastSeen = copy(text, end + '","lastSeen":"'.length, to - '"}'.length);
@@ -122,6 +109,17 @@ export class FlowScanner {
 
 const COMMA = 0x2c;
 const ZERO = 0x30;
+
+/** Where the last number read by digits() ended (at its comma). */
+let after = 0;
+
+/** The integer the expression matched at text[pos], up to its comma. */
+function digits(text: string, pos: number): number {
+  let v = 0;
+  for (let c = text.charCodeAt(pos); c !== COMMA; c = text.charCodeAt(++pos)) v = v * 10 + (c - ZERO);
+  after = pos;
+  return v;
+}
 
 /**
  * text[from, to) as a string of its own. V8 makes a slice of 13 characters or more a view into its
