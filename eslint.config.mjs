@@ -19,6 +19,19 @@ const noWorld = [
   },
 ];
 
+// DESIGN §7: the agent's core composes recorders through lib/agent/core/recorder.ts and knows none of
+// them (only lib/agent/main.ts, the composition root, imports the registry); a recorder uses the
+// core and its own folder, never another recorder.
+const noRecorders = {
+  group: ['**/recorders', '**/recorders/**'],
+  message:
+    "lib/agent/core knows recorders only through core/recorder.ts: take them as arguments (the registry is main.ts's).",
+};
+const noOtherRecorder = {
+  regex: '^\\.\\./(?!\\.\\./)',
+  message: 'A recorder imports the core and its own folder only: share through lib/agent/core.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.cjs', 'test/golden/**'] },
   js.configs.recommended,
@@ -41,6 +54,14 @@ export default tseslint.config(
   {
     files: ['lib/*.ts', 'lib/{kube,session,agent}/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [noCli] }] },
+  },
+  {
+    files: ['lib/agent/core/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli, noRecorders] }] },
+  },
+  {
+    files: ['lib/agent/recorders/*/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli, noOtherRecorder] }] },
   },
   {
     files: ['lib/{seccomp,netpol,deploy,securitycontext}/**/*.ts'],

@@ -1,14 +1,23 @@
+/**
+ * The agent process: finds the node's cgroup2 mount, its bpftrace and what its kernel serves,
+ * publishes that for `kubectl harden status`, and runs the session controller with the recorders
+ * of the registry until SIGTERM. The composition root: the one place core and recorders meet.
+ */
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { READY_FILE } from '../deploy/manifests';
 import { Kube } from '../kube/client';
 import { inClusterContext } from '../kube/incluster';
 import { resolveContext } from '../kube/kubeconfig';
+import { READY_FILE } from '../session/agent-names';
 import { VERSION } from '../version';
-import { CgroupLayout, detectDriver, findCgroup2Mount } from './cgroups';
-import { Controller } from './controller';
-import { probeBpftrace, SUPPORTED } from './dialect';
-import { effectiveCaps, missingTracingCaps } from './privileges';
+import { CgroupLayout, detectDriver, findCgroup2Mount } from './core/cgroups';
+import { Controller } from './core/controller';
+import { DIALECTS, probeBpftrace, SUPPORTED } from './core/dialect';
+import { DENY_ENV, nodeSources, probeKernel } from './core/kernel';
+import { nodeReport, publishNodeReport } from './core/node-report';
+import { effectiveCaps, missingTracingCaps } from './core/process-caps';
+import { kernelNeeds } from './core/support';
+import { RECORDERS } from './recorders';
 
 const GOARCH: Record<string, string> = {
   x64: 'amd64',
@@ -50,6 +59,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const mount = findCgroup2Mount();
   const layout = new CgroupLayout(mount, detectDriver(mount.mountPoint) ?? 'systemd');
   const bpftrace = await probeBpftrace();
+  const arch = GOARCH[process.arch] ?? process.arch;
   log(
     `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${bpftrace.version}`,
   );
@@ -60,16 +70,40 @@ export async function runAgent(argv: string[]): Promise<number> {
   const caps = effectiveCaps(readFileSync('/proc/self/status', 'utf8'));
   const privilegeProblem = caps === undefined ? undefined : missingTracingCaps(caps);
   if (privilegeProblem) log(privilegeProblem);
+
+  // Asked at every start: a DaemonSet restart may find the node on another kernel.
+  const traits = { node: args.node, arch, dialect: bpftrace.dialect ?? DIALECTS[DIALECTS.length - 1] };
+  const needs = kernelNeeds(RECORDERS, traits);
+  const sources = nodeSources(process.env, bpftrace.fentry);
+  if (sources.deny.length) log(`probes deny-listed by ${DENY_ENV}: ${sources.deny.join(', ')}`);
+  const kernel = probeKernel(sources, needs.probes, needs.members);
   const controller = new Controller(kube, {
     node: args.node,
-    arch: GOARCH[process.arch] ?? process.arch,
+    arch,
     bpftrace,
+    recorders: RECORDERS,
+    kernel,
     layout,
     flushMs: args.flushSeconds * 1000,
     intervalMs: args.intervalMs,
     log,
     privilegeProblem,
   });
+  for (const s of controller.support.values()) {
+    const { type } = s.recorder;
+    log(s.route ? `${type} sessions: ${s.route.name} route` : `${type} sessions refused: ${s.message}`);
+  }
+  const report = nodeReport(
+    { node: args.node, arch, agentVersion: VERSION },
+    kernel,
+    bpftrace,
+    controller.support,
+  );
+  const { POD_NAME: name, POD_UID: uid } = process.env;
+  // `status` shows less without it; tracing does not depend on it.
+  await publishNodeReport(kube, report, name && uid ? { name, uid } : undefined).catch((e: Error) =>
+    log(`cannot publish the node report: ${e.message}`),
+  );
   await controller.start();
   try {
     mkdirSync(dirname(READY_FILE), { recursive: true });

@@ -1,7 +1,8 @@
 import { HardenError } from '../errors';
 import type { Deps, Io } from './context';
 import { toJson, toYamlDocuments } from './output';
-import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR, deployManifests } from '../deploy/manifests';
+import { deployManifests } from '../deploy/manifests';
+import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR } from '../session/agent-names';
 import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
 import type { DaemonSet, Pod } from '../kube/objects';

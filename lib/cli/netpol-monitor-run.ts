@@ -18,7 +18,8 @@ import { FlowLogWriter } from '../netpol/log-writer';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
-import { flowKey, type TraceSession } from '../session/types';
+import { flowKey } from '../agent/recorders/network/types';
+import type { TraceSession } from '../session/types';
 
 const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
   ReplicaSet: R.replicasets,

@@ -1,7 +1,7 @@
 import { HardenError } from '../errors';
 import type { Deps } from './context';
 import { printObject, renderTable } from './output';
-import { AGENT_NAME, AGENT_NAMESPACE } from '../deploy/manifests';
+import { AGENT_NAME, AGENT_NAMESPACE } from '../session/agent-names';
 import { R, resourcePath } from '../kube/paths';
 import type { DaemonSet, List, Node } from '../kube/objects';
 import { podReady } from '../kube/objects';

@@ -1,15 +1,15 @@
-import {
-  CRD_VERSION,
-  GROUP,
-  KIND,
-  MAX_FLOWS_PER_NODE,
-  MAX_GAPS,
-  MAX_PRIVILEGE_ENTRIES,
-} from '../session/types';
+/**
+ * The TraceSession CRD: the core of its schema here, each kind's fields from its recorder (the
+ * registry in lib/agent/recorders), so a new kind of session needs no change here.
+ */
+import { bool, dateTime, identity, str } from '../agent/core/schema';
+import { RECORDERS } from '../agent/recorders';
+import { CRD_VERSION, GROUP, KIND, MAX_GAPS, SESSION_PHASES } from '../session/types';
 
-const str = { type: 'string' };
-const int = { type: 'integer', format: 'int64', minimum: 0 };
-const bool = { type: 'boolean' };
+const PHASES = [...SESSION_PHASES];
+const fields = (part: 'node' | 'container') =>
+  Object.assign({}, ...RECORDERS.map((r) => r.schema[part] ?? {}));
+
 const labelMap = { type: 'object', additionalProperties: { type: 'string' } };
 
 const conditions = {
@@ -24,7 +24,7 @@ const conditions = {
       status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
       reason: str,
       message: str,
-      lastTransitionTime: { type: 'string', format: 'date-time' },
+      lastTransitionTime: dateTime,
     },
   },
 };
@@ -55,93 +55,17 @@ const gaps = {
     type: 'object',
     required: ['from', 'to', 'reason'],
     properties: {
-      from: { type: 'string', format: 'date-time' },
-      to: { type: 'string', format: 'date-time' },
+      from: dateTime,
+      to: dateTime,
       reason: str,
     },
   },
 };
 
-/** Which container instance a record is about. */
-const identity = { pod: str, podUID: str, workload: str, container: str, containerID: str };
-
 const container = {
   type: 'object',
-  required: ['pod', 'container', 'syscalls'],
-  properties: {
-    ...identity,
-    syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },
-    recordedFromStart: bool,
-    filterSeen: bool,
-    gaps,
-  },
-};
-
-const flow = {
-  type: 'object',
-  required: ['pod', 'direction', 'proto', 'remoteIP'],
-  properties: {
-    pod: str,
-    direction: { type: 'string', enum: ['ingress', 'egress'] },
-    proto: { type: 'string', enum: ['TCP', 'UDP'] },
-    localIP: str,
-    localPort: { type: 'integer', minimum: 0, maximum: 65535 },
-    remoteIP: str,
-    remotePort: { type: 'integer', minimum: 0, maximum: 65535 },
-    count: int,
-    firstSeen: { type: 'string', format: 'date-time' },
-    lastSeen: { type: 'string', format: 'date-time' },
-  },
-};
-
-const count = int;
-const pair = (item: object) => ({ type: 'array', items: item, minItems: 2, maxItems: 2 });
-const bounded = (item: object) => ({ type: 'array', items: item, maxItems: MAX_PRIVILEGE_ENTRIES });
-const signedInt = { type: 'integer', format: 'int64' };
-
-const privilege = {
-  type: 'object',
-  required: ['pod', 'container', 'containerID'],
-  properties: {
-    ...identity,
-    recordedFromStart: bool,
-    mounts: bounded(str),
-    credentials: bounded({
-      type: 'object',
-      properties: { uid: int, gid: int, euid: int, egid: int, capEffective: str, count },
-    }),
-    idChanges: bounded({
-      type: 'object',
-      properties: {
-        syscall: str,
-        args: { type: 'array', items: signedInt, maxItems: 3 },
-        result: signedInt,
-        count,
-      },
-    }),
-    capChecks: bounded({
-      type: 'object',
-      properties: { capability: str, syscall: str, granted: bool, onBehalf: bool, count },
-    }),
-    execs: bounded({
-      type: 'object',
-      properties: { path: str, euid: pair(int), egid: pair(int), capEffective: pair(str), count },
-    }),
-    writes: bounded({
-      type: 'object',
-      properties: {
-        syscall: str,
-        path: str,
-        rootfs: { type: 'string', enum: ['yes', 'no', 'unknown'] },
-        count,
-      },
-    }),
-    privateReads: bounded({
-      type: 'object',
-      properties: { path: str, mode: str, uid: int, gid: int, count },
-    }),
-    truncated: bool,
-  },
+  required: ['pod', 'container'],
+  properties: { ...identity, recordedFromStart: bool, filterSeen: bool, gaps, ...fields('container') },
 };
 
 const nodeRecord = {
@@ -152,17 +76,13 @@ const nodeRecord = {
     arch: str,
     agentVersion: str,
     bpftraceVersion: str,
-    lastFlush: { type: 'string', format: 'date-time' },
+    lastFlush: dateTime,
     final: bool,
-    containers: {
-      type: 'array',
-      items: container,
-    },
-    flows: { type: 'array', items: flow, maxItems: MAX_FLOWS_PER_NODE },
-    truncated: bool,
-    privileges: { type: 'array', items: privilege, maxItems: 1000 },
+    phase: { type: 'string', enum: PHASES },
+    containers: { type: 'array', items: container },
     conditions,
     gaps,
+    ...fields('node'),
   },
 };
 
@@ -208,7 +128,7 @@ export function traceSessionCrd() {
                   type: 'object',
                   required: ['type', 'target', 'state'],
                   properties: {
-                    type: { type: 'string', enum: ['seccomp', 'network', 'capabilities'] },
+                    type: { type: 'string', enum: RECORDERS.map((r) => r.type) },
                     state: { type: 'string', enum: ['Running', 'Stopped'] },
                     target: {
                       type: 'object',
@@ -237,7 +157,7 @@ export function traceSessionCrd() {
                 status: {
                   type: 'object',
                   properties: {
-                    phase: { type: 'string', enum: ['Pending', 'Tracing', 'Completed', 'Failed'] },
+                    phase: { type: 'string', enum: PHASES },
                     message: str,
                     conditions,
                     nodes: {

@@ -1,18 +1,9 @@
 import { VERSION } from '../version';
+import { AGENT_LABELS, AGENT_NAME, AGENT_NAMESPACE, READY_FILE } from '../session/agent-names';
 import { GROUP } from '../session/types';
 import { traceSessionCrd } from './crd';
 
-export const AGENT_NAMESPACE = 'harden-system';
-export const AGENT_NAME = 'harden-agent';
-export const AGENT_LABELS = {
-  'app.kubernetes.io/name': AGENT_NAME,
-  'app.kubernetes.io/part-of': 'kubectl-harden',
-};
-/** Selects the agent's pods (the DaemonSet's selector, and every query for them). */
-export const AGENT_SELECTOR = `app.kubernetes.io/name=${AGENT_NAME}`;
 export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
-/** Where the agent signals readiness (bpftrace found, API reachable) for its readiness probe. */
-export const READY_FILE = '/run/harden/ready';
 
 export interface DeployOptions {
   image?: string;
@@ -60,6 +51,29 @@ export function agentClusterRole() {
       { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
     ],
+  };
+}
+
+/**
+ * In its own namespace only: the per-node report (kernel, kinds served) `kubectl harden status`
+ * reads, one ConfigMap per node, written by server-side apply (create, then patch).
+ */
+export function agentRole() {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: meta(AGENT_NAME, AGENT_NAMESPACE),
+    rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] }],
+  };
+}
+
+export function agentRoleBinding() {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(AGENT_NAME, AGENT_NAMESPACE),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: AGENT_NAME },
+    subjects: [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace: AGENT_NAMESPACE }],
   };
 }
 
@@ -135,7 +149,12 @@ export function agentDaemonSet(opts: DeployOptions = {}) {
               name: 'agent',
               image: opts.image ?? defaultImage(),
               args,
-              env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                // The owner of the node report it publishes: the report goes with the pod.
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+              ],
               securityContext: { privileged: true },
               resources: {
                 requests: { cpu: '50m', memory: '96Mi' },
@@ -160,6 +179,8 @@ export function deployManifests(opts: DeployOptions = {}) {
     agentServiceAccount(),
     agentClusterRole(),
     agentClusterRoleBinding(),
+    agentRole(),
+    agentRoleBinding(),
     tracerClusterRole(),
     agentDaemonSet(opts),
   ];

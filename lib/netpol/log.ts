@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { FlowScanner, RFC3339 } from './flow-scan';
-import type { Direction, Flow as SessionFlow, Protocol } from '../session/types';
+import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
 export type { Direction, Protocol };
 

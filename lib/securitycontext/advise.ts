@@ -13,7 +13,7 @@
  * user (what it did not do during the session is not known). A container whose start was not seen gets no advice on what its start-up
  * decides (user, capabilities, root filesystem, privilege escalation): that is never guessed safe.
  */
-import type { PrivilegeRecord } from '../session/types';
+import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
 import { classifyChecks, k8sCapability } from './capabilities';
 import { evaluatePss, type PssResult } from './pss';
 import type { ContainerSpec, PodSpec, SecurityContext } from './types';

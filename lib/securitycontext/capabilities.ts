@@ -14,7 +14,7 @@
  *   incidental (inferred from the syscall);
  * - anything else granted → needed (a check the workload passed only thanks to the capability).
  */
-import type { PrivilegeRecord } from '../session/types';
+import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
 
 type Check = PrivilegeRecord['capChecks'][number];
 

@@ -1,4 +1,4 @@
-import { AGENT_NAMESPACE, AGENT_SELECTOR } from '../deploy/manifests';
+import { AGENT_NAMESPACE, AGENT_SELECTOR } from './agent-names';
 import type { Kube } from '../kube/client';
 import type { List, Pod } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';

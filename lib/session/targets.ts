@@ -1,5 +1,5 @@
 import { HardenError } from '../errors';
-import { AGENT_NAMESPACE } from '../deploy/manifests';
+import { AGENT_NAMESPACE } from './agent-names';
 import { ApiError, type Kube } from '../kube/client';
 import type { List, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';

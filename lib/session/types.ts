@@ -9,9 +9,17 @@ export const CRD_VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${CRD_VERSION}`;
 export const KIND = 'TraceSession';
 
-export type SessionType = 'seccomp' | 'network' | 'capabilities';
+/**
+ * The kinds of session by their spec.type. Each recorder (lib/agent/recorders/<kind>/types.ts)
+ * declares its own here by declaration merging, with the fields it adds to NodeRecord and
+ * ContainerRecord, so this file names no kind and a new kind touches only its own folder.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled in by the recorders
+export interface SessionKinds {}
+export type SessionType = keyof SessionKinds;
 export type SessionState = 'Running' | 'Stopped';
-export type SessionPhase = 'Pending' | 'Tracing' | 'Completed' | 'Failed';
+export const SESSION_PHASES = ['Pending', 'Tracing', 'Completed', 'Failed'] as const;
+export type SessionPhase = (typeof SESSION_PHASES)[number];
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -77,15 +85,21 @@ export interface Gap {
 /** Gaps kept per container (and per node); beyond it, neighbours merge (the span only grows). */
 export const MAX_GAPS = 16;
 
-export interface ContainerRecord {
+/** Which container instance a record is about. */
+export interface ContainerIdentity {
   pod: string;
   podUID: string;
   /** The pod's workload (controller, one level up for Deployments), so profiles merge across replicas. */
   workload?: string;
   container: string;
   containerID: string;
-  /** Raw syscall numbers of the node's architecture, sorted and unique. */
-  syscalls: number[];
+}
+
+/**
+ * A target container this node traced, with how completely; recorders add their per-container
+ * fields (declaration merging, see SessionKinds).
+ */
+export interface ContainerRecord extends ContainerIdentity {
   /** The container's cgroup was armed before its entrypoint ran: nothing it did was missed. */
   recordedFromStart: boolean;
   /** It installed a seccomp filter while traced, so the runtime's post-filter syscalls are in `syscalls`. */
@@ -94,94 +108,7 @@ export interface ContainerRecord {
   gaps?: Gap[];
 }
 
-export type Direction = 'ingress' | 'egress';
-export type Protocol = 'TCP' | 'UDP';
-
-/** One connection tuple as the kernel saw it on a traced pod's side, with how often. */
-export interface FlowTuple {
-  direction: Direction;
-  proto: Protocol;
-  /** Ingress: local = the traced pod; egress: remote = the peer. */
-  localIP: string;
-  /** 0 for egress: the ephemeral source port is never part of a policy. */
-  localPort: number;
-  remoteIP: string;
-  /** 0 for ingress: the peer's port is ephemeral. */
-  remotePort: number;
-  count: number;
-}
-
-export interface Flow extends FlowTuple {
-  pod: string;
-  /** RFC 3339. */
-  firstSeen: string;
-  lastSeen: string;
-}
-
-/**
- * Flow entries one node keeps per session: the CRD's maxItems and the agent's table cap, so the
- * agent truncates (and says so) before the API server would refuse the whole status.
- */
-export const MAX_FLOWS_PER_NODE = 2000;
-
-/** A flow's identity: everything but its counts and times. Two entries with one key are one flow. */
-export function flowKey(f: Omit<Flow, 'count' | 'firstSeen' | 'lastSeen'>): string {
-  return [f.pod, f.direction, f.proto, f.localIP, f.localPort, f.remoteIP, f.remotePort].join('|');
-}
-
-/** Entries per list of a container's privilege record (CRD maxItems, agent cap; beyond it `truncated`). */
-export const MAX_PRIVILEGE_ENTRIES = 256;
-/** Entries across all of a node's privilege records for one session (paths make an entry ≤ ~300 bytes). */
-export const MAX_PRIVILEGE_ENTRIES_PER_NODE = 3000;
-
-/**
- * What a capabilities session saw one container do, aggregated and bounded. Exact: every field is
- * what the kernel reported at the named tracepoint. Inferred (by synthesis, not here): whether a
- * capability check was needed, and whether an absolute path written by a path-only call is on the
- * root filesystem (`rootfs: 'unknown'`, decided from the container's volume mounts).
- */
-export interface PrivilegeRecord {
-  pod: string;
-  podUID: string;
-  workload?: string;
-  container: string;
-  containerID: string;
-  /** Its entrypoint's exec was seen: start-up (the user it started as, early set*id calls) is included. */
-  recordedFromStart: boolean;
-  /** mountPath of each volumeMount of the container, from the pod spec the agent saw. */
-  mounts: string[];
-  /** Credentials at each exec and after each set*id call. capEffective: hex bit mask. */
-  credentials: {
-    uid: number;
-    gid: number;
-    euid: number;
-    egid: number;
-    capEffective: string;
-    count: number;
-  }[];
-  /** set*id calls: args as passed (-1: not an argument of this call), result 0 or -errno. */
-  idChanges: { syscall: string; args: number[]; result: number; count: number }[];
-  /** capability:cap_capable: the check, the syscall it ran in, whether granted, with overridden creds. */
-  capChecks: { capability: string; syscall: string; granted: boolean; onBehalf: boolean; count: number }[];
-  /** execs that gained privilege (euid, egid, or effective capabilities the caller lacked). */
-  execs: {
-    path: string;
-    euid: [number, number];
-    egid: [number, number];
-    capEffective: [string, string];
-    count: number;
-  }[];
-  /** Successful writes: syscall, path as passed, and whether the file or directory is on the root fs. */
-  writes: { syscall: string; path: string; rootfs: 'yes' | 'no' | 'unknown'; count: number }[];
-  /**
-   * Files and directories a root process opened for reading that other users may not read
-   * (permission bits lack o+r): what would break if it ran as someone else. mode: octal string.
-   */
-  privateReads?: { path: string; mode: string; uid: number; gid: number; count: number }[];
-  /** Some list hit its cap; counts of kept entries stay exact. */
-  truncated?: boolean;
-}
-
+/** One node's entry in a session's status; recorders add their fields (see SessionKinds). */
 export interface NodeRecord {
   node: string;
   /** GOARCH naming, as Node.status.nodeInfo.architecture: amd64, arm64. */
@@ -191,20 +118,25 @@ export interface NodeRecord {
   bpftraceVersion?: string;
   /** When this agent last wrote its entry. */
   lastFlush: string;
-  /** Set once the agent has seen state Stopped and written everything it had. */
+  /**
+   * Set once the agent has seen state Stopped and written everything it had, or when it refused the
+   * session (it has nothing to write, ever).
+   */
   final: boolean;
+  /**
+   * This node's part: Pending until its program traces the session's targets, Failed when it
+   * refused the session (its Accepted condition says why). The session's phase is derived from
+   * every node's (see ./phase).
+   */
+  phase?: SessionPhase;
   containers: ContainerRecord[];
-  flows?: Flow[];
-  /** Flows beyond the cap were dropped (counts of kept flows stay exact). */
-  truncated?: boolean;
-  /** Capabilities sessions: per container instance, what it did with its privileges. */
-  privileges?: PrivilegeRecord[];
   conditions?: Condition[];
   /** Intervals in which this node traced nothing: a pod that lived only then left no record. */
   gaps?: Gap[];
 }
 
 export interface TraceSessionStatus {
+  /** Derived from every node's entry (see ./phase), for `kubectl get`; read it with sessionPhase(). */
   phase?: SessionPhase;
   message?: string;
   conditions?: Condition[];

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { probeBpftrace, type Dialect } from '../../lib/agent/dialect';
+import { probeBpftrace, type Dialect } from '../../lib/agent/core/dialect';
 
 export const BPFTRACE =
   process.env.HARDEN_BPFTRACE || path.resolve(__dirname, '..', '..', 'scripts', 'testenv', 'bpftrace-image');

@@ -9,18 +9,19 @@ import * as path from 'node:path';
 import { randomUUID, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BpftraceRun } from '../../lib/agent/bpftrace';
-import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
-import type { Dialect } from '../../lib/agent/dialect';
-import { PrivilegeTable, type PrivilegeEvent } from '../../lib/agent/caps-parse';
-import type { FlowRecord } from '../../lib/agent/net-parse';
-import type { TraceEvent } from '../../lib/agent/output';
-import { assembleProgram } from '../../lib/agent/assemble';
-import { extraOf } from '../../lib/agent/plan';
-import type { ProgramTargets } from '../../lib/agent/program';
-import { seccompOnlyProgram } from '../support/programs';
+import { BpftraceRun } from '../../lib/agent/core/bpftrace';
+import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/core/cgroups';
+import type { Dialect } from '../../lib/agent/core/dialect';
+import type { PrivilegeEvent } from '../../lib/agent/recorders/privileges/parse';
+import { PrivilegeTable } from '../../lib/agent/recorders/privileges/record';
+import type { FlowRecord } from '../../lib/agent/recorders/network/parse';
+import type { SyscallEvent } from '../../lib/agent/recorders/syscalls/parse';
+import type { TraceEvent } from '../../lib/agent/core/output';
+import type { ProgramTargets } from '../../lib/agent/core/program';
+import { parse, programFor, recordedBy, seccompOnlyProgram } from '../support/programs';
 import { hostSyscalls } from '../support/syscalls';
-import { Tracer } from '../../lib/agent/tracer';
+import { Tracer } from '../../lib/agent/core/tracer';
+import { networkInputs } from '../../lib/agent/recorders/network';
 import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
 // The host's own numbers (mkdir and rmdir do not exist on arm64; mkdirat and unlinkat do everywhere).
@@ -82,11 +83,11 @@ class Seen {
   filter = new Set<string>();
   prints = 0;
   on = (e: TraceEvent): void => {
-    if (e.kind === 'syscalls') {
+    if (e.kind === 'recorded' && e.recorder === 'seccomp') {
       this.prints++;
-      for (const { cgroup, nr } of e.pairs) {
+      for (const { cgroup, nrs } of recordedBy<SyscallEvent>('seccomp', e)) {
         if (!this.sets.has(cgroup)) this.sets.set(cgroup, new Set());
-        this.sets.get(cgroup)!.add(nr);
+        for (const nr of nrs) this.sets.get(cgroup)!.add(nr);
       }
     }
     if (e.kind === 'armed') this.armed.set(e.cgroup, e.path);
@@ -127,7 +128,10 @@ d('bpftrace engine (real kernel)', () => {
   });
 
   async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
-    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL, dialect), seen.on, { binary: BPFTRACE });
+    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL, dialect), seen.on, {
+      binary: BPFTRACE,
+      ...parse,
+    });
     runs.push(run);
     await run.start();
     return run;
@@ -206,7 +210,7 @@ d('bpftrace engine (real kernel)', () => {
           if (e) throw e;
         },
       },
-      { binary: BPFTRACE },
+      { binary: BPFTRACE, ...parse },
     );
     tracers.push(tracer);
     await tracer.reconcile();
@@ -260,7 +264,7 @@ d('bpftrace engine (real kernel)', () => {
         (e) => {
           if (e.kind === 'full') full++;
         },
-        { binary: BPFTRACE },
+        { binary: BPFTRACE, ...parse },
       );
       runs.push(run);
       await run.start();
@@ -284,21 +288,19 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     const flows: FlowRecord[] = [];
     // Composed as the agent does when seccomp and network sessions share the node.
-    const extra = extraOf({
-      seccomp: true,
-      network: true,
-      capabilities: false,
-      openNetwork: false,
-      podIPs: ['127.0.0.1'],
-    });
-    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect);
+    const program = programFor(
+      [{ type: 'seccomp' }, { type: 'network', inputs: [networkInputs.ip('127.0.0.1')] }],
+      { seeds: [], podPrefixes: [c.prefix] },
+      INTERVAL,
+      dialect,
+    );
     const run = new BpftraceRun(
       program,
       (e) => {
         seen.on(e);
-        if (e.kind === 'flows') flows.push(...e.records);
+        flows.push(...recordedBy<FlowRecord>('network', e));
       },
-      { binary: BPFTRACE },
+      { binary: BPFTRACE, ...parse },
     );
     runs.push(run);
     await run.start();
@@ -330,22 +332,21 @@ d('bpftrace engine (real kernel)', () => {
     const events: PrivilegeEvent[] = [];
     const seen = new Seen();
     // Seccomp and capabilities sessions on one node: the program the agent composes for both.
-    const extra = extraOf({
-      seccomp: true,
-      network: false,
-      capabilities: true,
-      openNetwork: false,
-      podIPs: [],
-    });
     const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-    const program = assembleProgram({ seeds: [], podPrefixes: [c.prefix], extra }, INTERVAL, dialect, arch);
+    const program = programFor(
+      [{ type: 'seccomp' }, { type: 'capabilities' }],
+      { seeds: [], podPrefixes: [c.prefix] },
+      INTERVAL,
+      dialect,
+      arch,
+    );
     const run = new BpftraceRun(
       program,
       (e) => {
         seen.on(e);
-        if (e.kind === 'privileges') events.push(...e.events);
+        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
       },
-      { binary: BPFTRACE },
+      { binary: BPFTRACE, ...parse },
     );
     runs.push(run);
     await run.start();
@@ -385,7 +386,7 @@ d('bpftrace engine (real kernel)', () => {
       container: 'c',
       containerID: c.id,
       recordedFromStart: true,
-      mounts: [],
+      filterSeen: false,
     });
     expect(table.containers()[0].writes).toContainEqual(
       expect.objectContaining({ path: `/var/tmp/${rel}`, rootfs: 'yes' }),

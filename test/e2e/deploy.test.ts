@@ -44,6 +44,8 @@ const objects = [
   ['serviceaccount', 'harden-agent', '-n', 'harden-system'],
   ['clusterrole', 'harden-agent'],
   ['clusterrolebinding', 'harden-agent'],
+  ['role', 'harden-agent', '-n', 'harden-system'],
+  ['rolebinding', 'harden-agent', '-n', 'harden-system'],
   ['clusterrole', 'harden-tracer'],
   ['daemonset', 'harden-agent', '-n', 'harden-system'],
 ];

@@ -19,13 +19,14 @@ import * as path from 'node:path';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BpftraceRun } from '../../lib/agent/bpftrace';
-import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/cgroups';
-import type { Dialect } from '../../lib/agent/dialect';
-import { FlowTable, parseNetLine, type FlowRecord } from '../../lib/agent/net-parse';
-import type { TraceEvent } from '../../lib/agent/output';
-import type { Flow } from '../../lib/session/types';
-import { networkOnlyProgram } from '../support/programs';
+import { BpftraceRun } from '../../lib/agent/core/bpftrace';
+import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/core/cgroups';
+import type { Dialect } from '../../lib/agent/core/dialect';
+import { parseNetLine, type FlowRecord } from '../../lib/agent/recorders/network/parse';
+import { FlowTable } from '../../lib/agent/recorders/network/record';
+import type { Flow } from '../../lib/agent/recorders/network/types';
+import type { TraceEvent } from '../../lib/agent/core/output';
+import { networkOnlyProgram, parse, recordedBy } from '../support/programs';
 import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
 
 const INTERVAL = 300;
@@ -334,7 +335,7 @@ d('network-session program on loopback (the agent runner)', () => {
       INTERVAL,
       dialect,
     );
-    run = new BpftraceRun(program, (e) => events.push(e), { binary: BPFTRACE });
+    run = new BpftraceRun(program, (e) => events.push(e), { binary: BPFTRACE, ...parse });
     await run.start();
     // The container's cgroup is made after the program attached: only cgroup_mkdir can arm it.
     fs.mkdirSync(container);
@@ -353,7 +354,7 @@ d('network-session program on loopback (the agent runner)', () => {
     }
     await sleep(3 * INTERVAL);
     await run.stop();
-    records = events.flatMap((e) => (e.kind === 'flows' ? e.records : []));
+    records = events.flatMap((e) => recordedBy<FlowRecord>('network', e));
   });
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { BpftraceError } from '../../lib/agent/bpftrace';
+import { BpftraceError } from '../../lib/agent/core/bpftrace-error';
 import { UsageError } from '../../lib/cli/errors';
 import { HardenError } from '../../lib/errors';
 import { ApiError } from '../../lib/kube/client';

@@ -9,7 +9,7 @@ import { R, resourcePath, type ResourceRef } from '../../lib/kube/paths';
 import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
 import type { GlobalFlags } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
-import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/deploy/manifests';
+import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/session/agent-names';
 import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;

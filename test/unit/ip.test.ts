@@ -1,4 +1,4 @@
-import { normalizeIP } from '../../lib/agent/net-parse';
+import { normalizeIP } from '../../lib/agent/recorders/network/parse';
 import { unmapIPv4 } from '../../lib/ip';
 import { hostCidr } from '../../lib/netpol/synthesize';
 

@@ -23,6 +23,16 @@ const cases: [string, string][] = [
   ...SYNTHESIS.map((f): [string, string] => [f.replace('x.ts', 'y.ts'), worldImports]),
   ['lib/cli/x.ts', "import { HardenError } from '../errors';\nexport const x = HardenError;\n"],
   ['lib/agent/y.ts', worldImports],
+  ['lib/agent/core/x.ts', "import { RECORDERS } from '../recorders';\nexport const x = RECORDERS;\n"],
+  ['lib/agent/core/y.ts', "import { syscalls } from '../recorders/syscalls';\nexport const x = syscalls;\n"],
+  [
+    'lib/agent/recorders/kind/x.ts',
+    "import { network } from '../network';\nimport { RECORDERS } from '../index';\nexport const x = [network, RECORDERS];\n",
+  ],
+  [
+    'lib/agent/recorders/kind/y.ts',
+    "import { probesOf } from '../../core/program';\nimport { z } from './z';\nimport type { Gap } from '../../../session/types';\nexport const x = [probesOf, z];\nexport type G = Gap;\n",
+  ],
 ];
 
 /** no-restricted-imports messages per file, from one ESLint run (in a child: the config is ESM). */
@@ -64,6 +74,21 @@ describe('layering (eslint no-restricted-imports)', () => {
       expect(messages).toMatch(/'\.\.\/kube\/client'/);
     },
   );
+
+  test.each(['lib/agent/core/x.ts', 'lib/agent/core/y.ts'])(
+    '%s (the agent core) imports no recorder, not even the registry',
+    (file) => {
+      expect(found[file]).toEqual([expect.stringMatching(/core knows recorders only through/)]);
+    },
+  );
+
+  test('a recorder imports neither another recorder nor the registry; the core, its own folder and lib are fine', () => {
+    expect(found['lib/agent/recorders/kind/x.ts']).toEqual([
+      expect.stringMatching(/imports the core and its own folder only/),
+      expect.stringMatching(/imports the core and its own folder only/),
+    ]);
+    expect(found['lib/agent/recorders/kind/y.ts']).toEqual([]);
+  });
 
   test('the CLI and the agent may use what they need', () => {
     expect(found['lib/cli/x.ts']).toEqual([]);

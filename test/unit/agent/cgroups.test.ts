@@ -7,7 +7,7 @@ import {
   parseContainerID,
   podUIDOfPath,
   qosClassOf,
-} from '../../../lib/agent/cgroups';
+} from '../../../lib/agent/core/cgroups';
 import { expectGolden, goldenJson } from '../golden';
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

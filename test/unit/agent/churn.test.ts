@@ -33,7 +33,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   await soon(
     'recorded',
     () => entryOf(w, 's'),
-    (n) => n?.containers[0]?.syscalls.length === 1,
+    (n) => n?.containers[0]?.syscalls?.length === 1,
   );
   w.fake.deletePod(pod.metadata.uid!);
   // The container runs on (a force delete), and what it does is printed after the DELETED event.
@@ -41,7 +41,7 @@ test("sets printed after the pod's DELETED event still count; then the pod and i
   await soon(
     'late set',
     () => entryOf(w, 's'),
-    (n) => n?.containers[0]?.syscalls.includes(165) ?? false,
+    (n) => n?.containers[0]?.syscalls?.includes(165) ?? false,
   );
   expect(entryOf(w, 's')!.containers.map((c) => c.pod)).toEqual(['job-1']);
   expect(w.controller.memory).toMatchObject({ pods: 0, gonePods: 1, cgroups: 1 });

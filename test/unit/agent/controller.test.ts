@@ -1,14 +1,19 @@
-import { BpftraceError, type BpftraceRun } from '../../../lib/agent/bpftrace';
-import { CgroupLayout } from '../../../lib/agent/cgroups';
-import { Controller } from '../../../lib/agent/controller';
-import { DIALECTS } from '../../../lib/agent/dialect';
-import type { ProgramTargets } from '../../../lib/agent/program';
-import type { TracerHooks, TracerLike } from '../../../lib/agent/tracer';
+import type { BpftraceRun } from '../../../lib/agent/core/bpftrace';
+import { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
+import { CgroupLayout } from '../../../lib/agent/core/cgroups';
+import { Controller } from '../../../lib/agent/core/controller';
+import { DIALECTS } from '../../../lib/agent/core/dialect';
+import type { ProgramTargets } from '../../../lib/agent/core/program';
+import type { TracerHooks, TracerLike } from '../../../lib/agent/core/tracer';
+import { RECORDERS } from '../../../lib/agent/recorders';
+import type { FlowRecord } from '../../../lib/agent/recorders/network/parse';
+import type { PrivilegeEvent } from '../../../lib/agent/recorders/privileges/parse';
 import { R } from '../../../lib/kube/paths';
 import type { Pod } from '../../../lib/kube/objects';
 import type { TraceSession } from '../../../lib/session/types';
 import { eventually } from '../../support/eventually';
 import { clusterWithAgent, type FakeCluster } from '../fake-cluster';
+import { EVERY_PROBE } from './fake-world';
 
 const INTERVAL_MS = 100;
 
@@ -44,6 +49,8 @@ async function agentWithSession(
     node: 'node-1',
     arch: 'amd64',
     bpftrace: { binary: 'bpftrace', version: 'test', dialect: DIALECTS[0] },
+    recorders: RECORDERS,
+    kernel: EVERY_PROBE,
     layout: new CgroupLayout({ mountPoint: '/sys/fs/cgroup', root: '/' }, 'cgroupfs'),
     flushMs: 60_000,
     intervalMs: INTERVAL_MS,
@@ -106,23 +113,16 @@ describe('the session controller', () => {
         spec: { state: 'Stopped' },
       });
       // Printed by bpftrace's last interval, after the agent saw the stop.
-      tracer.hooks.onEvent(
-        {
-          kind: 'flows',
-          records: [
-            {
-              direction: 'ingress',
-              proto: 'TCP',
-              localIP: '10.244.0.5',
-              localPort: 80,
-              remoteIP: '10.244.0.9',
-              remotePort: 0,
-              count: 1,
-            },
-          ],
-        },
-        {} as BpftraceRun,
-      );
+      const ingress: FlowRecord = {
+        direction: 'ingress',
+        proto: 'TCP',
+        localIP: '10.244.0.5',
+        localPort: 80,
+        remoteIP: '10.244.0.9',
+        remotePort: 0,
+        count: 1,
+      };
+      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
       const final = await eventually(
         async () => entry(c),
         (e) => e?.final === true,
@@ -186,26 +186,18 @@ describe('the session controller', () => {
         run,
       );
       tracer.hooks.onEvent({ kind: 'exec', cgroup: '77' }, run);
-      tracer.hooks.onEvent(
-        {
-          kind: 'privileges',
-          events: [
-            {
-              cgroup: '77',
-              count: 1,
-              kind: 'cred',
-              uid: 999,
-              gid: 999,
-              euid: 999,
-              egid: 999,
-              capEffective: 0n,
-            },
-            { cgroup: '78', count: 1, kind: 'cred', uid: 0, gid: 0, euid: 0, egid: 0, capEffective: 0n },
-            { cgroup: '99', count: 1, kind: 'cred', uid: 0, gid: 0, euid: 0, egid: 0, capEffective: 0n },
-          ],
-        },
-        run,
-      );
+      const cred = (cgroup: string, id: number): PrivilegeEvent => ({
+        cgroup,
+        count: 1,
+        kind: 'cred',
+        uid: id,
+        gid: id,
+        euid: id,
+        egid: id,
+        capEffective: 0n,
+      });
+      const creds = [cred('77', 999), cred('78', 0), cred('99', 0)];
+      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'capabilities', events: creds }, run);
       await ctl.flush();
       const mine = c.session('web', 'cap-1')?.status?.nodes?.[0];
       expect(mine?.privileges).toEqual([
@@ -218,7 +210,11 @@ describe('the session controller', () => {
           credentials: [{ uid: 999, gid: 999, euid: 999, egid: 999, capEffective: '0x0', count: 1 }],
         }),
       ]);
-      expect(mine?.containers).toEqual([]);
+      // Which target containers were traced, how completely: for every kind; no syscalls field but seccomp's.
+      expect(mine?.containers).toEqual([
+        expect.objectContaining({ container: 'redis', recordedFromStart: true, filterSeen: false }),
+      ]);
+      expect(mine?.containers[0]).not.toHaveProperty('syscalls');
       expect(kindsOfAttached(tracer)).toContain('capabilities');
     } finally {
       await ctl.close();

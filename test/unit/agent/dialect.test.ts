@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BpftraceError } from '../../../lib/agent/bpftrace';
-import { btfProblem, dialectFor, parseVersion } from '../../../lib/agent/dialect';
+import { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
+import { btfProblem, dialectFor, parseVersion } from '../../../lib/agent/core/dialect';
 import { GOLDEN_DIR } from '../golden';
 
 /** `bpftrace --info` as captured on this project's test machine (Linux 6.18). */

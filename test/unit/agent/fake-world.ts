@@ -16,9 +16,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/cgroups';
-import { Controller } from '../../../lib/agent/controller';
-import { DIALECTS } from '../../../lib/agent/dialect';
+import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/core/cgroups';
+import { Controller } from '../../../lib/agent/core/controller';
+import { DIALECTS } from '../../../lib/agent/core/dialect';
+import type { KernelFacts } from '../../../lib/agent/core/kernel';
+import { RECORDERS } from '../../../lib/agent/recorders';
 import type { Kube } from '../../../lib/kube/client';
 import type { KubeObject, Pod } from '../../../lib/kube/objects';
 import { R, resourcePath, type ResourceRef } from '../../../lib/kube/paths';
@@ -27,6 +29,9 @@ import { FakeCluster } from '../fake-cluster';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
 
 export const NODE = 'node-1';
+
+/** A kernel with every probe and member the recorders ask for (as this machine's 6.18 has). */
+export const EVERY_PROBE: KernelFacts = { release: '6.18.0-test', btf: true, missing: {}, members: {} };
 
 /**
  * The node's view of the fake API server: pods and sessions come and go with watch events, and
@@ -71,7 +76,7 @@ export class NodeApi {
     return this.kube.request('DELETE', path ?? '');
   }
 
-  /** Another node's agent writes its own entry (seen by this agent's watch). */
+  /** Another node's agent, tracing the session too, writes its own entry (seen by this agent's watch). */
   otherNodeWrites(name: string): Promise<unknown> {
     const other: NodeRecord = {
       node: 'node-2',
@@ -79,6 +84,7 @@ export class NodeApi {
       agentVersion: 'x',
       lastFlush: new Date().toISOString(),
       final: false,
+      phase: 'Tracing',
       containers: [],
     };
     return this.kube.apply(resourcePath(R.tracesessions, { namespace: 'ns', name, subresource: 'status' }), {
@@ -167,7 +173,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}): World {
+export function makeWorld(
+  opts: { flushMs?: number; intervalMs?: number; kernel?: KernelFacts; arch?: string } = {},
+): World {
   const dir = mkdtempSync(join(tmpdir(), 'harden-agent-test-'));
   const binary = join(dir, 'bpftrace');
   writeFileSync(binary, FAKE_BPFTRACE);
@@ -180,7 +188,9 @@ export function makeWorld(opts: { flushMs?: number; intervalMs?: number } = {}):
   const layout = new CgroupLayout({ mountPoint: join(dir, 'cgroup'), root: '/' }, 'cgroupfs');
   const controller = new Controller(fake.kube, {
     node: NODE,
-    arch: 'amd64',
+    arch: opts.arch ?? 'amd64',
+    recorders: RECORDERS,
+    kernel: opts.kernel ?? EVERY_PROBE,
     layout,
     flushMs: opts.flushMs ?? 100,
     intervalMs: opts.intervalMs ?? 100,

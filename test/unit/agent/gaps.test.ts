@@ -26,7 +26,7 @@ async function recordingPodSession(): Promise<World> {
   await soon(
     'recording',
     () => entryOf(world, 's'),
-    (n) => n?.containers[0]?.syscalls.length === 1,
+    (n) => n?.containers[0]?.syscalls?.length === 1,
   );
   return world;
 }
@@ -146,7 +146,7 @@ test('an agent that takes over a session records the time since its predecessor 
   await soon(
     'merged',
     () => entryOf(w, 's'),
-    (v) => v?.containers[0]?.syscalls.join() === '0,59',
+    (v) => v?.containers[0]?.syscalls?.join() === '0,59',
   );
 });
 
@@ -160,7 +160,7 @@ test('a session stopped while bpftrace is down ends with the gap open to its end
   await soon(
     'recording',
     () => entryOf(w, 's'),
-    (n) => n?.containers[0]?.syscalls.length === 1,
+    (n) => n?.containers[0]?.syscalls?.length === 1,
   );
   // The stand-in will fail to start from now on.
   w.breakBpftrace();

@@ -1,6 +1,6 @@
 // The agent writes a session's status only when what it would write changed: its own writes, and
 // other nodes' writes, come back through its watch and must not cause more writes.
-import { canonicalJson, StatusMemo } from '../../../lib/agent/status-memo';
+import { canonicalJson, StatusMemo } from '../../../lib/agent/core/status-memo';
 import { soon, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
 
 describe('StatusMemo', () => {
@@ -35,7 +35,7 @@ describe('controller writes', () => {
       () => w.fake.writes,
       (ws) =>
         ws.some(
-          (x) => x.status.phase === 'Tracing' && x.status.nodes?.[0].containers[0]?.syscalls.length === 2,
+          (x) => x.status.phase === 'Tracing' && x.status.nodes?.[0].containers[0]?.syscalls?.length === 2,
         ),
     );
     const settled = tracing.length;
@@ -50,7 +50,7 @@ describe('controller writes', () => {
     await soon(
       'the new syscall written',
       () => w.fake.writes,
-      (ws) => ws.some((x) => x.status.nodes?.[0].containers[0]?.syscalls.includes(2)),
+      (ws) => ws.some((x) => x.status.nodes?.[0].containers[0]?.syscalls?.includes(2)),
     );
     const afterChange = w.fake.writes.length;
     await sleep(1000);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseOutputLine } from '../../../lib/agent/output';
+import { parseOutputLine } from '../../support/programs';
 import { expectGolden, GOLDEN_DIR, goldenJson } from '../golden';
 
 describe('bpftrace -f json output', () => {

@@ -1,14 +1,16 @@
-import { assembleProgram } from '../../../lib/agent/assemble';
-import { CgroupLayout } from '../../../lib/agent/cgroups';
-import { DIALECTS } from '../../../lib/agent/dialect';
+import { assembleProgram } from '../../../lib/agent/core/assemble';
+import { CgroupLayout } from '../../../lib/agent/core/cgroups';
+import { DIALECTS, type Dialect } from '../../../lib/agent/core/dialect';
 import {
-  kindsOf,
+  partsOf,
   planTargets,
   tracesSession,
   type CgroupState,
   type PlanInput,
-  type PlannedSession,
-} from '../../../lib/agent/plan';
+} from '../../../lib/agent/core/plan';
+import type { ProgramTargets } from '../../../lib/agent/core/program';
+import type { PlannedSession } from '../../../lib/agent/core/recorder';
+import { RECORDERS } from '../../../lib/agent/recorders';
 import type { Pod } from '../../../lib/kube/objects';
 import type { TraceTarget } from '../../../lib/session/types';
 import { expectGolden, goldenJson } from '../golden';
@@ -63,8 +65,28 @@ function session(
 }
 
 function input(sessions: PlannedSession[], cgroups = new Map<string, CgroupState>()): PlanInput {
-  return { sessions, pods: byUid, cgroups, layout, cgroupIdOf: (dir) => ids[dir] };
+  return { sessions, recorders: RECORDERS, pods: byUid, cgroups, layout, cgroupIdOf: (dir) => ids[dir] };
 }
+
+/** As the agent assembles it on a kernel that serves every recorder by its first route. */
+const assemble = (t: ProgramTargets, dialect: Dialect) =>
+  assembleProgram(t, {
+    intervalMs: 1000,
+    dialect,
+    arch: 'amd64',
+    routes: RECORDERS.map((recorder) => ({ recorder, route: recorder.routes[0] })),
+  });
+
+const kindsOf = (t: ProgramTargets) => partsOf(t, RECORDERS).map((p) => p.recorder.type);
+
+const traces = (t: ProgramTargets | undefined, s: PlannedSession) =>
+  tracesSession(
+    t,
+    s,
+    RECORDERS.find((r) => r.type === s.spec.type)!,
+    pods,
+    layout,
+  );
 
 const seccompPod = session('seccomp', 'web', { podName: 'web-1' });
 const networkSelector = session('network', 'web', { selector: { matchLabels: { app: 'web' } } });
@@ -75,7 +97,7 @@ describe('the program production composes', () => {
     (dialect) => {
       const plan = planTargets(input([seccompPod, networkSelector]));
       expectGolden('agent/combined-targets.json', goldenJson(plan.targets));
-      const program = assembleProgram(plan.targets, 1000, dialect);
+      const program = assemble(plan.targets, dialect);
       expectGolden(`agent/combined-program-${dialect.series}.bt`, program.text);
       // Both kinds' probes, each once.
       expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
@@ -89,16 +111,16 @@ describe('the program production composes', () => {
     (dialect) => {
       const caps = session('capabilities', 'web', { podName: 'web-1' });
       const plan = planTargets(input([seccompPod, caps]));
-      expect(kindsOf(plan.targets)).toMatchObject({ seccomp: true, capabilities: true, network: false });
-      const text = assembleProgram(plan.targets, 1000, dialect, 'amd64').text;
+      expect(kindsOf(plan.targets)).toEqual(['seccomp', 'capabilities']);
+      const text = assemble(plan.targets, dialect).text;
       expect(text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
       expect(text.match(/^tracepoint:capability:cap_capable /gm)).toHaveLength(1);
-      for (const s of [seccompPod, caps]) expect(tracesSession(plan.targets, s, pods, layout)).toBe(true);
+      for (const s of [seccompPod, caps]) expect(traces(plan.targets, s)).toBe(true);
     },
   );
 
   test.each(DIALECTS)('a network-only program carries none of the syscall recording ($series)', (dialect) => {
-    const text = assembleProgram(planTargets(input([networkSelector])).targets, 1000, dialect).text;
+    const text = assemble(planTargets(input([networkSelector])).targets, dialect).text;
     expect(text).not.toMatch(/raw_syscalls|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
     expect(text).toMatch(/^(tracepoint:cgroup:|rawtracepoint:)cgroup_mkdir /m);
   });
@@ -107,6 +129,16 @@ describe('the program production composes', () => {
 describe('planning what to trace', () => {
   test('nothing to trace without sessions: the tracer stops bpftrace', () => {
     expect(planTargets(input([])).targets).toEqual({ seeds: [], podPrefixes: [] });
+  });
+
+  test("a pod session whose pod is on another node adds neither its kind nor anything else to this node's program", () => {
+    const elsewhere = session('capabilities', 'web', { podName: 'runs-on-node-2' });
+    const plan = planTargets(input([seccompPod, elsewhere])).targets;
+    expect(kindsOf(plan)).toEqual(['seccomp']);
+    expect(planTargets(input([elsewhere])).targets).toEqual({ seeds: [], podPrefixes: [] });
+    // An open session may get a pod here any time: its kind is on the node from the start.
+    const open = session('capabilities', 'web', { selector: { matchLabels: { app: 'none-yet' } } });
+    expect(kindsOf(planTargets(input([seccompPod, open])).targets)).toEqual(['seccomp', 'capabilities']);
   });
 
   test('a pod session arms its pod only; a selector session also every new pod of the node', () => {
@@ -128,13 +160,7 @@ describe('planning what to trace', () => {
 
   test("a hostNetwork pod's address (the node's) never attributes ingress", () => {
     const { targets } = planTargets(input([networkSelector]));
-    expect(kindsOf(targets)).toEqual({
-      seccomp: false,
-      network: true,
-      capabilities: false,
-      openNetwork: true,
-      podIPs: ['10.244.0.5', 'fd00::5'],
-    });
+    expect(targets.extra).toEqual(['network', 'network:ip:10.244.0.5', 'network:ip:fd00::5', 'network:open']);
   });
 
   test('a container already running is recorded at once, and remembered as not seen from its start', () => {
@@ -200,9 +226,9 @@ describe('what is seeded under pod churn', () => {
   test("an open session's program traces every pod under the node's prefix without one of its own", () => {
     const { targets } = planTargets(input([web]));
     const nodeOnly = { ...targets, podPrefixes: [layout.nodePrefix()] };
-    expect(tracesSession(nodeOnly, web, pods, layout)).toBe(true);
-    expect(tracesSession(nodeOnly, seccompPod, pods, layout)).toBe(true);
-    expect(tracesSession({ ...targets, podPrefixes: [] }, seccompPod, pods, layout)).toBe(false);
+    expect(traces(nodeOnly, web)).toBe(true);
+    expect(traces(nodeOnly, seccompPod)).toBe(true);
+    expect(traces({ ...targets, podPrefixes: [] }, seccompPod)).toBe(false);
   });
 });
 
@@ -210,16 +236,16 @@ describe('whether the attached program traces a session', () => {
   const planned = planTargets(input([networkSelector])).targets;
 
   test('yes once its kind, prefixes and pod addresses are in', () => {
-    expect(tracesSession(planned, networkSelector, pods, layout)).toBe(true);
+    expect(traces(planned, networkSelector)).toBe(true);
   });
 
   test('no while nothing is attached, or the program predates a pod address', () => {
-    expect(tracesSession(undefined, networkSelector, pods, layout)).toBe(false);
+    expect(traces(undefined, networkSelector)).toBe(false);
     const older = { ...planned, extra: (planned.extra ?? []).filter((x) => !x.includes('fd00::5')) };
-    expect(tracesSession(older, networkSelector, pods, layout)).toBe(false);
+    expect(traces(older, networkSelector)).toBe(false);
   });
 
   test('no for a session kind the program does not carry', () => {
-    expect(tracesSession(planned, seccompPod, pods, layout)).toBe(false);
+    expect(traces(planned, seccompPod)).toBe(false);
   });
 });

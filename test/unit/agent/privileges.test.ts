@@ -1,4 +1,4 @@
-import { effectiveCaps, missingTracingCaps } from '../../../lib/agent/privileges';
+import { effectiveCaps, missingTracingCaps } from '../../../lib/agent/core/process-caps';
 
 // CapEff lines as /proc/<pid>/status shows them in a privileged container (every capability of this
 // kernel) and in containerd's default set for an unprivileged one.

@@ -1,6 +1,6 @@
-import { DIALECTS } from '../../../lib/agent/dialect';
-import { LITERAL_MAX } from '../../../lib/agent/program';
-import { covers, hasExtra } from '../../../lib/agent/tracer';
+import { DIALECTS } from '../../../lib/agent/core/dialect';
+import { LITERAL_MAX } from '../../../lib/agent/core/program';
+import { covers, hasExtra } from '../../../lib/agent/core/tracer';
 import { seccompOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
 

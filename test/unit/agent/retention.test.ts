@@ -1,6 +1,11 @@
 import type { Pod } from '../../../lib/kube/objects';
-import type { CgroupState } from '../../../lib/agent/plan';
-import { prune, type GonePod, type NodeMemory, type RetentionPolicy } from '../../../lib/agent/retention';
+import type { CgroupState } from '../../../lib/agent/core/plan';
+import {
+  prune,
+  type GonePod,
+  type NodeMemory,
+  type RetentionPolicy,
+} from '../../../lib/agent/core/retention';
 
 const cg = (podUID: string, dir: string, extra: Partial<CgroupState> = {}): CgroupState => ({
   podUID,

@@ -4,8 +4,9 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Tracer, isEmpty } from '../../../lib/agent/tracer';
-import type { ProgramTargets } from '../../../lib/agent/program';
+import { Tracer, isEmpty } from '../../../lib/agent/core/tracer';
+import type { ProgramTargets } from '../../../lib/agent/core/program';
+import { parse } from '../../support/programs';
 
 /** Attaches after 300 ms, then runs until SIGINT. */
 const STAND_IN = `#!/usr/bin/env node
@@ -48,7 +49,7 @@ test('sessions that end while a replacement compiles stop every program; none is
       onEvent: () => undefined,
       onHealth: (e) => e && errors.push(e.message),
     },
-    { binary: join(dir, 'bpftrace') },
+    { binary: join(dir, 'bpftrace'), ...parse },
   );
   await tracer.reconcile();
   expect(tracer.runningCount).toBe(1);

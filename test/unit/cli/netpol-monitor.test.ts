@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processInterrupt } from '../../../lib/cli/context';
-import type { Flow, NodeRecord, TraceSession } from '../../../lib/session/types';
+import type { Flow } from '../../../lib/agent/recorders/network/types';
+import type { NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 const flow = (remotePort: number, count: number): Flow => ({

@@ -1,5 +1,5 @@
 // Privilege records as the agent writes them, shaped after what the three e2e workloads do.
-import type { PrivilegeRecord } from '../../../lib/session/types';
+import type { PrivilegeRecord } from '../../../lib/agent/recorders/privileges/types';
 import type { PodSpec } from '../../../lib/securitycontext/types';
 
 /** Containerd's default capability set, as cap_effective of a root container. */

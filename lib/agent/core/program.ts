@@ -1,0 +1,197 @@
+/**
+ * bpftrace program text for a set of target cgroups. Pure: the same targets and bpftrace dialect
+ * give the same text.
+ *
+ * A program is composed of parts (the target cgroups here, the recorders' in ../recorders, put
+ * together by ./assemble), each contributing BEGIN lines, probes, interval lines and END lines.
+ * Lifecycle events (a cgroup armed, its first exec, a filter installed) are rare, so they are
+ * printf'ed at once; per-event data never leaves the kernel except as per-interval sets.
+ */
+
+import type { Dialect } from './dialect';
+
+/** bpftrace 0.17 refuses string literals over 63 characters, so prefixes are compared in chunks. */
+export const LITERAL_MAX = 63;
+/**
+ * Entries per map. bpftrace preallocates every hash map at this size, charged to the agent pod's
+ * memory: at 65536 the capabilities program's maps took 288 MiB on a 2-CPU node and two programs
+ * at a switch broke the agent's 512 MiB limit ("Unknown BPF object load failure"). Sets are
+ * printed and cleared every interval, so this bounds what one interval may add, per map.
+ */
+export const MAP_KEYS_MAX = 16384;
+
+/** The line BEGIN prints once every probe is attached and the maps are seeded. */
+export const READY = 'harden:ready';
+export const EV_ARMED = 'harden:armed';
+export const EV_EXEC = 'harden:exec';
+export const EV_FILTER = 'harden:filter';
+/** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
+export const EV_FULL = 'harden:full';
+
+export interface CgroupSeed {
+  /** cgroup id (decimal u64). */
+  id: string;
+  /** Recording at once (a running container, or one whose exec/filter was already seen); else armed, waiting for it. */
+  recording: boolean;
+}
+
+export interface ProgramTargets {
+  seeds: CgroupSeed[];
+  /** Anything else the program text depends on (session kinds, pod IPs): a change needs a new program. */
+  extra?: string[];
+  /** Hierarchy paths of target pods' cgroup directories, with a trailing slash; new cgroups below are armed. */
+  podPrefixes: string[];
+}
+
+/** A pod prefix under one a program arms by (the node's, for an open session) is armed by it too. */
+export function underAny(prefix: string, prefixes: Iterable<string>): boolean {
+  for (const p of prefixes) if (prefix.startsWith(p)) return true;
+  return false;
+}
+
+export interface ProgramPart {
+  begin?: string[];
+  probes?: string[];
+  interval?: string[];
+  end?: string[];
+}
+
+/** The probes parts attach, as bpftrace spells them ("tracepoint:sched:sched_process_exec"). */
+export function probesOf(parts: readonly ProgramPart[]): string[] {
+  const heads = parts.flatMap((p) => p.probes ?? []).map((text) => text.split(/[\s{]/, 1)[0]);
+  return [...new Set(heads.flatMap((h) => h.split(',')))];
+}
+
+export interface Program {
+  text: string;
+  env: Record<string, string>;
+}
+
+const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
+const ID = /^[0-9]+$/;
+
+/** strncmp against the path at growing offsets: one literal of at most LITERAL_MAX per test. */
+function prefixTest(path: string, prefix: string): string {
+  const tests: string[] = [];
+  for (let off = 0; off < prefix.length; off += LITERAL_MAX) {
+    const chunk = prefix.slice(off, off + LITERAL_MAX);
+    const ptr = off === 0 ? path : `${path} + ${off}`;
+    tests.push(`strncmp(str(${ptr}, ${chunk.length + 1}), "${chunk}", ${chunk.length}) == 0`);
+  }
+  return tests.join(' && ');
+}
+
+/**
+ * The cgroup_mkdir probe's head and how it reads the new cgroup's id and hierarchy path. Both
+ * keep only the cgroup2 hierarchy (root/hierarchy id 0; v1 hierarchies have ids from 1).
+ */
+function mkdirProbe(dialect: Dialect): { head: string; id: string; path: string; prologue: string[] } {
+  if (dialect.cgroupMkdir === 'tracepoint') {
+    return {
+      head: 'tracepoint:cgroup:cgroup_mkdir /args->root == 0/',
+      id: 'args->id',
+      path: 'args->path',
+      prologue: [],
+    };
+  }
+  // TP_PROTO(struct cgroup *cgrp, const char *path); the id is the cgroup directory's inode number.
+  return {
+    head: 'rawtracepoint:cgroup_mkdir /((struct cgroup *)arg0)->root->hierarchy_id == 0/',
+    id: '$id',
+    path: 'arg1',
+    prologue: ['$id = ((struct cgroup *)arg0)->kn->id;'],
+  };
+}
+
+/**
+ * The target cgroups: seeded ones, and new ones under a target pod's prefix, armed as they are
+ * made. @targets holds every cgroup of interest.
+ */
+export function targetCgroupsPart(t: ProgramTargets, dialect: Dialect): ProgramPart {
+  const begin: string[] = [];
+  for (const s of t.seeds) {
+    if (!ID.test(s.id)) throw new Error(`invalid cgroup id ${JSON.stringify(s.id)}`);
+    begin.push(`@targets[(uint64)${s.id}] = 1;`);
+  }
+  const m = mkdirProbe(dialect);
+  const probes = t.podPrefixes.map((prefix, i) => {
+    if (!SAFE_PATH.test(prefix) || !prefix.startsWith('/') || !prefix.endsWith('/')) {
+      throw new Error(`invalid pod cgroup prefix ${JSON.stringify(prefix)}`);
+    }
+    return [
+      `${m.head} {`,
+      `  if (${prefixTest(m.path, prefix)}) {`,
+      ...m.prologue.map((l) => `    ${l}`),
+      `    @targets[${m.id}] = 1;`,
+      `    printf("${EV_ARMED} %llu ${i} %s\\n", ${m.id}, str(${m.path}));`,
+      `  }`,
+      `}`,
+    ].join('\n');
+  });
+  return { begin, probes, end: ['clear(@targets);'] };
+}
+
+/**
+ * Count maps kept in pairs, flipped per interval like the syscall sets: the idle one of each pair is
+ * printed and cleared while writers use the other, so an entry first seen during the print is kept.
+ */
+export function flippedMaps<K extends string>(phase: string, pairs: Record<K, readonly [string, string]>) {
+  const printClear = (maps: readonly string[]) => maps.map((m) => `print(${m}); clear(${m});`).join(' ');
+  const side = (n: 0 | 1) => Object.values<readonly [string, string]>(pairs).map((pair) => pair[n]);
+  return {
+    /**
+     * `@m<phase>[key]++` into the map of the current phase. A plain hash, not count()'s per-CPU
+     * one: bpftrace preallocates every map at max_map_keys, and a per-CPU map of 232-byte keys
+     * takes 21 MiB per CPU; the rare lost increment of two CPUs racing costs only a count.
+     */
+    countInto: (kind: K, key: string): string => {
+      const [m0, m1] = pairs[kind];
+      return `if (${phase}) { ${m1}[${key}]++; } else { ${m0}[${key}]++; }`;
+    },
+    interval: [
+      `${phase} = 1 - ${phase};`,
+      `if (${phase}) { ${printClear(side(0))} } else { ${printClear(side(1))} }`,
+    ],
+    /** Prints and clears every map; the phase variable is the caller's to clear. */
+    end: printClear(Object.values<readonly [string, string]>(pairs).flat()),
+  };
+}
+
+/** Map name → its kind, for reading printed pairs back (e.g. "@tcpe1" → "tcpEgress"). */
+export function kindsOfMaps<K extends string>(pairs: Record<K, readonly string[]>): Map<string, K> {
+  return new Map(
+    (Object.entries(pairs) as [K, readonly string[]][]).flatMap(([k, names]) =>
+      names.map((n) => [n, k] as [string, K]),
+    ),
+  );
+}
+
+/**
+ * The program as bpftrace runs it: the parts in their blocks, and the string and map limits set
+ * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
+ * a config block).
+ */
+export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect: Dialect): Program {
+  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new Error(`invalid interval ${intervalMs}ms`);
+  const all = <K extends keyof ProgramPart>(k: K): string[] => parts.flatMap((p) => p[k] ?? []);
+  const block = (head: string, lines: string[]): string =>
+    `${head} {\n${lines.map((l) => `  ${l}`).join('\n')}\n}`;
+  const text = [
+    block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
+    ...all('probes'),
+    block(`interval:ms:${intervalMs}`, all('interval')),
+    block('END', all('end')),
+    '',
+  ].join('\n\n');
+  if (dialect.settings === 'config') {
+    const config = block('config =', [
+      `max_strlen = ${dialect.maxStrlen};`,
+      `max_map_keys = ${MAP_KEYS_MAX};`,
+    ]);
+    return { text: `${config}\n\n${text}`, env: {} };
+  }
+  return {
+    text,
+    env: { BPFTRACE_STRLEN: String(dialect.maxStrlen), BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX) },
+  };
+}

@@ -1,0 +1,57 @@
+/** The capabilities sessions' fields of the TraceSession status schema (see ./types). */
+import { bool, identity, int, str } from '../../core/schema';
+import { MAX_PRIVILEGE_ENTRIES } from './types';
+
+const count = int;
+const pair = (item: object) => ({ type: 'array', items: item, minItems: 2, maxItems: 2 });
+const bounded = (item: object) => ({ type: 'array', items: item, maxItems: MAX_PRIVILEGE_ENTRIES });
+const signedInt = { type: 'integer', format: 'int64' };
+
+const privilege = {
+  type: 'object',
+  required: ['pod', 'container', 'containerID'],
+  properties: {
+    ...identity,
+    recordedFromStart: bool,
+    mounts: bounded(str),
+    credentials: bounded({
+      type: 'object',
+      properties: { uid: int, gid: int, euid: int, egid: int, capEffective: str, count },
+    }),
+    idChanges: bounded({
+      type: 'object',
+      properties: {
+        syscall: str,
+        args: { type: 'array', items: signedInt, maxItems: 3 },
+        result: signedInt,
+        count,
+      },
+    }),
+    capChecks: bounded({
+      type: 'object',
+      properties: { capability: str, syscall: str, granted: bool, onBehalf: bool, count },
+    }),
+    execs: bounded({
+      type: 'object',
+      properties: { path: str, euid: pair(int), egid: pair(int), capEffective: pair(str), count },
+    }),
+    writes: bounded({
+      type: 'object',
+      properties: {
+        syscall: str,
+        path: str,
+        rootfs: { type: 'string', enum: ['yes', 'no', 'unknown'] },
+        count,
+      },
+    }),
+    privateReads: bounded({
+      type: 'object',
+      properties: { path: str, mode: str, uid: int, gid: int, count },
+    }),
+    truncated: bool,
+  },
+};
+
+export const privilegesSchema = {
+  node: { privileges: { type: 'array', items: privilege, maxItems: 1000 } },
+};

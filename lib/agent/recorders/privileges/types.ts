@@ -1,0 +1,65 @@
+/**
+ * What capabilities (securityContext) sessions record, as the TraceSession status carries it: per
+ * container instance, what it did with its privileges. Pure data; the plugin reads it
+ * (securitycontext stop/show), the agent writes it.
+ */
+import type { ContainerIdentity } from '../../../session/types';
+
+/** Entries per list of a container's privilege record (CRD maxItems, agent cap; beyond it `truncated`). */
+export const MAX_PRIVILEGE_ENTRIES = 256;
+/** Entries across all of a node's privilege records for one session (paths make an entry ≤ ~300 bytes). */
+export const MAX_PRIVILEGE_ENTRIES_PER_NODE = 3000;
+
+/**
+ * What a capabilities session saw one container do, aggregated and bounded. Exact: every field is
+ * what the kernel reported at the named tracepoint. Inferred (by synthesis, not here): whether a
+ * capability check was needed, and whether an absolute path written by a path-only call is on the
+ * root filesystem (`rootfs: 'unknown'`, decided from the container's volume mounts).
+ */
+export interface PrivilegeRecord extends ContainerIdentity {
+  /** Its entrypoint's exec was seen: start-up (the user it started as, early set*id calls) is included. */
+  recordedFromStart: boolean;
+  /** mountPath of each volumeMount of the container, from the pod spec the agent saw. */
+  mounts: string[];
+  /** Credentials at each exec and after each set*id call. capEffective: hex bit mask. */
+  credentials: {
+    uid: number;
+    gid: number;
+    euid: number;
+    egid: number;
+    capEffective: string;
+    count: number;
+  }[];
+  /** set*id calls: args as passed (-1: not an argument of this call), result 0 or -errno. */
+  idChanges: { syscall: string; args: number[]; result: number; count: number }[];
+  /** capability:cap_capable: the check, the syscall it ran in, whether granted, with overridden creds. */
+  capChecks: { capability: string; syscall: string; granted: boolean; onBehalf: boolean; count: number }[];
+  /** execs that gained privilege (euid, egid, or effective capabilities the caller lacked). */
+  execs: {
+    path: string;
+    euid: [number, number];
+    egid: [number, number];
+    capEffective: [string, string];
+    count: number;
+  }[];
+  /** Successful writes: syscall, path as passed, and whether the file or directory is on the root fs. */
+  writes: { syscall: string; path: string; rootfs: 'yes' | 'no' | 'unknown'; count: number }[];
+  /**
+   * Files and directories a root process opened for reading that other users may not read
+   * (permission bits lack o+r): what would break if it ran as someone else. mode: octal string.
+   */
+  privateReads?: { path: string; mode: string; uid: number; gid: number; count: number }[];
+  /** Some list hit its cap; counts of kept entries stay exact. */
+  truncated?: boolean;
+}
+
+declare module '../../../session/types' {
+  interface SessionKinds {
+    /** Privileges in use (securitycontext). */
+    capabilities: true;
+  }
+  interface NodeRecord {
+    /** Capabilities sessions: per container instance, what it did with its privileges. */
+    privileges?: PrivilegeRecord[];
+  }
+}

@@ -1,0 +1,6 @@
+/** The seccomp sessions' fields of the TraceSession status schema (see ./types). */
+export const syscallsSchema = {
+  container: {
+    syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },
+  },
+};
