@@ -142,8 +142,11 @@ for (const [entry, outfile, options] of entries) {
 
 // The cache holds what a run compiled, so it is recorded from a run: --help builds every
 // command's parser, which is most of what any command line compiles before its handler.
+// Without NODE_OPTIONS: V8 refuses a cache made under other flags than the run's.
+const env = { ...process.env, HARDEN_RECORD_CODE_CACHE: '1' };
+delete env.NODE_OPTIONS;
 const recorded = spawnSync(process.execPath, ['dist/kubectl-harden.cjs', '--help'], {
-  env: { ...process.env, HARDEN_RECORD_CODE_CACHE: '1' },
+  env,
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 if (recorded.status !== 0) throw new Error(`recording the code cache: --help exited ${recorded.status}`);
