@@ -1,7 +1,7 @@
 import type { Kube } from '../kube/client';
 import type { BaseArgs, ConnectionArgs } from './flags';
 import { invocationOf } from './invocation';
-import { useColour } from './output';
+import { useColour } from './colour';
 
 /** Where a command writes: results to stdout, progress and diagnostics to stderr. */
 export interface Io {
