@@ -69,6 +69,21 @@ const kindsOfAttached = (tracer: FakeTracer) => tracer.hooks.targets().extra ?? 
 
 const entry = (c: FakeCluster) => c.session('web', 'np-1')?.status?.nodes?.[0];
 
+const capabilities = (name: string, target: TraceSession['spec']['target']): TraceSession => ({
+  apiVersion: 'harden.dev/v1alpha1',
+  kind: 'TraceSession',
+  metadata: { name, namespace: 'web' },
+  spec: { type: 'capabilities', target, state: 'Running' },
+});
+
+/** Created through the API, so the agent's watches see them. */
+async function create(c: FakeCluster, pod: Pod, session: TraceSession): Promise<void> {
+  await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
+  await c
+    .kube('web')
+    .request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', { body: session });
+}
+
 /** The credentials a capabilities program printed for a cgroup. */
 const cred = (cgroup: string, id: number): PrivilegeEvent => ({
   cgroup,
@@ -173,19 +188,7 @@ describe('the session controller', () => {
           ],
         },
       } as Pod;
-      await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
-      await c.kube('web').request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', {
-        body: {
-          apiVersion: 'harden.dev/v1alpha1',
-          kind: 'TraceSession',
-          metadata: { name: 'cap-1', namespace: 'web' },
-          spec: {
-            type: 'capabilities',
-            target: { podName: 'cache-1', containers: ['redis'] },
-            state: 'Running',
-          },
-        },
-      });
+      await create(c, pod, capabilities('cap-1', { podName: 'cache-1', containers: ['redis'] }));
       await pause(20);
       const run = {} as BpftraceRun;
       // Both containers armed from their start; only redis is a target container.
@@ -237,15 +240,7 @@ describe('the session controller', () => {
           containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
         },
       } as Pod;
-      await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
-      await c.kube('web').request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', {
-        body: {
-          apiVersion: 'harden.dev/v1alpha1',
-          kind: 'TraceSession',
-          metadata: { name: 'cap-2', namespace: 'web' },
-          spec: { type: 'capabilities', target: { podName: 'job-1' }, state: 'Running' },
-        },
-      });
+      await create(c, pod, capabilities('cap-2', { podName: 'job-1' }));
       await pause(20);
       const run = {} as BpftraceRun;
       tracer.hooks.onEvent(
