@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/core/cgroups';
 import { Controller } from '../../../lib/agent/core/controller';
+import type { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
 import { DIALECTS } from '../../../lib/agent/core/dialect';
 import type { KernelFacts } from '../../../lib/agent/core/kernel';
 import { RECORDERS } from '../../../lib/agent/recorders';
@@ -182,6 +183,8 @@ export interface WorldOptions {
   /** The node's kernel as the agent probed it (default: one with everything). */
   kernel?: KernelFacts;
   arch?: string;
+  /** Why the node's bpftrace cannot be used (as the agent's probe found it). */
+  bpftraceProblem?: BpftraceError;
 }
 
 export function makeWorld(opts: WorldOptions = {}): World {
@@ -205,7 +208,9 @@ export function makeWorld(opts: WorldOptions = {}): World {
       flushMs: o.flushMs ?? 100,
       intervalMs: o.intervalMs ?? 100,
       log: process.env.AGENT_LOG ? (m) => process.stderr.write(`${m}\n`) : () => undefined,
-      bpftrace: { binary, version: 'fake', dialect: DIALECTS[0] },
+      bpftrace: o.bpftraceProblem
+        ? { binary, version: 'fake', problem: o.bpftraceProblem }
+        : { binary, version: 'fake', dialect: DIALECTS[0] },
     });
   const world: World = {
     fake,

@@ -4,6 +4,7 @@
 // 22.4: a node's refusal is its own entry's, the session's phase is derived from every node's.
 jest.setTimeout(30_000);
 
+import { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
 import type { KernelFacts } from '../../../lib/agent/core/kernel';
 import type { TraceSession } from '../../../lib/session/types';
 import {
@@ -22,11 +23,17 @@ let w: World;
 afterEach(() => w?.close());
 
 const CAP_TRACEPOINT = 'tracepoint:capability:cap_capable';
-/** A kernel without the capabilities tracepoint (below 6.14; here made so by the deny-list). */
+/**
+ * A kernel without the capabilities tracepoint (below 6.14; here made so by the deny-list) and with
+ * kprobes compiled out, as this machine's.
+ */
 const NO_CAP_TRACEPOINT: KernelFacts = {
   ...EVERY_PROBE,
   release: '6.1.0-test',
-  missing: { [CAP_TRACEPOINT]: 'deny-listed by HARDEN_AGENT_DENY_PROBES' },
+  missing: {
+    [CAP_TRACEPOINT]: 'deny-listed by HARDEN_AGENT_DENY_PROBES',
+    'kprobe:cap_capable': 'the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)',
+  },
 };
 
 const capabilities = (name: string, target: TraceSession['spec']['target']): TraceSession => {
@@ -138,4 +145,22 @@ test('a target outside the session namespace is refused for the whole session, e
     expect.objectContaining({ type: 'Accepted', status: 'False', reason: 'TargetOutsideNamespace' }),
   ]);
   expect(entryOf(w, 'sc')).toBeUndefined();
+});
+
+test('a kernel without BTF: no kind is refused for it, every session says bpftrace cannot run (NoKernelBTF)', async () => {
+  const noBtf = new BpftraceError('bpftrace finds no kernel BTF', '', 'NoKernelBTF');
+  // Without BTF the probe cannot tell struct layouts: members unknown, not missing.
+  w = makeWorld({ kernel: { ...EVERY_PROBE, btf: false }, bpftraceProblem: noBtf });
+  await w.fake.putPod(runningPod(w, 'web'));
+  await w.fake.putSession(capabilities('cap', { podName: 'web' }));
+  await w.controller.start();
+  const ready = await soon(
+    'the condition',
+    () => entryOf(w, 'cap')?.conditions?.find((c) => c.type === 'BpftraceReady'),
+    (c) => c !== undefined,
+  );
+  expect(ready).toMatchObject({ status: 'False', reason: 'NoKernelBTF' });
+  expect(accepted('cap')).toBeUndefined();
+  expect(w.fake.session('cap')?.status?.phase).toBe('Pending');
+  expect(w.runs()).toEqual([]);
 });
