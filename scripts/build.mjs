@@ -1,8 +1,11 @@
 // Bundles the two entry points into self-contained CommonJS files (.cjs, so a user's package.json
 // "type" cannot change how Node loads them). Only Node built-ins stay external.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 
 // Optional add-ons that ws (native speed-ups) and node-fetch (`encoding`) probe inside try/catch
@@ -21,6 +24,41 @@ const absentOptional = {
       contents: `throw Object.assign(new Error("Cannot find module '${args.path}'"), { code: 'MODULE_NOT_FOUND' });`,
       loader: 'js',
     }));
+  },
+};
+
+// What yargs (and its cliui) loads that the CLI does not need as it is; each file says why
+// (scripts/bundle-shims).
+// Start-up is measured against `node -e 0` (BENCHMARKS.md), and these were a tenth of it.
+const YARGS_SHIMS = {
+  assert: 'assert.cjs',
+  y18n: 'y18n.cjs',
+  'escalade/sync': 'no-package-json.cjs',
+  'get-caller-file': 'no-command-dir.cjs',
+  'require-directory': 'no-command-dir.cjs',
+  'string-width': 'string-width.cjs',
+};
+const YARGS_BUILD = /[\\/]node_modules[\\/]yargs[\\/]build[\\/]index\.cjs$/;
+// yargs renders a command's whole help before running its handler, in case the handler calls
+// showHelp() later; none does, and the CLI's fail() throws instead of printing help. That
+// rendering was half of `version --client`. The call is dropped; the build fails if yargs changes.
+const HELP_CACHE = /\w+\|\|\w+\.getInternalMethods\(\)\.getUsageInstance\(\)\.cacheHelpMessage\(\),/g;
+const trimYargs = {
+  name: 'trim-yargs',
+  setup(b) {
+    const names = Object.keys(YARGS_SHIMS).map((n) => n.replace('/', '\\/'));
+    b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) =>
+      /[\\/]node_modules[\\/](yargs|cliui|wrap-ansi)[\\/]/.test(args.importer)
+        ? { path: fileURLToPath(new URL(`bundle-shims/${YARGS_SHIMS[args.path]}`, import.meta.url)) }
+        : undefined,
+    );
+    b.onLoad({ filter: YARGS_BUILD }, async (args) => {
+      const src = await readFile(args.path, 'utf8');
+      const found = src.match(HELP_CACHE) ?? [];
+      if (found.length !== 1)
+        throw new Error(`${args.path}: expected one cacheHelpMessage() call to drop, found ${found.length}`);
+      return { contents: src.replace(HELP_CACHE, ''), loader: 'js' };
+    });
   },
 };
 
@@ -78,15 +116,20 @@ const common = {
   define: { __HARDEN_VERSION__: JSON.stringify(process.env.HARDEN_VERSION || pkg.version) },
   logLevel: 'warning',
   metafile: true,
-  plugins: [absentOptional, lazyCompiled],
+  plugins: [absentOptional, lazyCompiled, trimYargs],
 };
 
+// The CLI itself, the launcher that runs it from V8's code cache (what `node
+// dist/kubectl-harden.cjs` and npm's bin run), the CLI as the single executable's start-up
+// snapshot (scripts/release), and the agent.
 const entries = [
-  ['cmd/kubectl-harden.ts', 'dist/kubectl-harden.cjs'],
+  ['cmd/kubectl-harden.ts', 'dist/kubectl-harden-cli.cjs', { banner: undefined }],
+  ['cmd/launcher.ts', 'dist/kubectl-harden.cjs'],
+  ['cmd/kubectl-harden-sea.ts', 'dist/kubectl-harden-sea.cjs', { banner: undefined }],
   ['cmd/harden-agent.ts', 'dist/harden-agent.cjs'],
 ];
-for (const [entry, outfile] of entries) {
-  const result = await build({ ...common, entryPoints: [entry], outfile });
+for (const [entry, outfile, options] of entries) {
+  const result = await build({ ...common, ...options, entryPoints: [entry], outfile });
   const external = Object.values(result.metafile.outputs)
     .flatMap((o) => o.imports)
     .filter((i) => i.external && !isBuiltin(i.path));
@@ -96,3 +139,14 @@ for (const [entry, outfile] of entries) {
     );
   chmodSync(outfile, 0o755);
 }
+
+// The cache holds what a run compiled, so it is recorded from a run: --help builds every
+// command's parser, which is most of what any command line compiles before its handler.
+// Without NODE_OPTIONS: V8 refuses a cache made under other flags than the run's.
+const env = { ...process.env, HARDEN_RECORD_CODE_CACHE: '1' };
+delete env.NODE_OPTIONS;
+const recorded = spawnSync(process.execPath, ['dist/kubectl-harden.cjs', '--help'], {
+  env,
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (recorded.status !== 0) throw new Error(`recording the code cache: --help exited ${recorded.status}`);

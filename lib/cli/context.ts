@@ -1,6 +1,6 @@
 import type { Kube } from '../kube/client';
 import type { GlobalFlags } from './flags';
-import { useColour } from './output';
+import { useColour } from './colour';
 
 /** Where a command writes: results to stdout, progress and diagnostics to stderr. */
 export interface Io {

@@ -11,7 +11,9 @@ export async function openLog(
   try {
     // Opened up front so a missing file is reported here, not as a stream error halfway through.
     const handle = await open(path, 'r');
-    return handle.createReadStream({ highWaterMark: 1 << 20 });
+    // 64 KiB reads: with 1 MiB ones a million-line report took twice the wall time for the same
+    // CPU time here (each read a fresh buffer outside the pool).
+    return handle.createReadStream({ highWaterMark: 1 << 16 });
   } catch (e) {
     throw new HardenError(
       `cannot read flow log "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,

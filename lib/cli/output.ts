@@ -30,10 +30,8 @@ export function toYamlDocuments(values: unknown[]): string {
   return values.map((v) => `---\n${toYaml(v)}`).join('');
 }
 
-/** Colour only for a terminal that wants it (NO_COLOR, TERM=dumb and pipes get none). */
-export function useColour(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== 'dumb';
-}
+// In its own module, so that the process's Io (built on every run) does not load js-yaml and cli-table3.
+export { useColour } from './colour';
 
 /** kubectl's plain table: upper-case headers, columns padded with three spaces, no borders. */
 export function renderTable(headers: string[], rows: (string | number)[][], colour = false): string {

@@ -1,7 +1,6 @@
 import { VERSION } from '../version';
 import type { Kube } from '../kube/client';
 import type { Io } from './context';
-import { printObject } from './output';
 
 interface ServerVersion {
   gitVersion: string;
@@ -40,6 +39,8 @@ export async function runVersion(opts: VersionOptions, io: Io, connect: () => Pr
     io.out(`Client Version: ${VERSION}\n`);
     if (report.serverVersion) io.out(`Server Version: ${report.serverVersion.gitVersion}\n`);
   } else {
+    // Only here: js-yaml is most of what `version --client` would otherwise load.
+    const { printObject } = await import('./output');
     io.out(printObject(report, format));
   }
   // Like kubectl: the client version is still printed, and the unreachable server is an error.

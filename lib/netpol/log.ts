@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { FlowScanner, RFC3339 } from './flow-scan';
 import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
 export type { Direction, Protocol };
@@ -216,10 +217,23 @@ export class FlowLogReader {
   header: FlowLogHeader | undefined;
   private readonly targets = new Map<number, TargetPod>();
   private readonly peers = new Map<number, Peer>();
+  private readonly scanner = new FlowScanner();
 
   /** A flow, a header (the first, or one of a concatenated log), or null for a definition. */
   read(text: string, lineNo: number): Flow | FlowLogHeader | null {
-    const line = parseLine(text, lineNo);
+    return this.readAt(text, 0, text.length, lineNo);
+  }
+
+  /** read() of the line text[from, to): a reader of big chunks need not copy each line out first. */
+  readAt(text: string, from: number, to: number, lineNo: number): Flow | FlowLogHeader | null {
+    if (this.header !== undefined) {
+      const flow = this.scanner.scan(text, from, to, this.targets, this.peers);
+      if (flow !== undefined) {
+        checkPeerUse(flow.peer, flow.direction, flow.proto, lineNo);
+        return flow;
+      }
+    }
+    const line = parseLine(text.slice(from, to), lineNo);
     if (this.header === undefined && line.kind !== 'header')
       fail(
         lineNo,
@@ -345,8 +359,6 @@ function ip(o: Obj, key: string, lineNo: number, path: string): string {
     );
   return v;
 }
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 function time(o: Obj, key: string, lineNo: number, path: string): string {
   const v = o[key];

@@ -14,7 +14,7 @@ import {
   restoreAgent,
   type Deployed,
 } from '../../test/support/agent-pod';
-import { harden, REPO_ROOT, testenvEnv } from '../../test/support/cluster';
+import { harden, REPO_ROOT } from '../../test/support/cluster';
 import {
   deleteNamespace,
   execInKubePod,
@@ -35,57 +35,80 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
-function timeCmd(cmd: string, args: string[], env = process.env): number {
-  const t0 = nowMs();
-  const r = spawnSync(cmd, args, { env, stdio: 'ignore' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
-  return nowMs() - t0;
+/** One run's wall and CPU (user + sys) milliseconds, from bash's `time` (getrusage: 1 ms resolution). */
+function timeCmd(cmd: string, args: string[]): { wall: number; cpu: number } {
+  const r = spawnSync(
+    'bash',
+    ['-c', 'TIMEFORMAT="%3R %3U %3S"; time "$@" >/dev/null 2>&1', 'bash', cmd, ...args],
+    { encoding: 'utf8' },
+  );
+  const m = /([\d.]+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return { wall: Number(m[1]) * 1000, cpu: (Number(m[2]) + Number(m[3])) * 1000 };
 }
 
-/** Interleaved runs of several commands; ratios against the first (the baseline). */
-function interleave(label: string, cmds: [string, string, string[]][], runs: number) {
-  const times = cmds.map(() => [] as number[]);
-  for (let r = 0; r < runs; r++)
-    cmds.forEach(([, c, a], i) => times[i].push(timeCmd(c, a, testenvEnv().processEnv)));
-  say(`\n### ${label} (${runs} interleaved runs each; ratio to ${cmds[0][0]}, median [min–max])`);
+type Cmd = [name: string, cmd: string, args: string[]];
+
+/**
+ * Interleaved runs of several commands, a round at a time (each command once per round, so a
+ * burst of load elsewhere hits all of them): CPU and wall time, and their ratios to the first
+ * command's in the same round.
+ */
+function interleave(label: string, cmds: Cmd[], runs: number) {
+  const times = cmds.map(() => [] as { wall: number; cpu: number }[]);
+  for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => times[i].push(timeCmd(c, a)));
+  say(
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max])`,
+  );
+  say('| command | CPU (user+sys) | ratio (CPU) | wall | ratio (wall) |');
+  say('|---|---|---|---|---|');
   const base = times[0];
   cmds.forEach(([name], i) => {
-    const ratios = times[i].map((t, k) => t / base[k]);
-    say(
-      `- ${name}: ${median(times[i]).toFixed(1)} ms median, ratio ${median(ratios).toFixed(2)} [${spread(ratios)}]`,
-    );
+    const col = (k: 'cpu' | 'wall') => {
+      const ratios = times[i].map((t, j) => t[k] / base[j][k]);
+      return [
+        `${median(times[i].map((t) => t[k])).toFixed(0)} ms`,
+        `${median(ratios).toFixed(2)} [${spread(ratios)}]`,
+      ];
+    };
+    say(`| ${name} | ${col('cpu').join(' | ')} | ${col('wall').join(' | ')} |`);
   });
 }
 
+/** A build of another revision (`scripts/bench/run --before REF`), measured in the same rounds. */
+const BEFORE = process.env.HARDEN_BENCH_BEFORE;
+const seaOf = (root: string) => join(root, 'dist', 'release', 'linux-amd64', 'kubectl-harden');
+
 function cli() {
-  const bundle = join(REPO_ROOT, 'dist', 'kubectl-harden.cjs');
-  const sea = join(REPO_ROOT, 'dist', 'release', 'linux-amd64', 'kubectl-harden');
-  const kubectl = join(testenvEnv().binDir, 'kubectl');
-  const cmds: [string, string, string[]][] = [
-    ['node -e 0', process.execPath, ['-e', '0']],
-    ['kubectl-harden.cjs --help', process.execPath, [bundle, '--help']],
-    ['kubectl-harden.cjs version --client', process.execPath, [bundle, 'version', '--client']],
-    ['kubectl version --client', kubectl, ['version', '--client']],
-  ];
-  if (existsSync(sea))
-    cmds.push(['SEA --help', sea, ['--help']], ['SEA version --client', sea, ['version', '--client']]);
-  interleave('CLI start-up', cmds, 15);
+  const cmds: Cmd[] = [['node -e 0', process.execPath, ['-e', '0']]];
+  const builds: [string, string][] = [['', REPO_ROOT]];
+  if (BEFORE) builds.unshift(['before: ', BEFORE]);
+  for (const [tag, root] of builds) {
+    const bundle = join(root, 'dist', 'kubectl-harden.cjs');
+    cmds.push(
+      [`${tag}node kubectl-harden.cjs --help`, process.execPath, [bundle, '--help']],
+      [`${tag}node kubectl-harden.cjs version --client`, process.execPath, [bundle, 'version', '--client']],
+    );
+    if (existsSync(seaOf(root)))
+      cmds.push(
+        [`${tag}SEA --help`, seaOf(root), ['--help']],
+        [`${tag}SEA version --client`, seaOf(root), ['version', '--client']],
+      );
+  }
+  const kubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+  if (kubectl.status === 0) cmds.push(['kubectl version --client (Go)', 'kubectl', ['version', '--client']]);
+  interleave('CLI start-up (budget: ≤ 1.3× for the bundle, ≤ 1.0× for the SEA)', cmds, 21);
 }
 
-/** The bundled CLI under /usr/bin/time, 3 runs: wall seconds and peak RSS (MiB) of each. */
-function timedCli(args: string[]): { s: number; rss: number }[] {
-  const runs: { s: number; rss: number }[] = [];
-  for (let i = 0; i < 3; i++) {
-    const t0 = nowMs();
-    const r = spawnSync(
-      '/usr/bin/time',
-      ['-f', '%M', process.execPath, join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'), ...args],
-      { encoding: 'utf8', maxBuffer: 1 << 26 },
-    );
-    const rss = Number(r.stderr.trim().split('\n').pop());
-    runs.push({ s: (nowMs() - t0) / 1000, rss: rss / 1024 });
-  }
-  return runs;
+/** Wall and CPU seconds and peak RSS (MiB) of one run, from /usr/bin/time. */
+function timed(cmd: string, args: string[]): { wall: number; cpu: number; rss: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const m = /([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr);
+  if (!m) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), rss: Number(m[4]) / 1024 };
 }
 
 function flowLog(dir: string, n: number): string {
@@ -96,18 +119,54 @@ function flowLog(dir: string, n: number): string {
   return file;
 }
 
-function sayRuns(what: string, n: number, runs: { s: number; rss: number }[]) {
-  const s = runs.map((r) => r.s);
+/** Interleaved rounds of commands over one log; ratios to the first (the naive parse) per round. */
+function throughput(label: string, n: number, cmds: Cmd[], runs: number) {
+  const t = cmds.map(() => [] as ReturnType<typeof timed>[]);
+  for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => t[i].push(timed(c, a)));
   say(
-    `- ${what}: ${median(s).toFixed(2)} s median [${spread(s)}], ${(n / median(s) / 1000).toFixed(0)}k lines/s, peak RSS ${median(runs.map((r) => r.rss)).toFixed(0)} MiB`,
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max])`,
   );
+  say('| command | wall | ratio (wall) | CPU | ratio (CPU) | lines/s | peak RSS |');
+  say('|---|---|---|---|---|---|---|');
+  cmds.forEach(([name], i) => {
+    const med = (k: 'wall' | 'cpu' | 'rss') => median(t[i].map((x) => x[k]));
+    const ratio = (k: 'wall' | 'cpu') => {
+      const rs = t[i].map((x, j) => x[k] / t[0][j][k]);
+      return `${median(rs).toFixed(2)} [${spread(rs)}]`;
+    };
+    say(
+      `| ${name} | ${med('wall').toFixed(2)} s | ${ratio('wall')} | ${med('cpu').toFixed(2)} s | ${ratio('cpu')} | ${(n / med('wall') / 1000).toFixed(0)}k | ${med('rss').toFixed(0)} MiB |`,
+    );
+  });
+}
+
+function reportCmds(log: string, verb: string[]): Cmd[] {
+  const cmds: Cmd[] = [
+    ['naive parse', process.execPath, [join(REPO_ROOT, 'scripts', 'bench', 'naive-parse.mjs'), log]],
+  ];
+  if (BEFORE)
+    cmds.push([
+      `before: ${verb[1]}`,
+      process.execPath,
+      [join(BEFORE, 'dist', 'kubectl-harden.cjs'), ...verb, '--input', log],
+    ]);
+  cmds.push([
+    verb.join(' '),
+    process.execPath,
+    [join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'), ...verb, '--input', log],
+  ]);
+  return cmds;
 }
 
 function report() {
   const dir = mkdtempSync(join(tmpdir(), 'harden-bench-'));
-  say('\n### netpol report throughput (bundled CLI; /usr/bin/time for peak RSS)');
-  for (const n of [10_000, 100_000, 1_000_000])
-    sayRuns(`${n} flow lines`, n, timedCli(['netpol', 'report', '--input', flowLog(dir, n)]));
+  for (const n of [100_000, 1_000_000])
+    throughput(
+      `netpol report, ${n / 1000}k flow lines (budget at 1 M: ≤ 0.8× the naive parse's wall time)`,
+      n,
+      reportCmds(flowLog(dir, n), ['netpol', 'report']),
+      5,
+    );
 }
 
 /**
@@ -141,12 +200,12 @@ function verify() {
   }
   const file = join(dir, 'policies.json');
   writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: policies }));
-  say('\n### netpol verify throughput (bundled CLI; /usr/bin/time for peak RSS)');
-  sayRuns(
-    `${n} flow lines, ${policies.length} policies`,
-    n,
-    timedCli(['netpol', 'verify', '--input', log, '-f', file]),
-  );
+  const cmds = reportCmds(log, ['netpol', 'verify']).map(([name, c, a], i): Cmd => [
+    name,
+    c,
+    i === 0 ? a : [...a, '-f', file],
+  ]);
+  throughput(`netpol verify, ${n / 1000}k flow lines, ${policies.length} policies`, n, cmds, 3);
 }
 
 /**
