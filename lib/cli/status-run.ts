@@ -1,9 +1,10 @@
+import type { NodeReport } from '../agent/core/node-report';
 import { HardenError } from '../errors';
 import type { Deps } from './context';
 import { printObject, renderTable } from './output';
-import { AGENT_NAME, AGENT_NAMESPACE } from '../session/agent-names';
+import { AGENT_NAME, AGENT_NAMESPACE, NODE_REPORT_KEY, NODE_REPORT_SELECTOR } from '../session/agent-names';
 import { R, resourcePath } from '../kube/paths';
-import type { DaemonSet, List, Node } from '../kube/objects';
+import type { DaemonSet, KubeObject, List, Node } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { listAgentPods } from '../session/agents';
 import { activeSessions } from '../session/client';
@@ -15,7 +16,30 @@ export interface NodeAgentStatus {
   agentVersion: string | null;
   kernel: string | null;
   bpftraceVersion: string | null;
+  /** The kinds of session the node's agent serves, by which route (from its report). */
+  serves: NodeReport['serves'];
+  /** The kinds it refuses, and why. */
+  refuses: NodeReport['refuses'];
   activeSessions: string[];
+}
+
+type ConfigMap = KubeObject & { data?: Record<string, string> };
+
+/** The reports the agents published, by node; one that cannot be read is as none. */
+async function nodeReports(kube: Deps['kube']): Promise<Map<string, NodeReport>> {
+  const list = await kube.get<List<ConfigMap>>(resourcePath(R.configmaps, { namespace: AGENT_NAMESPACE }), {
+    labelSelector: NODE_REPORT_SELECTOR,
+  });
+  const out = new Map<string, NodeReport>();
+  for (const cm of list.items) {
+    try {
+      const r = JSON.parse(cm.data?.[NODE_REPORT_KEY] ?? '') as NodeReport;
+      out.set(r.node, r);
+    } catch {
+      // An agent of another release, or a hand-edited object: its columns stay empty.
+    }
+  }
+  return out;
 }
 
 export async function runStatus(
@@ -32,10 +56,11 @@ export async function runStatus(
       'Run: kubectl harden deploy',
     );
   }
-  const [nodes, pods, sessions] = await Promise.all([
+  const [nodes, pods, sessions, reports] = await Promise.all([
     kube.get<List<Node>>(resourcePath(R.nodes)),
     listAgentPods(kube),
     activeSessions(kube),
+    nodeReports(kube),
   ]);
   const rows: NodeAgentStatus[] = nodes.items
     .map((node) => {
@@ -45,13 +70,20 @@ export async function runStatus(
         (s.status?.nodes ?? []).filter((n) => n.node === name).map((n) => ({ s, n })),
       );
       const latest = records.sort((a, b) => (a.n.lastFlush < b.n.lastFlush ? 1 : -1))[0]?.n;
+      const report = reports.get(name);
       return {
         node: name,
         agentPod: pod?.metadata.name ?? null,
         ready: pod ? podReady(pod) : false,
-        agentVersion: latest?.agentVersion ?? pod?.metadata.annotations?.['harden.dev/agent-version'] ?? null,
-        kernel: node.status?.nodeInfo?.kernelVersion ?? null,
-        bpftraceVersion: latest?.bpftraceVersion ?? null,
+        agentVersion:
+          latest?.agentVersion ??
+          report?.agentVersion ??
+          pod?.metadata.annotations?.['harden.dev/agent-version'] ??
+          null,
+        kernel: report?.kernel ?? node.status?.nodeInfo?.kernelVersion ?? null,
+        bpftraceVersion: latest?.bpftraceVersion ?? report?.bpftraceVersion ?? null,
+        serves: report?.serves ?? [],
+        refuses: report?.refuses ?? [],
         activeSessions: records.map(({ s }) => `${s.metadata.namespace}/${s.metadata.name}`).sort(),
       };
     })
@@ -62,7 +94,7 @@ export async function runStatus(
   }
   io.out(
     renderTable(
-      ['node', 'agent pod', 'ready', 'version', 'kernel', 'bpftrace', 'sessions'],
+      ['node', 'agent pod', 'ready', 'version', 'kernel', 'bpftrace', 'serves', 'sessions'],
       rows.map((r) => [
         r.node,
         r.agentPod ?? '<none>',
@@ -70,6 +102,7 @@ export async function runStatus(
         r.agentVersion ?? '-',
         r.kernel ?? '-',
         r.bpftraceVersion ?? '-',
+        r.serves.map((s) => s.type).join(',') || '-',
         r.activeSessions.length,
       ]),
       io.colour,

@@ -171,14 +171,16 @@ describe('deploy', () => {
     const r = await harden(['status', '-o', 'json']);
     expect(r.code).toBe(0);
     const status = JSON.parse(r.stdout) as {
-      nodes: { node: string; kernel: string; agentPod: string; ready: boolean }[];
+      nodes: { node: string; kernel: string; agentPod: string; ready: boolean; serves: { type: string }[] }[];
     };
     expect(status.nodes).toHaveLength(1);
     expect(status.nodes[0]).toMatchObject({ node: 'harden-node', agentPod: pod.metadata.name, ready: true });
     expect(status.nodes[0].kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+    // This machine's kernel (6.18) serves every kind: the agent's own report says so.
+    expect(status.nodes[0].serves.map((s) => s.type)).toEqual(['seccomp', 'network', 'capabilities']);
     const table = await harden(['status']);
     expect(table.stdout.split('\n')[0]).toMatch(
-      /^NODE\s+AGENT POD\s+READY\s+VERSION\s+KERNEL\s+BPFTRACE\s+SESSIONS$/,
+      /^NODE\s+AGENT POD\s+READY\s+VERSION\s+KERNEL\s+BPFTRACE\s+SERVES\s+SESSIONS$/,
     );
   });
 

@@ -69,6 +69,33 @@ const kindsOfAttached = (tracer: FakeTracer) => tracer.hooks.targets().extra ?? 
 
 const entry = (c: FakeCluster) => c.session('web', 'np-1')?.status?.nodes?.[0];
 
+const capabilities = (name: string, target: TraceSession['spec']['target']): TraceSession => ({
+  apiVersion: 'harden.dev/v1alpha1',
+  kind: 'TraceSession',
+  metadata: { name, namespace: 'web' },
+  spec: { type: 'capabilities', target, state: 'Running' },
+});
+
+/** Created through the API, so the agent's watches see them. */
+async function create(c: FakeCluster, pod: Pod, session: TraceSession): Promise<void> {
+  await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
+  await c
+    .kube('web')
+    .request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', { body: session });
+}
+
+/** The credentials a capabilities program printed for a cgroup. */
+const cred = (cgroup: string, id: number): PrivilegeEvent => ({
+  cgroup,
+  count: 1,
+  kind: 'cred',
+  uid: id,
+  gid: id,
+  euid: id,
+  egid: id,
+  capEffective: 0n,
+});
+
 describe('the session controller', () => {
   test("a condition's lastTransitionTime changes only with its status", async () => {
     const { c, ctl, tracer } = await agentWithSession();
@@ -161,19 +188,7 @@ describe('the session controller', () => {
           ],
         },
       } as Pod;
-      await c.kube('web').request('POST', '/api/v1/namespaces/web/pods', { body: pod });
-      await c.kube('web').request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', {
-        body: {
-          apiVersion: 'harden.dev/v1alpha1',
-          kind: 'TraceSession',
-          metadata: { name: 'cap-1', namespace: 'web' },
-          spec: {
-            type: 'capabilities',
-            target: { podName: 'cache-1', containers: ['redis'] },
-            state: 'Running',
-          },
-        },
-      });
+      await create(c, pod, capabilities('cap-1', { podName: 'cache-1', containers: ['redis'] }));
       await pause(20);
       const run = {} as BpftraceRun;
       // Both containers armed from their start; only redis is a target container.
@@ -186,16 +201,6 @@ describe('the session controller', () => {
         run,
       );
       tracer.hooks.onEvent({ kind: 'exec', cgroup: '77' }, run);
-      const cred = (cgroup: string, id: number): PrivilegeEvent => ({
-        cgroup,
-        count: 1,
-        kind: 'cred',
-        uid: id,
-        gid: id,
-        euid: id,
-        egid: id,
-        capEffective: 0n,
-      });
       const creds = [cred('77', 999), cred('78', 0), cred('99', 0)];
       tracer.hooks.onEvent({ kind: 'recorded', recorder: 'capabilities', events: creds }, run);
       await ctl.flush();
@@ -216,6 +221,45 @@ describe('the session controller', () => {
       ]);
       expect(mine?.containers[0]).not.toHaveProperty('syscalls');
       expect(kindsOfAttached(tracer)).toContain('capabilities');
+    } finally {
+      await ctl.close();
+    }
+  });
+
+  test("a pod session's capabilities events printed after its pod's DELETED are kept: a container's last sets come after it", async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      const uid = '00000000-0000-0000-0000-0000000000bb';
+      const id = 'c'.repeat(64);
+      const pod = {
+        metadata: { name: 'job-1', namespace: 'web', uid },
+        spec: { nodeName: 'node-1', containers: [{ name: 'main' }] },
+        status: {
+          phase: 'Running',
+          qosClass: 'BestEffort',
+          containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
+        },
+      } as Pod;
+      await create(c, pod, capabilities('cap-2', { podName: 'job-1' }));
+      await pause(20);
+      const run = {} as BpftraceRun;
+      tracer.hooks.onEvent(
+        { kind: 'armed', cgroup: '88', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${id}` },
+        run,
+      );
+      tracer.hooks.onEvent({ kind: 'exec', cgroup: '88' }, run);
+      await c.kube('web').request('DELETE', '/api/v1/namespaces/web/pods/job-1');
+      await pause(20);
+      // The program's next print (or its END, as it is stopped) comes after the DELETED.
+      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'capabilities', events: [cred('88', 0)] }, run);
+      await ctl.flush();
+      const mine = c.session('web', 'cap-2')?.status?.nodes?.[0];
+      expect(mine?.privileges).toEqual([
+        expect.objectContaining({
+          pod: 'job-1',
+          credentials: [expect.objectContaining({ uid: 0, count: 1 })],
+        }),
+      ]);
     } finally {
       await ctl.close();
     }

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CgroupLayout, cgroupIdOf } from '../../../lib/agent/core/cgroups';
 import { Controller } from '../../../lib/agent/core/controller';
+import type { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
 import { DIALECTS } from '../../../lib/agent/core/dialect';
 import type { KernelFacts } from '../../../lib/agent/core/kernel';
 import { RECORDERS } from '../../../lib/agent/recorders';
@@ -101,7 +102,8 @@ const dir = process.env.FAKE_BPFTRACE_DIR;
 if (fs.existsSync(path.join(dir, 'broken'))) { process.stderr.write('ERROR: broken\\n'); process.exit(1); }
 const text = fs.readFileSync(process.argv[process.argv.length - 1], 'utf8');
 const seeds = [...text.matchAll(/@targets\\[\\(uint64\\)(\\d+)\\] = 1;/g)].map((m) => m[1]);
-fs.appendFileSync(path.join(dir, 'runs'), JSON.stringify({ pid: process.pid, seeds }) + '\\n');
+const probes = [...text.matchAll(/^([a-z]+:[^ \\n]+) /gm)].map((m) => m[1]);
+fs.appendFileSync(path.join(dir, 'runs'), JSON.stringify({ pid: process.pid, seeds, probes }) + '\\n');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
 const nrs = () => fs.readFileSync(path.join(dir, 'syscalls'), 'utf8').split(',').filter(Boolean);
 const print = () => {
@@ -168,14 +170,24 @@ export interface World {
   setAttachDelay(ms: number): void;
   /** From now on the bpftrace stand-in fails at once, as bpftrace does on a bad program. */
   breakBpftrace(): void;
-  /** Every bpftrace stand-in started so far: its pid and the cgroup ids it was seeded with. */
-  runs(): { pid: number; seeds: string[] }[];
+  /** Every bpftrace stand-in started so far: its pid, the cgroup ids it was seeded with, its program's probes. */
+  runs(): { pid: number; seeds: string[]; probes: string[] }[];
+  /** The agent restarts on the same node (maybe on another kernel): a new controller, started. */
+  restart(opts?: Pick<WorldOptions, 'kernel' | 'arch'>): Promise<void>;
   close(): Promise<void>;
 }
 
-export function makeWorld(
-  opts: { flushMs?: number; intervalMs?: number; kernel?: KernelFacts; arch?: string } = {},
-): World {
+export interface WorldOptions {
+  flushMs?: number;
+  intervalMs?: number;
+  /** The node's kernel as the agent probed it (default: one with everything). */
+  kernel?: KernelFacts;
+  arch?: string;
+  /** Why the node's bpftrace cannot be used (as the agent's probe found it). */
+  bpftraceProblem?: BpftraceError;
+}
+
+export function makeWorld(opts: WorldOptions = {}): World {
   const dir = mkdtempSync(join(tmpdir(), 'harden-agent-test-'));
   const binary = join(dir, 'bpftrace');
   writeFileSync(binary, FAKE_BPFTRACE);
@@ -186,20 +198,23 @@ export function makeWorld(
   process.env.FAKE_BPFTRACE_DIR = dir;
   const fake = new NodeApi();
   const layout = new CgroupLayout({ mountPoint: join(dir, 'cgroup'), root: '/' }, 'cgroupfs');
-  const controller = new Controller(fake.kube, {
-    node: NODE,
-    arch: opts.arch ?? 'amd64',
-    recorders: RECORDERS,
-    kernel: opts.kernel ?? EVERY_PROBE,
-    layout,
-    flushMs: opts.flushMs ?? 100,
-    intervalMs: opts.intervalMs ?? 100,
-    log: process.env.AGENT_LOG ? (m) => process.stderr.write(`${m}\n`) : () => undefined,
-    bpftrace: { binary, version: 'fake', dialect: DIALECTS[0] },
-  });
-  return {
+  const agent = (o: WorldOptions) =>
+    new Controller(fake.kube, {
+      node: NODE,
+      arch: o.arch ?? 'amd64',
+      recorders: RECORDERS,
+      kernel: o.kernel ?? EVERY_PROBE,
+      layout,
+      flushMs: o.flushMs ?? 100,
+      intervalMs: o.intervalMs ?? 100,
+      log: process.env.AGENT_LOG ? (m) => process.stderr.write(`${m}\n`) : () => undefined,
+      bpftrace: o.bpftraceProblem
+        ? { binary, version: 'fake', problem: o.bpftraceProblem }
+        : { binary, version: 'fake', dialect: DIALECTS[0] },
+    });
+  const world: World = {
     fake,
-    controller,
+    controller: agent(opts),
     dir,
     layout,
     arm: (lines) => appendFileSync(join(dir, 'arm'), lines.map((l) => `${l}\n`).join('')),
@@ -213,12 +228,18 @@ export function makeWorld(
       readFileSync(join(dir, 'runs'), 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { pid: number; seeds: string[] }),
+        .map((l) => JSON.parse(l) as { pid: number; seeds: string[]; probes: string[] }),
+    restart: async (o = {}) => {
+      await world.controller.close();
+      world.controller = agent({ ...opts, ...o });
+      await world.controller.start();
+    },
     close: async () => {
-      await controller.close();
+      await world.controller.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return world;
 }
 
 let seq = 0;

@@ -1,0 +1,115 @@
+// The real Tracer with a bpftrace stand-in: what it does when the wanted programs change under it.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
+import type { ProgramTargets } from '../../../lib/agent/core/program';
+import { Tracer, isEmpty, type TracerHooks } from '../../../lib/agent/core/tracer';
+import { parse } from '../../support/programs';
+
+/**
+ * Attaches after 300 ms, then runs until SIGINT; a program naming "missing_probe" fails at once,
+ * as bpftrace does on a probe the kernel lacks.
+ */
+const STAND_IN = `#!/usr/bin/env node
+const text = require('fs').readFileSync(process.argv[process.argv.length - 1], 'utf8');
+if (text.includes('missing_probe')) {
+  process.stderr.write('ERROR: tracepoint not found: capability:missing_probe\\n');
+  process.exit(1);
+}
+setTimeout(() => process.stdout.write(JSON.stringify({ type: 'printf', data: 'harden:ready\\n' }) + '\\n'), 300);
+process.on('SIGINT', () => process.exit(0));
+setInterval(() => {}, 1000);
+`;
+
+let dir: string;
+let tracer: Tracer | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'harden-tracer-'));
+  writeFileSync(join(dir, 'bpftrace'), STAND_IN);
+  chmodSync(join(dir, 'bpftrace'), 0o755);
+});
+afterEach(async () => {
+  await tracer?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A Tracer of the stand-in; a program's text is its targets' extra unless `hooks` say otherwise. */
+function start(hooks: Pick<TracerHooks, 'targets' | 'onHealth'> & Partial<TracerHooks>): Tracer {
+  tracer = new Tracer(
+    { program: (t) => ({ text: (t.extra ?? []).join(' '), env: {} }), onEvent: () => undefined, ...hooks },
+    { binary: join(dir, 'bpftrace'), maxBackoffMs: 60_000, ...parse },
+  );
+  return tracer;
+}
+
+const seccomp: ProgramTargets = {
+  seeds: [{ id: '7', recording: true }],
+  podPrefixes: [],
+  extra: ['seccomp'],
+};
+
+// Sessions that end while a replacement program compiles: no program of nothing may be started
+// (bpftrace refuses one: "Undefined map: @targets"), which on the node failed the next session's
+// start with BpftraceFailed.
+test('sessions that end while a replacement compiles stop every program; none is started for nothing', async () => {
+  const caps: ProgramTargets = { ...seccomp, extra: ['capabilities'] };
+  let want = seccomp;
+  const programsFor: ProgramTargets[] = [];
+  const errors: string[] = [];
+  const t = start({
+    targets: () => want,
+    program: (p) => {
+      programsFor.push(p);
+      // The replacement starts: the sessions end while it compiles.
+      if (p === caps) setTimeout(() => (want = { seeds: [], podPrefixes: [] }), 50);
+      return { text: JSON.stringify(p), env: {} };
+    },
+    onHealth: (e) => e && errors.push(e.message),
+  });
+  await t.reconcile();
+  expect(t.runningCount).toBe(1);
+  want = caps;
+  await t.reconcile();
+  expect(programsFor.map((p) => p.extra)).toEqual([['seccomp'], ['capabilities']]);
+  expect(programsFor.some(isEmpty)).toBe(false);
+  expect(t.runningCount).toBe(0);
+  expect(errors).toEqual([]);
+});
+
+// A failure outlived its cause: a program that failed to start (a part the kernel lacks) left
+// BpftraceReady=False, so after that session was gone the node kept refusing new sessions.
+describe('a failure clears', () => {
+  const withBroken: ProgramTargets = { ...seccomp, extra: ['seccomp', 'missing_probe'] };
+  let want: ProgramTargets;
+  let health: (BpftraceError | undefined)[];
+  const last = () => health[health.length - 1];
+  beforeEach(() => {
+    health = [];
+    start({ targets: () => want, onHealth: (e) => health.push(e) });
+  });
+
+  test('once the program in service covers what is wanted again', async () => {
+    want = seccomp;
+    await tracer!.reconcile();
+    expect(tracer!.attachedTargets).toBe(seccomp);
+    // A session whose part the kernel lacks: the new program fails; the old one serves on.
+    want = withBroken;
+    await tracer!.reconcile();
+    expect(last()?.message).toMatch(/missing_probe/);
+    expect(tracer!.attachedTargets).toBe(seccomp);
+    // That session is gone: what is wanted is what the program in service traces.
+    want = { ...seccomp };
+    await tracer!.reconcile();
+    expect(last()).toBeUndefined();
+  });
+
+  test('once nothing is wanted', async () => {
+    want = withBroken;
+    await tracer!.reconcile();
+    expect(last()?.message).toMatch(/missing_probe/);
+    want = { seeds: [], podPrefixes: [] };
+    await tracer!.reconcile();
+    expect(last()).toBeUndefined();
+  });
+});
