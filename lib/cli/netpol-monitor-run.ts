@@ -20,6 +20,7 @@ import { deleteSession, getSession, newSessionId, requireDeployed } from '../ses
 import { describeGap, GapWatch } from '../session/gaps';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
+import { flowsOf } from '../agent/recorders/network/session';
 import { flowKey } from '../agent/recorders/network/types';
 import type { TraceSession } from '../session/types';
 
@@ -197,38 +198,39 @@ export async function runNetpolMonitor(
   const truncated = new Set<string>();
   const gaps = new GapWatch();
   const record = async (s: TraceSession) => {
-    for (const node of s.status?.nodes ?? []) {
-      for (const f of node.flows ?? []) {
-        const k = `${node.node}|${flowKey(f)}`;
-        const before = written.get(k) ?? 0;
-        if (f.count <= before) continue;
-        const pod = view.pod(namespace, f.pod);
-        await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
-        const tgt = pod ? view.target(pod) : targets.get(f.pod);
-        if (!tgt) continue; // not resolvable yet; the next poll retries
-        targets.set(f.pod, tgt);
-        const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
-        writer.write({
-          kind: 'flow',
-          target: writer.idOf('target', tgt),
-          peer: writer.idOf('peer', peer),
-          direction: f.direction,
-          proto: f.proto,
-          localIP: f.localIP,
-          localPort: f.localPort,
-          remoteIP: f.remoteIP,
-          remotePort: f.remotePort,
-          count: f.count - before,
-          firstSeen: f.firstSeen,
-          lastSeen: f.lastSeen,
-        });
-        if (!before) flows++;
-        written.set(k, f.count);
-      }
-      if (node.truncated && !truncated.has(node.node)) {
-        truncated.add(node.node);
-        io.err(`warning: node ${node.node} dropped flows beyond its cap (truncated)`);
-      }
+    const { flows: seen, truncatedOn } = flowsOf(s);
+    // Each flow's count only grows (summed over nodes): what is new is the count beyond what was written.
+    for (const f of seen) {
+      const k = flowKey(f);
+      const before = written.get(k) ?? 0;
+      if (f.count <= before) continue;
+      const pod = view.pod(namespace, f.pod);
+      await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
+      const tgt = pod ? view.target(pod) : targets.get(f.pod);
+      if (!tgt) continue; // not resolvable yet; the next poll retries
+      targets.set(f.pod, tgt);
+      const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
+      writer.write({
+        kind: 'flow',
+        target: writer.idOf('target', tgt),
+        peer: writer.idOf('peer', peer),
+        direction: f.direction,
+        proto: f.proto,
+        localIP: f.localIP,
+        localPort: f.localPort,
+        remoteIP: f.remoteIP,
+        remotePort: f.remotePort,
+        count: f.count - before,
+        firstSeen: f.firstSeen,
+        lastSeen: f.lastSeen,
+      });
+      if (!before) flows++;
+      written.set(k, f.count);
+    }
+    for (const node of truncatedOn) {
+      if (truncated.has(node)) continue;
+      truncated.add(node);
+      io.err(`warning: node ${node} dropped flows beyond its cap (truncated)`);
     }
     // Each gap as soon as it shows, on stderr and in the log (again if it grew).
     for (const g of gaps.news(s)) {

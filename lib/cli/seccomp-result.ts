@@ -1,3 +1,4 @@
+import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
 import { HardenError } from '../errors';
 import { observationsOf } from '../seccomp/from-session';
 import {
@@ -14,11 +15,12 @@ import type { KindResult, Rendered } from './session-kind';
 
 const where = (s: TraceSession) => `session "${s.metadata.name}" in namespace "${s.metadata.namespace}"`;
 
+const observed = (s: TraceSession, opts: SeccompOptions) =>
+  observationsOf(s.metadata.namespace, syscallRecordsOf(s), opts.runtime);
+
 /** The profiles' container names, workload/container, sorted: one profile each, merged across replicas. */
 function containers(session: TraceSession, opts: SeccompOptions): string[] {
-  return [
-    ...new Set(observationsOf(session, opts.runtime).map((o) => `${o.workload}/${o.container}`)),
-  ].sort();
+  return [...new Set(observed(session, opts).map((o) => `${o.workload}/${o.container}`))].sort();
 }
 
 function build(session: TraceSession, observations: ContainerObservation[]): BuiltProfile[] {
@@ -53,7 +55,7 @@ export const seccompResult: KindResult<SeccompOptions> = {
   },
 
   render: async (session, opts): Promise<Rendered> => {
-    const observations = observationsOf(session, opts.runtime);
+    const observations = observed(session, opts);
     const profiles = build(session, observations);
     const notes = profiles.flatMap((p) => p.notes.map((n) => `${p.workload}/${p.container}: ${n}`));
     const late = [

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
 import type { SessionKind } from './session-kind';
 
 export interface SeccompOptions {
@@ -23,6 +24,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
     example: '-n web -p nginx-7c9',
     stopTail: '> profile.json',
   },
+  containers: (s) => syscallRecordsOf(s).length,
   formats: ['json', 'crd'],
   outputDir: 'Write <namespace>-<workload>-<container>.json (.yaml with -o crd) per container here',
   resultFlags: <T>(y: Argv<T>) =>

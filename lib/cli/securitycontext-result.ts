@@ -5,8 +5,9 @@ import { R, resourcePath, type ResourceRef } from '../kube/paths';
 import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
 import { strategicPatch } from '../securitycontext/patch';
 import type { PodSpec, WorkloadRef } from '../securitycontext/types';
+import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
 import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
-import { API_VERSION, type TraceSession } from '../session/types';
+import { API_VERSION } from '../session/types';
 import { toJson, toYaml } from './output';
 import type { SecurityContextOptions } from './securitycontext';
 import type { KindResult, Rendered } from './session-kind';
@@ -69,8 +70,6 @@ function summary(a: WorkloadAdvice, ref: WorkloadRef | undefined): string[] {
   return lines;
 }
 
-const recordsOf = (s: TraceSession) => (s.status?.nodes ?? []).flatMap((n) => n.privileges ?? []);
-
 /** The records by workload (a bare pod is its own), as the advice is given. */
 function byWorkload(records: PrivilegeRecord[]): Map<string, PrivilegeRecord[]> {
   const out = new Map<string, PrivilegeRecord[]>();
@@ -85,7 +84,7 @@ function byWorkload(records: PrivilegeRecord[]): Map<string, PrivilegeRecord[]> 
 export const securityContextResult: KindResult<SecurityContextOptions> = {
   unprintable: (session, opts) => {
     if (opts.output !== 'patch') return undefined;
-    const workloads = [...byWorkload(recordsOf(session)).keys()].sort();
+    const workloads = [...byWorkload(privilegeRecordsOf(session)).keys()].sort();
     if (workloads.length < 2) return undefined;
     return {
       why: `session "${session.metadata.name}" recorded ${workloads.length} workloads (${workloads.join(', ')}); a patch is for one`,
@@ -96,7 +95,7 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
   render: async (session, opts, kube): Promise<Rendered> => {
     const namespace = session.metadata.namespace;
     const where = `session "${session.metadata.name}" in namespace "${namespace}" (context "${kube.ctx.context}")`;
-    const records = recordsOf(session);
+    const records = privilegeRecordsOf(session);
     if (!records.length) {
       throw new HardenError(
         `${where} recorded no container`,

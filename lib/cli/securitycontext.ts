@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
 import type { SessionKind } from './session-kind';
 
 export interface SecurityContextOptions {
@@ -25,6 +26,7 @@ export const securityContext: SessionKind<SecurityContextOptions> = {
     example: '-n web -l app=nginx',
     stopTail: '> advice.yaml   (or -o patch > patch.json)',
   },
+  containers: (s) => privilegeRecordsOf(s).length,
   formats: ['yaml', 'json', 'patch'],
   resultFlags: <T>(y: Argv<T>) =>
     y.option('seccomp-profile', {

@@ -141,8 +141,7 @@ function list<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
       ]);
       await runList(
         {
-          type: kind.type,
-          group: kind.group,
+          kind,
           allNamespaces: (argv.allNamespaces as boolean | undefined) ?? false,
           output: argv.output as 'table' | 'json' | 'yaml',
         },

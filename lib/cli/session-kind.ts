@@ -70,6 +70,8 @@ export interface SessionKind<O extends ResultOptions = ResultOptions> {
     /** What start's hint appends to the stop command, e.g. "> profile.json". */
     stopTail: string;
   };
+  /** The containers recorded so far (list's CONTAINERS column), read with the kind's recorder reader. */
+  containers(session: TraceSession): number;
   /** -o's formats, the first the default. */
   formats: readonly [string, ...string[]];
   /** --output-dir's description, where the kind writes one file per container. */

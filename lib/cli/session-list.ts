@@ -2,7 +2,7 @@ import type { Deps } from './context';
 import { printObject, renderTable } from './output';
 import { describeTarget, listSessions } from '../session/client';
 import { sessionPhase } from '../session/phase';
-import type { SessionType } from '../session/types';
+import type { SessionKind } from './session-kind';
 
 /** kubectl's AGE column: the largest unit, e.g. 45s, 3m, 2h, 4d. */
 export function age(since: string | undefined, nowMs: number): string {
@@ -15,16 +15,14 @@ export function age(since: string | undefined, nowMs: number): string {
 }
 
 export interface ListOptions {
-  type: SessionType;
-  /** The verb group, for messages. */
-  group: string;
+  kind: Pick<SessionKind, 'type' | 'group' | 'containers'>;
   allNamespaces: boolean;
   output: 'table' | 'json' | 'yaml';
 }
 
 export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
-  const { type, output: format } = opts;
-  const sessions = await listSessions(kube, opts.allNamespaces ? undefined : kube.namespace, type);
+  const { kind, output: format } = opts;
+  const sessions = await listSessions(kube, opts.allNamespaces ? undefined : kube.namespace, kind.type);
   sessions.sort((a, b) =>
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
   );
@@ -34,7 +32,7 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
   }
   if (!sessions.length) {
     io.err(
-      `No ${opts.group} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
+      `No ${kind.group} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
     );
     return;
   }
@@ -42,18 +40,15 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
   io.out(
     renderTable(
       ['id', 'namespace', 'target', 'phase', 'nodes', 'containers', 'age'],
-      sessions.map((s) => {
-        const nodes = s.status?.nodes ?? [];
-        return [
-          s.metadata.name,
-          s.metadata.namespace,
-          describeTarget(s.spec.target),
-          sessionPhase(s),
-          nodes.length,
-          nodes.reduce((n, r) => n + (r.containers?.length ?? 0), 0),
-          age(s.metadata.creationTimestamp, now),
-        ];
-      }),
+      sessions.map((s) => [
+        s.metadata.name,
+        s.metadata.namespace,
+        describeTarget(s.spec.target),
+        sessionPhase(s),
+        s.status?.nodes?.length ?? 0,
+        kind.containers(s),
+        age(s.metadata.creationTimestamp, now),
+      ]),
       io.colour,
     ),
   );

@@ -75,6 +75,14 @@ describe('kubectl harden securitycontext', () => {
     expect(c.session('web', 'cap-1')?.spec.state).toBe('Running');
   });
 
+  test('list counts the containers whose privileges were recorded', async () => {
+    const c = await started([f.nginxRoot]);
+    const r = await runCli(['sc', 'list', '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ID\s+NAMESPACE\s+TARGET\s+PHASE\s+NODES\s+CONTAINERS\s+AGE\n/);
+    expect(r.out).toMatch(/\ncap-1\s+web\s+selector app=web\s+Tracing\s+1\s+1\s+\d+s\n/);
+  });
+
   test('a workload whose pods are gone: advice still prints, stderr says what is unknown, -o patch refuses', async () => {
     const c = await started(f.redisReplicas);
     const shown = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
