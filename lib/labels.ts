@@ -9,9 +9,12 @@
 
 export type Labels = Record<string, string>;
 
+/** A matchExpression's operators, as the API server takes them (the CRD and the flow log check these). */
+export const SELECTOR_OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
+
 export interface LabelSelectorRequirement {
   key: string;
-  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  operator: (typeof SELECTOR_OPERATORS)[number];
   values?: string[];
 }
 
@@ -84,8 +87,6 @@ export function labelValueProblem(key: string, value: unknown): string | undefin
   return undefined;
 }
 
-const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
-
 /** A compiled selector, or the reason the API server would refuse it. `raw` is untrusted input. */
 export function compileSelector(raw: unknown): Selector | string {
   if (raw === undefined || raw === null) return compileSelector({});
@@ -105,8 +106,8 @@ export function compileSelector(raw: unknown): Selector | string {
     if (typeof key !== 'string') return `${at}: key must be a string`;
     const keyProblem = labelKeyProblem(key);
     if (keyProblem) return `${at}: ${keyProblem}`;
-    if (!OPERATORS.includes(operator as (typeof OPERATORS)[number]))
-      return `${at}: operator ${JSON.stringify(operator)} is not one of ${OPERATORS.join(', ')}`;
+    if (!SELECTOR_OPERATORS.includes(operator as (typeof SELECTOR_OPERATORS)[number]))
+      return `${at}: operator ${JSON.stringify(operator)} is not one of ${SELECTOR_OPERATORS.join(', ')}`;
     if (values !== undefined && !Array.isArray(values)) return `${at}: values must be a list`;
     const list = (values ?? []) as unknown[];
     const needsValues = operator === 'In' || operator === 'NotIn';

@@ -1,5 +1,5 @@
 import { isIP } from '../ip';
-import type { LabelSelector, Labels } from '../labels';
+import { SELECTOR_OPERATORS, type LabelSelector, type Labels } from '../labels';
 import { FlowScanner, RFC3339 } from './flow-scan';
 import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
@@ -396,8 +396,6 @@ function labels(o: Obj, key: string, lineNo: number, path: string): Labels {
   return m as Labels;
 }
 
-const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
-
 function selector(o: Obj, lineNo: number, path: string): void {
   if (o.selector === undefined) return;
   const at = join(path, 'selector');
@@ -409,7 +407,7 @@ function selector(o: Obj, lineNo: number, path: string): void {
   sel.matchExpressions.forEach((e, i) => {
     const req = object(e, lineNo, `${at}.matchExpressions[${i}]`);
     str(req, 'key', lineNo, `${at}.matchExpressions[${i}]`);
-    oneOf(req, 'operator', OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
+    oneOf(req, 'operator', SELECTOR_OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
     if (
       req.values !== undefined &&
       !(Array.isArray(req.values) && req.values.every((v) => typeof v === 'string'))
