@@ -4,7 +4,8 @@
 // given to setDeserializeMainFunction, with this process's argv, environment and terminal.
 import { startupSnapshot } from 'node:v8';
 import { exitQuietlyOnEpipe } from '../lib/cli/context';
-import { buildParser, main } from '../lib/cli/main';
+import { main } from '../lib/cli/main';
+import { buildParser } from '../lib/cli/parser';
 
 // One help text rendered at build time leaves yargs' functions compiled in the snapshot.
 void buildParser([]).getHelp();

@@ -1,5 +1,6 @@
 import type { Kube } from '../kube/client';
-import type { GlobalFlags } from './flags';
+import type { BaseArgs, ConnectionArgs } from './flags';
+import { invocationOf } from './invocation';
 import { useColour } from './colour';
 
 /** Where a command writes: results to stdout, progress and diagnostics to stderr. */
@@ -27,14 +28,14 @@ export interface Deps {
   interrupt(): Interrupt;
 }
 
-/** How commands obtain their collaborators; main() passes one into the parser's context. */
+/** How commands obtain their collaborators; tests pass fakes. */
 export interface Runtime {
-  connect(flags: GlobalFlags): Promise<Kube>;
-  io(flags: GlobalFlags): Io;
+  connect(flags: ConnectionArgs): Promise<Kube>;
+  io(flags: BaseArgs): Io;
   interrupt(): Interrupt;
 }
 
-export function processIo(flags: GlobalFlags): Io {
+export function processIo(flags: BaseArgs): Io {
   const tty = Boolean(process.stderr.isTTY);
   let showing = false;
   let last = '';
@@ -86,13 +87,11 @@ export const processRuntime: Runtime = {
   interrupt: processInterrupt,
 };
 
-/** The runtime main() placed in the parser's context, or the process's own. */
-export function runtimeOf(argv: { hardenRuntime?: Runtime }): Runtime {
-  return argv.hardenRuntime ?? processRuntime;
-}
+/** The runtime main() was given, or the process's own. */
+export const runtimeOf = (argv: BaseArgs): Runtime => invocationOf(argv).runtime ?? processRuntime;
 
 /** Connects (after the command line was checked) and hands a run function what it needs. */
-export async function collaborators(argv: GlobalFlags): Promise<Deps> {
+export async function collaborators(argv: ConnectionArgs): Promise<Deps> {
   const rt = runtimeOf(argv);
   const io = rt.io(argv);
   return { kube: await rt.connect(argv), io, interrupt: rt.interrupt };

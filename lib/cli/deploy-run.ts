@@ -115,14 +115,16 @@ async function waitNamespaceGone(kube: Kube, io: Io) {
   await waitUntil(
     async () => {
       const ns = await kube.getOptional<{ metadata: { deletionTimestamp?: string } }>(path);
+      const terminating = Boolean(ns?.metadata.deletionTimestamp);
+      // Only a namespace that is really going away is worth a line (a new cluster has none).
       return {
-        done: !ns?.metadata.deletionTimestamp,
-        progress: `waiting for namespace ${AGENT_NAMESPACE} to finish terminating`,
+        done: !terminating,
+        progress: terminating ? `waiting for namespace ${AGENT_NAMESPACE} to finish terminating` : '',
       };
     },
     {
       timeoutMs: 120_000,
-      onProgress: (l) => io.progress(l),
+      onProgress: (l) => l && io.progress(l),
       onTimeout: () =>
         new HardenError(
           `namespace ${AGENT_NAMESPACE} is still terminating after 2m (context "${kube.ctx.context}")`,

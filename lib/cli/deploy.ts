@@ -1,84 +1,108 @@
 import type { Argv, CommandModule } from 'yargs';
-import { parseDuration } from '../duration';
-import { addOutputFlag, type GlobalFlags } from './flags';
+import { UsageError } from './errors';
+import {
+  addConnectionFlags,
+  addOutputFlag,
+  addTimeoutFlag,
+  type BaseArgs,
+  type ConnectionArgs,
+} from './flags';
 
-interface DeployArgs extends GlobalFlags {
+interface DeployArgs extends ConnectionArgs {
   image?: string;
   wait: boolean;
-  timeout: string;
+  timeout: number;
   dryRun: 'none' | 'client' | 'server';
-  output: 'yaml' | 'json';
+  output?: 'yaml' | 'json';
 }
 
-interface UndeployArgs extends GlobalFlags {
+interface UndeployArgs extends ConnectionArgs {
   force: boolean;
   wait: boolean;
-  timeout: string;
+  timeout: number;
 }
 
-export const deployCommand: CommandModule<GlobalFlags, DeployArgs> = {
+// The agent's namespace is its own: these verbs work cluster-wide and offer no -n.
+const connection = <T>(y: Argv<T>) => addConnectionFlags(y, { namespaced: false });
+
+export const deployCommand: CommandModule<BaseArgs, DeployArgs> = {
   command: 'deploy',
   describe: 'Install the node agent (DaemonSet), the TraceSession CRD and RBAC; wait for the rollout',
-  builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(y, ['yaml', 'json'], 'yaml')
-      .option('image', { type: 'string', describe: "Agent image (default: this release's own)" })
+  builder: (y: Argv<BaseArgs>) =>
+    addTimeoutFlag(connection(y), 'for the rollout', '5m')
+      .option('image', {
+        type: 'string',
+        requiresArg: true,
+        describe: "Agent image (default: this release's own)",
+      })
       .option('wait', {
         type: 'boolean',
         default: true,
         describe: 'Wait until every node runs a ready agent',
       })
-      .option('timeout', { type: 'string', default: '5m', describe: 'How long to wait for the rollout' })
       .option('dry-run', {
         type: 'string',
         choices: ['none', 'client', 'server'],
         default: 'none',
         describe:
           'client: print the objects (in the -o format); server: validate them on the server without persisting',
+      })
+      .option('output', {
+        alias: 'o',
+        type: 'string',
+        choices: ['yaml', 'json'],
+        describe: 'Output format of --dry-run=client (default yaml)',
+      })
+      // -o only formats what --dry-run=client prints; anywhere else it would be silently ignored.
+      .check((argv) => {
+        if (argv.output !== undefined && argv.dryRun !== 'client')
+          throw new UsageError('-o/--output prints the objects: it needs --dry-run=client');
+        return true;
       }) as unknown as Argv<DeployArgs>,
   handler: async (argv) => {
-    const timeoutMs = parseDuration(argv.timeout) ?? 300_000;
     const [run, { collaborators, runtimeOf }] = await Promise.all([
       import('./deploy-run'),
       import('./context'),
     ]);
     if (argv.dryRun === 'client') {
-      run.printManifests({ image: argv.image, output: argv.output }, runtimeOf(argv).io(argv));
+      run.printManifests({ image: argv.image, output: argv.output ?? 'yaml' }, runtimeOf(argv).io(argv));
       return;
     }
     await run.runDeploy(
-      { image: argv.image, dryRun: argv.dryRun, wait: argv.wait, timeoutMs },
+      { image: argv.image, dryRun: argv.dryRun, wait: argv.wait, timeoutMs: argv.timeout },
       await collaborators(argv),
     );
   },
 };
 
-export const undeployCommand: CommandModule<GlobalFlags, UndeployArgs> = {
+export const undeployCommand: CommandModule<BaseArgs, UndeployArgs> = {
   command: 'undeploy',
   describe: 'Remove the agent, the CRD (and with it every session) and RBAC',
-  builder: (y: Argv<GlobalFlags>) =>
-    y
+  builder: (y: Argv<BaseArgs>) =>
+    addTimeoutFlag(connection(y), 'for the deletion', '2m')
       .option('force', { type: 'boolean', default: false, describe: 'Remove even while sessions are active' })
-      .option('wait', { type: 'boolean', default: true, describe: 'Wait until everything is gone' })
-      .option('timeout', {
-        type: 'string',
-        default: '2m',
-        describe: 'How long to wait for deletion',
+      .option('wait', {
+        type: 'boolean',
+        default: true,
+        describe: 'Wait until everything is gone',
       }) as unknown as Argv<UndeployArgs>,
   handler: async (argv) => {
-    const timeoutMs = parseDuration(argv.timeout) ?? 120_000;
     const [{ runUndeploy }, { collaborators }] = await Promise.all([
       import('./deploy-run'),
       import('./context'),
     ]);
-    await runUndeploy({ force: argv.force, wait: argv.wait, timeoutMs }, await collaborators(argv));
+    await runUndeploy(
+      { force: argv.force, wait: argv.wait, timeoutMs: argv.timeout },
+      await collaborators(argv),
+    );
   },
 };
 
-export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { output: 'table' | 'json' | 'yaml' }> =
+export const statusCommand: CommandModule<BaseArgs, ConnectionArgs & { output: 'table' | 'json' | 'yaml' }> =
   {
     command: 'status',
     describe: 'Show the agent on every node: pod, readiness, versions, kernel, active sessions',
-    builder: (y: Argv<GlobalFlags>) => addOutputFlag(y, ['table', 'json', 'yaml'], 'table'),
+    builder: (y: Argv<BaseArgs>) => addOutputFlag(connection(y), ['table', 'json', 'yaml'], 'table'),
     handler: async (argv) => {
       const [{ runStatus }, { collaborators }] = await Promise.all([
         import('./status-run'),

@@ -1,19 +1,52 @@
 import { HardenError } from '../errors';
 
-/** A command line yargs refused (unknown verb or flag, conflicting flags): printed with a usage pointer. */
+/**
+ * A command line that cannot run (unknown verb or flag, conflicting flags): printed with a pointer
+ * to the help of the command it is about (`see`), as kubectl prints it.
+ */
 export class UsageError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly see = 'kubectl harden',
+  ) {
     super(message);
     this.name = 'UsageError';
   }
 }
 
-export function formatError(err: unknown, verbose: boolean): string {
+/** cobra's suggestion rule: names within two edits of what was typed, or that start with it. */
+export function suggestions(typed: string, names: readonly string[]): string[] {
+  return names.filter((n) => n.startsWith(typed) || editDistance(typed, n) <= 2);
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** kubectl's wording for a verb that does not exist: `unknown command "x" for "kubectl harden seccomp"`. */
+export function unknownCommand(typed: string, path: string, names: readonly string[]): UsageError {
+  const near = suggestions(typed, names);
+  const hint = near.length ? `\n\nDid you mean this?\n${near.map((n) => `\t${n}\n`).join('')}` : '';
+  return new UsageError(`unknown command "${typed}" for "${path}"${hint}`, path);
+}
+
+/** How main() prints a failure: the message, the hint, and a stack only when it is a bug and -v asks. */
+export function formatError(err: unknown, showStack: boolean): string {
+  // A message ending in a suggestion block ends with a newline: the pointer then follows a blank line.
+  if (err instanceof UsageError)
+    return printable(`error: ${err.message}\nSee '${err.see} --help' for usage.`);
   if (err instanceof HardenError) {
     return printable(`error: ${err.message}${err.hint ? `\n${err.hint}` : ''}`);
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  return printable(verbose ? `error: ${e.stack ?? e.message}` : `error: ${e.message}`);
+  return printable(showStack ? `error: ${e.stack ?? e.message}` : `error: ${e.message}`);
 }
 
 /**

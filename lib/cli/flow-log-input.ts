@@ -1,6 +1,32 @@
 import { open } from 'node:fs/promises';
 import { HardenError } from '../errors';
-import { FlowLogError } from '../netpol/log';
+import { FlowLogError, type GapLine } from '../netpol/log';
+import { describeGap, type GapReport } from '../session/gaps';
+import type { GapReason } from '../session/types';
+import type { Io } from './context';
+import { printable } from './errors';
+
+/** How a network session's gaps are named: what they lose, and where. */
+export const NETWORK_GAP_TERMS = { records: 'connections', result: 'the flow log' };
+
+/** A gap line as the session's gap it was written from. */
+export function gapReportOf(g: GapLine): GapReport {
+  const where = g.pod && g.container ? `${g.pod}/${g.container}` : `node ${g.node}`;
+  return {
+    where,
+    node: g.node,
+    pod: g.pod,
+    container: g.container,
+    gap: { from: g.from, to: g.to, reason: g.reason as GapReason },
+  };
+}
+
+/** A log's gaps, one note each, and what they mean for what was made of it (`consequence`). */
+export function noteGaps(gaps: GapLine[], io: Io, consequence: string): void {
+  if (!gaps.length) return;
+  for (const g of gaps) io.err(printable(`note: ${describeGap(gapReportOf(g), NETWORK_GAP_TERMS)}`));
+  io.err(`note: ${gaps.length} gap${gaps.length > 1 ? 's' : ''} in the log: ${consequence}`);
+}
 
 /** The flow log named by --input: a file, opened up front, or stdin for "-". */
 export async function openLog(

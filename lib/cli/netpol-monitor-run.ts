@@ -15,9 +15,12 @@ import {
 } from '../netpol/cluster-view';
 import { FLOW_LOG_FORMAT, FLOW_LOG_VERSION, type DnsIdentity, type TargetPod } from '../netpol/log';
 import { FlowLogWriter } from '../netpol/log-writer';
+import { NETWORK_GAP_TERMS } from './flow-log-input';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { describeGap, GapWatch } from '../session/gaps';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
+import { flowsOf } from '../agent/recorders/network/session';
 import { flowKey } from '../agent/recorders/network/types';
 import type { TraceSession } from '../session/types';
 
@@ -42,6 +45,8 @@ export interface NetpolMonitorOptions {
   flushTimeoutMs: number;
   /** A log some node's final flush is missing from still exits 0 (with the warning). */
   acceptPartial: boolean;
+  /** A log with gaps (a target not traced for a while) still exits 0 (each gap named). */
+  acceptGaps: boolean;
   /** How often the session's status is read while monitoring. */
   pollMs?: number;
 }
@@ -165,7 +170,7 @@ export async function runNetpolMonitor(
     dns,
   });
 
-  const id = newSessionId('network');
+  const id = newSessionId('np');
   const startup = interrupt();
   try {
     await startSession(kube, io, {
@@ -191,39 +196,47 @@ export async function runNetpolMonitor(
   const targets = new Map<string, TargetPod>();
   let flows = 0;
   const truncated = new Set<string>();
+  const gaps = new GapWatch();
   const record = async (s: TraceSession) => {
-    for (const node of s.status?.nodes ?? []) {
-      for (const f of node.flows ?? []) {
-        const k = `${node.node}|${flowKey(f)}`;
-        const before = written.get(k) ?? 0;
-        if (f.count <= before) continue;
-        const pod = view.pod(namespace, f.pod);
-        await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
-        const tgt = pod ? view.target(pod) : targets.get(f.pod);
-        if (!tgt) continue; // not resolvable yet; the next poll retries
-        targets.set(f.pod, tgt);
-        const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
-        writer.write({
-          kind: 'flow',
-          target: writer.idOf('target', tgt),
-          peer: writer.idOf('peer', peer),
-          direction: f.direction,
-          proto: f.proto,
-          localIP: f.localIP,
-          localPort: f.localPort,
-          remoteIP: f.remoteIP,
-          remotePort: f.remotePort,
-          count: f.count - before,
-          firstSeen: f.firstSeen,
-          lastSeen: f.lastSeen,
-        });
-        if (!before) flows++;
-        written.set(k, f.count);
-      }
-      if (node.truncated && !truncated.has(node.node)) {
-        truncated.add(node.node);
-        io.err(`warning: node ${node.node} dropped flows beyond its cap (truncated)`);
-      }
+    const { flows: seen, truncatedOn } = flowsOf(s);
+    // Each flow's count only grows (summed over nodes): what is new is the count beyond what was written.
+    for (const f of seen) {
+      const k = flowKey(f);
+      const before = written.get(k) ?? 0;
+      if (f.count <= before) continue;
+      const pod = view.pod(namespace, f.pod);
+      await readControllers([...(pod ? [pod] : []), ...view.podsAt(f.remoteIP)]);
+      const tgt = pod ? view.target(pod) : targets.get(f.pod);
+      if (!tgt) continue; // not resolvable yet; the next poll retries
+      targets.set(f.pod, tgt);
+      const peer = view.resolve(f.direction, f.proto, f.remoteIP, f.remotePort);
+      writer.write({
+        kind: 'flow',
+        target: writer.idOf('target', tgt),
+        peer: writer.idOf('peer', peer),
+        direction: f.direction,
+        proto: f.proto,
+        localIP: f.localIP,
+        localPort: f.localPort,
+        remoteIP: f.remoteIP,
+        remotePort: f.remotePort,
+        count: f.count - before,
+        firstSeen: f.firstSeen,
+        lastSeen: f.lastSeen,
+      });
+      if (!before) flows++;
+      written.set(k, f.count);
+    }
+    for (const node of truncatedOn) {
+      if (truncated.has(node)) continue;
+      truncated.add(node);
+      io.err(`warning: node ${node} dropped flows beyond its cap (truncated)`);
+    }
+    // Each gap as soon as it shows, on stderr and in the log (again if it grew).
+    for (const g of gaps.news(s)) {
+      io.err(`warning: ${describeGap(g, NETWORK_GAP_TERMS)}`);
+      const container = g.pod && g.container ? { pod: g.pod, container: g.container } : {};
+      writer.write({ kind: 'gap', node: g.node, ...container, ...g.gap });
     }
     io.progress(`flows ${flows} · peers resolved ${writer.peers}`);
   };
@@ -288,6 +301,12 @@ export async function runNetpolMonitor(
       );
     }
     io.err(`warning: ${message}`);
+  }
+  if (gaps.count && !opts.acceptGaps) {
+    throw new HardenError(
+      `the log${where} has ${gaps.count} gap${gaps.count > 1 ? 's' : ''} (listed above): connections made then may be missing from it, and policies made from it would deny them`,
+      'Monitor again, or pass --accept-gaps to take the log as it is (exit 0); netpol report and verify name its gaps too.',
+    );
   }
 }
 

@@ -1,11 +1,13 @@
 import type { Io } from './context';
 import { HardenError } from '../errors';
 import { printable } from './errors';
-import { explain, openLog } from './flow-log-input';
+import { explain, noteGaps, openLog } from './flow-log-input';
 import { toJson, toYamlDocuments } from './output';
-import { toCiliumPolicy } from '../netpol/cilium';
+import { toCiliumPolicy, type CiliumNetworkPolicy } from '../netpol/cilium';
 import { sizeProblem } from '../netpol/limits';
 import { report, type ReportResult } from '../netpol/report';
+import { splitToFit } from '../netpol/split';
+import { toNetworkPolicy, type NetworkPolicy, type WorkloadPolicy } from '../netpol/synthesize';
 
 /**
  * `kubectl harden netpol report`: the log from a file or stdin, policies to stdout, the summary to
@@ -38,17 +40,28 @@ export async function runNetpolReport(
   } finally {
     io.done();
   }
-  const objects = format === 'cilium' ? result.workloads.map(toCiliumPolicy) : result.policies;
-  // All or nothing: a policy the API would refuse stops the report before anything is written.
+  const render: (w: WorkloadPolicy) => NetworkPolicy | CiliumNetworkPolicy =
+    format === 'cilium' ? toCiliumPolicy : toNetworkPolicy;
+  const kind = format === 'cilium' ? 'CiliumNetworkPolicies' : 'NetworkPolicies';
+  const splits: string[] = [];
+  const parts = result.workloads.flatMap((w) => {
+    const fitting = splitToFit(w, render);
+    if (fitting.length > 1)
+      splits.push(
+        `${sizeProblem(render(w))}: written as ${fitting.length} ${kind} with its selector (${fitting.map((p) => p.name).join(', ')}); they add up to exactly what it allows`,
+      );
+    return fitting;
+  });
+  const objects = parts.map(render);
+  // All or nothing: a policy the API would refuse (one peer alone too big) stops the report first.
   const tooBig = objects.map(sizeProblem).filter((p): p is string => p !== undefined);
-  if (tooBig.length)
-    throw new HardenError(
-      printable(tooBig.join('\n')),
-      opts.aggregate
-        ? 'Split the monitored workload, or apply with `kubectl apply --server-side` (no last-applied annotation) if only that limit is exceeded.'
-        : 'Pass --aggregate to fold external addresses into CIDRs, or apply with `kubectl apply --server-side` if only the annotation limit is exceeded.',
-    );
-  for (const note of result.notes) io.err(printable(`note: ${note}`));
+  if (tooBig.length) throw new HardenError(printable(tooBig.join('\n')));
+  for (const note of [...result.notes, ...splits]) io.err(printable(`note: ${note}`));
+  noteGaps(
+    result.gaps,
+    io,
+    'connections made then are not in these policies, which would deny them; monitor again to record them',
+  );
   io.out(
     format === 'json' ? toJson({ apiVersion: 'v1', kind: 'List', items: objects }) : toYamlDocuments(objects),
   );

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import type { Io } from './context';
 import { HardenError } from '../errors';
-import { explain, openLog } from './flow-log-input';
+import { explain, noteGaps, openLog } from './flow-log-input';
 import { printObject, renderTable } from './output';
 import type { Kube } from '../kube/client';
 import type { List } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
-import { compileDocuments, PolicyError, type PolicyDocument } from '../netpol/policy';
+import { compileDocuments, PolicyError, type CompiledPolicies, type PolicyDocument } from '../netpol/policy';
 import { PolicySet } from '../netpol/verify';
 import {
   readConnections,
@@ -53,24 +53,28 @@ export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDep
   if (argv.input === '-' && files.includes('-'))
     throw new HardenError('--input - and -f - both read stdin; only one of them can');
   // The files first: a bad policy fails before a long log is read.
-  const fileDocs = (await Promise.all(files.map((f) => readPolicies(f, deps.stdin)))).flat();
+  const fileDocs = await Promise.all(files.map((f) => readPolicies(f, deps.stdin)));
   const log = await readLog(argv, deps);
   const kube = argv.fromCluster ? await deps.kube() : undefined;
   const clusterDocs = kube ? await clusterPolicies(kube, log, io) : [];
   // Without -n, a namespaceless policy lands where `kubectl apply -f` would put it.
   const defaultNamespace = argv.namespace ?? kube?.namespace ?? 'default';
-  let compiled;
-  try {
-    // Cluster first: a file's policy of the same name replaces it, as applying the file would.
-    compiled = compileDocuments([...clusterDocs, ...fileDocs], defaultNamespace);
-  } catch (e) {
-    if (e instanceof PolicyError)
+  // Cluster first: a file's policy of the same name replaces it, as applying the file would.
+  const compiled = compile(clusterDocs, defaultNamespace);
+  files.forEach((f, i) => {
+    const fromFile = compile(fileDocs[i], defaultNamespace);
+    // A -f that holds no policy verifies nothing; "0 denied" would read as a pass.
+    if (!fromFile.policies.length)
       throw new HardenError(
-        `invalid ${e.message}`,
-        'The API server would refuse it; fix it and verify again.',
+        `no NetworkPolicy in ${f === '-' ? 'stdin' : f}: nothing to verify against`,
+        fromFile.skipped.length
+          ? `It holds only other objects (${fromFile.skipped.length}); pass the file (or directory) that \`netpol report\` wrote.`
+          : 'Pass the file (or directory) that `netpol report` wrote: YAML or JSON NetworkPolicies.',
       );
-    throw e;
-  }
+    compiled.policies.push(...fromFile.policies);
+    compiled.skipped.push(...fromFile.skipped);
+    compiled.defaulted.push(...fromFile.defaulted);
+  });
   for (const s of compiled.skipped) io.err(`note: skipped ${s}: not a networking.k8s.io/v1 NetworkPolicy`);
   if (compiled.defaulted.length)
     io.err(
@@ -82,12 +86,28 @@ export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDep
     if (result.denied.length) io.out(table(result));
   } else io.out(printObject(resultObject(result, set.policies.length), format));
   for (const note of result.notes) io.err(`note: ${note}`);
+  noteGaps(log.summary.gaps, io, 'connections made then are not in the log, so they were not verified');
+  // Flows as the FLOWS column counts them (the log's counts), so the two always add up.
   io.err(
-    `${result.flows} flows (${result.connections} distinct connections) against ${set.policies.length} ` +
-      `${set.policies.length === 1 ? 'policy' : 'policies'}: ${result.deniedConnections} denied` +
+    `${result.observed} flows (${result.flows} log lines, ${result.connections} distinct connections) ` +
+      `against ${set.policies.length} ${set.policies.length === 1 ? 'policy' : 'policies'}: ` +
+      `${result.deniedFlows} flows in ${result.deniedConnections} connections denied` +
       (result.skipped ? `, ${result.skipped} lines skipped` : ''),
   );
   return result.deniedConnections ? 1 : 0;
+}
+
+function compile(docs: PolicyDocument[], defaultNamespace: string): CompiledPolicies {
+  try {
+    return compileDocuments(docs, defaultNamespace);
+  } catch (e) {
+    if (e instanceof PolicyError)
+      throw new HardenError(
+        `invalid ${e.message}`,
+        'The API server would refuse it; fix it and verify again.',
+      );
+    throw e;
+  }
 }
 
 async function readLog(argv: NetpolVerifyOptions, deps: VerifyDeps): Promise<RecordedLog> {
@@ -209,10 +229,12 @@ function table(r: VerifyResult): string {
 
 function resultObject(r: VerifyResult, policies: number): unknown {
   return {
-    flows: r.flows,
+    flows: r.observed,
+    flowLines: r.flows,
     connections: r.connections,
     policies,
     deniedConnections: r.deniedConnections,
+    deniedFlows: r.deniedFlows,
     denied: r.denied,
     notes: r.notes,
   };

@@ -1,10 +1,18 @@
 import type { Argv, CommandModule } from 'yargs';
-import { parseDuration } from '../duration';
 import { START_TIMEOUT_MS } from '../session/timeouts';
-import { addOutputFlag, addTargetFlags, type GlobalFlags } from './flags';
+import {
+  addConnectionFlags,
+  addOutputFlag,
+  addTargetFlags,
+  addTimeoutFlag,
+  type BaseArgs,
+  type ConnectionArgs,
+} from './flags';
+import { invocationOf, reportsFindings } from './invocation';
+import { verbGroup, type AnyCommand } from './verb-group';
 
 /** --input and --skip-invalid: how the verbs that read a flow log take it. */
-function addFlowLogFlags(y: Argv<GlobalFlags>) {
+function addFlowLogFlags<T>(y: Argv<T>) {
   return y
     .option('input', {
       type: 'string',
@@ -19,7 +27,7 @@ function addFlowLogFlags(y: Argv<GlobalFlags>) {
     });
 }
 
-interface ReportArgs extends GlobalFlags {
+interface ReportArgs extends BaseArgs {
   input: string;
   skipInvalid: boolean;
   aggregate: boolean;
@@ -27,10 +35,11 @@ interface ReportArgs extends GlobalFlags {
   output: 'yaml' | 'json' | 'cilium';
 }
 
-export const netpolReportCommand: CommandModule<GlobalFlags, ReportArgs> = {
+// Offline: no connection flags.
+export const netpolReportCommand: CommandModule<BaseArgs, ReportArgs> = {
   command: 'report',
   describe: 'Turn a flow log from `netpol monitor` into NetworkPolicies, offline (no cluster needed)',
-  builder: (y: Argv<GlobalFlags>) =>
+  builder: (y: Argv<BaseArgs>) =>
     addOutputFlag(addFlowLogFlags(y), ['yaml', 'json', 'cilium'], 'yaml')
       .option('aggregate', {
         type: 'boolean',
@@ -56,41 +65,48 @@ export const netpolReportCommand: CommandModule<GlobalFlags, ReportArgs> = {
   },
 };
 
-interface MonitorArgs extends GlobalFlags {
+interface MonitorArgs extends ConnectionArgs {
   pod?: string;
   selector?: string;
   all?: boolean;
   output?: string;
-  timeout?: string;
-  flushTimeout: string;
+  timeout: number;
+  flushTimeout: number;
   acceptPartial: boolean;
+  acceptGaps: boolean;
 }
 
-export const netpolMonitorCommand: CommandModule<GlobalFlags, MonitorArgs> = {
+export const netpolMonitorCommand: CommandModule<BaseArgs, MonitorArgs> = {
   command: 'monitor',
   describe:
     "Record a workload's connections, peers resolved while fresh, as a flow log (Ctrl-C or --timeout ends it)",
-  builder: (y: Argv<GlobalFlags>) =>
-    addTargetFlags(y, 'monitor', { all: true })
+  builder: (y: Argv<BaseArgs>) =>
+    addTimeoutFlag(
+      addTimeoutFlag(
+        addTargetFlags(addConnectionFlags(y, { namespaced: true }), 'monitor', { all: true }),
+        'before stopping as Ctrl-C does',
+        '0',
+      ),
+      "after the stop for every node's final flush",
+      '10s',
+      'flush-timeout',
+    )
       // Not kubectl's -o: this verb writes one artifact, a flow log, and this names its file.
       .option('output', {
         type: 'string',
         requiresArg: true,
         describe: 'Write the flow log to this file (default, or -: stdout)',
       })
-      .option('timeout', {
-        type: 'string',
-        describe: 'Stop after this long (e.g. 10m); default: until Ctrl-C',
-      })
-      .option('flush-timeout', {
-        type: 'string',
-        default: '10s',
-        describe: "After the stop, how long to wait for every node's final flush",
-      })
       .option('accept-partial', {
         type: 'boolean',
         default: false,
         describe: 'Exit 0 even when a final flush did not arrive (the log then lacks that last interval)',
+      })
+      .option('accept-gaps', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Exit 0 even when a target was not traced for a while (each gap is named on stderr and in the log)',
       })
       .example('$0 netpol monitor -n web -l app=nginx --output net.log', '') as unknown as Argv<MonitorArgs>,
   handler: async (argv) => {
@@ -99,10 +115,12 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, MonitorArgs> = {
       selector: argv.selector,
       all: argv.all,
       output: argv.output,
-      durationMs: parseDuration(argv.timeout),
+      // --timeout 0 (the default) is no limit: until Ctrl-C.
+      durationMs: Number.isFinite(argv.timeout) ? argv.timeout : undefined,
       startTimeoutMs: START_TIMEOUT_MS,
-      flushTimeoutMs: parseDuration(argv.flushTimeout) ?? 10_000,
+      flushTimeoutMs: argv.flushTimeout,
       acceptPartial: argv.acceptPartial,
+      acceptGaps: argv.acceptGaps,
     };
     const [{ runNetpolMonitor }, { collaborators }] = await Promise.all([
       import('./netpol-monitor-run'),
@@ -112,7 +130,7 @@ export const netpolMonitorCommand: CommandModule<GlobalFlags, MonitorArgs> = {
   },
 };
 
-interface VerifyArgs extends GlobalFlags {
+interface VerifyArgs extends ConnectionArgs {
   input: string;
   /** One -f is a string, several an array. */
   filename?: string | string[];
@@ -121,12 +139,16 @@ interface VerifyArgs extends GlobalFlags {
   output: 'table' | 'json' | 'yaml';
 }
 
-export const netpolVerifyCommand: CommandModule<GlobalFlags, VerifyArgs> = {
+export const netpolVerifyCommand: CommandModule<BaseArgs, VerifyArgs> = {
   command: 'verify',
   describe:
     'Which flows of a flow log the given NetworkPolicies would deny (exit 1 if any, 0 if none, 2 on error)',
-  builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(addFlowLogFlags(y), ['table', 'json', 'yaml'], 'table')
+  builder: (y: Argv<BaseArgs>) =>
+    addOutputFlag(
+      addFlowLogFlags(addConnectionFlags(reportsFindings(y), { namespaced: true })),
+      ['table', 'json', 'yaml'],
+      'table',
+    )
       // A string, repeatable (-f a -f b), rather than an array option, which would not take "-".
       .option('filename', {
         alias: 'f',
@@ -147,12 +169,11 @@ export const netpolVerifyCommand: CommandModule<GlobalFlags, VerifyArgs> = {
         "the cluster's policies plus the new ones (a file replaces the cluster's policy of the same name)",
       ) as unknown as Argv<VerifyArgs>,
   handler: async (argv) => {
-    const [{ runNetpolVerify }, { runtimeOf }] = await Promise.all([
-      import('./netpol-verify-run'),
-      import('./context'),
-    ]);
+    const { runNetpolVerify } = await import('./netpol-verify-run');
+    const { runtimeOf } = await import('./context');
+    const invocation = invocationOf(argv);
     const rt = runtimeOf(argv);
-    process.exitCode = await runNetpolVerify(
+    invocation.exitCode = await runNetpolVerify(
       {
         input: argv.input,
         files: [argv.filename ?? []].flat(),
@@ -166,21 +187,9 @@ export const netpolVerifyCommand: CommandModule<GlobalFlags, VerifyArgs> = {
   },
 };
 
-/** The verbs under `netpol`; a new one is one more entry here. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each subcommand has its own argument type
-export const netpolSubcommands: CommandModule<GlobalFlags, any>[] = [
-  netpolMonitorCommand,
-  netpolReportCommand,
-  netpolVerifyCommand,
-];
-
-export const netpolCommand: CommandModule<GlobalFlags, GlobalFlags> = {
-  command: 'netpol <command>',
+/** `kubectl harden netpol monitor|report|verify`; a new verb is one more entry here. */
+export const netpolCommand: AnyCommand = verbGroup({
+  name: 'netpol',
   describe: "Watch a workload's connections and turn them into NetworkPolicies",
-  builder: (y: Argv<GlobalFlags>) =>
-    netpolSubcommands
-      .reduce((acc, c) => acc.command(c), y)
-      .demandCommand(1, 'Name a netpol command; see kubectl harden netpol --help.'),
-  // Never reached: yargs runs the subcommand, or fails on an unknown one under .strict().
-  handler: () => undefined,
-};
+  verbs: [netpolMonitorCommand, netpolReportCommand, netpolVerifyCommand],
+});

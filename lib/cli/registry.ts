@@ -1,32 +1,30 @@
-import type { CommandModule } from 'yargs';
+import { completionCommand } from './completion';
 import { deployCommand, statusCommand, undeployCommand } from './deploy';
-import type { GlobalFlags } from './flags';
-import { netpolCommand, netpolSubcommands } from './netpol';
-import { seccompCommand, seccompSubcommands } from './seccomp';
-import { securityContextCommand, securityContextSubcommands } from './securitycontext';
+import { netpolCommand } from './netpol';
+import { seccomp } from './seccomp';
+import { securityContext } from './securitycontext';
+import { sessionGroup } from './session-group';
+import type { SessionKind } from './session-kind';
+import { versionCommand } from './version';
+import type { AnyCommand } from './verb-group';
 
 /**
- * Every verb group, registered explicitly (a commandDir scan does not survive bundling). Each module
- * is light: its handler imports the implementation, so `--help` never loads the Kubernetes client.
+ * The kinds of recording session, one descriptor each (lib/cli/session-kind.ts): each becomes a
+ * verb group with start, stop, show, list and delete. A new kind is one more line here.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument type
-export type AnyCommand = CommandModule<GlobalFlags, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind has its own result options
+export const sessionKinds: SessionKind<any>[] = [seccomp, securityContext];
 
+/**
+ * Every top-level verb and verb group, registered explicitly. Each module is light: its handler
+ * imports the implementation, so `--help` never loads the Kubernetes client.
+ */
 export const commands: AnyCommand[] = [
   deployCommand,
   undeployCommand,
   statusCommand,
-  seccompCommand,
+  ...sessionKinds.map(sessionGroup),
   netpolCommand,
-  securityContextCommand,
+  versionCommand,
+  completionCommand,
 ];
-
-/** The verbs under each verb group, for completion. */
-export const subcommands: Record<string, AnyCommand[]> = {
-  seccomp: seccompSubcommands,
-  netpol: netpolSubcommands,
-  securitycontext: securityContextSubcommands,
-};
-
-/** Verbs whose exit status 1 reports findings, as diff's does; main makes their failures exit 2. */
-export const findingsCommands: readonly string[] = ['netpol verify'];

@@ -1,7 +1,8 @@
 import type { Deps } from './context';
 import { printObject, renderTable } from './output';
 import { describeTarget, listSessions } from '../session/client';
-import type { SessionType } from '../session/types';
+import { sessionPhase } from '../session/phase';
+import type { SessionKind } from './session-kind';
 
 /** kubectl's AGE column: the largest unit, e.g. 45s, 3m, 2h, 4d. */
 export function age(since: string | undefined, nowMs: number): string {
@@ -14,14 +15,14 @@ export function age(since: string | undefined, nowMs: number): string {
 }
 
 export interface ListOptions {
-  type: SessionType;
+  kind: Pick<SessionKind, 'type' | 'group' | 'containers'>;
   allNamespaces: boolean;
   output: 'table' | 'json' | 'yaml';
 }
 
 export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
-  const { type, output: format } = opts;
-  const sessions = await listSessions(kube, opts.allNamespaces ? undefined : kube.namespace, type);
+  const { kind, output: format } = opts;
+  const sessions = await listSessions(kube, opts.allNamespaces ? undefined : kube.namespace, kind.type);
   sessions.sort((a, b) =>
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
   );
@@ -31,7 +32,7 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
   }
   if (!sessions.length) {
     io.err(
-      `No ${type} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
+      `No ${kind.group} sessions found in ${opts.allNamespaces ? 'any namespace' : `namespace "${kube.namespace}"`}.`,
     );
     return;
   }
@@ -39,18 +40,15 @@ export async function runList(opts: ListOptions, { kube, io }: Pick<Deps, 'kube'
   io.out(
     renderTable(
       ['id', 'namespace', 'target', 'phase', 'nodes', 'containers', 'age'],
-      sessions.map((s) => {
-        const nodes = s.status?.nodes ?? [];
-        return [
-          s.metadata.name,
-          s.metadata.namespace,
-          describeTarget(s.spec.target),
-          s.status?.phase ?? 'Pending',
-          nodes.length,
-          nodes.reduce((n, r) => n + (r.containers?.length ?? 0), 0),
-          age(s.metadata.creationTimestamp, now),
-        ];
-      }),
+      sessions.map((s) => [
+        s.metadata.name,
+        s.metadata.namespace,
+        describeTarget(s.spec.target),
+        sessionPhase(s),
+        s.status?.nodes?.length ?? 0,
+        kind.containers(s),
+        age(s.metadata.creationTimestamp, now),
+      ]),
       io.colour,
     ),
   );

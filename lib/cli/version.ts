@@ -1,19 +1,19 @@
 import type { Argv, CommandModule } from 'yargs';
-import { addOutputFlag, type GlobalFlags } from './flags';
+import { addConnectionFlags, addOutputFlag, type BaseArgs, type ConnectionArgs } from './flags';
 
-interface Args extends GlobalFlags {
+interface Args extends ConnectionArgs {
   client?: boolean;
   output: 'table' | 'json' | 'yaml';
 }
 
-export const versionCommand: CommandModule<GlobalFlags, Args> = {
+export const versionCommand: CommandModule<BaseArgs, Args> = {
   command: 'version',
   describe: 'Print the client and server versions',
-  builder: (y: Argv<GlobalFlags>) =>
-    addOutputFlag(y, ['table', 'json', 'yaml'], 'table').option('client', {
-      type: 'boolean',
-      describe: 'Client version only (no server needed)',
-    }) as unknown as Argv<Args>,
+  builder: (y: Argv<BaseArgs>) =>
+    addOutputFlag(addConnectionFlags(y, { namespaced: false }), ['table', 'json', 'yaml'], 'table').option(
+      'client',
+      { type: 'boolean', describe: 'Client version only (no server needed)' },
+    ) as unknown as Argv<Args>,
   handler: async (argv) => {
     const [{ runVersion }, { runtimeOf }] = await Promise.all([import('./version-run'), import('./context')]);
     const rt = runtimeOf(argv);

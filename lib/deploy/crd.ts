@@ -4,6 +4,7 @@
  */
 import { bool, dateTime, identity, str } from '../agent/core/schema';
 import { RECORDERS } from '../agent/recorders';
+import { SELECTOR_OPERATORS } from '../labels';
 import { CRD_VERSION, GROUP, KIND, MAX_GAPS, SESSION_PHASES } from '../session/types';
 
 const PHASES = [...SESSION_PHASES];
@@ -40,7 +41,7 @@ const selector = {
         required: ['key', 'operator'],
         properties: {
           key: str,
-          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+          operator: { type: 'string', enum: [...SELECTOR_OPERATORS] },
           values: { type: 'array', items: str },
         },
       },

@@ -51,7 +51,46 @@ export function retryable(method: string, code: number): boolean {
 }
 
 /** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
-type Authenticate = (options: https.RequestOptions) => Promise<void>;
+export type Authenticate = (options: https.RequestOptions) => Promise<void>;
+
+/** `apply`, whose failures name the user, the context and the credential plugin (see credentialError). */
+export function explainingCredentials(ctx: ResolvedContext, apply: Authenticate): Authenticate {
+  return async (options) => {
+    try {
+      await apply(options);
+    } catch (e) {
+      throw credentialError(ctx, e);
+    }
+  };
+}
+
+/**
+ * Why the user's credentials could not be had, naming the user, the context and (for an exec
+ * plugin, e.g. an SSO login helper) the command: client-node's own error is a bare "spawn /x ENOENT"
+ * or the plugin's stderr.
+ */
+function credentialError(ctx: ResolvedContext, e: unknown): HardenError {
+  const err = e as NodeJS.ErrnoException;
+  const who = `user "${ctx.user}" (context "${ctx.context}")`;
+  const user = ctx.merged.users?.find((u) => u.name === ctx.user)?.user;
+  const exec = user?.exec as { command?: string; args?: string[] } | undefined;
+  const detail = (err?.message ?? String(e)).trim() || 'no message';
+  if (!exec?.command)
+    return new HardenError(
+      `cannot load the credentials of ${who}: ${detail}`,
+      `Check users[${ctx.user}] in ${ctx.files.join(', ')}.`,
+    );
+  const plugin = `the credential plugin "${exec.command}" of ${who}`;
+  if (err?.code === 'ENOENT' || err?.code === 'EACCES')
+    return new HardenError(
+      `${plugin} cannot run: ${err.code === 'ENOENT' ? 'not found' : 'not executable'} (${err.code})`,
+      `Install it (on PATH, as kubectl would find it) or fix users[${ctx.user}].user.exec.command in ${ctx.files.join(', ')}.`,
+    );
+  return new HardenError(
+    `${plugin} failed: ${detail}`,
+    `Run it by hand to see why: ${[exec.command, ...(exec.args ?? [])].join(' ')} (then log in again as it asks).`,
+  );
+}
 
 /**
  * A small REST client over the kubeconfig's credentials. @kubernetes/client-node supplies the
@@ -68,14 +107,21 @@ export class Kube {
 
   static async connect(flags: ConnectionFlags & { requestTimeout?: string }): Promise<Kube> {
     const ctx = resolveContext(flags);
-    return Kube.fromContext(ctx, parseDuration(flags.requestTimeout));
+    // kubectl's --request-timeout: 0 (the default) is no limit.
+    const ms = flags.requestTimeout === undefined ? 0 : parseDuration(flags.requestTimeout);
+    return Kube.fromContext(ctx, ms || undefined);
   }
 
   static async fromContext(ctx: ResolvedContext, timeoutMs?: number): Promise<Kube> {
     const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
     const kc = new KubeConfig();
     kc.loadFromString(kubeconfigToYaml(ctx.merged));
-    return new Kube(ctx, (options) => kc.applyToHTTPSOptions(options), new URL(ctx.server), timeoutMs);
+    return new Kube(
+      ctx,
+      explainingCredentials(ctx, (options) => kc.applyToHTTPSOptions(options)),
+      new URL(ctx.server),
+      timeoutMs,
+    );
   }
 
   get namespace(): string {

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from '../ip';
 
 /** An address as a number in its family; an IPv4-mapped IPv6 address is the IPv4 address it carries. */
 export interface Address {

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isIP } from '../ip';
 import type { Flow, Peer, TargetPod } from './log';
 
 /** The timestamps a flow log holds (validateLine's check too). */

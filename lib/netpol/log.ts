@@ -1,8 +1,10 @@
-import { isIP } from 'node:net';
+import { isIP } from '../ip';
+import { SELECTOR_OPERATORS, type LabelSelector, type Labels } from '../labels';
 import { FlowScanner, RFC3339 } from './flow-scan';
 import type { Direction, Flow as SessionFlow, Protocol } from '../agent/recorders/network/types';
 
-export type { Direction, Protocol };
+// The log's own vocabulary, for its readers: a selector is a workload's spec.selector.
+export type { Direction, LabelSelector, Labels, Protocol };
 
 /**
  * The flow log: what `netpol monitor` writes and `netpol report` reads, one JSON object per line.
@@ -10,24 +12,11 @@ export type { Direction, Protocol };
  * the report needs nothing but this file (no cluster, no kubeconfig).
  *
  * Compatibility: readers ignore fields they do not know, so adding a field keeps the version; a
- * change of meaning or of a required field bumps FLOW_LOG_VERSION, and older readers refuse it.
+ * change of meaning, of a required field, or a new kind of line bumps FLOW_LOG_VERSION, and older
+ * readers refuse it. Version 2 added gap lines; a version 1 log is read as it always was.
  */
 export const FLOW_LOG_FORMAT = 'kubectl-harden/flow-log';
-export const FLOW_LOG_VERSION = 1;
-
-export type Labels = Record<string, string>;
-
-/** A Kubernetes label selector, as a workload's spec.selector holds it. */
-export interface LabelSelector {
-  matchLabels?: Labels;
-  matchExpressions?: LabelSelectorRequirement[];
-}
-
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  values?: string[];
-}
+export const FLOW_LOG_VERSION = 2;
 
 /** The workload a pod belongs to: the top of its controller chain (a ReplicaSet's Deployment, a Job's CronJob). */
 export interface Owner {
@@ -172,7 +161,24 @@ export interface PeerLine {
   peer: Peer;
 }
 
-export type FlowLogLine = FlowLogHeader | TargetLine | PeerLine | FlowLine;
+/**
+ * An interval in which the monitor's targets were not traced (version 2): on a whole node, or in
+ * one container (pod and container set); connections made then may be missing from the log. A gap
+ * that grew while monitoring is written again with the same start: readers keep the longest.
+ */
+export interface GapLine {
+  kind: 'gap';
+  node: string;
+  pod?: string;
+  container?: string;
+  /** RFC 3339. */
+  from: string;
+  to: string;
+  /** Why, as the agent named it (lib/session/types.ts GapReason). */
+  reason: string;
+}
+
+export type FlowLogLine = FlowLogHeader | TargetLine | PeerLine | FlowLine | GapLine;
 
 /** A flow with its identities resolved: what policy synthesis consumes. */
 export interface Flow extends FlowFields {
@@ -219,13 +225,13 @@ export class FlowLogReader {
   private readonly peers = new Map<number, Peer>();
   private readonly scanner = new FlowScanner();
 
-  /** A flow, a header (the first, or one of a concatenated log), or null for a definition. */
-  read(text: string, lineNo: number): Flow | FlowLogHeader | null {
+  /** A flow, a header (the first, or one of a concatenated log), a gap, or null for a definition. */
+  read(text: string, lineNo: number): Flow | FlowLogHeader | GapLine | null {
     return this.readAt(text, 0, text.length, lineNo);
   }
 
   /** read() of the line text[from, to): a reader of big chunks need not copy each line out first. */
-  readAt(text: string, from: number, to: number, lineNo: number): Flow | FlowLogHeader | null {
+  readAt(text: string, from: number, to: number, lineNo: number): Flow | FlowLogHeader | GapLine | null {
     if (this.header !== undefined) {
       const flow = this.scanner.scan(text, from, to, this.targets, this.peers);
       if (flow !== undefined) {
@@ -250,6 +256,8 @@ export class FlowLogReader {
       case 'peer':
         this.peers.set(line.id, line.peer);
         return null;
+      case 'gap':
+        return line;
       case 'flow': {
         const target =
           typeof line.target === 'number'
@@ -286,8 +294,20 @@ export function validateLine(value: unknown, lineNo: number): FlowLogLine {
       return o as unknown as PeerLine;
     case 'header':
       return validateHeader(o, lineNo);
+    case 'gap':
+      str(o, 'node', lineNo, 'line');
+      optionalStr(o, 'pod', lineNo, 'line');
+      optionalStr(o, 'container', lineNo, 'line');
+      time(o, 'from', lineNo, 'line');
+      time(o, 'to', lineNo, 'line');
+      str(o, 'reason', lineNo, 'line');
+      return o as unknown as GapLine;
     default:
-      return fail(lineNo, 'kind', `expected "header", "target", "peer" or "flow", got ${show(o.kind)}`);
+      return fail(
+        lineNo,
+        'kind',
+        `expected "header", "target", "peer", "flow" or "gap", got ${show(o.kind)}`,
+      );
   }
 }
 
@@ -376,8 +396,6 @@ function labels(o: Obj, key: string, lineNo: number, path: string): Labels {
   return m as Labels;
 }
 
-const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
-
 function selector(o: Obj, lineNo: number, path: string): void {
   if (o.selector === undefined) return;
   const at = join(path, 'selector');
@@ -389,7 +407,7 @@ function selector(o: Obj, lineNo: number, path: string): void {
   sel.matchExpressions.forEach((e, i) => {
     const req = object(e, lineNo, `${at}.matchExpressions[${i}]`);
     str(req, 'key', lineNo, `${at}.matchExpressions[${i}]`);
-    oneOf(req, 'operator', OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
+    oneOf(req, 'operator', SELECTOR_OPERATORS, lineNo, `${at}.matchExpressions[${i}]`);
     if (
       req.values !== undefined &&
       !(Array.isArray(req.values) && req.values.every((v) => typeof v === 'string'))

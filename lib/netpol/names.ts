@@ -38,3 +38,13 @@ export function policyName(parts: string[]): string {
   const head = base.slice(0, MAX_NAME - tag.length).replace(/[.-]+$/, '');
   return `${head}${tag}`;
 }
+
+/** The k-th (k ≥ 2) of several policies one workload's is split into: `<name>-<k>`, still ≤ 253 characters. */
+export function partName(name: string, k: number): string {
+  const suffix = `-${k}`;
+  if (name.length + suffix.length <= MAX_NAME) return `${name}${suffix}`;
+  // Cut the head, keeping "-harden-<k>" whole.
+  const tail = name.endsWith(SUFFIX) ? `${SUFFIX}${suffix}` : suffix;
+  const head = name.slice(0, name.length - (tail.length - suffix.length));
+  return `${head.slice(0, MAX_NAME - tail.length).replace(/[.-]+$/, '')}${tail}`;
+}

@@ -1,5 +1,5 @@
 import { parseCidr, within, type Cidr } from './cidr';
-import { compileSelector, type Selector } from './selector';
+import { compileSelector, type Selector } from '../labels';
 
 /**
  * NetworkPolicy (networking.k8s.io/v1) objects as read from files or the cluster, validated the way

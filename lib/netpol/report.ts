@@ -1,7 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { FlowLogError, FlowLogReader, type Flow, type FlowLogHeader } from './log';
+import { FlowLogError, FlowLogReader, type Flow, type FlowLogHeader, type GapLine } from './log';
 import {
   PolicySynthesizer,
   toNetworkPolicy,
@@ -30,6 +30,8 @@ export interface LogSummary {
   flows: number;
   /** The first header; later ones (concatenated logs) only fill in what it lacked. */
   header: FlowLogHeader;
+  /** Intervals the monitor did not trace, in log order (a gap written again as it grew: the longest). */
+  gaps: GapLine[];
 }
 
 export interface ReportResult extends LogSummary {
@@ -57,6 +59,7 @@ export async function readFlowLog(
   let lines = 0;
   let skipped = 0;
   let flows = 0;
+  const gaps = new Map<string, GapLine>();
   const every = opts.progressEvery ?? 100_000;
   await eachLine(gunzipIfNeeded(input), (chunk, start, to) => {
     lines++;
@@ -70,6 +73,10 @@ export async function readFlowLog(
       if (line.kind === 'flow') {
         flows++;
         on.flow(line);
+      } else if (line.kind === 'gap') {
+        const key = `${line.node}/${line.pod ?? ''}/${line.container ?? ''}@${line.from}`;
+        const known = gaps.get(key);
+        if (!known || Date.parse(line.to) > Date.parse(known.to)) gaps.set(key, line);
       } else on.header(line);
     } catch (e) {
       // Past a good header a bad line is one lost flow; before it, the whole log is unreadable.
@@ -79,7 +86,7 @@ export async function readFlowLog(
   });
   const header = reader.header;
   if (!header) throw new FlowLogError(0, 'the flow log is empty: no header line');
-  return { skipped, lines, flows, header };
+  return { skipped, lines, flows, header, gaps: [...gaps.values()] };
 }
 
 /** Streams a flow log into policies: one chunk in memory at a time, everything else folded into the synthesizer. */

@@ -13,6 +13,7 @@ import {
   type ServicePeer,
   type TargetPod,
 } from './log';
+import { labelKeyProblem, labelValueProblem } from '../labels';
 import { policyName, shortHash } from './names';
 import { unmapIPv4 } from '../ip';
 
@@ -54,6 +55,8 @@ export interface WorkloadPolicy {
   name: string;
   namespace: string;
   workload: { kind: string; name: string };
+  /** Every workload the policy is for, when several select the same pods (sorted). */
+  workloads?: { kind: string; name: string }[];
   selector: LabelSelector;
   ingress: PolicyRule[];
   egress: PolicyRule[];
@@ -202,6 +205,8 @@ interface WorkloadAcc {
   namespace: string;
   kind: string;
   name: string;
+  /** The workloads merged into this one because they select the same pods. */
+  members?: { kind: string; name: string }[];
   /** The workload's own selector, when the log recorded it. */
   selector?: LabelSelector;
   /** Stable labels every observed pod of the workload shares: the fallback selector. */
@@ -289,13 +294,14 @@ export class PolicySynthesizer {
       this.note(
         `the log names no cluster DNS service; DNS is allowed to pods labelled ${labelText(dns.selector)} in ${dns.namespace}`,
       );
-    const kept = [...this.accs.values()].filter((w) => {
+    const selecting = [...this.accs.values()].filter((w) => {
       if (selectsSomething(this.selectorOf(w))) return true;
       this.note(
         `${w.namespace}/${w.kind} ${w.name}: its pods share no stable label to select them by; no policy for it`,
       );
       return false;
     });
+    const kept = this.mergeSameSelector(selecting);
     const names = policyNames(kept);
     const out = kept.map((w) => this.render(w, names.get(w) as string, dns));
     out.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
@@ -309,6 +315,50 @@ export class PolicySynthesizer {
 
   private note(text: string): void {
     this.noteSet.add(text);
+  }
+
+  /**
+   * Workloads whose policies would select the same pods (two runs of one CronJob in a log written
+   * before monitor named the CronJob; one static pod per node) become one policy: two with one
+   * selector would each allow what all did anyway, as NetworkPolicies add up. Only equal
+   * selectors merge, never a broader one.
+   */
+  private mergeSameSelector(ws: WorkloadAcc[]): WorkloadAcc[] {
+    const groups = new Map<string, WorkloadAcc[]>();
+    for (const w of ws) {
+      const k = `${w.namespace}\0${JSON.stringify(this.selectorOf(w))}`;
+      groups.set(k, [...(groups.get(k) ?? []), w]);
+    }
+    return [...groups.values()].map((group) => {
+      if (group.length === 1) return group[0];
+      const members = group
+        .map((w) => ({ kind: w.kind, name: w.name }))
+        .sort((a, b) => compare(a.kind, b.kind) || compare(a.name, b.name));
+      const kinds = new Set(members.map((m) => m.kind));
+      const merged: WorkloadAcc = {
+        ...group[0],
+        kind: kinds.size === 1 ? members[0].kind : 'Workload',
+        name: commonName(members.map((m) => m.name)),
+        members,
+        selector: this.selectorOf(group[0]),
+        ingress: new Map(),
+        egress: new Map(),
+        dnsPeers: new Map(),
+        dnsPorts: new Set(),
+      };
+      for (const w of group) {
+        for (const dir of ['ingress', 'egress'] as const)
+          for (const [key, r] of w[dir])
+            for (const p of r.ports.values()) addPort(merged[dir], { key, peer: r.peer }, p.protocol, p.port);
+        for (const [key, p] of w.dnsPeers) merged.dnsPeers.set(key, p);
+        for (const p of w.dnsPorts) merged.dnsPorts.add(p);
+      }
+      const names = members.map((m) => `${m.kind} ${m.name}`);
+      this.note(
+        `${merged.namespace}: ${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} select the same pods; one policy, ${policyName([merged.name])}, allows what all of them did`,
+      );
+      return merged;
+    });
   }
 
   private render(w: WorkloadAcc, name: string, dns: DnsIdentity): WorkloadPolicy {
@@ -339,6 +389,7 @@ export class PolicySynthesizer {
       name,
       namespace: w.namespace,
       workload: { kind: w.kind, name: w.name },
+      ...(w.members ? { workloads: w.members } : {}),
       selector: this.selectorOf(w),
       ingress,
       egress: [dnsRule, ...egress],
@@ -401,8 +452,9 @@ export class PolicySynthesizer {
   private workload(t: TargetPod): WorkloadAcc {
     const known = this.targets.get(t);
     if (known) return known;
-    const kind = t.owner?.kind ?? 'Pod';
-    const name = t.owner?.name ?? t.name;
+    const owner = workloadOwner(t);
+    const kind = owner?.kind ?? 'Pod';
+    const name = owner?.name ?? t.name;
     const key = `${t.namespace}\0${kind}\0${name}`;
     let w = this.accs.get(key);
     if (!w) {
@@ -436,6 +488,10 @@ export class PolicySynthesizer {
     if (p.kind === 'node' && node === 'other')
       this.note(
         `${w.namespace}/${w.kind} ${w.name}: traffic with node ${p.name} (${ip}) is allowed by that node's address: a hostNetwork pod there, or NodePort/LoadBalancer traffic the node SNATed`,
+      );
+    if (p.kind === 'pod' && node === 'other')
+      this.note(
+        `${w.namespace}/${w.kind} ${w.name}: traffic with hostNetwork pod ${p.namespace}/${p.name} on node ${p.node} (${ip}) is allowed by that node's address, which every hostNetwork pod and process of ${p.node} shares`,
       );
     const key = `${ip}|${node ?? ''}|${p.kind}`;
     let g = this.ipGrants.get(key);
@@ -513,17 +569,6 @@ function addDnsPeer(peers: Map<string, PolicyPeer>, p: PolicyPeer, key = JSON.st
   peers.set(`cidr:${p.cidr}`, { kind: 'cidr', cidr: p.cidr, ...(node ? { node } : {}) });
 }
 
-const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(?=.{0,63}$)(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const LABEL_PREFIX = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function validLabelKey(key: string): boolean {
-  const slash = key.lastIndexOf('/');
-  return slash < 0
-    ? LABEL_NAME.test(key)
-    : LABEL_PREFIX.test(key.slice(0, slash)) && LABEL_NAME.test(key.slice(slash + 1));
-}
-
 /**
  * Labels no cluster would have given a pod (the API validates them) mean a hand-made or damaged
  * log; the API server would refuse the policy, so it is refused here, naming the label.
@@ -535,7 +580,7 @@ function checkLabels(p: WorkloadPolicy): void {
   ];
   for (const s of selectors)
     for (const [k, v] of Object.entries(s.matchLabels ?? {}))
-      if (!validLabelKey(k) || !LABEL_VALUE.test(v))
+      if (labelKeyProblem(k) || labelValueProblem(k, v))
         throw new FlowLogError(
           0,
           `${p.namespace}/${p.workload.kind} ${p.workload.name}: label ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid Kubernetes label, so no policy can select by it`,
@@ -603,13 +648,31 @@ function policyNames(ws: WorkloadAcc[]): Map<WorkloadAcc, string> {
   return out;
 }
 
-/** Name, namespace, and what made the policy and for which workload: the same in every spelling. */
+/**
+ * The workload a traced pod belongs to: its owner at the top of the controller chain, or none (the
+ * pod is its own). A log written before monitor knew static pods names their Node as owner: such
+ * a pod is its own workload too, never one with the other static pods of its node.
+ */
+export function workloadOwner(t: Pick<TargetPod, 'owner'>): { kind: string; name: string } | null {
+  return t.owner?.kind === 'Node' ? null : t.owner;
+}
+
+/** What names several workloads at once: their names' common leading words (backup-1, backup-2: backup). */
+function commonName(names: string[]): string {
+  const words = names.map((n) => n.split('-'));
+  let n = 0;
+  while (n < words[0].length && words.every((w) => w[n] === words[0][n])) n++;
+  return words[0].slice(0, n).join('-') || names[0];
+}
+
+/** Name, namespace, and what made the policy and for which workloads: the same in every spelling. */
 export function policyMetadata(w: WorkloadPolicy): NetworkPolicy['metadata'] {
+  const workloads = w.workloads ?? [w.workload];
   return {
     name: w.name,
     namespace: w.namespace,
     labels: { ...MANAGED_BY },
-    annotations: { [WORKLOAD_ANNOTATION]: `${w.workload.kind}/${w.workload.name}` },
+    annotations: { [WORKLOAD_ANNOTATION]: workloads.map((x) => `${x.kind}/${x.name}`).join(',') },
   };
 }
 

@@ -1,3 +1,4 @@
+import { selectorMatches } from '../labels';
 import { parseAddress } from './cidr';
 import type {
   Direction,
@@ -12,6 +13,7 @@ import type {
 } from './log';
 import { policyId } from './policy';
 import { readFlowLog, type LogSummary, type ReadOptions } from './report';
+import { workloadOwner } from './synthesize';
 import type { Connection, Endpoint, PodEndpoint, PolicySet, SideVerdict } from './verify';
 
 /**
@@ -51,9 +53,13 @@ export interface DeniedGroup {
 }
 
 export interface VerifyResult extends LogSummary {
+  /** Flows observed: the log's counts summed (`flows` counts its flow lines). */
+  observed: number;
   /** Distinct connections judged, and how many were denied. */
   connections: number;
   deniedConnections: number;
+  /** Flows of the denied connections: what the rows' counts sum to. */
+  deniedFlows: number;
   denied: DeniedGroup[];
   notes: string[];
 }
@@ -101,6 +107,8 @@ export class Connections {
   readonly conns = new Map<string, Conn>();
   readonly pods = new Map<string, KnownPod>();
   nodeIngress = 0;
+  /** The flow lines' counts, summed. */
+  observed = 0;
   private readonly ids = new WeakMap<object, number>();
   private readonly idsByText = new Map<string, number>();
 
@@ -139,6 +147,7 @@ export class Connections {
   }
 
   add(f: Flow): void {
+    this.observed += f.count;
     const ingress = f.direction === 'ingress';
     const port = ingress ? f.localPort : f.remotePort;
     const key = `${this.id(f.target)}|${this.id(f.peer)}|${f.direction}|${f.proto}|${port}|${f.localIP}|${f.remoteIP}`;
@@ -188,10 +197,6 @@ function hostEndpoint(ip: string, localNode = false): Endpoint {
 
 const sameFamily = (a: string, b: string) => a.includes(':') === b.includes(':');
 
-function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 interface Target {
   dst: Endpoint;
   port: Connection['port'];
@@ -224,7 +229,7 @@ function serviceDestinations(
   if (s.selector && Object.keys(s.selector).length) {
     const selector = s.selector;
     const backends = [...pods.values()].filter(
-      (k) => k.pod.namespace === s.namespace && selects(selector, k.pod.labels),
+      (k) => k.pod.namespace === s.namespace && selectorMatches({ matchLabels: selector }, k.pod.labels),
     );
     if (backends.length)
       return backends.map((k) => ({
@@ -289,10 +294,11 @@ function judge(
   acc: Connections,
   set: PolicySet,
   header: FlowLogHeader,
-): Pick<VerifyResult, 'connections' | 'deniedConnections' | 'denied' | 'notes'> {
+): Pick<VerifyResult, 'observed' | 'connections' | 'deniedConnections' | 'deniedFlows' | 'denied' | 'notes'> {
   const notes = new Set<string>();
   const groups = new Map<string, DeniedGroup & { byRow: Map<string, DeniedRow> }>();
   let denied = 0;
+  let deniedFlows = 0;
   for (const known of acc.pods.values()) set.observe(podEndpoint(known.pod, undefined));
   for (const c of acc.conns.values()) {
     const self = podEndpoint(c.target, c.localIP);
@@ -324,6 +330,7 @@ function judge(
         `${peerText(c.peer)} reaches ${c.target.namespace}/${c.target.name} from its node's address: denied here, but never policed if both run on the same node`,
       );
     denied++;
+    deniedFlows += c.count;
     addDenied(groups, c, dedupe(sides));
   }
   if (acc.nodeIngress)
@@ -358,8 +365,10 @@ function judge(
         .sort((a, b) => cmp(a.peer, b.peer) || a.port - b.port || cmp(a.protocol, b.protocol)),
     }));
   return {
+    observed: acc.observed,
     connections: acc.conns.size,
     deniedConnections: denied,
+    deniedFlows,
     denied: denied_,
     notes: [...notes].sort(),
   };
@@ -377,7 +386,7 @@ function addDenied(
   sides: DeniedSide[],
 ): void {
   const t = c.target;
-  const workload = t.owner ?? { kind: 'Pod', name: t.name };
+  const workload = workloadOwner(t) ?? { kind: 'Pod', name: t.name };
   const gk = `${t.namespace}\0${workload.kind}\0${workload.name}\0${c.direction}`;
   let g = groups.get(gk);
   if (!g) {

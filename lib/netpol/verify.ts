@@ -7,7 +7,7 @@ import {
   type CompiledPort,
   type PortProtocol,
 } from './policy';
-import type { Selector } from './selector';
+import type { Selector } from '../labels';
 
 /**
  * The Kubernetes NetworkPolicy decision for one connection, as the API documents it and felix

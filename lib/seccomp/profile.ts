@@ -1,5 +1,5 @@
 /**
- * Seccomp profiles from what the agent observed: pure data in, profiles out (DESIGN.md §4).
+ * Seccomp profiles from what the agent observed: pure data in, profiles out.
  * One profile per container of a workload, merged across its replicas.
  */
 import { hasSyscallName, isNodeArch, namesFor, type NodeArch } from './names';

@@ -1,53 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { HardenError } from '../errors';
+import { selectorText } from '../labels';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
 import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
 
-const PREFIX: Record<SessionType, string> = { seccomp: 'sc', network: 'np', capabilities: 'cap' };
-/** How a user lists the sessions of a type. */
-const LIST_COMMAND: Record<SessionType, string> = {
-  seccomp: 'kubectl harden seccomp list -A',
-  network: 'kubectl get tracesessions -A -l harden.dev/type=network',
-  capabilities: 'kubectl harden securitycontext list -A',
-};
-
 /** Marks which create request made a session, so a repeated create recognises its own object. */
 const CREATE_REQUEST = 'harden.dev/create-request';
 
-/** Session ids look like kubectl's generated names: a type prefix and five lowercase characters. */
-export function newSessionId(type: SessionType): string {
+/** Session ids look like kubectl's generated names: the kind's prefix and five lowercase characters. */
+export function newSessionId(prefix: string): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   const bytes = randomBytes(5);
-  return `${PREFIX[type]}-${[...bytes].map((b) => alphabet[b % alphabet.length]).join('')}`;
+  return `${prefix}-${[...bytes].map((b) => alphabet[b % alphabet.length]).join('')}`;
 }
 
 export function describeTarget(t: TraceTarget): string {
   if (t.podName) return `pod/${t.podName}`;
   if (t.all) return 'all pods';
-  const labels = Object.entries(t.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  return `selector ${labels.join(',')}`;
-}
-
-/** kubectl's -l syntax, equality-based: "a=b,c=d" (also "a==b"). */
-export function parseSelector(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)) {
-    const m = /^([A-Za-z0-9./_-]+)\s*==?\s*([A-Za-z0-9._-]*)$/.exec(part);
-    if (!m) {
-      throw new HardenError(
-        `unsupported selector "${part}"`,
-        'Use equality selectors such as -l app=web,tier=front.',
-      );
-    }
-    out[m[1]] = m[2];
-  }
-  if (!Object.keys(out).length) throw new HardenError('empty selector', 'Use -l key=value.');
-  return out;
+  return `selector ${selectorText(t.selector ?? {})}`;
 }
 
 export function sessionPath(namespace?: string, name?: string, subresource?: string): string {
@@ -89,17 +61,19 @@ export async function createSession(
   }
 }
 
+/** A session of this type; `list`: the command that lists them, for the not-found hint. */
 export async function getSession(
   kube: Kube,
   namespace: string,
   name: string,
   type: SessionType,
+  list = `kubectl get tracesessions -n ${namespace} -l harden.dev/type=${type}`,
 ): Promise<TraceSession> {
   const s = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
   if (!s || s.spec.type !== type) {
     throw new HardenError(
       `${type} session "${name}" not found in namespace "${namespace}" (context "${kube.ctx.context}")`,
-      `List sessions with: ${LIST_COMMAND[type]}`,
+      `List sessions with: ${list}`,
     );
   }
   return s;

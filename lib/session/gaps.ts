@@ -49,6 +49,10 @@ const WHY: Record<Gap['reason'], string> = {
 export interface GapReport {
   /** "pod/container" for a container's gap, "node <name>" for a node-wide one. */
   where: string;
+  /** The node whose agent recorded it; pod and container for a container's gap. */
+  node: string;
+  pod?: string;
+  container?: string;
   gap: Gap;
 }
 
@@ -57,24 +61,62 @@ export function gapsOf(session: TraceSession): GapReport[] {
   const out: GapReport[] = [];
   for (const node of session.status?.nodes ?? []) {
     for (const c of node.containers ?? []) {
-      for (const gap of c.gaps ?? []) out.push({ where: `${c.pod}/${c.container}`, gap });
+      for (const gap of c.gaps ?? [])
+        out.push({
+          where: `${c.pod}/${c.container}`,
+          node: node.node,
+          pod: c.pod,
+          container: c.container,
+          gap,
+        });
     }
   }
   for (const node of session.status?.nodes ?? []) {
-    for (const gap of node.gaps ?? []) out.push({ where: `node ${node.node}`, gap });
+    for (const gap of node.gaps ?? []) out.push({ where: `node ${node.node}`, node: node.node, gap });
   }
   return out;
 }
 
+/** How a session's kind names what a gap loses: what it records, and what it makes of it. */
+export interface GapTerms {
+  records: string;
+  result: string;
+}
+
+const SECCOMP_TERMS: GapTerms = { records: 'syscalls', result: 'the profile' };
+
 /** One warning line per gap: what, from when to when, and why. */
-export function describeGap({ where, gap }: GapReport): string {
+export function describeGap({ where, gap }: GapReport, terms: GapTerms = SECCOMP_TERMS): string {
   const secs = ((t(gap.to) - t(gap.from)) / 1000).toFixed(1);
   // A full map or lost output: tracing went on but dropped some of what came, not all of it.
   const what =
     gap.reason === 'MapFull' || gap.reason === 'EventsLost'
-      ? `${where} may miss syscalls`
+      ? `${where} may miss ${terms.records}`
       : where.startsWith('node ')
-        ? `${where} traced nothing (pods that ran only then are not in the profile)`
+        ? `${where} traced nothing (pods that ran only then are not in ${terms.result})`
         : `${where} was not traced`;
-  return `${what} from ${gap.from} to ${gap.to} (${secs} s): ${WHY[gap.reason]}`;
+  // A reason newer than this plugin (from a log or a newer agent) is still named.
+  return `${what} from ${gap.from} to ${gap.to} (${secs} s): ${WHY[gap.reason] ?? gap.reason}`;
+}
+
+/**
+ * What a watcher of a running session has not seen yet: gaps that are new, or that grew since it
+ * last looked (a gap's end moves while the agent keeps it open). `count`: distinct gaps so far.
+ */
+export class GapWatch {
+  private readonly ends = new Map<string, string>();
+
+  news(session: TraceSession): GapReport[] {
+    return gapsOf(session).filter((g) => {
+      const key = `${g.node}|${g.where}|${g.gap.from}`;
+      const end = this.ends.get(key);
+      if (end !== undefined && t(end) >= t(g.gap.to)) return false;
+      this.ends.set(key, g.gap.to);
+      return true;
+    });
+  }
+
+  get count(): number {
+    return this.ends.size;
+  }
 }

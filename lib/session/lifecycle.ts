@@ -6,7 +6,9 @@
 import { HardenError, INTERRUPTED } from '../errors';
 import type { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';
+import { listAgentPods } from './agents';
 import { createSession, deleteSession, getSession, stopSession } from './client';
+import { refusalMessage, sessionPhase } from './phase';
 import type { SessionType, TraceSession, TraceTarget } from './types';
 
 /** Where waiting shows itself: a line that rewrites itself on a terminal, ended by done(). */
@@ -30,13 +32,19 @@ export async function waitTracing(
   signal: AbortSignal,
 ): Promise<void> {
   const { namespace, id, type } = ref;
+  // An open session fails only when every agent refused it: which nodes run one.
+  const agentNodes = await listAgentPods(kube).then(
+    (pods) => pods.map((p) => p.spec.nodeName).filter((n): n is string => Boolean(n)),
+    () => undefined, // tracers need no rights on the agent's namespace
+  );
   await waitUntil(
     async () => {
       const s = await getSession(kube, namespace, id, type);
-      const phase = s.status?.phase ?? 'Pending';
+      // Derived from every node's entry: status.phase is one node's last write.
+      const phase = sessionPhase(s, agentNodes);
       if (phase === 'Failed') {
         throw new HardenError(
-          `session "${id}" in namespace "${namespace}" failed: ${s.status?.message ?? 'no reason given'}`,
+          `session "${id}" in namespace "${namespace}" failed: ${refusalMessage(s) ?? s.status?.message ?? 'no reason given'}`,
         );
       }
       const cannot = cannotTrace(s);
@@ -129,7 +137,7 @@ export async function finishSession(
   const { namespace, name } = session.metadata;
   const type = session.spec.type;
   let last = session.spec.state === 'Stopped' ? session : await stopSession(kube, session);
-  const finished = (s: TraceSession) => !pendingNodes(s).length && s.status?.phase !== 'Tracing';
+  const finished = (s: TraceSession) => !pendingNodes(s).length && sessionPhase(s) !== 'Tracing';
   const timedOut = new HardenError('the final flush did not arrive in time');
   try {
     await waitUntil(

@@ -1,3 +1,6 @@
+import { HardenError } from '../errors';
+import { parseSelector, type LabelSelector } from '../labels';
+
 /** What a new session traces, as the command line names it. Light: command modules check it at parse time. */
 export interface TargetFlags {
   pod?: string;
@@ -15,4 +18,15 @@ export function targetChoiceError(flags: TargetFlags, allowAll = true): string |
   if (chosen === 1) return undefined;
   const options = allowAll ? '-p/--pod, -l/--selector or --all' : '-p/--pod or -l/--selector';
   return `name what to trace: exactly one of ${options}${chosen > 1 ? ' (more than one given)' : ''}`;
+}
+
+/** -l's selector, or an error naming it (kubectl's syntax; checked at parse time, before any I/O). */
+export function targetSelector(text: string): LabelSelector {
+  const parsed = parseSelector(text);
+  if (typeof parsed === 'string')
+    throw new HardenError(
+      `invalid selector "${text}": ${parsed}`,
+      "Use kubectl's syntax: -l app=web,tier in (front,back),tier!=db,!canary",
+    );
+  return parsed;
 }

@@ -5,8 +5,8 @@ import type { List, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
 import { listAgentPods } from './agents';
-import { parseSelector } from './client';
-import { targetChoiceError, type TargetFlags } from './target-flags';
+import { selectorText } from '../labels';
+import { targetChoiceError, targetSelector, type TargetFlags } from './target-flags';
 import type { TraceTarget } from './types';
 
 /**
@@ -48,16 +48,10 @@ export async function resolveTargets(kube: Kube, namespace: string, flags: Targe
     pods = [pod];
     target = { podName: flags.pod };
   } else {
-    const labels = flags.selector ? parseSelector(flags.selector) : undefined;
-    const query = labels
-      ? {
-          labelSelector: Object.entries(labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(','),
-        }
-      : undefined;
+    const selector = flags.selector === undefined ? undefined : targetSelector(flags.selector);
+    const query = selector ? { labelSelector: selectorText(selector) } : undefined;
     pods = (await kube.get<List<Pod>>(resourcePath(R.pods, { namespace }), query)).items;
-    target = labels ? { selector: { matchLabels: labels } } : { all: true };
+    target = selector ? { selector } : { all: true };
   }
   if (containers) {
     target.containers = containers;

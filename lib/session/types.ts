@@ -3,6 +3,8 @@
  * spec says what to trace (written by the plugin), status what was seen (written by the agents,
  * one entry per node, each agent owning its own entry through server-side apply).
  */
+import type { LabelSelector } from '../labels';
+
 export const GROUP = 'harden.dev';
 /** The CRD's API version (not the plugin's release, which is lib/version.ts). */
 export const CRD_VERSION = 'v1alpha1';
@@ -21,14 +23,7 @@ export type SessionState = 'Running' | 'Stopped';
 export const SESSION_PHASES = ['Pending', 'Tracing', 'Completed', 'Failed'] as const;
 export type SessionPhase = (typeof SESSION_PHASES)[number];
 
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: {
-    key: string;
-    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-    values?: string[];
-  }[];
-}
+export type { LabelSelector };
 
 export interface TraceTarget {
   /**

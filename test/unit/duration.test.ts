@@ -11,13 +11,15 @@ describe('durations', () => {
     ['15', 15_000],
   ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  test('0 and empty mean no timeout', () => {
-    expect(parseDuration('0')).toBeUndefined();
-    expect(parseDuration(undefined)).toBeUndefined();
+  test('0 and 0s are the same: 0, which callers take for no limit', () => {
+    expect(parseDuration('0')).toBe(0);
+    expect(parseDuration('0s')).toBe(0);
   });
 
   test('garbage is an error that says what a duration looks like', () => {
     expect(() => parseDuration('soon')).toThrow(HardenError);
     expect(() => parseDuration('5x')).toThrow(/invalid duration "5x"/);
+    expect(() => parseDuration('')).toThrow(/invalid duration/);
+    expect(() => parseDuration('-1s')).toThrow(/invalid duration/);
   });
 });

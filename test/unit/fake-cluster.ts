@@ -7,8 +7,9 @@ import { ApiError, type Kube, type RequestOptions, type WatchEvent } from '../..
 import type { KubeObject, Pod } from '../../lib/kube/objects';
 import { R, resourcePath, type ResourceRef } from '../../lib/kube/paths';
 import type { Interrupt, Io, Runtime } from '../../lib/cli/context';
-import type { GlobalFlags } from '../../lib/cli/flags';
+import type { ConnectionArgs } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
+import { parseSelector, selectorMatches } from '../../lib/labels';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/session/agent-names';
 import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
@@ -198,10 +199,9 @@ const isCollection = (path: string) => COLLECTIONS.has(path.slice(path.lastIndex
 
 function matchesSelector(o: Obj, selector: unknown): boolean {
   if (typeof selector !== 'string' || !selector) return true;
-  return selector.split(',').every((term) => {
-    const [k, v] = term.split('=');
-    return o.metadata.labels?.[k] === v;
-  });
+  const parsed = parseSelector(selector);
+  if (typeof parsed === 'string') throw new ApiError(`bad labelSelector: ${parsed}`, 400, { code: 400 });
+  return selectorMatches(parsed, o.metadata.labels);
 }
 
 /** A cluster where the agent is deployed and ready on node-1, with a running pod web/web-1 there. */
@@ -274,7 +274,7 @@ export async function runCli(
     verbosity: 0,
   };
   const runtime: Runtime = {
-    connect: async (flags: GlobalFlags) => {
+    connect: async (flags: ConnectionArgs) => {
       connects++;
       return cluster.kube(flags.namespace ?? 'default');
     },
@@ -312,6 +312,8 @@ export function agentEntry(final: boolean, recorded: Partial<NodeRecord> = {}): 
     agentVersion: 'test',
     lastFlush: '2025-01-01T00:00:00Z',
     final,
+    // The node's own phase, from which the session's is derived (lib/session/phase.ts).
+    phase: final ? 'Completed' : 'Tracing',
     containers: [],
     ...recorded,
   };

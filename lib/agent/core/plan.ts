@@ -3,11 +3,11 @@
  * traces now, the node's pods and the cgroups seen so far. Pure: the one fact that needs the
  * filesystem (a container directory's cgroup id) is asked through `cgroupIdOf`.
  */
+import { selectorMatches } from '../../labels';
 import type { Pod } from '../../kube/objects';
 import { parseContainerID, qosClassOf, type CgroupLayout } from './cgroups';
 import { underAny, type ProgramTargets } from './program';
 import type { PlannedSession, Recorder } from './recorder';
-import { matches } from './records';
 
 /** What the agent knows about one cgroup it armed or seeded. */
 export interface CgroupState {
@@ -79,7 +79,7 @@ export function coversPod(s: PlannedSession, pod: Pod): boolean {
   const target = s.spec.target;
   if (pod.metadata.namespace !== s.metadata.namespace) return false;
   if (target.podName) return pod.metadata.name === target.podName;
-  if (target.selector) return matches(pod.metadata.labels, target.selector);
+  if (target.selector) return selectorMatches(target.selector, pod.metadata.labels);
   return Boolean(target.all);
 }
 

@@ -63,23 +63,3 @@ export class ContainerRecords {
 }
 
 export const sessionKey = (s: Pick<TraceSession, 'metadata'>) => `${s.metadata.namespace}/${s.metadata.name}`;
-
-/** Labels match a selector's matchLabels and matchExpressions. */
-export function matches(
-  labels: Record<string, string> | undefined,
-  selector: NonNullable<TraceSession['spec']['target']['selector']>,
-): boolean {
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const has = k(e.key, l);
-    const inValues = has && (e.values ?? []).includes(l[e.key]);
-    if (e.operator === 'In' && !inValues) return false;
-    if (e.operator === 'NotIn' && inValues) return false;
-    if (e.operator === 'Exists' && !has) return false;
-    if (e.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
-}
-
-const k = (key: string, labels: Record<string, string>) => Object.prototype.hasOwnProperty.call(labels, key);

@@ -84,3 +84,22 @@ test('undeploy of a deployed agent whose objects are gone at once prints no empt
   expect(r.progress.filter((l) => /waiting for deletion:\s*$/.test(l))).toEqual([]);
   expect(installed(c)).toEqual([]);
 });
+
+test('deploy on a new cluster says nothing about a terminating namespace that never existed', async () => {
+  const c = withNode(new FakeCluster());
+  const r = await runCli(['deploy', '--image', GOOD, '--timeout', '30s'], c);
+  expect(r.code).toBe(0);
+  expect(r.progress.filter((l) => l.includes('terminating'))).toEqual([]);
+});
+
+test('deploy right after undeploy waits for the namespace to go, and says so', async () => {
+  const c = withNode(new FakeCluster());
+  const ns = '/api/v1/namespaces/harden-system';
+  c.objects.set(ns, {
+    metadata: { name: 'harden-system', deletionTimestamp: '2025-01-01T00:00:00Z' },
+  } as KubeObject & Record<string, unknown>);
+  setTimeout(() => c.objects.delete(ns), 300);
+  const r = await runCli(['deploy', '--image', GOOD, '--timeout', '30s'], c);
+  expect(r.code).toBe(0);
+  expect(r.progress).toContain('waiting for namespace harden-system to finish terminating');
+});

@@ -30,7 +30,7 @@ describe('--help offers what a verb takes, and only that', () => {
   test.each(OUTPUT)('%j -o', async (verb, formats) => {
     const r = await runCli([...verb, '--help'], new FakeCluster());
     expect(r.code).toBe(0);
-    const option = /-o, --output\s+Output format\s+\[string\] \[choices: ([^\]]+)\]/.exec(r.out);
+    const option = /-o, --output\s+Output format[^[]*\[string\] \[choices: ([^\]]+)\]/.exec(r.out);
     expect(option?.[1]).toBe(formats?.map((f) => `"${f}"`).join(', '));
   });
 

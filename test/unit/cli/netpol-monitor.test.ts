@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processInterrupt } from '../../../lib/cli/context';
 import type { Flow } from '../../../lib/agent/recorders/network/types';
-import type { NodeRecord, TraceSession } from '../../../lib/session/types';
+import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 const flow = (remotePort: number, count: number): Flow => ({
@@ -23,8 +23,9 @@ const flow = (remotePort: number, count: number): Flow => ({
  * The agent on node-1: traces at once and has seen one connection; on the stop its final flush
  * (unless `final` is false) carries one more of it and one in its last interval.
  */
-function playAgent(c: FakeCluster, opts: { final?: boolean; onStop?: () => void } = {}) {
-  const entry = (final: boolean, flows: Flow[]): NodeRecord => agentEntry(final, { flows });
+function playAgent(c: FakeCluster, opts: { final?: boolean; onStop?: () => void; gaps?: Gap[] } = {}) {
+  const entry = (final: boolean, flows: Flow[]): NodeRecord =>
+    agentEntry(final, { flows, ...(opts.gaps ? { gaps: opts.gaps } : {}) });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
@@ -66,6 +67,56 @@ describe('netpol monitor', () => {
     expect(lines(file)[0]).toMatchObject({ kind: 'header', context: 'fake', cluster: 'fake-cluster' });
     expect(c.sessions()).toEqual([]);
     expect(interrupts.listening).toBe(0);
+  });
+
+  test('a gap is named with span and cause, recorded in the log, and exit 1 unless --accept-gaps', async () => {
+    const gap: Gap = { from: '2025-01-01T00:00:10Z', to: '2025-01-01T00:00:12.5Z', reason: 'BpftraceExited' };
+    const named =
+      'warning: node node-1 traced nothing (pods that ran only then are not in the flow log) from 2025-01-01T00:00:10Z to 2025-01-01T00:00:12.5Z (2.5 s): bpftrace exited and was restarted';
+    const args = ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--timeout', '200ms'];
+    const c = clusterWithAgent();
+    playAgent(c, { gaps: [gap] });
+    const file = tmpLog();
+    const r = await runCli([...args, '--output', file], c);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n').filter((l) => l === named)).toHaveLength(1);
+    expect(r.err).toContain(`the log in ${file} has 1 gap (listed above)`);
+    expect(r.err).toContain('--accept-gaps');
+    expect(lines(file).filter((l) => l.kind === 'gap')).toEqual([{ kind: 'gap', node: 'node-1', ...gap }]);
+    // Its flows are all there still, and report names the gap too.
+    expect(lines(file).filter((l) => l.kind === 'flow')).toHaveLength(3);
+    const report = await runCli(['netpol', 'report', '--input', file], c);
+    expect(report.code).toBe(0);
+    expect(report.err).toContain(`note: ${named.replace('warning: ', '')}`);
+    expect(report.err).toContain('1 gap in the log: connections made then are not in these policies');
+
+    const accepted = clusterWithAgent();
+    playAgent(accepted, { gaps: [gap] });
+    const ok = await runCli([...args, '--output', tmpLog(), '--accept-gaps'], accepted);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toContain(named);
+  });
+
+  test('without --timeout (or with 0) it monitors until Ctrl-C', async () => {
+    for (const timeout of [[], ['--timeout', '0']]) {
+      const c = clusterWithAgent();
+      const interrupts = new FakeInterrupts();
+      let stopped = false;
+      playAgent(c, { onStop: () => (stopped = true) });
+      const run = runCli(
+        ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', tmpLog(), ...timeout],
+        c,
+        interrupts,
+      );
+      while (!c.sessions().length) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 400));
+      expect({ timeout, stopped }).toEqual({ timeout, stopped: false });
+      interrupts.ctrlC();
+      const r = await run;
+      expect(r.code).toBe(0);
+      expect(r.err).toContain('Ctrl-C ends it');
+      expect(r.err).not.toMatch(/for Infinity|TimeoutOverflow/);
+    }
   });
 
   test('without every final flush the log is partial: said, and exit 1', async () => {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { loadAll } from 'js-yaml';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -102,14 +103,49 @@ describe('kubectl harden netpol report', () => {
     expect(r.out.startsWith('---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n')).toBe(true);
   });
 
-  it('a policy kubectl apply would refuse is an error, and nothing is written', async () => {
-    const r = await run(['--input', externalLog(20_000)]);
-    expect(r.code).toBe(1);
-    expect(r.out).toBe('');
-    expect(r.err).toMatch(
-      /^error: policy web\/frontend-harden is \d+ KiB, over the 256 KiB kubectl apply's last-applied-configuration annotation can hold\nPass --aggregate/,
-    );
-  });
+  it.each([
+    ['yaml', 'NetworkPolicies'],
+    ['cilium', 'CiliumNetworkPolicies'],
+  ])(
+    '-o %s: a policy over the 256 KiB kubectl apply takes is split into policies that fit and add up to it',
+    async (format, kind) => {
+      const r = await run(['--input', externalLog(20_000), '-o', format]);
+      expect(r.code).toBe(0);
+      const docs = loadAll(r.out) as {
+        metadata: { name: string };
+        spec: Record<string, unknown> & { egress: Record<string, unknown>[] };
+      }[];
+      expect(docs.length).toBeGreaterThan(1);
+      expect(docs.map((d) => d.metadata.name)).toEqual(
+        docs.map((_, i) => (i ? `frontend-harden-${i + 1}` : 'frontend-harden')),
+      );
+      for (const d of docs) {
+        expect(Buffer.byteLength(JSON.stringify(d))).toBeLessThan(256 * 1024 - 1024);
+        // The same pods, isolated the same way, in every part.
+        const selector = format === 'cilium' ? d.spec.endpointSelector : d.spec.podSelector;
+        expect(selector).toEqual({ matchLabels: { app: 'frontend', tier: 'web' } });
+      }
+      // Together they allow every address seen, each once; nothing was widened.
+      const cidrs = docs.flatMap((d) =>
+        d.spec.egress.flatMap((rule) =>
+          format === 'cilium'
+            ? ((rule.toCIDR as string[] | undefined) ?? [])
+            : ((rule.to as { ipBlock?: { cidr: string } }[])
+                .map((t) => t.ipBlock?.cidr)
+                .filter(Boolean) as string[]),
+        ),
+      );
+      const external = cidrs.filter((c) => c !== '169.254.20.10/32');
+      expect(external).toHaveLength(20_000);
+      expect(new Set(external).size).toBe(20_000);
+      expect(r.err).toContain('note: policy web/frontend-harden is ');
+      expect(r.err).toMatch(
+        new RegExp(
+          `over the 256 KiB kubectl apply's last-applied-configuration annotation can hold: written as ${docs.length} ${kind} with its selector \\(frontend-harden, frontend-harden-2`,
+        ),
+      );
+    },
+  );
 
   it('--aggregate makes the same log fit', async () => {
     const r = await run(['--input', externalLog(20_000), '--aggregate']);

@@ -2,36 +2,58 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
-import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
+import type { ContainerRecord, Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
 /** The agent on node-1: traces a new session at once; on the stop, writes its final flush. */
 function playAgent(
   c: FakeCluster,
-  opts: { final?: boolean; fail?: string; trace?: boolean; gaps?: Gap[] } = {},
+  opts: {
+    final?: boolean;
+    fail?: string;
+    trace?: boolean;
+    gaps?: Gap[];
+    /** A second container: recorded from the start, or only in the final flush. */
+    sidecar?: 'early' | 'late';
+  } = {},
 ) {
+  const container = (name: string): ContainerRecord => ({
+    pod: 'web-1',
+    podUID: 'uid-web-1',
+    workload: 'web',
+    container: name,
+    containerID: `containerd://${name}`,
+    // amd64: read, write, execve, exit_group
+    syscalls: [0, 1, 59, 231],
+    recordedFromStart: true,
+    filterSeen: true,
+    ...(opts.gaps ? { gaps: opts.gaps } : {}),
+  });
   const entry = (final: boolean): NodeRecord =>
     agentEntry(final, {
       containers: [
-        {
-          pod: 'web-1',
-          podUID: 'uid-web-1',
-          workload: 'web',
-          container: 'nginx',
-          containerID: 'containerd://abc',
-          // amd64: read, write, execve, exit_group
-          syscalls: [0, 1, 59, 231],
-          recordedFromStart: true,
-          filterSeen: true,
-          ...(opts.gaps ? { gaps: opts.gaps } : {}),
-        },
+        container('nginx'),
+        ...(opts.sidecar === 'early' || (opts.sidecar === 'late' && final) ? [container('sidecar')] : []),
       ],
     });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
     if (method === 'POST') {
-      if (opts.fail) s.status = { phase: 'Failed', message: opts.fail };
+      // A refusal every node decides alike (the target's namespace) is session-wide.
+      if (opts.fail)
+        s.status = {
+          phase: 'Failed',
+          conditions: [
+            {
+              type: 'Accepted',
+              status: 'False',
+              reason: 'TargetOutsideNamespace',
+              message: opts.fail,
+              lastTransitionTime: '2025-01-01T00:00:00Z',
+            },
+          ],
+        };
       else if (opts.trace !== false) s.status = { phase: 'Tracing', nodes: [entry(false)] };
     }
     if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing') {
@@ -50,9 +72,43 @@ describe('seccomp start', () => {
     const r = await runCli(['seccomp', 'start', '-n', 'web', ...flags], c);
     expect(r.code).toBe(1);
     expect(r.err).toContain(message);
-    expect(r.err).toContain("See 'kubectl harden --help' for usage.");
+    expect(r.err).toContain("See 'kubectl harden seccomp start --help' for usage.");
     expect(r.connects).toBe(0);
     expect(c.requests).toEqual([]);
+  });
+
+  test('-l takes set-based selectors as kubectl does, into matchLabels and matchExpressions', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    const r = await runCli(
+      ['seccomp', 'start', '-n', 'web', '-l', 'app in (web, api),tier!=db,!canary,team', '--name', 'sc-sel'],
+      c,
+    );
+    expect(r.code).toBe(0);
+    expect(c.session('web', 'sc-sel')?.spec.target).toEqual({
+      selector: {
+        matchExpressions: [
+          { key: 'app', operator: 'In', values: ['web', 'api'] },
+          { key: 'tier', operator: 'NotIn', values: ['db'] },
+          { key: 'canary', operator: 'DoesNotExist' },
+          { key: 'team', operator: 'Exists' },
+        ],
+      },
+    });
+    expect(r.err).toContain('tracing selector app in (web,api),tier notin (db),!canary,team');
+  });
+
+  test.each([
+    ['app in (web', 'expected ")"'],
+    ['app > 1', 'comparisons are not supported'],
+    ['app=web,', 'trailing ","'],
+    ['x_=y', 'label key "x_"'],
+  ])('-l %j is refused before any connection', async (selector, message) => {
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-l', selector], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`invalid selector "${selector}": `);
+    expect(r.err).toContain(message);
+    expect(r.connects).toBe(0);
   });
 
   test('creates the session, waits until it traces and prints its id', async () => {
@@ -72,6 +128,41 @@ describe('seccomp start', () => {
       state: 'Running',
     });
     expect(interrupts.listening).toBe(0);
+  });
+
+  test('the phase is read from every node: one node refusing an open session does not fail it', async () => {
+    const c = clusterWithAgent();
+    const at = '2025-01-01T00:00:00Z';
+    c.hook = (method, _path, obj) => {
+      const s = obj as unknown as TraceSession | undefined;
+      if (method !== 'POST' || s?.kind !== 'TraceSession') return;
+      // node-2 (arm64, no table) refused and wrote phase Failed last; node-1 traces.
+      s.status = {
+        phase: 'Failed',
+        nodes: [
+          { ...agentEntry(false), phase: 'Tracing' },
+          {
+            ...agentEntry(false),
+            node: 'node-2',
+            arch: 'riscv64',
+            phase: 'Failed',
+            conditions: [
+              {
+                type: 'Accepted',
+                status: 'False',
+                reason: 'UnsupportedArchitecture',
+                message: 'node node-2: no syscall table for riscv64',
+                lastTransitionTime: at,
+              },
+            ],
+          },
+        ],
+      };
+    };
+    const r = await runCli(['seccomp', 'start', '-n', 'web', '-l', 'app=web', '--name', 'sc-mixed'], c);
+    expect(r).toMatchObject({ code: 0, out: 'sc-mixed\n' });
+    const list = await runCli(['seccomp', 'list', '-n', 'web'], c);
+    expect(list.out).toMatch(/sc-mixed\s+web\s+selector app=web\s+Tracing/);
   });
 
   test('a session the agent refuses is removed, and the reason shown', async () => {
@@ -199,6 +290,38 @@ describe('seccomp stop', () => {
     });
   });
 
+  test('two containers and one JSON profile asked for: refused before stopping, the session runs on', async () => {
+    const c = await started({ sidecar: 'early' });
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain(
+      'session "sc-1" recorded 2 containers (web/nginx, web/sidecar): one JSON profile holds one; nothing was stopped',
+    );
+    expect(r.err).toContain('kubectl harden seccomp stop sc-1 -n web --output-dir DIR');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Running');
+    // As the hint says: the same stop with --output-dir writes both.
+    const dir = mkdtempSync(join(tmpdir(), 'harden-unit-'));
+    const written = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--output-dir', dir], c);
+    expect(written.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['web-web-nginx.json', 'web-web-sidecar.json']);
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('a second container seen only in the final flush: kept, and the command that prints it is named', async () => {
+    const c = await started({ sidecar: 'late' });
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain('session "sc-1" recorded 2 containers (web/nginx, web/sidecar)');
+    expect(r.err).toContain('kubectl harden seccomp show sc-1 -n web --output-dir DIR');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
+    const dir = mkdtempSync(join(tmpdir(), 'harden-unit-'));
+    const shown = await runCli(['seccomp', 'show', 'sc-1', '-n', 'web', '--output-dir', dir], c);
+    expect(shown.code).toBe(0);
+    expect(readdirSync(dir)).toHaveLength(2);
+  });
+
   test('its help names the -o values it takes, and no others', async () => {
     const r = await runCli(['seccomp', 'stop', '--help'], clusterWithAgent());
     expect(r.code).toBe(0);
@@ -210,6 +333,43 @@ describe('seccomp stop', () => {
     const r = await runCli(['seccomp', 'stop', 'sc-1', '-o', 'yaml'], clusterWithAgent());
     expect(r.code).toBe(1);
     expect(r.err).toContain('Invalid values:');
+    expect(r.connects).toBe(0);
+  });
+});
+
+describe('seccomp delete', () => {
+  test('removes kept sessions by id, or all of the namespace; stdout names each, as kubectl delete does', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    for (const name of ['sc-a', 'sc-b', 'sc-c'])
+      expect((await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', name], c)).code).toBe(
+        0,
+      );
+    expect((await runCli(['seccomp', 'stop', 'sc-a', '-n', 'web', '--keep'], c)).code).toBe(0);
+    const one = await runCli(['seccomp', 'delete', 'sc-a', '-n', 'web'], c);
+    expect(one).toMatchObject({ code: 0, out: 'tracesession.harden.dev "sc-a" deleted\n' });
+    const all = await runCli(['seccomp', 'delete', '--all', '-n', 'web'], c);
+    expect(all.out).toBe('tracesession.harden.dev "sc-b" deleted\ntracesession.harden.dev "sc-c" deleted\n');
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('an unknown id deletes nothing and says how to list them', async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    expect((await runCli(['seccomp', 'start', '-n', 'web', '-p', 'web-1', '--name', 'sc-a'], c)).code).toBe(
+      0,
+    );
+    const r = await runCli(['seccomp', 'delete', 'sc-a', 'sc-nope', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('seccomp session "sc-nope" not found in namespace "web"');
+    expect(r.err).toContain('kubectl harden seccomp list -A');
+    expect(c.sessions()).toHaveLength(1);
+  });
+
+  test('neither ids nor --all is a usage error before any connection', async () => {
+    const r = await runCli(['seccomp', 'delete', '-n', 'web'], clusterWithAgent());
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('name the sessions to delete, or pass --all');
     expect(r.connects).toBe(0);
   });
 });

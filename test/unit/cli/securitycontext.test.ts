@@ -75,6 +75,14 @@ describe('kubectl harden securitycontext', () => {
     expect(c.session('web', 'cap-1')?.spec.state).toBe('Running');
   });
 
+  test('list counts the containers whose privileges were recorded', async () => {
+    const c = await started([f.nginxRoot]);
+    const r = await runCli(['sc', 'list', '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ID\s+NAMESPACE\s+TARGET\s+PHASE\s+NODES\s+CONTAINERS\s+AGE\n/);
+    expect(r.out).toMatch(/\ncap-1\s+web\s+selector app=web\s+Tracing\s+1\s+1\s+\d+s\n/);
+  });
+
   test('a workload whose pods are gone: advice still prints, stderr says what is unknown, -o patch refuses', async () => {
     const c = await started(f.redisReplicas);
     const shown = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
@@ -101,13 +109,14 @@ describe('kubectl harden securitycontext', () => {
     expect(r.out).toBe('');
   });
 
-  test('two workloads for one patch: a clear error, and the stopped session is kept', async () => {
+  test('two workloads for one patch: refused before stopping, naming the stop that prints them', async () => {
     const c = await started([f.nginxRoot, ...f.redisReplicas]);
     const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/recorded 2 workloads \(cache, web\); a patch is for one/);
+    expect(r.err).toMatch(/recorded 2 workloads \(cache, web\); a patch is for one; nothing was stopped/);
+    expect(r.err).toContain('kubectl harden securitycontext stop cap-1 -n web -o yaml');
     expect(r.out).toBe('');
-    expect(c.session('web', 'cap-1')?.spec.state).toBe('Stopped');
+    expect(c.session('web', 'cap-1')?.spec.state).toBe('Running');
   });
 
   test('nothing recorded: a clear error naming the session, namespace and context', async () => {

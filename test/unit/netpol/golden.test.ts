@@ -1,6 +1,9 @@
 import { load, loadAll } from 'js-yaml';
 import { toYamlDocuments } from '../../../lib/cli/output';
-import { toCiliumPolicy } from '../../../lib/netpol/cilium';
+import { toCiliumPolicy, type CiliumNetworkPolicy } from '../../../lib/netpol/cilium';
+import { appliedBytes } from '../../../lib/netpol/limits';
+import { splitToFit } from '../../../lib/netpol/split';
+import { toNetworkPolicy, type NetworkPolicy, type WorkloadPolicy } from '../../../lib/netpol/synthesize';
 import { expectGolden } from '../golden';
 import { goldenCases, logText, reportText } from './helpers';
 
@@ -34,6 +37,10 @@ describe('netpol report golden files', () => {
         'merged-rules',
         'many-external',
         'names',
+        'cronjob-runs',
+        'static-pods-node-owner',
+        'host-network-other-node',
+        'split',
       ]),
     );
   });
@@ -60,6 +67,48 @@ describe('netpol report -o cilium golden files', () => {
   it.each(goldenCases())('%s', async (name) => {
     const result = await reportText(logText(name));
     expectGolden(`netpol/cilium/${name}.yaml`, toYamlDocuments(result.workloads.map(toCiliumPolicy)));
+  });
+});
+
+describe('a policy too big for kubectl apply is split, not refused', () => {
+  // The real limit is 256 KiB (test/unit/cli/netpol-report.test.ts splits 20 000 addresses under
+  // it); a small one here keeps the golden files readable: the rules are dealt out in order, and
+  // the external addresses' rule, too big for one part alone, is cut by its peers.
+  const LIMIT = 760;
+
+  type Render = (w: WorkloadPolicy) => NetworkPolicy | CiliumNetworkPolicy;
+  it.each<[string, Render]>([
+    ['split.parts.yaml', toNetworkPolicy],
+    ['cilium/split.parts.yaml', toCiliumPolicy],
+  ])('%s', async (golden, render) => {
+    const [w] = (await reportText(logText('split'))).workloads;
+    const parts = splitToFit(w, render, LIMIT);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(parts.map((p) => p.name)).toEqual(
+      parts.map((_, i) => (i ? `frontend-harden-${i + 1}` : 'frontend-harden')),
+    );
+    for (const p of parts) {
+      expect(appliedBytes(render(p))).toBeLessThanOrEqual(LIMIT);
+      expect(p.selector).toEqual(w.selector);
+    }
+    // Together, exactly the whole: every rule's peers and ports, none added.
+    const allowed = (ws: WorkloadPolicy[]) =>
+      ws
+        .flatMap((x) => [
+          ...x.ingress.map((r) => ['in', r] as const),
+          ...x.egress.map((r) => ['out', r] as const),
+        ])
+        .flatMap(([d, r]) =>
+          r.peers.flatMap((peer) => r.ports.map((port) => JSON.stringify([d, peer, port]))),
+        )
+        .sort();
+    expect(allowed(parts)).toEqual(allowed([w]));
+    expectGolden(`netpol/${golden}`, toYamlDocuments(parts.map((p) => render(p))));
+  });
+
+  it('a policy that fits is left as it is', async () => {
+    const [w] = (await reportText(logText('split'))).workloads;
+    expect(splitToFit(w, toNetworkPolicy)).toEqual([w]);
   });
 });
 
@@ -114,9 +163,44 @@ describe('netpol report semantics', () => {
     ).toHaveLength(1);
   });
 
-  it('static pods are each their own workload', async () => {
+  it('static pods are each their own workload; two that select the same pods (etcd on two nodes) are one policy', async () => {
     const r = await reportText(logText('static-pods'));
-    expect(r.policies.map((p) => p.metadata.name)).toEqual(['etcd-cp-1-harden', 'etcd-cp-2-harden']);
+    expect(r.policies.map((p) => p.metadata.name)).toEqual(['etcd-cp-harden']);
+    expect(r.policies[0].metadata.annotations['harden.dev/workload']).toBe('Pod/etcd-cp-1,Pod/etcd-cp-2');
+    expect(r.policies[0].spec.ingress.flatMap((rule) => rule.from)).toEqual([
+      { ipBlock: { cidr: '192.168.10.1/32' } },
+      { ipBlock: { cidr: '192.168.10.2/32' } },
+    ]);
+  });
+
+  it('static pods of one node, in a log that named their Node as owner, are never one workload', async () => {
+    const r = await reportText(logText('static-pods-node-owner'));
+    expect(r.policies.map((p) => [p.metadata.name, p.spec.podSelector.matchLabels?.component])).toEqual([
+      ['etcd-cp-1-harden', 'etcd'],
+      ['kube-apiserver-cp-1-harden', 'kube-apiserver'],
+    ]);
+  });
+
+  it('two runs of one CronJob in an older log (each Job its own owner) are one policy', async () => {
+    const r = await reportText(logText('cronjob-runs'));
+    expect(r.policies).toHaveLength(1);
+    expect(r.policies[0].metadata).toMatchObject({
+      name: 'backup-harden',
+      annotations: { 'harden.dev/workload': 'Job/backup-28391010,Job/backup-28391070' },
+    });
+    expect(r.notes).toContain(
+      'batch: Job backup-28391010 and Job backup-28391070 select the same pods; one policy, backup-harden, allows what all of them did',
+    );
+  });
+
+  it('ingress from a hostNetwork pod on another node: an ipBlock, and a note naming the pod, its node and address', async () => {
+    const r = await reportText(logText('host-network-other-node'));
+    expect(r.policies[0].spec.ingress.flatMap((rule) => rule.from)).toEqual([
+      { ipBlock: { cidr: '192.168.10.12/32' } },
+    ]);
+    expect(r.notes).toContain(
+      "web/Deployment frontend: traffic with hostNetwork pod monitoring/prometheus-node-abcde on node worker-2 (192.168.10.12) is allowed by that node's address, which every hostNetwork pod and process of worker-2 shares",
+    );
   });
 
   it("only the target's own node is exempt; other nodes are ipBlocks, with a note", async () => {

@@ -94,7 +94,11 @@ describe('flow log lines', () => {
   it.each([
     ['{"kind":"flow",', 'line 7: not JSON'],
     ['[]', 'line 7: line: expected an object, got an array'],
-    ['{"kind":"flaw"}', 'line 7: kind: expected "header", "target", "peer" or "flow", got "flaw"'],
+    ['{"kind":"flaw"}', 'line 7: kind: expected "header", "target", "peer", "flow" or "gap", got "flaw"'],
+    [
+      '{"kind":"gap","node":"n1","from":"2025-01-01T00:00:00Z","reason":"X"}',
+      'line 7: to: expected an RFC 3339 time',
+    ],
     [variant(['direction'], 'inbound'), 'line 7: direction: expected "ingress" or "egress", got "inbound"'],
     [variant(['proto'], 'SCTP'), 'line 7: proto: expected "TCP" or "UDP", got "SCTP"'],
     [variant(['remoteIP'], '10.0.0.300'), 'line 7: remoteIP: expected an IP address, got "10.0.0.300"'],
@@ -152,6 +156,22 @@ describe('flow log lines', () => {
 });
 
 describe('FlowLogReader', () => {
+  it('reads a version 1 log (no gap lines), and hands gap lines on', () => {
+    const r = new FlowLogReader();
+    expect(r.read(JSON.stringify({ ...header, version: 1 }), 1)).toMatchObject({ version: 1 });
+    expect(r.read(JSON.stringify(flow), 2)).toEqual(flow);
+    const gap = {
+      kind: 'gap',
+      node: 'n1',
+      pod: 'api-1',
+      container: 'api',
+      from: '2025-03-01T10:00:05Z',
+      to: '2025-03-01T10:00:07Z',
+      reason: 'AgentRestarted',
+    };
+    expect(r.read(JSON.stringify(gap), 3)).toEqual(gap);
+  });
+
   it('wants the header first', () => {
     expect(() => new FlowLogReader().read(JSON.stringify(flow), 1)).toThrow(
       'line 1: kind: expected the header first',

@@ -1,5 +1,5 @@
-import { policyName, shortHash } from '../../../lib/netpol/names';
 import { sizeProblem } from '../../../lib/netpol/limits';
+import { partName, policyName, shortHash } from '../../../lib/netpol/names';
 
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -44,5 +44,14 @@ describe('sizeProblem', () => {
     expect(sizeProblem(policy(1600 * 1024))).toBe(
       'policy ns/p is 1601 KiB, over the 1.5 MiB etcd stores per object',
     );
+  });
+});
+
+describe('partName', () => {
+  test('the k-th part of a split policy: <name>-<k>, within 253 characters', () => {
+    expect(partName('web-harden', 2)).toBe('web-harden-2');
+    const long = `${'a'.repeat(245)}-harden`;
+    expect(partName(long, 12)).toHaveLength(253);
+    expect(partName(long, 12)).toMatch(/^a+-harden-12$/);
   });
 });

@@ -62,6 +62,39 @@ describe('kubectl harden netpol verify', () => {
     expectGolden('netpol-verify/log/replay.stderr.txt', portable(r.err));
   });
 
+  it("the summary counts flows as the FLOWS column does: the log's counts, not its lines", async () => {
+    const r = await verify({ files: [POLICIES] });
+    const column = r.out
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(/\s{3,}/)[5]));
+    const shown = column.reduce((a, b) => a + b, 0);
+    expect(r.err).toContain(`${shown} flows in 5 connections denied`);
+    // The log has 10 flow lines whose counts sum to 30.
+    expect(r.err).toContain('30 flows (10 log lines, 9 distinct connections) against 3 policies');
+  });
+
+  it('a log with a gap says so: what was not recorded was not verified', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-gap-'));
+    const log = path.join(dir, 'gap.log');
+    const gap = {
+      kind: 'gap',
+      node: 'node-1',
+      from: '2025-01-01T00:00:10Z',
+      to: '2025-01-01T00:00:12Z',
+      reason: 'AgentRestarted',
+    };
+    fs.writeFileSync(log, fs.readFileSync(LOG, 'utf8') + JSON.stringify(gap) + '\n');
+    const r = await verify({ input: log, files: [POLICIES] });
+    expect(r.err).toContain(
+      'note: node node-1 traced nothing (pods that ran only then are not in the flow log) from 2025-01-01T00:00:10Z to 2025-01-01T00:00:12Z (2.0 s): the node agent was not running',
+    );
+    expect(r.err).toContain(
+      'note: 1 gap in the log: connections made then are not in the log, so they were not verified',
+    );
+  });
+
   it('-o yaml carries the same result for machines', async () => {
     const r = await verify({ files: [POLICIES], output: 'yaml' });
     expect(r.code).toBe(1);
@@ -71,7 +104,13 @@ describe('kubectl harden netpol verify', () => {
   it('-o json parses, and counts the denied connections', async () => {
     const r = await verify({ files: [POLICIES], output: 'json' });
     const result = JSON.parse(r.out);
-    expect(result).toMatchObject({ flows: 10, policies: 3, deniedConnections: 5 });
+    expect(result).toMatchObject({
+      flows: 30,
+      flowLines: 10,
+      policies: 3,
+      deniedConnections: 5,
+      deniedFlows: 10,
+    });
   });
 
   it('exits 0 and prints nothing on stdout when nothing is denied', async () => {
@@ -83,7 +122,9 @@ describe('kubectl harden netpol verify', () => {
     ].join('\n');
     const r = await verify({ files: ['-'] }, { stdin: allowAll });
     expect(r).toMatchObject({ code: 0, out: '' });
-    expect(r.err).toContain('10 flows (9 distinct connections) against 1 policy: 0 denied');
+    expect(r.err).toContain(
+      '30 flows (10 log lines, 9 distinct connections) against 1 policy: 0 flows in 0 connections denied',
+    );
   });
 
   it('reads a directory of YAML and JSON, and a kind: List', async () => {
@@ -182,6 +223,22 @@ describe('kubectl harden netpol verify', () => {
   it('asks for policies when given none, and refuses stdin twice', async () => {
     await expect(verify({})).rejects.toThrow('no policies to verify against');
     await expect(verify({ input: '-', files: ['-'] })).rejects.toThrow('both read stdin');
+  });
+
+  it('an empty directory, or a file with no NetworkPolicy, is an error: nothing was verified', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-empty-'));
+    try {
+      await expect(verify({ files: [dir] })).rejects.toThrow(
+        `no NetworkPolicy in ${dir}: nothing to verify against`,
+      );
+      const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n';
+      fs.writeFileSync(path.join(dir, 'cm.yaml'), configMap);
+      await expect(verify({ files: [dir] })).rejects.toThrow(
+        `no NetworkPolicy in ${dir}: nothing to verify against`,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a missing policy file is a clear error', async () => {

@@ -1,3 +1,4 @@
+import { syscallRecordsOf } from '../../../lib/agent/recorders/syscalls/session';
 import { observationsOf } from '../../../lib/seccomp/from-session';
 import {
   hasSyscallName,
@@ -118,11 +119,11 @@ describe('one list of supported node architectures', () => {
 
   it.each(NODE_ARCHES)('%s has a table and is read from a session', (arch) => {
     expect(tableVersion(arch)).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(observationsOf(session(arch), 'runc')[0].arch).toBe(arch);
+    expect(observationsOf('ns', syscallRecordsOf(session(arch)), 'runc')[0].arch).toBe(arch);
   });
 
   it('anything else is refused where the session is read, naming the node', () => {
-    expect(() => observationsOf(session('s390x'), 'runc')).toThrow(
+    expect(() => observationsOf('ns', syscallRecordsOf(session('s390x')), 'runc')).toThrow(
       'node "n1" reported architecture "s390x", which kubectl-harden has no syscall table for',
     );
   });

@@ -60,7 +60,7 @@ test('gapsOf names containers, then nodes; describeGap says where, when, how lon
       ],
     },
   } as unknown as TraceSession;
-  expect(gapsOf(s).map(describeGap)).toEqual([
+  expect(gapsOf(s).map((g) => describeGap(g))).toEqual([
     `web-1/nginx was not traced from ${at(3)} to ${at(5)} (2.0 s): bpftrace exited and was restarted`,
     `web-1/nginx was not traced from ${at(20)} to ${at(21.5)} (1.5 s): the node agent was not running`,
     `web-1/nginx may miss syscalls from ${at(30)} to ${at(32)} (2.0 s): the node made more new syscalls in one interval than the agent's kernel map holds`,

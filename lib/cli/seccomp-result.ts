@@ -1,0 +1,82 @@
+import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
+import { HardenError } from '../errors';
+import { observationsOf } from '../seccomp/from-session';
+import {
+  buildProfiles,
+  profileFileName,
+  toSeccompProfileCrd,
+  type BuiltProfile,
+  type ContainerObservation,
+} from '../seccomp/profile';
+import type { TraceSession } from '../session/types';
+import { toJson, toYamlDocuments } from './output';
+import type { SeccompOptions } from './seccomp';
+import type { KindResult, Rendered } from './session-kind';
+
+const where = (s: TraceSession) => `session "${s.metadata.name}" in namespace "${s.metadata.namespace}"`;
+
+const observed = (s: TraceSession, opts: SeccompOptions) =>
+  observationsOf(s.metadata.namespace, syscallRecordsOf(s), opts.runtime);
+
+/** The profiles' container names, workload/container, sorted: one profile each, merged across replicas. */
+function containers(session: TraceSession, opts: SeccompOptions): string[] {
+  return [...new Set(observed(session, opts).map((o) => `${o.workload}/${o.container}`))].sort();
+}
+
+function build(session: TraceSession, observations: ContainerObservation[]): BuiltProfile[] {
+  let profiles: BuiltProfile[];
+  try {
+    profiles = buildProfiles(observations);
+  } catch (e) {
+    throw new HardenError(
+      `cannot build profiles for ${where(session)}: ${(e as Error).message}`,
+      'The session is kept; nothing was written.',
+    );
+  }
+  if (!profiles.length) {
+    throw new HardenError(
+      `${where(session)} recorded no container`,
+      'Did the target pods run on a node with a ready agent? See kubectl harden status.',
+    );
+  }
+  return profiles;
+}
+
+/** A session's seccomp profiles: one per container name, from what the agents recorded. Pure. */
+export const seccompResult: KindResult<SeccompOptions> = {
+  unprintable: (session, opts) => {
+    if (opts.outputDir || opts.output !== 'json') return undefined;
+    const names = containers(session, opts);
+    if (names.length < 2) return undefined;
+    return {
+      why: `session "${session.metadata.name}" recorded ${names.length} containers (${names.join(', ')}): one JSON profile holds one`,
+      instead: '--output-dir DIR (or -o crd)',
+    };
+  },
+
+  render: async (session, opts): Promise<Rendered> => {
+    const observations = observed(session, opts);
+    const profiles = build(session, observations);
+    const notes = profiles.flatMap((p) => p.notes.map((n) => `${p.workload}/${p.container}: ${n}`));
+    const late = [
+      ...new Set(observations.filter((o) => !o.startSeen).map((o) => `${o.workload}/${o.container}`)),
+    ];
+    for (const name of late)
+      notes.push(
+        `warning: ${name} was already running when the session started, so what it did before (its start-up) ` +
+          'is not in the profile; to record it, start the session with -l before the pods (re)start.',
+      );
+    const crd = (p: BuiltProfile) =>
+      toSeccompProfileCrd(`${p.workload}-${p.container}`, p.namespace, p.profile);
+    if (opts.outputDir) {
+      const ext = opts.output === 'crd' ? 'yaml' : 'json';
+      const out = profiles.map((p) => ({
+        name: profileFileName(p.namespace, p.workload, p.container, ext),
+        text: opts.output === 'crd' ? toYamlDocuments([crd(p)]) : toJson(p.profile),
+      }));
+      return { out, notes };
+    }
+    if (opts.output === 'crd') return { out: toYamlDocuments(profiles.map(crd)), notes };
+    return { out: toJson(profiles[0].profile), notes };
+  },
+};

@@ -1,0 +1,150 @@
+import { HardenError } from '../errors';
+import type { Kube } from '../kube/client';
+import { ownerOf, type KubeObject, type Pod } from '../kube/objects';
+import { R, resourcePath, type ResourceRef } from '../kube/paths';
+import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
+import { strategicPatch } from '../securitycontext/patch';
+import type { PodSpec, WorkloadRef } from '../securitycontext/types';
+import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
+import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
+import { API_VERSION } from '../session/types';
+import { toJson, toYaml } from './output';
+import type { SecurityContextOptions } from './securitycontext';
+import type { KindResult, Rendered } from './session-kind';
+
+const OWNER_RESOURCES: Record<string, ResourceRef> = {
+  Deployment: R.deployments,
+  StatefulSet: R.statefulsets,
+  DaemonSet: R.daemonsets,
+  ReplicaSet: R.replicasets,
+  Job: R.jobs,
+  CronJob: R.cronjobs,
+};
+
+interface Templated extends KubeObject {
+  spec?: { template?: { spec?: PodSpec }; jobTemplate?: { spec?: { template?: { spec?: PodSpec } } } };
+}
+
+interface Found {
+  ref?: WorkloadRef;
+  spec?: PodSpec;
+}
+
+/**
+ * The workload a session's records belong to, and its pod spec now: the owner's template (what a
+ * patch changes), else the pod's own. Undefined when none of its pods is left to say.
+ */
+async function findWorkload(kube: Kube, namespace: string, records: PrivilegeRecord[]): Promise<Found> {
+  for (const name of [...new Set(records.map((r) => r.pod))]) {
+    const pod = await kube.getOptional<Pod>(resourcePath(R.pods, { namespace, name }));
+    // A pod being deleted is not left: after its workload's deletion it lingers while it stops.
+    if (!pod || pod.metadata.deletionTimestamp) continue;
+    const owner = ownerOf(pod);
+    const res = owner ? OWNER_RESOURCES[owner.kind] : undefined;
+    if (owner && res) {
+      const obj = await kube.getOptional<Templated>(resourcePath(res, { namespace, name: owner.name }));
+      const spec = obj?.spec?.template?.spec ?? obj?.spec?.jobTemplate?.spec?.template?.spec;
+      if (spec) return { ref: { kind: owner.kind, name: owner.name, namespace }, spec };
+      // Its owner is gone (the garbage collector deletes the pod next): patching the pod would be wrong.
+      continue;
+    }
+    return { ref: { kind: 'Pod', name: pod.metadata.name, namespace }, spec: pod.spec as PodSpec };
+  }
+  return {};
+}
+
+/** What stderr says of a workload's advice: its Pod Security Standard, where root is needed, what was not seen. */
+function summary(a: WorkloadAdvice, ref: WorkloadRef | undefined): string[] {
+  const who = ref ? `${ref.kind.toLowerCase()}/${ref.name}` : a.workload;
+  const lines = [`${who}: meets Pod Security Standard "${a.pss.level}" with this advice`];
+  if (a.pss.level !== 'restricted')
+    lines.push(`${who}: not restricted because: ${a.pss.restrictedViolations.join('; ')}`);
+  for (const c of a.containers) {
+    if (c.rootNeeded)
+      lines.push(
+        `${who}/${c.name}: root is needed: ${c.rootNeeded.why}; alternatives: ${c.rootNeeded.alternatives.join('; or ')}`,
+      );
+    for (const n of c.notObserved) lines.push(`warning: ${who}/${c.name}: ${n}`);
+    for (const n of c.notes) lines.push(`${who}/${c.name}: ${n}`);
+  }
+  return lines;
+}
+
+/** The records by workload (a bare pod is its own), as the advice is given. */
+function byWorkload(records: PrivilegeRecord[]): Map<string, PrivilegeRecord[]> {
+  const out = new Map<string, PrivilegeRecord[]>();
+  for (const r of records) out.set(r.workload || r.pod, [...(out.get(r.workload || r.pod) ?? []), r]);
+  return out;
+}
+
+/**
+ * A session's securityContext advice, from its privilege records and each workload's pod spec as
+ * it is now (read through kube): the advice itself is pure (lib/securitycontext).
+ */
+export const securityContextResult: KindResult<SecurityContextOptions> = {
+  unprintable: (session, opts) => {
+    if (opts.output !== 'patch') return undefined;
+    const workloads = [...byWorkload(privilegeRecordsOf(session)).keys()].sort();
+    if (workloads.length < 2) return undefined;
+    return {
+      why: `session "${session.metadata.name}" recorded ${workloads.length} workloads (${workloads.join(', ')}); a patch is for one`,
+      instead: '-o yaml',
+    };
+  },
+
+  render: async (session, opts, kube): Promise<Rendered> => {
+    const namespace = session.metadata.namespace;
+    const where = `session "${session.metadata.name}" in namespace "${namespace}" (context "${kube.ctx.context}")`;
+    const records = privilegeRecordsOf(session);
+    if (!records.length) {
+      throw new HardenError(
+        `${where} recorded no container`,
+        'Did the target pods run on a node with a ready agent while the session ran? See kubectl harden status.',
+      );
+    }
+    const notes: string[] = [];
+    const found = new Map<string, Found>();
+    for (const [w, rs] of byWorkload(records)) {
+      const f = await findWorkload(kube, namespace, rs);
+      if (!f.spec)
+        notes.push(
+          `warning: no pod of ${w} is left in namespace "${namespace}": what its spec sets but never used, and its ` +
+            'owner (for -o patch), are unknown',
+        );
+      found.set(w, f);
+    }
+    const specs = new Map([...found].map(([w, f]) => [w, f.spec]));
+    const advice = adviseSession(namespace, records, specs, { seccompProfile: opts.seccompProfile });
+    for (const a of advice) notes.push(...summary(a, found.get(a.workload)?.ref));
+    if (opts.output === 'patch') {
+      const ref = found.get(advice[0].workload)?.ref;
+      if (!ref) {
+        const failure = new HardenError(
+          `the owner of ${advice[0].workload} is unknown: none of its pods is left in namespace "${namespace}"`,
+          'Print the advice with -o yaml and apply it by hand.',
+        );
+        return { out: '', notes, failure };
+      }
+      if (ref.kind === 'Pod')
+        notes.push(
+          `pod/${ref.name} has no controller and a pod's securityContext cannot change in place: recreate it with this patch, ` +
+            `e.g. kubectl get pod ${ref.name} -o yaml | kubectl patch --local -f - -p "$(cat patch.json)" -o yaml | kubectl replace --force -f -`,
+        );
+      return { out: toJson(strategicPatch(ref.kind, advice[0])), notes };
+    }
+    const docs = advice.map((a) => ({
+      apiVersion: API_VERSION,
+      kind: 'SecurityContextAdvice',
+      metadata: { name: a.workload, namespace: a.namespace },
+      workload: found.get(a.workload)?.ref ?? { name: a.workload },
+      podSecurityStandard: {
+        level: a.pss.level,
+        ...(a.pss.restrictedViolations.length ? { notRestrictedBecause: a.pss.restrictedViolations } : {}),
+      },
+      ...(a.unused.length ? { unused: a.unused } : {}),
+      containers: a.containers,
+    }));
+    const out = docs.length === 1 ? docs[0] : { apiVersion: 'v1', kind: 'List', items: docs };
+    return { out: opts.output === 'json' ? toJson(out) : toYaml(out), notes };
+  },
+};
