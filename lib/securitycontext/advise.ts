@@ -80,7 +80,11 @@ const SCRATCH = [
   /^\/var\/lib\//,
 ];
 
-type Merged = Omit<PrivilegeRecord, 'pod' | 'podUID' | 'containerID' | 'workload'> & { instances: number };
+type Merged = Omit<PrivilegeRecord, 'pod' | 'podUID' | 'containerID' | 'workload'> & {
+  instances: number;
+  /** set*id calls the runtime made starting exec'd processes (left out of the lists above). */
+  runtimeSwitches: number;
+};
 
 /** All instances (replicas, restarts, nodes) of one container name, merged. */
 export function mergeRecords(records: PrivilegeRecord[]): Merged {
@@ -90,9 +94,15 @@ export function mergeRecords(records: PrivilegeRecord[]): Merged {
     // instances already running add what they did later, e.g. their shutdown during a rollout.
     recordedFromStart: records.some((r) => r.recordedFromStart),
     mounts: [...new Set(records.flatMap((r) => r.mounts))].sort(),
-    credentials: records.flatMap((r) => r.credentials),
-    idChanges: records.flatMap((r) => r.idChanges),
-    capChecks: records.flatMap((r) => r.capChecks),
+    // What the runtime did to start exec'd processes (its switch from uid 0 to the image's user for
+    // each exec probe) is not the workload's: it would read as "starts as root and switches".
+    credentials: records.flatMap((r) => r.credentials).filter((e) => !e.runtime),
+    idChanges: records.flatMap((r) => r.idChanges).filter((e) => !e.runtime),
+    capChecks: records.flatMap((r) => r.capChecks).filter((e) => !e.runtime),
+    runtimeSwitches: records
+      .flatMap((r) => r.idChanges)
+      .filter((e) => e.runtime)
+      .reduce((n, e) => n + e.count, 0),
     execs: records.flatMap((r) => r.execs),
     writes: records.flatMap((r) => r.writes),
     privateReads: records.flatMap((r) => r.privateReads ?? []),
@@ -174,6 +184,12 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
     );
   }
   if (m.truncated) notes.push('some lists hit the agent’s bound: rare entries beyond it are missing');
+  if (m.runtimeSwitches) {
+    notes.push(
+      `${m.runtimeSwitches} set*id calls the runtime made to start processes exec'd into the container ` +
+        '(exec probes, kubectl exec) as its user are the runtime’s, not the workload’s: they decide nothing here',
+    );
+  }
 
   const { needed, ignored } = classifyChecks(m.capChecks);
   const neededNames = needed.map((n) => k8sCapability(n.capability));

@@ -398,4 +398,63 @@ d('bpftrace engine (real kernel)', () => {
     expect(seen.exec.has(cg)).toBe(true);
     expect(run.stderr).toBe('');
   });
+
+  test("a process exec'd into a running container (runc exec's init: joins, switches user, execs): its switch is the runtime's, the workload's own is not", async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const events: PrivilegeEvent[] = [];
+    const seen = new Seen();
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const program = programFor(
+      [{ type: 'capabilities' }],
+      { seeds: [], podPrefixes: [c.prefix] },
+      INTERVAL,
+      dialect,
+      arch,
+    );
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
+      },
+      { binary: BPFTRACE, ...parse },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    // The entrypoint; its child switches to nobody (65534) as the workload's own start-up would.
+    const entry = waiter(c.dir, 'sleep 2; /usr/bin/busybox su -s /bin/true nobody; sleep 1');
+    for (let i = 0; i < 50 && !seen.exec.has(cg); i++) await sleep(100);
+    expect(seen.exec.has(cg)).toBe(true);
+    // As runc exec's init does: a process started outside the container joins its cgroup, switches
+    // from root to the image's user (here 12345) and execs the probe.
+    const exe = spawn('/usr/bin/python3', [
+      '-c',
+      `import os; open("${c.dir}/cgroup.procs", "w").write(str(os.getpid())); ` +
+        `os.setgroups([]); os.setgid(12345); os.setuid(12345); ` +
+        `os.execv("/usr/bin/busybox", ["busybox", "true"])`,
+    ]);
+    children.push(exe);
+    await Promise.all([exited(exe), exited(entry)]);
+    await seen.settle();
+    await run.stop();
+    expect([exe.exitCode, entry.exitCode]).toEqual([0, 0]);
+    const mine = events.filter((e) => e.cgroup === cg);
+    const setids = mine.filter((e) => e.kind === 'setid');
+    expect(setids).toContainEqual(expect.objectContaining({ args: [12345], result: 0, runtime: true }));
+    expect(setids).toContainEqual(expect.objectContaining({ args: [65534], result: 0, runtime: false }));
+    expect(setids.filter((e) => e.runtime).every((e) => e.args.includes(12345) || e.args.includes(0))).toBe(
+      true,
+    );
+    // The exec'd program's credentials at its exec are its own; the runtime's checks are marked.
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', euid: 12345, runtime: false }));
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'check', cap: 7, granted: true, runtime: true }),
+    );
+    expect(mine).toContainEqual(
+      expect.objectContaining({ kind: 'check', cap: 7, granted: true, runtime: false }),
+    );
+    expect(run.stderr).toBe('');
+  });
 });

@@ -94,6 +94,7 @@ const cred = (cgroup: string, id: number): PrivilegeEvent => ({
   euid: id,
   egid: id,
   capEffective: 0n,
+  runtime: false,
 });
 
 describe('the session controller', () => {

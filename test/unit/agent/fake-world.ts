@@ -124,7 +124,7 @@ const print = () => {
   // once, as bpftrace prints a map entry once and clears it.
   if (fs.existsSync(path.join(dir, 'creds'))) {
     const c = {};
-    for (const s of [...seeds, ...ids]) if (!credsSent.has(s)) { credsSent.add(s); c[s + ',0,0,0,0,0'] = 1; }
+    for (const s of [...seeds, ...ids]) if (!credsSent.has(s)) { credsSent.add(s); c[s + ',0,0,0,0,0,0'] = 1; }
     if (Object.keys(c).length) out({ type: 'map', data: { '@cred0': c } });
   }
 };

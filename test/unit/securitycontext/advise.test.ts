@@ -62,6 +62,23 @@ describe('securityContext advice', () => {
     expect(a.pss).toEqual({ level: 'restricted', baselineViolations: [], restrictedViolations: [] });
   });
 
+  test("a non-root image with an exec probe: the runtime's user switch per probe is not the workload's; its uid, restricted", () => {
+    const a = advise('probed', [f.execProbeNonRoot], f.execProbeSpec);
+    expectGolden('securitycontext/exec-probe-non-root.advice.json', goldenJson(a));
+    const [c] = a.containers;
+    expect(c.rootNeeded).toBeUndefined();
+    expect(c.securityContext).toMatchObject({
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      allowPrivilegeEscalation: false,
+    });
+    expect(c.securityContext.capabilities?.add).toBeUndefined();
+    expect(c.notes.join(' ')).toMatch(/24 set\*id calls the runtime made/);
+    expect(a.pss.level).toBe('restricted');
+  });
+
   test('redis ran as root but never needed it: an unprivileged id, read-only root, restricted; replicas merge', () => {
     const a = advise('cache', f.redisReplicas, f.redisSpec, 'harden/cache-redis.json');
     expectGolden('securitycontext/redis.advice.json', goldenJson(a));

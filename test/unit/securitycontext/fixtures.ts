@@ -78,6 +78,46 @@ export const nginxUnprivileged: PrivilegeRecord = base({
   ],
 });
 
+/**
+ * A non-root image (USER 1000) with an exec readiness probe: for each probe the runtime's init
+ * joins the running container as root, switches to uid 1000 (setgroups, setgid, setuid, with their
+ * capability checks), then execs the probe. Those are the runtime's; the workload never was root.
+ */
+export const execProbeNonRoot: PrivilegeRecord = base({
+  pod: 'probe-7f6d-q1w2e',
+  workload: 'probed',
+  container: 'app',
+  containerID: 'containerd://5555',
+  credentials: [
+    { uid: 1000, gid: 1000, euid: 1000, egid: 1000, capEffective: '0x0', count: 9 },
+    { uid: 0, gid: 1000, euid: 0, egid: 1000, capEffective: DEFAULT_CAPS, runtime: true, count: 8 },
+    { uid: 1000, gid: 1000, euid: 1000, egid: 1000, capEffective: DEFAULT_CAPS, runtime: true, count: 8 },
+  ],
+  idChanges: [
+    { syscall: 'setgroups', args: [0], result: 0, runtime: true, count: 8 },
+    { syscall: 'setgid', args: [1000], result: 0, runtime: true, count: 8 },
+    { syscall: 'setuid', args: [1000], result: 0, runtime: true, count: 8 },
+  ],
+  capChecks: [
+    mmapProbe(false),
+    {
+      capability: 'CAP_SETGID',
+      syscall: 'setgroups',
+      granted: true,
+      onBehalf: false,
+      runtime: true,
+      count: 8,
+    },
+    { capability: 'CAP_SETGID', syscall: 'setgid', granted: true, onBehalf: false, runtime: true, count: 8 },
+    { capability: 'CAP_SETUID', syscall: 'setuid', granted: true, onBehalf: false, runtime: true, count: 8 },
+  ],
+  writes: [{ syscall: 'openat', path: '/dev/null', rootfs: 'no', count: 2 }],
+});
+
+export const execProbeSpec: PodSpec = {
+  containers: [{ name: 'app', image: '127.0.0.1:5000/probed:latest', ports: [{ containerPort: 8080 }] }],
+};
+
 /** redis as root, two replicas: no capability needed, nothing written (no save during the trace). */
 export const redisReplicas: PrivilegeRecord[] = ['a', 'b'].map((s, i) =>
   base({

@@ -66,10 +66,19 @@ export type PrivilegeEvent =
   | { kind: 'dir'; cgroup?: undefined; count: number; dentry: string; name?: string; parent?: string }
   | CgroupEvent;
 
+/** runtime: made by the runtime starting a process exec'd into the container, before its exec. */
 type CgroupEvent = { cgroup: string; count: number } & (
-  | { kind: 'check'; cap: number; granted: boolean; onBehalf: boolean; nr: number }
-  | { kind: 'cred'; uid: number; gid: number; euid: number; egid: number; capEffective: bigint }
-  | { kind: 'setid'; nr: number; args: number[]; result: number }
+  | { kind: 'check'; cap: number; granted: boolean; onBehalf: boolean; nr: number; runtime: boolean }
+  | {
+      kind: 'cred';
+      uid: number;
+      gid: number;
+      euid: number;
+      egid: number;
+      capEffective: bigint;
+      runtime: boolean;
+    }
+  | { kind: 'setid'; nr: number; args: number[]; result: number; runtime: boolean }
   | {
       kind: 'exec';
       euid: [number, number];
@@ -105,23 +114,25 @@ function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | 
   if (kind === 'dirParents' || kind === 'dirNames') {
     if (!INT.test(cgroup ?? '')) return undefined;
   } else if (!/^[0-9]+$/.test(cgroup ?? '')) return undefined;
-  if (kind === 'checks' && f.length === 5) {
-    const [cap, ok, other, nr] = f.slice(1).map(int);
+  if (kind === 'checks' && f.length === 6) {
+    const [cap, ok, other, nr, rt] = f.slice(1).map(int);
     if (cap === undefined || nr === undefined) return undefined;
-    return { kind: 'check', cgroup, count, cap, granted: ok === 1, onBehalf: other === 1, nr };
+    const runtime = rt === 1;
+    return { kind: 'check', cgroup, count, cap, granted: ok === 1, onBehalf: other === 1, nr, runtime };
   }
-  if (kind === 'creds' && f.length === 6) {
+  if (kind === 'creds' && f.length === 7) {
     const [uid, gid, euid, egid] = f.slice(1, 5).map(u32);
     const capEffective = mask(f[5]);
+    const runtime = f[6] === '1';
     if (uid === undefined || gid === undefined || euid === undefined || egid === undefined) return undefined;
     if (capEffective === undefined) return undefined;
-    return { kind: 'cred', cgroup, count, uid, gid, euid, egid, capEffective };
+    return { kind: 'cred', cgroup, count, uid, gid, euid, egid, capEffective, runtime };
   }
-  if (kind === 'setids' && f.length === 6) {
-    const [nr, a0, a1, a2, result] = f.slice(1).map(int);
+  if (kind === 'setids' && f.length === 7) {
+    const [nr, a0, a1, a2, result, rt] = f.slice(1).map(int);
     if (nr === undefined || result === undefined) return undefined;
     const args = [a0, a1, a2].filter((a): a is number => a !== undefined && a !== -1);
-    return { kind: 'setid', cgroup, count, nr, args, result };
+    return { kind: 'setid', cgroup, count, nr, args, result, runtime: rt === 1 };
   }
   if (kind === 'execs' && f.length >= 8) {
     const [oeu, eu, oeg, eg] = f.slice(1, 5).map(u32);

@@ -34,11 +34,11 @@ import { EV_EXEC, flippedMaps, type ProgramPart, type ProgramTargets } from '../
 
 /** Map pairs (flipped per interval like the syscall sets); key layouts are parsed in ./parse. */
 export const CAPS_MAPS = {
-  /** [cgroup, cap, granted, onBehalf, syscall nr] */
+  /** [cgroup, cap, granted, onBehalf, syscall nr, runtime (1: see RUNTIME)] */
   checks: ['@capc0', '@capc1'],
-  /** [cgroup, uid, gid, euid, egid, cap_effective] at each exec and after each set*id call */
+  /** [cgroup, uid, gid, euid, egid, cap_effective, runtime] at each exec and after each set*id call */
   creds: ['@cred0', '@cred1'],
-  /** [cgroup, syscall nr, arg0, arg1, arg2, ret] */
+  /** [cgroup, syscall nr, arg0, arg1, arg2, ret, runtime] */
   setids: ['@setid0', '@setid1'],
   /** [cgroup, old euid, euid, old egid, egid, old cap_effective, cap_effective, file name] */
   execs: ['@xcred0', '@xcred1'],
@@ -59,6 +59,28 @@ const PHASE = '@cphase';
 /** Recording cgroups: from their entrypoint's exec (what runc does before is not the workload's). */
 const REC = '@crec';
 const AT_FDCWD = -100;
+/** Processes (tgid) whose exec started their cgroup's recording: the containers' entrypoints. */
+const ENTRY = '@cent';
+/** Processes the runtime exec'd into a recording container that have reached their own exec. */
+const EXECD = '@cxd';
+/**
+ * Sets $rt to 1 while the current task is the runtime starting a process exec'd into the container
+ * (an exec probe, `kubectl exec`): runc's init joins the container's cgroup, switches from uid 0 to
+ * the image's user (setgroups, setgid, setuid, with CAP_SETUID/CAP_SETGID checks), then execs the
+ * process. That is not the workload's start-up, as what runc does before the entrypoint's exec is
+ * not. Such a task's parent is outside the container's cgroup (runc, then the shim); so is the
+ * entrypoint's, which is marked at its exec instead. Threads and children of the workload have their
+ * parent inside. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
+ * Not known for containers already running when the program started (their entrypoint's exec was
+ * not seen): there the entrypoint's own later set*id calls are marked too; no advice depends on
+ * them, since such a container's start-up was not observed.
+ */
+const RUNTIME_TEST = [
+  `$rt = 0;`,
+  `if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
+  `  if (!${ENTRY}[pid] && !${EXECD}[pid]) { $rt = 1; }`,
+  `}`,
+];
 /**
  * Bytes of a path kept. Explicit, so the string is this long whatever the bpftrace's max_strlen
  * (0.23's 512 would overflow the 512-byte BPF stack in a probe that builds a path key).
@@ -175,7 +197,7 @@ const credKey = (r: CapsRoute) =>
 /** The probes that see each capability check, its result and the syscall it ran in. */
 function checkProbes(r: CapsRoute): string[] {
   const nr = `$n = (int64)${IN_SYSCALL}[tid] - 1;`;
-  const count = countInto('checks', '$c, $cap, $ok, $other, $n');
+  const count = countInto('checks', '$c, $cap, $ok, $other, $n, $rt');
   const inSyscall = [
     probe(`tracepoint:raw_syscalls:sys_enter /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = args->id + 1;`]),
     // Only an entry seen is deleted (bpftrace 0.23 reports deleting a missing key as an error).
@@ -184,8 +206,13 @@ function checkProbes(r: CapsRoute): string[] {
     ]),
     // exit and exit_group never return: without this, each ended thread would keep an entry
     // until the map is full and later threads' checks lose their syscall.
+    // The marks of RUNTIME_TEST go with their process (pid numbers are reused).
     probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
       `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
+      `if (tid == pid) {`,
+      `  if (${ENTRY}[pid]) { delete(${ENTRY}[pid]); }`,
+      `  if (${EXECD}[pid]) { delete(${EXECD}[pid]); }`,
+      `}`,
     ]),
   ];
   if (r.checks === 'tracepoint') {
@@ -195,6 +222,7 @@ function checkProbes(r: CapsRoute): string[] {
         `$c = cgroup; $cap = (int64)args->cap; $ok = args->ret == 0 ? 1 : 0;`,
         `$other = args->cred != curtask->real_cred ? 1 : 0;`,
         nr,
+        ...RUNTIME_TEST,
         count,
       ]),
     ];
@@ -210,6 +238,7 @@ function checkProbes(r: CapsRoute): string[] {
       `if (@ckcap[tid]) {`,
       `  $c = cgroup; $cap = @ckcap[tid] - 1; $ok = (int32)retval == 0 ? 1 : 0; $other = @ckother[tid];`,
       `  ${nr}`,
+      ...RUNTIME_TEST.map((l) => `  ${l}`),
       `  ${count}`,
       `  delete(@ckcap[tid]); delete(@ckother[tid]);`,
       `}`,
@@ -342,8 +371,9 @@ function setidProbes(call: string, fields: string[], route: CapsRoute): string[]
       `if (@sain[tid]) {`,
       `  $c = cgroup; $n = (int64)args->__syscall_nr; $ret = (int64)args->ret;`,
       `  $a0 = @sa0[tid]; $a1 = @sa1[tid]; $a2 = @sa2[tid];`,
-      `  ${countInto('setids', '$c, $n, $a0, $a1, $a2, $ret')}`,
-      `  ${countInto('creds', `$c, ${credKey(route)}`)}`,
+      ...RUNTIME_TEST.map((l) => `  ${l}`),
+      `  ${countInto('setids', '$c, $n, $a0, $a1, $a2, $ret, $rt')}`,
+      `  ${countInto('creds', `$c, ${credKey(route)}, $rt`)}`,
       '  delete(@sa0[tid]); delete(@sa1[tid]); delete(@sa2[tid]); delete(@sain[tid]);',
       `}`,
     ]),
@@ -368,11 +398,14 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     ),
     probe(`tracepoint:sched:sched_process_exec /@targets[cgroup]/`, [
       `$c = cgroup;`,
+      ...RUNTIME_TEST,
       `if (!${REC}[$c]) {`,
-      `  ${REC}[$c] = 1;`,
+      `  ${REC}[$c] = 1; ${ENTRY}[pid] = 1; $rt = 0;`,
       `  printf("${EV_EXEC} %llu\\n", $c);`,
       `}`,
-      countInto('creds', `$c, ${credKey(route)}`),
+      // The exec ends the runtime's part: from here on the process is the exec'd program's own.
+      `if ($rt) { ${EXECD}[pid] = 1; }`,
+      countInto('creds', `$c, ${credKey(route)}, 0`),
       // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
       `if (@xin[tid]) {`,
       `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
@@ -395,7 +428,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     interval,
     end: [
       end,
-      `clear(${REC}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
+      `clear(${REC}); clear(${ENTRY}); clear(${EXECD}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
       'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin);',
       `clear(${IN_SYSCALL});${route.checks === 'kprobe' ? ' clear(@ckcap); clear(@ckother);' : ''}`,
     ],

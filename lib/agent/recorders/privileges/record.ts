@@ -21,6 +21,8 @@ type Entry<K extends keyof Lists> = Lists[K][number];
 const MAX_DIRS = 20_000;
 
 const entryId = (e: object) => JSON.stringify({ ...e, count: 0 });
+/** Only the runtime's entries carry the mark: the workload's stay as they always were. */
+const byRuntime = (runtime: boolean) => (runtime ? { runtime: true as const } : {});
 
 /**
  * Per container instance, what a capabilities session saw on this node. Events wait by cgroup until
@@ -147,6 +149,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
           syscall: syscallLabel(this.arch, e.nr),
           granted: e.granted,
           onBehalf: e.onBehalf,
+          ...byRuntime(e.runtime),
           count,
         });
       case 'cred':
@@ -156,6 +159,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
           euid: e.euid,
           egid: e.egid,
           capEffective: hex(e.capEffective),
+          ...byRuntime(e.runtime),
           count,
         });
       case 'setid':
@@ -163,6 +167,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
           syscall: syscallLabel(this.arch, e.nr),
           args: e.args,
           result: e.result,
+          ...byRuntime(e.runtime),
           count,
         });
       case 'exec':

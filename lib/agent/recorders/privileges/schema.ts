@@ -16,7 +16,7 @@ const privilege = {
     mounts: bounded(str),
     credentials: bounded({
       type: 'object',
-      properties: { uid: int, gid: int, euid: int, egid: int, capEffective: str, count },
+      properties: { uid: int, gid: int, euid: int, egid: int, capEffective: str, runtime: bool, count },
     }),
     idChanges: bounded({
       type: 'object',
@@ -24,12 +24,13 @@ const privilege = {
         syscall: str,
         args: { type: 'array', items: signedInt, maxItems: 3 },
         result: signedInt,
+        runtime: bool,
         count,
       },
     }),
     capChecks: bounded({
       type: 'object',
-      properties: { capability: str, syscall: str, granted: bool, onBehalf: bool, count },
+      properties: { capability: str, syscall: str, granted: bool, onBehalf: bool, runtime: bool, count },
     }),
     execs: bounded({
       type: 'object',

@@ -21,19 +21,31 @@ export interface PrivilegeRecord extends ContainerIdentity {
   recordedFromStart: boolean;
   /** mountPath of each volumeMount of the container, from the pod spec the agent saw. */
   mounts: string[];
-  /** Credentials at each exec and after each set*id call. capEffective: hex bit mask. */
+  /**
+   * Credentials at each exec and after each set*id call. capEffective: hex bit mask. runtime (here,
+   * in idChanges and capChecks): the runtime did it while starting a process exec'd into the
+   * container (an exec probe, kubectl exec), before that process's exec; not the workload's own.
+   */
   credentials: {
     uid: number;
     gid: number;
     euid: number;
     egid: number;
     capEffective: string;
+    runtime?: true;
     count: number;
   }[];
   /** set*id calls: args as passed (-1: not an argument of this call), result 0 or -errno. */
-  idChanges: { syscall: string; args: number[]; result: number; count: number }[];
+  idChanges: { syscall: string; args: number[]; result: number; runtime?: true; count: number }[];
   /** capability:cap_capable: the check, the syscall it ran in, whether granted, with overridden creds. */
-  capChecks: { capability: string; syscall: string; granted: boolean; onBehalf: boolean; count: number }[];
+  capChecks: {
+    capability: string;
+    syscall: string;
+    granted: boolean;
+    onBehalf: boolean;
+    runtime?: true;
+    count: number;
+  }[];
   /** execs that gained privilege (euid, egid, or effective capabilities the caller lacked). */
   execs: {
     path: string;

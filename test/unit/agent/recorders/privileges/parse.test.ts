@@ -5,9 +5,9 @@ import { expectGolden, goldenJson } from '../../../golden';
 
 // Lines as bpftrace 0.17 printed them for this program on Linux 6.18 (trimmed to a few keys).
 const LINES = [
-  '{"type": "map", "data": {"@capc0": {"7,21,0,0,9": 139, "7,10,1,0,49": 1, "7,6,1,0,106": 2, "7,21,1,1,439": 1, "7,21,0,0,-1": 2}}}',
-  '{"type": "map", "data": {"@cred1": {"7,0,0,0,0,2199006478335": 4, "7,33,33,33,33,0": 2}}}',
-  '{"type": "map", "data": {"@setid0": {"7,105,33,-1,-1,0": 2, "7,116,1,-1,-1,0": 2, "7,105,0,-1,-1,-1": 1}}}',
+  '{"type": "map", "data": {"@capc0": {"7,21,0,0,9,0": 139, "7,10,1,0,49,0": 1, "7,6,1,0,106,0": 2, "7,21,1,1,439,0": 1, "7,21,0,0,-1,0": 2, "7,7,1,0,105,1": 3}}}',
+  '{"type": "map", "data": {"@cred1": {"7,0,0,0,0,2199006478335,0": 4, "7,33,33,33,33,0,0": 2, "7,1000,1000,1000,1000,0,1": 3}}}',
+  '{"type": "map", "data": {"@setid0": {"7,105,33,-1,-1,0,0": 2, "7,116,1,-1,-1,0,0": 2, "7,105,0,-1,-1,-1,0": 1, "7,105,1000,-1,-1,0,1": 3}}}',
   '{"type": "map", "data": {"@xcred0": {"7,1000,0,1000,1000,0,8192,/usr/bin/su,do": 1}}}',
   '{"type": "map", "data": {"@prd0": {"7,416,0,42,/etc/shadow": 3}}}',
   '{"type": "map", "data": {"@wr1": {"7,257,1,0,/run/nginx.pid": 1, "7,83,2,0,/var/cache/nginx/client_temp": 1, "7,257,0,0,/dev/null": 3, "9,257,1,0,/other": 1}}}',
@@ -40,8 +40,16 @@ describe('capabilities output', () => {
     const events = LINES.flatMap(parseOutputLine);
     expect(events.every((e) => e.kind === 'recorded' && e.recorder === 'capabilities')).toBe(true);
     const all = events.flatMap(privileges);
-    expect(all).toHaveLength(16);
-    expect(privilegesFromMaps({ '@capc0': { 'x,1,1,0,2': 1, '7,1': 1 }, '@other': { '7': 1 } })).toEqual([]);
+    expect(all).toHaveLength(19);
+    expect(privilegesFromMaps({ '@capc0': { 'x,1,1,0,2,0': 1, '7,1': 1 }, '@other': { '7': 1 } })).toEqual(
+      [],
+    );
+    // The runtime's part of an exec'd process is told apart in every map that carries it.
+    expect(all.filter((e) => 'runtime' in e && e.runtime).map((e) => e.kind)).toEqual([
+      'check',
+      'cred',
+      'setid',
+    ]);
   });
 
   test('the table settles events per container, names capabilities and syscalls, and sorts', () => {
@@ -103,11 +111,11 @@ describe('capabilities output', () => {
 
   test('a restarted agent seeds its earlier records and keeps counting', () => {
     const first = new PrivilegeTable('amd64');
-    first.add([{ cgroup: '7', count: 2, kind: 'setid', nr: 105, args: [33], result: 0 }]);
+    first.add([{ cgroup: '7', count: 2, kind: 'setid', nr: 105, args: [33], result: 0, runtime: false }]);
     first.settle('7', who);
     const second = new PrivilegeTable('amd64');
     second.seed(first.containers());
-    second.add([{ cgroup: '8', count: 1, kind: 'setid', nr: 105, args: [33], result: 0 }]);
+    second.add([{ cgroup: '8', count: 1, kind: 'setid', nr: 105, args: [33], result: 0, runtime: false }]);
     second.settle('8', who);
     expect(second.containers()[0].idChanges).toEqual([
       { syscall: 'setuid', args: [33], result: 0, count: 3 },

@@ -87,3 +87,36 @@ describe('capabilities program', () => {
     expect(caps).not.toMatch(/cgroup_mkdir|private_data/);
   });
 });
+
+describe("the runtime's start of an exec'd process", () => {
+  const text = program('amd64');
+  const body = (head: string) => {
+    const at = text.indexOf(head);
+    return text.slice(at, text.indexOf('\n}', at));
+  };
+
+  test('set*id calls, credentials and capability checks carry whether the runtime made them', () => {
+    expect(body('tracepoint:syscalls:sys_exit_setuid ')).toContain(
+      'if (@cphase) { @setid1[$c, $n, $a0, $a1, $a2, $ret, $rt]++; }',
+    );
+    expect(body('tracepoint:capability:cap_capable ')).toContain('@capc1[$c, $cap, $ok, $other, $n, $rt]++;');
+    // A task is the runtime while its parent is outside the container and it is neither the
+    // entrypoint nor past its own exec.
+    expect(body('tracepoint:syscalls:sys_exit_setuid ')).toContain(
+      'if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {\n' +
+        '      if (!@cent[pid] && !@cxd[pid]) { $rt = 1; }',
+    );
+  });
+
+  test("the cgroup's first exec marks the entrypoint; a later exec from outside ends the runtime's part", () => {
+    const exec = body('tracepoint:sched:sched_process_exec ');
+    expect(exec).toContain('@crec[$c] = 1; @cent[pid] = 1; $rt = 0;');
+    expect(exec).toContain('if ($rt) { @cxd[pid] = 1; }');
+    // Credentials at an exec are the new program's own, never the runtime's.
+    expect(exec).toMatch(/@cred1\[\$c, [^\]]*, 0\]\+\+;/);
+    // The marks leave with their process.
+    expect(body('tracepoint:sched:sched_process_exit ')).toContain(
+      'if (tid == pid) {\n    if (@cent[pid]) { delete(@cent[pid]); }',
+    );
+  });
+});
