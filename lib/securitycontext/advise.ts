@@ -13,7 +13,13 @@
  * user (what it did not do during the session is not known). A container whose start was not seen gets no advice on what its start-up
  * decides (user, capabilities, root filesystem, privilege escalation): that is never guessed safe.
  */
-import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
+import {
+  MAX_PRIVILEGE_ENTRIES,
+  MAX_PRIVILEGE_ENTRIES_PER_NODE,
+  PRIVILEGE_LISTS,
+  type PrivilegeList,
+  type PrivilegeRecord,
+} from '../agent/recorders/privileges/types';
 import { classifyChecks, k8sCapability } from './capabilities';
 import { evaluatePss, type PssResult } from './pss';
 import type { ContainerSpec, PodSpec, SecurityContext } from './types';
@@ -54,6 +60,19 @@ export interface WorkloadAdvice {
   /** Pod-level settings nothing recorded needed. */
   unused: string[];
 }
+
+/** The agent's bounds, as a note names them. */
+const BOUND = `${MAX_PRIVILEGE_ENTRIES} entries per list, ${MAX_PRIVILEGE_ENTRIES_PER_NODE} across a node’s records`;
+/** A record's lists as notes name them. */
+export const LIST_NAMES: Record<PrivilegeList, string> = {
+  credentials: 'credentials',
+  idChanges: 'set*id calls',
+  capChecks: 'capability checks',
+  execs: 'execs that gained privilege',
+  writes: 'root filesystem writes',
+  volumeWrites: 'writes off the root filesystem',
+  privateReads: 'private reads',
+};
 
 /** An unprivileged id for workloads that never needed root: nobody/nogroup. */
 export const UNPRIVILEGED_ID = 65534;
@@ -104,9 +123,14 @@ export function mergeRecords(records: PrivilegeRecord[]): Merged {
       .filter((e) => e.runtime)
       .reduce((n, e) => n + e.count, 0),
     execs: records.flatMap((r) => r.execs),
-    writes: records.flatMap((r) => r.writes),
+    // Both write lists: where each write landed is judged again below (rootfsWrites).
+    writes: records.flatMap((r) => [...r.writes, ...(r.volumeWrites ?? [])]),
     privateReads: records.flatMap((r) => r.privateReads ?? []),
     truncated: records.some((r) => r.truncated),
+    // An older agent said only that some list was cut: then any may have been.
+    truncatedLists: [
+      ...new Set(records.flatMap((r) => r.truncatedLists ?? (r.truncated ? [...PRIVILEGE_LISTS] : []))),
+    ].sort(),
     instances: records.length,
   };
   return m;
@@ -183,7 +207,30 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
         'before the pods (re)start to observe it',
     );
   }
-  if (m.truncated) notes.push('some lists hit the agent’s bound: rare entries beyond it are missing');
+  // A list cut at its bound may have lost the one entry that matters (a root filesystem write
+  // among hundreds into a volume): what depends on it is withheld, never guessed from the rest.
+  const cut = new Set(m.truncatedLists);
+  const withheld = (lists: PrivilegeList[], fields: string): boolean => {
+    const hit = lists.filter((l) => cut.has(l));
+    if (!hit.length || !start) return false;
+    notObserved.push(
+      `the agent’s list of ${hit.map((l) => LIST_NAMES[l]).join(' and of ')} hit its bound ` +
+        `(${BOUND}): what lies beyond it is unknown, so ${fields}`,
+    );
+    return true;
+  };
+  const userCut = withheld(
+    ['credentials', 'idChanges', 'privateReads'],
+    'runAsUser, runAsGroup and runAsNonRoot are not advised',
+  );
+  const capsCut = withheld(['capChecks'], 'capabilities are not advised, nor whether root is needed');
+  const execsCut = withheld(['execs'], 'allowPrivilegeEscalation is not advised');
+  const rootfsCut = withheld(['writes'], 'readOnlyRootFilesystem is not advised, nor emptyDirs for it');
+  if (cut.has('volumeWrites'))
+    notes.push(
+      `the agent’s list of ${LIST_NAMES.volumeWrites} hit its bound (${BOUND}): the volume paths named here may be incomplete`,
+    );
+  const userOk = start && !userCut && !capsCut;
   if (m.runtimeSwitches) {
     notes.push(
       `${m.runtimeSwitches} set*id calls the runtime made to start processes exec'd into the container ` +
@@ -205,14 +252,14 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
   const switchedGids = creds.filter((c) => c.egid !== 0).map((c) => c.egid);
   const calls = [...new Set(okChanges.map((c) => `${c.syscall}(${c.args.join(', ')})`))].sort();
   const seen = `${creds.reduce((n, c) => n + c.count, 0)} exec and set*id results`;
-  if (start && !rootUsed) {
+  if (userOk && !rootUsed) {
     const uids = new Set(creds.map((c) => c.euid));
     const gids = new Set(creds.map((c) => c.egid));
     if (uids.size === 1) sc.runAsUser = [...uids][0];
     if (gids.size === 1) sc.runAsGroup = [...gids][0];
     sc.runAsNonRoot = true;
     evidence.runAsUser = `every process ran as uid ${idList(uids)} and gid ${idList(gids)} (${seen}); root was never used`;
-  } else if (start && rootUsed && !needed.length && lockedOut(m).length) {
+  } else if (userOk && rootUsed && !needed.length && lockedOut(m).length) {
     const files = lockedOut(m);
     rootNeeded = {
       why:
@@ -224,7 +271,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
       ],
     };
     evidence.runAsNonRoot = 'not set: as another user it could not read those files (see rootNeeded)';
-  } else if (start && rootUsed && !needed.length) {
+  } else if (userOk && rootUsed && !needed.length) {
     sc.runAsUser = UNPRIVILEGED_ID;
     sc.runAsGroup = UNPRIVILEGED_ID;
     sc.runAsNonRoot = true;
@@ -244,7 +291,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
           `give the pod fsGroup: ${UNPRIVILEGED_ID} where the volume type supports it`,
       );
     }
-  } else if (start && rootUsed) {
+  } else if (userOk && rootUsed) {
     const drop = okChanges.some((c) => UID_CALLS.has(c.syscall) || GID_CALLS.has(c.syscall));
     const to = switchedUids.length
       ? ` and switches to uid ${idList(switchedUids)} gid ${idList(switchedGids)}`
@@ -271,7 +318,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
     unused.push('runAsUser: 0 (root was not needed)');
 
   // Capabilities.
-  if (start) {
+  if (start && !capsCut) {
     sc.capabilities = { drop: ['ALL'], ...(neededNames.length ? { add: neededNames } : {}) };
     evidence.capabilities = neededNames.length
       ? `granted checks that needed them: ${usage}; every other capability was never needed`
@@ -288,7 +335,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
   }
 
   // Privilege gained through exec.
-  if (start) {
+  if (start && !execsCut) {
     if (m.execs.length) {
       sc.allowPrivilegeEscalation = true;
       evidence.allowPrivilegeEscalation = `exec gained privilege: ${m.execs
@@ -306,7 +353,7 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
 
   // Root filesystem.
   let emptyDirs: string[] = [];
-  if (start) {
+  if (start && !rootfsCut) {
     const w = rootfsWrites(m);
     if (w.unplaceable.length) {
       sc.readOnlyRootFilesystem = false;

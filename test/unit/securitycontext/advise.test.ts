@@ -119,6 +119,35 @@ describe('securityContext advice', () => {
     expect(a.pss.level).not.toBe('restricted');
   });
 
+  test('hundreds of volume writes cannot crowd out the one root filesystem write: its emptyDir is advised', () => {
+    const a = advise('store', [f.volumeFiller], f.volumeFillerSpec);
+    const [c] = a.containers;
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(c.emptyDirs).toEqual(['/var/run']);
+    expect(c.notes.join(' ')).toMatch(/writes off the root filesystem hit its bound \(256 entries per list/);
+    expect(a.pss.level).toBe('restricted');
+  });
+
+  test('root filesystem writes beyond their bound: readOnlyRootFilesystem is withheld, the list and bound named', () => {
+    const a = advise('store', [f.rootfsFiller], f.volumeFillerSpec);
+    expectGolden('securitycontext/rootfs-writes-truncated.advice.json', goldenJson(a));
+    const [c] = a.containers;
+    expect(c.securityContext).not.toHaveProperty('readOnlyRootFilesystem');
+    expect(c.emptyDirs).toEqual([]);
+    expect(c.notObserved).toEqual([
+      'the agent’s list of root filesystem writes hit its bound (256 entries per list, 3000 across a node’s records): ' +
+        'what lies beyond it is unknown, so readOnlyRootFilesystem is not advised, nor emptyDirs for it',
+    ]);
+    // What other lists decide still stands.
+    expect(c.securityContext).toMatchObject({ runAsUser: 1000, capabilities: { drop: ['ALL'] } });
+  });
+
+  test("an older agent's record that says only 'truncated': nothing that any list decides is advised", () => {
+    const a = advise('store', [f.oldAgentFiller], f.volumeFillerSpec);
+    expectNoStartUpAdvice(a);
+    expect(a.containers[0].notObserved.join(' ')).toMatch(/root filesystem writes/);
+  });
+
   test('privileged with unused capabilities and host PID: named as unused, privileged turned off', () => {
     const a = advise('tool', [f.privilegedTool], f.privilegedSpec);
     expectGolden('securitycontext/privileged.advice.json', goldenJson(a));

@@ -118,6 +118,58 @@ export const execProbeSpec: PodSpec = {
   containers: [{ name: 'app', image: '127.0.0.1:5000/probed:latest', ports: [{ containerPort: 8080 }] }],
 };
 
+/**
+ * A non-root service that writes hundreds of files into its data volume at first start, and one
+ * lock file on the root filesystem. Its volume writes hit their bound; its root filesystem list
+ * holds the lock file, since the two are bounded apart.
+ */
+export const volumeFiller: PrivilegeRecord = base({
+  pod: 'store-5c7d-a1b2c',
+  workload: 'store',
+  container: 'store',
+  containerID: 'containerd://6666',
+  mounts: ['/srv/data'],
+  credentials: [{ uid: 1000, gid: 1000, euid: 1000, egid: 1000, capEffective: '0x0', count: 2 }],
+  writes: [{ syscall: 'openat', path: '/var/run/store.lock', rootfs: 'yes', count: 1 }],
+  volumeWrites: Array.from({ length: 256 }, (_, i) => ({
+    syscall: 'openat',
+    path: `/srv/data/chunk-${String(i).padStart(3, '0')}`,
+    rootfs: 'no' as const,
+    count: 1,
+  })),
+  truncated: true,
+  truncatedLists: ['volumeWrites'],
+});
+
+/** The same service, its root filesystem writes beyond their bound: some are unknown. */
+export const rootfsFiller: PrivilegeRecord = {
+  ...volumeFiller,
+  writes: Array.from({ length: 256 }, (_, i) => ({
+    syscall: 'openat',
+    path: `/var/lib/store/cache-${String(i).padStart(3, '0')}`,
+    rootfs: 'yes' as const,
+    count: 1,
+  })),
+  volumeWrites: [],
+  truncatedLists: ['writes'],
+};
+
+/**
+ * As an agent before volume writes had their own list wrote it: the lock file was lost among
+ * the volume's writes, and only `truncated` says a list was cut.
+ */
+export const oldAgentFiller: PrivilegeRecord = {
+  ...volumeFiller,
+  writes: volumeFiller.volumeWrites ?? [],
+  volumeWrites: undefined,
+  truncatedLists: undefined,
+};
+
+export const volumeFillerSpec: PodSpec = {
+  containers: [{ name: 'store', volumeMounts: [{ name: 'data', mountPath: '/srv/data' }] }],
+  volumes: [{ name: 'data', emptyDir: {} }],
+};
+
 /** redis as root, two replicas: no capability needed, nothing written (no save during the trace). */
 export const redisReplicas: PrivilegeRecord[] = ['a', 'b'].map((s, i) =>
   base({

@@ -8,14 +8,30 @@ import type { NodeRecord } from '../../../session/types';
 import type { ContainerInfo, SessionRecorder, SessionView } from '../../core/recorder';
 import { capabilityName, syscallLabel, type PrivilegeEvent } from './parse';
 import { DIR_DEPTH } from './program';
-import { MAX_PRIVILEGE_ENTRIES, MAX_PRIVILEGE_ENTRIES_PER_NODE, type PrivilegeRecord } from './types';
+import {
+  MAX_PRIVILEGE_ENTRIES,
+  MAX_PRIVILEGE_ENTRIES_PER_NODE,
+  PRIVILEGE_LISTS,
+  type PrivilegeList,
+  type PrivilegeRecord,
+} from './types';
 
 const hex = (m: bigint) => `0x${m.toString(16)}`;
 
-type Lists = Required<
-  Pick<PrivilegeRecord, 'credentials' | 'idChanges' | 'capChecks' | 'execs' | 'writes' | 'privateReads'>
->;
+type Lists = Required<Pick<PrivilegeRecord, PrivilegeList>>;
 type Entry<K extends keyof Lists> = Lists[K][number];
+
+/**
+ * A write known to be off the root filesystem: its file's mount said so, or its absolute path is
+ * under one of the container's volume mounts. Kept apart, so a workload that fills its data volume
+ * cannot push its few root filesystem writes out of the bounded list.
+ */
+function offRoot(rec: PrivilegeRecord, rootfs: 'yes' | 'no' | 'unknown', path: string): boolean {
+  if (rootfs === 'no') return true;
+  if (rootfs === 'yes' || !path.startsWith('/')) return false;
+  const p = posix.normalize(path);
+  return rec.mounts.some((m) => p === m || p.startsWith(m.endsWith('/') ? m : `${m}/`));
+}
 
 /** Directories remembered per session; beyond it the table starts over (addresses get reused). */
 const MAX_DIRS = 20_000;
@@ -47,13 +63,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
   seed(previous: Iterable<PrivilegeRecord>): void {
     for (const r of previous) {
       this.records.set(r.containerID, structuredClone(r));
-      this.entries +=
-        r.credentials.length +
-        r.idChanges.length +
-        r.capChecks.length +
-        r.execs.length +
-        r.writes.length +
-        (r.privateReads?.length ?? 0);
+      for (const list of PRIVILEGE_LISTS) this.entries += r[list]?.length ?? 0;
     }
   }
 
@@ -63,8 +73,12 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
     const key = entryId(entry);
     const seen = items.find((e) => entryId(e) === key);
     if (seen) seen.count += entry.count;
-    else if (items.length >= this.cap || this.entries >= this.nodeCap) rec.truncated = true;
-    else {
+    else if (items.length >= this.cap || this.entries >= this.nodeCap) {
+      // Which list: advice that depends on it is withheld, the rest still stands.
+      rec.truncated = true;
+      if (!rec.truncatedLists?.includes(list))
+        rec.truncatedLists = [...(rec.truncatedLists ?? []), list].sort();
+    } else {
       items.push({ ...entry });
       this.entries++;
     }
@@ -178,13 +192,15 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
           capEffective: [hex(e.capEffective[0]), hex(e.capEffective[1])],
           count,
         });
-      case 'write':
-        return this.addTo(rec, 'writes', {
+      case 'write': {
+        const path = this.absolute(e.dir, e.path);
+        return this.addTo(rec, offRoot(rec, e.rootfs, path) ? 'volumeWrites' : 'writes', {
           syscall: syscallLabel(this.arch, e.nr),
-          path: this.absolute(e.dir, e.path),
+          path,
           rootfs: e.rootfs,
           count,
         });
+      }
       case 'privateRead':
         return this.addTo(rec, 'privateReads', {
           path: e.path,
@@ -227,6 +243,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
         capChecks: byText(r.capChecks),
         execs: byText(r.execs),
         writes: byText(r.writes),
+        ...(r.volumeWrites?.length ? { volumeWrites: byText(r.volumeWrites) } : {}),
         ...(r.privateReads?.length ? { privateReads: byText(r.privateReads) } : {}),
       }));
   }

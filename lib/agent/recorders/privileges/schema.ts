@@ -1,6 +1,6 @@
 /** The capabilities sessions' fields of the TraceSession status schema (see ./types). */
 import { bool, identity, int, str } from '../../core/schema';
-import { MAX_PRIVILEGE_ENTRIES } from './types';
+import { MAX_PRIVILEGE_ENTRIES, PRIVILEGE_LISTS } from './types';
 
 const count = int;
 const pair = (item: object) => ({ type: 'array', items: item, minItems: 2, maxItems: 2 });
@@ -45,11 +45,21 @@ const privilege = {
         count,
       },
     }),
+    volumeWrites: bounded({
+      type: 'object',
+      properties: {
+        syscall: str,
+        path: str,
+        rootfs: { type: 'string', enum: ['yes', 'no', 'unknown'] },
+        count,
+      },
+    }),
     privateReads: bounded({
       type: 'object',
       properties: { path: str, mode: str, uid: int, gid: int, count },
     }),
     truncated: bool,
+    truncatedLists: { type: 'array', items: { type: 'string', enum: [...PRIVILEGE_LISTS] }, maxItems: 16 },
   },
 };
 

@@ -54,8 +54,14 @@ export interface PrivilegeRecord extends ContainerIdentity {
     capEffective: [string, string];
     count: number;
   }[];
-  /** Successful writes: syscall, path as passed, and whether the file or directory is on the root fs. */
+  /**
+   * Successful writes that may be on the root filesystem: syscall, path as passed, and whether the
+   * file or directory is on it (`unknown`: an absolute path no volume mount covers, for synthesis to
+   * judge). A list of its own, so that writes into volumes cannot crowd these out of the bound.
+   */
   writes: { syscall: string; path: string; rootfs: 'yes' | 'no' | 'unknown'; count: number }[];
+  /** Successful writes off the root filesystem (volumes, /dev, /proc…): bounded apart from `writes`. */
+  volumeWrites?: { syscall: string; path: string; rootfs: 'yes' | 'no' | 'unknown'; count: number }[];
   /**
    * Files and directories a root process opened for reading that other users may not read
    * (permission bits lack o+r): what would break if it ran as someone else. mode: octal string.
@@ -63,7 +69,24 @@ export interface PrivilegeRecord extends ContainerIdentity {
   privateReads?: { path: string; mode: string; uid: number; gid: number; count: number }[];
   /** Some list hit its cap; counts of kept entries stay exact. */
   truncated?: boolean;
+  /**
+   * The lists that hit their cap (MAX_PRIVILEGE_ENTRIES each, MAX_PRIVILEGE_ENTRIES_PER_NODE across
+   * the node's records), by field name. Absent with `truncated` (an older agent's record): any list.
+   */
+  truncatedLists?: PrivilegeList[];
 }
+
+/** The bounded lists of a privilege record. */
+export const PRIVILEGE_LISTS = [
+  'credentials',
+  'idChanges',
+  'capChecks',
+  'execs',
+  'writes',
+  'volumeWrites',
+  'privateReads',
+] as const;
+export type PrivilegeList = (typeof PRIVILEGE_LISTS)[number];
 
 declare module '../../../session/types' {
   interface SessionKinds {

@@ -24,13 +24,18 @@ const who = {
 const privileges = (e: ReturnType<typeof parseOutputLine>[number]) =>
   recordedBy<PrivilegeEvent>('capabilities', e);
 
-/** One absolute openat write on the root filesystem. */
-const write = (cgroup: string, path: string): PrivilegeEvent => ({
+/** One absolute openat write, by default on the root filesystem. */
+const write = (
+  cgroup: string,
+  path: string,
+  rootfs: 'yes' | 'no' | 'unknown' = 'yes',
+  nr = 257,
+): PrivilegeEvent => ({
   cgroup,
   count: 1,
   kind: 'write',
-  nr: 257,
-  rootfs: 'yes',
+  nr,
+  rootfs,
   dir: '0',
   path,
 });
@@ -98,6 +103,21 @@ describe('capabilities output', () => {
     expect(rec.truncated).toBe(true);
   });
 
+  test('writes into volumes are bounded apart: however many, they cannot crowd out a root filesystem write', () => {
+    const table = new PrivilegeTable('amd64', 2);
+    const data = (p: string) => write('7', p, 'no');
+    const mkdirAbs = (p: string) => write('7', p, 'unknown', 83);
+    table.add([data('/data/1'), data('/data/2'), mkdirAbs('/data/d'), data('/data/3')]);
+    table.add([write('7', '/var/run/app.lock'), mkdirAbs('/var/lib/app')]);
+    table.settle('7', { ...who, spec: { name: 'c', volumeMounts: [{ name: 'data', mountPath: '/data' }] } });
+    const [rec] = table.containers();
+    expect(rec.writes.map((w) => w.path)).toEqual(['/var/lib/app', '/var/run/app.lock']);
+    expect(rec.volumeWrites?.map((w) => w.path)).toEqual(['/data/1', '/data/2']);
+    // Which list hit its bound is said, so advice that depends on another still stands.
+    expect(rec.truncatedLists).toEqual(['volumeWrites']);
+    expect(rec.truncated).toBe(true);
+  });
+
   test("bounded per node too: a new container's entries stop once the node's budget is spent", () => {
     const table = new PrivilegeTable('amd64', 10, 3);
     table.add([write('7', '/a'), write('7', '/b'), write('8', '/c'), write('8', '/d'), write('8', '/c')]);
@@ -107,6 +127,7 @@ describe('capabilities output', () => {
     expect(first.writes).toHaveLength(2);
     expect(second.writes.map((w) => [w.path, w.count])).toEqual([['/c', 2]]);
     expect([first.truncated, second.truncated]).toEqual([undefined, true]);
+    expect(second.truncatedLists).toEqual(['writes']);
   });
 
   test('a restarted agent seeds its earlier records and keeps counting', () => {
