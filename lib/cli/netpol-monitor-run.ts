@@ -21,7 +21,7 @@ import { describeGap, GapWatch } from '../session/gaps';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
 import { flowsOf } from '../agent/recorders/network/session';
-import { flowKey } from '../agent/recorders/network/types';
+import { flowKey, MAX_FLOWS_PER_NODE } from '../agent/recorders/network/types';
 import type { TraceSession } from '../session/types';
 
 const CONTROLLER_PATHS: Record<ControllerKind, (typeof R)[keyof typeof R]> = {
@@ -47,6 +47,8 @@ export interface NetpolMonitorOptions {
   acceptPartial: boolean;
   /** A log with gaps (a target not traced for a while) still exits 0 (each gap named). */
   acceptGaps: boolean;
+  /** A log from a node whose agent dropped flows beyond its bound still exits 0 (the node named). */
+  acceptTruncated: boolean;
   /** How often the session's status is read while monitoring. */
   pollMs?: number;
 }
@@ -230,7 +232,10 @@ export async function runNetpolMonitor(
     for (const node of truncatedOn) {
       if (truncated.has(node)) continue;
       truncated.add(node);
-      io.err(`warning: node ${node} dropped flows beyond its cap (truncated)`);
+      io.err(
+        `warning: node ${node}'s agent dropped flows beyond its bound (${MAX_FLOWS_PER_NODE} unique flows per node): ` +
+          'connections first made after it are not in the flow log, and policies made from it would deny them',
+      );
     }
     // Each gap as soon as it shows, on stderr and in the log (again if it grew).
     for (const g of gaps.news(s)) {
@@ -306,6 +311,12 @@ export async function runNetpolMonitor(
     throw new HardenError(
       `the log${where} has ${gaps.count} gap${gaps.count > 1 ? 's' : ''} (listed above): connections made then may be missing from it, and policies made from it would deny them`,
       'Monitor again, or pass --accept-gaps to take the log as it is (exit 0); netpol report and verify name its gaps too.',
+    );
+  }
+  if (truncated.size && !opts.acceptTruncated) {
+    throw new HardenError(
+      `the log${where} lacks flows that ${[...truncated].sort().join(', ')} dropped beyond the agent's bound (listed above)`,
+      'Monitor fewer pods or for less time, or pass --accept-truncated to take the log as it is (exit 0).',
     );
   }
 }

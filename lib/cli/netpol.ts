@@ -74,6 +74,7 @@ interface MonitorArgs extends ConnectionArgs {
   flushTimeout: number;
   acceptPartial: boolean;
   acceptGaps: boolean;
+  acceptTruncated: boolean;
 }
 
 export const netpolMonitorCommand: CommandModule<BaseArgs, MonitorArgs> = {
@@ -108,6 +109,11 @@ export const netpolMonitorCommand: CommandModule<BaseArgs, MonitorArgs> = {
         describe:
           'Exit 0 even when a target was not traced for a while (each gap is named on stderr and in the log)',
       })
+      .option('accept-truncated', {
+        type: 'boolean',
+        default: false,
+        describe: "Exit 0 even when a node's agent dropped flows beyond its bound (named on stderr)",
+      })
       .example('$0 netpol monitor -n web -l app=nginx --output net.log', '') as unknown as Argv<MonitorArgs>,
   handler: async (argv) => {
     const opts = {
@@ -121,6 +127,7 @@ export const netpolMonitorCommand: CommandModule<BaseArgs, MonitorArgs> = {
       flushTimeoutMs: argv.flushTimeout,
       acceptPartial: argv.acceptPartial,
       acceptGaps: argv.acceptGaps,
+      acceptTruncated: argv.acceptTruncated,
     };
     const [{ runNetpolMonitor }, { collaborators }] = await Promise.all([
       import('./netpol-monitor-run'),

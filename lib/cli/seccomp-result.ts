@@ -42,7 +42,12 @@ function build(session: TraceSession, observations: ContainerObservation[]): Bui
   return profiles;
 }
 
-/** A session's seccomp profiles: one per container name, from what the agents recorded. Pure. */
+/**
+ * A session's seccomp profiles: one per container name, from what the agents recorded. Pure. No
+ * `truncated`: a container's syscall set is bounded by the syscall table itself, and the one bound
+ * that can cut it (the kernel map, per node) is recorded as a MapFull gap, refused unless
+ * --accept-gaps.
+ */
 export const seccompResult: KindResult<SeccompOptions> = {
   unprintable: (session, opts) => {
     if (opts.outputDir || opts.output !== 'json') return undefined;

@@ -2,11 +2,17 @@ import { HardenError } from '../errors';
 import type { Kube } from '../kube/client';
 import { ownerOf, type KubeObject, type Pod } from '../kube/objects';
 import { R, resourcePath, type ResourceRef } from '../kube/paths';
-import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
+import { adviseSession, LIST_NAMES, type WorkloadAdvice } from '../securitycontext/advise';
 import { strategicPatch } from '../securitycontext/patch';
 import type { PodSpec, WorkloadRef } from '../securitycontext/types';
 import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
-import type { PrivilegeRecord } from '../agent/recorders/privileges/types';
+import {
+  MAX_PRIVILEGE_ENTRIES,
+  MAX_PRIVILEGE_ENTRIES_PER_NODE,
+  PRIVILEGE_LISTS,
+  type PrivilegeList,
+  type PrivilegeRecord,
+} from '../agent/recorders/privileges/types';
 import { API_VERSION } from '../session/types';
 import { toJson, toYaml } from './output';
 import type { SecurityContextOptions } from './securitycontext';
@@ -70,6 +76,28 @@ function summary(a: WorkloadAdvice, ref: WorkloadRef | undefined): string[] {
   return lines;
 }
 
+/**
+ * Each container's lists that hit the agent's bound, once per workload and container (replicas
+ * share them): the advice withholds what those lists decide, and stop says so before printing it.
+ */
+function truncatedLists(records: PrivilegeRecord[]): string[] {
+  const cut = new Map<string, Set<PrivilegeList>>();
+  for (const r of records) {
+    const lists = r.truncatedLists ?? (r.truncated ? [...PRIVILEGE_LISTS] : []);
+    if (!lists.length) continue;
+    const who = `${r.workload || r.pod}/${r.container}`;
+    cut.set(who, new Set([...(cut.get(who) ?? []), ...lists]));
+  }
+  return [...cut]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(
+      ([who, lists]) =>
+        `${who}: the agent's list of ${[...lists].map((l) => LIST_NAMES[l]).join(', of ')} hit its bound ` +
+        `(${MAX_PRIVILEGE_ENTRIES} entries per list, ${MAX_PRIVILEGE_ENTRIES_PER_NODE} across a node's records): ` +
+        'the advice withholds what those lists decide',
+    );
+}
+
 /** The records by workload (a bare pod is its own), as the advice is given. */
 function byWorkload(records: PrivilegeRecord[]): Map<string, PrivilegeRecord[]> {
   const out = new Map<string, PrivilegeRecord[]>();
@@ -91,6 +119,8 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
       instead: '-o yaml',
     };
   },
+
+  truncated: (session) => truncatedLists(privilegeRecordsOf(session)),
 
   render: async (session, opts, kube): Promise<Rendered> => {
     const namespace = session.metadata.namespace;

@@ -93,6 +93,11 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
             type: 'boolean',
             default: false,
             describe: `Print ${kind.describe.result} even if a target was not traced for a while (each gap is named on stderr)`,
+          })
+          .option('accept-truncated', {
+            type: 'boolean',
+            default: false,
+            describe: `Print ${kind.describe.result} even if the agents' records hit a bound and lost entries (each cut set is named on stderr)`,
           }) as unknown as Argv<Args>,
         kind,
       ),
@@ -104,6 +109,7 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           id: argv.id as string,
           keep: argv.keep as boolean,
           acceptGaps: argv.acceptGaps as boolean,
+          acceptTruncated: argv.acceptTruncated as boolean,
           timeoutMs: argv.timeout as number,
         },
         deps,

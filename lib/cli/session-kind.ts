@@ -44,6 +44,12 @@ export interface KindResult<O extends ResultOptions> {
    * the session holds nothing to print.
    */
   render(session: TraceSession, opts: O, kube: Kube): Promise<Rendered>;
+  /**
+   * Each bounded set of the session's records that hit its bound, said as stderr names it (what
+   * was cut, its bound, what the result therefore lacks). stop refuses a result built from one
+   * unless --accept-truncated; a kind whose records have no bounded set leaves it out.
+   */
+  truncated?(session: TraceSession): string[];
 }
 
 export interface SessionKind<O extends ResultOptions = ResultOptions> {

@@ -38,6 +38,8 @@ export interface StopOptions {
   keep: boolean;
   /** Take the result even when a target was not traced for a while (the gaps are named on stderr). */
   acceptGaps: boolean;
+  /** Take the result even when a bounded set of the records hit its bound (each is named on stderr). */
+  acceptTruncated: boolean;
   /** How long to wait for the agents' final flush (Infinity: no limit). */
   timeoutMs: number;
 }
@@ -101,17 +103,20 @@ async function stopAndCollect(
   opts: StopOptions,
   { kube, io, interrupt }: Deps,
   check: (running: TraceSession) => Promise<void>,
+  truncated: (s: TraceSession) => string[],
 ): Promise<TraceSession> {
   const namespace = kube.namespace;
   const resume = `kubectl harden ${kind.group} stop ${opts.id} -n ${namespace}`;
   const session = await getSession(kube, namespace, opts.id, kind.type, listCommand(kind));
-  // A session kept for its gaps goes on below: without --accept-gaps its gaps are named again
-  // (whether the agents finished it before this stop or during it), with it the result is taken.
+  // A session kept for its gaps or cut sets goes on below: without --accept-gaps (or
+  // --accept-truncated) they are named again (whether the agents finished it before this stop or
+  // during it), with it the result is taken.
   if (
     session.spec.state === 'Stopped' &&
     sessionPhase(session) === 'Completed' &&
     !pendingNodes(session).length &&
-    !gapsOf(session).length
+    !gapsOf(session).length &&
+    !truncated(session).length
   ) {
     throw new HardenError(
       `session "${opts.id}" in namespace "${namespace}" is already stopped (context "${kube.ctx.context}")`,
@@ -146,6 +151,14 @@ async function stopAndCollect(
       `Record again in a new session, or take the result as it is: ${resume} --accept-gaps`,
     );
   }
+  const cut = truncated(finished.session);
+  for (const c of cut) io.err(`warning: ${c}`);
+  if (cut.length && !opts.acceptTruncated) {
+    throw new HardenError(
+      `session "${opts.id}" in namespace "${namespace}" recorded more than its bounds hold (${cut.length} bounded set${cut.length > 1 ? 's' : ''} cut, listed above): ${kind.describe.result} would rest on what was kept; the session is kept (context "${kube.ctx.context}")`,
+      `Record a shorter or narrower session, or take the result as it is: ${resume}${opts.acceptGaps ? ' --accept-gaps' : ''} --accept-truncated`,
+    );
+  }
   return finished.session;
 }
 
@@ -162,15 +175,21 @@ export async function runStop<O extends ResultOptions>(
   const { kube, io } = deps;
   const ns = kube.namespace;
   const result = await kind.result();
-  const session = await stopAndCollect(kind, opts, deps, async (running) => {
-    if (opts.outputDir) await ensureWritableDir(opts.outputDir);
-    const cannot = result.unprintable?.(running, opts);
-    if (cannot)
-      throw new HardenError(
-        `${cannot.why}; nothing was stopped`,
-        `Stop it with: kubectl harden ${kind.group} stop ${opts.id} -n ${ns} ${cannot.instead}`,
-      );
-  });
+  const session = await stopAndCollect(
+    kind,
+    opts,
+    deps,
+    async (running) => {
+      if (opts.outputDir) await ensureWritableDir(opts.outputDir);
+      const cannot = result.unprintable?.(running, opts);
+      if (cannot)
+        throw new HardenError(
+          `${cannot.why}; nothing was stopped`,
+          `Stop it with: kubectl harden ${kind.group} stop ${opts.id} -n ${ns} ${cannot.instead}`,
+        );
+    },
+    (s) => result.truncated?.(s) ?? [],
+  );
   const cannot = result.unprintable?.(session, opts);
   if (cannot)
     throw new HardenError(
@@ -198,6 +217,7 @@ export async function runShow<O extends ResultOptions>(
       `Print it with: kubectl harden ${kind.group} show ${opts.id} -n ${kube.namespace} ${cannot.instead}`,
     );
   warnGaps(kind, session, io);
+  for (const c of result.truncated?.(session) ?? []) io.err(`warning: ${c}`);
   await emit(await result.render(session, opts, kube), opts, io);
 }
 

@@ -23,9 +23,16 @@ const flow = (remotePort: number, count: number): Flow => ({
  * The agent on node-1: traces at once and has seen one connection; on the stop its final flush
  * (unless `final` is false) carries one more of it and one in its last interval.
  */
-function playAgent(c: FakeCluster, opts: { final?: boolean; onStop?: () => void; gaps?: Gap[] } = {}) {
+function playAgent(
+  c: FakeCluster,
+  opts: { final?: boolean; onStop?: () => void; gaps?: Gap[]; truncated?: boolean } = {},
+) {
   const entry = (final: boolean, flows: Flow[]): NodeRecord =>
-    agentEntry(final, { flows, ...(opts.gaps ? { gaps: opts.gaps } : {}) });
+    agentEntry(final, {
+      flows,
+      ...(opts.gaps ? { gaps: opts.gaps } : {}),
+      ...(opts.truncated ? { truncated: true } : {}),
+    });
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
@@ -93,6 +100,26 @@ describe('netpol monitor', () => {
     const accepted = clusterWithAgent();
     playAgent(accepted, { gaps: [gap] });
     const ok = await runCli([...args, '--output', tmpLog(), '--accept-gaps'], accepted);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toContain(named);
+  });
+
+  test('a node that dropped flows beyond its bound is named once, and exit 1 unless --accept-truncated', async () => {
+    const args = ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--timeout', '200ms'];
+    const named = "warning: node node-1's agent dropped flows beyond its bound (2000 unique flows per node)";
+    const c = clusterWithAgent();
+    playAgent(c, { truncated: true });
+    const file = tmpLog();
+    const r = await runCli([...args, '--output', file], c);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n').filter((l) => l.startsWith(named))).toHaveLength(1);
+    expect(r.err).toContain(`the log in ${file} lacks flows that node-1 dropped`);
+    expect(r.err).toContain('--accept-truncated');
+    expect(lines(file).filter((l) => l.kind === 'flow')).toHaveLength(3);
+
+    const accepted = clusterWithAgent();
+    playAgent(accepted, { truncated: true });
+    const ok = await runCli([...args, '--output', tmpLog(), '--accept-truncated'], accepted);
     expect(ok.code).toBe(0);
     expect(ok.err).toContain(named);
   });

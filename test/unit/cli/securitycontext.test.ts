@@ -66,6 +66,30 @@ describe('kubectl harden securitycontext', () => {
     expect(c.sessions()).toEqual([]);
   });
 
+  test('a list cut at its bound is named; without --accept-truncated nothing is printed and the session is kept', async () => {
+    const c = await started([f.rootfsFiller]);
+    const named =
+      "warning: store/store: the agent's list of root filesystem writes hit its bound (256 entries per list, 3000 across a node's records)";
+    const refused = await runCli(['sc', 'stop', 'cap-1', '-n', 'web'], c);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain(named);
+    expect(refused.err).toContain('1 bounded set cut, listed above');
+    expect(refused.err).toContain('kubectl harden securitycontext stop cap-1 -n web --accept-truncated');
+    // Again on the completed session: named again, not "already stopped".
+    const again = await runCli(['sc', 'stop', 'cap-1', '-n', 'web'], c);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain(named);
+
+    const taken = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--accept-truncated'], c);
+    expect(taken.code).toBe(0);
+    expect(taken.err).toContain(named);
+    // The advice withholds what the cut list decides, and says why.
+    expect(taken.out).not.toContain('readOnlyRootFilesystem: true');
+    expect(taken.err).toMatch(/so readOnlyRootFilesystem is not advised/);
+    expect(c.sessions()).toEqual([]);
+  });
+
   test('show prints YAML advice and keeps the session running', async () => {
     const c = await started([f.nginxRoot]);
     const r = await runCli(['securitycontext', 'show', 'cap-1', '-n', 'web'], c);

@@ -33,6 +33,16 @@ function offRoot(rec: PrivilegeRecord, rootfs: 'yes' | 'no' | 'unknown', path: s
   return rec.mounts.some((m) => p === m || p.startsWith(m.endsWith('/') ? m : `${m}/`));
 }
 
+/** The list each kind of event goes to (a write's may be volumeWrites: the stricter one is named). */
+const LIST_OF: Record<Exclude<PrivilegeEvent['kind'], 'dir'>, PrivilegeList> = {
+  check: 'capChecks',
+  cred: 'credentials',
+  setid: 'idChanges',
+  exec: 'execs',
+  write: 'writes',
+  privateRead: 'privateReads',
+};
+
 /** Directories remembered per session; beyond it the table starts over (addresses get reused). */
 const MAX_DIRS = 20_000;
 
@@ -46,6 +56,8 @@ const byRuntime = (runtime: boolean) => (runtime ? { runtime: true as const } : 
  */
 export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
   private readonly pending = new Map<string, PrivilegeEvent[]>();
+  /** Lists whose events a cgroup dropped while it waited for its identity (beyond the bound). */
+  private readonly pendingCut = new Map<string, Set<PrivilegeList>>();
   private readonly records = new Map<string, PrivilegeRecord>();
   /** Directory names and parents by dentry, for relative writes. */
   private readonly dirs = new Map<string, { name?: string; parent?: string }>();
@@ -73,12 +85,9 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
     const key = entryId(entry);
     const seen = items.find((e) => entryId(e) === key);
     if (seen) seen.count += entry.count;
-    else if (items.length >= this.cap || this.entries >= this.nodeCap) {
-      // Which list: advice that depends on it is withheld, the rest still stands.
-      rec.truncated = true;
-      if (!rec.truncatedLists?.includes(list))
-        rec.truncatedLists = [...(rec.truncatedLists ?? []), list].sort();
-    } else {
+    // Which list: advice that depends on it is withheld, the rest still stands.
+    else if (items.length >= this.cap || this.entries >= this.nodeCap) this.markCut(rec, list);
+    else {
       items.push({ ...entry });
       this.entries++;
     }
@@ -98,8 +107,11 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
         continue;
       }
       const list = this.pending.get(e.cgroup) ?? [];
-      // Bounded while waiting too: a cgroup that never resolves must not grow without end.
+      // Bounded while waiting too: a cgroup that never resolves must not grow without end. What
+      // is dropped is remembered by list, so the record says it was cut.
       if (list.length < this.cap * 5) list.push(e);
+      else
+        this.pendingCut.set(e.cgroup, new Set([...(this.pendingCut.get(e.cgroup) ?? []), LIST_OF[e.kind]]));
       this.pending.set(e.cgroup, list);
     }
   }
@@ -111,6 +123,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
   /** Drops what a cgroup that is not a target recorded (a broad prefix armed it). */
   drop(cgroup: string): void {
     this.pending.delete(cgroup);
+    this.pendingCut.delete(cgroup);
   }
 
   /**
@@ -130,6 +143,15 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
     this.pending.delete(cgroup);
     const rec = this.recordOf(who);
     for (const e of events) this.merge(rec, e);
+    const cut = this.pendingCut.get(cgroup);
+    this.pendingCut.delete(cgroup);
+    if (cut) for (const list of cut) this.markCut(rec, list);
+  }
+
+  private markCut(rec: PrivilegeRecord, list: PrivilegeList): void {
+    rec.truncated = true;
+    if (!rec.truncatedLists?.includes(list))
+      rec.truncatedLists = [...(rec.truncatedLists ?? []), list].sort();
   }
 
   private recordOf(who: ContainerInfo): PrivilegeRecord {

@@ -118,6 +118,15 @@ describe('capabilities output', () => {
     expect(rec.truncated).toBe(true);
   });
 
+  test('events beyond the bound while a cgroup waits for its identity are dropped, and its record says which lists', () => {
+    const table = new PrivilegeTable('amd64', 1);
+    table.add([write('7', '/a'), write('7', '/b'), write('7', '/c'), write('7', '/d'), write('7', '/e')]);
+    table.add([{ cgroup: '7', count: 1, kind: 'setid', nr: 105, args: [1], result: 0, runtime: false }]);
+    table.settle('7', who);
+    const [rec] = table.containers();
+    expect(rec.truncatedLists).toEqual(['idChanges', 'writes']);
+  });
+
   test("bounded per node too: a new container's entries stop once the node's budget is spent", () => {
     const table = new PrivilegeTable('amd64', 10, 3);
     table.add([write('7', '/a'), write('7', '/b'), write('8', '/c'), write('8', '/d'), write('8', '/c')]);
