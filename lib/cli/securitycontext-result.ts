@@ -72,6 +72,8 @@ function summary(a: WorkloadAdvice, ref: WorkloadRef | undefined): string[] {
       );
     for (const n of c.notObserved) lines.push(`warning: ${who}/${c.name}: ${n}`);
     for (const n of c.notes) lines.push(`${who}/${c.name}: ${n}`);
+    // What another cluster may not give: where it differs, so may the right advice.
+    for (const r of c.reliedOn) lines.push(`${who}/${c.name}: relied on ${r}`);
   }
   return lines;
 }
@@ -172,6 +174,7 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
         ...(a.pss.restrictedViolations.length ? { notRestrictedBecause: a.pss.restrictedViolations } : {}),
       },
       ...(a.unused.length ? { unused: a.unused } : {}),
+      ...(a.podSysctls ? { podSysctls: a.podSysctls } : {}),
       containers: a.containers,
     }));
     const out = docs.length === 1 ? docs[0] : { apiVersion: 'v1', kind: 'List', items: docs };

@@ -49,6 +49,13 @@ export interface ContainerAdvice {
   /** Capability checks that were not needs (denied, probes), for the record. */
   ignoredChecks: string[];
   notes: string[];
+  /**
+   * What the advice relied on from the node that another cluster may not give (the runtime, the
+   * pod's network sysctls as the runtime set them): where it differs, so may the answer.
+   */
+  reliedOn: string[];
+  /** Pod sysctls this container needs to hold on any runtime (a non-root bind below 1024). */
+  sysctls?: { name: string; value: string }[];
 }
 
 export interface WorkloadAdvice {
@@ -59,6 +66,8 @@ export interface WorkloadAdvice {
   pss: PssResult;
   /** Pod-level settings nothing recorded needed. */
   unused: string[];
+  /** The pod's sysctls with what the containers need added (the whole list: a patch replaces it). */
+  podSysctls?: { name: string; value: string }[];
 }
 
 /** The agent's bounds, as a note names them. */
@@ -72,7 +81,11 @@ export const LIST_NAMES: Record<PrivilegeList, string> = {
   writes: 'root filesystem writes',
   volumeWrites: 'writes off the root filesystem',
   privateReads: 'private reads',
+  lowBinds: 'binds of ports below 1024',
 };
+
+/** The sysctl that lets any user bind ports from its value up (a safe sysctl, namespaced per pod). */
+export const PORT_SYSCTL = 'net.ipv4.ip_unprivileged_port_start';
 
 /** An unprivileged id for workloads that never needed root: nobody/nogroup. */
 export const UNPRIVILEGED_ID = 65534;
@@ -103,6 +116,8 @@ type Merged = Omit<PrivilegeRecord, 'pod' | 'podUID' | 'containerID' | 'workload
   instances: number;
   /** set*id calls the runtime made starting exec'd processes (left out of the lists above). */
   runtimeSwitches: number;
+  /** The runtimes that ran its instances, from their container IDs (containerd, cri-o, docker). */
+  runtimes: string[];
 };
 
 /** All instances (replicas, restarts, nodes) of one container name, merged. */
@@ -122,6 +137,15 @@ export function mergeRecords(records: PrivilegeRecord[]): Merged {
       .flatMap((r) => r.idChanges)
       .filter((e) => e.runtime)
       .reduce((n, e) => n + e.count, 0),
+    lowBinds: records.flatMap((r) => r.lowBinds ?? []),
+    unprivilegedPortStart: records.reduce<number | undefined>(
+      (v, r) =>
+        r.unprivilegedPortStart === undefined
+          ? v
+          : Math.max(v ?? r.unprivilegedPortStart, r.unprivilegedPortStart),
+      undefined,
+    ),
+    runtimes: [...new Set(records.map((r) => r.containerID.split('://')[0]).filter((x) => x))].sort(),
     execs: records.flatMap((r) => r.execs),
     // Both write lists: where each write landed is judged again below (rootfsWrites).
     writes: records.flatMap((r) => [...r.writes, ...(r.volumeWrites ?? [])]),
@@ -180,7 +204,12 @@ const lockedOut = (m: Pick<Merged, 'privateReads'>) =>
 
 const idList = (ids: Iterable<number>) => [...new Set(ids)].sort((a, b) => a - b).join(', ');
 
-function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: AdviseOptions): ContainerAdvice {
+function adviseContainer(
+  m: Merged,
+  spec: ContainerSpec | undefined,
+  opts: AdviseOptions,
+  podSysctls: { name: string; value: string }[] = [],
+): ContainerAdvice {
   const sc: SecurityContext = {};
   const evidence: Record<string, string> = {};
   const notObserved: string[] = [];
@@ -223,7 +252,10 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
     ['credentials', 'idChanges', 'privateReads'],
     'runAsUser, runAsGroup and runAsNonRoot are not advised',
   );
-  const capsCut = withheld(['capChecks'], 'capabilities are not advised, nor whether root is needed');
+  const capsCut = withheld(
+    ['capChecks', 'lowBinds'],
+    'capabilities are not advised, nor whether root is needed',
+  );
   const execsCut = withheld(['execs'], 'allowPrivilegeEscalation is not advised');
   const rootfsCut = withheld(['writes'], 'readOnlyRootFilesystem is not advised, nor emptyDirs for it');
   if (cut.has('volumeWrites'))
@@ -239,6 +271,25 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
   }
 
   const { needed, ignored } = classifyChecks(m.capChecks);
+  const ports = lowPorts(m, podSysctls);
+  const reliedOn = ports.reliedOn;
+  if (m.runtimes.length)
+    reliedOn.push(
+      `the container runtime: ${m.runtimes.join(', ')} (from the container IDs): what it sets up for a container ` +
+        '(its default sysctls, its init before the entrypoint) shaped what was recorded',
+    );
+  // Portable: a root bind below 1024 that passed only because the runtime lowered the sysctl
+  // would be refused on a runtime that leaves the kernel's 1024. It needs the capability there.
+  if (ports.root.length && !needed.some((n) => n.capability === 'CAP_NET_BIND_SERVICE')) {
+    needed.push({ capability: 'CAP_NET_BIND_SERVICE', syscalls: ['bind'], count: ports.root.length });
+    needed.sort((a, b) => a.capability.localeCompare(b.capability));
+    notes.push(
+      `NET_BIND_SERVICE is kept for its bind of port ${ports.root.join(', ')} as root: no capability check was made ` +
+        `only because this pod's ${PORT_SYSCTL} was ${ports.rootStart} (set by its runtime, not its spec), and a runtime ` +
+        `that leaves the kernel's 1024 checks it; to drop it, set the pod sysctl ${PORT_SYSCTL}=${Math.min(...ports.root)} ` +
+        '(a safe sysctl) and remove NET_BIND_SERVICE',
+    );
+  }
   const neededNames = needed.map((n) => k8sCapability(n.capability));
   const usage = needed.map((n) => `${k8sCapability(n.capability)} (in ${n.syscalls.join(', ')})`).join(', ');
 
@@ -375,6 +426,16 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
     }
   }
 
+  // A non-root bind below 1024: no capability helps a non-root process (Kubernetes sets no ambient
+  // capabilities), only the sysctl does; the runtime set it here, the pod spec makes it hold anywhere.
+  const sysctls: { name: string; value: string }[] = [];
+  if (ports.user.length) {
+    sysctls.push({ name: PORT_SYSCTL, value: String(Math.min(...ports.user)) });
+    evidence.sysctls =
+      `it bound port ${ports.user.join(', ')} as a non-root user, which only ${PORT_SYSCTL} ≤ ${Math.min(...ports.user)} ` +
+      'allows; its runtime set it, so the pod spec sets it too to hold on any runtime';
+  }
+
   // seccomp.
   sc.seccompProfile = opts.seccompProfile
     ? { type: 'Localhost', localhostProfile: opts.seccompProfile }
@@ -393,7 +454,52 @@ function adviseContainer(m: Merged, spec: ContainerSpec | undefined, opts: Advis
     unused,
     ignoredChecks: ignored,
     notes,
+    reliedOn,
+    ...(sysctls.length ? { sysctls } : {}),
   };
+}
+
+interface LowPorts {
+  /** Ports below 1024 root bound only because the pod's sysctl (set by the runtime) allowed any user. */
+  root: number[];
+  rootStart?: number;
+  /** Ports below 1024 a non-root process bound: only the sysctl allows that. */
+  user: number[];
+  reliedOn: string[];
+}
+
+/**
+ * Binds below 1024 and the sysctl that let them pass. A pod spec that sets the sysctl low enough
+ * makes them portable; one the runtime set (containerd 2 sets 0 in every pod) is a property of
+ * this node's runtime, not of the workload.
+ */
+function lowPorts(m: Merged, podSysctls: { name: string; value: string }[]): LowPorts {
+  const set = podSysctls.find((s) => s.name === PORT_SYSCTL);
+  const specStart = set && /^[0-9]+$/.test(set.value) ? Number(set.value) : undefined;
+  const out: LowPorts = { root: [], user: [], reliedOn: [] };
+  const starts = new Set<number>();
+  for (const b of m.lowBinds ?? []) {
+    starts.add(b.portStart);
+    if (specStart !== undefined && b.port >= specStart) continue;
+    // Below the sysctl the kernel checked the capability: the check is in capChecks.
+    if (b.port < b.portStart) continue;
+    if (b.root) {
+      out.root.push(b.port);
+      out.rootStart = b.portStart;
+    } else out.user.push(b.port);
+  }
+  out.root = [...new Set(out.root)].sort((a, b) => a - b);
+  out.user = [...new Set(out.user)].sort((a, b) => a - b);
+  const start = m.unprivilegedPortStart ?? (starts.size ? Math.max(...starts) : undefined);
+  if (start !== undefined) {
+    out.reliedOn.push(
+      `${PORT_SYSCTL}=${start} in the pod's network namespace (read from the kernel by the agent; ` +
+        (specStart !== undefined
+          ? `the pod spec sets ${specStart})`
+          : 'set by the runtime, not the pod spec: containerd 2 sets 0, others leave the kernel’s 1024)'),
+    );
+  }
+  return out;
 }
 
 /** Kubernetes volume name for an emptyDir at a path: DNS-1123 label, stable. */
@@ -406,7 +512,11 @@ export function emptyDirName(path: string): string {
 }
 
 /** The pod spec with the advice applied, as a strategic merge patch would leave it. */
-export function applyAdvice(pod: PodSpec, containers: ContainerAdvice[]): PodSpec {
+export function applyAdvice(
+  pod: PodSpec,
+  containers: ContainerAdvice[],
+  sysctls?: { name: string; value: string }[],
+): PodSpec {
   const byName = new Map(containers.map((c) => [c.name, c]));
   const volumes = [...(pod.volumes ?? [])];
   for (const dir of containers.flatMap((c) => c.emptyDirs)) {
@@ -415,6 +525,7 @@ export function applyAdvice(pod: PodSpec, containers: ContainerAdvice[]): PodSpe
   }
   return {
     ...pod,
+    ...(sysctls ? { securityContext: { ...pod.securityContext, sysctls } } : {}),
     volumes,
     containers: pod.containers.map((c) => {
       const a = byName.get(c.name);
@@ -439,12 +550,18 @@ export interface WorkloadInput {
 
 export function adviseWorkload(input: WorkloadInput, opts: AdviseOptions = {}): WorkloadAdvice {
   const names = [...new Set(input.records.map((r) => r.container))].sort();
+  const current = input.podSpec?.securityContext?.sysctls ?? [];
   const containers = names.map((name) =>
     adviseContainer(
       mergeRecords(input.records.filter((r) => r.container === name)),
       input.podSpec?.containers.find((c) => c.name === name),
       opts,
+      current,
     ),
+  );
+  const podSysctls = withSysctls(
+    current,
+    containers.flatMap((c) => c.sysctls ?? []),
   );
   const pod: PodSpec = input.podSpec ?? { containers: containers.map((c) => ({ name: c.name })) };
   const unused: string[] = [];
@@ -458,9 +575,28 @@ export function adviseWorkload(input: WorkloadInput, opts: AdviseOptions = {}): 
     namespace: input.namespace,
     workload: input.workload,
     containers,
-    pss: evaluatePss(applyAdvice(pod, containers)),
+    pss: evaluatePss(applyAdvice(pod, containers, podSysctls)),
     unused,
+    ...(podSysctls ? { podSysctls } : {}),
   };
+}
+
+/**
+ * The pod's sysctls with the containers' needs: the lowest port start any of them needs (a sysctl
+ * is the pod's, one value for all its containers). Undefined when nothing is to be added.
+ */
+function withSysctls(
+  current: { name: string; value: string }[],
+  needs: { name: string; value: string }[],
+): { name: string; value: string }[] | undefined {
+  if (!needs.length) return undefined;
+  const out = current.map((s) => ({ ...s }));
+  for (const n of needs) {
+    const have = out.find((s) => s.name === n.name);
+    if (!have) out.push({ ...n });
+    else if (Number(n.value) < Number(have.value)) have.value = n.value;
+  }
+  return out;
 }
 
 /** Every workload of a session: records grouped by workload name. */

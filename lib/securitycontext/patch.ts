@@ -34,6 +34,8 @@ export function strategicPatch(kind: string, advice: WorkloadAdvice): Record<str
         : {}),
     })),
     ...(dirs.length ? { volumes: dirs.map((d) => ({ name: emptyDirName(d), emptyDir: {} })) } : {}),
+    // A list without a merge key: the patch replaces it, so it carries the pod's own sysctls too.
+    ...(advice.podSysctls ? { securityContext: { sysctls: advice.podSysctls } } : {}),
   };
   return path.reduceRight<Record<string, unknown>>((inner, key) => ({ [key]: inner }), podSpec);
 }

@@ -399,6 +399,49 @@ d('bpftrace engine (real kernel)', () => {
     expect(run.stderr).toBe('');
   });
 
+  test('a bind below 1024 is recorded with the network namespace’s ip_unprivileged_port_start, read from the kernel', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const events: PrivilegeEvent[] = [];
+    const seen = new Seen();
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const program = programFor(
+      [{ type: 'capabilities' }],
+      { seeds: [], podPrefixes: [c.prefix] },
+      INTERVAL,
+      dialect,
+      arch,
+    );
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
+      },
+      { binary: BPFTRACE, ...parse },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const p = waiter(
+      c.dir,
+      '',
+      `/usr/bin/python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 81)); t = socket.socket(); t.bind(('127.0.0.1', 0))"`,
+    );
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    expect(p.exitCode).toBe(0);
+    // This test runs in the host's network namespace: the kernel's value is what its /proc/sys shows.
+    const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+    const mine = events.filter((e) => e.cgroup === cg);
+    expect(mine.filter((e) => e.kind === 'lowBind')).toEqual([
+      expect.objectContaining({ kind: 'lowBind', port: 81, portStart: start, root: true }),
+    ]);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'portStart', portStart: start }));
+    expect(run.stderr).toBe('');
+  });
+
   test("a process exec'd into a running container (runc exec's init: joins, switches user, execs): its switch is the runtime's, the workload's own is not", async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));

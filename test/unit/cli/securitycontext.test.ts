@@ -63,6 +63,9 @@ describe('kubectl harden securitycontext', () => {
     expect(JSON.parse(r.out)).toEqual(JSON.parse(golden));
     expect(r.err).toContain('deployment/web: meets Pod Security Standard "baseline" with this advice');
     expect(r.err).toMatch(/deployment\/web\/nginx: root is needed: the entrypoint starts as root/);
+    expect(r.err).toContain(
+      'deployment/web/nginx: relied on the container runtime: containerd (from the container IDs)',
+    );
     expect(c.sessions()).toEqual([]);
   });
 

@@ -46,6 +46,53 @@ describe('securityContext advice', () => {
     expect(a.pss.level).toBe('baseline');
   });
 
+  test('nginx as root on a runtime that lowers the port sysctl: NET_BIND_SERVICE is kept, the sysctl named to drop it', () => {
+    const a = advise('web', [f.nginxRootPortStart0], f.nginxRootSpec);
+    expectGolden('securitycontext/nginx-root-port-start-0.advice.json', goldenJson(a));
+    const [c] = a.containers;
+    // The same advice as where the kernel checked the capability: it holds on any runtime.
+    expect(c.securityContext.capabilities).toEqual({
+      drop: ['ALL'],
+      add: ['NET_BIND_SERVICE', 'SETGID', 'SETUID'],
+    });
+    expect(c.notes.join(' ')).toContain(
+      'to drop it, set the pod sysctl net.ipv4.ip_unprivileged_port_start=80 (a safe sysctl)',
+    );
+    expect(c.reliedOn).toEqual([
+      "net.ipv4.ip_unprivileged_port_start=0 in the pod's network namespace (read from the kernel by the agent; " +
+        'set by the runtime, not the pod spec: containerd 2 sets 0, others leave the kernel’s 1024)',
+      'the container runtime: containerd (from the container IDs): what it sets up for a container ' +
+        '(its default sysctls, its init before the entrypoint) shaped what was recorded',
+    ]);
+  });
+
+  test('the same bind where the pod spec sets the sysctl: portable without the capability', () => {
+    const spec = {
+      ...f.nginxRootSpec,
+      securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
+    };
+    const [c] = advise('web', [f.nginxRootPortStart0], spec).containers;
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['SETGID', 'SETUID'] });
+    expect(c.reliedOn[0]).toContain('the pod spec sets 0');
+  });
+
+  test('a non-root bind below 1024 needs the pod sysctl on other runtimes: the patch sets it, keeping the others', () => {
+    const a = advise('low', [f.userBinds80], f.userBinds80Spec);
+    expect(a.podSysctls).toEqual([
+      { name: 'kernel.shm_rmid_forced', value: '1' },
+      { name: 'net.ipv4.ip_unprivileged_port_start', value: '80' },
+    ]);
+    expect(a.containers[0].securityContext).toMatchObject({
+      runAsUser: 1000,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(a.containers[0].evidence.sysctls).toMatch(/bound port 80 as a non-root user/);
+    expect(a.pss.level).toBe('restricted');
+    expect(strategicPatch('Deployment', a)).toMatchObject({
+      spec: { template: { spec: { securityContext: { sysctls: a.podSysctls } } } },
+    });
+  });
+
   test('the patch for its Deployment adds the emptyDirs and sets only the advised fields', () => {
     const a = advise('web', [f.nginxRoot], f.nginxRootSpec);
     expectGolden('securitycontext/nginx-root.patch.json', goldenJson(strategicPatch('Deployment', a)));

@@ -63,6 +63,33 @@ export const nginxRoot: PrivilegeRecord = base({
   ],
 });
 
+/**
+ * nginx as root on containerd 2, which sets net.ipv4.ip_unprivileged_port_start=0 in every pod: its
+ * bind of :80 made no capability check at all, so only the bind itself shows it.
+ */
+export const nginxRootPortStart0: PrivilegeRecord = {
+  ...nginxRoot,
+  capChecks: nginxRoot.capChecks.filter((c) => c.capability !== 'CAP_NET_BIND_SERVICE'),
+  lowBinds: [{ port: 80, portStart: 0, root: true, count: 2 }],
+  unprivilegedPortStart: 0,
+};
+
+/** A non-root server (uid 1000) binding :80, which it can only because the runtime set the sysctl to 0. */
+export const userBinds80: PrivilegeRecord = base({
+  pod: 'low-7d8e-a1b2c',
+  workload: 'low',
+  container: 'web',
+  containerID: 'containerd://7777',
+  credentials: [{ uid: 1000, gid: 1000, euid: 1000, egid: 1000, capEffective: '0x0', count: 2 }],
+  lowBinds: [{ port: 80, portStart: 0, root: false, count: 1 }],
+  unprivilegedPortStart: 0,
+});
+
+export const userBinds80Spec: PodSpec = {
+  securityContext: { sysctls: [{ name: 'kernel.shm_rmid_forced', value: '1' }] },
+  containers: [{ name: 'web', ports: [{ containerPort: 80 }] }],
+};
+
 /** The unprivileged nginx image on 8080 under the seed's pod securityContext (uid/gid 1000). */
 export const nginxUnprivileged: PrivilegeRecord = base({
   pod: 'web-np-5d4c-xyz12',

@@ -89,6 +89,10 @@ type CgroupEvent = { cgroup: string; count: number } & (
   /** dir: for a relative path, the dentry (as printed) of the directory it is relative to; "0" for none. */
   | { kind: 'write'; nr: number; rootfs: 'yes' | 'no' | 'unknown'; dir: string; path: string }
   | { kind: 'privateRead'; mode: number; uid: number; gid: number; path: string }
+  /** A successful bind of a port below 1024, and its network namespace's ip_unprivileged_port_start. */
+  | { kind: 'lowBind'; port: number; portStart: number; root: boolean }
+  /** The ip_unprivileged_port_start of the network namespace an exec ran in. */
+  | { kind: 'portStart'; portStart: number }
 );
 
 const KIND_OF_MAP = kindsOfMaps(CAPS_MAPS);
@@ -157,6 +161,16 @@ function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | 
   }
   if (kind === 'dirParents' && f.length === 2 && INT.test(f[1])) {
     return { kind: 'dir', count, dentry: f[0], parent: f[1] };
+  }
+  if (kind === 'lowBinds' && f.length === 4) {
+    const [port, portStart, root] = f.slice(1).map(int);
+    if (port === undefined || portStart === undefined || port <= 0 || port >= 1024) return undefined;
+    return { kind: 'lowBind', cgroup, count, port, portStart, root: root === 1 };
+  }
+  if (kind === 'portStart' && f.length === 2) {
+    const portStart = int(f[1]);
+    if (portStart === undefined) return undefined;
+    return { kind: 'portStart', cgroup, count, portStart };
   }
   if (kind === 'privateReads' && f.length >= 5) {
     const [mode, uid, gid] = f.slice(1, 4).map(u32);

@@ -52,6 +52,14 @@ export const CAPS_MAPS = {
   dirParents: ['@dp0', '@dp1'],
   /** [cgroup, permission bits, owner uid, owner gid, path] of files root opened that others may not read */
   privateReads: ['@prd0', '@prd1'],
+  /**
+   * [cgroup, port, the netns's ip_unprivileged_port_start, by root (1)] of each successful bind of
+   * a port below 1024: whether it needed CAP_NET_BIND_SERVICE depends on that sysctl, which
+   * runtimes set apart.
+   */
+  lowBinds: ['@lbind0', '@lbind1'],
+  /** [cgroup, ip_unprivileged_port_start] of the network namespace each exec ran in */
+  portStart: ['@pstart0', '@pstart1'],
 } as const;
 export type CapsMapKind = keyof typeof CAPS_MAPS;
 
@@ -118,6 +126,35 @@ const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
 export interface CapsRoute {
   checks: 'tracepoint' | 'kprobe';
   capSet: 'val' | 'cap';
+}
+
+/**
+ * net.ipv4.ip_unprivileged_port_start of the task's network namespace, read from the kernel (the
+ * agent's own /proc/sys shows its namespace's, not the pod's). containerd 2 sets it to 0 in pods.
+ */
+const PORT_START = '(int64)curtask->nsproxy->net_ns->ipv4.sysctl_ip_prot_sock';
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** Successful binds of a port below 1024 (either family), with the sysctl that decides their need. */
+function bindProbes(): string[] {
+  const port = (v: string) => `((${v} & 0xff) << 8 | (${v} >> 8))`;
+  return [
+    probe(`tracepoint:syscalls:sys_enter_bind /${REC}[cgroup]/`, [
+      `$sa = (struct sockaddr *)args->umyaddr; $fam = $sa->sa_family; $p = (int64)0;`,
+      `if ($fam == ${AF_INET}) { $p = (int64)((struct sockaddr_in *)$sa)->sin_port; }`,
+      `if ($fam == ${AF_INET6}) { $p = (int64)((struct sockaddr_in6 *)$sa)->sin6_port; }`,
+      `$p = ${port('$p')};`,
+      `if ($p > 0 && $p < 1024) { @bport[tid] = $p; }`,
+    ]),
+    // Only a stash of an entry seen is deleted (bpftrace 0.23 reports deleting a missing key).
+    probe(`tracepoint:syscalls:sys_exit_bind /${REC}[cgroup]/`, [
+      `if (@bport[tid]) {`,
+      `  if (args->ret == 0) { $c = cgroup; $p = @bport[tid]; $s = ${PORT_START}; $r = ${CRED}->euid.val == 0 ? 1 : 0; ${countInto('lowBinds', '$c, $p, $s, $r')} }`,
+      `  delete(@bport[tid]);`,
+      `}`,
+    ]),
+  ];
 }
 
 /** The syscall each thread of a recording cgroup is in, plus one (0: none): `raw_syscalls:sys_enter`'s. */
@@ -406,6 +443,8 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
       // The exec ends the runtime's part: from here on the process is the exec'd program's own.
       `if ($rt) { ${EXECD}[pid] = 1; }`,
       countInto('creds', `$c, ${credKey(route)}, 0`),
+      `$ps = ${PORT_START};`,
+      countInto('portStart', '$c, $ps'),
       // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
       `if (@xin[tid]) {`,
       `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
@@ -421,6 +460,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     ...checkProbes(route),
     ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
+    ...bindProbes(),
   ];
   return {
     begin,
@@ -429,7 +469,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     end: [
       end,
       `clear(${REC}); clear(${ENTRY}); clear(${EXECD}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
-      'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin);',
+      'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin); clear(@bport);',
       `clear(${IN_SYSCALL});${route.checks === 'kprobe' ? ' clear(@ckcap); clear(@ckother);' : ''}`,
     ],
   };

@@ -41,6 +41,8 @@ const LIST_OF: Record<Exclude<PrivilegeEvent['kind'], 'dir'>, PrivilegeList> = {
   exec: 'execs',
   write: 'writes',
   privateRead: 'privateReads',
+  lowBind: 'lowBinds',
+  portStart: 'lowBinds',
 };
 
 /** Directories remembered per session; beyond it the table starts over (addresses get reused). */
@@ -223,6 +225,13 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
           count,
         });
       }
+      case 'lowBind':
+        return this.addTo(rec, 'lowBinds', { port: e.port, portStart: e.portStart, root: e.root, count });
+      case 'portStart':
+        // One network namespace per pod: should two values show (a sysctl changed while traced),
+        // the higher one, under which more ports need the capability.
+        rec.unprivilegedPortStart = Math.max(rec.unprivilegedPortStart ?? e.portStart, e.portStart);
+        return;
       case 'privateRead':
         return this.addTo(rec, 'privateReads', {
           path: e.path,
@@ -267,6 +276,7 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
         writes: byText(r.writes),
         ...(r.volumeWrites?.length ? { volumeWrites: byText(r.volumeWrites) } : {}),
         ...(r.privateReads?.length ? { privateReads: byText(r.privateReads) } : {}),
+        ...(r.lowBinds?.length ? { lowBinds: byText(r.lowBinds) } : {}),
       }));
   }
 

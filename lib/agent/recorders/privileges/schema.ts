@@ -58,6 +58,8 @@ const privilege = {
       type: 'object',
       properties: { path: str, mode: str, uid: int, gid: int, count },
     }),
+    lowBinds: bounded({ type: 'object', properties: { port: int, portStart: int, root: bool, count } }),
+    unprivilegedPortStart: int,
     truncated: bool,
     truncatedLists: { type: 'array', items: { type: 'string', enum: [...PRIVILEGE_LISTS] }, maxItems: 16 },
   },

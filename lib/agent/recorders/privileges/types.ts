@@ -67,6 +67,14 @@ export interface PrivilegeRecord extends ContainerIdentity {
    * (permission bits lack o+r): what would break if it ran as someone else. mode: octal string.
    */
   privateReads?: { path: string; mode: string; uid: number; gid: number; count: number }[];
+  /**
+   * Ports below 1024 bound successfully, with net.ipv4.ip_unprivileged_port_start of the pod's
+   * network namespace then: below it the bind needed CAP_NET_BIND_SERVICE, at or above it none
+   * (containerd 2 sets it to 0 in pods, other runtimes leave the kernel's 1024).
+   */
+  lowBinds?: { port: number; portStart: number; root: boolean; count: number }[];
+  /** net.ipv4.ip_unprivileged_port_start of the pod's network namespace, as the kernel held it at its execs. */
+  unprivilegedPortStart?: number;
   /** Some list hit its cap; counts of kept entries stay exact. */
   truncated?: boolean;
   /**
@@ -85,6 +93,7 @@ export const PRIVILEGE_LISTS = [
   'writes',
   'volumeWrites',
   'privateReads',
+  'lowBinds',
 ] as const;
 export type PrivilegeList = (typeof PRIVILEGE_LISTS)[number];
 

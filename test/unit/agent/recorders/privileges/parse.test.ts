@@ -10,6 +10,7 @@ const LINES = [
   '{"type": "map", "data": {"@setid0": {"7,105,33,-1,-1,0,0": 2, "7,116,1,-1,-1,0,0": 2, "7,105,0,-1,-1,-1,0": 1, "7,105,1000,-1,-1,0,1": 3}}}',
   '{"type": "map", "data": {"@xcred0": {"7,1000,0,1000,1000,0,8192,/usr/bin/su,do": 1}}}',
   '{"type": "map", "data": {"@prd0": {"7,416,0,42,/etc/shadow": 3}}}',
+  '{"type": "map", "data": {"@lbind0": {"7,80,0,1": 2, "7,1024,0,1": 1}, "@pstart1": {"7,0": 3}}}',
   '{"type": "map", "data": {"@wr1": {"7,257,1,0,/run/nginx.pid": 1, "7,83,2,0,/var/cache/nginx/client_temp": 1, "7,257,0,0,/dev/null": 3, "9,257,1,0,/other": 1}}}',
 ];
 
@@ -45,7 +46,7 @@ describe('capabilities output', () => {
     const events = LINES.flatMap(parseOutputLine);
     expect(events.every((e) => e.kind === 'recorded' && e.recorder === 'capabilities')).toBe(true);
     const all = events.flatMap(privileges);
-    expect(all).toHaveLength(19);
+    expect(all).toHaveLength(21);
     expect(privilegesFromMaps({ '@capc0': { 'x,1,1,0,2,0': 1, '7,1': 1 }, '@other': { '7': 1 } })).toEqual(
       [],
     );

@@ -120,3 +120,21 @@ describe("the runtime's start of an exec'd process", () => {
     );
   });
 });
+
+describe('binds below 1024 and the sysctl that decides their need', () => {
+  const text = program('amd64');
+  test("a successful bind below 1024 is recorded with its netns's ip_unprivileged_port_start and whether root made it", () => {
+    const exit = text.slice(text.indexOf('tracepoint:syscalls:sys_exit_bind '));
+    expect(exit.slice(0, exit.indexOf('\n}'))).toContain(
+      '$s = (int64)curtask->nsproxy->net_ns->ipv4.sysctl_ip_prot_sock; $r = curtask->cred->euid.val == 0 ? 1 : 0; ' +
+        'if (@cphase) { @lbind1[$c, $p, $s, $r]++; }',
+    );
+    const enter = text.slice(text.indexOf('tracepoint:syscalls:sys_enter_bind '));
+    expect(enter.slice(0, enter.indexOf('\n}'))).toContain('if ($p > 0 && $p < 1024) { @bport[tid] = $p; }');
+  });
+
+  test('each exec records the sysctl of the network namespace it ran in', () => {
+    const exec = text.slice(text.indexOf('tracepoint:sched:sched_process_exec '));
+    expect(exec.slice(0, exec.indexOf('\n}'))).toContain('@pstart1[$c, $ps]++;');
+  });
+});
