@@ -3,6 +3,7 @@ import type { Kube } from '../kube/client';
 import { ownerOf, type KubeObject, type Pod } from '../kube/objects';
 import { R, resourcePath, type ResourceRef } from '../kube/paths';
 import { adviseSession, LIST_NAMES, type WorkloadAdvice } from '../securitycontext/advise';
+import { missedLife } from '../securitycontext/life';
 import { strategicPatch } from '../securitycontext/patch';
 import type { PodSpec, WorkloadRef } from '../securitycontext/types';
 import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
@@ -148,6 +149,21 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
     const specs = new Map([...found].map(([w, f]) => [w, f.spec]));
     const advice = adviseSession(namespace, records, specs, { seccompProfile: opts.seccompProfile });
     for (const a of advice) notes.push(...summary(a, found.get(a.workload)?.ref));
+    // Per workload and container, what of its life was not seen and what that risks.
+    const partialLife: string[] = [];
+    for (const [w, rs] of byWorkload(records)) {
+      const f = found.get(w);
+      const who = f?.ref ? `${f.ref.kind.toLowerCase()}/${f.ref.name}` : w;
+      for (const name of [...new Set(rs.map((r) => r.container))].sort()) {
+        const spec = f?.spec?.containers.find((c) => c.name === name);
+        for (const m of missedLife(
+          rs.filter((r) => r.container === name),
+          spec,
+        ))
+          partialLife.push(`warning: ${who}/${name}: ${m}`);
+      }
+    }
+    notes.push(...partialLife);
     if (opts.output === 'patch') {
       const ref = found.get(advice[0].workload)?.ref;
       if (!ref) {
@@ -162,7 +178,7 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
           `pod/${ref.name} has no controller and a pod's securityContext cannot change in place: recreate it with this patch, ` +
             `e.g. kubectl get pod ${ref.name} -o yaml | kubectl patch --local -f - -p "$(cat patch.json)" -o yaml | kubectl replace --force -f -`,
         );
-      return { out: toJson(strategicPatch(ref.kind, advice[0])), notes };
+      return { out: toJson(strategicPatch(ref.kind, advice[0])), notes, partialLife };
     }
     const docs = advice.map((a) => ({
       apiVersion: API_VERSION,
@@ -178,6 +194,6 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
       containers: a.containers,
     }));
     const out = docs.length === 1 ? docs[0] : { apiVersion: 'v1', kind: 'List', items: docs };
-    return { out: opts.output === 'json' ? toJson(out) : toYaml(out), notes };
+    return { out: opts.output === 'json' ? toJson(out) : toYaml(out), notes, partialLife };
   },
 };

@@ -27,6 +27,7 @@ export const securityContext: SessionKind<SecurityContextOptions> = {
     stopTail: '> advice.yaml   (or -o patch > patch.json)',
   },
   containers: (s) => privilegeRecordsOf(s).length,
+  recordsLife: true,
   formats: ['yaml', 'json', 'patch'],
   resultFlags: <T>(y: Argv<T>) =>
     y.option('seccomp-profile', {

@@ -98,7 +98,19 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
             type: 'boolean',
             default: false,
             describe: `Print ${kind.describe.result} even if the agents' records hit a bound and lost entries (each cut set is named on stderr)`,
-          }) as unknown as Argv<Args>,
+          })
+          .options(
+            kind.recordsLife
+              ? {
+                  'require-full-life': {
+                    type: 'boolean',
+                    default: false,
+                    describe:
+                      "Exit non-zero, printing nothing, unless each workload's start-up, exec probes and shutdown were all observed",
+                  },
+                }
+              : {},
+          ) as unknown as Argv<Args>,
         kind,
       ),
     handler: connected((v, argv, deps) =>
@@ -110,6 +122,7 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           keep: argv.keep as boolean,
           acceptGaps: argv.acceptGaps as boolean,
           acceptTruncated: argv.acceptTruncated as boolean,
+          requireFullLife: argv.requireFullLife === true,
           timeoutMs: argv.timeout as number,
         },
         deps,

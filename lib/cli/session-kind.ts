@@ -25,6 +25,8 @@ export interface Rendered {
   notes: string[];
   /** Why nothing can be printed after all, said after the notes (which explain it). */
   failure?: Error;
+  /** Parts of a workload's life the records did not show (already among the notes). */
+  partialLife?: string[];
 }
 
 /** Why options cannot print a session (whatever the agents may still add), and the flags that would. */
@@ -82,6 +84,8 @@ export interface SessionKind<O extends ResultOptions = ResultOptions> {
   formats: readonly [string, ...string[]];
   /** --output-dir's description, where the kind writes one file per container. */
   outputDir?: string;
+  /** Its records say what of each container's life was seen: stop offers --require-full-life. */
+  recordsLife?: boolean;
   /** The result's own flags (seccomp: --runtime; securitycontext: --seccomp-profile). */
   resultFlags?<T>(y: Argv<T>): Argv<T>;
   /** The kind's own verbs besides start, stop, show, list and delete (e.g. seccomp's install). */

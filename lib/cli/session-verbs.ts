@@ -40,6 +40,8 @@ export interface StopOptions {
   acceptGaps: boolean;
   /** Take the result even when a bounded set of the records hit its bound (each is named on stderr). */
   acceptTruncated: boolean;
+  /** Refuse a result whose records did not show each workload's whole life (kinds that record it). */
+  requireFullLife?: boolean;
   /** How long to wait for the agents' final flush (Infinity: no limit). */
   timeoutMs: number;
 }
@@ -197,7 +199,18 @@ export async function runStop<O extends ResultOptions>(
       `Print it with: kubectl harden ${kind.group} show ${opts.id} -n ${ns} ${cannot.instead}, then remove it with: kubectl harden ${kind.group} delete ${opts.id} -n ${ns}`,
     );
   // Render before deleting: an error here must leave the recorded data in place.
-  await emit(await result.render(session, opts, kube), opts, io);
+  const rendered = await result.render(session, opts, kube);
+  if (opts.requireFullLife && rendered.partialLife?.length) {
+    for (const note of rendered.notes) io.err(note);
+    throw new HardenError(
+      `${rendered.partialLife.length} part${rendered.partialLife.length > 1 ? 's' : ''} of the workloads' life ` +
+        `${rendered.partialLife.length > 1 ? 'were' : 'was'} not observed (listed above) and --require-full-life is set; ` +
+        'nothing was printed and the session is stopped and kept',
+      `Record again covering them, or print it anyway with: kubectl harden ${kind.group} show ${opts.id} -n ${ns}, ` +
+        `then remove it with: kubectl harden ${kind.group} delete ${opts.id} -n ${ns}`,
+    );
+  }
+  await emit(rendered, opts, io);
   if (!opts.keep) await deleteSession(kube, ns, opts.id);
 }
 

@@ -23,6 +23,10 @@ export interface ContainerSpec {
   securityContext?: SecurityContext;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   ports?: { containerPort: number; hostPort?: number; protocol?: string }[];
+  /** Probes, for whether one runs a command in the container (exec). */
+  startupProbe?: { exec?: object };
+  readinessProbe?: { exec?: object };
+  livenessProbe?: { exec?: object };
 }
 
 export interface Volume {

@@ -426,12 +426,15 @@ d('bpftrace engine (real kernel)', () => {
     const p = waiter(
       c.dir,
       '',
-      `/usr/bin/python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 81)); t = socket.socket(); t.bind(('127.0.0.1', 0))"`,
+      // Then its shutdown: a SIGTERM it handles, and its exit.
+      `/usr/bin/python3 -c "import os, signal, socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 81)); ` +
+        `t = socket.socket(); t.bind(('127.0.0.1', 0)); signal.signal(signal.SIGTERM, lambda *a: sys.exit(3)); ` +
+        `os.kill(os.getpid(), signal.SIGTERM)"`,
     );
     await exited(p);
     await seen.settle();
     await run.stop();
-    expect(p.exitCode).toBe(0);
+    expect(p.exitCode).toBe(3);
     // This test runs in the host's network namespace: the kernel's value is what its /proc/sys shows.
     const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
     const mine = events.filter((e) => e.cgroup === cg);
@@ -439,6 +442,9 @@ d('bpftrace engine (real kernel)', () => {
       expect.objectContaining({ kind: 'lowBind', port: 81, portStart: start, root: true }),
     ]);
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'portStart', portStart: start }));
+    // Its life: the SIGTERM it handled, and its entrypoint's exit status (code 3, no signal).
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'sigterm' }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 3 << 8 }));
     expect(run.stderr).toBe('');
   });
 
@@ -498,6 +504,11 @@ d('bpftrace engine (real kernel)', () => {
     expect(mine).toContainEqual(
       expect.objectContaining({ kind: 'check', cap: 7, granted: true, runtime: false }),
     );
+    // One process exec'd into it from outside; the entrypoint's exit (status 0).
+    expect(mine.filter((e) => e.kind === 'life' && e.what === 'execIn')).toEqual([
+      expect.objectContaining({ count: 1 }),
+    ]);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 0 }));
     expect(run.stderr).toBe('');
   });
 });

@@ -251,6 +251,14 @@ describe('seccomp stop', () => {
     expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
   });
 
+  test('seccomp stop offers no --require-full-life: its records do not say what of the life was seen', async () => {
+    const c = await started();
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--require-full-life'], c);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/require-full-life/);
+    expect(r.out).toBe('');
+  });
+
   test('a gap is named, and without --accept-gaps nothing is printed and the session is kept', async () => {
     const gap: Gap = { from: '2025-01-01T00:00:10Z', to: '2025-01-01T00:00:12.5Z', reason: 'BpftraceExited' };
     const c = await started({ gaps: [gap] });

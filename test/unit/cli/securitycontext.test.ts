@@ -93,6 +93,34 @@ describe('kubectl harden securitycontext', () => {
     expect(c.sessions()).toEqual([]);
   });
 
+  test('stop names what of the life was not seen; --require-full-life then refuses and keeps the session', async () => {
+    const c = await started([f.nginxRoot]);
+    const shutdown =
+      'warning: deployment/web/nginx: shutdown (SIGTERM to exit) not observed: no instance stopped while traced';
+    const refused = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--require-full-life'], c);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain(shutdown);
+    expect(refused.err).toContain(
+      "1 part of the workloads' life was not observed (listed above) and --require-full-life is set",
+    );
+    expect(refused.err).toContain('kubectl harden securitycontext show cap-1 -n web');
+    expect(c.session('web', 'cap-1')?.spec.state).toBe('Stopped');
+    // Without it the advice is printed, the same warning on stderr.
+    const shown = await runCli(['sc', 'show', 'cap-1', '-n', 'web'], c);
+    expect(shown.code).toBe(0);
+    expect(shown.err).toContain(shutdown);
+    expect(shown.out).toContain('kind: SecurityContextAdvice');
+  });
+
+  test('a whole life recorded: --require-full-life prints the advice', async () => {
+    const c = await started([{ ...f.nginxRoot, life: { execProcesses: 0, sigterms: 2, entrypointExit: 0 } }]);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--require-full-life'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain('not observed');
+    expect(r.out).toContain('kind: SecurityContextAdvice');
+  });
+
   test('show prints YAML advice and keeps the session running', async () => {
     const c = await started([f.nginxRoot]);
     const r = await runCli(['securitycontext', 'show', 'cap-1', '-n', 'web'], c);

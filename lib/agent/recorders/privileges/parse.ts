@@ -9,7 +9,7 @@
  */
 import { syscallName, type NodeArch } from '../../../seccomp/names';
 import { kindsOfMaps } from '../../core/program';
-import { CAPS_MAPS, type CapsMapKind } from './program';
+import { CAPS_MAPS, LIFE_EXEC_IN, LIFE_EXIT, LIFE_SIGTERM, type CapsMapKind } from './program';
 
 /** Linux capability numbers → names (include/uapi/linux/capability.h). */
 export const CAPABILITIES = [
@@ -93,6 +93,8 @@ type CgroupEvent = { cgroup: string; count: number } & (
   | { kind: 'lowBind'; port: number; portStart: number; root: boolean }
   /** The ip_unprivileged_port_start of the network namespace an exec ran in. */
   | { kind: 'portStart'; portStart: number }
+  /** The container's life: a SIGTERM handled, a process exec'd into it, its entrypoint's exit status. */
+  | { kind: 'life'; what: 'sigterm' | 'execIn' | 'exit'; value: number }
 );
 
 const KIND_OF_MAP = kindsOfMaps(CAPS_MAPS);
@@ -171,6 +173,19 @@ function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | 
     const portStart = int(f[1]);
     if (portStart === undefined) return undefined;
     return { kind: 'portStart', cgroup, count, portStart };
+  }
+  if (kind === 'life' && f.length === 3) {
+    const [what, value] = f.slice(1).map(int);
+    const name =
+      what === LIFE_SIGTERM
+        ? 'sigterm'
+        : what === LIFE_EXEC_IN
+          ? 'execIn'
+          : what === LIFE_EXIT
+            ? 'exit'
+            : undefined;
+    if (!name || value === undefined) return undefined;
+    return { kind: 'life', cgroup, count, what: name, value };
   }
   if (kind === 'privateReads' && f.length >= 5) {
     const [mode, uid, gid] = f.slice(1, 4).map(u32);

@@ -60,6 +60,12 @@ export const CAPS_MAPS = {
   lowBinds: ['@lbind0', '@lbind1'],
   /** [cgroup, ip_unprivileged_port_start] of the network namespace each exec ran in */
   portStart: ['@pstart0', '@pstart1'],
+  /**
+   * [cgroup, what, value]: the container's life as seen. what: LIFE_SIGTERM (a SIGTERM delivered
+   * to one of its processes, value 0), LIFE_EXEC_IN (a process exec'd into it from outside, value
+   * 0), LIFE_EXIT (its entrypoint exited, value: its exit status, the signal in the low 7 bits).
+   */
+  life: ['@life0', '@life1'],
 } as const;
 export type CapsMapKind = keyof typeof CAPS_MAPS;
 
@@ -67,6 +73,10 @@ const PHASE = '@cphase';
 /** Recording cgroups: from their entrypoint's exec (what runc does before is not the workload's). */
 const REC = '@crec';
 const AT_FDCWD = -100;
+export const LIFE_SIGTERM = 1;
+export const LIFE_EXEC_IN = 2;
+export const LIFE_EXIT = 3;
+const SIGTERM = 15;
 /** Processes (tgid) whose exec started their cgroup's recording: the containers' entrypoints. */
 const ENTRY = '@cent';
 /** Processes the runtime exec'd into a recording container that have reached their own exec. */
@@ -247,7 +257,7 @@ function checkProbes(r: CapsRoute): string[] {
     probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
       `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
       `if (tid == pid) {`,
-      `  if (${ENTRY}[pid]) { delete(${ENTRY}[pid]); }`,
+      `  if (${ENTRY}[pid]) { $c = cgroup; $x = (int64)curtask->exit_code; ${countInto('life', `$c, ${LIFE_EXIT}, $x`)} delete(${ENTRY}[pid]); }`,
       `  if (${EXECD}[pid]) { delete(${EXECD}[pid]); }`,
       `}`,
     ]),
@@ -441,7 +451,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
       `  printf("${EV_EXEC} %llu\\n", $c);`,
       `}`,
       // The exec ends the runtime's part: from here on the process is the exec'd program's own.
-      `if ($rt) { ${EXECD}[pid] = 1; }`,
+      `if ($rt) { ${EXECD}[pid] = 1; ${countInto('life', `$c, ${LIFE_EXEC_IN}, 0`)} }`,
       countInto('creds', `$c, ${credKey(route)}, 0`),
       `$ps = ${PORT_START};`,
       countInto('portStart', '$c, $ps'),
@@ -461,6 +471,11 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
     ...bindProbes(),
+    // Delivered, so handled: a SIGTERM with the default action kills without being delivered
+    // (and a container's pid 1 ignores it), which the entrypoint's exit status then shows.
+    probe(`tracepoint:signal:signal_deliver /${REC}[cgroup]/`, [
+      `if (args->sig == ${SIGTERM}) { $c = cgroup; ${countInto('life', `$c, ${LIFE_SIGTERM}, 0`)} }`,
+    ]),
   ];
   return {
     begin,

@@ -43,6 +43,8 @@ const LIST_OF: Record<Exclude<PrivilegeEvent['kind'], 'dir'>, PrivilegeList> = {
   privateRead: 'privateReads',
   lowBind: 'lowBinds',
   portStart: 'lowBinds',
+  // Not a list: what was dropped is named with the one that decides the most.
+  life: 'credentials',
 };
 
 /** Directories remembered per session; beyond it the table starts over (addresses get reused). */
@@ -232,6 +234,13 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
         // the higher one, under which more ports need the capability.
         rec.unprivilegedPortStart = Math.max(rec.unprivilegedPortStart ?? e.portStart, e.portStart);
         return;
+      case 'life': {
+        const life = (rec.life ??= { execProcesses: 0, sigterms: 0 });
+        if (e.what === 'execIn') life.execProcesses += count;
+        else if (e.what === 'sigterm') life.sigterms += count;
+        else life.entrypointExit = e.value;
+        return;
+      }
       case 'privateRead':
         return this.addTo(rec, 'privateReads', {
           path: e.path,

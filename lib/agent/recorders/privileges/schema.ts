@@ -60,6 +60,10 @@ const privilege = {
     }),
     lowBinds: bounded({ type: 'object', properties: { port: int, portStart: int, root: bool, count } }),
     unprivilegedPortStart: int,
+    life: {
+      type: 'object',
+      properties: { execProcesses: int, sigterms: int, entrypointExit: signedInt },
+    },
     truncated: bool,
     truncatedLists: { type: 'array', items: { type: 'string', enum: [...PRIVILEGE_LISTS] }, maxItems: 16 },
   },

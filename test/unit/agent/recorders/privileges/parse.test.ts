@@ -11,6 +11,7 @@ const LINES = [
   '{"type": "map", "data": {"@xcred0": {"7,1000,0,1000,1000,0,8192,/usr/bin/su,do": 1}}}',
   '{"type": "map", "data": {"@prd0": {"7,416,0,42,/etc/shadow": 3}}}',
   '{"type": "map", "data": {"@lbind0": {"7,80,0,1": 2, "7,1024,0,1": 1}, "@pstart1": {"7,0": 3}}}',
+  '{"type": "map", "data": {"@life0": {"7,1,0": 1, "7,2,0": 4, "7,3,0": 1, "7,4,0": 1}}}',
   '{"type": "map", "data": {"@wr1": {"7,257,1,0,/run/nginx.pid": 1, "7,83,2,0,/var/cache/nginx/client_temp": 1, "7,257,0,0,/dev/null": 3, "9,257,1,0,/other": 1}}}',
 ];
 
@@ -46,7 +47,7 @@ describe('capabilities output', () => {
     const events = LINES.flatMap(parseOutputLine);
     expect(events.every((e) => e.kind === 'recorded' && e.recorder === 'capabilities')).toBe(true);
     const all = events.flatMap(privileges);
-    expect(all).toHaveLength(21);
+    expect(all).toHaveLength(24);
     expect(privilegesFromMaps({ '@capc0': { 'x,1,1,0,2,0': 1, '7,1': 1 }, '@other': { '7': 1 } })).toEqual(
       [],
     );

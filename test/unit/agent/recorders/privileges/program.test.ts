@@ -111,12 +111,13 @@ describe("the runtime's start of an exec'd process", () => {
   test("the cgroup's first exec marks the entrypoint; a later exec from outside ends the runtime's part", () => {
     const exec = body('tracepoint:sched:sched_process_exec ');
     expect(exec).toContain('@crec[$c] = 1; @cent[pid] = 1; $rt = 0;');
-    expect(exec).toContain('if ($rt) { @cxd[pid] = 1; }');
+    expect(exec).toContain('if ($rt) { @cxd[pid] = 1; ');
     // Credentials at an exec are the new program's own, never the runtime's.
     expect(exec).toMatch(/@cred1\[\$c, [^\]]*, 0\]\+\+;/);
     // The marks leave with their process.
     expect(body('tracepoint:sched:sched_process_exit ')).toContain(
-      'if (tid == pid) {\n    if (@cent[pid]) { delete(@cent[pid]); }',
+      'if (tid == pid) {\n    if (@cent[pid]) { $c = cgroup; $x = (int64)curtask->exit_code; ' +
+        'if (@cphase) { @life1[$c, 3, $x]++; } else { @life0[$c, 3, $x]++; } delete(@cent[pid]); }',
     );
   });
 });
@@ -136,5 +137,19 @@ describe('binds below 1024 and the sysctl that decides their need', () => {
   test('each exec records the sysctl of the network namespace it ran in', () => {
     const exec = text.slice(text.indexOf('tracepoint:sched:sched_process_exec '));
     expect(exec.slice(0, exec.indexOf('\n}'))).toContain('@pstart1[$c, $ps]++;');
+  });
+});
+
+describe("the container's life", () => {
+  const text = program('amd64');
+  const body = (head: string) => text.slice(text.indexOf(head), text.indexOf('\n}', text.indexOf(head)));
+
+  test("a SIGTERM its processes handle, and each process exec'd into it from outside, are counted", () => {
+    expect(body('tracepoint:signal:signal_deliver ')).toContain(
+      'if (args->sig == 15) { $c = cgroup; if (@cphase) { @life1[$c, 1, 0]++; }',
+    );
+    expect(body('tracepoint:sched:sched_process_exec ')).toContain(
+      'if ($rt) { @cxd[pid] = 1; if (@cphase) { @life1[$c, 2, 0]++; }',
+    );
   });
 });

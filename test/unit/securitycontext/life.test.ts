@@ -1,0 +1,51 @@
+import { missedLife } from '../../../lib/securitycontext/life';
+import type { ContainerSpec } from '../../../lib/securitycontext/types';
+import * as f from './fixtures';
+
+const probed: ContainerSpec = { name: 'app', readinessProbe: { exec: { command: ['pg_isready'] } } };
+const withLife = (life: NonNullable<typeof f.nginxRoot.life>) => ({ ...f.nginxRoot, life });
+
+describe("a container's life as recorded", () => {
+  test('start-up seen, nothing else: shutdown not observed, and what that risks', () => {
+    const missed = missedLife([f.nginxRoot], { name: 'nginx' });
+    expect(missed).toHaveLength(1);
+    expect(missed[0]).toMatch(
+      /^shutdown \(SIGTERM to exit\) not observed: no instance stopped while traced;/,
+    );
+    expect(missed[0]).toContain('wait out its grace period');
+  });
+
+  test('a handled SIGTERM then exit 0, or death by SIGTERM itself: the whole life', () => {
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 0 })], undefined)).toEqual(
+      [],
+    );
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 15 })], undefined)).toEqual(
+      [],
+    );
+  });
+
+  test('SIGKILLed (grace period out, or --grace-period=0), or exited by itself: said so', () => {
+    expect(
+      missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 9 })], undefined)[0],
+    ).toContain('its entrypoint was SIGKILLed');
+    expect(
+      missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 1 << 8 })], undefined)[0],
+    ).toContain('exited without a SIGTERM');
+  });
+
+  test('an exec probe in the spec that never ran while traced is named; one that ran is not', () => {
+    const full = { execProcesses: 0, sigterms: 0, entrypointExit: 15 };
+    expect(missedLife([withLife(full)], probed)).toEqual([
+      expect.stringContaining(
+        "its readinessProbe runs a command in the container, but no process exec'd into it",
+      ),
+    ]);
+    expect(missedLife([withLife({ ...full, execProcesses: 3 })], probed)).toEqual([]);
+  });
+
+  test('a container already running when the session started: its start-up is named; a replica rolled out speaks for it', () => {
+    expect(missedLife([f.redisLate], undefined)[0]).toMatch(/^start-up not observed/);
+    const rolled = { ...f.redisReplicas[1], life: { execProcesses: 0, sigterms: 1, entrypointExit: 0 } };
+    expect(missedLife([f.redisLate, rolled], undefined)).toEqual([]);
+  });
+});
