@@ -7,6 +7,7 @@
 import {
   NGINX,
   NGINX_NON_ROOT,
+  NGINX_EXEC_PROBE,
   admittedRestricted,
   enforce,
   exec,
@@ -63,5 +64,21 @@ describe('kubectl harden securitycontext, enforced by kubelet', () => {
     expect(low.code).not.toBe(0);
     expect(low.stderr).toMatch(/bind: Permission denied/);
     expect(await admittedRestricted(NGINX_NON_ROOT)).toEqual({ code: 0, stderr: '' });
+  });
+
+  test("unprivileged nginx with an exec readiness probe: the runtime's user switch per probe is not the workload's; restricted", async () => {
+    const { advice, patch } = await traceAndAdvise(NGINX_EXEC_PROBE);
+    const [c] = advice.containers;
+    expect(c.rootNeeded).toBeUndefined();
+    expect(c.securityContext).toMatchObject({
+      runAsUser: 1000,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(c.securityContext.capabilities?.add).toBeUndefined();
+    expect(advice.podSecurityStandard.level).toBe('restricted');
+    // Patched, its probe still passes (the pod gets Ready) and it serves.
+    await enforce(NGINX_EXEC_PROBE, patch);
+    expect(await admittedRestricted(NGINX_EXEC_PROBE)).toEqual({ code: 0, stderr: '' });
   });
 });

@@ -174,6 +174,8 @@ export interface PodOptions {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   /** A TCP port the readiness probe checks; without it the pod is Ready once its container runs. */
   readyPort?: number;
+  /** A command the readiness probe runs in the container instead (an exec probe). */
+  readyExec?: string[];
 }
 
 function podSpec(o: PodOptions) {
@@ -194,6 +196,7 @@ function podSpec(o: PodOptions) {
               readinessProbe: { tcpSocket: { port: o.readyPort }, periodSeconds: 1 },
             }
           : {}),
+        ...(o.readyExec ? { readinessProbe: { exec: { command: o.readyExec }, periodSeconds: 1 } } : {}),
       },
     ],
   };

@@ -92,6 +92,16 @@ export const NGINX_NON_ROOT: Workload = {
   probe: http(8080),
   exercise: http(8080),
 };
+/**
+ * The same unprivileged nginx with an exec readiness probe: for each probe runc's init joins the
+ * container as root and switches to uid 1000 before running it (issue 20: that was taken for the
+ * workload's own start-up, "root is needed").
+ */
+export const NGINX_EXEC_PROBE: Workload = {
+  ...NGINX_NON_ROOT,
+  name: 'nginx-exec-probe',
+  readyExec: ['cat', '/etc/hostname'],
+};
 export const REDIS: Workload = {
   name: 'redis',
   image: testImage('redis'),
@@ -196,7 +206,8 @@ export function secctxHooks(): void {
       name: 'client',
       image: testImage('curl'),
     });
-    for (const w of [NGINX, NGINX_NON_ROOT, REDIS]) await runDeployment({ ...w, namespace: NS });
+    for (const w of [NGINX, NGINX_NON_ROOT, NGINX_EXEC_PROBE, REDIS])
+      await runDeployment({ ...w, namespace: NS });
   }, 600_000);
 
   afterAll(async () => {
