@@ -8,6 +8,7 @@ import {
   type BuiltProfile,
   type ContainerObservation,
 } from '../seccomp/profile';
+import { missedLife } from '../session/life';
 import type { TraceSession } from '../session/types';
 import { toJson, toYamlDocuments } from './output';
 import type { SeccompOptions } from './seccomp';
@@ -71,6 +72,15 @@ export const seccompResult: KindResult<SeccompOptions> = {
         `warning: ${name} was already running when the session started, so what it did before (its start-up) ` +
           'is not in the profile; to record it, start the session with -l before the pods (re)start.',
       );
+    // Per workload and container, what else of its life was not seen (start-up is said above).
+    const records = syscallRecordsOf(session);
+    const partialLife: string[] = [];
+    for (const who of [...new Set(records.map((r) => `${r.workload || r.pod}/${r.container}`))].sort()) {
+      const mine = records.filter((r) => `${r.workload || r.pod}/${r.container}` === who);
+      const missed = missedLife(mine, [], { result: 'profile', shutdownNeeds: 'kill' });
+      partialLife.push(...missed.map((m) => `warning: ${who}: ${m}`));
+    }
+    notes.push(...partialLife.filter((l) => !/start-up not observed/.test(l)));
     const crd = (p: BuiltProfile) =>
       toSeccompProfileCrd(`${p.workload}-${p.container}`, p.namespace, p.profile);
     if (opts.outputDir) {
@@ -79,9 +89,9 @@ export const seccompResult: KindResult<SeccompOptions> = {
         name: profileFileName(p.namespace, p.workload, p.container, ext),
         text: opts.output === 'crd' ? toYamlDocuments([crd(p)]) : toJson(p.profile),
       }));
-      return { out, notes };
+      return { out, notes, partialLife };
     }
-    if (opts.output === 'crd') return { out: toYamlDocuments(profiles.map(crd)), notes };
-    return { out: toJson(profiles[0].profile), notes };
+    if (opts.output === 'crd') return { out: toYamlDocuments(profiles.map(crd)), notes, partialLife };
+    return { out: toJson(profiles[0].profile), notes, partialLife };
   },
 };

@@ -25,6 +25,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
     stopTail: '> profile.json',
   },
   containers: (s) => syscallRecordsOf(s).length,
+  recordsLife: true,
   formats: ['json', 'crd'],
   outputDir: 'Write <namespace>-<workload>-<container>.json (.yaml with -o crd) per container here',
   resultFlags: <T>(y: Argv<T>) =>

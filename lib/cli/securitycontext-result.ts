@@ -3,7 +3,6 @@ import type { Kube } from '../kube/client';
 import { ownerOf, type KubeObject, type Pod } from '../kube/objects';
 import { R, resourcePath, type ResourceRef } from '../kube/paths';
 import { adviseSession, LIST_NAMES, type WorkloadAdvice } from '../securitycontext/advise';
-import { missedLife } from '../securitycontext/life';
 import { strategicPatch } from '../securitycontext/patch';
 import type { PodSpec, WorkloadRef } from '../securitycontext/types';
 import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
@@ -14,6 +13,7 @@ import {
   type PrivilegeList,
   type PrivilegeRecord,
 } from '../agent/recorders/privileges/types';
+import { execProbesOf, missedLife } from '../session/life';
 import { API_VERSION } from '../session/types';
 import { toJson, toYaml } from './output';
 import type { SecurityContextOptions } from './securitycontext';
@@ -156,10 +156,8 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
       const who = f?.ref ? `${f.ref.kind.toLowerCase()}/${f.ref.name}` : w;
       for (const name of [...new Set(rs.map((r) => r.container))].sort()) {
         const spec = f?.spec?.containers.find((c) => c.name === name);
-        for (const m of missedLife(
-          rs.filter((r) => r.container === name),
-          spec,
-        ))
+        const mine = rs.filter((r) => r.container === name);
+        for (const m of missedLife(mine, execProbesOf(spec), { result: 'advice', shutdownNeeds: 'CAP_KILL' }))
           partialLife.push(`warning: ${who}/${name}: ${m}`);
       }
     }

@@ -80,6 +80,18 @@ export interface Gap {
 /** Gaps kept per container (and per node); beyond it, neighbours merge (the span only grows). */
 export const MAX_GAPS = 16;
 
+/**
+ * What of a container's life a session saw besides its start (recordedFromStart): processes
+ * exec'd into it from outside (exec probes, kubectl exec), SIGTERMs its processes handled, and its
+ * entrypoint's exit status (wait status: the signal that ended it in the low 7 bits, else the exit
+ * code << 8). Absent: none of it was seen.
+ */
+export interface ContainerLife {
+  execProcesses: number;
+  sigterms: number;
+  entrypointExit?: number;
+}
+
 /** Which container instance a record is about. */
 export interface ContainerIdentity {
   pod: string;

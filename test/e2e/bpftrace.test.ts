@@ -403,10 +403,11 @@ d('bpftrace engine (real kernel)', () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));
     const events: PrivilegeEvent[] = [];
+    const lives: SyscallEvent[] = [];
     const seen = new Seen();
     const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
     const program = programFor(
-      [{ type: 'capabilities' }],
+      [{ type: 'seccomp' }, { type: 'capabilities' }],
       { seeds: [], podPrefixes: [c.prefix] },
       INTERVAL,
       dialect,
@@ -417,6 +418,7 @@ d('bpftrace engine (real kernel)', () => {
       (e) => {
         seen.on(e);
         events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
+        lives.push(...recordedBy<SyscallEvent>('seccomp', e).filter((x) => x.life));
       },
       { binary: BPFTRACE, ...parse },
     );
@@ -445,6 +447,10 @@ d('bpftrace engine (real kernel)', () => {
     // Its life: the SIGTERM it handled, and its entrypoint's exit status (code 3, no signal).
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'sigterm' }));
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 3 << 8 }));
+    // The seccomp recorder sees the same life.
+    const life = lives.filter((x) => x.cgroup === cg).flatMap((x) => x.life ?? []);
+    expect(life).toContainEqual(expect.objectContaining({ what: 'sigterm' }));
+    expect(life).toContainEqual(expect.objectContaining({ what: 'exit', value: 3 << 8 }));
     expect(run.stderr).toBe('');
   });
 

@@ -136,7 +136,9 @@ export async function podOf(w: Workload): Promise<KubePod> {
 }
 
 /** Trace from the pods' start (-l, then a rollout), exercise, and return the advice and the patch. */
-export async function traceAndAdvise(w: Workload): Promise<{ advice: Advice; patch: string }> {
+export async function traceAndAdvise(
+  w: Workload,
+): Promise<{ advice: Advice; patch: string; stderr: string }> {
   const id = (await ok(['securitycontext', 'start', '-n', NS, '-l', `app=${w.name}`])).trim();
   await kubectl(['-n', NS, 'rollout', 'restart', `deployment/${w.name}`]);
   const pod = await podOf(w);
@@ -154,7 +156,7 @@ export async function traceAndAdvise(w: Workload): Promise<{ advice: Advice; pat
   await kubectl(['-n', NS, 'delete', 'tracesession', id]);
   // The closing note reports these: the advice, its level, the patch.
   process.stderr.write(`--- ${w.name}\n${stop.stdout}${stop.stderr}${patch}`);
-  return { advice: load(stop.stdout) as Advice, patch };
+  return { advice: load(stop.stdout) as Advice, patch, stderr: stop.stderr };
 }
 
 /** Patches the Deployment with the advice; kubelet restarts it under it; it must serve. */

@@ -24,6 +24,14 @@ export const MAP_KEYS_MAX = 16384;
 export const READY = 'harden:ready';
 export const EV_ARMED = 'harden:armed';
 export const EV_EXEC = 'harden:exec';
+/**
+ * Whether the current task is its pid namespace's init: in a container with its own pid namespace,
+ * its entrypoint, also when it ran before the program did (its exec not seen). Read before an
+ * exit releases the task's namespaces (trace_sched_process_exit comes first).
+ */
+export const PID_NS_INIT = '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper == (uint64)curtask';
+export const NOT_PID_NS_INIT =
+  '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper != (uint64)curtask';
 export const EV_FILTER = 'harden:filter';
 /** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
 export const EV_FULL = 'harden:full';

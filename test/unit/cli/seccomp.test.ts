@@ -15,6 +15,7 @@ function playAgent(
     gaps?: Gap[];
     /** A second container: recorded from the start, or only in the final flush. */
     sidecar?: 'early' | 'late';
+    life?: ContainerRecord['life'];
   } = {},
 ) {
   const container = (name: string): ContainerRecord => ({
@@ -28,6 +29,7 @@ function playAgent(
     recordedFromStart: true,
     filterSeen: true,
     ...(opts.gaps ? { gaps: opts.gaps } : {}),
+    ...(opts.life ? { life: opts.life } : {}),
   });
   const entry = (final: boolean): NodeRecord =>
     agentEntry(final, {
@@ -251,12 +253,25 @@ describe('seccomp stop', () => {
     expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
   });
 
-  test('seccomp stop offers no --require-full-life: its records do not say what of the life was seen', async () => {
+  test('a shutdown not seen is named with its risk; --require-full-life then prints nothing and keeps the session', async () => {
     const c = await started();
+    const named =
+      'warning: web/nginx: shutdown (SIGTERM to exit) not observed: no instance stopped while traced; a profile without its shutdown path';
+    const refused = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--require-full-life'], c);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toBe('');
+    expect(refused.err).toContain(named);
+    expect(refused.err).toContain('(a server that signals its workers needs kill)');
+    expect(refused.err).toContain('--require-full-life is set');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Stopped');
+  });
+
+  test('a whole life (rolled out while traced): no warning, and --require-full-life prints the profile', async () => {
+    const c = await started({ life: { execProcesses: 0, sigterms: 1, entrypointExit: 0 } });
     const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--require-full-life'], c);
-    expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/require-full-life/);
-    expect(r.out).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain('not observed');
+    expect(JSON.parse(r.out)).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
   });
 
   test('a gap is named, and without --accept-gaps nothing is printed and the session is kept', async () => {

@@ -30,7 +30,14 @@
  * Struct reads are written with explicit casts, which bpftrace 0.17 and 0.23 both accept.
  */
 import type { NodeArch } from '../../../seccomp/names';
-import { EV_EXEC, flippedMaps, type ProgramPart, type ProgramTargets } from '../../core/program';
+import {
+  EV_EXEC,
+  flippedMaps,
+  NOT_PID_NS_INIT,
+  PID_NS_INIT,
+  type ProgramPart,
+  type ProgramTargets,
+} from '../../core/program';
 
 /** Map pairs (flipped per interval like the syscall sets); key layouts are parsed in ./parse. */
 export const CAPS_MAPS = {
@@ -89,14 +96,12 @@ const EXECD = '@cxd';
  * not. Such a task's parent is outside the container's cgroup (runc, then the shim); so is the
  * entrypoint's, which is marked at its exec instead. Threads and children of the workload have their
  * parent inside. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
- * Not known for containers already running when the program started (their entrypoint's exec was
- * not seen): there the entrypoint's own later set*id calls are marked too; no advice depends on
- * them, since such a container's start-up was not observed.
+ * An entrypoint running before this program (its exec not seen) is its pid namespace's init.
  */
 const RUNTIME_TEST = [
   `$rt = 0;`,
   `if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
-  `  if (!${ENTRY}[pid] && !${EXECD}[pid]) { $rt = 1; }`,
+  `  if (!${ENTRY}[pid] && !${EXECD}[pid] && ${NOT_PID_NS_INIT}) { $rt = 1; }`,
   `}`,
 ];
 /**
@@ -257,7 +262,10 @@ function checkProbes(r: CapsRoute): string[] {
     probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
       `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
       `if (tid == pid) {`,
-      `  if (${ENTRY}[pid]) { $c = cgroup; $x = (int64)curtask->exit_code; ${countInto('life', `$c, ${LIFE_EXIT}, $x`)} delete(${ENTRY}[pid]); }`,
+      // The entrypoint: marked at its exec, or (running before this program) its pid namespace's init.
+      `  $e = ${ENTRY}[pid] ? 1 : 0; if (${PID_NS_INIT}) { $e = 1; }`,
+      `  if ($e) { $c = cgroup; $x = (int64)curtask->exit_code; ${countInto('life', `$c, ${LIFE_EXIT}, $x`)} }`,
+      `  if (${ENTRY}[pid]) { delete(${ENTRY}[pid]); }`,
       `  if (${EXECD}[pid]) { delete(${EXECD}[pid]); }`,
       `}`,
     ]),

@@ -3,7 +3,7 @@
  * container instance, what it did with its privileges. Pure data; the plugin reads it
  * (securitycontext stop/show), the agent writes it.
  */
-import type { ContainerIdentity } from '../../../session/types';
+import type { ContainerIdentity, ContainerLife } from '../../../session/types';
 
 /** Entries per list of a container's privilege record (CRD maxItems, agent cap; beyond it `truncated`). */
 export const MAX_PRIVILEGE_ENTRIES = 256;
@@ -75,13 +75,8 @@ export interface PrivilegeRecord extends ContainerIdentity {
   lowBinds?: { port: number; portStart: number; root: boolean; count: number }[];
   /** net.ipv4.ip_unprivileged_port_start of the pod's network namespace, as the kernel held it at its execs. */
   unprivilegedPortStart?: number;
-  /**
-   * What of its life was seen besides its start (recordedFromStart): processes exec'd into it from
-   * outside (exec probes, kubectl exec), SIGTERMs its processes handled, and its entrypoint's exit
-   * status (wait status: the signal that ended it in the low 7 bits, else the exit code << 8).
-   * Absent: none of it was seen.
-   */
-  life?: { execProcesses: number; sigterms: number; entrypointExit?: number };
+  /** What of its life was seen besides its start (see ContainerLife). */
+  life?: ContainerLife;
   /** Some list hit its cap; counts of kept entries stay exact. */
   truncated?: boolean;
   /**

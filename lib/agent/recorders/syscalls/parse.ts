@@ -3,20 +3,47 @@
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}
  * → the numbers each cgroup made in the interval. Pure, so it is tested on captured output.
  */
-import { SYSCALL_MAPS } from './program';
+import { LIFE_EXEC_IN, LIFE_EXIT, LIFE_SIGTERM, SYSCALL_LIFE_MAPS, SYSCALL_MAPS } from './program';
+
+/** What of a container's life a cgroup showed in an interval (see ContainerLife). */
+export interface LifeEvent {
+  what: 'sigterm' | 'execIn' | 'exit';
+  value: number;
+  count: number;
+}
 
 /** The syscall numbers one cgroup made (in one interval, or ever: sets make repeats harmless). */
 export interface SyscallEvent {
   cgroup: string;
   nrs: number[];
+  /** Its life's events, when it showed any. */
+  life?: LifeEvent[];
 }
 
 const OWN = new Set<string>(SYSCALL_MAPS);
+const LIFE = new Set<string>(SYSCALL_LIFE_MAPS);
+const WHAT: Record<number, LifeEvent['what']> = {
+  [LIFE_SIGTERM]: 'sigterm',
+  [LIFE_EXEC_IN]: 'execIn',
+  [LIFE_EXIT]: 'exit',
+};
+const INT = /^-?[0-9]+$/;
 
 /** `{name: body}` of the printed maps → one event per cgroup; other maps and malformed keys give none. */
 export function syscallsFromMaps(maps: Record<string, unknown>): SyscallEvent[] {
   const byCgroup = new Map<string, number[]>();
+  const lives = new Map<string, LifeEvent[]>();
   for (const [name, body] of Object.entries(maps)) {
+    if (LIFE.has(name) && body && typeof body === 'object') {
+      for (const [key, count] of Object.entries(body as Record<string, unknown>)) {
+        const [cgroup, what, value] = key.split(',');
+        const w = WHAT[Number(what)];
+        if (!/^[0-9]+$/.test(cgroup ?? '') || !w || !INT.test(value ?? '') || typeof count !== 'number')
+          continue;
+        lives.set(cgroup, [...(lives.get(cgroup) ?? []), { what: w, value: Number(value), count }]);
+      }
+      continue;
+    }
     if (!OWN.has(name) || !body || typeof body !== 'object') continue;
     for (const key of Object.keys(body)) {
       const [cgroup, nr] = key.split(',');
@@ -27,5 +54,10 @@ export function syscallsFromMaps(maps: Record<string, unknown>): SyscallEvent[] 
       byCgroup.set(cgroup, nrs);
     }
   }
-  return [...byCgroup].map(([cgroup, nrs]) => ({ cgroup, nrs }));
+  for (const c of lives.keys()) if (!byCgroup.has(c)) byCgroup.set(c, []);
+  return [...byCgroup].map(([cgroup, nrs]) => ({
+    cgroup,
+    nrs,
+    ...(lives.has(cgroup) ? { life: lives.get(cgroup) } : {}),
+  }));
 }

@@ -8,12 +8,27 @@ import {
   EV_FILTER,
   EV_FULL,
   MAP_KEYS_MAX,
+  NOT_PID_NS_INIT,
+  PID_NS_INIT,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
 
 /** The two set maps, flipped per interval: the one this recorder owns and parses. */
 export const SYSCALL_MAPS = ['@sc0', '@sc1'] as const;
+/**
+ * [cgroup, what, value] of each container's life, flipped with the sets: what is LIFE_SIGTERM (a
+ * SIGTERM one of its processes handled), LIFE_EXEC_IN (a process exec'd into it from outside) or
+ * LIFE_EXIT (its entrypoint exited; value: its exit status).
+ */
+export const SYSCALL_LIFE_MAPS = ['@sl0', '@sl1'] as const;
+export const LIFE_SIGTERM = 1;
+export const LIFE_EXEC_IN = 2;
+export const LIFE_EXIT = 3;
+const SIGTERM = 15;
+
+/** `@sl<phase>[key]++`. */
+const lifeInto = (key: string) => `if (@phase) { @sl1[${key}]++; } else { @sl0[${key}]++; }`;
 
 /**
  * The target cgroups' lifecycle (the core's part arms them into @targets); @rec holds those
@@ -25,10 +40,42 @@ export function recordingPart(t: ProgramTargets): ProgramPart {
   const begin: string[] = [];
   for (const s of t.seeds) if (s.recording) begin.push(`@rec[(uint64)${s.id}] = 1;`);
   const probes = [
+    // The cgroup's first exec is its entrypoint's (@rent marks it, for its exit). A later one by a
+    // task whose parent is outside the container, neither the entrypoint nor exec'd before, is a
+    // process the runtime exec'd into it (an exec probe, kubectl exec). Pointers compared, not
+    // cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
     [
-      `tracepoint:sched:sched_process_exec /@targets[cgroup] && !@rec[cgroup]/ {`,
-      `  @rec[cgroup] = 1;`,
-      `  printf("${EV_EXEC} %llu\\n", cgroup);`,
+      `tracepoint:sched:sched_process_exec /@targets[cgroup]/ {`,
+      `  $c = cgroup;`,
+      `  if (!@rec[$c]) {`,
+      `    @rec[$c] = 1; @rent[pid] = 1;`,
+      `    printf("${EV_EXEC} %llu\\n", $c);`,
+      `  } else {`,
+      `    if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
+      `      if (!@rent[pid] && !@rxd[pid] && ${NOT_PID_NS_INIT}) { @rxd[pid] = 1; ${lifeInto(`$c, ${LIFE_EXEC_IN}, 0`)} }`,
+      `    }`,
+      `  }`,
+      `}`,
+    ].join('\n'),
+    // Thread exits are many: the predicate is the one lookup, the rest only for a process's end.
+    [
+      `tracepoint:sched:sched_process_exit /@rec[cgroup]/ {`,
+      `  if (tid == pid) {`,
+      // The entrypoint: marked at its exec, or (running before this program, e.g. after a program
+      // switch) its pid namespace's init. Read before the exit releases the namespaces.
+      `    $e = @rent[pid] ? 1 : 0;`,
+      `    if (${PID_NS_INIT}) { $e = 1; }`,
+      `    if ($e) { $c = cgroup; $x = (int64)curtask->exit_code; ${lifeInto(`$c, ${LIFE_EXIT}, $x`)} }`,
+      `    if (@rent[pid]) { delete(@rent[pid]); }`,
+      `    if (@rxd[pid]) { delete(@rxd[pid]); }`,
+      `  }`,
+      `}`,
+    ].join('\n'),
+    // Delivered, so handled: a SIGTERM with the default action kills without being delivered (and a
+    // container's pid 1 ignores it), which the entrypoint's exit status then shows.
+    [
+      `tracepoint:signal:signal_deliver /@rec[cgroup]/ {`,
+      `  if (args->sig == ${SIGTERM}) { $c = cgroup; ${lifeInto(`$c, ${LIFE_SIGTERM}, 0`)} }`,
       `}`,
     ].join('\n'),
     // At exit, a filter is in place iff the call succeeded and the task is in filter mode (2);
@@ -36,7 +83,7 @@ export function recordingPart(t: ProgramTargets): ProgramPart {
     // libseccomp loads with seccomp(2) or, as runc 1.1's build does, prctl(PR_SET_SECCOMP).
     ...['seccomp', 'prctl'].map((call) => filterInstalled(call)),
   ];
-  return { begin, probes, end: ['clear(@rec);'] };
+  return { begin, probes, end: ['clear(@rec); clear(@rent); clear(@rxd);'] };
 }
 
 function filterInstalled(call: string): string {
@@ -44,7 +91,8 @@ function filterInstalled(call: string): string {
     `tracepoint:syscalls:sys_exit_${call} /@targets[cgroup] && !@rec[cgroup]/ {`,
     `  if (args->ret == 0) {`,
     `    if (curtask->seccomp.mode == 2) {`,
-    `      @rec[cgroup] = 1;`,
+    // The task installing the filter in a new container is its init: the entrypoint-to-be.
+    `      @rec[cgroup] = 1; @rent[pid] = 1;`,
     `      $c = cgroup; $n = (int64)args->__syscall_nr;`,
     `      ${scInsert('$c', '$n')}`,
     `      printf("${EV_FILTER} %llu\\n", $c);`,
@@ -79,8 +127,8 @@ const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull}
 export function syscallPart(): ProgramPart {
   const flip = [
     '@phase = 1 - @phase;',
-    `if (@phase) { print(@sc0); clear(@sc0); ${overflowCheck('@scn0')} } ` +
-      `else { print(@sc1); clear(@sc1); ${overflowCheck('@scn1')} }`,
+    `if (@phase) { print(@sc0); clear(@sc0); ${overflowCheck('@scn0')} print(@sl0); clear(@sl0); } ` +
+      `else { print(@sc1); clear(@sc1); ${overflowCheck('@scn1')} print(@sl1); clear(@sl1); }`,
   ];
   return {
     begin: ['@phase = 0;'],
@@ -95,6 +143,7 @@ export function syscallPart(): ProgramPart {
     interval: flip,
     end: [
       'print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);',
+      'print(@sl0); print(@sl1); clear(@sl0); clear(@sl1);',
       // Either phase, unprinted until now, may have overflowed too.
       `if (${overflowed('@scn0')} || ${overflowed('@scn1')}) { ${sayFull} }`,
       'clear(@scn0); clear(@scn1);',

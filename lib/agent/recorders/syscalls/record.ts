@@ -3,38 +3,60 @@
  * per container instance. Sets, so repeats (an interval printed twice at a program switch, a
  * restart's replay) change nothing. Pure bookkeeping.
  */
-import type { ContainerRecord, NodeRecord } from '../../../session/types';
+import type { ContainerLife, ContainerRecord, NodeRecord } from '../../../session/types';
 import type { ContainerInfo, SessionRecorder } from '../../core/recorder';
-import type { SyscallEvent } from './parse';
+import type { LifeEvent, SyscallEvent } from './parse';
+
+/** Life events added to what a container's life showed so far. */
+function lived(life: ContainerLife | undefined, events: readonly LifeEvent[]): ContainerLife | undefined {
+  if (!events.length) return life;
+  const out: ContainerLife = { execProcesses: 0, sigterms: 0, ...life };
+  for (const e of events) {
+    if (e.what === 'execIn') out.execProcesses += e.count;
+    else if (e.what === 'sigterm') out.sigterms += e.count;
+    else out.entrypointExit = e.value;
+  }
+  return out;
+}
 
 export class SyscallRecords implements SessionRecorder<SyscallEvent> {
   private readonly byCgroup = new Map<string, Set<number>>();
   private readonly byContainer = new Map<string, number[]>();
+  private readonly lifeByCgroup = new Map<string, LifeEvent[]>();
+  private readonly lifeByContainer = new Map<string, ContainerLife>();
 
   /** Picks up what this node's agent wrote before a restart, so nothing flushed is lost. */
   constructor(previous?: Pick<NodeRecord, 'containers'>) {
-    for (const c of previous?.containers ?? []) this.byContainer.set(c.containerID, [...(c.syscalls ?? [])]);
+    for (const c of previous?.containers ?? []) {
+      this.byContainer.set(c.containerID, [...(c.syscalls ?? [])]);
+      if (c.life) this.lifeByContainer.set(c.containerID, { ...c.life });
+    }
   }
 
   add(events: readonly SyscallEvent[]): void {
-    for (const { cgroup, nrs } of events) {
+    for (const { cgroup, nrs, life } of events) {
       let set = this.byCgroup.get(cgroup);
       if (!set) this.byCgroup.set(cgroup, (set = new Set()));
       for (const n of nrs) set.add(n);
+      if (life?.length) this.lifeByCgroup.set(cgroup, [...(this.lifeByCgroup.get(cgroup) ?? []), ...life]);
     }
   }
 
   pendingCgroups(): string[] {
-    return [...this.byCgroup].filter(([, s]) => s.size).map(([c]) => c);
+    return [...this.byCgroup].filter(([c, s]) => s.size || this.lifeByCgroup.has(c)).map(([c]) => c);
   }
 
   drop(cgroup: string): void {
     this.byCgroup.delete(cgroup);
+    this.lifeByCgroup.delete(cgroup);
   }
 
   settle(cgroup: string, who: ContainerInfo): void {
     const set = this.byCgroup.get(cgroup);
     this.byCgroup.delete(cgroup);
+    const life = lived(this.lifeByContainer.get(who.containerID), this.lifeByCgroup.get(cgroup) ?? []);
+    this.lifeByCgroup.delete(cgroup);
+    if (life) this.lifeByContainer.set(who.containerID, life);
     const had = this.byContainer.get(who.containerID) ?? [];
     this.byContainer.set(
       who.containerID,
@@ -43,7 +65,11 @@ export class SyscallRecords implements SessionRecorder<SyscallEvent> {
   }
 
   /** Every container of a seccomp session has its numbers, none (yet) included. */
-  container(containerID: string): Pick<ContainerRecord, 'syscalls'> {
-    return { syscalls: [...(this.byContainer.get(containerID) ?? [])] };
+  container(containerID: string): Pick<ContainerRecord, 'syscalls' | 'life'> {
+    const life = this.lifeByContainer.get(containerID);
+    return {
+      syscalls: [...(this.byContainer.get(containerID) ?? [])],
+      ...(life ? { life: { ...life } } : {}),
+    };
   }
 }

@@ -2,5 +2,13 @@
 export const syscallsSchema = {
   container: {
     syscalls: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 4095 }, maxItems: 4096 },
+    life: {
+      type: 'object',
+      properties: {
+        execProcesses: { type: 'integer' },
+        sigterms: { type: 'integer' },
+        entrypointExit: { type: 'integer', format: 'int64' },
+      },
+    },
   },
 };

@@ -11,6 +11,8 @@ declare module '../../../session/types' {
   interface ContainerRecord {
     /** Seccomp sessions: raw syscall numbers of the node's architecture, sorted and unique. */
     syscalls?: number[];
+    /** Seccomp sessions: what of its life was seen besides its start. */
+    life?: ContainerLife;
   }
 }
 

@@ -104,7 +104,8 @@ describe("the runtime's start of an exec'd process", () => {
     // entrypoint nor past its own exec.
     expect(body('tracepoint:syscalls:sys_exit_setuid ')).toContain(
       'if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {\n' +
-        '      if (!@cent[pid] && !@cxd[pid]) { $rt = 1; }',
+        '      if (!@cent[pid] && !@cxd[pid] && ' +
+        '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper != (uint64)curtask) { $rt = 1; }',
     );
   });
 
@@ -116,8 +117,8 @@ describe("the runtime's start of an exec'd process", () => {
     expect(exec).toMatch(/@cred1\[\$c, [^\]]*, 0\]\+\+;/);
     // The marks leave with their process.
     expect(body('tracepoint:sched:sched_process_exit ')).toContain(
-      'if (tid == pid) {\n    if (@cent[pid]) { $c = cgroup; $x = (int64)curtask->exit_code; ' +
-        'if (@cphase) { @life1[$c, 3, $x]++; } else { @life0[$c, 3, $x]++; } delete(@cent[pid]); }',
+      'if (tid == pid) {\n    $e = @cent[pid] ? 1 : 0; ' +
+        'if ((uint64)curtask->nsproxy->pid_ns_for_children->child_reaper == (uint64)curtask) { $e = 1; }',
     );
   });
 });

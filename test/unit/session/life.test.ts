@@ -1,13 +1,17 @@
-import { missedLife } from '../../../lib/securitycontext/life';
+import { execProbesOf, missedLife as missed } from '../../../lib/session/life';
 import type { ContainerSpec } from '../../../lib/securitycontext/types';
-import * as f from './fixtures';
+import * as f from '../securitycontext/fixtures';
 
-const probed: ContainerSpec = { name: 'app', readinessProbe: { exec: { command: ['pg_isready'] } } };
+const spec: ContainerSpec = { name: 'app', readinessProbe: { exec: { command: ['pg_isready'] } } };
+const probed = execProbesOf(spec);
+const TERMS = { result: 'advice', shutdownNeeds: 'CAP_KILL' };
+const missedLife = (records: Parameters<typeof missed>[0], probes: string[] = []) =>
+  missed(records, probes, TERMS);
 const withLife = (life: NonNullable<typeof f.nginxRoot.life>) => ({ ...f.nginxRoot, life });
 
 describe("a container's life as recorded", () => {
   test('start-up seen, nothing else: shutdown not observed, and what that risks', () => {
-    const missed = missedLife([f.nginxRoot], { name: 'nginx' });
+    const missed = missedLife([f.nginxRoot]);
     expect(missed).toHaveLength(1);
     expect(missed[0]).toMatch(
       /^shutdown \(SIGTERM to exit\) not observed: no instance stopped while traced;/,
@@ -16,21 +20,17 @@ describe("a container's life as recorded", () => {
   });
 
   test('a handled SIGTERM then exit 0, or death by SIGTERM itself: the whole life', () => {
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 0 })], undefined)).toEqual(
-      [],
-    );
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 15 })], undefined)).toEqual(
-      [],
-    );
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 0 })])).toEqual([]);
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 15 })])).toEqual([]);
   });
 
   test('SIGKILLed (grace period out, or --grace-period=0), or exited by itself: said so', () => {
-    expect(
-      missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 9 })], undefined)[0],
-    ).toContain('its entrypoint was SIGKILLed');
-    expect(
-      missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 1 << 8 })], undefined)[0],
-    ).toContain('exited without a SIGTERM');
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 9 })])[0]).toContain(
+      'its entrypoint was SIGKILLed',
+    );
+    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 1 << 8 })])[0]).toContain(
+      'exited without a SIGTERM',
+    );
   });
 
   test('an exec probe in the spec that never ran while traced is named; one that ran is not', () => {
@@ -44,8 +44,8 @@ describe("a container's life as recorded", () => {
   });
 
   test('a container already running when the session started: its start-up is named; a replica rolled out speaks for it', () => {
-    expect(missedLife([f.redisLate], undefined)[0]).toMatch(/^start-up not observed/);
+    expect(missedLife([f.redisLate])[0]).toMatch(/^start-up not observed/);
     const rolled = { ...f.redisReplicas[1], life: { execProcesses: 0, sigterms: 1, entrypointExit: 0 } };
-    expect(missedLife([f.redisLate, rolled], undefined)).toEqual([]);
+    expect(missedLife([f.redisLate, rolled])).toEqual([]);
   });
 });
