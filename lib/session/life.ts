@@ -1,6 +1,6 @@
 /**
  * What of a container's life a session saw: its start-up, the processes exec'd into it (exec
- * probes, kubectl exec) and its shutdown (SIGTERM to exit). A recording that missed one of them
+ * probes, kubectl exec) and its shutdown (SIGTERM, or the image's STOPSIGNAL, to exit). A recording that missed one of them
  * misses what that part of the life needs: a profile or advice without a shutdown path can leave
  * every pod waiting out its grace period. Pure: records and the container's exec probes in, what
  * was missed out.
@@ -8,7 +8,8 @@
 import type { ContainerLife } from './types';
 
 const SIGKILL = 9;
-const SIGTERM = 15;
+/** SIGTERM, or an image's STOPSIGNAL (as the agent counts them: lib/agent/core/program.ts). */
+const STOP_SIGNALS = new Set([1, 2, 3, 15, 28]);
 
 /** The probes of a container's spec that run a command in it. */
 export const execProbesOf = (
@@ -56,16 +57,16 @@ export function missedLife(
     const x = r.life?.entrypointExit;
     if (x === undefined) return false;
     const signal = x & 0x7f;
-    return signal === SIGTERM || (signal === 0 && (r.life?.sigterms ?? 0) > 0);
+    return STOP_SIGNALS.has(signal) || (signal === 0 && (r.life?.stopSignals ?? 0) > 0);
   });
   if (!graceful) {
     const why = !exits.length
       ? 'no instance stopped while traced'
       : exits.some((x) => (x & 0x7f) === SIGKILL)
         ? 'its entrypoint was SIGKILLed (its grace period ran out, or it was deleted with --grace-period=0)'
-        : 'its entrypoint exited without a SIGTERM (by itself, before stop)';
+        : 'its entrypoint exited without a stop signal (by itself, before stop)';
     out.push(
-      `shutdown (SIGTERM to exit) not observed: ${why}; ${terms.result === 'advice' ? 'advice' : `a ${terms.result}`} ` +
+      `shutdown (stop signal to exit) not observed: ${why}; ${terms.result === 'advice' ? 'advice' : `a ${terms.result}`} ` +
         'without its shutdown path can make every pod wait out its grace period and be SIGKILLed ' +
         `(a server that signals its workers needs ${terms.shutdownNeeds}); ` +
         'roll the pods out while tracing (kubectl rollout restart) to record it',

@@ -445,11 +445,11 @@ d('bpftrace engine (real kernel)', () => {
     ]);
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'portStart', portStart: start }));
     // Its life: the SIGTERM it handled, and its entrypoint's exit status (code 3, no signal).
-    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'sigterm' }));
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'stopSignal' }));
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 3 << 8 }));
     // The seccomp recorder sees the same life.
     const life = lives.filter((x) => x.cgroup === cg).flatMap((x) => x.life ?? []);
-    expect(life).toContainEqual(expect.objectContaining({ what: 'sigterm' }));
+    expect(life).toContainEqual(expect.objectContaining({ what: 'stopSignal' }));
     expect(life).toContainEqual(expect.objectContaining({ what: 'exit', value: 3 << 8 }));
     expect(run.stderr).toBe('');
   });

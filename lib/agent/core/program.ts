@@ -30,6 +30,14 @@ export const EV_EXEC = 'harden:exec';
  * exit releases the task's namespaces (trace_sched_process_exit comes first).
  */
 export const PID_NS_INIT = '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper == (uint64)curtask';
+/**
+ * Signals a container is stopped with: SIGTERM, or the image's STOPSIGNAL (nginx SIGQUIT, httpd
+ * SIGWINCH, some SIGINT or SIGHUP). The agent cannot see the image's choice: any of them, sent
+ * with kill() (si_code SI_USER, 0), counts as a stop.
+ */
+export const STOP_SIGNALS = [1, 2, 3, 15, 28] as const;
+/** A bpftrace condition: the delivered signal (signal:signal_deliver's args) is a stop signal sent with kill(). */
+export const IS_STOP_SIGNAL = `args->code == 0 && (${STOP_SIGNALS.map((n) => `args->sig == ${n}`).join(' || ')})`;
 export const NOT_PID_NS_INIT =
   '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper != (uint64)curtask';
 export const EV_FILTER = 'harden:filter';

@@ -256,7 +256,7 @@ describe('seccomp stop', () => {
   test('a shutdown not seen is named with its risk; --require-full-life then prints nothing and keeps the session', async () => {
     const c = await started();
     const named =
-      'warning: web/nginx: shutdown (SIGTERM to exit) not observed: no instance stopped while traced; a profile without its shutdown path';
+      'warning: web/nginx: shutdown (stop signal to exit) not observed: no instance stopped while traced; a profile without its shutdown path';
     const refused = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--require-full-life'], c);
     expect(refused.code).toBe(1);
     expect(refused.out).toBe('');
@@ -267,7 +267,7 @@ describe('seccomp stop', () => {
   });
 
   test('a whole life (rolled out while traced): no warning, and --require-full-life prints the profile', async () => {
-    const c = await started({ life: { execProcesses: 0, sigterms: 1, entrypointExit: 0 } });
+    const c = await started({ life: { execProcesses: 0, stopSignals: 1, entrypointExit: 0 } });
     const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--require-full-life'], c);
     expect(r.code).toBe(0);
     expect(r.err).not.toContain('not observed');

@@ -96,7 +96,7 @@ describe('kubectl harden securitycontext', () => {
   test('stop names what of the life was not seen; --require-full-life then refuses and keeps the session', async () => {
     const c = await started([f.nginxRoot]);
     const shutdown =
-      'warning: deployment/web/nginx: shutdown (SIGTERM to exit) not observed: no instance stopped while traced';
+      'warning: deployment/web/nginx: shutdown (stop signal to exit) not observed: no instance stopped while traced';
     const refused = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--require-full-life'], c);
     expect(refused.code).toBe(1);
     expect(refused.out).toBe('');
@@ -114,7 +114,9 @@ describe('kubectl harden securitycontext', () => {
   });
 
   test('a whole life recorded: --require-full-life prints the advice', async () => {
-    const c = await started([{ ...f.nginxRoot, life: { execProcesses: 0, sigterms: 2, entrypointExit: 0 } }]);
+    const c = await started([
+      { ...f.nginxRoot, life: { execProcesses: 0, stopSignals: 2, entrypointExit: 0 } },
+    ]);
     const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--require-full-life'], c);
     expect(r.code).toBe(0);
     expect(r.err).not.toContain('not observed');

@@ -14,27 +14,31 @@ describe("a container's life as recorded", () => {
     const missed = missedLife([f.nginxRoot]);
     expect(missed).toHaveLength(1);
     expect(missed[0]).toMatch(
-      /^shutdown \(SIGTERM to exit\) not observed: no instance stopped while traced;/,
+      /^shutdown \(stop signal to exit\) not observed: no instance stopped while traced;/,
     );
     expect(missed[0]).toContain('wait out its grace period');
   });
 
+  test("the image's STOPSIGNAL (nginx: SIGQUIT) ends it: a whole life too", () => {
+    expect(missedLife([withLife({ execProcesses: 0, stopSignals: 0, entrypointExit: 3 })])).toEqual([]);
+  });
+
   test('a handled SIGTERM then exit 0, or death by SIGTERM itself: the whole life', () => {
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 0 })])).toEqual([]);
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 15 })])).toEqual([]);
+    expect(missedLife([withLife({ execProcesses: 0, stopSignals: 1, entrypointExit: 0 })])).toEqual([]);
+    expect(missedLife([withLife({ execProcesses: 0, stopSignals: 0, entrypointExit: 15 })])).toEqual([]);
   });
 
   test('SIGKILLed (grace period out, or --grace-period=0), or exited by itself: said so', () => {
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 1, entrypointExit: 9 })])[0]).toContain(
+    expect(missedLife([withLife({ execProcesses: 0, stopSignals: 1, entrypointExit: 9 })])[0]).toContain(
       'its entrypoint was SIGKILLed',
     );
-    expect(missedLife([withLife({ execProcesses: 0, sigterms: 0, entrypointExit: 1 << 8 })])[0]).toContain(
-      'exited without a SIGTERM',
+    expect(missedLife([withLife({ execProcesses: 0, stopSignals: 0, entrypointExit: 1 << 8 })])[0]).toContain(
+      'exited without a stop signal',
     );
   });
 
   test('an exec probe in the spec that never ran while traced is named; one that ran is not', () => {
-    const full = { execProcesses: 0, sigterms: 0, entrypointExit: 15 };
+    const full = { execProcesses: 0, stopSignals: 0, entrypointExit: 15 };
     expect(missedLife([withLife(full)], probed)).toEqual([
       expect.stringContaining(
         "its readinessProbe runs a command in the container, but no process exec'd into it",
@@ -45,7 +49,7 @@ describe("a container's life as recorded", () => {
 
   test('a container already running when the session started: its start-up is named; a replica rolled out speaks for it', () => {
     expect(missedLife([f.redisLate])[0]).toMatch(/^start-up not observed/);
-    const rolled = { ...f.redisReplicas[1], life: { execProcesses: 0, sigterms: 1, entrypointExit: 0 } };
+    const rolled = { ...f.redisReplicas[1], life: { execProcesses: 0, stopSignals: 1, entrypointExit: 0 } };
     expect(missedLife([f.redisLate, rolled])).toEqual([]);
   });
 });

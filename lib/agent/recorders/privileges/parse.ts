@@ -9,7 +9,7 @@
  */
 import { syscallName, type NodeArch } from '../../../seccomp/names';
 import { kindsOfMaps } from '../../core/program';
-import { CAPS_MAPS, LIFE_EXEC_IN, LIFE_EXIT, LIFE_SIGTERM, type CapsMapKind } from './program';
+import { CAPS_MAPS, LIFE_EXEC_IN, LIFE_EXIT, LIFE_STOP_SIGNAL, type CapsMapKind } from './program';
 
 /** Linux capability numbers → names (include/uapi/linux/capability.h). */
 export const CAPABILITIES = [
@@ -94,7 +94,7 @@ type CgroupEvent = { cgroup: string; count: number } & (
   /** The ip_unprivileged_port_start of the network namespace an exec ran in. */
   | { kind: 'portStart'; portStart: number }
   /** The container's life: a SIGTERM handled, a process exec'd into it, its entrypoint's exit status. */
-  | { kind: 'life'; what: 'sigterm' | 'execIn' | 'exit'; value: number }
+  | { kind: 'life'; what: 'stopSignal' | 'execIn' | 'exit'; value: number }
 );
 
 const KIND_OF_MAP = kindsOfMaps(CAPS_MAPS);
@@ -177,8 +177,8 @@ function event(kind: CapsMapKind, key: string, count: number): PrivilegeEvent | 
   if (kind === 'life' && f.length === 3) {
     const [what, value] = f.slice(1).map(int);
     const name =
-      what === LIFE_SIGTERM
-        ? 'sigterm'
+      what === LIFE_STOP_SIGNAL
+        ? 'stopSignal'
         : what === LIFE_EXEC_IN
           ? 'execIn'
           : what === LIFE_EXIT

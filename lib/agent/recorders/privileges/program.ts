@@ -33,6 +33,7 @@ import type { NodeArch } from '../../../seccomp/names';
 import {
   EV_EXEC,
   flippedMaps,
+  IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
   PID_NS_INIT,
   type ProgramPart,
@@ -68,7 +69,7 @@ export const CAPS_MAPS = {
   /** [cgroup, ip_unprivileged_port_start] of the network namespace each exec ran in */
   portStart: ['@pstart0', '@pstart1'],
   /**
-   * [cgroup, what, value]: the container's life as seen. what: LIFE_SIGTERM (a SIGTERM delivered
+   * [cgroup, what, value]: the container's life as seen. what: LIFE_STOP_SIGNAL (a stop signal delivered
    * to one of its processes, value 0), LIFE_EXEC_IN (a process exec'd into it from outside, value
    * 0), LIFE_EXIT (its entrypoint exited, value: its exit status, the signal in the low 7 bits).
    */
@@ -80,10 +81,9 @@ const PHASE = '@cphase';
 /** Recording cgroups: from their entrypoint's exec (what runc does before is not the workload's). */
 const REC = '@crec';
 const AT_FDCWD = -100;
-export const LIFE_SIGTERM = 1;
+export const LIFE_STOP_SIGNAL = 1;
 export const LIFE_EXEC_IN = 2;
 export const LIFE_EXIT = 3;
-const SIGTERM = 15;
 /** Processes (tgid) whose exec started their cgroup's recording: the containers' entrypoints. */
 const ENTRY = '@cent';
 /** Processes the runtime exec'd into a recording container that have reached their own exec. */
@@ -479,10 +479,10 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
     ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
     ...bindProbes(),
-    // Delivered, so handled: a SIGTERM with the default action kills without being delivered
+    // Delivered, so handled: a stop signal with the default action kills without being delivered
     // (and a container's pid 1 ignores it), which the entrypoint's exit status then shows.
     probe(`tracepoint:signal:signal_deliver /${REC}[cgroup]/`, [
-      `if (args->sig == ${SIGTERM}) { $c = cgroup; ${countInto('life', `$c, ${LIFE_SIGTERM}, 0`)} }`,
+      `if (${IS_STOP_SIGNAL}) { $c = cgroup; ${countInto('life', `$c, ${LIFE_STOP_SIGNAL}, 0`)} }`,
     ]),
   ];
   return {

@@ -235,9 +235,9 @@ export class PrivilegeTable implements SessionRecorder<PrivilegeEvent> {
         rec.unprivilegedPortStart = Math.max(rec.unprivilegedPortStart ?? e.portStart, e.portStart);
         return;
       case 'life': {
-        const life = (rec.life ??= { execProcesses: 0, sigterms: 0 });
+        const life = (rec.life ??= { execProcesses: 0, stopSignals: 0 });
         if (e.what === 'execIn') life.execProcesses += count;
-        else if (e.what === 'sigterm') life.sigterms += count;
+        else if (e.what === 'stopSignal') life.stopSignals += count;
         else life.entrypointExit = e.value;
         return;
       }

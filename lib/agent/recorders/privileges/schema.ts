@@ -62,7 +62,7 @@ const privilege = {
     unprivilegedPortStart: int,
     life: {
       type: 'object',
-      properties: { execProcesses: int, sigterms: int, entrypointExit: signedInt },
+      properties: { execProcesses: int, stopSignals: int, entrypointExit: signedInt },
     },
     truncated: bool,
     truncatedLists: { type: 'array', items: { type: 'string', enum: [...PRIVILEGE_LISTS] }, maxItems: 16 },

@@ -3,11 +3,11 @@
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}
  * → the numbers each cgroup made in the interval. Pure, so it is tested on captured output.
  */
-import { LIFE_EXEC_IN, LIFE_EXIT, LIFE_SIGTERM, SYSCALL_LIFE_MAPS, SYSCALL_MAPS } from './program';
+import { LIFE_EXEC_IN, LIFE_EXIT, LIFE_STOP_SIGNAL, SYSCALL_LIFE_MAPS, SYSCALL_MAPS } from './program';
 
 /** What of a container's life a cgroup showed in an interval (see ContainerLife). */
 export interface LifeEvent {
-  what: 'sigterm' | 'execIn' | 'exit';
+  what: 'stopSignal' | 'execIn' | 'exit';
   value: number;
   count: number;
 }
@@ -23,7 +23,7 @@ export interface SyscallEvent {
 const OWN = new Set<string>(SYSCALL_MAPS);
 const LIFE = new Set<string>(SYSCALL_LIFE_MAPS);
 const WHAT: Record<number, LifeEvent['what']> = {
-  [LIFE_SIGTERM]: 'sigterm',
+  [LIFE_STOP_SIGNAL]: 'stopSignal',
   [LIFE_EXEC_IN]: 'execIn',
   [LIFE_EXIT]: 'exit',
 };

@@ -8,6 +8,7 @@ import {
   EV_FILTER,
   EV_FULL,
   MAP_KEYS_MAX,
+  IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
   PID_NS_INIT,
   type ProgramPart,
@@ -17,15 +18,14 @@ import {
 /** The two set maps, flipped per interval: the one this recorder owns and parses. */
 export const SYSCALL_MAPS = ['@sc0', '@sc1'] as const;
 /**
- * [cgroup, what, value] of each container's life, flipped with the sets: what is LIFE_SIGTERM (a
- * SIGTERM one of its processes handled), LIFE_EXEC_IN (a process exec'd into it from outside) or
+ * [cgroup, what, value] of each container's life, flipped with the sets: what is LIFE_STOP_SIGNAL (a
+ * stop signal one of its processes handled), LIFE_EXEC_IN (a process exec'd into it from outside) or
  * LIFE_EXIT (its entrypoint exited; value: its exit status).
  */
 export const SYSCALL_LIFE_MAPS = ['@sl0', '@sl1'] as const;
-export const LIFE_SIGTERM = 1;
+export const LIFE_STOP_SIGNAL = 1;
 export const LIFE_EXEC_IN = 2;
 export const LIFE_EXIT = 3;
-const SIGTERM = 15;
 
 /** `@sl<phase>[key]++`. */
 const lifeInto = (key: string) => `if (@phase) { @sl1[${key}]++; } else { @sl0[${key}]++; }`;
@@ -71,11 +71,11 @@ export function recordingPart(t: ProgramTargets): ProgramPart {
       `  }`,
       `}`,
     ].join('\n'),
-    // Delivered, so handled: a SIGTERM with the default action kills without being delivered (and a
+    // Delivered, so handled: a stop signal with the default action kills without being delivered (and a
     // container's pid 1 ignores it), which the entrypoint's exit status then shows.
     [
       `tracepoint:signal:signal_deliver /@rec[cgroup]/ {`,
-      `  if (args->sig == ${SIGTERM}) { $c = cgroup; ${lifeInto(`$c, ${LIFE_SIGTERM}, 0`)} }`,
+      `  if (${IS_STOP_SIGNAL}) { $c = cgroup; ${lifeInto(`$c, ${LIFE_STOP_SIGNAL}, 0`)} }`,
       `}`,
     ].join('\n'),
     // At exit, a filter is in place iff the call succeeded and the task is in filter mode (2);

@@ -10,10 +10,10 @@ import type { LifeEvent, SyscallEvent } from './parse';
 /** Life events added to what a container's life showed so far. */
 function lived(life: ContainerLife | undefined, events: readonly LifeEvent[]): ContainerLife | undefined {
   if (!events.length) return life;
-  const out: ContainerLife = { execProcesses: 0, sigterms: 0, ...life };
+  const out: ContainerLife = { execProcesses: 0, stopSignals: 0, ...life };
   for (const e of events) {
     if (e.what === 'execIn') out.execProcesses += e.count;
-    else if (e.what === 'sigterm') out.sigterms += e.count;
+    else if (e.what === 'stopSignal') out.stopSignals += e.count;
     else out.entrypointExit = e.value;
   }
   return out;

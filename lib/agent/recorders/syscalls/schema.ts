@@ -6,7 +6,7 @@ export const syscallsSchema = {
       type: 'object',
       properties: {
         execProcesses: { type: 'integer' },
-        sigterms: { type: 'integer' },
+        stopSignals: { type: 'integer' },
         entrypointExit: { type: 'integer', format: 'int64' },
       },
     },

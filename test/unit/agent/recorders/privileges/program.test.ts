@@ -145,9 +145,10 @@ describe("the container's life", () => {
   const text = program('amd64');
   const body = (head: string) => text.slice(text.indexOf(head), text.indexOf('\n}', text.indexOf(head)));
 
-  test("a SIGTERM its processes handle, and each process exec'd into it from outside, are counted", () => {
+  test("a stop signal (SIGTERM or the image's STOPSIGNAL, sent with kill()) handled, and each process exec'd into it, are counted", () => {
     expect(body('tracepoint:signal:signal_deliver ')).toContain(
-      'if (args->sig == 15) { $c = cgroup; if (@cphase) { @life1[$c, 1, 0]++; }',
+      'if (args->code == 0 && (args->sig == 1 || args->sig == 2 || args->sig == 3 || args->sig == 15 || args->sig == 28)) ' +
+        '{ $c = cgroup; if (@cphase) { @life1[$c, 1, 0]++; }',
     );
     expect(body('tracepoint:sched:sched_process_exec ')).toContain(
       'if ($rt) { @cxd[pid] = 1; if (@cphase) { @life1[$c, 2, 0]++; }',

@@ -21,7 +21,7 @@ describe("a seccomp session's record of the container's life", () => {
         cgroup: '7',
         nrs: [0],
         life: [
-          { what: 'sigterm', value: 0, count: 2 },
+          { what: 'stopSignal', value: 0, count: 2 },
           { what: 'execIn', value: 0, count: 3 },
         ],
       },
@@ -39,7 +39,7 @@ describe("a seccomp session's record of the container's life", () => {
     second.settle('9', who);
     expect(second.container('id')).toEqual({
       syscalls: [],
-      life: { execProcesses: 1, sigterms: 1, entrypointExit: 15 },
+      life: { execProcesses: 1, stopSignals: 1, entrypointExit: 15 },
     });
   });
 });
