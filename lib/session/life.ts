@@ -1,9 +1,9 @@
 /**
  * What of a container's life a session saw: its start-up, the processes exec'd into it (exec
- * probes, kubectl exec) and its shutdown (SIGTERM, or the image's STOPSIGNAL, to exit). A recording that missed one of them
- * misses what that part of the life needs: a profile or advice without a shutdown path can leave
- * every pod waiting out its grace period. Pure: records and the container's exec probes in, what
- * was missed out.
+ * probes, kubectl exec) and its shutdown (SIGTERM, or the image's STOPSIGNAL, to exit). A
+ * recording that missed one of them misses what that part of the life needs: a profile or advice
+ * without a shutdown path can leave every pod waiting out its grace period. Pure: records and the
+ * container's exec probes in, what was missed out.
  */
 import type { ContainerLife } from './types';
 

@@ -82,9 +82,9 @@ export const MAX_GAPS = 16;
 
 /**
  * What of a container's life a session saw besides its start (recordedFromStart): processes
- * exec'd into it from outside (exec probes, kubectl exec), stop signals its processes handled (SIGTERM, or the image's STOPSIGNAL), and its
- * entrypoint's exit status (wait status: the signal that ended it in the low 7 bits, else the exit
- * code << 8). Absent: none of it was seen.
+ * exec'd into it from outside (exec probes, kubectl exec), stop signals its processes handled
+ * (SIGTERM, or the image's STOPSIGNAL), and its entrypoint's exit status (wait status: the signal
+ * that ended it in the low 7 bits, else the exit code << 8). Absent: none of it was seen.
  */
 export interface ContainerLife {
   execProcesses: number;

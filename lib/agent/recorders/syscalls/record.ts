@@ -1,7 +1,8 @@
 /**
  * One seccomp session's syscall numbers on this node: by cgroup until the container is known, then
  * per container instance. Sets, so repeats (an interval printed twice at a program switch, a
- * restart's replay) change nothing. Pure bookkeeping.
+ * restart's replay) change nothing; of the container's life only the counts may grow by a repeat.
+ * Pure bookkeeping.
  */
 import type { ContainerLife, ContainerRecord, NodeRecord } from '../../../session/types';
 import type { ContainerInfo, SessionRecorder } from '../../core/recorder';
