@@ -20,7 +20,7 @@ import type { SyscallEvent } from '../../lib/agent/recorders/syscalls/parse';
 import type { Pod } from '../../lib/kube/objects';
 import { syscallName } from '../../lib/seccomp/names';
 import type { SessionType } from '../../lib/session/types';
-import { EXEC_PATH, POD_IP, TCP_PORT, UDP_PORT, type ProgramRecord } from './protocol';
+import { CHOWN_PATH, POD_IP, TCP_PORT, UDP_PORT, type ProgramRecord } from './protocol';
 
 /** Debian's kernels, oldest first: each suite's linux-image-amd64 is resolved to its newest ABI. */
 export const KERNELS: readonly { suite: string; debian: string }[] = [
@@ -207,7 +207,12 @@ const CHECKS: Partial<Record<SessionType, (events: Attributed[], cgroup: string 
     };
     capCheck(0, 'CAP_CHOWN', CHOWN);
     capCheck(10, 'CAP_NET_BIND_SERVICE', ['bind']);
-    if (!mine.some((e) => e.kind === 'exec' && e.path === EXEC_PATH)) out.push(`no exec of ${EXEC_PATH}`);
+    // Credentials are recorded at every exec (an exec's own record only when it gains privileges).
+    if (!mine.some((e) => e.kind === 'cred' && e.euid === 0)) out.push('no credentials recorded at the exec');
+    const chownWrite = mine.some(
+      (e) => e.kind === 'write' && e.path === CHOWN_PATH && CHOWN.includes(names([e.nr])[0]),
+    );
+    if (!chownWrite) out.push(`no chown of ${CHOWN_PATH} among the writes`);
     return out;
   },
 };

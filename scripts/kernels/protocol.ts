@@ -13,6 +13,7 @@ export const POD_IP = '127.0.0.2';
 export const TCP_PORT = 80;
 export const UDP_PORT = 5353;
 export const CHOWN_UID = 1000;
+export const CHOWN_PATH = '/tmp/matrix-chown';
 export const EXEC_PATH = '/usr/bin/true';
 
 export interface GuestProgram {

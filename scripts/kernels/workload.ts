@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { CHOWN_UID, EXEC_PATH, POD_IP, TCP_PORT, UDP_PORT } from './protocol';
+import { CHOWN_PATH, CHOWN_UID, EXEC_PATH, POD_IP, TCP_PORT, UDP_PORT } from './protocol';
 
 const did: string[] = [];
 
@@ -46,7 +46,7 @@ function udp(): Promise<void> {
 }
 
 async function main() {
-  const file = '/tmp/matrix-chown';
+  const file = CHOWN_PATH;
   fs.writeFileSync(file, 'x');
   fs.chownSync(file, CHOWN_UID, CHOWN_UID);
   did.push('chown');
