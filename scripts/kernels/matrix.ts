@@ -112,6 +112,7 @@ function kernelOf(suite: string): { abi: string; vmlinuz: string } {
   if (!abi) throw new Error(`${suite}: linux-image-amd64 names no linux-image-<abi>`);
   const out = path.join(dir, abi);
   if (!fs.existsSync(path.join(out, 'vmlinuz'))) {
+    fs.mkdirSync(dir, { recursive: true });
     const tmp = fs.mkdtempSync(path.join(dir, '.fetch-'));
     try {
       // From 6.16 on, linux-image-<abi> is a metapackage and the image is in linux-binary-<abi>.
