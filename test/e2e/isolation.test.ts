@@ -22,6 +22,8 @@ import {
 secctxHooks();
 
 const PROBE = 'tracepoint:capability:cap_capable';
+// The kprobe routes' probes too: on a kernel with kprobes (users' nodes, CI runners) they would serve.
+const DENIED = [PROBE, 'kprobe:cap_capable', 'kretprobe:cap_capable'];
 const KERNEL = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
 
 interface NodeStatus {
@@ -58,7 +60,7 @@ describe('a kind of session the kernel cannot serve, on the real node', () => {
 
   test('deny-listed: securitycontext refused, naming node, kernel and probe; seccomp on the same pod records', async () => {
     ({ advice: before } = await traceAndAdvise(NGINX));
-    await denyProbes(PROBE);
+    await denyProbes(DENIED.join(','));
     const status = await nodeStatus();
     expect(status.kernel).toBe(KERNEL);
     expect(status.serves.map((s) => s.type)).toEqual(['seccomp', 'network']);
@@ -66,9 +68,13 @@ describe('a kind of session the kernel cannot serve, on the real node', () => {
       {
         type: 'capabilities',
         reason: 'KernelUnsupported',
-        message: `node "${status.node}" (Linux ${KERNEL}, amd64) cannot record capabilities sessions: its tracepoint route needs ${PROBE} (deny-listed by HARDEN_AGENT_DENY_PROBES)`,
+        message: expect.stringContaining(
+          `node "${status.node}" (Linux ${KERNEL}, amd64) cannot record capabilities sessions: its tracepoint route needs ${PROBE} (deny-listed by HARDEN_AGENT_DENY_PROBES); its kprobe route needs kprobe:cap_capable (`,
+        ),
       },
     ]);
+    const [refusal] = status.refuses;
+    expect(refusal.message).toContain('its kprobe-cap2 route needs');
 
     const pod = await podOf(NGINX);
     const t0 = Date.now();

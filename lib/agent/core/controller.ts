@@ -89,6 +89,11 @@ interface Tracked {
   nodeGaps: Gap[];
   /** The previous agent's last write, when this agent took the session over: a gap until traced again. */
   resumeFrom?: string;
+  /**
+   * Since when it has been recording on this node (ms; 0: since before this agent). Before that its
+   * client was still waiting for Tracing, so an untraced interval then is no gap of the session's.
+   */
+  tracedFrom?: number;
 }
 
 export class Controller {
@@ -254,6 +259,7 @@ export class Controller {
       // An earlier agent was tracing this session here: from its last write until this agent
       // traces again, nothing was.
       resumeFrom: previous && !previous.final ? previous.lastFlush : undefined,
+      tracedFrom: previous?.phase === 'Tracing' ? 0 : undefined,
     };
     t.refused = this.refusal(s);
     const support = this.support.get(s.spec.type);
@@ -469,7 +475,9 @@ export class Controller {
   }
 
   /** A gap for a session: on the target containers among `cgroups`, and on the node when it was all of it. */
-  private addGap(t: Tracked, gap: Gap, cgroups: Iterable<string>, nodeWide: boolean): void {
+  private addGap(t: Tracked, untraced: Gap, cgroups: Iterable<string>, nodeWide: boolean): void {
+    const gap = sinceTraced(t, untraced);
+    if (!gap) return;
     for (const id of cgroups) {
       const uid = this.cgroups.get(id)?.podUID;
       const pod = uid ? this.pods.get(uid) : undefined;
@@ -757,6 +765,7 @@ export class Controller {
     if (!concernsNode(t.session, this.pods.values()) && !containers.length && t.phaseWritten === undefined)
       return;
     const phase: SessionPhase = finishing ? 'Completed' : this.traced(t) ? 'Tracing' : 'Pending';
+    if (phase === 'Tracing') t.tracedFrom ??= Date.now();
     const conditions = transition(t.conditions, [this.bpftraceReady()], stamp);
     await this.writeEntry(t, {
       ...this.entryOf(t, { final: finishing, phase, containers, conditions }),
@@ -767,6 +776,13 @@ export class Controller {
       void this.tracer.reconcile();
     }
   }
+}
+
+/** The part of an untraced interval after the session began recording here; none before it. */
+function sinceTraced(t: Tracked, gap: Gap): Gap | undefined {
+  if (t.tracedFrom === undefined || Date.parse(gap.to) <= t.tracedFrom) return undefined;
+  if (Date.parse(gap.from) >= t.tracedFrom) return gap;
+  return { ...gap, from: new Date(t.tracedFrom).toISOString() };
 }
 
 /** The process's own memory, for the log: which part grows tells a kept heap from kept records. */

@@ -215,7 +215,7 @@ export class Tracer {
       // What is wanted is traced: an earlier failure (of a program wanted then) is over.
       this.healthy();
       const extra = hasExtra(serving, want, (id) => this.hooks.running?.(id) ?? true);
-      if (!extra) return this.reportMissed(serving, want);
+      if (!extra) return this.reportMissed(serving, want, new Date());
       // Cgroups of pods that turned out not to be targets cost little; under pod churn, replacing
       // the program for each would keep a switch always pending.
       if (extra === 'cgroup' && !this.switchAllowed()) return;
@@ -255,9 +255,11 @@ export class Tracer {
           for (const id of lacking) if (!this.missed.has(id)) this.missed.set(id, at);
           this.again = true;
         }
+        // What it covers is traced from here, not from when the older ones are stopped.
+        const tracedAt = new Date();
         this.accept(live);
         await this.stop(this.lives.filter((l) => l !== live));
-        return this.reportMissed(live, want);
+        return this.reportMissed(live, want, tracedAt);
       }
       // The one in service still traces what this one missed: replace this one, keep that one.
       this.hooks.log?.(
@@ -306,14 +308,13 @@ export class Tracer {
   }
 
   /** Cgroups a switch had missed that the program in service now covers: their gap is closed. */
-  private reportMissed(live: Live, want: ProgramTargets): void {
+  private reportMissed(live: Live, want: ProgramTargets, to: Date): void {
     if (!this.missed.size) return;
     const still = new Set(missing(live, want));
     const closed = [...this.missed].filter(([id]) => !still.has(id));
     for (const [id] of closed) this.missed.delete(id);
     const byFrom = new Map<number, string[]>();
     for (const [id, from] of closed) byFrom.set(from, [...(byFrom.get(from) ?? []), id]);
-    const to = new Date();
     for (const [from, cgroups] of byFrom) {
       this.hooks.onGap?.({ from: new Date(from), to, reason: 'ProgramSwitch', cgroups });
     }

@@ -200,3 +200,31 @@ test('an agent that takes over a session and never traces it ends it with the ga
   expect(Date.parse(gap.to)).toBeLessThanOrEqual(Date.parse(n!.lastFlush));
   expect(n!.containers[0].syscalls).toEqual([59]);
 });
+
+test('a session that arrives while a program attaches has no gap from before it was traced', async () => {
+  w = makeWorld({ flushMs: 100, intervalMs: 100 });
+  w.setSyscalls([0]);
+  w.fake.putPod(runningPod(w, 'web'));
+  w.fake.putPod(runningPod(w, 'db'));
+  // The first program takes a while to attach; the second session comes meanwhile, so that
+  // program is taken without the db pod's cgroups, and another one replaces it.
+  w.setAttachDelay(400);
+  w.fake.putSession(session('a', { podName: 'web' }));
+  await w.controller.start();
+  await new Promise((r) => setTimeout(r, 100));
+  w.fake.putSession(session('b', { podName: 'db' }));
+  await soon(
+    'b recording',
+    () => entryOf(w, 'b'),
+    (n) => n?.phase === 'Tracing' && n.containers[0]?.syscalls?.length === 1,
+  );
+  expect(w.runs().length).toBeGreaterThanOrEqual(2);
+  stopSession(w, 'b');
+  const n = await soon(
+    'b final',
+    () => entryOf(w, 'b'),
+    (v) => v?.final === true,
+  );
+  expect(n!.containers[0].gaps).toBeUndefined();
+  expect(n!.gaps).toBeUndefined();
+});

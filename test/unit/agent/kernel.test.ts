@@ -159,17 +159,23 @@ describe('routes and the node report', () => {
   const node = { node: 'n1', arch: 'amd64', dialect: DIALECTS[1] };
   const all = { release: '6.18.0', btf: true, missing: {}, members: {} };
 
-  test("the recorders' needs are read from their parts: the capabilities tracepoint and kernel_cap_t's u64", () => {
+  test("the recorders' needs are read from their parts: each capabilities route's probes and kernel_cap_t's members", () => {
     const needs = kernelNeeds(RECORDERS, node);
     expect([...needs.probes]).toEqual(
       expect.arrayContaining([
         'tracepoint:raw_syscalls:sys_enter',
         'tracepoint:sock:inet_sock_set_state',
         'tracepoint:capability:cap_capable',
+        'kprobe:cap_capable',
+        'kretprobe:cap_capable',
         'tracepoint:syscalls:sys_enter_openat',
       ]),
     );
-    expect(needs.members).toEqual([{ type: 'kernel_cap_t', member: 'val' }]);
+    expect(needs.members).toEqual([
+      { type: 'kernel_cap_t', member: 'val' },
+      { type: 'kernel_cap_t', member: 'val' },
+      { type: 'kernel_cap_t', member: 'cap' },
+    ]);
     // arm64 has no legacy path calls: they are not asked about.
     expect([...kernelNeeds(RECORDERS, { ...node, arch: 'arm64' }).probes]).not.toContain(
       'tracepoint:syscalls:sys_enter_open',
@@ -185,21 +191,74 @@ describe('routes and the node report', () => {
     ]);
   });
 
-  test('a kernel before 6.3 (kernel_cap_t without val) or without the tracepoint: capabilities refused, saying what lacks', () => {
-    const old = { ...all, release: '6.1.0', members: { 'kernel_cap_t.val': false } };
-    const refused = chooseRoutes(RECORDERS, old, node).get('capabilities');
+  const noTracepoint = {
+    'tracepoint:capability:cap_capable': 'the kernel has no tracepoint capability:cap_capable',
+  };
+  const noKprobes = {
+    'kprobe:cap_capable': 'the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)',
+    'kretprobe:cap_capable': 'the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)',
+  };
+  // As the kernels users' nodes run report themselves (Debian's, booted by the kernel matrix).
+  test.each([
+    [
+      '6.18 (tracepoint, u64 sets)',
+      '6.18.0',
+      {},
+      { 'kernel_cap_t.val': true, 'kernel_cap_t.cap': false },
+      'tracepoint',
+    ],
+    [
+      '6.12 (no tracepoint)',
+      '6.12.118',
+      noTracepoint,
+      { 'kernel_cap_t.val': true, 'kernel_cap_t.cap': false },
+      'kprobe',
+    ],
+    [
+      '6.1 (no tracepoint, cap[2] sets)',
+      '6.1.0',
+      noTracepoint,
+      { 'kernel_cap_t.val': false, 'kernel_cap_t.cap': true },
+      'kprobe-cap2',
+    ],
+    [
+      '5.10 (as 6.1)',
+      '5.10.0',
+      noTracepoint,
+      { 'kernel_cap_t.val': false, 'kernel_cap_t.cap': true },
+      'kprobe-cap2',
+    ],
+  ])(
+    'Linux %s: capabilities by the first route the kernel serves',
+    (_what, release, missing, members, route) => {
+      const kernel = { ...all, release, missing, members };
+      const support = chooseRoutes(RECORDERS, kernel, node);
+      expect(support.get('capabilities')?.route?.name).toBe(route);
+      expect(support.get('seccomp')?.route?.name).toBe('tracepoint');
+    },
+  );
+
+  test('no route served (no tracepoint, kprobes compiled out): capabilities refused, naming what each route lacks', () => {
+    const kernel = {
+      ...all,
+      release: '6.12.0',
+      missing: { ...noTracepoint, ...noKprobes },
+      members: { 'kernel_cap_t.val': true, 'kernel_cap_t.cap': false },
+    };
+    const support = chooseRoutes(RECORDERS, kernel, node);
+    const refused = support.get('capabilities');
     expect(refused).toMatchObject({ reason: 'KernelUnsupported' });
     expect(refused?.route ? '' : refused?.message).toBe(
-      'node "n1" (Linux 6.1.0, amd64) cannot record capabilities sessions: its tracepoint route needs kernel_cap_t.val (not in the kernel\'s BTF)',
+      'node "n1" (Linux 6.12.0, amd64) cannot record capabilities sessions: ' +
+        'its tracepoint route needs tracepoint:capability:cap_capable (the kernel has no tracepoint capability:cap_capable); ' +
+        'its kprobe route needs kprobe:cap_capable (the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)), kretprobe:cap_capable (the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)); ' +
+        "its kprobe-cap2 route needs kprobe:cap_capable (the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)), kretprobe:cap_capable (the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)), kernel_cap_t.cap (not in the kernel's BTF)",
     );
-    expect(chooseRoutes(RECORDERS, old, node).get('seccomp')?.route?.name).toBe('tracepoint');
+    expect(support.get('network')?.route?.name).toBe('tracepoint');
   });
 
   test('the report: served kinds with their routes, refused ones with why; an unusable bpftrace serves none', () => {
-    const missing = {
-      'tracepoint:capability:cap_capable': 'the kernel has no tracepoint capability:cap_capable',
-    };
-    const kernel = { ...all, missing };
+    const kernel = { ...all, missing: { ...noTracepoint, ...noKprobes } };
     const support = chooseRoutes(RECORDERS, kernel, node);
     const facts = { node: 'n1', arch: 'amd64', agentVersion: '0.1.0' };
     const bpftrace = { binary: 'bpftrace', version: 'bpftrace v0.23.2', dialect: DIALECTS[1] };

@@ -11,6 +11,12 @@
  *   stack), whether it was granted, and whether it was made with credentials other than the task's
  *   own (`cred != real_cred`: overridden credentials, e.g. overlayfs copying up with the mounter's).
  *   Synthesis decides "needed" from those (see lib/securitycontext/capabilities.ts).
+ *   Kernels before 6.14 lack that tracepoint: there `kprobe:cap_capable` (arguments cred, ns,
+ *   cap, opts since Linux 5.1) and its kretprobe give the same check and result (CapsRoute).
+ * - The syscall a check ran in comes from a per-thread map filled at `raw_syscalls:sys_enter`,
+ *   never from the registers at the top of the kernel stack: where they sit moves with FRED's stack
+ *   padding, KASAN's larger stacks and arm64's page size.
+ * - A capability set (`kernel_cap_t`) is one u64 `val` from Linux 6.3 and `__u32 cap[2]` before.
  * - `sched:sched_process_exec` runs after the new credentials are committed: `curtask->cred` is
  *   the new image's. The old ones are stashed at `sys_enter_execve[at]`; a gain (euid/egid change,
  *   or effective capabilities the old image did not have) is recorded with the file name.
@@ -86,12 +92,14 @@ function dirChain(dir: string): string[] {
 /** O_WRONLY | O_RDWR | O_CREAT | O_TRUNC */
 const WRITE_FLAGS = 0x1 | 0x2 | 0x40 | 0x200;
 
-/**
- * Where the syscall number sits in the saved user registers (`struct pt_regs` at the top of the
- * task's kernel stack, THREAD_SIZE = 16 KiB on both architectures without KASAN).
- */
-const SYSCALL_NR_FIELD: Record<NodeArch, string> = { amd64: 'orig_ax', arm64: 'syscallno' };
-const THREAD_SIZE = 16384;
+/** How a route sees capability checks and reads capability sets (see the file's comment). */
+export interface CapsRoute {
+  checks: 'tracepoint' | 'kprobe';
+  capSet: 'val' | 'cap';
+}
+
+/** The syscall each thread of a recording cgroup is in, plus one (0: none): `raw_syscalls:sys_enter`'s. */
+const IN_SYSCALL = '@cnr';
 
 /** set*id calls and their argument fields (all exist on amd64 and arm64). */
 const SETID_CALLS: [string, string[]][] = [
@@ -127,7 +135,7 @@ export function writeCalls(arch: NodeArch): WriteCall[] {
     { call: 'symlinkat', path: 'newname', dfd: 'newdfd' },
     { call: 'mknodat', path: 'filename', dfd: 'dfd' },
     { call: 'fchmodat', path: 'filename', dfd: 'dfd' },
-    { call: 'fchownat', path: 'filename', dfd: 'user' },
+    { call: 'fchownat', path: 'filename', dfd: 'dfd' },
     { call: 'truncate', path: 'path' },
   ];
   if (arch === 'arm64') return common;
@@ -146,7 +154,7 @@ export function writeCalls(arch: NodeArch): WriteCall[] {
     { call: 'chmod', path: 'filename' },
     { call: 'chown', path: 'filename' },
     { call: 'lchown', path: 'filename' },
-  ].map((w) => (w.call === 'fchownat' ? { ...w, dfd: 'dfd' } : w));
+  ];
 }
 
 const probe = (head: string, body: string[]) => [`${head} {`, ...body.map((l) => `  ${l}`), '}'].join('\n');
@@ -154,7 +162,60 @@ const probe = (head: string, body: string[]) => [`${head} {`, ...body.map((l) =>
 const { countInto, interval, end } = flippedMaps(PHASE, CAPS_MAPS);
 
 const CRED = 'curtask->cred';
-const credKey = `${CRED}->uid.val, ${CRED}->gid.val, ${CRED}->euid.val, ${CRED}->egid.val, ${CRED}->cap_effective.val`;
+
+/** A task's effective capabilities as one u64, however the kernel's kernel_cap_t holds them. */
+function effective(r: CapsRoute): string {
+  const set = `${CRED}->cap_effective`;
+  return r.capSet === 'val' ? `${set}.val` : `((uint64)${set}.cap[1] << 32 | (uint64)${set}.cap[0])`;
+}
+
+const credKey = (r: CapsRoute) =>
+  `${CRED}->uid.val, ${CRED}->gid.val, ${CRED}->euid.val, ${CRED}->egid.val, ${effective(r)}`;
+
+/** The probes that see each capability check, its result and the syscall it ran in. */
+function checkProbes(r: CapsRoute): string[] {
+  const nr = `$n = (int64)${IN_SYSCALL}[tid] - 1;`;
+  const count = countInto('checks', '$c, $cap, $ok, $other, $n');
+  const inSyscall = [
+    probe(`tracepoint:raw_syscalls:sys_enter /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = args->id + 1;`]),
+    // Only an entry seen is deleted (bpftrace 0.23 reports deleting a missing key as an error).
+    probe(`tracepoint:raw_syscalls:sys_exit /${REC}[cgroup]/`, [
+      `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
+    ]),
+    // exit and exit_group never return: without this, each ended thread would keep an entry
+    // until the map is full and later threads' checks lose their syscall.
+    probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
+      `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
+    ]),
+  ];
+  if (r.checks === 'tracepoint') {
+    return [
+      ...inSyscall,
+      probe(`tracepoint:capability:cap_capable /${REC}[cgroup]/`, [
+        `$c = cgroup; $cap = (int64)args->cap; $ok = args->ret == 0 ? 1 : 0;`,
+        `$other = args->cred != curtask->real_cred ? 1 : 0;`,
+        nr,
+        count,
+      ]),
+    ];
+  }
+  // cap_capable(cred, ns, cap, opts): the check at entry, its result at return, joined by thread.
+  return [
+    ...inSyscall,
+    probe(`kprobe:cap_capable /${REC}[cgroup]/`, [
+      `@ckcap[tid] = (int64)arg2 + 1;`,
+      `@ckother[tid] = (uint64)arg0 != (uint64)curtask->real_cred ? 1 : 0;`,
+    ]),
+    probe(`kretprobe:cap_capable /${REC}[cgroup]/`, [
+      `if (@ckcap[tid]) {`,
+      `  $c = cgroup; $cap = @ckcap[tid] - 1; $ok = (int32)retval == 0 ? 1 : 0; $other = @ckother[tid];`,
+      `  ${nr}`,
+      `  ${count}`,
+      `  delete(@ckcap[tid]); delete(@ckother[tid]);`,
+      `}`,
+    ]),
+  ];
+}
 
 /**
  * Kernel pseudo file systems (proc, sysfs, cgroup2, tracefs, debugfs): their modes describe kernel
@@ -269,7 +330,7 @@ function pathProbes(w: WriteCall): string[] {
 const writeProbes = (w: WriteCall): string[] =>
   w.flags ? openProbes({ ...w, flags: w.flags }) : pathProbes(w);
 
-function setidProbes(call: string, fields: string[]): string[] {
+function setidProbes(call: string, fields: string[], route: CapsRoute): string[] {
   const args = [0, 1, 2].map((i) => (fields[i] ? `(int64)args->${fields[i]}` : '-1'));
   return [
     probe(`tracepoint:syscalls:sys_enter_${call} /${REC}[cgroup]/`, [
@@ -282,7 +343,7 @@ function setidProbes(call: string, fields: string[]): string[] {
       `  $c = cgroup; $n = (int64)args->__syscall_nr; $ret = (int64)args->ret;`,
       `  $a0 = @sa0[tid]; $a1 = @sa1[tid]; $a2 = @sa2[tid];`,
       `  ${countInto('setids', '$c, $n, $a0, $a1, $a2, $ret')}`,
-      `  ${countInto('creds', `$c, ${credKey}`)}`,
+      `  ${countInto('creds', `$c, ${credKey(route)}`)}`,
       '  delete(@sa0[tid]); delete(@sa1[tid]); delete(@sa2[tid]); delete(@sain[tid]);',
       `}`,
     ]),
@@ -293,16 +354,15 @@ function setidProbes(call: string, fields: string[]): string[] {
  * The capabilities part: needs the target cgroups (`@targets`, from the arming or targets part).
  * Cgroups already running when the program starts (seeds marked recording) are recorded at once.
  */
-export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
+export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): ProgramPart {
   const begin = [`${PHASE} = 0;`];
   for (const s of t.seeds) if (s.recording) begin.push(`${REC}[(uint64)${s.id}] = 1;`);
   // bpftrace refuses to compile a read of a map that is never assigned: keep one dead entry.
   begin.push(`${REC}[(uint64)0] = 0;`);
-  const regs = `((struct pt_regs *)((uint64)curtask->stack + ${THREAD_SIZE} - sizeof(struct pt_regs)))`;
   const probes = [
     ...['execve', 'execveat'].map((call) =>
       probe(`tracepoint:syscalls:sys_enter_${call} /@targets[cgroup]/`, [
-        `@xeu[tid] = ${CRED}->euid.val; @xeg[tid] = ${CRED}->egid.val; @xcap[tid] = ${CRED}->cap_effective.val;`,
+        `@xeu[tid] = ${CRED}->euid.val; @xeg[tid] = ${CRED}->egid.val; @xcap[tid] = ${effective(route)};`,
         '@xin[tid] = 1;',
       ]),
     ),
@@ -312,10 +372,10 @@ export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
       `  ${REC}[$c] = 1;`,
       `  printf("${EV_EXEC} %llu\\n", $c);`,
       `}`,
-      countInto('creds', `$c, ${credKey}`),
+      countInto('creds', `$c, ${credKey(route)}`),
       // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
       `if (@xin[tid]) {`,
-      `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${CRED}->cap_effective.val;`,
+      `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
       `  $oeu = @xeu[tid]; $oeg = @xeg[tid]; $ocap = @xcap[tid];`,
       // A gain only: the entrypoint of a non-root container loses its capabilities at exec.
       `  if ($eu != $oeu || $eg != $oeg || ($cap & ~$ocap) != 0) {`,
@@ -325,13 +385,8 @@ export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
       '  delete(@xeu[tid]); delete(@xeg[tid]); delete(@xcap[tid]); delete(@xin[tid]);',
       `}`,
     ]),
-    probe(`tracepoint:capability:cap_capable /${REC}[cgroup]/`, [
-      `$c = cgroup; $cap = (int64)args->cap; $ok = args->ret == 0 ? 1 : 0;`,
-      `$other = args->cred != curtask->real_cred ? 1 : 0;`,
-      `$n = (int64)${regs}->${SYSCALL_NR_FIELD[arch]};`,
-      countInto('checks', '$c, $cap, $ok, $other, $n'),
-    ]),
-    ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields)),
+    ...checkProbes(route),
+    ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
   ];
   return {
@@ -342,6 +397,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch): ProgramPart {
       end,
       `clear(${REC}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
       'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin);',
+      `clear(${IN_SYSCALL});${route.checks === 'kprobe' ? ' clear(@ckcap); clear(@ckother);' : ''}`,
     ],
   };
 }

@@ -23,10 +23,45 @@ describe('capabilities program', () => {
     },
   );
 
-  test('arm64 reads the syscall number from syscallno and has no legacy path calls', () => {
+  test.each([
+    ['kprobe', { checks: 'kprobe', capSet: 'val' }],
+    ['kprobe-cap2', { checks: 'kprobe', capSet: 'cap' }],
+  ] as const)('the %s route (kernels without the tracepoint) for 0.23 on amd64', (name, route) => {
+    expectGolden(
+      `agent-caps/caps-part-amd64-${name}.bt`,
+      capsPart(targets, 'amd64', route).probes?.join('\n') ?? '',
+    );
+  });
+
+  test('no route reads the syscall number from the kernel stack: a per-thread map from raw_syscalls:sys_enter', () => {
+    for (const arch of ['amd64', 'arm64'] as const) {
+      for (const checks of ['tracepoint', 'kprobe'] as const) {
+        const text = capsPart(targets, arch, { checks, capSet: 'val' }).probes?.join('\n');
+        expect(text).not.toMatch(/pt_regs|->stack|orig_ax|syscallno/);
+        expect(text).toContain(
+          'tracepoint:raw_syscalls:sys_enter /@crec[cgroup]/ {\n  @cnr[tid] = args->id + 1;',
+        );
+        expect(text).toContain('$n = (int64)@cnr[tid] - 1;');
+      }
+    }
+  });
+
+  test('before Linux 6.3 capability sets are read as cap[2], from 6.3 as val', () => {
+    const old = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'cap' }).probes?.join('\n');
+    expect(old).toContain(
+      '((uint64)curtask->cred->cap_effective.cap[1] << 32 | (uint64)curtask->cred->cap_effective.cap[0])',
+    );
+    expect(old).not.toContain('cap_effective.val');
+    const now = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'val' }).probes?.join('\n');
+    expect(now).not.toContain('cap_effective.cap[');
+  });
+
+  test('fchownat reads its directory fd from dfd on every architecture; arm64 has no legacy path calls', () => {
+    for (const arch of ['amd64', 'arm64'] as const) {
+      expect(writeCalls(arch).find((w) => w.call === 'fchownat')).toMatchObject({ dfd: 'dfd' });
+    }
     const text = program('arm64');
-    expect(text).toContain('->syscallno');
-    expect(text).not.toContain('->orig_ax');
+    expect(text).not.toContain('args->user');
     expect(text).not.toMatch(/sys_enter_(open|mkdir|unlink|rename) /);
     expect(writeCalls('arm64').length).toBeLessThan(writeCalls('amd64').length);
   });
@@ -47,8 +82,8 @@ describe('capabilities program', () => {
     );
   });
 
-  test('no probe reads cgroup_mkdir args->path beyond the shared arming part, and no raw_syscalls probe', () => {
-    const caps = capsPart(targets, 'amd64').probes?.join('\n') ?? '';
-    expect(caps).not.toMatch(/raw_syscalls|cgroup_mkdir|private_data/);
+  test('no probe reads cgroup_mkdir args->path beyond the shared arming part', () => {
+    const caps = capsPart(targets, 'amd64', { checks: 'tracepoint', capSet: 'val' }).probes?.join('\n');
+    expect(caps).not.toMatch(/cgroup_mkdir|private_data/);
   });
 });
