@@ -231,6 +231,8 @@ function boot(
   fs.mkdirSync(out, { recursive: true });
   const serial = path.join(out, 'serial.txt');
   const consoleLog = path.join(out, 'console.log');
+  // Never read an earlier boot's records as this one's.
+  for (const f of [serial, consoleLog]) fs.rmSync(f, { force: true });
   const limitS = 120 + plan.programs.length * (READY_TIMEOUT_S + 120);
   const t0 = Date.now();
   const r = spawnSync(
@@ -249,13 +251,18 @@ function boot(
   const records = fs.existsSync(serial) ? decodeRecords(fs.readFileSync(serial, 'utf8')) : [];
   let problem: string | undefined;
   if (r.error) problem = `QEMU: ${r.error.message}`;
-  else if (r.status !== 0)
-    problem = `QEMU exited ${r.status ?? r.signal}: ${r.stderr.toString().trim().split('\n').slice(-2).join(' / ')}`;
+  else if (r.status !== 0) {
+    const err = r.stderr.toString().trim().split('\n').slice(-2).join(' / ');
+    problem = `QEMU exited ${r.status ?? r.signal}${err ? `: ${err}` : ''}`;
+  }
   if (!records.some((x) => x.type === 'done')) {
     const tail = fs.existsSync(consoleLog)
       ? fs.readFileSync(consoleLog, 'utf8').trim().split('\n').slice(-3).join(' / ')
       : '';
-    problem = `${problem ?? (seconds >= limitS ? `the VM did not finish within ${limitS} s` : 'the guest runner did not finish')}; console: ${tail}`;
+    const why =
+      problem ??
+      (seconds >= limitS ? `the VM did not finish within ${limitS} s` : 'the guest runner did not finish');
+    problem = tail ? `${why}; console: ${tail}` : why;
   }
   return { records, seconds, problem };
 }
