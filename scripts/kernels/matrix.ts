@@ -380,6 +380,10 @@ function main() {
       failAll(`the VM reported nothing: ${bootProblem ?? 'no facts'}`);
       continue;
     }
+    // Results of programs, kernels or guests no longer in use go (each a few KB, but unbounded).
+    const current = new Set([path.basename(factsFile), ...all.map((v) => path.basename(cellFile(v)))]);
+    for (const f of fs.readdirSync(dir))
+      if (/^(cell|facts)-[0-9a-f]{64}\.json$/.test(f) && !current.has(f)) fs.rmSync(path.join(dir, f));
     label = `${facts.facts.release} (${k.suite})`;
     columns.push(label);
     for (const v of all) {
