@@ -1,7 +1,7 @@
 import { VERSION } from '../version';
 import { AGENT_LABELS, AGENT_NAME, AGENT_NAMESPACE, READY_FILE } from '../session/agent-names';
 import { GROUP } from '../session/types';
-import { traceSessionCrd } from './crd';
+import { seccompProfileInstallCrd, traceSessionCrd } from './crd';
 
 export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
 
@@ -39,7 +39,8 @@ export function agentServiceAccount() {
 
 /**
  * What a privileged agent on every node may do, and no more: read pods and nodes, read trace
- * sessions and write their status. No secrets, no exec, no writes elsewhere.
+ * sessions and installed profiles and write their status. No secrets, no exec, no writes elsewhere:
+ * an agent never creates, changes or deletes a profile, it only says whether its node holds it.
  */
 export function agentClusterRole() {
   return {
@@ -50,6 +51,8 @@ export function agentClusterRole() {
       { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get', 'patch'] },
     ],
   };
 }
@@ -110,6 +113,13 @@ export function tracerClusterRole() {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
       },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get'] },
+      // Installing a profile on the nodes is decided the same way: by RBAC in its namespace.
+      {
+        apiGroups: [GROUP],
+        resources: ['seccompprofileinstalls'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+      },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get'] },
     ],
   };
 }
@@ -175,6 +185,7 @@ export function agentDaemonSet(opts: DeployOptions = {}) {
 export function deployManifests(opts: DeployOptions = {}) {
   return [
     traceSessionCrd(),
+    seccompProfileInstallCrd(),
     agentNamespace(),
     agentServiceAccount(),
     agentClusterRole(),
