@@ -15,6 +15,7 @@ type Manifest = ReturnType<typeof deployManifests>[number];
 
 export interface DeployOptions {
   image?: string;
+  kubeletRoot?: string;
   /** server: validate on the server without persisting. */
   dryRun: 'none' | 'server';
   wait: boolean;
@@ -28,8 +29,11 @@ export interface UndeployOptions {
 }
 
 /** `deploy --dry-run=client`: the objects, printed, with no cluster involved. */
-export function printManifests(opts: { image?: string; output: 'yaml' | 'json' }, io: Io): void {
-  const manifests = deployManifests({ image: opts.image });
+export function printManifests(
+  opts: { image?: string; kubeletRoot?: string; output: 'yaml' | 'json' },
+  io: Io,
+): void {
+  const manifests = deployManifests({ image: opts.image, kubeletRoot: opts.kubeletRoot });
   io.out(
     opts.output === 'json'
       ? toJson({ apiVersion: 'v1', kind: 'List', items: manifests })
@@ -38,7 +42,7 @@ export function printManifests(opts: { image?: string; output: 'yaml' | 'json' }
 }
 
 export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
-  const manifests = deployManifests({ image: opts.image });
+  const manifests = deployManifests({ image: opts.image, kubeletRoot: opts.kubeletRoot });
   const server = opts.dryRun === 'server';
   await waitNamespaceGone(kube, io);
   // What was there before, so a rollout that fails can leave the cluster as it found it.

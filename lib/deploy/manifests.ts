@@ -1,5 +1,12 @@
 import { VERSION } from '../version';
-import { AGENT_LABELS, AGENT_NAME, AGENT_NAMESPACE, READY_FILE } from '../session/agent-names';
+import {
+  AGENT_LABELS,
+  AGENT_NAME,
+  AGENT_NAMESPACE,
+  DEFAULT_KUBELET_ROOT,
+  READY_FILE,
+  SECCOMP_MOUNT,
+} from '../session/agent-names';
 import { GROUP } from '../session/types';
 import { seccompProfileInstallCrd, traceSessionCrd } from './crd';
 
@@ -9,6 +16,8 @@ export interface DeployOptions {
   image?: string;
   /** Agent status flush interval, seconds. */
   flushSeconds?: number;
+  /** kubelet's --root-dir on the nodes (e.g. MicroK8s: /var/snap/microk8s/common/var/lib/kubelet). */
+  kubeletRoot?: string;
 }
 
 export function defaultImage(): string {
@@ -124,22 +133,26 @@ export function tracerClusterRole() {
   };
 }
 
-function hostMount(name: string, path: string, readOnly: boolean) {
+function hostMount(name: string, path: string, readOnly: boolean, at = path, type?: string) {
   return {
-    volume: { name, hostPath: { path } },
-    mount: { name, mountPath: path, readOnly },
+    volume: { name, hostPath: { path, ...(type ? { type } : {}) } },
+    mount: { name, mountPath: at, readOnly },
   };
 }
 
 export function agentDaemonSet(opts: DeployOptions = {}) {
+  const kubeletRoot = (opts.kubeletRoot ?? DEFAULT_KUBELET_ROOT).replace(/\/+$/, '') || '/';
   const mounts = [
     hostMount('cgroup', '/sys/fs/cgroup', true),
     hostMount('debugfs', '/sys/kernel/debug', false),
     hostMount('tracefs', '/sys/kernel/tracing', false),
     hostMount('btf', '/sys/kernel/btf', true),
     hostMount('modules', '/lib/modules', true),
+    // Installed profiles go here, and only here: kubelet's seccomp root, not the rest of its state
+    // (pod volumes, secrets). kubelet itself does not create it.
+    hostMount('kubelet-seccomp', `${kubeletRoot}/seccomp`, false, SECCOMP_MOUNT, 'DirectoryOrCreate'),
   ];
-  const args = ['--flush-interval', String(opts.flushSeconds ?? 3)];
+  const args = ['--flush-interval', String(opts.flushSeconds ?? 3), '--kubelet-root', kubeletRoot];
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
