@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
+import { installCommand, installedCommand, uninstallCommand } from './seccomp-verbs';
 import type { SessionKind } from './session-kind';
 
 export interface SeccompOptions {
@@ -34,6 +35,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
       default: 'runc',
       describe: "The nodes' OCI runtime, for the post-filter syscalls added when a start was not recorded",
     }),
+  verbs: [installCommand, uninstallCommand, installedCommand],
   options: (argv) => ({
     output: argv.output as SeccompOptions['output'],
     outputDir: argv.outputDir,

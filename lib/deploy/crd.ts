@@ -251,6 +251,7 @@ export function seccompProfileInstallCrd() {
                           state: { type: 'string', enum: ['Installed', 'Failed'] },
                           digest: str,
                           message: str,
+                          observedGeneration: { type: 'integer', format: 'int64' },
                           lastUpdate: dateTime,
                         },
                       },

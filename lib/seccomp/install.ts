@@ -28,6 +28,8 @@ export interface NodeInstall {
   /** The digest of the file this node holds (Installed). */
   digest?: string;
   message?: string;
+  /** The object's metadata.generation this entry is about: older entries say nothing of the spec now. */
+  observedGeneration?: number;
   lastUpdate?: string;
 }
 

@@ -115,7 +115,14 @@ export class InstallController {
   /** Writes one object's file, or says why not: this node's status entry, unstamped. */
   private install(o: SeccompProfileInstall): Omit<NodeInstall, 'lastUpdate'> {
     const { node, arch, store, problem } = this.opts;
-    const failed = (message: string) => ({ node, arch, state: 'Failed' as const, message });
+    const observedGeneration = o.metadata.generation;
+    const failed = (message: string) => ({
+      node,
+      arch,
+      observedGeneration,
+      state: 'Failed' as const,
+      message,
+    });
     if (!store) return failed(problem ?? 'no seccomp root on this node');
     let rel: string;
     try {
@@ -128,7 +135,7 @@ export class InstallController {
       const before = store.held(rel);
       const digest = store.write(rel, o.spec.profile);
       if (before !== digest) this.opts.log(`installed ${rel} (${digest})`);
-      return { node, arch, state: 'Installed', digest };
+      return { node, arch, observedGeneration, state: 'Installed', digest };
     } catch (e) {
       return failed(`cannot write ${rel}: ${(e as Error).message}`);
     }
@@ -145,6 +152,7 @@ export class InstallController {
       current.state === entry.state &&
       current.digest === entry.digest &&
       current.message === entry.message &&
+      current.observedGeneration === entry.observedGeneration &&
       current.arch === entry.arch;
     if (memo.unchanged(entry) || same) {
       memo.wrote(entry);
