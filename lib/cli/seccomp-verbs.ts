@@ -10,6 +10,7 @@ import {
   addTimeoutFlag,
   type ConnectionArgs,
 } from './flags';
+import { UsageError } from './errors';
 import type { AnyCommand } from './verb-group';
 
 type Args = ConnectionArgs & Record<string, unknown>;
@@ -91,6 +92,60 @@ export const installedCommand: AnyCommand = {
       {
         allNamespaces: (argv.allNamespaces as boolean | undefined) ?? false,
         output: argv.output as 'table' | 'json' | 'yaml',
+      },
+      await collaborators(argv),
+    );
+  },
+};
+
+export const applyCommand: AnyCommand = {
+  command: 'apply <workload>',
+  describe:
+    "Run a workload's pods under an installed seccomp profile (refused unless every node they may run on holds it)",
+  builder: (y: Argv<Args>) =>
+    addConnectionFlags(y, { namespaced: true })
+      .positional('workload', {
+        type: 'string',
+        demandOption: true,
+        describe: 'deployment/NAME, statefulset/NAME or daemonset/NAME',
+      })
+      .option('profile', {
+        type: 'string',
+        demandOption: true,
+        requiresArg: true,
+        describe: 'The installed profile (seccomp install --name)',
+      })
+      .option('container', {
+        alias: 'c',
+        type: 'string',
+        requiresArg: true,
+        describe: "Only this container (default: the pod's securityContext)",
+      })
+      .option('dry-run', {
+        type: 'string',
+        choices: ['none', 'client', 'server'],
+        default: 'none',
+        describe: 'client: print the patch; server: have the API server check it without persisting',
+      })
+      .check((argv) => {
+        if (!/^[a-z.]+\/[^/]+$/i.test(String(argv.workload)))
+          throw new UsageError(
+            `${String(argv.workload)}: name the workload as deployment/NAME, statefulset/NAME or daemonset/NAME`,
+          );
+        return true;
+      })
+      .example('$0 seccomp apply deployment/nginx --profile nginx -n web', ''),
+  handler: async (argv: Args) => {
+    const [{ runApply }, { collaborators }] = await Promise.all([
+      import('./seccomp-apply-run'),
+      import('./context'),
+    ]);
+    await runApply(
+      {
+        workload: argv.workload as string,
+        profile: argv.profile as string,
+        container: argv.container as string | undefined,
+        dryRun: argv.dryRun as 'none' | 'client' | 'server',
       },
       await collaborators(argv),
     );

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
-import { installCommand, installedCommand, uninstallCommand } from './seccomp-verbs';
+import { applyCommand, installCommand, installedCommand, uninstallCommand } from './seccomp-verbs';
 import { UsageError } from './errors';
 import type { SessionKind } from './session-kind';
 
@@ -63,7 +63,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
           throw new UsageError('--install takes the JSON profile: drop --output-dir and -o crd');
         return true;
       }),
-  verbs: [installCommand, uninstallCommand, installedCommand],
+  verbs: [installCommand, uninstallCommand, installedCommand, applyCommand],
   options: (argv) => ({
     install: argv.install as string | undefined,
     audit: argv.audit as boolean | undefined,

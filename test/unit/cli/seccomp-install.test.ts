@@ -182,3 +182,119 @@ test('uninstall is refused while a workload uses the profile, and a missing one 
   const gone = await runCli(['seccomp', 'uninstall', 'nginx', '-n', 'web'], c);
   expect(gone.err).toContain('no seccomp profile "nginx" is installed in namespace "web" (context "fake")');
 });
+
+describe('seccomp apply', () => {
+  const DEPLOY = '/apis/apps/v1/namespaces/web/deployments/nginx';
+  function withWorkload(status: Record<string, unknown> = {}) {
+    c.put(R.deployments, {
+      metadata: { name: 'nginx', namespace: 'web' },
+      spec: { template: { spec: { containers: [{ name: 'nginx' }] } } },
+      status,
+    } as never);
+  }
+  async function installed() {
+    await startAgent();
+    expect(
+      (await runCli(['seccomp', 'install', file('p.json', PROFILE), '--name', 'nginx', '-n', 'web'], c)).code,
+    ).toBe(0);
+  }
+  const template = () =>
+    (c.objects.get(DEPLOY) as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec
+      .template.spec;
+
+  test('patches the pod template to the Localhost profile, saying so first', async () => {
+    await installed();
+    withWorkload();
+    const r = await runCli(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', 'web'], c);
+    expect(r.err).toContain(
+      'deployment: securityContext.seccompProfile (pod): <none> → Localhost harden/web/nginx.json',
+    );
+    expect(r).toMatchObject({ code: 0, out: 'deployment.apps/nginx patched\n' });
+    expect(template().securityContext).toEqual({
+      seccompProfile: { type: 'Localhost', localhostProfile: 'harden/web/nginx.json' },
+    });
+  });
+
+  test('--dry-run=client prints the patch and changes nothing', async () => {
+    await installed();
+    withWorkload();
+    const r = await runCli(
+      [
+        'seccomp',
+        'apply',
+        'deploy/nginx',
+        '--profile',
+        'nginx',
+        '-n',
+        'web',
+        '-c',
+        'nginx',
+        '--dry-run=client',
+      ],
+      c,
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).spec.template.spec.containers[0]).toEqual({
+      name: 'nginx',
+      securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'harden/web/nginx.json' } },
+    });
+    expect(c.requests.filter((q) => q.startsWith('PATCH /apis/apps'))).toEqual([]);
+  });
+
+  test('a node without the profile: refused, naming it, nothing changed', async () => {
+    await installed();
+    withWorkload();
+    c.put(R.nodes, { metadata: { name: 'node-2' } } as never);
+    const r = await runCli(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      'is not installed on every node deployment.apps/nginx in namespace "web" (context "fake") may run on: node-2 (no agent reported it)',
+    );
+    expect(template().securityContext).toBeUndefined();
+  });
+
+  test.each([
+    [
+      ['deployment/web', '--profile', 'nginx'],
+      'deployment.apps/web not found in namespace "web" (context "fake")',
+    ],
+    [
+      ['deployment/nginx', '--profile', 'nginx', '-c', 'php'],
+      'container "php" is not in the pod template (it has nginx)',
+    ],
+    [
+      ['deployment/nginx', '--profile', 'other'],
+      'seccomp profile "other" is not installed in namespace "web" (context "fake")',
+    ],
+  ])('%j: a clear error', async (args, why) => {
+    await installed();
+    withWorkload();
+    const r = await runCli(['seccomp', 'apply', ...args, '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(why);
+    expect(template().securityContext).toBeUndefined();
+  });
+
+  test('a stuck rollout is not stacked on', async () => {
+    await installed();
+    withWorkload({
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "nginx-1" has timed out progressing.',
+        },
+      ],
+    });
+    const r = await runCli(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('has a stuck rollout (ReplicaSet "nginx-1" has timed out progressing.)');
+  });
+
+  test('not KIND/NAME: a usage error before connecting', async () => {
+    const r = await runCli(['seccomp', 'apply', 'nginx', '--profile', 'nginx'], c);
+    expect(r.code).toBe(1);
+    expect(r.connects).toBe(0);
+  });
+});
