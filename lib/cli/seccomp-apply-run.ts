@@ -29,7 +29,7 @@ export interface ApplyOptions {
 
 interface Workload {
   metadata: { name: string; generation?: number };
-  spec: { template: { spec: PodSpec } };
+  spec: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } };
   status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
@@ -91,7 +91,12 @@ export async function runApply(opts: ApplyOptions, { kube, io }: Pick<Deps, 'kub
     );
   let built;
   try {
-    built = seccompPatch(kind, spec, localhostProfile(ns, opts.profile), opts.container);
+    built = seccompPatch(
+      kind,
+      workload.spec.template,
+      { localhostProfile: localhostProfile(ns, opts.profile), digest: install.spec.digest },
+      opts.container,
+    );
   } catch (e) {
     if (e instanceof InstallError) throw new HardenError(`${label} ${at}: ${e.message}`);
     throw e;

@@ -146,8 +146,15 @@ export function nodesLacking(install: SeccompProfileInstall, nodes: readonly str
 const describe = (p: SeccompProfileRef | undefined) =>
   !p ? '<none>' : p.type === 'Localhost' ? `Localhost ${p.localhostProfile}` : p.type;
 
+/**
+ * On the pod template: the digest of the profile applied. kubelet reads a Localhost profile only
+ * when it creates a container, so a reinstalled profile (audit variant → enforcing) needs new
+ * pods: the changed annotation makes applying it again roll them out.
+ */
+export const DIGEST_ANNOTATION = 'harden.dev/seccomp-digest';
+
 export interface SeccompPatch {
-  /** Strategic merge patch for the workload; undefined when it already uses the profile. */
+  /** Strategic merge patch for the workload; undefined when it already runs under this profile. */
   patch?: Record<string, unknown>;
   /** "field: before → after" lines. */
   changes: string[];
@@ -160,14 +167,18 @@ export interface SeccompPatch {
  */
 export function seccompPatch(
   kind: ApplyKind,
-  spec: PodSpec,
-  localhostProfile: string,
+  template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec },
+  profile: { localhostProfile: string; digest: string },
   container?: string,
 ): SeccompPatch {
+  const { spec } = template;
+  const { localhostProfile } = profile;
   const want: SeccompProfileRef = { type: 'Localhost', localhostProfile };
   const same = (p?: SeccompProfileRef) => p?.type === 'Localhost' && p.localhostProfile === localhostProfile;
-  const wrap = (podSpec: Record<string, unknown>) => ({ spec: { template: { spec: podSpec } } });
   const tag = kind.toLowerCase();
+  const changes: string[] = [];
+  const warnings: string[] = [];
+  let podSpec: Record<string, unknown> | undefined;
   if (container !== undefined) {
     const all = [...spec.containers, ...(spec.initContainers ?? [])];
     const c = all.find((x) => x.name === container);
@@ -175,30 +186,44 @@ export function seccompPatch(
       throw new InstallError(
         `container "${container}" is not in the pod template (it has ${all.map((x) => x.name).join(', ')})`,
       );
-    const field = `${tag}: ${spec.containers.includes(c) ? 'containers' : 'initContainers'}[${container}].securityContext.seccompProfile`;
-    const before = c.securityContext?.seccompProfile ?? spec.securityContext?.seccompProfile;
-    if (same(c.securityContext?.seccompProfile))
-      return { changes: [`${field}: already ${describe(want)}`], warnings: [] };
     const list = spec.containers.includes(c) ? 'containers' : 'initContainers';
-    return {
-      patch: wrap({ [list]: [{ name: container, securityContext: { seccompProfile: want } }] }),
-      changes: [`${field}: ${describe(before)} → ${describe(want)}`],
-      warnings: [],
-    };
+    const field = `${tag}: ${list}[${container}].securityContext.seccompProfile`;
+    const before = c.securityContext?.seccompProfile ?? spec.securityContext?.seccompProfile;
+    if (same(c.securityContext?.seccompProfile)) changes.push(`${field}: already ${describe(want)}`);
+    else {
+      changes.push(`${field}: ${describe(before)} → ${describe(want)}`);
+      podSpec = { [list]: [{ name: container, securityContext: { seccompProfile: want } }] };
+    }
+  } else {
+    const field = `${tag}: securityContext.seccompProfile (pod)`;
+    for (const c of [...spec.containers, ...(spec.initContainers ?? [])])
+      if (c.securityContext?.seccompProfile && !same(c.securityContext.seccompProfile))
+        warnings.push(
+          `warning: container ${c.name} sets its own seccompProfile (${describe(c.securityContext.seccompProfile)}), which wins over the pod's; apply to it with -c ${c.name}`,
+        );
+    if (same(spec.securityContext?.seccompProfile)) changes.push(`${field}: already ${describe(want)}`);
+    else {
+      changes.push(`${field}: ${describe(spec.securityContext?.seccompProfile)} → ${describe(want)}`);
+      podSpec = { securityContext: { seccompProfile: want } };
+    }
   }
-  const field = `${tag}: securityContext.seccompProfile (pod)`;
-  const overriding = [...spec.containers, ...(spec.initContainers ?? [])].filter(
-    (c) => c.securityContext?.seccompProfile && !same(c.securityContext.seccompProfile),
-  );
-  const warnings = overriding.map(
-    (c) =>
-      `warning: container ${c.name} sets its own seccompProfile (${describe(c.securityContext?.seccompProfile)}), which wins over the pod's; apply to it with -c ${c.name}`,
-  );
-  if (same(spec.securityContext?.seccompProfile))
-    return { changes: [`${field}: already ${describe(want)}`], warnings };
+  const had = template.metadata?.annotations?.[DIGEST_ANNOTATION];
+  if (!podSpec && had === profile.digest) return { changes, warnings };
+  if (had !== profile.digest)
+    changes.push(
+      `${tag}: template annotation ${DIGEST_ANNOTATION}: ${had ?? '<none>'} → ${profile.digest}` +
+        (podSpec ? '' : ' (the profile was reinstalled: new pods load it)'),
+    );
   return {
-    patch: wrap({ securityContext: { seccompProfile: want } }),
-    changes: [`${field}: ${describe(spec.securityContext?.seccompProfile)} → ${describe(want)}`],
+    patch: {
+      spec: {
+        template: {
+          metadata: { annotations: { [DIGEST_ANNOTATION]: profile.digest } },
+          ...(podSpec ? { spec: podSpec } : {}),
+        },
+      },
+    },
+    changes,
     warnings,
   };
 }

@@ -52,6 +52,32 @@ interface Install {
 const installObject = (name: string) =>
   kubectlJson<Install>(['get', 'seccompprofileinstall', name, '-n', NS]);
 
+/** What nginx never does: creating a symlink (coreutils `ln -s` uses symlinkat). */
+const NEVER = ['ln', '-s', '/etc/hostname', '/tmp/never-linked'];
+
+/** `seccomp apply`, then the rollout: the one new nginx pod, Ready and serving. */
+async function applyAndRoll(old: string, says = '<none> → Localhost'): Promise<KubePod> {
+  const apply = await ok(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', NS]);
+  process.stdout.write(`apply:\n${apply.stderr}${apply.stdout}\n`);
+  expect(apply.stderr).toContain(says);
+  await kubectl(['rollout', 'status', 'deployment/nginx', '-n', NS, '--timeout', '120s'], {
+    timeoutMs: 130_000,
+  });
+  await eventually(
+    () => listPods(NS, 'app=nginx'),
+    (ps) => ps.length === 1 && ps[0].metadata.name !== old,
+    { withinMs: 60_000, what: `nginx pod ${old} replaced` },
+  );
+  const [pod] = await waitPodsReady(NS, 'app=nginx', { count: 1 });
+  const url = `http://${pod.status.podIP}/`;
+  await eventually(
+    () => httpStatus(NS, client.metadata.name, url),
+    (s) => s === '200',
+    { withinMs: 20_000 },
+  );
+  return pod;
+}
+
 beforeAll(async () => {
   await ensureNamespace(NS);
   deployed = await deployAgent();
@@ -83,42 +109,28 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   const file = join(dir, 'nginx.json');
   writeFileSync(file, profile);
 
+  // First the audit variant: nginx runs under it as before, and what enforcing would deny is only logged.
+  const audit = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS, '--audit']);
+  expect(audit.stdout).toBe(`harden/${NS}/nginx.json\n`);
+  expect(JSON.parse(readFileSync(onNode('nginx'), 'utf8')).defaultAction).toBe('SCMP_ACT_LOG');
+  const underAudit = await applyAndRoll(first.metadata.name);
+  expect((await execInKubePod(NS, underAudit.metadata.name, NEVER)).code).toBe(0);
+
+  // Then the enforcing profile under the same name: applying it again rolls the pods so they load it.
   const t0 = Date.now();
   const install = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS]);
   process.stdout.write(`install -> every node holds it: ${Date.now() - t0} ms\n${install.stderr}\n`);
   expect(install.stdout).toBe(`harden/${NS}/nginx.json\n`);
   const obj = await installObject('nginx');
+  expect(obj.spec.mode).toBe('Enforce');
   expect(sha256(onNode('nginx'))).toBe(obj.spec.digest);
   expect(obj.status?.nodes).toEqual([
     expect.objectContaining({ state: 'Installed', digest: obj.spec.digest }),
   ]);
-  expect((await ok(['seccomp', 'installed', '-n', NS])).stdout).toMatch(/nginx .* Installed/);
+  expect((await ok(['seccomp', 'installed', '-n', NS])).stdout).toMatch(/nginx .*Enforce.* Installed/);
 
-  const apply = await ok(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', NS]);
-  process.stdout.write(`apply:\n${apply.stderr}${apply.stdout}\n`);
-  expect(apply.stderr).toContain(`<none> → Localhost harden/${NS}/nginx.json`);
-  await kubectl(['rollout', 'status', 'deployment/nginx', '-n', NS, '--timeout', '120s'], {
-    timeoutMs: 130_000,
-  });
-  const pods = await eventually(
-    () => listPods(NS, 'app=nginx'),
-    (ps) => ps.length === 1 && ps[0].metadata.name !== first.metadata.name,
-    { withinMs: 60_000, what: 'the old nginx pod gone' },
-  );
-  const [confined] = await waitPodsReady(NS, 'app=nginx', { count: 1 });
-  expect(confined.metadata.name).toBe(pods[0].metadata.name);
-  const served = `http://${confined.status.podIP}/`;
-  await eventually(
-    () => httpStatus(NS, client.metadata.name, served),
-    (s) => s === '200',
-    { withinMs: 20_000 },
-  );
-  const denied = await execInKubePod(NS, confined.metadata.name, [
-    'ln',
-    '-s',
-    '/etc/hostname',
-    '/tmp/never-linked',
-  ]);
+  const confined = await applyAndRoll(underAudit.metadata.name, 'the profile was reinstalled');
+  const denied = await execInKubePod(NS, confined.metadata.name, NEVER);
   expect(denied.code).not.toBe(0);
   expect(denied.stderr).toMatch(/Operation not permitted/);
 

@@ -1,6 +1,7 @@
 // seccomp apply's pure half: which nodes a pod template may land on, which of them lack the
 // profile, and the patch (with the change it makes, said before it is made).
 import {
+  DIGEST_ANNOTATION,
   nodesLacking,
   parseWorkloadRef,
   schedulableNodes,
@@ -91,41 +92,46 @@ test('nodesLacking names each node and why', () => {
 
 describe('seccompPatch', () => {
   const P = 'harden/web/nginx.json';
+  const D = 'sha256:1111';
+  const LOCAL = { type: 'Localhost', localhostProfile: P };
+  const tpl = (spec: PodSpec, digest?: string) => ({
+    metadata: digest ? { annotations: { [DIGEST_ANNOTATION]: digest } } : {},
+    spec,
+  });
+  const profile = { localhostProfile: P, digest: D };
+
   test('pod level: a strategic merge patch of the template, the change said before', () => {
     const r = seccompPatch(
       'Deployment',
-      pod({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } }),
-      P,
+      tpl(pod({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } })),
+      profile,
     );
     expect(r.patch).toEqual({
       spec: {
         template: {
-          spec: { securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: P } } },
+          metadata: { annotations: { [DIGEST_ANNOTATION]: D } },
+          spec: { securityContext: { seccompProfile: LOCAL } },
         },
       },
     });
     expect(r.changes).toEqual([
       `deployment: securityContext.seccompProfile (pod): RuntimeDefault → Localhost ${P}`,
+      `deployment: template annotation ${DIGEST_ANNOTATION}: <none> → ${D}`,
     ]);
   });
+
   test('one container: merged by name, other containers untouched', () => {
     const r = seccompPatch(
       'StatefulSet',
-      pod({ containers: [{ name: 'nginx' }, { name: 'sidecar' }] }),
-      P,
+      tpl(pod({ containers: [{ name: 'nginx' }, { name: 'sidecar' }] })),
+      profile,
       'nginx',
     );
     expect(r.patch).toEqual({
       spec: {
         template: {
-          spec: {
-            containers: [
-              {
-                name: 'nginx',
-                securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: P } },
-              },
-            ],
-          },
+          metadata: { annotations: { [DIGEST_ANNOTATION]: D } },
+          spec: { containers: [{ name: 'nginx', securityContext: { seccompProfile: LOCAL } }] },
         },
       },
     });
@@ -133,24 +139,43 @@ describe('seccompPatch', () => {
       `statefulset: containers[nginx].securityContext.seccompProfile: <none> → Localhost ${P}`,
     );
   });
+
   test('a container it lacks is named with those it has', () =>
-    expect(() => seccompPatch('Deployment', pod(), P, 'web')).toThrow(
+    expect(() => seccompPatch('Deployment', tpl(pod()), profile, 'web')).toThrow(
       'container "web" is not in the pod template (it has nginx)',
     ));
+
   test("a container's own seccompProfile would win over the pod's: said", () => {
     const r = seccompPatch(
       'Deployment',
-      pod({ containers: [{ name: 'nginx', securityContext: { seccompProfile: { type: 'Unconfined' } } }] }),
-      P,
+      tpl(
+        pod({ containers: [{ name: 'nginx', securityContext: { seccompProfile: { type: 'Unconfined' } } }] }),
+      ),
+      profile,
     );
     expect(r.warnings[0]).toContain('container nginx sets its own seccompProfile (Unconfined)');
   });
-  test('already in force: no patch', () => {
+
+  test('already in force with this digest: no patch', () => {
     const r = seccompPatch(
       'Deployment',
-      pod({ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: P } } }),
-      P,
+      tpl(pod({ securityContext: { seccompProfile: LOCAL } }), D),
+      profile,
     );
     expect(r.patch).toBeUndefined();
+  });
+
+  test('reinstalled (audit variant → enforcing): only the annotation changes, so the pods roll and load it', () => {
+    const r = seccompPatch(
+      'Deployment',
+      tpl(pod({ securityContext: { seccompProfile: LOCAL } }), 'sha256:0000'),
+      profile,
+    );
+    expect(r.patch).toEqual({
+      spec: { template: { metadata: { annotations: { [DIGEST_ANNOTATION]: D } } } },
+    });
+    expect(r.changes.at(-1)).toContain(
+      'sha256:0000 → sha256:1111 (the profile was reinstalled: new pods load it)',
+    );
   });
 });
