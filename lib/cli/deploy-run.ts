@@ -5,7 +5,7 @@ import { deployManifests } from '../deploy/manifests';
 import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR } from '../session/agent-names';
 import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
-import type { DaemonSet, Pod } from '../kube/objects';
+import type { DaemonSet, KubeObject, List, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from '../session/agents';
@@ -229,6 +229,12 @@ export async function runUndeploy(
       'Stop them first (kubectl harden seccomp stop ID), or pass --force to remove them with the agent.',
     );
   }
+  const profiles = await installedProfiles(kube);
+  if (profiles.length && !opts.force)
+    throw new HardenError(
+      `${profiles.length} seccomp profile(s) installed on the nodes (${profiles.join(', ')}; context "${kube.ctx.context}")`,
+      'Uninstall them first (kubectl harden seccomp uninstall NAME -n NAMESPACE), or pass --force: their files then stay on the nodes, where pods that use them still start.',
+    );
   // Reverse order: the agent goes first, the CRD (and every session with it) last.
   const manifests = deployManifests().reverse();
   const deleted: Manifest[] = [];
@@ -266,4 +272,15 @@ export async function runUndeploy(
     },
   );
   io.done();
+}
+
+/** Installed seccomp profiles (namespace/name), across namespaces; none when the CRD is absent. */
+async function installedProfiles(kube: Kube): Promise<string[]> {
+  try {
+    const list = await kube.get<List<KubeObject>>(resourcePath(R.seccompprofileinstalls));
+    return list.items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 404) return [];
+    throw e;
+  }
 }

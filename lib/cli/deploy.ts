@@ -98,7 +98,11 @@ export const undeployCommand: CommandModule<BaseArgs, UndeployArgs> = {
   describe: 'Remove the agent, the CRD (and with it every session) and RBAC',
   builder: (y: Argv<BaseArgs>) =>
     addTimeoutFlag(connection(y), 'for the deletion', '2m')
-      .option('force', { type: 'boolean', default: false, describe: 'Remove even while sessions are active' })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'Remove even while sessions are active or seccomp profiles installed',
+      })
       .option('wait', {
         type: 'boolean',
         default: true,
