@@ -78,23 +78,30 @@ function start<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
 }
 
 function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
+  const own = (y: Argv<Args>) => (kind.stopFlags ? kind.stopFlags(y) : y);
   return {
     command: 'stop <id>',
     describe: kind.describe.stop,
     builder: (y: Argv<Args>) =>
-      addResultFlags(
-        addTimeoutFlag(
-          idArg(addConnectionFlags(y, { namespaced: true }), kind.group),
-          "for every node's final flush",
-          '60s',
-        )
-          .option('keep', { type: 'boolean', default: false, describe: 'Keep the session object afterwards' })
-          .option('accept-gaps', {
-            type: 'boolean',
-            default: false,
-            describe: `Print ${kind.describe.result} even if a target was not traced for a while (each gap is named on stderr)`,
-          }) as unknown as Argv<Args>,
-        kind,
+      own(
+        addResultFlags(
+          addTimeoutFlag(
+            idArg(addConnectionFlags(y, { namespaced: true }), kind.group),
+            "for every node's final flush",
+            '60s',
+          )
+            .option('keep', {
+              type: 'boolean',
+              default: false,
+              describe: 'Keep the session object afterwards',
+            })
+            .option('accept-gaps', {
+              type: 'boolean',
+              default: false,
+              describe: `Print ${kind.describe.result} even if a target was not traced for a while (each gap is named on stderr)`,
+            }) as unknown as Argv<Args>,
+          kind,
+        ),
       ),
     handler: connected((v, argv, deps) =>
       v.runStop(

@@ -178,7 +178,8 @@ export async function runStop<O extends ResultOptions>(
       `Print it with: kubectl harden ${kind.group} show ${opts.id} -n ${ns} ${cannot.instead}, then remove it with: kubectl harden ${kind.group} delete ${opts.id} -n ${ns}`,
     );
   // Render before deleting: an error here must leave the recorded data in place.
-  await emit(await result.render(session, opts, kube), opts, io);
+  const rendered = await result.render(session, opts, kube);
+  await emit(rendered, opts, io, () => result.deliver?.(rendered, opts, deps) ?? Promise.resolve(false));
   if (!opts.keep) await deleteSession(kube, ns, opts.id);
 }
 
@@ -221,9 +222,15 @@ export async function runDelete(
   }
 }
 
-async function emit(rendered: Rendered, opts: ResultOptions, io: Io): Promise<void> {
+async function emit(
+  rendered: Rendered,
+  opts: ResultOptions,
+  io: Io,
+  deliver: () => Promise<boolean> = () => Promise.resolve(false),
+): Promise<void> {
   for (const note of rendered.notes) io.err(note);
   if (rendered.failure) throw rendered.failure;
+  if (await deliver()) return;
   if (typeof rendered.out === 'string') {
     io.out(rendered.out);
     return;
