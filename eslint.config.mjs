@@ -105,7 +105,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
   layer(['lib/*.ts', 'lib/session/**/*.ts', 'lib/agent/*.ts', 'lib/agent/recorders/*.ts'], [noCli]),
-  layer(['lib/agent/core/**/*.ts'], [noCli, noRecorders]),
+  layer(['lib/agent/core/**/*.ts', 'lib/agent/installs/**/*.ts'], [noCli, noRecorders]),
   layer(['lib/agent/recorders/*/**/*.ts'], [noCli, noOtherRecorder]),
   layer(['lib/kube/**/*.ts'], [noCli, noSessionOrAbove]),
   layer(['lib/{seccomp,netpol,deploy,securitycontext}/**/*.ts'], [noCli, ...noWorld]),

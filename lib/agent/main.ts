@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { Kube } from '../kube/client';
 import { inClusterContext } from '../kube/incluster';
 import { resolveContext } from '../kube/kubeconfig';
-import { READY_FILE } from '../session/agent-names';
+import { DEFAULT_KUBELET_ROOT, READY_FILE, SECCOMP_MOUNT } from '../session/agent-names';
 import { VERSION } from '../version';
 import { CgroupLayout, detectDriver, findCgroup2Mount } from './core/cgroups';
 import { Controller } from './core/controller';
@@ -17,6 +17,8 @@ import { DENY_ENV, nodeSources, probeKernel } from './core/kernel';
 import { nodeReport, publishNodeReport } from './core/node-report';
 import { effectiveCaps, missingTracingCaps } from './core/process-caps';
 import { kernelNeeds } from './core/support';
+import { InstallController } from './installs/controller';
+import { openProfileStore } from './installs/store';
 import { RECORDERS } from './recorders';
 
 const GOARCH: Record<string, string> = {
@@ -31,18 +33,28 @@ export interface AgentArgs {
   node: string;
   flushSeconds: number;
   intervalMs: number;
+  /** kubelet's --root-dir on this node; its seccomp/ is mounted at SECCOMP_MOUNT. */
+  kubeletRoot: string;
 }
 
 export function parseAgentArgs(argv: string[], env: NodeJS.ProcessEnv): AgentArgs {
-  const args: AgentArgs = { node: env.NODE_NAME ?? '', flushSeconds: 3, intervalMs: 1000 };
+  const args: AgentArgs = {
+    node: env.NODE_NAME ?? '',
+    flushSeconds: 3,
+    intervalMs: 1000,
+    kubeletRoot: DEFAULT_KUBELET_ROOT,
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
     if (flag === '--node') args.node = value();
     else if (flag === '--flush-interval') args.flushSeconds = Number(value());
     else if (flag === '--interval-ms') args.intervalMs = Number(value());
+    else if (flag === '--kubelet-root') args.kubeletRoot = value();
     else
-      throw new Error(`unknown flag ${argv[i]} (known: --node, --flush-interval SECONDS, --interval-ms MS)`);
+      throw new Error(
+        `unknown flag ${argv[i]} (known: --node, --flush-interval SECONDS, --interval-ms MS, --kubelet-root DIR)`,
+      );
   }
   if (!args.node)
     throw new Error('no node name: pass --node or set NODE_NAME (the DaemonSet sets it from spec.nodeName)');
@@ -104,6 +116,15 @@ export async function runAgent(argv: string[]): Promise<number> {
   await publishNodeReport(kube, report, name && uid ? { name, uid } : undefined).catch((e: Error) =>
     log(`cannot publish the node report: ${e.message}`),
   );
+  const { store, problem } = openProfileStore(args.kubeletRoot, SECCOMP_MOUNT);
+  log(
+    problem
+      ? `cannot install seccomp profiles: ${problem}`
+      : `seccomp profiles go to ${args.kubeletRoot}/seccomp`,
+  );
+  const installs = new InstallController(kube, { node: args.node, arch, store, problem, log });
+  // Tracing does not depend on it: an agent newer than the cluster's CRD or RBAC still traces.
+  await installs.start().catch((e: Error) => log(`seccomp profile installs unavailable: ${e.message}`));
   await controller.start();
   try {
     mkdirSync(dirname(READY_FILE), { recursive: true });
@@ -118,6 +139,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   });
   log('stopping: last flush');
   rmSync(READY_FILE, { force: true });
+  await installs.close();
   await controller.close();
   return 0;
 }

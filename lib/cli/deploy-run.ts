@@ -5,7 +5,7 @@ import { deployManifests } from '../deploy/manifests';
 import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR } from '../session/agent-names';
 import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
-import type { DaemonSet, Pod } from '../kube/objects';
+import type { DaemonSet, KubeObject, List, Pod } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from '../session/agents';
@@ -15,6 +15,7 @@ type Manifest = ReturnType<typeof deployManifests>[number];
 
 export interface DeployOptions {
   image?: string;
+  kubeletRoot?: string;
   /** server: validate on the server without persisting. */
   dryRun: 'none' | 'server';
   wait: boolean;
@@ -28,8 +29,11 @@ export interface UndeployOptions {
 }
 
 /** `deploy --dry-run=client`: the objects, printed, with no cluster involved. */
-export function printManifests(opts: { image?: string; output: 'yaml' | 'json' }, io: Io): void {
-  const manifests = deployManifests({ image: opts.image });
+export function printManifests(
+  opts: { image?: string; kubeletRoot?: string; output: 'yaml' | 'json' },
+  io: Io,
+): void {
+  const manifests = deployManifests({ image: opts.image, kubeletRoot: opts.kubeletRoot });
   io.out(
     opts.output === 'json'
       ? toJson({ apiVersion: 'v1', kind: 'List', items: manifests })
@@ -38,7 +42,7 @@ export function printManifests(opts: { image?: string; output: 'yaml' | 'json' }
 }
 
 export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
-  const manifests = deployManifests({ image: opts.image });
+  const manifests = deployManifests({ image: opts.image, kubeletRoot: opts.kubeletRoot });
   const server = opts.dryRun === 'server';
   await waitNamespaceGone(kube, io);
   // What was there before, so a rollout that fails can leave the cluster as it found it.
@@ -225,6 +229,12 @@ export async function runUndeploy(
       'Stop them first (kubectl harden seccomp stop ID), or pass --force to remove them with the agent.',
     );
   }
+  const profiles = await installedProfiles(kube);
+  if (profiles.length && !opts.force)
+    throw new HardenError(
+      `${profiles.length} seccomp profile(s) installed on the nodes (${profiles.join(', ')}; context "${kube.ctx.context}")`,
+      'Uninstall them first (kubectl harden seccomp uninstall NAME -n NAMESPACE), or pass --force: their files then stay on the nodes, where pods that use them still start.',
+    );
   // Reverse order: the agent goes first, the CRD (and every session with it) last.
   const manifests = deployManifests().reverse();
   const deleted: Manifest[] = [];
@@ -262,4 +272,15 @@ export async function runUndeploy(
     },
   );
   io.done();
+}
+
+/** Installed seccomp profiles (namespace/name), across namespaces; none when the CRD is absent. */
+async function installedProfiles(kube: Kube): Promise<string[]> {
+  try {
+    const list = await kube.get<List<KubeObject>>(resourcePath(R.seccompprofileinstalls));
+    return list.items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 404) return [];
+    throw e;
+  }
 }

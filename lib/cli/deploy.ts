@@ -10,6 +10,7 @@ import {
 
 interface DeployArgs extends ConnectionArgs {
   image?: string;
+  kubeletRoot?: string;
   wait: boolean;
   timeout: number;
   dryRun: 'none' | 'client' | 'server';
@@ -35,6 +36,12 @@ export const deployCommand: CommandModule<BaseArgs, DeployArgs> = {
         requiresArg: true,
         describe: "Agent image (default: this release's own)",
       })
+      .option('kubelet-root', {
+        type: 'string',
+        requiresArg: true,
+        describe:
+          "kubelet's --root-dir on the nodes, whose seccomp/ holds installed profiles (default /var/lib/kubelet; MicroK8s: /var/snap/microk8s/common/var/lib/kubelet)",
+      })
       .option('wait', {
         type: 'boolean',
         default: true,
@@ -55,6 +62,8 @@ export const deployCommand: CommandModule<BaseArgs, DeployArgs> = {
       })
       // -o only formats what --dry-run=client prints; anywhere else it would be silently ignored.
       .check((argv) => {
+        if (argv.kubeletRoot !== undefined && !String(argv.kubeletRoot).startsWith('/'))
+          throw new UsageError(`--kubelet-root must be an absolute path, not ${argv.kubeletRoot}`);
         if (argv.output !== undefined && argv.dryRun !== 'client')
           throw new UsageError('-o/--output prints the objects: it needs --dry-run=client');
         return true;
@@ -65,11 +74,20 @@ export const deployCommand: CommandModule<BaseArgs, DeployArgs> = {
       import('./context'),
     ]);
     if (argv.dryRun === 'client') {
-      run.printManifests({ image: argv.image, output: argv.output ?? 'yaml' }, runtimeOf(argv).io(argv));
+      run.printManifests(
+        { image: argv.image, kubeletRoot: argv.kubeletRoot, output: argv.output ?? 'yaml' },
+        runtimeOf(argv).io(argv),
+      );
       return;
     }
     await run.runDeploy(
-      { image: argv.image, dryRun: argv.dryRun, wait: argv.wait, timeoutMs: argv.timeout },
+      {
+        image: argv.image,
+        kubeletRoot: argv.kubeletRoot,
+        dryRun: argv.dryRun,
+        wait: argv.wait,
+        timeoutMs: argv.timeout,
+      },
       await collaborators(argv),
     );
   },
@@ -80,7 +98,11 @@ export const undeployCommand: CommandModule<BaseArgs, UndeployArgs> = {
   describe: 'Remove the agent, the CRD (and with it every session) and RBAC',
   builder: (y: Argv<BaseArgs>) =>
     addTimeoutFlag(connection(y), 'for the deletion', '2m')
-      .option('force', { type: 'boolean', default: false, describe: 'Remove even while sessions are active' })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'Remove even while sessions are active or seccomp profiles installed',
+      })
       .option('wait', {
         type: 'boolean',
         default: true,

@@ -54,10 +54,25 @@ export const seccompResult: KindResult<SeccompOptions> = {
     if (opts.outputDir || opts.output !== 'json') return undefined;
     const names = containers(session, opts);
     if (names.length < 2) return undefined;
+    if (opts.install)
+      return {
+        why: `session "${session.metadata.name}" recorded ${names.length} containers (${names.join(', ')}): --install takes one profile`,
+        instead: '--output-dir DIR, then kubectl harden seccomp install each file',
+      };
     return {
       why: `session "${session.metadata.name}" recorded ${names.length} containers (${names.join(', ')}): one JSON profile holds one`,
       instead: '--output-dir DIR (or -o crd)',
     };
+  },
+
+  deliver: async (rendered, opts, deps) => {
+    if (!opts.install || typeof rendered.out !== 'string') return false;
+    const { runInstall } = await import('./seccomp-install-run');
+    await runInstall(
+      { text: rendered.out, name: opts.install, audit: opts.audit ?? false, timeoutMs: 120_000 },
+      deps,
+    );
+    return true;
   },
 
   render: async (session, opts): Promise<Rendered> => {

@@ -1,11 +1,16 @@
 import type { Argv } from 'yargs';
 import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
+import { applyCommand, installCommand, installedCommand, uninstallCommand } from './seccomp-verbs';
+import { UsageError } from './errors';
 import type { SessionKind } from './session-kind';
 
 export interface SeccompOptions {
   output: 'json' | 'crd';
   outputDir?: string;
   runtime: 'runc' | 'crun';
+  /** stop --install NAME: the profile goes onto the nodes instead of stdout. */
+  install?: string;
+  audit?: boolean;
 }
 
 /** `kubectl harden seccomp …`: syscalls recorded, seccomp profiles out. */
@@ -35,7 +40,34 @@ export const seccomp: SessionKind<SeccompOptions> = {
       default: 'runc',
       describe: "The nodes' OCI runtime, for the post-filter syscalls added when a start was not recorded",
     }),
+  stopFlags: <T>(y: Argv<T>) =>
+    y
+      .option('install', {
+        type: 'string',
+        requiresArg: true,
+        describe:
+          'Install the profile on every node under this name (as seccomp install) instead of printing it',
+      })
+      .option('audit', {
+        type: 'boolean',
+        describe: 'With --install: the variant that logs what the profile would deny, instead of denying it',
+      })
+      .check((argv) => {
+        if (argv.audit && argv.install === undefined)
+          throw new UsageError('--audit goes with --install NAME');
+        // checkName's rule (lib/seccomp/install.ts), without loading it for --help: refused before the stop.
+        if (argv.install !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(String(argv.install)))
+          throw new UsageError(
+            `--install ${String(argv.install)}: a profile name is a DNS-1123 label (no '/' or '.')`,
+          );
+        if (argv.install !== undefined && (argv.outputDir !== undefined || argv.output === 'crd'))
+          throw new UsageError('--install takes the JSON profile: drop --output-dir and -o crd');
+        return true;
+      }),
+  verbs: [installCommand, uninstallCommand, installedCommand, applyCommand],
   options: (argv) => ({
+    install: argv.install as string | undefined,
+    audit: argv.audit as boolean | undefined,
     output: argv.output as SeccompOptions['output'],
     outputDir: argv.outputDir,
     runtime: argv.runtime as SeccompOptions['runtime'],

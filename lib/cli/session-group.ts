@@ -78,40 +78,47 @@ function start<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
 }
 
 function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
+  const own = (y: Argv<Args>) => (kind.stopFlags ? kind.stopFlags(y) : y);
   return {
     command: 'stop <id>',
     describe: kind.describe.stop,
     builder: (y: Argv<Args>) =>
-      addResultFlags(
-        addTimeoutFlag(
-          idArg(addConnectionFlags(y, { namespaced: true }), kind.group),
-          "for every node's final flush",
-          '60s',
-        )
-          .option('keep', { type: 'boolean', default: false, describe: 'Keep the session object afterwards' })
-          .option('accept-gaps', {
-            type: 'boolean',
-            default: false,
-            describe: `Print ${kind.describe.result} even if a target was not traced for a while (each gap is named on stderr)`,
-          })
-          .option('accept-truncated', {
-            type: 'boolean',
-            default: false,
-            describe: `Print ${kind.describe.result} even if the agents' records hit a bound and lost entries (each cut set is named on stderr)`,
-          })
-          .options(
-            kind.recordsLife
-              ? {
-                  'require-full-life': {
-                    type: 'boolean',
-                    default: false,
-                    describe:
-                      "Exit non-zero, printing nothing, unless each workload's start-up, exec probes and shutdown were all observed",
-                  },
-                }
-              : {},
-          ) as unknown as Argv<Args>,
-        kind,
+      own(
+        addResultFlags(
+          addTimeoutFlag(
+            idArg(addConnectionFlags(y, { namespaced: true }), kind.group),
+            "for every node's final flush",
+            '60s',
+          )
+            .option('keep', {
+              type: 'boolean',
+              default: false,
+              describe: 'Keep the session object afterwards',
+            })
+            .option('accept-gaps', {
+              type: 'boolean',
+              default: false,
+              describe: `Print ${kind.describe.result} even if a target was not traced for a while (each gap is named on stderr)`,
+            })
+            .option('accept-truncated', {
+              type: 'boolean',
+              default: false,
+              describe: `Print ${kind.describe.result} even if the agents' records hit a bound and lost entries (each cut set is named on stderr)`,
+            })
+            .options(
+              kind.recordsLife
+                ? {
+                    'require-full-life': {
+                      type: 'boolean',
+                      default: false,
+                      describe:
+                        "Exit non-zero, printing nothing, unless each workload's start-up, exec probes and shutdown were all observed",
+                    },
+                  }
+                : {},
+            ) as unknown as Argv<Args>,
+          kind,
+        ),
       ),
     handler: connected((v, argv, deps) =>
       v.runStop(

@@ -9,6 +9,7 @@
 import type { Argv } from 'yargs';
 import type { Kube } from '../kube/client';
 import type { SessionType, TraceSession } from '../session/types';
+import type { Deps } from './context';
 import type { AnyCommand } from './verb-group';
 
 /** What every kind's show and stop take: -o, and --output-dir where the kind writes files. */
@@ -52,6 +53,11 @@ export interface KindResult<O extends ResultOptions> {
    * unless --accept-truncated; a kind whose records have no bounded set leaves it out.
    */
   truncated?(session: TraceSession): string[];
+  /**
+   * Where stop's options send the result instead of stdout (seccomp: --install puts the profile
+   * on the nodes); true when it did. A throw keeps the session.
+   */
+  deliver?(rendered: Rendered, opts: O, deps: Deps): Promise<boolean>;
 }
 
 export interface SessionKind<O extends ResultOptions = ResultOptions> {
@@ -88,6 +94,8 @@ export interface SessionKind<O extends ResultOptions = ResultOptions> {
   recordsLife?: boolean;
   /** The result's own flags (seccomp: --runtime; securitycontext: --seccomp-profile). */
   resultFlags?<T>(y: Argv<T>): Argv<T>;
+  /** Flags only stop offers (seccomp: --install NAME). */
+  stopFlags?<T>(y: Argv<T>): Argv<T>;
   /** The kind's own verbs besides start, stop, show, list and delete (e.g. seccomp's install). */
   verbs?: AnyCommand[];
   /** The parsed flags as the result's options. */

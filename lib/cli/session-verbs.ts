@@ -210,7 +210,7 @@ export async function runStop<O extends ResultOptions>(
         `then remove it with: kubectl harden ${kind.group} delete ${opts.id} -n ${ns}`,
     );
   }
-  await emit(rendered, opts, io);
+  await emit(rendered, opts, io, () => result.deliver?.(rendered, opts, deps) ?? Promise.resolve(false));
   if (!opts.keep) await deleteSession(kube, ns, opts.id);
 }
 
@@ -254,9 +254,15 @@ export async function runDelete(
   }
 }
 
-async function emit(rendered: Rendered, opts: ResultOptions, io: Io): Promise<void> {
+async function emit(
+  rendered: Rendered,
+  opts: ResultOptions,
+  io: Io,
+  deliver: () => Promise<boolean> = () => Promise.resolve(false),
+): Promise<void> {
   for (const note of rendered.notes) io.err(note);
   if (rendered.failure) throw rendered.failure;
+  if (await deliver()) return;
   if (typeof rendered.out === 'string') {
     io.out(rendered.out);
     return;

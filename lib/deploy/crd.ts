@@ -5,6 +5,7 @@
 import { bool, dateTime, identity, str } from '../agent/core/schema';
 import { RECORDERS } from '../agent/recorders';
 import { SELECTOR_OPERATORS } from '../labels';
+import { INSTALL_KIND, INSTALL_PLURAL, MAX_NAME_LENGTH, MAX_PROFILE_BYTES } from '../seccomp/install';
 import { CRD_VERSION, GROUP, KIND, MAX_GAPS, SESSION_PHASES } from '../session/types';
 
 const PHASES = [...SESSION_PHASES];
@@ -166,6 +167,94 @@ export function traceSessionCrd() {
                       'x-kubernetes-list-type': 'map',
                       'x-kubernetes-list-map-keys': ['node'],
                       items: nodeRecord,
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * SeccompProfileInstall: a seccomp profile to put on every node, in the namespace whose RBAC
+ * decides who may install it (its files land under that namespace's prefix only). spec is the
+ * plugin's, status.nodes one entry per node written by that node's agent. The bounds here are the
+ * API server's; the agent checks everything again before it writes.
+ */
+export function seccompProfileInstallCrd() {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${INSTALL_PLURAL}.${GROUP}`,
+      labels: { 'app.kubernetes.io/part-of': 'kubectl-harden' },
+    },
+    spec: {
+      group: GROUP,
+      scope: 'Namespaced',
+      names: {
+        plural: INSTALL_PLURAL,
+        singular: 'seccompprofileinstall',
+        kind: INSTALL_KIND,
+        listKind: `${INSTALL_KIND}List`,
+        shortNames: ['spi'],
+        categories: ['harden'],
+      },
+      versions: [
+        {
+          name: CRD_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+            { name: 'Digest', type: 'string', jsonPath: '.spec.digest' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: str,
+                kind: str,
+                metadata: {
+                  type: 'object',
+                  properties: { name: { type: 'string', maxLength: MAX_NAME_LENGTH } },
+                },
+                spec: {
+                  type: 'object',
+                  required: ['profile', 'digest', 'mode'],
+                  properties: {
+                    profile: { type: 'string', maxLength: MAX_PROFILE_BYTES },
+                    digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+                    mode: { type: 'string', enum: ['Enforce', 'Audit'] },
+                  },
+                },
+                status: {
+                  type: 'object',
+                  properties: {
+                    nodes: {
+                      type: 'array',
+                      'x-kubernetes-list-type': 'map',
+                      'x-kubernetes-list-map-keys': ['node'],
+                      items: {
+                        type: 'object',
+                        required: ['node', 'state'],
+                        properties: {
+                          node: str,
+                          arch: str,
+                          state: { type: 'string', enum: ['Installed', 'Failed'] },
+                          digest: str,
+                          message: str,
+                          observedGeneration: { type: 'integer', format: 'int64' },
+                          lastUpdate: dateTime,
+                        },
+                      },
                     },
                   },
                 },

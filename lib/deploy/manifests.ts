@@ -1,7 +1,14 @@
 import { VERSION } from '../version';
-import { AGENT_LABELS, AGENT_NAME, AGENT_NAMESPACE, READY_FILE } from '../session/agent-names';
+import {
+  AGENT_LABELS,
+  AGENT_NAME,
+  AGENT_NAMESPACE,
+  DEFAULT_KUBELET_ROOT,
+  READY_FILE,
+  SECCOMP_MOUNT,
+} from '../session/agent-names';
 import { GROUP } from '../session/types';
-import { traceSessionCrd } from './crd';
+import { seccompProfileInstallCrd, traceSessionCrd } from './crd';
 
 export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
 
@@ -9,6 +16,8 @@ export interface DeployOptions {
   image?: string;
   /** Agent status flush interval, seconds. */
   flushSeconds?: number;
+  /** kubelet's --root-dir on the nodes (e.g. MicroK8s: /var/snap/microk8s/common/var/lib/kubelet). */
+  kubeletRoot?: string;
 }
 
 export function defaultImage(): string {
@@ -39,7 +48,8 @@ export function agentServiceAccount() {
 
 /**
  * What a privileged agent on every node may do, and no more: read pods and nodes, read trace
- * sessions and write their status. No secrets, no exec, no writes elsewhere.
+ * sessions and installed profiles and write their status. No secrets, no exec, no writes elsewhere:
+ * an agent never creates, changes or deletes a profile, it only says whether its node holds it.
  */
 export function agentClusterRole() {
   return {
@@ -50,6 +60,8 @@ export function agentClusterRole() {
       { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get', 'patch'] },
     ],
   };
 }
@@ -110,26 +122,37 @@ export function tracerClusterRole() {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
       },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get'] },
+      // Installing a profile on the nodes is decided the same way: by RBAC in its namespace.
+      {
+        apiGroups: [GROUP],
+        resources: ['seccompprofileinstalls'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+      },
+      { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get'] },
     ],
   };
 }
 
-function hostMount(name: string, path: string, readOnly: boolean) {
+function hostMount(name: string, path: string, readOnly: boolean, at = path, type?: string) {
   return {
-    volume: { name, hostPath: { path } },
-    mount: { name, mountPath: path, readOnly },
+    volume: { name, hostPath: { path, ...(type ? { type } : {}) } },
+    mount: { name, mountPath: at, readOnly },
   };
 }
 
 export function agentDaemonSet(opts: DeployOptions = {}) {
+  const kubeletRoot = (opts.kubeletRoot ?? DEFAULT_KUBELET_ROOT).replace(/\/+$/, '') || '/';
   const mounts = [
     hostMount('cgroup', '/sys/fs/cgroup', true),
     hostMount('debugfs', '/sys/kernel/debug', false),
     hostMount('tracefs', '/sys/kernel/tracing', false),
     hostMount('btf', '/sys/kernel/btf', true),
     hostMount('modules', '/lib/modules', true),
+    // Installed profiles go here, and only here: kubelet's seccomp root, not the rest of its state
+    // (pod volumes, secrets). kubelet itself does not create it.
+    hostMount('kubelet-seccomp', `${kubeletRoot}/seccomp`, false, SECCOMP_MOUNT, 'DirectoryOrCreate'),
   ];
-  const args = ['--flush-interval', String(opts.flushSeconds ?? 3)];
+  const args = ['--flush-interval', String(opts.flushSeconds ?? 3), '--kubelet-root', kubeletRoot];
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -175,6 +198,7 @@ export function agentDaemonSet(opts: DeployOptions = {}) {
 export function deployManifests(opts: DeployOptions = {}) {
   return [
     traceSessionCrd(),
+    seccompProfileInstallCrd(),
     agentNamespace(),
     agentServiceAccount(),
     agentClusterRole(),

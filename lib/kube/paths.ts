@@ -47,6 +47,12 @@ export const R = {
     namespaced: false,
   },
   tracesessions: { group: 'harden.dev', version: 'v1alpha1', resource: 'tracesessions', namespaced: true },
+  seccompprofileinstalls: {
+    group: 'harden.dev',
+    version: 'v1alpha1',
+    resource: 'seccompprofileinstalls',
+    namespaced: true,
+  },
   networkpolicies: {
     group: 'networking.k8s.io',
     version: 'v1',
@@ -104,6 +110,9 @@ const KINDS: Record<string, ResourceRef> = {
   CustomResourceDefinition: R.crds,
   DaemonSet: R.daemonsets,
   TraceSession: R.tracesessions,
+  SeccompProfileInstall: R.seccompprofileinstalls,
+  Deployment: R.deployments,
+  StatefulSet: R.statefulsets,
   NetworkPolicy: R.networkpolicies,
 };
 

@@ -46,7 +46,7 @@ export interface BuiltProfile {
  * knows the filter's architectures, and their syscalls fall to the default action like any other
  * unlisted call (the names are resolved per architecture by libseccomp).
  */
-const ARCHITECTURES: Record<NodeArch, SeccompArch[]> = {
+export const ARCHITECTURES: Record<NodeArch, SeccompArch[]> = {
   amd64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
   arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
 };

@@ -22,3 +22,8 @@ export const NODE_REPORT_KEY = 'node.json';
 export function nodeReportName(node: string): string {
   return `harden-node-${node}`.slice(0, 253).replace(/[.-]+$/, '');
 }
+
+/** kubelet's --root-dir by default; its seccomp root (Localhost profiles) is `<root>/seccomp`. */
+export const DEFAULT_KUBELET_ROOT = '/var/lib/kubelet';
+/** Where the agent's container sees the node's kubelet seccomp root. */
+export const SECCOMP_MOUNT = '/host/kubelet-seccomp';

@@ -40,6 +40,7 @@ function kubeconfigWith(name: string, user: Record<string, unknown>, server?: st
 
 const objects = [
   ['crd', 'tracesessions.harden.dev'],
+  ['crd', 'seccompprofileinstalls.harden.dev'],
   ['namespace', 'harden-system'],
   ['serviceaccount', 'harden-agent', '-n', 'harden-system'],
   ['clusterrole', 'harden-agent'],
@@ -145,6 +146,9 @@ describe('deploy', () => {
     expect(await can('get', 'secrets', '-A')).toBe('no');
     expect(await can('create', 'pods/exec', '-A')).toBe('no');
     expect(await can('patch', 'tracesessions.harden.dev', '-A')).toBe('no');
+    // Installs: read them and report per node, never write what they hold.
+    expect(await can('patch', 'seccompprofileinstalls.harden.dev', '--subresource=status', '-A')).toBe('yes');
+    expect(await can('patch', 'seccompprofileinstalls.harden.dev', '-A')).toBe('no');
     expect(await can('delete', 'pods', '-A')).toBe('no');
     // The token kubelet mounted into the running agent pod, not impersonation: the API server decides.
     const read = await execInKubePod(

@@ -2,7 +2,7 @@
 // hook: an image that cannot be pulled fails the deploy, naming it, and leaves nothing half-installed.
 import { deployManifests } from '../../../lib/deploy/manifests';
 import type { KubeObject } from '../../../lib/kube/objects';
-import { objectPath } from '../../../lib/kube/paths';
+import { objectPath, R } from '../../../lib/kube/paths';
 import { FakeCluster, runCli } from '../fake-cluster';
 
 const GOOD = 'registry.example/harden-agent:good';
@@ -83,6 +83,17 @@ test('undeploy of a deployed agent whose objects are gone at once prints no empt
   expect(r.code).toBe(0);
   expect(r.progress.filter((l) => /waiting for deletion:\s*$/.test(l))).toEqual([]);
   expect(installed(c)).toEqual([]);
+});
+
+test('undeploy refuses while seccomp profiles are installed, naming them; --force goes on', async () => {
+  const c = withNode(new FakeCluster());
+  expect((await runCli(['deploy', '--image', GOOD, '--timeout', '30s'], c)).code).toBe(0);
+  c.put(R.seccompprofileinstalls, { metadata: { name: 'nginx', namespace: 'web' } });
+  const r = await runCli(['undeploy'], c);
+  expect(r.code).toBe(1);
+  expect(r.err).toContain('1 seccomp profile(s) installed on the nodes (web/nginx; context "fake")');
+  expect(installed(c)).toHaveLength(deployManifests().length);
+  expect((await runCli(['undeploy', '--force'], c)).code).toBe(0);
 });
 
 test('deploy on a new cluster says nothing about a terminating namespace that never existed', async () => {

@@ -2,6 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
+import { InstallController } from '../../../lib/agent/installs/controller';
+import { ProfileStore } from '../../../lib/agent/installs/store';
+import { R } from '../../../lib/kube/paths';
 import type { ContainerRecord, Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
@@ -241,6 +244,37 @@ describe('seccomp stop', () => {
       expect.arrayContaining(['execve', 'exit_group', 'read', 'write']),
     );
     expect(c.sessions()).toEqual([]);
+  });
+
+  test('--install NAME puts the profile on the nodes instead of printing it, then removes the session', async () => {
+    const c = await started();
+    c.put(R.crds, { metadata: { name: 'seccompprofileinstalls.harden.dev' } });
+    const root = mkdtempSync(join(tmpdir(), 'seccomp-root-'));
+    const store = new ProfileStore(root);
+    store.open();
+    const agent = new InstallController(c.kube('default'), {
+      node: 'node-1',
+      arch: 'amd64',
+      store,
+      log: () => undefined,
+    });
+    await agent.start();
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--install', 'web-nginx', '--audit'], c);
+    await agent.close();
+    expect(r.err).toContain('audit variant (defaultAction SCMP_ACT_LOG) installed on 1 node');
+    expect(r).toMatchObject({ code: 0, out: 'harden/web/web-nginx.json\n' });
+    const onNode = JSON.parse(readFileSync(join(root, 'harden/web/web-nginx.json'), 'utf8'));
+    expect(onNode.defaultAction).toBe('SCMP_ACT_LOG');
+    expect(onNode.syscalls[0].names).toEqual(expect.arrayContaining(['execve', 'read']));
+    expect(c.sessions()).toEqual([]);
+  });
+
+  test('--install with a name that is not one is refused before anything is stopped', async () => {
+    const c = await started();
+    const r = await runCli(['seccomp', 'stop', 'sc-1', '-n', 'web', '--install', '../x'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('--install ../x: a profile name is a DNS-1123 label');
+    expect(c.session('web', 'sc-1')?.spec.state).toBe('Running');
   });
 
   test('without every final flush in time it fails and keeps the session', async () => {

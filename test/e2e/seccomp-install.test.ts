@@ -1,0 +1,225 @@
+// From profile to enforcement without leaving kubectl, on the test node: a profile recorded from
+// nginx's first instruction is installed by the agent into kubelet's seccomp root (the file is
+// there with the object's digest), applied to the nginx Deployment (kubelet loads it for the new
+// pods: nginx serves, a syscall it never made is EPERM), and uninstalled (the file goes). Bad
+// input is refused with the field, name or object named, by the plugin and by the agent itself.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
+import { harden } from '../support/cluster';
+import { eventually } from '../support/eventually';
+import { kubectl, kubectlJson } from '../support/exec';
+import { httpStatus } from '../support/http';
+import {
+  deleteNamespace,
+  ensureNamespace,
+  execInKubePod,
+  listPods,
+  runDeployment,
+  runKubePod,
+  SECCOMP_ROOT,
+  testImage,
+  waitPodsReady,
+  type KubePod,
+} from '../support/kube-pods';
+
+const NS = 'e2e-seccomp-install';
+const dir = mkdtempSync(join(tmpdir(), 'harden-install-'));
+const onNode = (name: string) => join(SECCOMP_ROOT, 'harden', NS, `${name}.json`);
+const sha256 = (path: string) => `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+
+let deployed: Deployed | undefined;
+let client: KubePod;
+
+async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const r = await harden(args);
+  if (r.code !== 0) throw new Error(`kubectl harden ${args.join(' ')} -> ${r.code}\n${r.stderr}`);
+  return r;
+}
+
+async function refused(args: string[]): Promise<string> {
+  const r = await harden(args);
+  expect({ args, code: r.code }).toEqual({ args, code: 1 });
+  return r.stderr;
+}
+
+interface Install {
+  spec: { digest: string; mode: string };
+  status?: { nodes?: { node: string; state: string; digest?: string; message?: string }[] };
+}
+const installObject = (name: string) =>
+  kubectlJson<Install>(['get', 'seccompprofileinstall', name, '-n', NS]);
+
+/** What nginx never does: creating a symlink (coreutils `ln -s` uses symlinkat). */
+const NEVER = ['ln', '-s', '/etc/hostname', '/tmp/never-linked'];
+
+/** `seccomp apply`, then the rollout: the one new nginx pod, Ready and serving. */
+async function applyAndRoll(old: string, says = '<none> → Localhost'): Promise<KubePod> {
+  const apply = await ok(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', NS]);
+  process.stdout.write(`apply:\n${apply.stderr}${apply.stdout}\n`);
+  expect(apply.stderr).toContain(says);
+  await kubectl(['rollout', 'status', 'deployment/nginx', '-n', NS, '--timeout', '120s'], {
+    timeoutMs: 130_000,
+  });
+  await eventually(
+    () => listPods(NS, 'app=nginx'),
+    (ps) => ps.length === 1 && ps[0].metadata.name !== old,
+    { withinMs: 60_000, what: `nginx pod ${old} replaced` },
+  );
+  const [pod] = await waitPodsReady(NS, 'app=nginx', { count: 1 });
+  const url = `http://${pod.status.podIP}/`;
+  await eventually(
+    () => httpStatus(NS, client.metadata.name, url),
+    (s) => s === '200',
+    { withinMs: 20_000 },
+  );
+  return pod;
+}
+
+beforeAll(async () => {
+  await ensureNamespace(NS);
+  deployed = await deployAgent();
+  client = await runKubePod({
+    namespace: NS,
+    name: 'client',
+    image: testImage('curl'),
+    labels: { app: 'client' },
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await deleteNamespace(NS).catch(() => undefined);
+  await restoreAgent(deployed);
+}, 300_000);
+
+test('install, apply to nginx, enforce, uninstall', async () => {
+  // A profile recorded from nginx's first instruction: the session is there before the pod.
+  const id = (await ok(['seccomp', 'start', '-n', NS, '-l', 'app=nginx'])).stdout.trim();
+  const [first] = await runDeployment({ namespace: NS, name: 'nginx', image: testImage('nginx'), port: 80 });
+  const url = `http://${first.status.podIP}/`;
+  await eventually(
+    () => httpStatus(NS, client.metadata.name, url),
+    (s) => s === '200',
+    { withinMs: 20_000 },
+  );
+  for (let i = 0; i < 3; i++) expect(await httpStatus(NS, client.metadata.name, url)).toBe('200');
+  const profile = (await ok(['seccomp', 'stop', id, '-n', NS])).stdout;
+  const file = join(dir, 'nginx.json');
+  writeFileSync(file, profile);
+
+  // First the audit variant: nginx runs under it as before, and what enforcing would deny is only logged.
+  const audit = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS, '--audit']);
+  expect(audit.stdout).toBe(`harden/${NS}/nginx.json\n`);
+  expect(JSON.parse(readFileSync(onNode('nginx'), 'utf8')).defaultAction).toBe('SCMP_ACT_LOG');
+  const underAudit = await applyAndRoll(first.metadata.name);
+  expect((await execInKubePod(NS, underAudit.metadata.name, NEVER)).code).toBe(0);
+
+  // Then the enforcing profile under the same name: applying it again rolls the pods so they load it.
+  const t0 = Date.now();
+  const install = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS]);
+  process.stdout.write(`install -> every node holds it: ${Date.now() - t0} ms\n${install.stderr}\n`);
+  expect(install.stdout).toBe(`harden/${NS}/nginx.json\n`);
+  const obj = await installObject('nginx');
+  expect(obj.spec.mode).toBe('Enforce');
+  expect(sha256(onNode('nginx'))).toBe(obj.spec.digest);
+  expect(obj.status?.nodes).toEqual([
+    expect.objectContaining({ state: 'Installed', digest: obj.spec.digest }),
+  ]);
+  expect((await ok(['seccomp', 'installed', '-n', NS])).stdout).toMatch(/nginx .*Enforce.* Installed/);
+
+  const confined = await applyAndRoll(underAudit.metadata.name, 'the profile was reinstalled');
+  const denied = await execInKubePod(NS, confined.metadata.name, NEVER);
+  expect(denied.code).not.toBe(0);
+  expect(denied.stderr).toMatch(/Operation not permitted/);
+
+  // In use: uninstall refuses until the workload no longer needs it.
+  expect(await refused(['seccomp', 'uninstall', 'nginx', '-n', NS])).toContain(
+    'is in use by deployment/nginx',
+  );
+  await kubectl(['delete', 'deployment/nginx', 'service/nginx', '-n', NS, '--wait=true']);
+  await ok(['seccomp', 'uninstall', 'nginx', '-n', NS]);
+  await eventually(
+    () => Promise.resolve(existsSync(onNode('nginx'))),
+    (e) => !e,
+    {
+      withinMs: 30_000,
+      what: 'the file removed from the node',
+    },
+  );
+}, 600_000);
+
+describe('bad input', () => {
+  const GOOD = { defaultAction: 'SCMP_ACT_ALLOW' };
+  const write = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  test('not a seccomp profile: named with the field that is wrong', async () => {
+    const err = await refused([
+      'seccomp',
+      'install',
+      write('bad.json', '{"defaultAction":"ALLOW"}'),
+      '--name',
+      'bad',
+      '-n',
+      NS,
+    ]);
+    expect(err).toContain('defaultAction is "ALLOW": not a seccomp action');
+  });
+
+  test('a name with ../ and a 10 MB profile are refused, and nothing reaches the node', async () => {
+    const good = write('good.json', JSON.stringify(GOOD));
+    expect(await refused(['seccomp', 'install', good, '--name', '../x', '-n', NS])).toContain(
+      'not a DNS-1123 label',
+    );
+    const big = write('big.json', JSON.stringify({ ...GOOD, pad: 'x'.repeat(10 * 1024 * 1024) }));
+    expect(await refused(['seccomp', 'install', big, '--name', 'big', '-n', NS])).toContain(
+      'is larger than 262144 bytes',
+    );
+    expect(existsSync(join(SECCOMP_ROOT, 'harden', NS, 'big.json'))).toBe(false);
+  });
+
+  test('written to the cluster directly, a profile that is not one is refused by the agent', async () => {
+    const text = '{"defaultAction":"ALLOW"}\n';
+    const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'harden.dev/v1alpha1',
+        kind: 'SeccompProfileInstall',
+        metadata: { name: 'direct', namespace: NS },
+        spec: { profile: text, digest, mode: 'Enforce' },
+      }),
+    });
+    const obj = await eventually(
+      () => installObject('direct'),
+      (o) => !!o.status?.nodes?.length,
+      {
+        withinMs: 30_000,
+        what: 'the agent reporting on it',
+      },
+    );
+    expect(obj.status?.nodes?.[0]).toMatchObject({
+      state: 'Failed',
+      message: expect.stringContaining('defaultAction'),
+    });
+    expect(existsSync(onNode('direct'))).toBe(false);
+    await kubectl(['delete', 'seccompprofileinstall', 'direct', '-n', NS]);
+  });
+
+  test('a workload that does not exist, and a container it lacks', async () => {
+    await ok(['seccomp', 'install', write('allow.json', JSON.stringify(GOOD)), '--name', 'allow', '-n', NS]);
+    const err = await refused(['seccomp', 'apply', 'deployment/missing', '--profile', 'allow', '-n', NS]);
+    expect(err).toMatch(
+      new RegExp(`deployment.apps/missing not found in namespace "${NS}" \\(context "[^"]+"\\)`),
+    );
+    await runDeployment({ namespace: NS, name: 'web', image: testImage('nginx'), port: 80 });
+    expect(
+      await refused(['seccomp', 'apply', 'deployment/web', '--profile', 'allow', '-c', 'php', '-n', NS]),
+    ).toContain('container "php" is not in the pod template (it has main)');
+    await ok(['seccomp', 'uninstall', 'allow', '-n', NS]);
+  });
+});

@@ -1,0 +1,125 @@
+// The checks the plugin and, again, every agent run on a profile to install: each refusal names
+// the field or the name that is wrong, so "not a profile" is never a bare "invalid".
+import {
+  checkInstall,
+  checkName,
+  digestOf,
+  installText,
+  localhostProfile,
+  MAX_PROFILE_BYTES,
+  parseProfile,
+  type SeccompProfileInstall,
+} from '../../../lib/seccomp/install';
+import { agentClusterRole, tracerClusterRole } from '../../../lib/deploy/manifests';
+
+const PROFILE = {
+  defaultAction: 'SCMP_ACT_ERRNO',
+  architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+  syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' }],
+};
+const text = (p: unknown) => JSON.stringify(p);
+
+describe('names', () => {
+  test.each(['nginx', 'a', 'web-1', 'x'.repeat(63)])('%s is a name', (n) => expect(checkName(n)).toBe(n));
+  test.each([
+    ['../x', 'not a DNS-1123 label'],
+    ['a/b', 'not a DNS-1123 label'],
+    ['..', 'not a DNS-1123 label'],
+    ['.hidden', 'not a DNS-1123 label'],
+    ['/etc/passwd', 'not a DNS-1123 label'],
+    ['Nginx', 'not a DNS-1123 label'],
+    ['x'.repeat(64), 'is 64 characters long (at most 63)'],
+    ['', 'is empty'],
+  ])('%j is refused: %s', (n, why) => expect(() => checkName(n)).toThrow(why));
+
+  test('the Localhost path is under the namespace prefix', () => {
+    expect(localhostProfile('web', 'nginx')).toBe('harden/web/nginx.json');
+    expect(() => localhostProfile('..', 'nginx')).toThrow('namespace ".."');
+  });
+});
+
+describe('profiles', () => {
+  test('a generated profile passes', () => expect(parseProfile(text(PROFILE), 'amd64')).toEqual(PROFILE));
+
+  test.each([
+    [{ ...PROFILE, defaultAction: 'ALLOW' }, 'defaultAction is "ALLOW": not a seccomp action'],
+    [{ syscalls: PROFILE.syscalls }, 'defaultAction is missing'],
+    [{ ...PROFILE, defaultaction: 'x' }, 'field "defaultaction": not a field of a seccomp profile'],
+    [{ ...PROFILE, architectures: ['x86_64'] }, 'architectures[0] is "x86_64": not a seccomp architecture'],
+    [{ ...PROFILE, syscalls: [{ names: ['read'], action: 'ALLOW' }] }, 'syscalls[0].action is "ALLOW"'],
+    [
+      { ...PROFILE, syscalls: [{ names: [], action: 'SCMP_ACT_ALLOW' }] },
+      'syscalls[0].names is missing or empty',
+    ],
+    [
+      { ...PROFILE, syscalls: [{ names: ['../x'], action: 'SCMP_ACT_ALLOW' }] },
+      'syscalls[0].names[0] is "../x"',
+    ],
+    [
+      { ...PROFILE, syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW', nmaes: 1 }] },
+      'syscalls[0]: field "nmaes"',
+    ],
+    [[PROFILE], 'the JSON is not an object'],
+  ])('%j is refused naming the field', (p, why) => expect(() => parseProfile(text(p))).toThrow(why));
+
+  test('not JSON, and a Kubernetes manifest, are not profiles', () => {
+    expect(() => parseProfile('defaultAction: x')).toThrow('not JSON');
+    expect(() => parseProfile(text({ apiVersion: 'v1', kind: 'Pod' }))).toThrow('field "apiVersion", "kind"');
+  });
+
+  test('10 MB is refused by size before it is parsed', () => {
+    const big = text({
+      ...PROFILE,
+      syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW', comment: 'x'.repeat(10e6) }],
+    });
+    expect(() => parseProfile(big)).toThrow(`at most ${MAX_PROFILE_BYTES} are accepted`);
+  });
+
+  test("another architecture than the node's is refused on that node only", () => {
+    const arm = text({ ...PROFILE, architectures: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'] });
+    expect(parseProfile(arm, 'arm64')).toBeDefined();
+    expect(() => parseProfile(arm, 'amd64')).toThrow(
+      'lacks SCMP_ARCH_X86_64, the native architecture of this amd64 node',
+    );
+    expect(parseProfile(text({ defaultAction: 'SCMP_ACT_ALLOW' }), 'amd64')).toBeDefined();
+  });
+
+  test('the audit variant logs instead of denying and keeps the rest', () => {
+    const audit = JSON.parse(installText({ ...PROFILE, defaultErrnoRet: 1 }, 'Audit'));
+    expect(audit).toEqual({ ...PROFILE, defaultAction: 'SCMP_ACT_LOG' });
+    expect(installText(PROFILE, 'Enforce')).toBe(`${JSON.stringify(PROFILE, null, 2)}\n`);
+  });
+});
+
+describe("the agent's check of an object", () => {
+  const obj = (over: Partial<SeccompProfileInstall['spec']> = {}, name = 'nginx'): SeccompProfileInstall => {
+    const profile = installText(PROFILE, 'Enforce');
+    return {
+      apiVersion: 'harden.dev/v1alpha1',
+      kind: 'SeccompProfileInstall',
+      metadata: { name, namespace: 'web' },
+      spec: { profile, digest: digestOf(profile), mode: 'Enforce', ...over },
+    };
+  };
+  test('a sound object gives its path', () =>
+    expect(checkInstall(obj(), 'amd64')).toBe('harden/web/nginx.json'));
+  test('a digest that is not the profile’s is refused', () =>
+    expect(() => checkInstall(obj({ digest: digestOf('x') }), 'amd64')).toThrow("is not the profile's"));
+  test('a name written to the cluster directly is checked again', () =>
+    expect(() => checkInstall(obj({}, '../x'), 'amd64')).toThrow('not a DNS-1123 label'));
+  test('sha256 of the text, as sha256sum prints it', () =>
+    expect(digestOf('abc')).toBe('sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'));
+});
+
+describe('RBAC', () => {
+  const rules = (r: { rules: { resources: string[]; verbs: string[] }[] }, res: string) =>
+    r.rules.filter((x) => x.resources.includes(res)).flatMap((x) => x.verbs);
+  test('the agent reads installs and writes only their status', () => {
+    expect(rules(agentClusterRole(), 'seccompprofileinstalls').sort()).toEqual(['get', 'list', 'watch']);
+    expect(rules(agentClusterRole(), 'seccompprofileinstalls/status').sort()).toEqual(['get', 'patch']);
+  });
+  test("namespace admins and editors install, and cannot forge the agents' status", () => {
+    expect(rules(tracerClusterRole(), 'seccompprofileinstalls')).toContain('create');
+    expect(rules(tracerClusterRole(), 'seccompprofileinstalls/status')).toEqual(['get']);
+  });
+});
