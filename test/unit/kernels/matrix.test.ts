@@ -149,14 +149,14 @@ describe('verdicts', () => {
   });
   test('a capability check filed under the wrong syscall fails the cell', () => {
     // [cgroup, cap, granted, onBehalf, nr]: CAP_CHOWN under getsockname (51), CAP_NET_BIND_SERVICE under bind
-    const checks = map('@capc0', { [`${CG},0,1,0,51`]: 1, [`${CG},10,1,0,49`]: 1 });
+    const checks = map('@capc0', { [`${CG},0,1,0,51,0`]: 1, [`${CG},10,1,0,49,0`]: 1 });
     // [cgroup, uid, gid, euid, egid, cap_effective] at the exec; [cgroup, nr, rootfs, dir, path] of the chown
-    const cred = map('@cred0', { [`${CG},0,0,0,0,2199023255551`]: 1 });
+    const cred = map('@cred0', { [`${CG},0,0,0,0,2199023255551,0`]: 1 });
     const write = map('@wr1', { [`${CG},92,2,0,/tmp/matrix-chown`]: 1 });
     const c = judge(RECORDERS, 'k', caps, served, run([armed, checks, cred, write]));
     expect(c.ok).toBe(false);
     expect(c.detail).toBe('CAP_CHOWN filed under getsockname, not chown');
-    const right = map('@capc1', { [`${CG},0,1,0,92`]: 1, [`${CG},10,1,0,49`]: 1 });
+    const right = map('@capc1', { [`${CG},0,1,0,92,0`]: 1, [`${CG},10,1,0,49,0`]: 1 });
     expect(judge(RECORDERS, 'k', caps, served, run([armed, right, cred, write])).ok).toBe(true);
     expect(judge(RECORDERS, 'k', caps, served, run([armed, right, cred])).detail).toBe(
       'no chown of /tmp/matrix-chown among the writes',
