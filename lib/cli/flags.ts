@@ -142,6 +142,25 @@ export function addAllNamespacesFlag<T>(y: Argv<T>): Argv<T & { allNamespaces?: 
   }) as unknown as Argv<T & { allNamespaces?: boolean }>;
 }
 
+export type ListingFormat = 'table' | 'json' | 'yaml';
+
+/** The flags of every verb that lists objects: the connection's, -A, and -o table|json|yaml. */
+export function addListingFlags<T>(y: Argv<T>) {
+  return addOutputFlag(
+    addAllNamespacesFlag(addConnectionFlags(y, { namespaced: true })),
+    ['table', 'json', 'yaml'] as const,
+    'table',
+  );
+}
+
+/** What a listing verb's flags ask for, as its run function takes it. */
+export function listingOptions(argv: Record<string, unknown>): {
+  allNamespaces: boolean;
+  output: ListingFormat;
+} {
+  return { allNamespaces: argv.allNamespaces === true, output: argv.output as ListingFormat };
+}
+
 /**
  * -p/-l (and --all where the verb offers it): what a session traces (a verb adds its own wording of
  * "trace"). Exactly one must be given, and -l must be a selector; both are checked while parsing,

@@ -4,9 +4,9 @@
  */
 import type { Argv } from 'yargs';
 import {
-  addAllNamespacesFlag,
+  addListingFlags,
+  listingOptions,
   addConnectionFlags,
-  addOutputFlag,
   addTimeoutFlag,
   type ConnectionArgs,
 } from './flags';
@@ -80,21 +80,10 @@ export const uninstallCommand: AnyCommand = {
 export const installedCommand: AnyCommand = {
   command: 'installed',
   describe: 'List installed seccomp profiles and what each node holds (-A: in every namespace)',
-  builder: (y: Argv<Args>) =>
-    addOutputFlag(
-      addAllNamespacesFlag(addConnectionFlags(y, { namespaced: true })),
-      ['table', 'json', 'yaml'],
-      'table',
-    ),
+  builder: (y: Argv<Args>) => addListingFlags(y),
   handler: async (argv: Args) => {
     const { verbs, collaborators } = await run();
-    await verbs.runInstalled(
-      {
-        allNamespaces: (argv.allNamespaces as boolean | undefined) ?? false,
-        output: argv.output as 'table' | 'json' | 'yaml',
-      },
-      await collaborators(argv),
-    );
+    await verbs.runInstalled(listingOptions(argv), await collaborators(argv));
   },
 };
 

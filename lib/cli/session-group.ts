@@ -5,7 +5,8 @@
 import type { Argv } from 'yargs';
 import { START_TIMEOUT } from '../session/timeouts';
 import {
-  addAllNamespacesFlag,
+  addListingFlags,
+  listingOptions,
   addConnectionFlags,
   addOutputFlag,
   addTargetFlags,
@@ -154,25 +155,13 @@ function list<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
   return {
     command: 'list',
     describe: `List ${kind.group} sessions (-A: in every namespace)`,
-    builder: (y: Argv<Args>) =>
-      addOutputFlag(
-        addAllNamespacesFlag(addConnectionFlags(y, { namespaced: true })),
-        ['table', 'json', 'yaml'],
-        'table',
-      ),
+    builder: (y: Argv<Args>) => addListingFlags(y),
     handler: async (argv: Args) => {
       const [{ runList }, { collaborators }] = await Promise.all([
         import('./session-list'),
         import('./context'),
       ]);
-      await runList(
-        {
-          kind,
-          allNamespaces: (argv.allNamespaces as boolean | undefined) ?? false,
-          output: argv.output as 'table' | 'json' | 'yaml',
-        },
-        await collaborators(argv),
-      );
+      await runList({ kind, ...listingOptions(argv) }, await collaborators(argv));
     },
   };
 }

@@ -88,21 +88,34 @@ const nodeRecord = {
   },
 };
 
-/** The TraceSession CRD: a structural schema, status subresource, and kubectl printer columns. */
-export function traceSessionCrd() {
+/** What tells one of the plugin's CRDs apart; the frame around it is the same for all. */
+interface CrdShape<P extends Record<string, unknown>> {
+  plural: string;
+  kind: string;
+  shortNames: string[];
+  printerColumns: { name: string; type: string; jsonPath: string }[];
+  /** The object's own schema (spec, status, metadata bounds) beside apiVersion and kind. */
+  properties: P;
+}
+
+/** A namespaced, single-version CRD of the harden.dev group with a status subresource. */
+function namespacedCrd<P extends Record<string, unknown>>(shape: CrdShape<P>) {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `tracesessions.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'kubectl-harden' } },
+    metadata: {
+      name: `${shape.plural}.${GROUP}`,
+      labels: { 'app.kubernetes.io/part-of': 'kubectl-harden' },
+    },
     spec: {
       group: GROUP,
       scope: 'Namespaced',
       names: {
-        plural: 'tracesessions',
-        singular: 'tracesession',
-        kind: KIND,
-        listKind: `${KIND}List`,
-        shortNames: ['ts'],
+        plural: shape.plural,
+        singular: shape.kind.toLowerCase(),
+        kind: shape.kind,
+        listKind: `${shape.kind}List`,
+        shortNames: shape.shortNames,
         categories: ['harden'],
       },
       versions: [
@@ -111,72 +124,83 @@ export function traceSessionCrd() {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Type', type: 'string', jsonPath: '.spec.type' },
-            { name: 'Target', type: 'string', jsonPath: '.metadata.annotations.harden\\.dev/target' },
-            { name: 'State', type: 'string', jsonPath: '.spec.state' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
+          additionalPrinterColumns: shape.printerColumns,
           schema: {
             openAPIV3Schema: {
               type: 'object',
               required: ['spec'],
-              properties: {
-                apiVersion: str,
-                kind: str,
-                metadata: { type: 'object' },
-                spec: {
-                  type: 'object',
-                  required: ['type', 'target', 'state'],
-                  properties: {
-                    type: { type: 'string', enum: RECORDERS.map((r) => r.type) },
-                    state: { type: 'string', enum: ['Running', 'Stopped'] },
-                    target: {
-                      type: 'object',
-                      properties: {
-                        namespace: str,
-                        podName: str,
-                        selector,
-                        all: { type: 'boolean' },
-                        containers: { type: 'array', items: str },
-                      },
-                      'x-kubernetes-validations': [
-                        {
-                          rule: '[has(self.podName), has(self.selector), has(self.all) && self.all].exists_one(x, x)',
-                          message: 'target needs exactly one of podName, selector or all',
-                        },
-                      ],
-                    },
-                  },
-                  'x-kubernetes-validations': [
-                    {
-                      rule: "!(oldSelf.state == 'Stopped' && self.state == 'Running')",
-                      message: 'a stopped session cannot be restarted',
-                    },
-                  ],
-                },
-                status: {
-                  type: 'object',
-                  properties: {
-                    phase: { type: 'string', enum: PHASES },
-                    message: str,
-                    conditions,
-                    nodes: {
-                      type: 'array',
-                      'x-kubernetes-list-type': 'map',
-                      'x-kubernetes-list-map-keys': ['node'],
-                      items: nodeRecord,
-                    },
-                  },
-                },
-              },
+              properties: { apiVersion: str, kind: str, ...shape.properties },
             },
           },
         },
       ],
     },
   };
+}
+
+const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+/** The TraceSession CRD: a structural schema, status subresource, and kubectl printer columns. */
+export function traceSessionCrd() {
+  return namespacedCrd({
+    plural: 'tracesessions',
+    kind: KIND,
+    shortNames: ['ts'],
+    printerColumns: [
+      { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Target', type: 'string', jsonPath: '.metadata.annotations.harden\\.dev/target' },
+      { name: 'State', type: 'string', jsonPath: '.spec.state' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      age,
+    ],
+    properties: {
+      metadata: { type: 'object' },
+      spec: {
+        type: 'object',
+        required: ['type', 'target', 'state'],
+        properties: {
+          type: { type: 'string', enum: RECORDERS.map((r) => r.type) },
+          state: { type: 'string', enum: ['Running', 'Stopped'] },
+          target: {
+            type: 'object',
+            properties: {
+              namespace: str,
+              podName: str,
+              selector,
+              all: { type: 'boolean' },
+              containers: { type: 'array', items: str },
+            },
+            'x-kubernetes-validations': [
+              {
+                rule: '[has(self.podName), has(self.selector), has(self.all) && self.all].exists_one(x, x)',
+                message: 'target needs exactly one of podName, selector or all',
+              },
+            ],
+          },
+        },
+        'x-kubernetes-validations': [
+          {
+            rule: "!(oldSelf.state == 'Stopped' && self.state == 'Running')",
+            message: 'a stopped session cannot be restarted',
+          },
+        ],
+      },
+      status: {
+        type: 'object',
+        properties: {
+          phase: { type: 'string', enum: PHASES },
+          message: str,
+          conditions,
+          nodes: {
+            type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['node'],
+            items: nodeRecord,
+          },
+        },
+      },
+    },
+  });
 }
 
 /**
@@ -186,83 +210,52 @@ export function traceSessionCrd() {
  * API server's; the agent checks everything again before it writes.
  */
 export function seccompProfileInstallCrd() {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: `${INSTALL_PLURAL}.${GROUP}`,
-      labels: { 'app.kubernetes.io/part-of': 'kubectl-harden' },
-    },
-    spec: {
-      group: GROUP,
-      scope: 'Namespaced',
-      names: {
-        plural: INSTALL_PLURAL,
-        singular: 'seccompprofileinstall',
-        kind: INSTALL_KIND,
-        listKind: `${INSTALL_KIND}List`,
-        shortNames: ['spi'],
-        categories: ['harden'],
+  return namespacedCrd({
+    plural: INSTALL_PLURAL,
+    kind: INSTALL_KIND,
+    shortNames: ['spi'],
+    printerColumns: [
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+      { name: 'Digest', type: 'string', jsonPath: '.spec.digest' },
+      age,
+    ],
+    properties: {
+      metadata: {
+        type: 'object',
+        properties: { name: { type: 'string', maxLength: MAX_NAME_LENGTH } },
       },
-      versions: [
-        {
-          name: CRD_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
-            { name: 'Digest', type: 'string', jsonPath: '.spec.digest' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          ],
-          schema: {
-            openAPIV3Schema: {
+      spec: {
+        type: 'object',
+        required: ['profile', 'digest', 'mode'],
+        properties: {
+          profile: { type: 'string', maxLength: MAX_PROFILE_BYTES },
+          digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+          mode: { type: 'string', enum: ['Enforce', 'Audit'] },
+        },
+      },
+      status: {
+        type: 'object',
+        properties: {
+          nodes: {
+            type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['node'],
+            items: {
               type: 'object',
-              required: ['spec'],
+              required: ['node', 'state'],
               properties: {
-                apiVersion: str,
-                kind: str,
-                metadata: {
-                  type: 'object',
-                  properties: { name: { type: 'string', maxLength: MAX_NAME_LENGTH } },
-                },
-                spec: {
-                  type: 'object',
-                  required: ['profile', 'digest', 'mode'],
-                  properties: {
-                    profile: { type: 'string', maxLength: MAX_PROFILE_BYTES },
-                    digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
-                    mode: { type: 'string', enum: ['Enforce', 'Audit'] },
-                  },
-                },
-                status: {
-                  type: 'object',
-                  properties: {
-                    nodes: {
-                      type: 'array',
-                      'x-kubernetes-list-type': 'map',
-                      'x-kubernetes-list-map-keys': ['node'],
-                      items: {
-                        type: 'object',
-                        required: ['node', 'state'],
-                        properties: {
-                          node: str,
-                          arch: str,
-                          state: { type: 'string', enum: ['Installed', 'Failed'] },
-                          digest: str,
-                          message: str,
-                          observedGeneration: { type: 'integer', format: 'int64' },
-                          lastUpdate: dateTime,
-                        },
-                      },
-                    },
-                  },
-                },
+                node: str,
+                arch: str,
+                state: { type: 'string', enum: ['Installed', 'Failed'] },
+                digest: str,
+                message: str,
+                observedGeneration: { type: 'integer', format: 'int64' },
+                lastUpdate: dateTime,
               },
             },
           },
         },
-      ],
+      },
     },
-  };
+  });
 }
