@@ -127,10 +127,10 @@ const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull}
  * and cleared while writers use the other, so a pair first seen during the print is never lost.
  *
  * This probe runs on every syscall of the node, so it does the least it can: for a cgroup not
- * recording, one map lookup; for one recording, a second one (the set; an update only the first
- * time a pair is seen in an interval). @phase costs no lookup with bpftrace 0.23, which keeps a
- * keyless map in a BPF array the verifier turns into a plain load; the cgroup id is read once
- * there (0.17's text is unchanged, as tested on its kernels).
+ * recording, one map lookup; for one recording, @phase and the set too (an update only the first
+ * time a pair is seen in an interval; 0.23.2 keeps the keyless @phase in a hash map as well, and
+ * has no map declarations to make it an array). With 0.23 the cgroup id is read once (0.17's text
+ * is unchanged, as tested on its kernels).
  */
 export function syscallPart(dialect: Dialect): ProgramPart {
   const flip = [
