@@ -7,6 +7,10 @@
  * - 0.23.0–0.23.5 read `args->path` of `tracepoint:cgroup:cgroup_mkdir` from the wrong offset
  *   (fixed in 0.24.0), so new cgroups would never be armed; the raw tracepoint with the BTF-typed
  *   `struct cgroup *` works there, but 0.17 cannot attach `rawtracepoint:` probes at all.
+ * - Every syscall's entry (and, for capabilities, exit) is probed. 0.23 attaches the raw
+ *   tracepoints `sys_enter`/`sys_exit`, whose programs get the syscall number as an argument;
+ *   `tracepoint:raw_syscalls:*` first copies all six syscall arguments into a perf buffer for
+ *   every call, which alone cost ≈ 4× an empty raw tracepoint program here (BENCHMARKS.md §1).
  * - 0.23 deprecates BPFTRACE_STRLEN/BPFTRACE_MAP_KEYS_MAX (a warning on every start) in favour
  *   of a `config = { … }` block, which 0.17 cannot parse.
  */
@@ -19,6 +23,8 @@ export interface Dialect {
   series: string;
   /** How a new cgroup's id and path are read when it is made. */
   cgroupMkdir: 'tracepoint' | 'rawtracepoint';
+  /** How every syscall's entry and exit are probed (see rawSyscallProbe). */
+  syscalls: 'tracepoint' | 'rawtracepoint';
   /** How string and map limits are set: environment variables or the program's config block. */
   settings: 'env' | 'config';
   /**
@@ -31,8 +37,14 @@ export interface Dialect {
 
 /** Tested series: Debian bookworm's 0.17 and trixie's 0.23 (the agent image's). */
 export const DIALECTS: readonly Dialect[] = [
-  { series: '0.17', cgroupMkdir: 'tracepoint', settings: 'env', maxStrlen: 200 },
-  { series: '0.23', cgroupMkdir: 'rawtracepoint', settings: 'config', maxStrlen: 512 },
+  { series: '0.17', cgroupMkdir: 'tracepoint', syscalls: 'tracepoint', settings: 'env', maxStrlen: 200 },
+  {
+    series: '0.23',
+    cgroupMkdir: 'rawtracepoint',
+    syscalls: 'rawtracepoint',
+    settings: 'config',
+    maxStrlen: 512,
+  },
 ];
 
 export const SUPPORTED = DIALECTS.map((d) => `${d.series}.x`).join(' and ');

@@ -120,6 +120,23 @@ function mkdirProbe(dialect: Dialect): { head: string; id: string; path: string;
 }
 
 /**
+ * The probe on every syscall's entry or exit, and what reads its value there: the syscall number
+ * at sys_enter, the return value at sys_exit. Both attachments run in the calling task; the raw
+ * tracepoint's program gets the value as its second argument (TP_PROTO(struct pt_regs *regs, long
+ * id|ret)), without the tracepoint's copy of every argument first.
+ */
+export function rawSyscallProbe(
+  dialect: Dialect,
+  point: 'sys_enter' | 'sys_exit',
+): { head: string; value: string } {
+  if (dialect.syscalls === 'rawtracepoint') return { head: `rawtracepoint:${point}`, value: 'arg1' };
+  return {
+    head: `tracepoint:raw_syscalls:${point}`,
+    value: point === 'sys_enter' ? 'args->id' : 'args->ret',
+  };
+}
+
+/**
  * The target cgroups: seeded ones, and new ones under a target pod's prefix, armed as they are
  * made. @targets holds every cgroup of interest.
  */

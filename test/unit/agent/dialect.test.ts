@@ -21,17 +21,19 @@ describe('bpftrace version → program dialect', () => {
     expect(dialectFor('bpftrace v0.17.0')).toEqual({
       series: '0.17',
       cgroupMkdir: 'tracepoint',
+      syscalls: 'tracepoint',
       settings: 'env',
       maxStrlen: 200,
     });
   });
 
-  test("trixie's 0.23 (the agent image's) arms from the raw tracepoint and takes a config block", () => {
+  test("trixie's 0.23 (the agent image's) arms from the raw tracepoint, probes syscalls by raw tracepoints, takes a config block", () => {
     // Its tracepoint reads args->path from the wrong offset (fixed in 0.24.0).
     for (const v of ['bpftrace v0.23.0', 'bpftrace v0.23.2', 'bpftrace v0.23.5']) {
       expect(dialectFor(v)).toEqual({
         series: '0.23',
         cgroupMkdir: 'rawtracepoint',
+        syscalls: 'rawtracepoint',
         settings: 'config',
         maxStrlen: 512,
       });

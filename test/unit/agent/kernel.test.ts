@@ -163,7 +163,9 @@ describe('routes and the node report', () => {
     const needs = kernelNeeds(RECORDERS, node);
     expect([...needs.probes]).toEqual(
       expect.arrayContaining([
-        'tracepoint:raw_syscalls:sys_enter',
+        // 0.23 (the node's dialect here) probes every syscall by the raw tracepoints.
+        'rawtracepoint:sys_enter',
+        'rawtracepoint:sys_exit',
         'tracepoint:sock:inet_sock_set_state',
         'tracepoint:capability:cap_capable',
         'kprobe:cap_capable',

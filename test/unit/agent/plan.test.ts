@@ -100,7 +100,7 @@ describe('the program production composes', () => {
       const program = assemble(plan.targets, dialect);
       expectGolden(`agent/combined-program-${dialect.series}.bt`, program.text);
       // Both kinds' probes, each once.
-      expect(program.text.match(/^tracepoint:raw_syscalls:sys_enter /gm)).toHaveLength(1);
+      expect(program.text.match(/^(tracepoint:raw_syscalls:|rawtracepoint:)sys_enter /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sock:inet_sock_set_state /gm)).toHaveLength(1);
       expect(program.text.match(/^tracepoint:sched:sched_process_exec /gm)).toHaveLength(1);
     },
@@ -114,11 +114,15 @@ describe('the program production composes', () => {
       expect(kindsOf(plan.targets)).toEqual(['seccomp', 'capabilities']);
       const text = assemble(plan.targets, dialect).text;
       // The seccomp part's syscall set, and the capabilities part's syscall a check ran in.
-      const enters = text.match(/^tracepoint:raw_syscalls:sys_enter \/[^/]*\//gm);
-      expect(enters?.sort()).toEqual([
-        'tracepoint:raw_syscalls:sys_enter /@crec[cgroup]/',
-        'tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/',
-      ]);
+      const enters = text.match(/^(tracepoint:raw_syscalls:|rawtracepoint:)sys_enter .*$/gm);
+      expect(enters?.sort()).toEqual(
+        dialect.syscalls === 'tracepoint'
+          ? [
+              'tracepoint:raw_syscalls:sys_enter /@crec[cgroup]/ {',
+              'tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {',
+            ]
+          : ['rawtracepoint:sys_enter /@crec[cgroup]/ {', 'rawtracepoint:sys_enter {'],
+      );
       expect(text.match(/^tracepoint:capability:cap_capable /gm)).toHaveLength(1);
       for (const s of [seccompPod, caps]) expect(traces(plan.targets, s)).toBe(true);
     },
@@ -126,7 +130,7 @@ describe('the program production composes', () => {
 
   test.each(DIALECTS)('a network-only program carries none of the syscall recording ($series)', (dialect) => {
     const text = assemble(planTargets(input([networkSelector])).targets, dialect).text;
-    expect(text).not.toMatch(/raw_syscalls|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
+    expect(text).not.toMatch(/raw_syscalls|sys_enter \{|sys_exit_seccomp|sched_process_exec|@rec|@sc0/);
     expect(text).toMatch(/^(tracepoint:cgroup:|rawtracepoint:)cgroup_mkdir /m);
   });
 });

@@ -32,9 +32,26 @@ describe('seccomp program', () => {
     expect(p.text).not.toContain('tracepoint:cgroup:');
   });
 
-  test.each(DIALECTS)('the syscall predicate is one map lookup ($series)', (dialect) => {
-    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, dialect);
+  test('the syscall predicate is one map lookup (0.17)', () => {
+    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, v017);
     expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
+  });
+
+  test('0.23: the raw sys_enter tracepoint, one cgroup read and one lookup for a cgroup not recording', () => {
+    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, v023);
+    expect(p.text).not.toContain('raw_syscalls');
+    const at = p.text.indexOf('rawtracepoint:sys_enter {');
+    const body = p.text.slice(at, p.text.indexOf('\n}', at));
+    expect(body).toBe(
+      [
+        'rawtracepoint:sys_enter {',
+        '  $c = cgroup;',
+        '  if (@rec[$c]) {',
+        '    $n = (int64)arg1;',
+        '    if (@phase) { if (!@sc1[$c, $n]) { if (@scn1 < 16384) { @sc1[$c, $n] = 1; } @scn1++; } } else { if (!@sc0[$c, $n]) { if (@scn0 < 16384) { @sc0[$c, $n] = 1; } @scn0++; } }',
+        '  }',
+      ].join('\n'),
+    );
   });
 
   test.each(DIALECTS)('no string literal exceeds what bpftrace 0.17 accepts ($series)', (dialect) => {

@@ -80,7 +80,9 @@ describe('variants', () => {
 
   test('the needs asked in the guest are every probe of every route', () => {
     const { probes } = needsOf(RECORDERS);
-    expect(probes).toContain('tracepoint:raw_syscalls:sys_enter');
+    // The matrix runs the agent image's bpftrace (0.23): every syscall by the raw tracepoints.
+    expect(probes).toContain('rawtracepoint:sys_enter');
+    expect(probes).toContain('rawtracepoint:sys_exit');
     expect(probes).toContain('tracepoint:capability:cap_capable');
   });
 });

@@ -13,7 +13,7 @@ function route(name: string, caps: CapsRoute): Route {
     name,
     arches: ARCHES,
     members: [{ type: 'kernel_cap_t', member: caps.capSet }],
-    parts: ({ targets, arch }) => [capsPart(targets, arch as NodeArch, caps)],
+    parts: ({ targets, arch, dialect }) => [capsPart(targets, arch as NodeArch, caps, dialect)],
   };
 }
 

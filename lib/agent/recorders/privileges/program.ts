@@ -36,9 +36,11 @@ import {
   IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
   PID_NS_INIT,
+  rawSyscallProbe,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
+import type { Dialect } from '../../core/dialect';
 
 /** Map pairs (flipped per interval like the syscall sets); key layouts are parsed in ./parse. */
 export const CAPS_MAPS = {
@@ -247,15 +249,15 @@ const credKey = (r: CapsRoute) =>
   `${CRED}->uid.val, ${CRED}->gid.val, ${CRED}->euid.val, ${CRED}->egid.val, ${effective(r)}`;
 
 /** The probes that see each capability check, its result and the syscall it ran in. */
-function checkProbes(r: CapsRoute): string[] {
+function checkProbes(r: CapsRoute, dialect: Dialect): string[] {
   const nr = `$n = (int64)${IN_SYSCALL}[tid] - 1;`;
   const count = countInto('checks', '$c, $cap, $ok, $other, $n, $rt');
+  const [enter, exit] = [rawSyscallProbe(dialect, 'sys_enter'), rawSyscallProbe(dialect, 'sys_exit')];
   const inSyscall = [
-    probe(`tracepoint:raw_syscalls:sys_enter /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = args->id + 1;`]),
+    // On every syscall of the node: the raw tracepoints where the dialect has them (see rawSyscallProbe).
+    probe(`${enter.head} /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = ${enter.value} + 1;`]),
     // Only an entry seen is deleted (bpftrace 0.23 reports deleting a missing key as an error).
-    probe(`tracepoint:raw_syscalls:sys_exit /${REC}[cgroup]/`, [
-      `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
-    ]),
+    probe(`${exit.head} /${REC}[cgroup]/`, [`if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`]),
     // exit and exit_group never return: without this, each ended thread would keep an entry
     // until the map is full and later threads' checks lose their syscall.
     // The marks of RUNTIME_TEST go with their process (pid numbers are reused).
@@ -439,7 +441,7 @@ function setidProbes(call: string, fields: string[], route: CapsRoute): string[]
  * The capabilities part: needs the target cgroups (`@targets`, from the arming or targets part).
  * Cgroups already running when the program starts (seeds marked recording) are recorded at once.
  */
-export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): ProgramPart {
+export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, dialect: Dialect): ProgramPart {
   const begin = [`${PHASE} = 0;`];
   for (const s of t.seeds) if (s.recording) begin.push(`${REC}[(uint64)${s.id}] = 1;`);
   // bpftrace refuses to compile a read of a map that is never assigned: keep one dead entry.
@@ -475,7 +477,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute): P
       '  delete(@xeu[tid]); delete(@xeg[tid]); delete(@xcap[tid]); delete(@xin[tid]);',
       `}`,
     ]),
-    ...checkProbes(route),
+    ...checkProbes(route, dialect),
     ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
     ...bindProbes(),

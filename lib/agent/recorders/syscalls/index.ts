@@ -8,7 +8,9 @@ import { syscallsSchema } from './schema';
 
 export const syscalls: Recorder<SyscallEvent> = {
   type: 'seccomp',
-  routes: [{ name: 'tracepoint', parts: ({ targets }) => [recordingPart(targets), syscallPart()] }],
+  routes: [
+    { name: 'tracepoint', parts: ({ targets, dialect }) => [recordingPart(targets), syscallPart(dialect)] },
+  ],
   output: { maps: [...SYSCALL_MAPS, ...SYSCALL_LIFE_MAPS] },
   parseMaps: syscallsFromMaps,
   record: (_view, previous) => new SyscallRecords(previous),

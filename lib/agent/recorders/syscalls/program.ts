@@ -11,9 +11,11 @@ import {
   IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
   PID_NS_INIT,
+  rawSyscallProbe,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
+import type { Dialect } from '../../core/dialect';
 
 /** The two set maps, flipped per interval: the one this recorder owns and parses. */
 export const SYSCALL_MAPS = ['@sc0', '@sc1'] as const;
@@ -123,8 +125,14 @@ const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull}
 /**
  * Syscall numbers per recording cgroup. Two maps, flipped each interval: the idle one is printed
  * and cleared while writers use the other, so a pair first seen during the print is never lost.
+ *
+ * This probe runs on every syscall of the node, so it does the least it can: for a cgroup not
+ * recording, one map lookup; for one recording, @phase and the set too (an update only the first
+ * time a pair is seen in an interval; 0.23.2 keeps the keyless @phase in a hash map as well, and
+ * has no map declarations to make it an array). With 0.23 the cgroup id is read once (0.17's text
+ * is unchanged, as tested on its kernels).
  */
-export function syscallPart(): ProgramPart {
+export function syscallPart(dialect: Dialect): ProgramPart {
   const flip = [
     '@phase = 1 - @phase;',
     `if (@phase) { print(@sc0); clear(@sc0); ${overflowCheck('@scn0')} print(@sl0); clear(@sl0); } ` +
@@ -132,14 +140,7 @@ export function syscallPart(): ProgramPart {
   ];
   return {
     begin: ['@phase = 0;'],
-    probes: [
-      [
-        `tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {`,
-        `  $c = cgroup; $n = (int64)args->id;`,
-        `  ${scInsert('$c', '$n')}`,
-        `}`,
-      ].join('\n'),
-    ],
+    probes: [sysEnter(dialect)],
     interval: flip,
     end: [
       'print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);',
@@ -149,4 +150,24 @@ export function syscallPart(): ProgramPart {
       'clear(@scn0); clear(@scn1);',
     ],
   };
+}
+
+function sysEnter(dialect: Dialect): string {
+  const { head, value } = rawSyscallProbe(dialect, 'sys_enter');
+  if (dialect.syscalls === 'tracepoint')
+    return [
+      `${head} /@rec[cgroup]/ {`,
+      `  $c = cgroup; $n = (int64)${value};`,
+      `  ${scInsert('$c', '$n')}`,
+      `}`,
+    ].join('\n');
+  return [
+    `${head} {`,
+    `  $c = cgroup;`,
+    `  if (@rec[$c]) {`,
+    `    $n = (int64)${value};`,
+    `    ${scInsert('$c', '$n')}`,
+    `  }`,
+    `}`,
+  ].join('\n');
 }

@@ -11,7 +11,7 @@ const targets = {
   podPrefixes: ['/kubepods/besteffort/pod00000000-0000-0000-0000-000000000000/'],
 };
 /** As the agent assembles it when only capabilities sessions run on the node. */
-const [v017] = DIALECTS;
+const [v017, v023] = DIALECTS;
 const program = (arch: 'amd64' | 'arm64', dialect = v017) =>
   programFor([{ type: 'capabilities' }], targets, 1000, dialect, arch).text;
 
@@ -29,30 +29,35 @@ describe('capabilities program', () => {
   ] as const)('the %s route (kernels without the tracepoint) for 0.23 on amd64', (name, route) => {
     expectGolden(
       `agent-caps/caps-part-amd64-${name}.bt`,
-      capsPart(targets, 'amd64', route).probes?.join('\n') ?? '',
+      capsPart(targets, 'amd64', route, v023).probes?.join('\n') ?? '',
     );
   });
 
-  test('no route reads the syscall number from the kernel stack: a per-thread map from raw_syscalls:sys_enter', () => {
-    for (const arch of ['amd64', 'arm64'] as const) {
-      for (const checks of ['tracepoint', 'kprobe'] as const) {
-        const text = capsPart(targets, arch, { checks, capSet: 'val' }).probes?.join('\n');
-        expect(text).not.toMatch(/pt_regs|->stack|orig_ax|syscallno/);
-        expect(text).toContain(
-          'tracepoint:raw_syscalls:sys_enter /@crec[cgroup]/ {\n  @cnr[tid] = args->id + 1;',
-        );
-        expect(text).toContain('$n = (int64)@cnr[tid] - 1;');
+  test.each([
+    [v017, 'tracepoint:raw_syscalls:sys_enter /@crec[cgroup]/ {\n  @cnr[tid] = args->id + 1;'],
+    // The raw tracepoint's second argument is the syscall number (TP_PROTO(regs, id)).
+    [v023, 'rawtracepoint:sys_enter /@crec[cgroup]/ {\n  @cnr[tid] = arg1 + 1;'],
+  ])(
+    'no route reads the syscall number from the kernel stack: a per-thread map from sys_enter ($series)',
+    (dialect, enter) => {
+      for (const arch of ['amd64', 'arm64'] as const) {
+        for (const checks of ['tracepoint', 'kprobe'] as const) {
+          const text = capsPart(targets, arch, { checks, capSet: 'val' }, dialect).probes?.join('\n');
+          expect(text).not.toMatch(/pt_regs|->stack|orig_ax|syscallno/);
+          expect(text).toContain(enter);
+          expect(text).toContain('$n = (int64)@cnr[tid] - 1;');
+        }
       }
-    }
-  });
+    },
+  );
 
   test('before Linux 6.3 capability sets are read as cap[2], from 6.3 as val', () => {
-    const old = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'cap' }).probes?.join('\n');
+    const old = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'cap' }, v017).probes?.join('\n');
     expect(old).toContain(
       '((uint64)curtask->cred->cap_effective.cap[1] << 32 | (uint64)curtask->cred->cap_effective.cap[0])',
     );
     expect(old).not.toContain('cap_effective.val');
-    const now = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'val' }).probes?.join('\n');
+    const now = capsPart(targets, 'amd64', { checks: 'kprobe', capSet: 'val' }, v017).probes?.join('\n');
     expect(now).not.toContain('cap_effective.cap[');
   });
 
@@ -83,7 +88,7 @@ describe('capabilities program', () => {
   });
 
   test('no probe reads cgroup_mkdir args->path beyond the shared arming part', () => {
-    const caps = capsPart(targets, 'amd64', { checks: 'tracepoint', capSet: 'val' }).probes?.join('\n');
+    const caps = capsPart(targets, 'amd64', { checks: 'tracepoint', capSet: 'val' }, v017).probes?.join('\n');
     expect(caps).not.toMatch(/cgroup_mkdir|private_data/);
   });
 });
