@@ -199,7 +199,7 @@ describe('a whole life, recorded and enforced', () => {
     // Without kill its master cannot signal the workers: the pod waits out its grace period.
     expect(figures.before.stopMs).toBeGreaterThan(3000);
     expect(figures.after.stopMs).toBeLessThan(3000);
-  });
+  }, 600_000);
 
   test('hundreds of files on a volume and one on the root filesystem: the cut list is refused, the advice keeps it running, patched it stops in its grace period', async () => {
     const before = await record('sc', FILLER.name, ['--accept-truncated', '--keep']);
@@ -256,7 +256,7 @@ describe('a whole life, recorded and enforced', () => {
       );
     }
     expect(figures.after.stopMs).toBeLessThan(GRACE_S * 1000);
-  });
+  }, 600_000);
 });
 
 describe('faults', () => {
@@ -312,7 +312,7 @@ describe('faults', () => {
     expect(r.stderr).toMatch(
       /quits\/main: shutdown \(stop signal to exit\) not observed: its entrypoint exited without a stop signal \(by itself, before stop\)/,
     );
-  });
+  }, 600_000);
 
   test("an exec readiness probe that fails: its exec is recorded as exec'd, not as the workload's start-up", async () => {
     const name = 'probe-fails';
@@ -366,5 +366,5 @@ describe('faults', () => {
     expect(c.securityContext.runAsUser).toBe(1000);
     expect(c.securityContext.capabilities?.add).toBeUndefined();
     expect(advice.podSecurityStandard.level).toBe('restricted');
-  });
+  }, 600_000);
 });
