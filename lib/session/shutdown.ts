@@ -148,9 +148,22 @@ async function targetPods(kube: Kube, session: TraceSession): Promise<Pod[]> {
   return (await kube.get<List<Pod>>(resourcePath(R.pods, { namespace }), query)).items;
 }
 
-/** The pods the session has records of (any node), by uid. */
-export const tracedPods = (s: TraceSession): Set<string> =>
-  new Set((s.status?.nodes ?? []).flatMap((n) => (n.containers ?? []).map((c) => c.podUID)));
+/**
+ * The pods the session has records of (any node), by uid: in its container records, or in a
+ * recorder's own per-container list (a capabilities session's `privileges`), whichever holds it
+ * first; this module knows no recorder by name.
+ */
+export function tracedPods(s: TraceSession): Set<string> {
+  const uids = new Set<string>();
+  for (const n of s.status?.nodes ?? [])
+    for (const list of Object.values(n as object))
+      if (Array.isArray(list))
+        for (const r of list as unknown[]) {
+          const uid = (r as { podUID?: unknown } | null)?.podUID;
+          if (typeof uid === 'string') uids.add(uid);
+        }
+  return uids;
+}
 
 /**
  * Stops one pod of each of the session's workloads gracefully and waits for its replacement (see

@@ -1,7 +1,8 @@
 // --include-shutdown's pure parts: which pod of each workload is stopped (and which workloads are
 // left alone, and why), and what is said once a pod is gone.
 import type { Pod } from '../../../lib/kube/objects';
-import { describeStop, graceOf, planShutdowns } from '../../../lib/session/shutdown';
+import { describeStop, graceOf, planShutdowns, tracedPods } from '../../../lib/session/shutdown';
+import type { TraceSession } from '../../../lib/session/types';
 
 const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
 
@@ -116,5 +117,25 @@ describe('what is said', () => {
     expect(graceOf(pod('a', { grace: 5 }))).toBe(5);
     expect(graceOf(pod('a', { grace: 0 }))).toBe(0);
     expect(graceOf(pod('a'))).toBe(30);
+  });
+});
+
+describe('tracedPods', () => {
+  test("a pod is traced once any of a node's per-container lists names it (container records, or a recorder's own)", () => {
+    const node = (extra: object) => ({
+      node: 'n',
+      arch: 'amd64',
+      agentVersion: 't',
+      lastFlush: '',
+      final: false,
+      containers: [{ podUID: 'a' }],
+      ...extra,
+    });
+    const s = {
+      status: {
+        nodes: [node({}), node({ containers: [], privileges: [{ podUID: 'b' }], gaps: [{ from: '' }] })],
+      },
+    } as unknown as TraceSession;
+    expect([...tracedPods(s)].sort()).toEqual(['a', 'b']);
   });
 });
