@@ -5,7 +5,9 @@
 import type { Pod } from '../../../lib/kube/objects';
 import { R, resourcePath } from '../../../lib/kube/paths';
 import { recordShutdowns } from '../../../lib/session/shutdown';
+import type { PrivilegeRecord } from '../../../lib/agent/recorders/privileges/types';
 import type { ContainerRecord, TraceSession } from '../../../lib/session/types';
+import * as f from '../securitycontext/fixtures';
 import { agentEntry, clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
 
 const ready = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
@@ -103,12 +105,48 @@ describe('seccomp stop --include-shutdown', () => {
     expect(c.sessions()).toEqual([]);
   });
 
-  test('the same for securitycontext stop (both kinds that record the life offer it)', async () => {
-    const c = cluster();
-    const r0 = await runCli(['sc', 'start', '-n', 'web', '-l', 'app=api', '--name', 'cap-1'], c);
-    expect(r0.code).toBe(0);
-    const help = await runCli(['sc', 'stop', '--help'], c);
-    expect(help.out).toContain('--include-shutdown');
+  test('securitycontext stop takes it too: a replacement named only in its privilege records counts as traced', async () => {
+    const c = clusterWithAgent();
+    const webPod = (suffix: string, uid: string): Pod => ({
+      metadata: {
+        name: `web-7c9f-${suffix}`,
+        namespace: 'web',
+        uid,
+        labels: { app: 'web', 'pod-template-hash': '7c9f' },
+        ownerReferences: [{ kind: 'ReplicaSet', name: 'web-7c9f', controller: true }],
+      },
+      spec: { nodeName: 'node-1', ...f.nginxRootSpec },
+      status: ready,
+    });
+    c.put(R.pods, webPod('abcde', 'uid-1'));
+    c.put(R.deployments, {
+      metadata: { name: 'web', namespace: 'web' },
+      spec: { template: { spec: f.nginxRootSpec } },
+    } as never);
+    const privileges: PrivilegeRecord[] = [f.nginxRoot];
+    let session: TraceSession | undefined;
+    const entry = (final: boolean) => agentEntry(final, { containers: [], privileges });
+    c.hook = (method, path, obj) => {
+      const s = obj as unknown as TraceSession | undefined;
+      if (s?.kind === 'TraceSession') {
+        session = s;
+        if (method === 'POST') s.status = { phase: 'Tracing', nodes: [entry(false)] };
+        if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing')
+          s.status = { phase: 'Completed', nodes: [entry(true)] };
+        return;
+      }
+      if (method !== 'DELETE' || !path.endsWith('/pods/web-7c9f-abcde')) return;
+      privileges[0] = { ...f.nginxRoot, life: { execProcesses: 0, stopSignals: 2, entrypointExit: 0 } };
+      c.put(R.pods, webPod('fghij', 'uid-2'));
+      privileges.push({ ...f.nginxRoot, pod: 'web-7c9f-fghij', podUID: 'uid-2' });
+      if (session?.status) session.status.nodes = [entry(false)];
+    };
+    expect((await runCli(['sc', 'start', '-n', 'web', '-l', 'app=web', '--name', 'cap-1'], c)).code).toBe(0);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--include-shutdown'], c);
+    expect(r.err).toContain('deployment/web: replacement web-7c9f-fghij is Ready and traced');
+    expect(r.code).toBe(0);
+    expect(r.err).not.toMatch(/shutdown \(stop signal to exit\) not observed/);
+    expect(r.out).toContain('kind: SecurityContextAdvice');
   });
 
   test('a session already stopped is refused before any pod is touched', async () => {
