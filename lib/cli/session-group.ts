@@ -115,6 +115,12 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
                       describe:
                         "Exit non-zero, printing nothing, unless each workload's start-up, exec probes and shutdown were all observed",
                     },
+                    'include-shutdown': {
+                      type: 'boolean',
+                      default: false,
+                      describe:
+                        'First end one traced pod of each workload gracefully (its grace period) and wait for its replacement, so its shutdown is recorded; bare pods are left alone',
+                    },
                   }
                 : {},
             ) as unknown as Argv<Args>,
@@ -131,6 +137,7 @@ function stop<O extends ResultOptions>(kind: SessionKind<O>): AnyCommand {
           acceptGaps: argv.acceptGaps as boolean,
           acceptTruncated: argv.acceptTruncated as boolean,
           requireFullLife: argv.requireFullLife === true,
+          includeShutdown: argv.includeShutdown === true,
           timeoutMs: argv.timeout as number,
         },
         deps,

@@ -42,6 +42,11 @@ export interface StopOptions {
   acceptTruncated: boolean;
   /** Refuse a result whose records did not show each workload's whole life (kinds that record it). */
   requireFullLife?: boolean;
+  /**
+   * Before stopping, end one traced pod of each workload gracefully and wait for its replacement,
+   * so its shutdown is recorded (lib/session/shutdown.ts; kinds that record the life).
+   */
+  includeShutdown?: boolean;
   /** How long to wait for the agents' final flush (Infinity: no limit). */
   timeoutMs: number;
 }
@@ -110,6 +115,12 @@ async function stopAndCollect(
   const namespace = kube.namespace;
   const resume = `kubectl harden ${kind.group} stop ${opts.id} -n ${namespace}`;
   const session = await getSession(kube, namespace, opts.id, kind.type, listCommand(kind));
+  if (opts.includeShutdown && session.spec.state === 'Stopped') {
+    throw new HardenError(
+      `session "${opts.id}" in namespace "${namespace}" is already stopped: --include-shutdown needs it still tracing (context "${kube.ctx.context}")`,
+      `Take what it recorded with: ${resume} (without --include-shutdown), or record again in a new session`,
+    );
+  }
   // A session kept for its gaps or cut sets goes on below: without --accept-gaps (or
   // --accept-truncated) they are named again (whether the agents finished it before this stop or
   // during it), with it the result is taken.
@@ -126,6 +137,15 @@ async function stopAndCollect(
     );
   }
   await check(session);
+  if (opts.includeShutdown) {
+    const { recordShutdowns } = await import('../session/shutdown');
+    const ending = interrupt();
+    try {
+      await recordShutdowns(kube, io, session, { signal: ending.signal, resume });
+    } finally {
+      ending.dispose();
+    }
+  }
   const { signal, dispose } = interrupt();
   let finished;
   try {

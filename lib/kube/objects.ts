@@ -45,6 +45,8 @@ export interface Pod extends KubeObject {
   spec: {
     nodeName?: string;
     hostNetwork?: boolean;
+    /** How long kubelet waits after the stop signal before SIGKILL; the API's default is 30. */
+    terminationGracePeriodSeconds?: number;
     containers: {
       name: string;
       image?: string;

@@ -176,11 +176,20 @@ export interface PodOptions {
   readyPort?: number;
   /** A command the readiness probe runs in the container instead (an exec probe). */
   readyExec?: string[];
+  /** terminationGracePeriodSeconds (default 2: tests' pods stop quickly). */
+  grace?: number;
+  /** Mount paths, an emptyDir each. */
+  emptyDirs?: string[];
+  restartPolicy?: 'Always' | 'Never';
 }
 
-function podSpec(o: PodOptions) {
+/** The pod spec PodOptions describe (one container, "main"), for manifests built around it. */
+export function podSpec(o: PodOptions) {
+  const volumes = (o.emptyDirs ?? []).map((mountPath, i) => ({ name: `scratch-${i}`, mountPath }));
   return {
-    terminationGracePeriodSeconds: 2,
+    terminationGracePeriodSeconds: o.grace ?? 2,
+    ...(o.restartPolicy ? { restartPolicy: o.restartPolicy } : {}),
+    ...(volumes.length ? { volumes: volumes.map((v) => ({ name: v.name, emptyDir: {} })) } : {}),
     ...(o.podSecurityContext ? { securityContext: o.podSecurityContext } : {}),
     containers: [
       {
@@ -190,6 +199,7 @@ function podSpec(o: PodOptions) {
         ...(o.args ? { args: o.args } : {}),
         ...(o.securityContext ? { securityContext: o.securityContext } : {}),
         ...(o.resources ? { resources: o.resources } : {}),
+        ...(volumes.length ? { volumeMounts: volumes } : {}),
         ...(o.readyPort
           ? {
               ports: [{ containerPort: o.readyPort }],
