@@ -1,6 +1,7 @@
 import { completionCommand } from './completion';
 import { deployCommand, statusCommand, undeployCommand } from './deploy';
 import { netpolCommand } from './netpol';
+import { recordCommand } from './record';
 import { seccomp } from './seccomp';
 import { securityContext } from './securitycontext';
 import { sessionGroup } from './session-group';
@@ -25,6 +26,7 @@ export const commands: AnyCommand[] = [
   statusCommand,
   ...sessionKinds.map(sessionGroup),
   netpolCommand,
+  recordCommand,
   versionCommand,
   completionCommand,
 ];
