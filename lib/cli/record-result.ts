@@ -58,7 +58,10 @@ export interface SynthesisInput {
 }
 
 export interface SummaryRow {
+  /** kind/name, as kubectl names it. */
   workload: string;
+  kind: string;
+  name: string;
   /** Every container's start was traced in some recording. */
   startupRecorded: boolean;
   syscalls: number;
@@ -157,6 +160,8 @@ export function synthesize(input: SynthesisInput): Synthesis {
     const recs = syscalls.filter((r) => r.workload === stem);
     rows.push({
       workload: `${id.kind.toLowerCase()}/${id.name}`,
+      kind: id.kind,
+      name: id.name,
       startupRecorded: startupRecorded(recs),
       syscalls: syscallCount(own),
       peers: new Set(pols.flatMap((p) => [...peersOf(p.ingress), ...peersOf(p.egress)])).size,

@@ -414,7 +414,7 @@ async function restart(
 /** The summary stdout shows: workload × start-up recorded, syscalls, peers, PSS level, gaps. */
 function summary(rows: SummaryRow[], format: RecordOptions['output']): string {
   if (format !== 'table') {
-    const items = rows.map(({ files: _files, ...r }) => r);
+    const items = rows.map(({ files: _files, kind: _kind, name: _name, ...r }) => r);
     return format === 'json' ? toJson(items) : toYaml(items);
   }
   return renderTable(

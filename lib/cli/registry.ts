@@ -1,3 +1,4 @@
+import { applyCommand } from './apply';
 import { completionCommand } from './completion';
 import { deployCommand, statusCommand, undeployCommand } from './deploy';
 import { netpolCommand } from './netpol';
@@ -27,6 +28,7 @@ export const commands: AnyCommand[] = [
   ...sessionKinds.map(sessionGroup),
   netpolCommand,
   recordCommand,
+  applyCommand,
   versionCommand,
   completionCommand,
 ];

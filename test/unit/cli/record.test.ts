@@ -8,6 +8,8 @@ import type { Flow } from '../../../lib/agent/recorders/network/types';
 import type { Pod } from '../../../lib/kube/objects';
 import { R, resourcePath } from '../../../lib/kube/paths';
 import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
+import { InstallController } from '../../../lib/agent/installs/controller';
+import { ProfileStore } from '../../../lib/agent/installs/store';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 import * as f from '../securitycontext/fixtures';
 
@@ -349,5 +351,136 @@ describe('kubectl harden record', () => {
       expect(r.connects).toBe(0);
       expect(r.err).toContain('exactly one of -l/--selector or --all');
     }
+  });
+});
+
+describe('kubectl harden apply', () => {
+  let root: string;
+  let agent: InstallController | undefined;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'seccomp-root-'));
+  });
+  afterEach(async () => {
+    await agent?.close();
+    agent = undefined;
+  });
+
+  /** A recording of nginx in dir, and a cluster whose node-1 agent installs profiles into `root`. */
+  async function recorded(over: Parameters<typeof withNginx>[1] = {}) {
+    const dir = tmpDir();
+    expect((await runCli([...RECORD, '--output-dir', dir], cluster())).code).toBe(0);
+    const c = clusterWithAgent();
+    withNginx(c, over);
+    c.put(R.crds, { metadata: { name: 'seccompprofileinstalls.harden.dev' } });
+    c.put(R.nodes, {
+      metadata: { name: 'node-1' },
+      status: { nodeInfo: { architecture: 'amd64' } },
+    } as never);
+    const store = new ProfileStore(root);
+    store.open();
+    agent = new InstallController(c.kube('default'), {
+      node: 'node-1',
+      arch: 'amd64',
+      store,
+      log: () => undefined,
+    });
+    await agent.start();
+    return { dir, c };
+  }
+
+  const deployment = (c: FakeCluster) =>
+    c.objects.get(resourcePath(R.deployments, { namespace: 'web', name: 'nginx' })) as never as {
+      metadata: { annotations?: Record<string, string> };
+      spec: {
+        template: {
+          metadata?: { annotations?: Record<string, string> };
+          spec: { containers: { securityContext?: { seccompProfile?: object } }[] };
+        };
+      };
+    };
+  const policy = (c: FakeCluster) => [...c.objects.keys()].filter((k) => k.includes('/networkpolicies/'));
+
+  test('puts the profile on the node, patches the template once and applies the NetworkPolicy; --undo removes it all', async () => {
+    const { dir, c } = await recorded();
+    const before = structuredClone(deployment(c).spec.template);
+    const r = await runCli(['apply', '-f', dir, '-n', 'web'], c);
+    expect(r.err).not.toMatch(/^error/m);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('deployment/nginx hardened\n');
+    expect(r.err).toContain(
+      'deployment/nginx: install seccomp profile deployment-nginx as harden/web/deployment-nginx.json',
+    );
+    expect(r.err).toContain('deployment/nginx: patch the pod template:');
+    expect(existsSync(join(root, 'harden', 'web', 'deployment-nginx.json'))).toBe(true);
+    const d = deployment(c);
+    expect(d.spec.template.spec.containers[0].securityContext?.seccompProfile).toEqual({
+      type: 'Localhost',
+      localhostProfile: 'harden/web/deployment-nginx.json',
+    });
+    expect(d.spec.template.metadata?.annotations?.['harden.dev/seccomp-digest']).toMatch(
+      /^sha256:|^[0-9a-f]{64}$/,
+    );
+    expect(JSON.parse(d.metadata.annotations?.['harden.dev/applied'] ?? '{}').template).toEqual(before);
+    expect(policy(c)).toHaveLength(1);
+
+    const u = await runCli(['apply', '--undo', '-f', dir, '-n', 'web'], c);
+    expect(u.code).toBe(0);
+    expect(u.out).toBe('deployment/nginx restored\n');
+    expect(deployment(c).spec.template).toEqual(before);
+    expect(deployment(c).metadata.annotations?.['harden.dev/applied']).toBeUndefined();
+    expect(policy(c)).toEqual([]);
+    expect(
+      c.objects.get(resourcePath(R.seccompprofileinstalls, { namespace: 'web', name: 'deployment-nginx' })),
+    ).toBeUndefined();
+  });
+
+  test('--dry-run=client says what would change and changes nothing', async () => {
+    const { dir, c } = await recorded();
+    const before = structuredClone(deployment(c));
+    const r = await runCli(['apply', '-f', dir, '-n', 'web', '--dry-run=client'], c);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('deployment/nginx would be hardened (client dry run)\n');
+    expect(r.err).toContain('server-side apply NetworkPolicy');
+    expect(deployment(c)).toEqual(before);
+    expect(policy(c)).toEqual([]);
+  });
+
+  test('a failed rollout puts the workload back as it was and names it', async () => {
+    const { dir, c } = await recorded({
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 0, availableReplicas: 1 },
+    });
+    const before = structuredClone(deployment(c).spec.template);
+    const r = await runCli(['apply', '-f', dir, '-n', 'web', '--timeout', '1s'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('deployment/nginx did not roll out hardened');
+    expect(r.err).toContain('it was rolled back');
+    expect(deployment(c).spec.template).toEqual(before);
+    expect(deployment(c).metadata.annotations?.['harden.dev/applied']).toBeUndefined();
+    expect(policy(c)).toEqual([]);
+  });
+
+  test('refused: another namespace, a directory record did not write, the agent not deployed', async () => {
+    const { dir, c } = await recorded();
+    const other = await runCli(['apply', '-f', dir, '-n', 'other'], c);
+    expect(other.code).toBe(1);
+    expect(other.err).toContain(`${dir} is a recording of namespace "web", not "other"`);
+    const empty = tmpDir();
+    mkdirSync(empty, { recursive: true });
+    const notRecord = await runCli(['apply', '-f', empty, '-n', 'web'], c);
+    expect(notRecord.err).toContain(`${empty} was not written by kubectl harden record`);
+    c.objects.delete(resourcePath(R.crds, { name: 'tracesessions.harden.dev' }));
+    const undeployed = await runCli(['apply', '-f', dir, '-n', 'web'], c);
+    expect(undeployed.code).toBe(1);
+    expect(undeployed.err).toContain("kubectl-harden's agent is not deployed");
+    expect(policy(c)).toEqual([]);
+  });
+
+  test('--audit applies the NetworkPolicies only when they pass every connection of the recording', async () => {
+    const { dir, c } = await recorded();
+    const r = await runCli(['apply', '-f', dir, '-n', 'web', '--audit'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain("netpol verify: the recording's 1 connections all pass the NetworkPolicies");
+    expect(r.err).toContain('audit variant');
+    expect(policy(c)).toHaveLength(1);
   });
 });
