@@ -409,6 +409,10 @@ async function restart(
     if (signal.aborted) return;
     throw e;
   }
+  if (restartable.length)
+    io.err(
+      `rolled out: ${restartable.map(label).join(', ')}; their pods started under trace, exercise them now`,
+    );
 }
 
 /** The summary stdout shows: workload × start-up recorded, syscalls, peers, PSS level, gaps. */
