@@ -165,6 +165,12 @@ export async function runApply(opts: ApplyOptions, { kube, io, interrupt }: Deps
       );
     }
   } catch (e) {
+    if (ctrlC.signal.aborted && e instanceof HardenError && e.exitCode === INTERRUPTED)
+      throw new HardenError(
+        `interrupted while hardening ${all[applied.length] ? label(all[applied.length].row) : 'the last workload'} (its install was undone); applied: ${applied.join(', ') || 'nothing'}`,
+        `Run the same apply again to go on, or undo with: kubectl harden apply --undo -f ${opts.dir} -n ${ns}`,
+        INTERRUPTED,
+      );
     if (!(e instanceof HardenError) || e.exitCode === INTERRUPTED) throw e;
     throw new HardenError(
       `${e.message}${applied.length ? `; applied before it: ${applied.join(', ')}` : ''}`,

@@ -484,3 +484,42 @@ describe('kubectl harden apply', () => {
     expect(policy(c)).toHaveLength(1);
   });
 });
+
+describe('kubectl harden apply, Ctrl-C', () => {
+  test('Ctrl-C while a workload is being hardened lets it finish, then stops', async () => {
+    const dir = tmpDir();
+    expect((await runCli([...RECORD, '--output-dir', dir], cluster())).code).toBe(0);
+    const c = clusterWithAgent();
+    withNginx(c);
+    c.put(R.crds, { metadata: { name: 'seccompprofileinstalls.harden.dev' } });
+    c.put(R.nodes, {
+      metadata: { name: 'node-1' },
+      status: { nodeInfo: { architecture: 'amd64' } },
+    } as never);
+    const store = new ProfileStore(mkdtempSync(join(tmpdir(), 'seccomp-root-')));
+    store.open();
+    const agent = new InstallController(c.kube('default'), {
+      node: 'node-1',
+      arch: 'amd64',
+      store,
+      log: () => undefined,
+    });
+    await agent.start();
+    const interrupts = new FakeInterrupts();
+    const hook = c.hook;
+    c.hook = (method, path, obj) => {
+      hook(method, path, obj);
+      // Ctrl-C as the template is patched: the rollout wait and the policies still complete.
+      if (method === 'PATCH' && path.endsWith('/deployments/nginx')) interrupts.ctrlC();
+    };
+    try {
+      const r = await runCli(['apply', '-f', dir, '-n', 'web'], c, interrupts);
+      expect(r.out).toBe('deployment/nginx hardened\n');
+      expect(r.code).toBe(0);
+      expect([...c.objects.keys()].filter((k) => k.includes('/networkpolicies/'))).toHaveLength(1);
+      expect(interrupts.listening).toBe(0);
+    } finally {
+      await agent.close();
+    }
+  });
+});
