@@ -238,11 +238,11 @@ async function applyOne(
   const dryRun = opts.dryRun === 'server' ? 'All' : undefined;
   if (!dryRun) {
     const { runInstall } = await import('./seccomp-install-run');
-    // The install's own stdout line (the localhostProfile) is progress here: stdout says what was hardened.
-    const quiet: Io = { ...io, out: (t) => io.err(t) };
+    // The install's own stdout line (the localhostProfile) is said with its progress: stdout says what was hardened.
+    const quiet: Io = { ...io, out: () => undefined };
     for (const p of plan.profiles)
       await runInstall(
-        { text: p.text, name: p.name, audit: opts.audit, timeoutMs: opts.installTimeoutMs },
+        { text: p.text, name: p.name, audit: opts.audit, timeoutMs: opts.installTimeoutMs, noHint: true },
         { kube, io: quiet, interrupt },
       );
   }

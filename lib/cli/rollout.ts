@@ -130,7 +130,9 @@ export async function waitRollouts(
       }
       return {
         done: !left.length,
-        progress: `rolling out: ${left.map((l) => `${name(l.w)} (${l.state.progress})`).join(', ')}`,
+        progress: left.length
+          ? `rolling out: ${left.map((l) => `${name(l.w)} (${l.state.progress})`).join(', ')}`
+          : `rolled out: ${workloads.map(name).join(', ')}`,
       };
     },
     {
