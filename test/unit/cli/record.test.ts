@@ -411,6 +411,9 @@ describe('kubectl harden apply', () => {
       'deployment/nginx: install seccomp profile deployment-nginx as harden/web/deployment-nginx.json',
     );
     expect(r.err).toContain('deployment/nginx: patch the pod template:');
+    // The install says where the profile is, not how to put it in force: apply does that itself.
+    expect(r.err).toContain('harden/web/deployment-nginx.json: installed on 1 node');
+    expect(r.err).not.toContain('put it in force with');
     expect(existsSync(join(root, 'harden', 'web', 'deployment-nginx.json'))).toBe(true);
     const d = deployment(c);
     expect(d.spec.template.spec.containers[0].securityContext?.seccompProfile).toEqual({
