@@ -1,6 +1,8 @@
+import { applyCommand } from './apply';
 import { completionCommand } from './completion';
 import { deployCommand, statusCommand, undeployCommand } from './deploy';
 import { netpolCommand } from './netpol';
+import { recordCommand } from './record';
 import { seccomp } from './seccomp';
 import { securityContext } from './securitycontext';
 import { sessionGroup } from './session-group';
@@ -25,6 +27,8 @@ export const commands: AnyCommand[] = [
   statusCommand,
   ...sessionKinds.map(sessionGroup),
   netpolCommand,
+  recordCommand,
+  applyCommand,
   versionCommand,
   completionCommand,
 ];

@@ -38,6 +38,8 @@ export interface InstallOptions {
   name: string;
   audit: boolean;
   timeoutMs: number;
+  /** The caller puts the profile in force itself (apply): no hint on how to. */
+  noHint?: boolean;
 }
 
 const installPath = (namespace: string, name?: string) =>
@@ -214,8 +216,13 @@ export async function runInstall(opts: InstallOptions, { kube, io, interrupt }: 
   }
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   io.out(`${rel}\n`);
+  const installed = `${mode === 'Audit' ? 'audit variant (defaultAction SCMP_ACT_LOG) ' : ''}installed on ${nodes.length} node${nodes.length > 1 ? 's' : ''} in ${secs}s`;
+  if (opts.noHint) {
+    io.err(`${rel}: ${installed}`);
+    return;
+  }
   io.err(
-    `${mode === 'Audit' ? 'audit variant (defaultAction SCMP_ACT_LOG) ' : ''}installed on ${nodes.length} node${nodes.length > 1 ? 's' : ''} in ${secs}s; put it in force with:\n` +
+    `${installed}; put it in force with:\n` +
       `  kubectl harden seccomp apply deployment/NAME --profile ${name} -n ${ns}\n` +
       `or in a pod spec: securityContext.seccompProfile: {type: Localhost, localhostProfile: ${rel}}`,
   );

@@ -32,6 +32,8 @@ export async function createSession(
   name: string,
   type: SessionType,
   target: TraceTarget,
+  /** More labels, e.g. record's `harden.dev/record=<id>` on the sessions it runs together. */
+  labels: Record<string, string> = {},
 ): Promise<TraceSession> {
   const request = randomBytes(8).toString('hex');
   const body: TraceSession = {
@@ -40,7 +42,7 @@ export async function createSession(
     metadata: {
       name,
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
+      labels: { ...labels, 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
       annotations: { 'harden.dev/target': describeTarget(target), [CREATE_REQUEST]: request },
     },
     spec: { type, target, state: 'Running' },

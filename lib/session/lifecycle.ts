@@ -93,10 +93,15 @@ export function cannotTrace(s: TraceSession): string[] {
 export async function startSession(
   kube: Kube,
   progress: Progress,
-  ref: SessionRef & { target: TraceTarget; timeoutMs: number; signal: AbortSignal },
+  ref: SessionRef & {
+    target: TraceTarget;
+    timeoutMs: number;
+    signal: AbortSignal;
+    labels?: Record<string, string>;
+  },
 ): Promise<TraceSession> {
   const { namespace, id, type } = ref;
-  const created = await createSession(kube, namespace, id, type, ref.target);
+  const created = await createSession(kube, namespace, id, type, ref.target, ref.labels);
   try {
     await waitTracing(kube, progress, ref, ref.timeoutMs, ref.signal);
   } catch (e) {

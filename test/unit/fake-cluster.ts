@@ -164,6 +164,14 @@ export class FakeCluster {
         }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
+        if (Array.isArray(opts.body)) {
+          // A JSON patch (application/json-patch+json): replace, add and remove by pointer.
+          for (const op of opts.body as { op: string; path: string; value?: unknown }[]) jsonPatch(obj, op);
+          obj.metadata.resourceVersion = String(++this.version);
+          this.hook(method, key, obj);
+          this.emit('MODIFIED', key);
+          return structuredClone(obj);
+        }
         const body = structuredClone(opts.body) as Record<string, unknown> & { status?: Obj['status'] };
         const status = key !== path ? (body.status as TraceSession['status']) : undefined;
         const before = (obj.status as TraceSession['status'])?.nodes;
@@ -192,6 +200,20 @@ export class FakeCluster {
         throw new Error(`fake API server: ${method} not supported`);
     }
   }
+}
+
+function jsonPatch(obj: Obj, op: { op: string; path: string; value?: unknown }): void {
+  const keys = op.path
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const last = keys.pop() as string;
+  let at = obj as Record<string, unknown>;
+  for (const k of keys) at = at[k] as Record<string, unknown>;
+  if (op.op === 'remove') {
+    if (!(last in at)) throw new ApiError(`${op.path} not found`, 422, { code: 422 });
+    delete at[last];
+  } else at[last] = structuredClone(op.value);
 }
 
 const COLLECTIONS = new Set(Object.values(R).map((r) => r.resource));

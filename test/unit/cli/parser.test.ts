@@ -67,7 +67,7 @@ describe('usage errors', () => {
     const r = await runCli([], new FakeCluster());
     expect(r.code).toBe(1);
     expect(r.err).toMatch(
-      /^error: name a command: deploy, undeploy, status, seccomp, securitycontext, netpol, version or completion\n/,
+      /^error: name a command: deploy, undeploy, status, seccomp, securitycontext, netpol, record, apply, version or completion\n/,
     );
   });
 });

@@ -1,0 +1,428 @@
+/**
+ * `kubectl harden record`: one recording of every selected workload of a namespace by every
+ * recorder — a seccomp, a capabilities and a network session, created together (labelled
+ * `harden.dev/record=<id>`), traced together and stopped together through the one session
+ * lifecycle (lib/session/lifecycle.ts) — then, per workload, its seccomp profile, NetworkPolicy
+ * and securityContext written into a directory that `apply` puts in force.
+ *
+ * Three sessions rather than one: a TraceSession has one spec.type, which the agents, the status
+ * schema and RBAC all key on, and each node's agent already runs one combined bpftrace program for
+ * every session it serves, so three sessions cost the node what one would.
+ */
+import { Readable } from 'node:stream';
+import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
+import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
+import { HardenError, INTERRUPTED } from '../errors';
+import type { Kube } from '../kube/client';
+import { ownerOf, type KubeObject, type List, type Pod } from '../kube/objects';
+import { R, resourcePath } from '../kube/paths';
+import { selectorMatches, selectorText, type LabelSelector } from '../labels';
+import { report } from '../netpol/report';
+import type { PodSpec } from '../securitycontext/types';
+import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { describeGap, gapsOf, type GapReport } from '../session/gaps';
+import { finishSession, startSession, type Finished } from '../session/lifecycle';
+import { resolveTargets } from '../session/targets';
+import type { SessionType, TraceSession } from '../session/types';
+import type { Deps, Io } from './context';
+import { openFlowRecorder } from './flow-recorder';
+import { renderTable, toJson, toYaml } from './output';
+import { evidenceFile, flowLogFile, readRecordDir, writeRecordDir, type RecordManifest } from './record-dir';
+import { synthesize, workloadStem, type Evidence, type SummaryRow, type WorkloadId } from './record-result';
+import {
+  isRolloutKind,
+  restartWorkload,
+  ROLLOUT_RESOURCES,
+  waitRollouts,
+  type RolloutKind,
+  type RolloutObject,
+  type WorkloadRef,
+} from './rollout';
+
+/** The label every session of one recording carries. */
+export const RECORD_LABEL = 'harden.dev/record';
+
+/** The kinds of session a recording runs, one per recorder. */
+const TYPES: SessionType[] = ['seccomp', 'capabilities', 'network'];
+
+export interface RecordOptions {
+  selector?: string;
+  all?: boolean;
+  restart: boolean;
+  /** Stop after this long; undefined: at Ctrl-C. */
+  durationMs?: number;
+  outputDir: string;
+  netpolFormat: 'kubernetes' | 'cilium';
+  output: 'table' | 'json' | 'yaml';
+  runtime: 'runc' | 'crun';
+  acceptGaps: boolean;
+  startTimeoutMs: number;
+  flushTimeoutMs: number;
+  rolloutTimeoutMs: number;
+  /** How often the sessions and pods are read while recording. */
+  pollMs?: number;
+}
+
+interface Selected {
+  id: WorkloadId;
+  /** Pods of it running now. */
+  pods: string[];
+  /** Its controller asks for no pods (replicas: 0). */
+  scaledToZero?: boolean;
+}
+
+const label = (w: WorkloadId) => `${w.kind.toLowerCase()}/${w.name}`;
+
+/**
+ * The workloads the flags select: the owners of the selected pods, and the Deployments,
+ * StatefulSets and DaemonSets whose pod template the selector matches (so one scaled to zero is
+ * named rather than silently left out).
+ */
+async function selectWorkloads(
+  kube: Kube,
+  namespace: string,
+  selector: LabelSelector | undefined,
+  pods: Pod[],
+): Promise<Selected[]> {
+  const out = new Map<string, Selected>();
+  const entry = (id: WorkloadId) => {
+    const key = workloadStem(id);
+    const e = out.get(key) ?? { id, pods: [] };
+    out.set(key, e);
+    return e;
+  };
+  for (const pod of pods) {
+    if (pod.metadata.deletionTimestamp || ['Succeeded', 'Failed'].includes(pod.status?.phase ?? '')) continue;
+    entry(ownerOf(pod) ?? { kind: 'Pod', name: pod.metadata.name }).pods.push(pod.metadata.name);
+  }
+  for (const kind of Object.keys(ROLLOUT_RESOURCES) as RolloutKind[]) {
+    const list = await kube.get<
+      List<RolloutObject & { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }>
+    >(resourcePath(ROLLOUT_RESOURCES[kind], { namespace }));
+    for (const o of list.items) {
+      if (selector && !selectorMatches(selector, o.spec?.template?.metadata?.labels)) continue;
+      const e = entry({ kind, name: o.metadata.name });
+      if (kind !== 'DaemonSet' && o.spec?.replicas === 0) e.scaledToZero = true;
+    }
+  }
+  return [...out.values()].sort((a, b) => workloadStem(a.id).localeCompare(workloadStem(b.id)));
+}
+
+/** Each running pod's workload, as the records name pods. */
+async function podOwners(kube: Kube, namespace: string, query: Record<string, string> | undefined) {
+  const pods = (await kube.get<List<Pod>>(resourcePath(R.pods, { namespace }), query)).items;
+  return Object.fromEntries(
+    pods.map((p) => [p.metadata.name, ownerOf(p) ?? { kind: 'Pod', name: p.metadata.name }] as const),
+  );
+}
+
+interface Templated extends KubeObject {
+  spec?: { template?: { spec?: PodSpec } };
+}
+
+/** Each workload's pod spec as it is now (what the advice sets against), by stem. */
+async function specsOf(kube: Kube, namespace: string, ids: WorkloadId[]) {
+  const specs = new Map<string, PodSpec | undefined>();
+  for (const id of ids) {
+    if (isRolloutKind(id.kind)) {
+      const o = await kube.getOptional<Templated>(
+        resourcePath(ROLLOUT_RESOURCES[id.kind], { namespace, name: id.name }),
+      );
+      specs.set(workloadStem(id), o?.spec?.template?.spec);
+    } else if (id.kind === 'Pod') {
+      const p = await kube.getOptional<Pod>(resourcePath(R.pods, { namespace, name: id.name }));
+      specs.set(workloadStem(id), p?.spec as PodSpec | undefined);
+    }
+  }
+  return specs;
+}
+
+/** Starts the three sessions together; if one cannot start, none is left. */
+async function startAll(
+  kube: Kube,
+  io: Io,
+  namespace: string,
+  recordId: string,
+  target: TraceSession['spec']['target'],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<TraceSession[]> {
+  const started = await Promise.allSettled(
+    TYPES.map((type) =>
+      startSession(kube, io, {
+        namespace,
+        id: `${recordId}-${type}`,
+        type,
+        target,
+        timeoutMs,
+        signal,
+        labels: { [RECORD_LABEL]: recordId },
+      }),
+    ),
+  );
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return started.map((s) => (s as PromiseFulfilledResult<TraceSession>).value);
+  for (const type of TYPES)
+    await deleteSession(kube, namespace, `${recordId}-${type}`).catch(() => undefined);
+  if (signal.aborted)
+    throw new HardenError(
+      `interrupted; recording ${recordId}'s sessions were removed`,
+      undefined,
+      INTERRUPTED,
+    );
+  throw failed.reason;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal.removeEventListener('abort', done), resolve()), ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: Deps): Promise<void> {
+  const namespace = kube.namespace;
+  const dir = await readRecordDir(opts.outputDir);
+  if (dir.manifest && dir.manifest.namespace !== namespace)
+    throw new HardenError(
+      `${opts.outputDir} holds a recording of namespace "${dir.manifest.namespace}", not "${namespace}"`,
+      'Record each namespace into its own directory.',
+    );
+  await requireDeployed(kube);
+  const { target, pods } = await resolveTargets(kube, namespace, { selector: opts.selector, all: opts.all });
+  const selector = target.selector;
+  const query = selector ? { labelSelector: selectorText(selector) } : undefined;
+  const workloads = await selectWorkloads(kube, namespace, selector, pods);
+  const what = selector ? `selector ${selectorText(selector)}` : 'all pods';
+  const live = workloads.filter((w) => w.pods.length);
+  if (!live.length) {
+    const zero = workloads.filter((w) => w.scaledToZero).map((w) => label(w.id));
+    throw new HardenError(
+      `nothing to record in namespace "${namespace}" (${what}; context "${kube.ctx.context}"): ` +
+        (zero.length
+          ? `${zero.join(', ')} ${zero.length > 1 ? 'are' : 'is'} scaled to zero and no pod runs`
+          : 'no pod or workload is selected'),
+      zero.length
+        ? `Scale them up first, e.g. kubectl scale ${zero[0]} -n ${namespace} --replicas=1`
+        : `List pods with: kubectl get pods -n ${namespace} --show-labels`,
+    );
+  }
+  for (const w of workloads.filter((x) => x.scaledToZero))
+    io.err(`warning: ${label(w.id)} is scaled to zero: nothing of it is recorded`);
+
+  const recordId = newSessionId('rec');
+  const flowLines: string[] = [];
+  const flows = await openFlowRecorder(kube, io, namespace, (line) => void flowLines.push(line));
+  const startTime = new Date().toISOString();
+  const owners: Record<string, WorkloadId> = {};
+  const sessions: TraceSession[] = [];
+  let endTime = startTime;
+  let finished: Finished[] = [];
+  try {
+    const startup = interrupt();
+    try {
+      sessions.push(
+        ...(await startAll(kube, io, namespace, recordId, target, opts.startTimeoutMs, startup.signal)),
+      );
+    } finally {
+      startup.dispose();
+    }
+    io.err(
+      `recording ${what} in namespace "${namespace}": ${recordId} (sessions ${sessions.map((s) => s.metadata.name).join(', ')})` +
+        `${opts.durationMs ? ` for ${opts.durationMs / 1000}s` : ''}; Ctrl-C ends it`,
+    );
+    Object.assign(owners, await podOwners(kube, namespace, query));
+
+    const recording = interrupt();
+    const ended = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    recording.signal.addEventListener('abort', () => ended.abort(), { once: true });
+    try {
+      if (opts.restart) await restart(kube, io, namespace, live, opts.rolloutTimeoutMs, ended.signal);
+      // --duration counts from when every pod runs as it will be recorded: after the rollouts.
+      if (opts.durationMs) timer = setTimeout(() => ended.abort(), opts.durationMs);
+      while (!ended.signal.aborted) {
+        await flows.record(await getSession(kube, namespace, `${recordId}-network`, 'network'));
+        Object.assign(owners, await podOwners(kube, namespace, query));
+        io.progress(`recording: ${flows.flows} flows · ${Object.keys(owners).length} pods seen`);
+        await sleep(opts.pollMs ?? 1000, ended.signal);
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+      recording.dispose();
+      io.done();
+    }
+    endTime = new Date().toISOString();
+    // Here is where --include-shutdown (helper life2's lib function) rolls the pods out once more,
+    // so their shutdown is recorded, before the sessions stop.
+
+    // Stop together and wait for every node's final flush; a fresh interrupt, so Ctrl-C here is not lost.
+    const flushing = interrupt();
+    try {
+      finished = await Promise.all(
+        sessions.map(async (s) =>
+          finishSession(kube, io, await getSession(kube, namespace, s.metadata.name, s.spec.type), {
+            timeoutMs: opts.flushTimeoutMs,
+            signal: flushing.signal,
+          }),
+        ),
+      );
+    } finally {
+      flushing.dispose();
+    }
+    if (finished.some((f) => f.interrupted))
+      throw new HardenError(
+        `interrupted while waiting for the agents' final flush; recording ${recordId} is removed and nothing was written`,
+        undefined,
+        INTERRUPTED,
+      );
+    const pending = [...new Set(finished.flatMap((f) => f.pending))];
+    if (pending.length)
+      throw new HardenError(
+        `no final flush from ${pending.join(', ')} within ${opts.flushTimeoutMs / 1000}s (context "${kube.ctx.context}"): ` +
+          `their last interval would be missing, so nothing was written`,
+        'Check the agents with kubectl harden status, then record again.',
+      );
+    await flows.record(finished[2].session);
+  } finally {
+    flows.close();
+    for (const type of TYPES)
+      await deleteSession(kube, namespace, `${recordId}-${type}`).catch(() => undefined);
+  }
+
+  const [seccomp, capabilities] = finished.map((f) => f.session);
+  const gaps = dedupeGaps(finished.flatMap((f) => gapsOf(f.session)));
+  for (const g of gaps)
+    io.err(`warning: ${describeGap(g, { records: 'what the workloads did', result: 'the files' })}`);
+  for (const node of flows.truncated)
+    io.err(
+      `warning: node ${node}'s agent dropped flows beyond its bound: the NetworkPolicies would deny connections first made after it`,
+    );
+  const evidence: Evidence = {
+    id: recordId,
+    startTime,
+    endTime,
+    restarted: opts.restart,
+    pods: owners,
+    syscalls: syscallRecordsOf(seccomp),
+    privileges: privilegeRecordsOf(capabilities),
+    gaps,
+  };
+  const flowLog = flowLines.join('');
+  const allEvidence = [...dir.evidence, evidence];
+  const netpol = await report(Readable.from([...dir.flowLogs, flowLog].join('')), { skipInvalid: false });
+  const ids = new Map<string, WorkloadId>();
+  for (const e of allEvidence) for (const id of Object.values(e.pods)) ids.set(workloadStem(id), id);
+  let synthesis;
+  try {
+    synthesis = synthesize({
+      namespace,
+      evidence: allEvidence,
+      specs: await specsOf(kube, namespace, [...ids.values()]),
+      policies: netpol.workloads,
+      netpolFormat: opts.netpolFormat,
+      runtime: opts.runtime,
+    });
+  } catch (e) {
+    throw new HardenError(
+      `cannot build the recording's files: ${(e as Error).message}`,
+      'Nothing was written.',
+    );
+  }
+  for (const n of [...synthesis.notes, ...netpol.notes.map((n) => `note: ${n}`)]) io.err(n);
+  const recordings = [
+    ...(dir.manifest?.recordings ?? []),
+    { id: recordId, startTime, endTime, restarted: opts.restart },
+  ];
+  const manifest: Omit<RecordManifest, 'files'> = {
+    apiVersion: 'harden.dev/v1alpha1',
+    kind: 'Recording',
+    namespace,
+    context: kube.ctx.context,
+    cluster: kube.ctx.cluster,
+    selector: selector ? selectorText(selector) : '--all',
+    netpolFormat: opts.netpolFormat,
+    recordings,
+    workloads: synthesis.rows,
+  };
+  await writeRecordDir(
+    dir,
+    [
+      ...synthesis.files,
+      ...dir.kept,
+      { name: evidenceFile(recordId), text: JSON.stringify(evidence, null, 2) + '\n' },
+      { name: flowLogFile(recordId), text: flowLog },
+    ],
+    manifest,
+  );
+  const late = synthesis.rows.filter((r) => !r.startupRecorded).map((r) => r.workload);
+  if (late.length)
+    io.err(
+      `warning: the start-up of ${late.join(', ')} was not recorded (already running when tracing began): ` +
+        'what they do only when starting is not in their files; record again with --restart',
+    );
+  io.out(summary(synthesis.rows, opts.output));
+  io.err(
+    `wrote ${synthesis.files.length} files into ${opts.outputDir}; put them in force with: kubectl harden apply -f ${opts.outputDir}`,
+  );
+  const gapped = synthesis.rows.filter((r) => r.gaps);
+  if (gapped.length && !opts.acceptGaps)
+    throw new HardenError(
+      `${gapped.map((r) => r.workload).join(', ')} ${gapped.length > 1 ? 'were' : 'was'} not traced throughout (gaps listed above): ` +
+        'what they did then is not in their files, which would deny it',
+      'Record again into the same directory (it merges), or take the files as they are with --accept-gaps.',
+    );
+}
+
+/** One gap per node, container and start, as several sessions on one node each report it. */
+function dedupeGaps(gaps: GapReport[]): GapReport[] {
+  const seen = new Map<string, GapReport>();
+  for (const g of gaps) seen.set(JSON.stringify([g.node, g.pod, g.container, g.gap.from]), g);
+  return [...seen.values()];
+}
+
+/**
+ * `--restart`: rolls out every selected Deployment, StatefulSet and DaemonSet (kubectl rollout
+ * restart) now that tracing is armed, and waits for each; bare pods and other owners are named as
+ * not restartable. Ctrl-C ends the wait (the recording then stops as at --duration).
+ */
+async function restart(
+  kube: Kube,
+  io: Io,
+  namespace: string,
+  live: Selected[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const restartable = live.map((w) => w.id).filter((id): id is WorkloadRef => isRolloutKind(id.kind));
+  for (const w of live.filter((x) => !isRolloutKind(x.id.kind)))
+    io.err(
+      `warning: ${label(w.id)} is not restartable (not a Deployment, StatefulSet or DaemonSet): its start-up is not recorded`,
+    );
+  for (const w of restartable) {
+    io.err(`restarting ${label(w)}`);
+    await restartWorkload(kube, namespace, w);
+  }
+  try {
+    await waitRollouts(kube, namespace, restartable, { timeoutMs, signal, progress: io });
+  } catch (e) {
+    if (signal.aborted) return;
+    throw e;
+  }
+  if (restartable.length)
+    io.err(
+      `rolled out: ${restartable.map(label).join(', ')}; their pods started under trace, exercise them now`,
+    );
+}
+
+/** The summary stdout shows: workload × start-up recorded, syscalls, peers, PSS level, gaps. */
+function summary(rows: SummaryRow[], format: RecordOptions['output']): string {
+  if (format !== 'table') {
+    const items = rows.map(({ files: _files, kind: _kind, name: _name, ...r }) => r);
+    return format === 'json' ? toJson(items) : toYaml(items);
+  }
+  return renderTable(
+    ['workload', 'start-up recorded', 'syscalls', 'peers', 'pss', 'gaps'],
+    rows.map((r) => [r.workload, r.startupRecorded ? 'yes' : 'no', r.syscalls, r.peers, r.pss, r.gaps]),
+  );
+}

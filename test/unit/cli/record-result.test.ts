@@ -1,0 +1,84 @@
+// What record writes per workload, from evidence alone (pure): file names, each container's own
+// Localhost profile in the one patch, and records of pods gone since found by their workload's name.
+import { synthesize, type Evidence } from '../../../lib/cli/record-result';
+import type { SyscallRecord } from '../../../lib/agent/recorders/syscalls/session';
+import * as f from '../securitycontext/fixtures';
+
+const sys = (pod: string, container: string, over: Partial<SyscallRecord> = {}): SyscallRecord =>
+  ({
+    pod,
+    podUID: `uid-${pod}`,
+    workload: 'app',
+    container,
+    containerID: `containerd://${pod}-${container}`,
+    recordedFromStart: true,
+    filterSeen: true,
+    node: 'node-1',
+    arch: 'amd64',
+    syscalls: [0, 1, 59, 231],
+    ...over,
+  }) as SyscallRecord;
+
+const evidence = (over: Partial<Evidence>): Evidence => ({
+  id: 'rec-1',
+  startTime: '2025-01-01T00:00:00Z',
+  endTime: '2025-01-01T00:01:00Z',
+  restarted: true,
+  pods: {},
+  syscalls: [],
+  privileges: [],
+  gaps: [],
+  ...over,
+});
+
+const input = (e: Evidence[]) => ({
+  namespace: 'web',
+  evidence: e,
+  specs: new Map(),
+  policies: [],
+  netpolFormat: 'kubernetes' as const,
+  runtime: 'runc' as const,
+});
+
+test('a workload of two containers gets a profile each, and the patch gives each container its own', () => {
+  const e = evidence({
+    pods: { 'app-1': { kind: 'Deployment', name: 'app' } },
+    syscalls: [sys('app-1', 'web'), sys('app-1', 'sidecar', { syscalls: [0, 231] })],
+    privileges: [
+      { ...f.idleRunning, pod: 'app-1', workload: 'app', container: 'web' },
+      { ...f.idleRunning, pod: 'app-1', workload: 'app', container: 'sidecar' },
+    ],
+  });
+  const out = synthesize(input([e]));
+  expect(out.files.map((x) => x.name).sort()).toEqual([
+    'deployment-app.securitycontext.yaml',
+    'deployment-app.sidecar.seccomp.json',
+    'deployment-app.sidecar.seccompprofile.yaml',
+    'deployment-app.web.seccomp.json',
+    'deployment-app.web.seccompprofile.yaml',
+  ]);
+  const sc = out.files.find((x) => x.name.endsWith('.securitycontext.yaml'))?.text ?? '';
+  expect(sc).toContain('localhostProfile: harden/web/deployment-app.web.json');
+  expect(sc).toContain('localhostProfile: harden/web/deployment-app.sidecar.json');
+  expect(out.rows).toEqual([
+    expect.objectContaining({
+      workload: 'deployment/app',
+      kind: 'Deployment',
+      name: 'app',
+      startupRecorded: true,
+    }),
+  ]);
+});
+
+test("a pod gone since (rolled out) is found by its workload's name; start-up counts once any instance showed it", () => {
+  const e = evidence({
+    pods: { 'app-new': { kind: 'StatefulSet', name: 'app' } },
+    syscalls: [sys('app-old', 'web', { recordedFromStart: false }), sys('app-new', 'web')],
+  });
+  const out = synthesize(input([e]));
+  expect(out.rows.map((r) => [r.workload, r.startupRecorded])).toEqual([['statefulset/app', true]]);
+  const late = synthesize(
+    input([evidence({ syscalls: [sys('lonely', 'web', { recordedFromStart: false })] })]),
+  );
+  expect(late.rows.map((r) => [r.workload, r.startupRecorded])).toEqual([['pod/lonely', false]]);
+});
