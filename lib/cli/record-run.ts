@@ -49,6 +49,8 @@ export interface RecordOptions {
   selector?: string;
   all?: boolean;
   restart: boolean;
+  /** Stop one pod of each workload gracefully before the end, so its shutdown is recorded. */
+  includeShutdown?: boolean;
   /** Stop after this long; undefined: at Ctrl-C. */
   durationMs?: number;
   outputDir: string;
@@ -252,9 +254,10 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       recording.dispose();
       io.done();
     }
+    // --restart stopped the old pods while traced already; otherwise one pod per workload now.
+    if (opts.includeShutdown && !opts.restart)
+      await includeShutdowns({ kube, io, interrupt }, namespace, recordId);
     endTime = new Date().toISOString();
-    // Here is where --include-shutdown (helper life2's lib function) rolls the pods out once more,
-    // so their shutdown is recorded, before the sessions stop.
 
     // Stop together and wait for every node's final flush; a fresh interrupt, so Ctrl-C here is not lost.
     const flushing = interrupt();
@@ -425,4 +428,31 @@ function summary(rows: SummaryRow[], format: RecordOptions['output']): string {
     ['workload', 'start-up recorded', 'syscalls', 'peers', 'pss', 'gaps'],
     rows.map((r) => [r.workload, r.startupRecorded ? 'yes' : 'no', r.syscalls, r.peers, r.pss, r.gaps]),
   );
+}
+
+/**
+ * record --include-shutdown: one pod of each workload ends gracefully while every recorder still
+ * traces (the three sessions share the target, so the seccomp one stands for all). Ctrl-C here
+ * ends only this part: the recording then stops and is written as it is.
+ */
+async function includeShutdowns(
+  { kube, io, interrupt }: Pick<Deps, 'kube' | 'io' | 'interrupt'>,
+  namespace: string,
+  recordId: string,
+): Promise<void> {
+  const { recordShutdowns } = await import('../session/shutdown');
+  const ending = interrupt();
+  try {
+    const session = await getSession(kube, namespace, `${recordId}-seccomp`, 'seccomp');
+    await recordShutdowns(kube, io, session, {
+      signal: ending.signal,
+      resume: `kubectl harden record -n ${namespace} … --include-shutdown`,
+    });
+  } catch (e) {
+    if (!ending.signal.aborted) throw e;
+    io.err("interrupted: not every workload's shutdown was recorded; the recording ends now");
+  } finally {
+    ending.dispose();
+    io.done();
+  }
 }

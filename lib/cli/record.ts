@@ -14,6 +14,7 @@ interface RecordArgs extends ConnectionArgs {
   selector?: string;
   all?: boolean;
   restart: boolean;
+  includeShutdown: boolean;
   duration: number;
   outputDir: string;
   netpolFormat: 'kubernetes' | 'cilium';
@@ -58,6 +59,12 @@ export const recordCommand: CommandModule<BaseArgs, RecordArgs> = {
         default: false,
         describe:
           'Once tracing is armed, roll out each selected Deployment, StatefulSet and DaemonSet (kubectl rollout restart) so every start-up is recorded',
+      })
+      .option('include-shutdown', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Before the recording ends, stop one pod of each workload gracefully and wait for its replacement, so its shutdown is recorded (--restart records it already)',
       })
       .option('output-dir', {
         type: 'string',
@@ -109,6 +116,7 @@ export const recordCommand: CommandModule<BaseArgs, RecordArgs> = {
         selector: argv.selector,
         all: argv.all,
         restart: argv.restart,
+        includeShutdown: argv.includeShutdown,
         durationMs: Number.isFinite(argv.duration) ? argv.duration : undefined,
         outputDir: argv.outputDir,
         netpolFormat: argv.netpolFormat,

@@ -91,19 +91,21 @@ function withNginx(c: FakeCluster, over: { replicas?: number; status?: object } 
       availableReplicas: replicas,
     },
   } as never);
-  if (!replicas) return;
-  c.put(R.pods, {
-    metadata: {
-      name: POD,
-      namespace: 'web',
-      uid: 'uid-1',
-      labels: { app: 'nginx', 'pod-template-hash': '7c9f' },
-      ownerReferences: [{ kind: 'ReplicaSet', name: 'nginx-7c9f', controller: true }],
-    },
-    spec: { nodeName: 'node-1', ...f.nginxRootSpec },
-    status: { phase: 'Running', podIP: '10.244.0.9', conditions: [{ type: 'Ready', status: 'True' }] },
-  } as Pod);
+  if (replicas) c.put(R.pods, nginxPod(POD, 'uid-1'));
 }
+
+/** A running, Ready pod of nginx's ReplicaSet on node-1. */
+const nginxPod = (name: string, uid: string): Pod => ({
+  metadata: {
+    name,
+    namespace: 'web',
+    uid,
+    labels: { app: 'nginx', 'pod-template-hash': '7c9f' },
+    ownerReferences: [{ kind: 'ReplicaSet', name: 'nginx-7c9f', controller: true }],
+  },
+  spec: { nodeName: 'node-1', ...f.nginxRootSpec },
+  status: { phase: 'Running', podIP: '10.244.0.9', conditions: [{ type: 'Ready', status: 'True' }] },
+});
 
 const tmpDir = () => join(mkdtempSync(join(tmpdir(), 'harden-record-')), 'out');
 const RECORD = ['record', '-n', 'web', '-l', 'app=nginx', '--duration', '200ms'];
@@ -321,6 +323,34 @@ describe('kubectl harden record', () => {
     expect(r.out).toContain('deployment/nginx');
     expect(c.sessions()).toEqual([]);
     expect(interrupts.listening).toBe(0);
+  });
+
+  test('--include-shutdown stops one pod of each workload while every recorder traces, and waits for its traced replacement', async () => {
+    const sessions: TraceSession[] = [];
+    const c = cluster({ created: (s) => void sessions.push(s) });
+    const agent = c.hook;
+    c.hook = (method, path, obj) => {
+      agent?.(method, path, obj);
+      if (method !== 'DELETE' || !path.endsWith(`/pods/${POD}`)) return;
+      c.put(R.pods, nginxPod('nginx-7c9f-fghij', 'uid-2'));
+      const seccomp = sessions.find((x) => x.spec.type === 'seccomp');
+      const node = seccomp?.status?.nodes?.[0];
+      if (node?.containers)
+        node.containers.push({ ...node.containers[0], pod: 'nginx-7c9f-fghij', podUID: 'uid-2' });
+    };
+    const r = await runCli([...RECORD, '--include-shutdown', '--output-dir', tmpDir()], c);
+    expect(r.err).toContain('deployment/nginx: stopping pod nginx-7c9f-abcde gracefully');
+    expect(r.err).toContain('deployment/nginx: replacement nginx-7c9f-fghij is Ready and traced');
+    // The pod went before the sessions were stopped: its shutdown is in the recording.
+    const deleted = c.requests.indexOf(`DELETE /api/v1/namespaces/web/pods/${POD}`);
+    const stops = c.requests
+      .map((q, i) => [q, i] as const)
+      .filter(([q]) => q.startsWith('PATCH') && q.includes('/tracesessions/'));
+    expect(deleted).toBeGreaterThan(-1);
+    expect(stops.length).toBeGreaterThan(0);
+    expect(Math.min(...stops.map(([, i]) => i))).toBeGreaterThan(deleted);
+    expect(r.code).toBe(0);
+    expect(c.sessions()).toEqual([]);
   });
 
   test('without --restart, a workload whose start-up was not seen is named', async () => {
