@@ -178,7 +178,7 @@ export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kub
       throw new HardenError(`seccomp profile "${name}" in ${where(kube)}: ${e.message}`);
     throw e;
   }
-  const now = new Date().toISOString();
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const audits: WorkloadAudit[] = [...sessions]
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
     .map((s) => {

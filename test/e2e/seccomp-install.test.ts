@@ -178,7 +178,7 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   expect(Date.parse(listed[0].firstSeen ?? '')).toBeGreaterThanOrEqual(t0 - 1000);
   const table = await step(['seccomp', 'audit', 'nginx', '-n', NS]);
   expect(table.stdout).toMatch(
-    new RegExp(`^deployment/nginx\\s+nginx\\s+${lacking}\\s+\\d+\\s+\\S+Z\\s+\\S+Z$`, 'm'),
+    new RegExp(`^deployment/nginx\\s+main\\s+${lacking}\\s+\\d+\\s+\\S+Z\\s+\\S+Z$`, 'm'),
   );
   expect(table.stderr).toContain('1 syscall made from');
   // A process exec'd into the container makes what nginx never does: only logged, and audit says so.
