@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InstallController } from '../../../lib/agent/installs/controller';
 import { ProfileStore } from '../../../lib/agent/installs/store';
+import { tracerClusterRole } from '../../../lib/deploy/manifests';
 import { R } from '../../../lib/kube/paths';
 import { AUDIT_LABEL } from '../../../lib/seccomp/audit';
 import type { ContainerRecord, TraceSession } from '../../../lib/session/types';
@@ -222,6 +223,51 @@ test('a pod already running when the audit began is not counted, and said so', a
   expect(r.err).toContain(
     'not counted, already running when the audit began (not under the audit variant): nginx-7c9/nginx',
   );
+});
+
+test("RBAC: every harden.dev request of apply --audit, audit and the enforcing apply is in deploy's harden-tracer role", async () => {
+  await install(true);
+  const from = c.requests.length;
+  expect((await apply()).code).toBe(0);
+  expect((await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c)).code).toBe(0);
+  await install(false);
+  expect((await apply()).code).toBe(0);
+  const rules = tracerClusterRole().rules;
+  const used = c.requests
+    .slice(from)
+    // Status writes are the (fake) agent's, under its own role.
+    .filter((q) => q.includes(' /apis/harden.dev/') && !q.endsWith('/status'))
+    .map((q) => {
+      const [method, path] = q.split(' ');
+      const parts = path.split('/').slice(4); // namespaces, NS, resource[, name[, sub]]
+      const resource = parts
+        .slice(2, 5)
+        .filter((_, i) => i !== 1)
+        .join('/');
+      const named = parts.length > 3;
+      const verb = { GET: named ? 'get' : 'list', POST: 'create', PATCH: 'patch', DELETE: 'delete' }[method];
+      return `${verb} ${resource}`;
+    });
+  expect(new Set(used)).toEqual(
+    new Set([
+      'list tracesessions',
+      'create tracesessions',
+      'get tracesessions',
+      'patch tracesessions',
+      'get seccompprofileinstalls',
+      'patch seccompprofileinstalls',
+    ]),
+  );
+  for (const u of new Set(used)) {
+    const [verb, resource] = u.split(' ');
+    expect({
+      u,
+      allowed: rules.some((r) => r.resources.includes(resource) && r.verbs.includes(verb)),
+    }).toEqual({
+      u,
+      allowed: true,
+    });
+  }
 });
 
 describe('bad input: the object, namespace, context and the next step are named; exit 1', () => {
