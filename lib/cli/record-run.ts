@@ -158,7 +158,7 @@ async function startAll(
         target,
         timeoutMs,
         signal,
-        labels: { [RECORD_LABEL]: recordId },
+        meta: { labels: { [RECORD_LABEL]: recordId } },
       }),
     ),
   );

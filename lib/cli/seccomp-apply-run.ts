@@ -17,7 +17,10 @@ import {
   type PodSpec,
 } from '../seccomp/apply';
 import { InstallError, localhostProfile, type SeccompProfileInstall } from '../seccomp/install';
+import type { LabelSelector } from '../labels';
+import { deleteSession } from '../session/client';
 import type { Deps } from './context';
+import { armAudit, endAudit } from './seccomp-audit-run';
 import { toJson } from './output';
 
 export interface ApplyOptions {
@@ -29,7 +32,10 @@ export interface ApplyOptions {
 
 interface Workload {
   metadata: { name: string; generation?: number };
-  spec: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } };
+  spec: {
+    selector?: LabelSelector;
+    template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec };
+  };
   status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
@@ -39,7 +45,8 @@ const REFS: Record<ApplyKind, typeof R.deployments> = {
   DaemonSet: R.daemonsets,
 };
 
-export async function runApply(opts: ApplyOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
+export async function runApply(opts: ApplyOptions, deps: Deps): Promise<void> {
+  const { kube, io } = deps;
   const ns = kube.namespace;
   const at = `in namespace "${ns}" (context "${kube.ctx.context}")`;
   const { kind, name } = parseWorkloadRef(opts.workload);
@@ -103,20 +110,38 @@ export async function runApply(opts: ApplyOptions, { kube, io }: Pick<Deps, 'kub
   }
   for (const w of built.warnings) io.err(w);
   for (const c of built.changes) io.err(c);
+  if (opts.dryRun === 'client') {
+    io.out(built.patch ? toJson(built.patch) : `${label} unchanged\n`);
+    return;
+  }
+  // The audit variant: its session traces the workload's pods before the first new one starts.
+  const ref = `${kind.toLowerCase()}/${name}`;
+  const audit = install.spec.mode === 'Audit' && opts.dryRun === 'none';
+  const armed = audit
+    ? await armAudit(deps, {
+        install,
+        workload: ref,
+        selector: workload.spec.selector,
+        container: opts.container,
+      })
+    : undefined;
   if (!built.patch) {
     io.out(`${label} unchanged\n`);
-    return;
+  } else {
+    try {
+      await kube.request('PATCH', path, {
+        body: built.patch,
+        contentType: 'application/strategic-merge-patch+json',
+        query: { fieldManager: 'kubectl-harden', dryRun: opts.dryRun === 'server' ? 'All' : undefined },
+      });
+    } catch (e) {
+      if (armed) await deleteSession(kube, ns, armed.metadata.name).catch(() => undefined);
+      throw e;
+    }
+    io.out(`${label} patched${opts.dryRun === 'server' ? ' (server dry run)' : ''}\n`);
   }
-  if (opts.dryRun === 'client') {
-    io.out(toJson(built.patch));
-    return;
-  }
-  await kube.request('PATCH', path, {
-    body: built.patch,
-    contentType: 'application/strategic-merge-patch+json',
-    query: { fieldManager: 'kubectl-harden', dryRun: opts.dryRun === 'server' ? 'All' : undefined },
-  });
-  io.out(`${label} patched${opts.dryRun === 'server' ? ' (server dry run)' : ''}\n`);
+  if (install.spec.mode === 'Enforce' && opts.dryRun === 'none') await endAudit(kube, io, opts.profile, ref);
+  if (!built.patch) return;
   if (opts.dryRun === 'none')
     io.err(
       `the pods restart under ${install.spec.mode === 'Audit' ? 'the audit variant of ' : ''}the profile; follow with: kubectl rollout status ${kind.toLowerCase()}/${name} -n ${ns}`,

@@ -7,6 +7,7 @@ import {
   addListingFlags,
   listingOptions,
   addConnectionFlags,
+  addOutputFlag,
   addTimeoutFlag,
   type ConnectionArgs,
 } from './flags';
@@ -136,6 +137,30 @@ export const applyCommand: AnyCommand = {
         container: argv.container as string | undefined,
         dryRun: argv.dryRun as 'none' | 'client' | 'server',
       },
+      await collaborators(argv),
+    );
+  },
+};
+
+export const auditCommand: AnyCommand = {
+  command: 'audit <name>',
+  describe:
+    "List per workload and container what an installed profile's enforcing variant would have denied its audit variant's pods",
+  builder: (y: Argv<Args>) =>
+    addOutputFlag(addConnectionFlags(y, { namespaced: true }), ['table', 'json', 'yaml'], 'table')
+      .positional('name', {
+        type: 'string',
+        demandOption: true,
+        describe: 'The profile installed with --audit and applied (seccomp apply)',
+      })
+      .example('$0 seccomp audit nginx -n web', ''),
+  handler: async (argv: Args) => {
+    const [{ runAudit }, { collaborators }] = await Promise.all([
+      import('./seccomp-audit-run'),
+      import('./context'),
+    ]);
+    await runAudit(
+      { name: argv.name as string, output: argv.output as 'table' | 'json' | 'yaml' },
       await collaborators(argv),
     );
   },

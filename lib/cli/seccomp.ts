@@ -1,6 +1,12 @@
 import type { Argv } from 'yargs';
 import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
-import { applyCommand, installCommand, installedCommand, uninstallCommand } from './seccomp-verbs';
+import {
+  applyCommand,
+  auditCommand,
+  installCommand,
+  installedCommand,
+  uninstallCommand,
+} from './seccomp-verbs';
 import { UsageError } from './errors';
 import type { SessionKind } from './session-kind';
 
@@ -64,7 +70,7 @@ export const seccomp: SessionKind<SeccompOptions> = {
           throw new UsageError('--install takes the JSON profile: drop --output-dir and -o crd');
         return true;
       }),
-  verbs: [installCommand, uninstallCommand, installedCommand, applyCommand],
+  verbs: [installCommand, uninstallCommand, installedCommand, applyCommand, auditCommand],
   options: (argv) => ({
     install: argv.install as string | undefined,
     audit: argv.audit as boolean | undefined,

@@ -4,7 +4,14 @@ import { selectorText } from '../labels';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
-import { API_VERSION, KIND, type SessionType, type TraceSession, type TraceTarget } from './types';
+import {
+  API_VERSION,
+  KIND,
+  type ObjectMeta,
+  type SessionType,
+  type TraceSession,
+  type TraceTarget,
+} from './types';
 
 /** Marks which create request made a session, so a repeated create recognises its own object. */
 const CREATE_REQUEST = 'harden.dev/create-request';
@@ -26,14 +33,16 @@ export function sessionPath(namespace?: string, name?: string, subresource?: str
   return resourcePath(R.tracesessions, { namespace, name, subresource });
 }
 
+/** What a caller adds to a session's metadata (an audit session: its labels and its owner). */
+export type SessionMeta = Partial<Pick<ObjectMeta, 'labels' | 'annotations' | 'ownerReferences'>>;
+
 export async function createSession(
   kube: Kube,
   namespace: string,
   name: string,
   type: SessionType,
   target: TraceTarget,
-  /** More labels, e.g. record's `harden.dev/record=<id>` on the sessions it runs together. */
-  labels: Record<string, string> = {},
+  meta: SessionMeta = {},
 ): Promise<TraceSession> {
   const request = randomBytes(8).toString('hex');
   const body: TraceSession = {
@@ -42,8 +51,13 @@ export async function createSession(
     metadata: {
       name,
       namespace,
-      labels: { ...labels, 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
-      annotations: { 'harden.dev/target': describeTarget(target), [CREATE_REQUEST]: request },
+      labels: { ...meta.labels, 'app.kubernetes.io/managed-by': 'kubectl-harden', 'harden.dev/type': type },
+      annotations: {
+        ...meta.annotations,
+        'harden.dev/target': describeTarget(target),
+        [CREATE_REQUEST]: request,
+      },
+      ...(meta.ownerReferences ? { ownerReferences: meta.ownerReferences } : {}),
     },
     spec: { type, target, state: 'Running' },
   };

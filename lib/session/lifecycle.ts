@@ -7,7 +7,7 @@ import { HardenError, INTERRUPTED } from '../errors';
 import type { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from './agents';
-import { createSession, deleteSession, getSession, stopSession } from './client';
+import { createSession, deleteSession, getSession, stopSession, type SessionMeta } from './client';
 import { refusalMessage, sessionPhase } from './phase';
 import type { SessionType, TraceSession, TraceTarget } from './types';
 
@@ -93,15 +93,10 @@ export function cannotTrace(s: TraceSession): string[] {
 export async function startSession(
   kube: Kube,
   progress: Progress,
-  ref: SessionRef & {
-    target: TraceTarget;
-    timeoutMs: number;
-    signal: AbortSignal;
-    labels?: Record<string, string>;
-  },
+  ref: SessionRef & { target: TraceTarget; timeoutMs: number; signal: AbortSignal; meta?: SessionMeta },
 ): Promise<TraceSession> {
   const { namespace, id, type } = ref;
-  const created = await createSession(kube, namespace, id, type, ref.target, ref.labels);
+  const created = await createSession(kube, namespace, id, type, ref.target, ref.meta);
   try {
     await waitTracing(kube, progress, ref, ref.timeoutMs, ref.signal);
   } catch (e) {

@@ -150,10 +150,19 @@ export interface TraceSessionStatus {
   nodes?: NodeRecord[];
 }
 
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
 export interface ObjectMeta {
   name: string;
   namespace: string;
   uid?: string;
+  /** An audit session's install: deleting it deletes the session (the API server's garbage collector). */
+  ownerReferences?: OwnerReference[];
   creationTimestamp?: string;
   resourceVersion?: string;
   labels?: Record<string, string>;

@@ -1,8 +1,10 @@
 // From profile to enforcement without leaving kubectl, on the test node: a profile recorded from
-// nginx's first instruction is installed by the agent into kubelet's seccomp root (the file is
-// there with the object's digest), applied to the nginx Deployment (kubelet loads it for the new
-// pods: nginx serves, a syscall it never made is EPERM), and uninstalled (the file goes). Bad
-// input is refused with the field, name or object named, by the plugin and by the agent itself.
+// nginx's first instruction, less one syscall nginx makes, is installed by the agent as the audit
+// variant into kubelet's seccomp root and applied to the nginx Deployment (nginx keeps serving,
+// and `seccomp audit` lists exactly that syscall); the corrected profile is installed (the file is
+// there with the object's digest) and applied enforcing (nginx serves, a syscall it never made is
+// EPERM), and uninstalled (the file and the audit session go). Bad input is refused with the
+// field, name or object named, by the plugin and by the agent itself.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +41,34 @@ async function ok(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return r;
 }
 
+/** The loop's transcript, printed as it goes (the issue's closing note quotes it). */
+function show(args: string[], r: { stdout: string; stderr: string; code?: number }): void {
+  const code = r.code === undefined || r.code === 0 ? '' : `[exit ${r.code}]\n`;
+  process.stdout.write(`$ kubectl harden ${args.join(' ')}\n${r.stdout}${r.stderr}${code}\n`);
+}
+
+async function step(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const r = await ok(args);
+  show(args, r);
+  return r;
+}
+
+interface SeccompAudit {
+  workloads: {
+    workload: string;
+    state: string;
+    containers: {
+      container: string;
+      denied: { syscall: string; count: number; firstSeen?: string; lastSeen?: string }[];
+    }[];
+    gaps: unknown[];
+  }[];
+}
+const auditJson = async () =>
+  JSON.parse((await ok(['seccomp', 'audit', 'nginx', '-n', NS, '-o', 'json'])).stdout) as SeccompAudit;
+const deniedNow = async () =>
+  (await auditJson()).workloads.flatMap((w) => w.containers.flatMap((c) => c.denied));
+
 async function refused(args: string[]): Promise<string> {
   const r = await harden(args);
   expect({ args, code: r.code }).toEqual({ args, code: 1 });
@@ -56,10 +86,9 @@ const installObject = (name: string) =>
 const NEVER = ['ln', '-s', '/etc/hostname', '/tmp/never-linked'];
 
 /** `seccomp apply`, then the rollout: the one new nginx pod, Ready and serving. */
-async function applyAndRoll(old: string, says = '<none> → Localhost'): Promise<KubePod> {
-  const apply = await ok(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', NS]);
-  process.stdout.write(`apply:\n${apply.stderr}${apply.stdout}\n`);
-  expect(apply.stderr).toContain(says);
+async function applyAndRoll(old: string, ...says: string[]): Promise<KubePod> {
+  const apply = await step(['seccomp', 'apply', 'deployment/nginx', '--profile', 'nginx', '-n', NS]);
+  for (const s of says) expect(apply.stderr).toContain(s);
   await kubectl(['rollout', 'status', 'deployment/nginx', '-n', NS, '--timeout', '120s'], {
     timeoutMs: 130_000,
   });
@@ -108,18 +137,64 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   const profile = (await ok(['seccomp', 'stop', id, '-n', NS])).stdout;
   const file = join(dir, 'nginx.json');
   writeFileSync(file, profile);
+  // The audit profile lacks one syscall nginx makes while it serves: the one audit must name.
+  const recorded = JSON.parse(profile) as { syscalls: { names: string[]; action: string }[] };
+  const allowed = recorded.syscalls.flatMap((r) => r.names);
+  const lacking = ['accept4', 'accept', 'epoll_wait', 'writev'].find((n) => allowed.includes(n));
+  if (!lacking)
+    throw new Error(`nginx's profile has none of accept4, accept, epoll_wait, writev: ${allowed.join(' ')}`);
+  const short = join(dir, 'nginx-short.json');
+  writeFileSync(
+    short,
+    JSON.stringify({
+      ...recorded,
+      syscalls: recorded.syscalls.map((r) => ({ ...r, names: r.names.filter((n) => n !== lacking) })),
+    }),
+  );
+  process.stdout.write(`the audit profile lacks ${lacking}\n\n`);
 
-  // First the audit variant: nginx runs under it as before, and what enforcing would deny is only logged.
-  const audit = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS, '--audit']);
+  // The audit variant: nginx runs under it as before, and audit lists what enforcing would deny.
+  let t0 = Date.now();
+  const audit = await step(['seccomp', 'install', short, '--name', 'nginx', '-n', NS, '--audit']);
+  process.stdout.write(`audit install -> every node holds it: ${Date.now() - t0} ms\n\n`);
   expect(audit.stdout).toBe(`harden/${NS}/nginx.json\n`);
   expect(JSON.parse(readFileSync(onNode('nginx'), 'utf8')).defaultAction).toBe('SCMP_ACT_LOG');
-  const underAudit = await applyAndRoll(first.metadata.name);
+  const underAudit = await applyAndRoll(
+    first.metadata.name,
+    '<none> → Localhost',
+    'traces the pods of deployment/nginx from their start',
+  );
+  const auditUrl = `http://${underAudit.status.podIP}/`;
+  for (let i = 0; i < 3; i++) expect(await httpStatus(NS, client.metadata.name, auditUrl)).toBe('200');
+  // The agent flushes every few seconds: wait for the served requests to be in the session.
+  const listed = await eventually(
+    () => deniedNow(),
+    (d) => d.length > 0,
+    { withinMs: 30_000, what: 'audit listing a syscall' },
+  );
+  expect(listed.map((d) => d.syscall)).toEqual([lacking]);
+  expect(listed[0].count).toBeGreaterThanOrEqual(1);
+  expect(Date.parse(listed[0].firstSeen ?? '')).toBeLessThanOrEqual(Date.parse(listed[0].lastSeen ?? ''));
+  expect(Date.parse(listed[0].firstSeen ?? '')).toBeGreaterThanOrEqual(t0 - 1000);
+  const table = await step(['seccomp', 'audit', 'nginx', '-n', NS]);
+  expect(table.stdout).toMatch(
+    new RegExp(`^deployment/nginx\\s+main\\s+${lacking}\\s+\\d+\\s+\\S+Z\\s+\\S+Z$`, 'm'),
+  );
+  expect(table.stderr).toContain('1 syscall made from');
+  // A process exec'd into the container makes what nginx never does: only logged, and audit says so.
   expect((await execInKubePod(NS, underAudit.metadata.name, NEVER)).code).toBe(0);
+  await eventually(
+    () => deniedNow(),
+    (d) => d.some((x) => x.syscall === 'symlinkat'),
+    { withinMs: 30_000, what: "audit listing the exec'd ln's symlinkat" },
+  );
+  await step(['seccomp', 'audit', 'nginx', '-n', NS]);
 
-  // Then the enforcing profile under the same name: applying it again rolls the pods so they load it.
-  const t0 = Date.now();
-  const install = await ok(['seccomp', 'install', file, '--name', 'nginx', '-n', NS]);
-  process.stdout.write(`install -> every node holds it: ${Date.now() - t0} ms\n${install.stderr}\n`);
+  // Then the corrected, enforcing profile under the same name: applying it again rolls the pods so
+  // they load it, and ends the audit session.
+  t0 = Date.now();
+  const install = await step(['seccomp', 'install', file, '--name', 'nginx', '-n', NS]);
+  process.stdout.write(`install -> every node holds it: ${Date.now() - t0} ms\n\n`);
   expect(install.stdout).toBe(`harden/${NS}/nginx.json\n`);
   const obj = await installObject('nginx');
   expect(obj.spec.mode).toBe('Enforce');
@@ -127,19 +202,27 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   expect(obj.status?.nodes).toEqual([
     expect.objectContaining({ state: 'Installed', digest: obj.spec.digest }),
   ]);
-  expect((await ok(['seccomp', 'installed', '-n', NS])).stdout).toMatch(/nginx .*Enforce.* Installed/);
+  expect((await step(['seccomp', 'installed', '-n', NS])).stdout).toMatch(/nginx .*Enforce.* Installed/);
 
-  const confined = await applyAndRoll(underAudit.metadata.name, 'the profile was reinstalled');
+  const confined = await applyAndRoll(
+    underAudit.metadata.name,
+    'the profile was reinstalled',
+    'stopped: the enforcing profile is in force',
+  );
   const denied = await execInKubePod(NS, confined.metadata.name, NEVER);
+  show(['(kubectl exec nginx --', ...NEVER, ')'], { stdout: '', stderr: denied.stderr, code: denied.code });
   expect(denied.code).not.toBe(0);
   expect(denied.stderr).toMatch(/Operation not permitted/);
+  const enforcing = await refused(['seccomp', 'audit', 'nginx', '-n', NS]);
+  show(['seccomp', 'audit', 'nginx', '-n', NS], { stdout: '', stderr: enforcing, code: 1 });
+  expect(enforcing).toContain('is installed as the enforcing profile, not its audit variant');
 
   // In use: uninstall refuses until the workload no longer needs it.
   expect(await refused(['seccomp', 'uninstall', 'nginx', '-n', NS])).toContain(
     'is in use by deployment/nginx',
   );
   await kubectl(['delete', 'deployment/nginx', 'service/nginx', '-n', NS, '--wait=true']);
-  await ok(['seccomp', 'uninstall', 'nginx', '-n', NS]);
+  await step(['seccomp', 'uninstall', 'nginx', '-n', NS]);
   await eventually(
     () => Promise.resolve(existsSync(onNode('nginx'))),
     (e) => !e,
@@ -147,6 +230,20 @@ test('install, apply to nginx, enforce, uninstall', async () => {
       withinMs: 30_000,
       what: 'the file removed from the node',
     },
+  );
+  // The audit session was the install's: the garbage collector removes it with it.
+  await eventually(
+    () =>
+      kubectlJson<{ items: unknown[] }>([
+        'get',
+        'tracesessions',
+        '-n',
+        NS,
+        '-l',
+        'harden.dev/seccomp-audit=nginx',
+      ]),
+    (l) => l.items.length === 0,
+    { withinMs: 60_000, what: 'the audit session garbage-collected' },
   );
 }, 600_000);
 
@@ -208,6 +305,32 @@ describe('bad input', () => {
     });
     expect(existsSync(onNode('direct'))).toBe(false);
     await kubectl(['delete', 'seccompprofileinstall', 'direct', '-n', NS]);
+  });
+
+  test('audit of a profile not installed, not the audit variant, or never applied', async () => {
+    const missing = await refused(['seccomp', 'audit', 'absent', '-n', NS]);
+    expect(missing).toMatch(
+      new RegExp(`no seccomp profile "absent" is installed in namespace "${NS}" \\(context "[^"]+"\\)`),
+    );
+    expect(missing).toContain(`kubectl harden seccomp install FILE --name absent --audit -n ${NS}`);
+    await ok([
+      'seccomp',
+      'install',
+      write('never.json', JSON.stringify(GOOD)),
+      '--name',
+      'never',
+      '-n',
+      NS,
+      '--audit',
+    ]);
+    expect(await refused(['seccomp', 'audit', 'never', '-n', NS])).toContain(
+      'the audit variant of seccomp profile "never"',
+    );
+    await ok(['seccomp', 'install', write('never.json', JSON.stringify(GOOD)), '--name', 'never', '-n', NS]);
+    expect(await refused(['seccomp', 'audit', 'never', '-n', NS])).toContain(
+      'is installed as the enforcing profile, not its audit variant',
+    );
+    await ok(['seccomp', 'uninstall', 'never', '-n', NS]);
   });
 
   test('a workload that does not exist, and a container it lacks', async () => {

@@ -267,6 +267,7 @@ export class Controller {
       const key = sessionKey(s);
       const records = support.recorder.record(
         {
+          session: s,
           arch: this.opts.arch,
           podOfCgroup: (cgroup) => {
             const pod = this.podOf(this.cgroups.get(cgroup)?.podUID);

@@ -71,6 +71,8 @@ export interface ContainerInfo extends ContainerIdentity {
 
 /** What a session's record may ask of the agent about the session's pods on this node. */
 export interface SessionView {
+  /** The session itself (what it is for, e.g. its labels), as the agent first saw it. */
+  session: PlannedSession;
   /** The node's architecture, GOARCH naming. */
   arch: string;
   /** The session's target pod a cgroup belongs to (also a pod deleted while its cgroup may still print). */

@@ -32,7 +32,7 @@ describe('a verb group names its own verbs', () => {
     const r = await runCli(['seccomp'], new FakeCluster());
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      'error: name a seccomp command: start, stop, show, list, delete, install, uninstall, installed or apply\n' +
+      'error: name a seccomp command: start, stop, show, list, delete, install, uninstall, installed, apply or audit\n' +
         "See 'kubectl harden seccomp --help' for usage.\n",
     );
   });

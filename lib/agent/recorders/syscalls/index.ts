@@ -1,4 +1,5 @@
 /** Seccomp sessions: the syscalls each target container makes, from its entrypoint's first instruction. */
+import { AUDIT_LABEL } from '../../../seccomp/audit';
 import type { Recorder } from '../../core/recorder';
 import type { SyscallEvent } from './parse';
 import { syscallsFromMaps } from './parse';
@@ -13,6 +14,9 @@ export const syscalls: Recorder<SyscallEvent> = {
   ],
   output: { maps: [...SYSCALL_MAPS, ...SYSCALL_LIFE_MAPS] },
   parseMaps: syscallsFromMaps,
-  record: (_view, previous) => new SyscallRecords(previous),
+  // An audit session's syscalls also carry when and how often they were seen (`seccomp audit`
+  // prints them); other sessions keep only the sets, which is all a profile needs.
+  record: (view, previous) =>
+    new SyscallRecords(previous, { timed: view.session.metadata.labels?.[AUDIT_LABEL] !== undefined }),
   schema: syscallsSchema,
 };
