@@ -4,8 +4,9 @@
  * is overwritten or applied, and a re-run merges into what is there instead of replacing it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFilesAtomically } from './write-files';
 import { HardenError } from '../errors';
 import { API_VERSION } from '../session/types';
 import type { Evidence, SummaryRow } from './record-result';
@@ -147,20 +148,12 @@ export async function writeRecordDir(
     files: Object.fromEntries(files.map((f) => [f.name, sha256(f.text)])),
   };
   const all = [...files, { name: MANIFEST, text: JSON.stringify(full, null, 2) + '\n' }];
-  const staged: { tmp: string; final: string }[] = [];
   try {
     await mkdir(dir, { recursive: true });
-    for (const { name, text } of all) {
-      const final = join(dir, name);
-      const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-      await writeFile(tmp, text, { flag: 'wx' });
-      staged.push({ tmp, final });
-    }
-    for (const s of staged) await rename(s.tmp, s.final);
   } catch (e) {
-    await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
     throw new HardenError(`cannot write into ${dir}: ${(e as Error).message}`);
   }
+  await writeFilesAtomically(dir, all);
   for (const name of Object.keys(previous.manifest?.files ?? {}))
     if (!(name in full.files)) await rm(join(dir, name), { force: true });
   return full;

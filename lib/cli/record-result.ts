@@ -21,8 +21,8 @@ import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
 import { patchableKinds, strategicPatch } from '../securitycontext/patch';
 import type { PodSpec } from '../securitycontext/types';
 import type { GapReport } from '../session/gaps';
-import { API_VERSION } from '../session/types';
 import { toJson, toYaml, toYamlDocuments } from './output';
+import { adviceDocument } from './securitycontext-result';
 
 /** A workload as record names it: its controller (Deployment, StatefulSet, DaemonSet, …) or the bare pod. */
 export interface WorkloadId {
@@ -156,7 +156,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
       input.specs,
       new Map(own.map((p) => [p.container, localhostProfile(namespace, profileBase(stem, p, own))])),
     );
-    if (a) add(`${stem}.securitycontext.yaml`, toYaml(adviceDocument(id, a, namespace)));
+    if (a) add(`${stem}.securitycontext.yaml`, toYaml(recordedAdvice(id, a, namespace)));
     const recs = syscalls.filter((r) => r.workload === stem);
     rows.push({
       workload: `${id.kind.toLowerCase()}/${id.name}`,
@@ -227,19 +227,9 @@ function gapCount(
 }
 
 /** The securityContext file: the advice with its evidence, and the patch apply puts on the template. */
-function adviceDocument(id: WorkloadId, a: WorkloadAdvice, namespace: string) {
+function recordedAdvice(id: WorkloadId, a: WorkloadAdvice, namespace: string) {
   return {
-    apiVersion: API_VERSION,
-    kind: 'SecurityContextAdvice',
-    metadata: { name: workloadStem(id), namespace },
-    workload: { kind: id.kind, name: id.name },
-    podSecurityStandard: {
-      level: a.pss.level,
-      ...(a.pss.restrictedViolations.length ? { notRestrictedBecause: a.pss.restrictedViolations } : {}),
-    },
-    ...(a.unused.length ? { unused: a.unused } : {}),
-    ...(a.podSysctls ? { podSysctls: a.podSysctls } : {}),
-    containers: a.containers,
+    ...adviceDocument({ name: workloadStem(id), namespace }, { kind: id.kind, name: id.name }, a),
     ...(patchableKinds.includes(id.kind) ? { patch: strategicPatch(id.kind, a) } : {}),
   };
 }

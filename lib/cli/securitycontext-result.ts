@@ -178,20 +178,35 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
         );
       return { out: toJson(strategicPatch(ref.kind, advice[0])), notes, partialLife };
     }
-    const docs = advice.map((a) => ({
-      apiVersion: API_VERSION,
-      kind: 'SecurityContextAdvice',
-      metadata: { name: a.workload, namespace: a.namespace },
-      workload: found.get(a.workload)?.ref ?? { name: a.workload },
-      podSecurityStandard: {
-        level: a.pss.level,
-        ...(a.pss.restrictedViolations.length ? { notRestrictedBecause: a.pss.restrictedViolations } : {}),
-      },
-      ...(a.unused.length ? { unused: a.unused } : {}),
-      ...(a.podSysctls ? { podSysctls: a.podSysctls } : {}),
-      containers: a.containers,
-    }));
+    const docs = advice.map((a) =>
+      adviceDocument(
+        { name: a.workload, namespace: a.namespace },
+        found.get(a.workload)?.ref ?? { name: a.workload },
+        a,
+      ),
+    );
     const out = docs.length === 1 ? docs[0] : { apiVersion: 'v1', kind: 'List', items: docs };
     return { out: opts.output === 'json' ? toJson(out) : toYaml(out), notes, partialLife };
   },
 };
+
+/** A SecurityContextAdvice object: one workload's advice with its evidence (stop -o yaml, record's file). */
+export function adviceDocument(
+  metadata: { name: string; namespace: string },
+  workload: { kind?: string; name: string },
+  a: WorkloadAdvice,
+) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'SecurityContextAdvice',
+    metadata,
+    workload,
+    podSecurityStandard: {
+      level: a.pss.level,
+      ...(a.pss.restrictedViolations.length ? { notRestrictedBecause: a.pss.restrictedViolations } : {}),
+    },
+    ...(a.unused.length ? { unused: a.unused } : {}),
+    ...(a.podSysctls ? { podSysctls: a.podSysctls } : {}),
+    containers: a.containers,
+  };
+}

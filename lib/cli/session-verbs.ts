@@ -4,8 +4,7 @@
  * keep or remove the session.
  */
 import { constants as fsc } from 'node:fs';
-import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
 import { HardenError, INTERRUPTED } from '../errors';
 import {
   deleteSession,
@@ -21,6 +20,7 @@ import { sessionPhase } from '../session/phase';
 import { resolveTargets } from '../session/targets';
 import type { TraceSession } from '../session/types';
 import type { Deps, Io } from './context';
+import { writeFilesAtomically } from './write-files';
 import type { Rendered, ResultOptions, SessionKind } from './session-kind';
 
 export interface StartOptions {
@@ -288,7 +288,7 @@ async function emit(
     return;
   }
   if (!opts.outputDir) throw new Error('a result of files needs --output-dir');
-  const written = await writeFiles(opts.outputDir, rendered.out);
+  const written = await writeFilesAtomically(opts.outputDir, rendered.out);
   io.out(written.map((f) => `${f}\n`).join(''));
 }
 
@@ -301,22 +301,4 @@ async function ensureWritableDir(dir: string): Promise<void> {
       `--output-dir ${dir} is not a writable directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-}
-
-/** All files are written to temporaries first and renamed at the end, so a failure leaves no half set. */
-async function writeFiles(dir: string, files: { name: string; text: string }[]): Promise<string[]> {
-  const staged: { tmp: string; final: string }[] = [];
-  try {
-    for (const { name, text } of files) {
-      const final = resolve(join(dir, name));
-      const tmp = `${final}.${process.pid}.tmp`;
-      await writeFile(tmp, text, { flag: 'wx' });
-      staged.push({ tmp, final });
-    }
-    for (const s of staged) await rename(s.tmp, s.final);
-  } catch (e) {
-    await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
-    throw new HardenError(`cannot write into ${dir}: ${(e as Error).message}`);
-  }
-  return staged.map((s) => s.final);
 }
