@@ -81,7 +81,8 @@ function summary(a: WorkloadAdvice, ref: WorkloadRef | undefined): string[] {
 
 /**
  * Each container's lists that hit the agent's bound, once per workload and container (replicas
- * share them): the advice withholds what those lists decide, and stop says so before printing it.
+ * share them), and what that costs: the advice withholds what those lists decide; the volume
+ * writes decide nothing, but the paths named may be incomplete. Stop says so before printing it.
  */
 function truncatedLists(records: PrivilegeRecord[]): string[] {
   const cut = new Map<string, Set<PrivilegeList>>();
@@ -97,7 +98,9 @@ function truncatedLists(records: PrivilegeRecord[]): string[] {
       ([who, lists]) =>
         `${who}: the agent's list of ${[...lists].map((l) => LIST_NAMES[l]).join(', of ')} hit its bound ` +
         `(${MAX_PRIVILEGE_ENTRIES} entries per list, ${MAX_PRIVILEGE_ENTRIES_PER_NODE} across a node's records): ` +
-        'the advice withholds what those lists decide',
+        ([...lists].some((l) => l !== 'volumeWrites')
+          ? 'the advice withholds what those lists decide'
+          : 'the volume paths the advice names may be incomplete'),
     );
 }
 

@@ -90,7 +90,19 @@ describe('kubectl harden securitycontext', () => {
     // The advice withholds what the cut list decides, and says why.
     expect(taken.out).not.toContain('readOnlyRootFilesystem: true');
     expect(taken.err).toMatch(/so readOnlyRootFilesystem is not advised/);
+    expect(taken.err).toContain(`${named}: the advice withholds what those lists decide`);
     expect(c.sessions()).toEqual([]);
+  });
+
+  test('a cut list of volume writes withholds nothing: stop says the volume paths may be incomplete', async () => {
+    const c = await started([f.volumeFiller]);
+    const taken = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '--accept-truncated'], c);
+    expect(taken.code).toBe(0);
+    expect(taken.err).toContain(
+      "warning: store/store: the agent's list of writes off the root filesystem hit its bound (256 entries per list, 3000 across a node's records): the volume paths the advice names may be incomplete",
+    );
+    expect(taken.err).not.toContain('withholds');
+    expect(taken.out).toContain('readOnlyRootFilesystem: true');
   });
 
   test('stop names what of the life was not seen; --require-full-life then refuses and keeps the session', async () => {
