@@ -138,6 +138,8 @@ const names = (nrs: Iterable<number>) =>
 const CHOWN = ['chown', 'fchownat', 'lchown', 'fchown'];
 const SEND = ['sendto', 'sendmsg', 'sendmmsg'];
 const RECV = ['recvfrom', 'recvmsg', 'recvmmsg'];
+/** What the guest's runtime stand-in does before the entrypoint's exec (./guest): never the workload's. */
+const RUNTIME_SETUP = ['unshare', 'mount'];
 
 /** What each kind's records must hold of the workload; each check → what is missing. */
 const CHECKS: Partial<Record<SessionType, (events: Attributed[], cgroup: string | undefined) => string[]>> = {
@@ -151,7 +153,13 @@ const CHECKS: Partial<Record<SessionType, (events: Attributed[], cgroup: string 
       ['a UDP send', SEND],
       ['a UDP receive', RECV],
     ];
-    return want.filter(([, any]) => !any.some((n) => seen.has(n))).map(([what]) => `no ${what} syscall`);
+    const missing = want
+      .filter(([, any]) => !any.some((n) => seen.has(n)))
+      .map(([what]) => `no ${what} syscall`);
+    return [
+      ...missing,
+      ...RUNTIME_SETUP.filter((n) => seen.has(n)).map((n) => `the runtime's ${n} recorded`),
+    ];
   },
   network: (events, cgroup) => {
     const flows = events as FlowRecord[];
@@ -206,6 +214,10 @@ const CHECKS: Partial<Record<SessionType, (events: Attributed[], cgroup: string 
         out.push(`${capName} filed under ${[...new Set(where)].join(', ')}, not ${calls[0]}`);
     };
     capCheck(0, 'CAP_CHOWN', CHOWN);
+    const setup = mine.flatMap((e) =>
+      e.kind === 'check' && RUNTIME_SETUP.includes(names([e.nr])[0]) ? [e] : [],
+    );
+    if (setup.length) out.push(`the runtime's ${names(setup.map((e) => e.nr)).join(', ')} checks recorded`);
     capCheck(10, 'CAP_NET_BIND_SERVICE', ['bind']);
     // Credentials are recorded at every exec (an exec's own record only when it gains privileges).
     if (!mine.some((e) => e.kind === 'cred' && e.euid === 0)) out.push('no credentials recorded at the exec');

@@ -80,8 +80,11 @@ async function runProgram(p: GuestProgram, readyTimeoutS: number): Promise<Progr
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     fs.mkdirSync(dir);
     rec.cgroupId = cgroupIdOf(dir);
-    // The shell moves itself into the container's cgroup, then execs the workload: its first exec there.
-    const w = spawn('/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$@"`, 'sh', ...WORKLOAD], {
+    // As runc 1.1's init: the shell moves itself into the container's cgroup, execs another program
+    // in the same mount namespace (its exec of itself), which makes the container's mount namespace
+    // (unshare, mount) and execs the workload there: the entrypoint, whose exec starts the recording.
+    const init = `echo $$ > ${dir}/cgroup.procs && exec unshare -m "$@"`;
+    const w = spawn('/bin/sh', ['-c', init, 'sh', ...WORKLOAD], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -64,9 +64,12 @@ function mkdirCgroup(dir: string): string {
   return cgroupIdOf(dir)!;
 }
 
-/** A shell that moves itself into `dir`, then execs `command` (by default busybox sh running `script`). */
+/**
+ * A shell in a mount namespace of its own, as a container's init is, that moves itself into `dir`,
+ * then execs `command` (by default busybox sh running `script`).
+ */
 function waiter(dir: string, script: string, command = `/usr/bin/busybox sh -c '${script}'`): ChildProcess {
-  const c = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec ${command}`], {
+  const c = spawn('unshare', ['-m', 'sh', '-c', `echo $$ > ${dir}/cgroup.procs && exec ${command}`], {
     stdio: ['pipe', 'inherit', 'inherit'],
   });
   children.push(c);
@@ -482,9 +485,12 @@ d('bpftrace engine (real kernel)', () => {
     const entry = waiter(c.dir, 'sleep 2; /usr/bin/busybox su -s /bin/true nobody; sleep 1');
     for (let i = 0; i < 50 && !seen.exec.has(cg); i++) await sleep(100);
     expect(seen.exec.has(cg)).toBe(true);
-    // As runc exec's init does: a process started outside the container joins its cgroup, switches
-    // from root to the image's user (here 12345) and execs the probe.
-    const exe = spawn('/usr/bin/python3', [
+    // As runc exec's init does: a process started outside the container joins its mount namespace
+    // and cgroup, switches from root to the image's user (here 12345) and execs the probe.
+    const exe = spawn('nsenter', [
+      `--target=${entry.pid}`,
+      '--mount',
+      '/usr/bin/python3',
       '-c',
       `import os; open("${c.dir}/cgroup.procs", "w").write(str(os.getpid())); ` +
         `os.setgroups([]); os.setgid(12345); os.setuid(12345); ` +
@@ -515,6 +521,115 @@ d('bpftrace engine (real kernel)', () => {
       expect.objectContaining({ count: 1 }),
     ]);
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 0 }));
+    expect(run.stderr).toBe('');
+  });
+
+  test("the runtime's exec of itself (runc 1.1's copy of its binary) starts nothing; the entrypoint's exec, in the container's mount namespace, does", async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const events: PrivilegeEvent[] = [];
+    const seen = new Seen();
+    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const program = programFor(
+      [{ type: 'seccomp' }, { type: 'capabilities' }],
+      { seeds: [], podPrefixes: [c.prefix] },
+      INTERVAL,
+      dialect,
+      arch,
+    );
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
+      },
+      { binary: BPFTRACE, ...parse },
+    );
+    runs.push(run);
+    await run.start();
+    const cg = mkdirCgroup(c.dir);
+    const tag = randomBytes(3).toString('hex');
+    const file = `/tmp/harden-rt-${tag}`;
+    fs.writeFileSync(file, '');
+    // As runc 1.1's init: started outside, moved into the container's cgroup, it execs itself again
+    // (here python) in the runtime's mount namespace, does privileged set-up there (a chown:
+    // CAP_CHOWN; a mkdir), then enters a mount namespace of its own (unshare: CAP_SYS_ADMIN) and
+    // execs the entrypoint.
+    const setup =
+      `import os; os.chown("${file}", 65534, -1); os.mkdir("${file}.d"); os.rmdir("${file}.d"); ` +
+      `os.execv("/usr/bin/unshare", ["unshare", "-m", "/usr/bin/busybox", "sh", "-c", "sleep 0.3; exit 7"])`;
+    const p = spawn(
+      'sh',
+      ['-c', `echo $$ > ${c.dir}/cgroup.procs && exec "$@"`, 'sh', '/usr/bin/python3', '-c', setup],
+      { stdio: 'ignore' },
+    );
+    children.push(p);
+    await exited(p);
+    fs.rmSync(file);
+    await seen.settle();
+    await run.stop();
+    expect(p.exitCode).toBe(7);
+    // Recorded from the entrypoint's exec: its exit, none of the set-up before.
+    expect(seen.exec.has(cg)).toBe(true);
+    expect(seen.has(cg, SYS.exit_group)).toBe(true);
+    const setupCalls = hostSyscalls('chown', 'fchownat', 'mkdir', 'mkdirat', 'unshare', 'mount');
+    expect(Object.entries(setupCalls).filter(([, nr]) => seen.has(cg, nr))).toEqual([]);
+    const mine = events.filter((e) => e.cgroup === cg);
+    // No CAP_CHOWN; CAP_SYS_ADMIN is checked by any exec or allocation (memory accounting), not in unshare or mount.
+    const inSetup = (nr: number) => nr === setupCalls.unshare || nr === setupCalls.mount;
+    expect(mine.filter((e) => e.kind === 'check' && (e.cap === 0 || inSetup(e.nr)))).toEqual([]);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'cred', euid: 0, runtime: false }));
+    // The entrypoint is the process whose exit is the container's: not one exec'd into it.
+    expect(mine.filter((e) => e.kind === 'life' && e.what === 'execIn')).toEqual([]);
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'life', what: 'exit', value: 7 << 8 }));
+    expect(run.stderr).toBe('');
+  });
+
+  test("in a container recorded under its filter, what the runtime does for a process exec'd into it before its filter is not recorded; what follows the filter is", async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const seen = new Seen();
+    const run = await start({ seeds: [], podPrefixes: [c.prefix] }, seen);
+    const cg = mkdirCgroup(c.dir);
+    const tag = `/tmp/harden-filtered-${randomBytes(3).toString('hex')}`;
+    // A filter that allows everything, installed as runc installs the container's profile.
+    const allowAll =
+      'import ctypes, struct; libc = ctypes.CDLL(None); ' +
+      'code = ctypes.create_string_buffer(struct.pack("HBBI", 6, 0, 0, 0x7fff0000)); ' +
+      'prog = struct.pack("HxxxxxxP", 1, ctypes.addressof(code)); ' +
+      'assert libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0) == 0';
+    const join = `import os; open("${c.dir}/cgroup.procs", "w").write(str(os.getpid()))`;
+    // The container's init in its own mount namespace: joins, installs the filter, execs the entrypoint.
+    const entry = spawn(
+      'unshare',
+      ['-m', '/usr/bin/python3', '-c', `${join}; ${allowAll}; os.execv("/usr/bin/busybox", ["sleep", "3"])`],
+      { stdio: 'ignore' },
+    );
+    children.push(entry);
+    for (let i = 0; i < 50 && !seen.filter.has(cg); i++) await sleep(100);
+    expect(seen.filter.has(cg)).toBe(true);
+    // runc exec's init: joins the mount namespace and the cgroup, works (a mkdir) before it installs
+    // the process's filter, then works under it (a symlink) and execs the process.
+    const exe = spawn(
+      'nsenter',
+      [
+        `--target=${entry.pid}`,
+        '--mount',
+        '/usr/bin/python3',
+        '-c',
+        `${join}; os.mkdir("${tag}.d"); os.rmdir("${tag}.d"); ${allowAll}; ` +
+          `os.symlink("/", "${tag}.l"); os.unlink("${tag}.l"); os.execv("/usr/bin/busybox", ["true"])`,
+      ],
+      { stdio: 'ignore' },
+    );
+    children.push(exe);
+    await Promise.all([exited(exe), exited(entry)]);
+    await seen.settle();
+    await run.stop();
+    expect([exe.exitCode, entry.exitCode]).toEqual([0, 0]);
+    const calls = hostSyscalls('mkdir', 'mkdirat', 'symlink', 'symlinkat');
+    expect(seen.has(cg, calls.symlink, calls.symlinkat)).toBe(true);
+    expect(seen.has(cg, calls.mkdir, calls.mkdirat)).toBe(false);
     expect(run.stderr).toBe('');
   });
 });

@@ -213,7 +213,14 @@ test('record wrote every workload its files and a summary row, with its start-up
     WORKLOADS.map((w) => `deployment/${w}`).sort(),
   );
   for (const w of manifest.workloads) expect(w).toMatchObject({ startupRecorded: true, gaps: 0 });
-  expect(recordOut.split('\n')[0]).toMatch(/^WORKLOAD\s+START-UP RECORDED\s+SYSCALLS\s+PEERS\s+PSS\s+GAPS$/);
+  const [head, ...rows] = recordOut.trim().split('\n');
+  expect(head).toMatch(/^WORKLOAD\s+START-UP RECORDED\s+SYSCALLS\s+PEERS\s+PSS\s+GAPS$/);
+  // None of these images needs what only "privileged" allows; the runtime's set-up (mount,
+  // pivot_root: CAP_SYS_ADMIN) must never be taken for the workload's.
+  const pss = rows.map((r) => [r.split(/\s+/)[0], r.split(/\s+/).at(-2)]);
+  expect(pss.map(([w]) => w).sort()).toEqual(WORKLOADS.map((w) => `deployment/${w}`).sort());
+  for (const [w, level] of pss)
+    expect([w, ['baseline', 'restricted'].includes(level ?? '')]).toEqual([w, true]);
 });
 
 test('apply rolled every workload out under its profile, securityContext and policy', async () => {

@@ -6,7 +6,7 @@
 import { selectorMatches } from '../../labels';
 import type { Pod } from '../../kube/objects';
 import { parseContainerID, qosClassOf, type CgroupLayout } from './cgroups';
-import { underAny, type ProgramTargets } from './program';
+import { underAny, type CgroupSeed, type ProgramTargets } from './program';
 import type { PlannedSession, Recorder } from './recorder';
 
 /** What the agent knows about one cgroup it armed or seeded. */
@@ -113,7 +113,9 @@ export function planTargets(input: PlanInput): Plan {
   const pods = new Map<string, Pod>();
   for (const s of sessions)
     for (const p of targetPodsOf(s, input.pods.values())) pods.set(p.metadata.uid ?? '', p);
-  const seeds = new Map<string, boolean>();
+  const seeds = new Map<string, CgroupSeed>();
+  const seed = (id: string, c: CgroupState | undefined) =>
+    seeds.set(id, { id, recording: c ? c.recording : true, ...(c?.filterSeen ? { filtered: true } : {}) });
   const podPrefixes: string[] = [];
   // Arm every new pod cgroup of the node, so a new replica is recorded from its first instruction;
   // cgroups of pods that turn out not to be targets are dropped by the next program (Tracer's hasExtra).
@@ -124,7 +126,7 @@ export function planTargets(input: PlanInput): Plan {
     for (const [id, c] of input.cgroups) {
       if (!c.fromStart || c.goneAt !== undefined || (c.podUID && input.pods.has(c.podUID))) continue;
       const gone = c.podUID ? input.gonePods?.get(c.podUID) : undefined;
-      if (!gone || input.sessions.some((s) => coversPod(s, gone))) seeds.set(id, c.recording);
+      if (!gone || input.sessions.some((s) => coversPod(s, gone))) seed(id, c);
     }
   }
   for (const [uid, pod] of pods) {
@@ -148,10 +150,10 @@ export function planTargets(input: PlanInput): Plan {
           dir,
         });
       }
-      seeds.set(id, c ? c.recording : true);
+      seed(id, c);
     }
     for (const [id, c] of input.cgroups) {
-      if (c.podUID === uid && c.goneAt === undefined && !seeds.has(id)) seeds.set(id, c.recording);
+      if (c.podUID === uid && c.goneAt === undefined && !seeds.has(id)) seed(id, c);
     }
   }
 
@@ -163,9 +165,7 @@ export function planTargets(input: PlanInput): Plan {
   });
   return {
     targets: {
-      seeds: [...seeds]
-        .map(([id, recording]) => ({ id, recording }))
-        .sort((a, b) => a.id.localeCompare(b.id)),
+      seeds: [...seeds.values()].sort((a, b) => a.id.localeCompare(b.id)),
       podPrefixes: podPrefixes.sort(),
       extra: extraOf(parts),
     },

@@ -40,6 +40,17 @@ export const STOP_SIGNALS = [1, 2, 3, 15, 28] as const;
 export const IS_STOP_SIGNAL = `args->code == 0 && (${STOP_SIGNALS.map((n) => `args->sig == ${n}`).join(' || ')})`;
 export const NOT_PID_NS_INIT =
   '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper != (uint64)curtask';
+/**
+ * At an exec in a target cgroup: the task is a container runtime executing itself again, not a
+ * program of the container. runc 1.1's init copies its own binary into a memfd and execs it first
+ * thing, before it enters the container's namespaces, and runc may have moved it into the
+ * container's cgroup by then. Its parent (runc, outside the cgroup) shares its mount namespace; the
+ * entrypoint and a process exec'd into the container exec in the container's own mount namespace,
+ * which nothing outside shares. Pointers compared, as for cgroups.
+ */
+export const RUNTIME_SELF_EXEC =
+  '(uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp && ' +
+  '(uint64)curtask->real_parent->nsproxy->mnt_ns == (uint64)curtask->nsproxy->mnt_ns';
 export const EV_FILTER = 'harden:filter';
 /** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
 export const EV_FULL = 'harden:full';
@@ -49,6 +60,11 @@ export interface CgroupSeed {
   id: string;
   /** Recording at once (a running container, or one whose exec/filter was already seen); else armed, waiting for it. */
   recording: boolean;
+  /**
+   * A seccomp filter was seen installed at its start: its processes run under it, and one without
+   * is the runtime's, starting a process exec'd into it.
+   */
+  filtered?: boolean;
 }
 
 export interface ProgramTargets {

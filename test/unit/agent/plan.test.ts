@@ -205,6 +205,18 @@ describe('planning what to trace', () => {
       { id: '2001', recording: true },
     ]);
   });
+
+  test('a cgroup whose filter was seen installed at its start is seeded as filtered, and its program records only filtered tasks there', () => {
+    const cgroups = new Map<string, CgroupState>([
+      ['1001', { podUID: 'uid-web-1', fromStart: true, filterSeen: true, recording: true }],
+    ]);
+    const plan = planTargets(input([seccompPod], cgroups));
+    expect(plan.targets.seeds).toEqual([{ id: '1001', recording: true, filtered: true }]);
+    for (const dialect of DIALECTS) {
+      const text = assemble(plan.targets, dialect).text;
+      expect(text).toContain('@rec[(uint64)1001] = 2;');
+    }
+  });
 });
 
 describe('what is seeded under pod churn', () => {

@@ -46,7 +46,8 @@ describe('seccomp program', () => {
       [
         'rawtracepoint:sys_enter {',
         '  $c = cgroup;',
-        '  if (@rec[$c]) {',
+        '  $r = @rec[$c];',
+        '  if ($r == 1 || ($r == 2 && curtask->seccomp.mode == 2)) {',
         '    $n = (int64)arg1;',
         '    if (@phase) { if (!@sc1[$c, $n]) { if (@scn1 < 16384) { @sc1[$c, $n] = 1; } @scn1++; } } else { if (!@sc0[$c, $n]) { if (@scn0 < 16384) { @sc0[$c, $n] = 1; } @scn0++; } }',
         '  }',

@@ -37,6 +37,7 @@ import {
   NOT_PID_NS_INIT,
   PID_NS_INIT,
   rawSyscallProbe,
+  RUNTIME_SELF_EXEC,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
@@ -238,6 +239,8 @@ const probe = (head: string, body: string[]) => [`${head} {`, ...body.map((l) =>
 const { countInto, interval, end } = flippedMaps(PHASE, CAPS_MAPS);
 
 const CRED = 'curtask->cred';
+/** Forgets the credentials stashed at an exec's entry. */
+const UNSTASH = 'delete(@xeu[tid]); delete(@xeg[tid]); delete(@xcap[tid]); delete(@xin[tid]);';
 
 /** A task's effective capabilities as one u64, however the kernel's kernel_cap_t holds them. */
 function effective(r: CapsRoute): string {
@@ -453,28 +456,35 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, di
         '@xin[tid] = 1;',
       ]),
     ),
+    // The runtime's exec of itself (RUNTIME_SELF_EXEC) is none of the container's: only its stash goes.
     probe(`tracepoint:sched:sched_process_exec /@targets[cgroup]/`, [
-      `$c = cgroup;`,
-      ...RUNTIME_TEST,
-      `if (!${REC}[$c]) {`,
-      `  ${REC}[$c] = 1; ${ENTRY}[pid] = 1; $rt = 0;`,
-      `  printf("${EV_EXEC} %llu\\n", $c);`,
-      `}`,
-      // The exec ends the runtime's part: from here on the process is the exec'd program's own.
-      `if ($rt) { ${EXECD}[pid] = 1; ${countInto('life', `$c, ${LIFE_EXEC_IN}, 0`)} }`,
-      countInto('creds', `$c, ${credKey(route)}, 0`),
-      `$ps = ${PORT_START};`,
-      countInto('portStart', '$c, $ps'),
-      // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
-      `if (@xin[tid]) {`,
-      `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
-      `  $oeu = @xeu[tid]; $oeg = @xeg[tid]; $ocap = @xcap[tid];`,
-      // A gain only: the entrypoint of a non-root container loses its capabilities at exec.
-      `  if ($eu != $oeu || $eg != $oeg || ($cap & ~$ocap) != 0) {`,
-      `    $f = str(args->filename, ${PATH_STR});`,
-      `    ${countInto('execs', '$c, $oeu, $eu, $oeg, $eg, $ocap, $cap, $f')}`,
-      `  }`,
-      '  delete(@xeu[tid]); delete(@xeg[tid]); delete(@xcap[tid]); delete(@xin[tid]);',
+      `if (${RUNTIME_SELF_EXEC}) {`,
+      `  ${UNSTASH}`,
+      `} else {`,
+      ...[
+        `$c = cgroup;`,
+        ...RUNTIME_TEST,
+        `if (!${REC}[$c]) {`,
+        `  ${REC}[$c] = 1; ${ENTRY}[pid] = 1; $rt = 0;`,
+        `  printf("${EV_EXEC} %llu\\n", $c);`,
+        `}`,
+        // The exec ends the runtime's part: from here on the process is the exec'd program's own.
+        `if ($rt) { ${EXECD}[pid] = 1; ${countInto('life', `$c, ${LIFE_EXEC_IN}, 0`)} }`,
+        countInto('creds', `$c, ${credKey(route)}, 0`),
+        `$ps = ${PORT_START};`,
+        countInto('portStart', '$c, $ps'),
+        // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
+        `if (@xin[tid]) {`,
+        `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
+        `  $oeu = @xeu[tid]; $oeg = @xeg[tid]; $ocap = @xcap[tid];`,
+        // A gain only: the entrypoint of a non-root container loses its capabilities at exec.
+        `  if ($eu != $oeu || $eg != $oeg || ($cap & ~$ocap) != 0) {`,
+        `    $f = str(args->filename, ${PATH_STR});`,
+        `    ${countInto('execs', '$c, $oeu, $eu, $oeg, $eg, $ocap, $cap, $f')}`,
+        `  }`,
+        `  ${UNSTASH}`,
+        `}`,
+      ].map((l) => `  ${l}`),
       `}`,
     ]),
     ...checkProbes(route, dialect),

@@ -12,6 +12,7 @@ import {
   NOT_PID_NS_INIT,
   PID_NS_INIT,
   rawSyscallProbe,
+  RUNTIME_SELF_EXEC,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
@@ -29,6 +30,18 @@ export const LIFE_STOP_SIGNAL = 1;
 export const LIFE_EXEC_IN = 2;
 export const LIFE_EXIT = 3;
 
+/**
+ * @rec's values: a cgroup recording every task's syscalls, or only those of tasks under a seccomp
+ * filter. A container whose filter was installed at its start runs every process of its own under
+ * it (children inherit it, exec keeps it); a task there without one is the runtime's, starting a
+ * process exec'd into the container (an exec probe, kubectl exec) before it installs that
+ * process's filter, and no profile applies to what it does until then.
+ */
+const REC_ALL = 1;
+const REC_FILTERED = 2;
+/** The current task runs under a seccomp filter (SECCOMP_MODE_FILTER). */
+const UNDER_FILTER = 'curtask->seccomp.mode == 2';
+
 /** `@sl<phase>[key]++`. */
 const lifeInto = (key: string) => `if (@phase) { @sl1[${key}]++; } else { @sl0[${key}]++; }`;
 
@@ -40,17 +53,18 @@ const lifeInto = (key: string) => `if (@phase) { @sl1[${key}]++; } else { @sl0[$
  */
 export function recordingPart(t: ProgramTargets): ProgramPart {
   const begin: string[] = [];
-  for (const s of t.seeds) if (s.recording) begin.push(`@rec[(uint64)${s.id}] = 1;`);
+  for (const s of t.seeds)
+    if (s.recording) begin.push(`@rec[(uint64)${s.id}] = ${s.filtered ? REC_FILTERED : REC_ALL};`);
   const probes = [
     // The cgroup's first exec is its entrypoint's (@rent marks it, for its exit). A later one by a
     // task whose parent is outside the container, neither the entrypoint nor exec'd before, is a
-    // process the runtime exec'd into it (an exec probe, kubectl exec). Pointers compared, not
-    // cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
+    // process the runtime exec'd into it (an exec probe, kubectl exec). The runtime's exec of itself
+    // is neither. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
     [
-      `tracepoint:sched:sched_process_exec /@targets[cgroup]/ {`,
+      `tracepoint:sched:sched_process_exec /@targets[cgroup] && !(${RUNTIME_SELF_EXEC})/ {`,
       `  $c = cgroup;`,
       `  if (!@rec[$c]) {`,
-      `    @rec[$c] = 1; @rent[pid] = 1;`,
+      `    @rec[$c] = ${REC_ALL}; @rent[pid] = 1;`,
       `    printf("${EV_EXEC} %llu\\n", $c);`,
       `  } else {`,
       `    if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
@@ -92,9 +106,9 @@ function filterInstalled(call: string): string {
   return [
     `tracepoint:syscalls:sys_exit_${call} /@targets[cgroup] && !@rec[cgroup]/ {`,
     `  if (args->ret == 0) {`,
-    `    if (curtask->seccomp.mode == 2) {`,
+    `    if (${UNDER_FILTER}) {`,
     // The task installing the filter in a new container is its init: the entrypoint-to-be.
-    `      @rec[cgroup] = 1; @rent[pid] = 1;`,
+    `      @rec[cgroup] = ${REC_FILTERED}; @rent[pid] = 1;`,
     `      $c = cgroup; $n = (int64)args->__syscall_nr;`,
     `      ${scInsert('$c', '$n')}`,
     `      printf("${EV_FILTER} %llu\\n", $c);`,
@@ -129,7 +143,8 @@ const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull}
  * This probe runs on every syscall of the node, so it does the least it can: for a cgroup not
  * recording, one map lookup; for one recording, @phase and the set too (an update only the first
  * time a pair is seen in an interval; 0.23.2 keeps the keyless @phase in a hash map as well, and
- * has no map declarations to make it an array). With 0.23 the cgroup id is read once (0.17's text
+ * has no map declarations to make it an array), and in one recorded under its filter, the task's
+ * seccomp mode. With 0.23 the cgroup id is read once (0.17's text
  * is unchanged, as tested on its kernels).
  */
 export function syscallPart(dialect: Dialect): ProgramPart {
@@ -154,19 +169,22 @@ export function syscallPart(dialect: Dialect): ProgramPart {
 
 function sysEnter(dialect: Dialect): string {
   const { head, value } = rawSyscallProbe(dialect, 'sys_enter');
+  const insert = [`    $n = (int64)${value};`, `    ${scInsert('$c', '$n')}`];
   if (dialect.syscalls === 'tracepoint')
     return [
       `${head} /@rec[cgroup]/ {`,
-      `  $c = cgroup; $n = (int64)${value};`,
-      `  ${scInsert('$c', '$n')}`,
+      `  $c = cgroup;`,
+      `  if (@rec[$c] == ${REC_ALL} || ${UNDER_FILTER}) {`,
+      ...insert,
+      `  }`,
       `}`,
     ].join('\n');
   return [
     `${head} {`,
     `  $c = cgroup;`,
-    `  if (@rec[$c]) {`,
-    `    $n = (int64)${value};`,
-    `    ${scInsert('$c', '$n')}`,
+    `  $r = @rec[$c];`,
+    `  if ($r == ${REC_ALL} || ($r == ${REC_FILTERED} && ${UNDER_FILTER})) {`,
+    ...insert,
     `  }`,
     `}`,
   ].join('\n');
