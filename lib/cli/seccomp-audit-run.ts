@@ -13,8 +13,9 @@ import type { Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { LabelSelector } from '../labels';
 import {
-  allowedSyscalls,
   auditOf,
+  enforcingDenies,
+  enforcingOfInstall,
   AUDIT_LABEL,
   AUDIT_WORKLOAD_ANNOTATION,
   type AuditEntry,
@@ -24,7 +25,6 @@ import {
   INSTALL_KIND,
   InstallError,
   localhostProfile,
-  parseProfile,
   type SeccompProfileInstall,
 } from '../seccomp/install';
 import { deleteSession, listSessions, stopSession } from '../session/client';
@@ -170,9 +170,9 @@ export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kub
       `the audit variant of seccomp profile "${name}" in ${where(kube)} was never applied: no workload runs under it, so nothing was audited`,
       `Put it in force first: kubectl harden seccomp apply deployment/NAME --profile ${name} -n ${ns}`,
     );
-  let allowed: Set<string>;
+  let denies: (name: string) => boolean;
   try {
-    allowed = allowedSyscalls(parseProfile(install.spec.profile));
+    denies = enforcingDenies(enforcingOfInstall(install));
   } catch (e) {
     if (e instanceof InstallError)
       throw new HardenError(`seccomp profile "${name}" in ${where(kube)}: ${e.message}`);
@@ -184,7 +184,7 @@ export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kub
     .map((s) => {
       const workload = s.metadata.annotations?.[AUDIT_WORKLOAD_ANNOTATION] ?? s.metadata.name;
       const [kind] = workload.split('/');
-      const { entries, notFromStart } = auditOf(syscallRecordsOf(s), allowed, (w) => `${kind}/${w}`);
+      const { entries, notFromStart } = auditOf(syscallRecordsOf(s), denies, (w) => `${kind}/${w}`);
       const stopped = s.spec.state === 'Stopped';
       const last = (s.status?.nodes ?? [])
         .map((n) => n.lastFlush)

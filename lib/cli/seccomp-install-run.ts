@@ -25,6 +25,7 @@ import {
   type NodeInstall,
   type SeccompProfileInstall,
 } from '../seccomp/install';
+import { ENFORCING_ANNOTATION, enforcingOf, type Enforcing } from '../seccomp/audit';
 import { listAgentPods } from '../session/agents';
 import { API_VERSION, GROUP } from '../session/types';
 import type { Deps } from './context';
@@ -168,7 +169,11 @@ export async function runInstall(opts: InstallOptions, { kube, io, interrupt }: 
   await kube.apply(path, {
     apiVersion: API_VERSION,
     kind: INSTALL_KIND,
-    metadata: { name, namespace: ns },
+    metadata: {
+      name,
+      namespace: ns,
+      ...enforcingAnnotation(mode === 'Audit' ? enforcingOf(profile) : undefined),
+    },
     spec: { profile: text, digest, mode },
   });
   const rel = localhostProfile(ns, name);
@@ -233,6 +238,16 @@ async function missingNodes(kube: Kube, path: string, nodes: string[], digest: s
   return nodes.filter((n) => entryFor(o, n)?.digest !== digest);
 }
 
+/**
+ * An audit variant's install keeps what its enforcing profile decides, which the variant no longer
+ * says (it logs wherever that profile stops a syscall): `seccomp audit` reads it. Applied without
+ * it (an enforcing install), server-side apply removes it.
+ */
+const enforcingAnnotation = (e: Enforcing | string | undefined) =>
+  e === undefined
+    ? {}
+    : { annotations: { [ENFORCING_ANNOTATION]: typeof e === 'string' ? e : JSON.stringify(e) } };
+
 const restored = (before: SeccompProfileInstall | undefined) =>
   before ? 'the profile installed before was put back' : 'nothing stays installed';
 
@@ -245,7 +260,11 @@ async function undo(kube: Kube, path: string, before: SeccompProfileInstall | un
   await kube.apply(path, {
     apiVersion: API_VERSION,
     kind: INSTALL_KIND,
-    metadata: { name: before.metadata.name, namespace: before.metadata.namespace },
+    metadata: {
+      name: before.metadata.name,
+      namespace: before.metadata.namespace,
+      ...enforcingAnnotation(before.metadata.annotations?.[ENFORCING_ANNOTATION]),
+    },
     spec: before.spec,
   });
 }

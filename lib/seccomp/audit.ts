@@ -8,6 +8,7 @@
  * which many node kernels lack or disable, they are rate limited, and they carry a pid that may be
  * gone by the time it is read; the agent's recorder already knows each syscall's container.
  */
+import { InstallError, letsRun, parseProfile, type SeccompProfileInstall } from './install';
 import { isNodeArch, syscallName, UnknownSyscallError } from './names';
 
 /** On a TraceSession: it is the audit session of this installed profile (the value is its name). */
@@ -15,24 +16,71 @@ export const AUDIT_LABEL = 'harden.dev/seccomp-audit';
 /** On an audit session: the workload (kind/name) whose pods it traces. */
 export const AUDIT_WORKLOAD_ANNOTATION = 'harden.dev/audit-workload';
 
-/** Rule actions under which a syscall runs: these are what the profile allows. */
-const RUNS = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']);
+/** On an audit variant's install: what its enforcing profile decides (JSON of an Enforcing). */
+export const ENFORCING_ANNOTATION = 'harden.dev/enforcing';
 
 /**
- * The syscall names a profile lets run: those its rules name with an allowing action. A rule
- * with argument conditions counts as allowing its syscalls (the records carry no arguments), and
- * the default action is taken to deny, as the enforcing variant's does (`seccomp stop` writes
- * SCMP_ACT_ERRNO); the audit variant's own default (SCMP_ACT_LOG) is what it replaced.
+ * What the audit needs of an enforcing profile, kept apart from its audit variant (which logs
+ * wherever the profile would stop a syscall): its default action, the names its allowing rules
+ * name, and those its denying rules name without argument conditions (the records carry no
+ * arguments, so a conditional rule is taken to let the syscall run).
  */
-export function allowedSyscalls(profile: Record<string, unknown>): Set<string> {
-  const allowed = new Set<string>();
+export interface Enforcing {
+  defaultAction: string;
+  allows: string[];
+  denies: string[];
+}
+
+export function enforcingOf(profile: Record<string, unknown>): Enforcing {
+  const allows = new Set<string>();
+  const denies = new Set<string>();
   for (const rule of (profile.syscalls as unknown[] | undefined) ?? []) {
-    const r = rule as { names?: unknown; name?: unknown; action?: unknown };
-    if (!RUNS.has(String(r.action))) continue;
+    const r = rule as { names?: unknown; name?: unknown; action?: unknown; args?: unknown };
     const names: unknown[] = Array.isArray(r.names) ? r.names : r.name === undefined ? [] : [r.name];
-    for (const n of names) if (typeof n === 'string') allowed.add(n);
+    const conditional = Array.isArray(r.args) && r.args.length > 0;
+    const into = letsRun(r.action) ? allows : conditional ? undefined : denies;
+    for (const n of names) if (typeof n === 'string') into?.add(n);
   }
-  return allowed;
+  return {
+    defaultAction: String(profile.defaultAction),
+    allows: [...allows].sort(),
+    denies: [...denies].sort(),
+  };
+}
+
+/**
+ * What an install's enforcing profile decides: its annotation, checked (an object anyone may
+ * edit), or for an install made before it was kept, its audit variant read with the default the
+ * variant replaced taken to deny (such variants kept every rule's action).
+ */
+export function enforcingOfInstall(install: SeccompProfileInstall): Enforcing {
+  const kept = install.metadata.annotations?.[ENFORCING_ANNOTATION];
+  if (kept === undefined)
+    return { ...enforcingOf(parseProfile(install.spec.profile)), defaultAction: 'SCMP_ACT_ERRNO' };
+  let e: Partial<Record<keyof Enforcing, unknown>> | undefined;
+  try {
+    e = JSON.parse(kept) as typeof e;
+  } catch {
+    e = undefined;
+  }
+  const names = (v: unknown): v is string[] => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  if (!e || typeof e.defaultAction !== 'string' || !names(e.allows) || !names(e.denies))
+    throw new InstallError(
+      `its annotation ${ENFORCING_ANNOTATION} is not {"defaultAction": string, "allows": [names], "denies": [names]}; install the profile again with --audit`,
+    );
+  return { defaultAction: e.defaultAction, allows: e.allows, denies: e.denies };
+}
+
+/**
+ * Whether the enforcing profile denies a syscall, by name. With a default that stops it (an allow
+ * list, as `seccomp stop` writes), every syscall no allowing rule names; with a default that lets
+ * it run (a deny list), those a denying rule names and no allowing rule does.
+ */
+export function enforcingDenies(e: Enforcing): (name: string) => boolean {
+  const allows = new Set(e.allows);
+  const denies = new Set(e.denies);
+  if (!letsRun(e.defaultAction)) return (name) => !allows.has(name);
+  return (name) => denies.has(name) && !allows.has(name);
 }
 
 /** One container instance's record as the audit reads it (a seccomp session's container record). */
@@ -72,7 +120,7 @@ export interface Audit {
 
 const iso = (secs: number) => new Date(secs * 1000).toISOString().replace('.000Z', 'Z');
 
-/** A number libseccomp has no name for cannot be in an allow list: it is denied, shown as such. */
+/** A number libseccomp has no name for cannot be named by a rule: the default decides it. */
 function nameOf(arch: string, nr: number): string {
   if (!isNodeArch(arch)) return `#${nr}`;
   try {
@@ -84,14 +132,14 @@ function nameOf(arch: string, nr: number): string {
 }
 
 /**
- * Per workload and container, the syscalls made outside `allowed`, merged over its pods and nodes:
+ * Per workload and container, the syscalls made that the profile `denies`, merged over its pods and nodes:
  * counts add up, the first and last seen are the earliest and latest. Only containers traced from
  * their start count: one already running when the audit began ran under another profile, and its
  * start is not in the records.
  */
 export function auditOf(
   records: readonly AuditRecord[],
-  allowed: ReadonlySet<string>,
+  denies: (name: string) => boolean,
   workloadLabel: (workload: string) => string = (w) => w,
 ): Audit {
   const byKey = new Map<
@@ -116,7 +164,7 @@ export function auditOf(
     const seen = new Map((r.seen ?? []).map((t) => [t[0], t]));
     for (const nr of r.syscalls) {
       const name = nameOf(r.arch, nr);
-      if (allowed.has(name)) continue;
+      if (!denies(name)) continue;
       const t = seen.get(nr);
       const d = acc.denied.get(name) ?? { syscall: name, count: 0 };
       if (t) {

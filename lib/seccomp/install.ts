@@ -103,6 +103,10 @@ const ACTIONS = [
   'SCMP_ACT_LOG',
   'SCMP_ACT_NOTIFY',
 ];
+/** Actions under which a syscall runs; every other one stops it (an errno, a signal, a kill, a tracer or a notifier). */
+const RUNNING = new Set(['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG']);
+export const letsRun = (action: unknown): boolean => RUNNING.has(String(action));
+
 const ARCHES = [
   'SCMP_ARCH_X86',
   'SCMP_ARCH_X86_64',
@@ -215,13 +219,25 @@ export function checkArch(p: Json, arch: string): void {
 
 /**
  * The text installed for a profile: canonical JSON (2-space indent, final newline), and for
- * `Audit` the variant whose default action logs instead of denying, so the workload runs as
- * before while the kernel notes what enforcing would refuse.
+ * `Audit` the variant that logs wherever the profile would stop a syscall (its default action and
+ * each rule that denies, as a deny list's rules do), so the workload runs as before.
  */
 export function installText(profile: Json, mode: InstallMode): string {
-  const out = mode === 'Audit' ? { ...profile, defaultAction: 'SCMP_ACT_LOG' } : profile;
-  if (mode === 'Audit') delete (out as Json).defaultErrnoRet;
-  return `${JSON.stringify(out, null, 2)}\n`;
+  return `${JSON.stringify(mode === 'Audit' ? auditVariant(profile) : profile, null, 2)}\n`;
+}
+
+function auditVariant(profile: Json): Json {
+  const out: Json = { ...profile, defaultAction: 'SCMP_ACT_LOG' };
+  delete out.defaultErrnoRet;
+  if (Array.isArray(profile.syscalls))
+    out.syscalls = profile.syscalls.map((rule: unknown) => {
+      const r = rule as Json;
+      if (letsRun(r.action)) return r;
+      const logged: Json = { ...r, action: 'SCMP_ACT_LOG' };
+      delete logged.errnoRet;
+      return logged;
+    });
+  return out;
 }
 
 /**

@@ -76,6 +76,7 @@ async function refused(args: string[]): Promise<string> {
 }
 
 interface Install {
+  metadata: { annotations?: Record<string, string> };
   spec: { digest: string; mode: string };
   status?: { nodes?: { node: string; state: string; digest?: string; message?: string }[] };
 }
@@ -159,6 +160,8 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   process.stdout.write(`audit install -> every node holds it: ${Date.now() - t0} ms\n\n`);
   expect(audit.stdout).toBe(`harden/${NS}/nginx.json\n`);
   expect(JSON.parse(readFileSync(onNode('nginx'), 'utf8')).defaultAction).toBe('SCMP_ACT_LOG');
+  const kept = (await installObject('nginx')).metadata.annotations?.['harden.dev/enforcing'];
+  expect(JSON.parse(kept ?? '{}')).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
   const underAudit = await applyAndRoll(
     first.metadata.name,
     '<none> → Localhost',
@@ -200,6 +203,8 @@ test('install, apply to nginx, enforce, uninstall', async () => {
   expect(install.stdout).toBe(`harden/${NS}/nginx.json\n`);
   const obj = await installObject('nginx');
   expect(obj.spec.mode).toBe('Enforce');
+  // The audit variant's record of what enforcing decides went with it (server-side apply).
+  expect(obj.metadata.annotations?.['harden.dev/enforcing']).toBeUndefined();
   expect(sha256(onNode('nginx'))).toBe(obj.spec.digest);
   expect(obj.status?.nodes).toEqual([
     expect.objectContaining({ state: 'Installed', digest: obj.spec.digest }),

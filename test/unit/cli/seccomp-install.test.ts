@@ -1,13 +1,14 @@
 // seccomp install / uninstall / installed through the real parser, with the real agent-side
 // controller writing into a temporary "seccomp root" on node-1 of the fake cluster: what a user
 // types, what lands on the node, and what is left when something is refused.
+import { enforcingOf } from '../../../lib/seccomp/audit';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InstallController } from '../../../lib/agent/installs/controller';
 import { ProfileStore } from '../../../lib/agent/installs/store';
 import { R } from '../../../lib/kube/paths';
-import { digestOf } from '../../../lib/seccomp/install';
+import { digestOf, type SeccompProfileInstall } from '../../../lib/seccomp/install';
 import { clusterWithAgent, runCli, type FakeCluster } from '../fake-cluster';
 
 const PROFILE = {
@@ -78,6 +79,9 @@ test('--audit installs the variant that logs instead of denying', async () => {
   expect(r.code).toBe(0);
   expect(JSON.parse(readFileSync(onNode('web', 'nginx'), 'utf8')).defaultAction).toBe('SCMP_ACT_LOG');
   expect((await runCli(['seccomp', 'installed', '-n', 'web'], c)).out).toContain('Audit');
+  // What the enforcing profile decides stays on the install, for `seccomp audit`.
+  const { annotations } = (c.objects.get(PATH) as unknown as SeccompProfileInstall).metadata;
+  expect(JSON.parse(annotations?.['harden.dev/enforcing'] ?? '{}')).toEqual(enforcingOf(PROFILE));
 });
 
 test.each([

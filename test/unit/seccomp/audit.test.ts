@@ -1,7 +1,15 @@
-import { allowedSyscalls, auditOf, type AuditRecord } from '../../../lib/seccomp/audit';
+import {
+  auditOf,
+  enforcingDenies,
+  enforcingOf,
+  enforcingOfInstall,
+  ENFORCING_ANNOTATION,
+  type AuditRecord,
+} from '../../../lib/seccomp/audit';
+import { installText, type SeccompProfileInstall } from '../../../lib/seccomp/install';
 
 const PROFILE = {
-  defaultAction: 'SCMP_ACT_LOG',
+  defaultAction: 'SCMP_ACT_ERRNO',
   syscalls: [
     { names: ['read', 'write', 'close'], action: 'SCMP_ACT_ALLOW' },
     { names: ['openat'], action: 'SCMP_ACT_ALLOW', args: [{ index: 1, value: 0, op: 'SCMP_CMP_EQ' }] },
@@ -23,8 +31,57 @@ const rec = (over: Partial<AuditRecord>): AuditRecord => ({
 });
 
 describe('seccomp audit: what the enforcing profile would deny', () => {
-  test('allowed: every name of an ALLOW or LOG rule (with arguments too), not of a denying rule', () => {
-    expect([...allowedSyscalls(PROFILE)].sort()).toEqual(['close', 'getpid', 'openat', 'read', 'write']);
+  const denied = (profile: Record<string, unknown>, names: string[]) =>
+    names.filter(enforcingDenies(enforcingOf(profile)));
+  const NAMES = ['read', 'write', 'close', 'openat', 'getpid', 'mount', 'accept4'];
+
+  test('an allow list denies what no ALLOW or LOG rule names (a rule with arguments counts as allowing)', () => {
+    expect(denied(PROFILE, NAMES)).toEqual(['mount', 'accept4']);
+  });
+
+  test('a deny list denies only what a denying rule names without conditions', () => {
+    const denyList = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [
+        { names: ['mount', 'umount2'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+        {
+          names: ['clone'],
+          action: 'SCMP_ACT_ERRNO',
+          args: [{ index: 0, value: 0x10000000, op: 'SCMP_CMP_MASKED_EQ' }],
+        },
+        { names: ['ptrace'], action: 'SCMP_ACT_KILL_PROCESS' },
+      ],
+    };
+    expect(denied(denyList, [...NAMES, 'clone', 'ptrace', 'umount2'])).toEqual([
+      'mount',
+      'ptrace',
+      'umount2',
+    ]);
+  });
+
+  const install = (text: string, annotations?: Record<string, string>): SeccompProfileInstall => ({
+    apiVersion: 'harden.dev/v1alpha1',
+    kind: 'SeccompProfileInstall',
+    metadata: { name: 'p', namespace: 'web', ...(annotations ? { annotations } : {}) },
+    spec: { profile: text, digest: 'sha256:0', mode: 'Audit' },
+  });
+
+  test("an install keeps its enforcing profile's decisions; one made before is read from its variant, default denying", () => {
+    const denyList = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['mount'], action: 'SCMP_ACT_ERRNO' }],
+    };
+    const kept = install(installText(denyList, 'Audit'), {
+      [ENFORCING_ANNOTATION]: JSON.stringify(enforcingOf(denyList)),
+    });
+    expect(NAMES.filter(enforcingDenies(enforcingOfInstall(kept)))).toEqual(['mount']);
+    const before = install(`${JSON.stringify({ ...PROFILE, defaultAction: 'SCMP_ACT_LOG' })}\n`);
+    expect(NAMES.filter(enforcingDenies(enforcingOfInstall(before)))).toEqual(['mount', 'accept4']);
+    expect(() =>
+      enforcingOfInstall(
+        install(installText(denyList, 'Audit'), { [ENFORCING_ANNOTATION]: '{"allows": 1}' }),
+      ),
+    ).toThrow('install the profile again with --audit');
   });
 
   test('per workload and container, merged over pods: counts add, first is earliest, last latest', () => {
@@ -43,7 +100,7 @@ describe('seccomp audit: what the enforcing profile would deny', () => {
         rec({ pod: 'nginx-b', container: 'sidecar', syscalls: [3, 39] }),
         rec({ pod: 'nginx-old', syscalls: [266], recordedFromStart: false }),
       ],
-      allowedSyscalls(PROFILE),
+      enforcingDenies(enforcingOf(PROFILE)),
       (w) => `deployment/${w}`,
     );
     expect(audit).toEqual({
@@ -74,7 +131,7 @@ describe('seccomp audit: what the enforcing profile would deny', () => {
   });
 
   test('a number libseccomp cannot name is denied (no rule can allow it) and shown as a number', () => {
-    const audit = auditOf([rec({ syscalls: [4000] })], allowedSyscalls(PROFILE));
+    const audit = auditOf([rec({ syscalls: [4000] })], enforcingDenies(enforcingOf(PROFILE)));
     expect(audit.entries[0].denied).toEqual([{ syscall: '#4000', count: 0 }]);
   });
 });

@@ -87,6 +87,21 @@ describe('profiles', () => {
   test('the audit variant logs instead of denying and keeps the rest', () => {
     const audit = JSON.parse(installText({ ...PROFILE, defaultErrnoRet: 1 }, 'Audit'));
     expect(audit).toEqual({ ...PROFILE, defaultAction: 'SCMP_ACT_LOG' });
+    // A deny list's denying rules log too, so the workload runs (and is seen) where they would stop it.
+    const denyList = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [
+        { names: ['mount'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+      ],
+    };
+    expect(JSON.parse(installText(denyList, 'Audit'))).toEqual({
+      defaultAction: 'SCMP_ACT_LOG',
+      syscalls: [
+        { names: ['mount'], action: 'SCMP_ACT_LOG' },
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+      ],
+    });
     expect(installText(PROFILE, 'Enforce')).toBe(`${JSON.stringify(PROFILE, null, 2)}\n`);
   });
 });
