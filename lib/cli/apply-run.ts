@@ -280,7 +280,7 @@ async function applyOne(
 }
 
 /** `kubectl rollout undo` to the template before apply: replaced whole, so nothing apply added stays. */
-async function restore(kube: Kube, path: string, applied: Applied, dropAnnotation: boolean) {
+async function restore(kube: Kube, path: string, applied: Applied, dropAnnotation: boolean, dryRun?: 'All') {
   await kube.request('PATCH', path, {
     body: [
       { op: 'replace', path: '/spec/template', value: applied.template },
@@ -289,14 +289,14 @@ async function restore(kube: Kube, path: string, applied: Applied, dropAnnotatio
         : []),
     ],
     contentType: 'application/json-patch+json',
-    query: { fieldManager: 'kubectl-harden' },
+    query: { fieldManager: 'kubectl-harden', dryRun },
   });
 }
 
-async function deletePolicy(kube: Kube, namespace: string, kind: string, name: string) {
+async function deletePolicy(kube: Kube, namespace: string, kind: string, name: string, dryRun?: 'All') {
   const ref = POLICY_PATH[kind];
   if (!ref) return;
-  await kube.request('DELETE', resourcePath(ref, { namespace, name })).catch((e) => {
+  await kube.request('DELETE', resourcePath(ref, { namespace, name }), { query: { dryRun } }).catch((e) => {
     if (!(e instanceof ApiError && e.statusCode === 404)) throw e;
   });
 }
@@ -323,6 +323,13 @@ async function undo(opts: ApplyOptions, manifest: RecordManifest, { kube, io }: 
       }`,
     );
     if (opts.dryRun === 'client') continue;
+    if (opts.dryRun === 'server') {
+      // The API server checks the restore and the deletions, and keeps nothing.
+      await restore(kube, path, applied, true, 'All');
+      for (const p of applied.policies) await deletePolicy(kube, ns, p.kind, p.name, 'All');
+      io.out(`${row.workload} would be restored (server dry run)\n`);
+      continue;
+    }
     await restore(kube, path, applied, true);
     for (const p of applied.policies) await deletePolicy(kube, ns, p.kind, p.name);
     await waitRollouts(kube, ns, [{ kind: row.kind, name: row.name }], {
