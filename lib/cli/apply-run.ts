@@ -323,15 +323,14 @@ async function undo(opts: ApplyOptions, manifest: RecordManifest, { kube, io }: 
       }`,
     );
     if (opts.dryRun === 'client') continue;
-    if (opts.dryRun === 'server') {
-      // The API server checks the restore and the deletions, and keeps nothing.
-      await restore(kube, path, applied, true, 'All');
-      for (const p of applied.policies) await deletePolicy(kube, ns, p.kind, p.name, 'All');
+    // A server dry run: the API server checks the restore and the deletions, and keeps nothing.
+    const dryRun = opts.dryRun === 'server' ? 'All' : undefined;
+    await restore(kube, path, applied, true, dryRun);
+    for (const p of applied.policies) await deletePolicy(kube, ns, p.kind, p.name, dryRun);
+    if (dryRun) {
       io.out(`${row.workload} would be restored (server dry run)\n`);
       continue;
     }
-    await restore(kube, path, applied, true);
-    for (const p of applied.policies) await deletePolicy(kube, ns, p.kind, p.name);
     await waitRollouts(kube, ns, [{ kind: row.kind, name: row.name }], {
       timeoutMs: opts.rolloutTimeoutMs,
       signal: new AbortController().signal,

@@ -25,7 +25,7 @@ import {
   type NodeInstall,
   type SeccompProfileInstall,
 } from '../seccomp/install';
-import { ENFORCING_ANNOTATION, enforcingOf, type Enforcing } from '../seccomp/audit';
+import { ENFORCING_ANNOTATION, enforcingOf } from '../seccomp/audit';
 import { listAgentPods } from '../session/agents';
 import { API_VERSION, GROUP } from '../session/types';
 import type { Deps } from './context';
@@ -172,7 +172,7 @@ export async function runInstall(opts: InstallOptions, { kube, io, interrupt }: 
     metadata: {
       name,
       namespace: ns,
-      ...enforcingAnnotation(mode === 'Audit' ? enforcingOf(profile) : undefined),
+      ...enforcingAnnotation(mode === 'Audit' ? JSON.stringify(enforcingOf(profile)) : undefined),
     },
     spec: { profile: text, digest, mode },
   });
@@ -243,10 +243,8 @@ async function missingNodes(kube: Kube, path: string, nodes: string[], digest: s
  * says (it logs wherever that profile stops a syscall): `seccomp audit` reads it. Applied without
  * it (an enforcing install), server-side apply removes it.
  */
-const enforcingAnnotation = (e: Enforcing | string | undefined) =>
-  e === undefined
-    ? {}
-    : { annotations: { [ENFORCING_ANNOTATION]: typeof e === 'string' ? e : JSON.stringify(e) } };
+const enforcingAnnotation = (kept: string | undefined) =>
+  kept === undefined ? {} : { annotations: { [ENFORCING_ANNOTATION]: kept } };
 
 const restored = (before: SeccompProfileInstall | undefined) =>
   before ? 'the profile installed before was put back' : 'nothing stays installed';

@@ -20,6 +20,7 @@ import type { TraceEvent } from '../../lib/agent/core/output';
 import type { ProgramTargets } from '../../lib/agent/core/program';
 import { parse, programFor, recordedBy, seccompOnlyProgram } from '../support/programs';
 import { hostSyscalls } from '../support/syscalls';
+import type { SessionType } from '../../lib/session/types';
 import { Tracer } from '../../lib/agent/core/tracer';
 import { networkInputs } from '../../lib/agent/recorders/network';
 import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-test';
@@ -27,6 +28,7 @@ import { BPFTRACE, canRunBpftrace, dialectUnderTest } from './bpftrace-under-tes
 // The host's own numbers (mkdir and rmdir do not exist on arm64; mkdirat and unlinkat do everywhere).
 const SYS = hostSyscalls('connect', 'execve', 'mkdir', 'mkdirat', 'rmdir', 'unlinkat', 'exit_group');
 const INTERVAL = 300;
+const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const canRun = canRunBpftrace && fs.existsSync('/usr/bin/busybox');
 const d = canRun ? describe : describe.skip;
@@ -138,6 +140,29 @@ d('bpftrace engine (real kernel)', () => {
     runs.push(run);
     await run.start();
     return run;
+  }
+
+  /**
+   * The program the agent composes for these session kinds, arming `prefix`, started: what it
+   * reports, as it comes (privilege events, and the seccomp recorder's life records).
+   */
+  async function startKinds(kinds: { type: SessionType }[], prefix: string) {
+    const seen = new Seen();
+    const events: PrivilegeEvent[] = [];
+    const lives: SyscallEvent[] = [];
+    const program = programFor(kinds, { seeds: [], podPrefixes: [prefix] }, INTERVAL, dialect, ARCH);
+    const run = new BpftraceRun(
+      program,
+      (e) => {
+        seen.on(e);
+        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
+        lives.push(...recordedBy<SyscallEvent>('seccomp', e).filter((x) => x.life));
+      },
+      { binary: BPFTRACE, ...parse },
+    );
+    runs.push(run);
+    await run.start();
+    return { run, seen, events, lives };
   }
 
   test('a seeded running container is recorded from the start of tracing, not before', async () => {
@@ -332,27 +357,8 @@ d('bpftrace engine (real kernel)', () => {
   test('the capabilities part records, from the first exec: credentials, a set*id call, a capability check in its syscall, a write and a private read', async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));
-    const events: PrivilegeEvent[] = [];
-    const seen = new Seen();
     // Seccomp and capabilities sessions on one node: the program the agent composes for both.
-    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-    const program = programFor(
-      [{ type: 'seccomp' }, { type: 'capabilities' }],
-      { seeds: [], podPrefixes: [c.prefix] },
-      INTERVAL,
-      dialect,
-      arch,
-    );
-    const run = new BpftraceRun(
-      program,
-      (e) => {
-        seen.on(e);
-        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
-      },
-      { binary: BPFTRACE, ...parse },
-    );
-    runs.push(run);
-    await run.start();
+    const { run, seen, events } = await startKinds([{ type: 'seccomp' }, { type: 'capabilities' }], c.prefix);
     const cg = mkdirCgroup(c.dir);
     const file = `/tmp/harden-caps-${randomBytes(3).toString('hex')}`;
     // A relative write too, in a directory on the root filesystem (/var/tmp: /tmp may be a tmpfs).
@@ -384,7 +390,7 @@ d('bpftrace engine (real kernel)', () => {
       expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),
     );
     // The relative one, spelled out from its directory's names as the agent's table does it.
-    const table = new PrivilegeTable(arch);
+    const table = new PrivilegeTable(ARCH);
     table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
     table.settle(cg, {
       pod: 'p',
@@ -405,28 +411,10 @@ d('bpftrace engine (real kernel)', () => {
   test('a bind below 1024 is recorded with the network namespace’s ip_unprivileged_port_start, read from the kernel', async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));
-    const events: PrivilegeEvent[] = [];
-    const lives: SyscallEvent[] = [];
-    const seen = new Seen();
-    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-    const program = programFor(
+    const { run, seen, events, lives } = await startKinds(
       [{ type: 'seccomp' }, { type: 'capabilities' }],
-      { seeds: [], podPrefixes: [c.prefix] },
-      INTERVAL,
-      dialect,
-      arch,
+      c.prefix,
     );
-    const run = new BpftraceRun(
-      program,
-      (e) => {
-        seen.on(e);
-        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
-        lives.push(...recordedBy<SyscallEvent>('seccomp', e).filter((x) => x.life));
-      },
-      { binary: BPFTRACE, ...parse },
-    );
-    runs.push(run);
-    await run.start();
     const cg = mkdirCgroup(c.dir);
     const p = waiter(
       c.dir,
@@ -460,26 +448,7 @@ d('bpftrace engine (real kernel)', () => {
   test("a process exec'd into a running container (runc exec's init: joins, switches user, execs): its switch is the runtime's, the workload's own is not", async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));
-    const events: PrivilegeEvent[] = [];
-    const seen = new Seen();
-    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-    const program = programFor(
-      [{ type: 'capabilities' }],
-      { seeds: [], podPrefixes: [c.prefix] },
-      INTERVAL,
-      dialect,
-      arch,
-    );
-    const run = new BpftraceRun(
-      program,
-      (e) => {
-        seen.on(e);
-        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
-      },
-      { binary: BPFTRACE, ...parse },
-    );
-    runs.push(run);
-    await run.start();
+    const { run, seen, events } = await startKinds([{ type: 'capabilities' }], c.prefix);
     const cg = mkdirCgroup(c.dir);
     // The entrypoint; its child switches to nobody (65534) as the workload's own start-up would.
     const entry = waiter(c.dir, 'sleep 2; /usr/bin/busybox su -s /bin/true nobody; sleep 1');
@@ -527,26 +496,7 @@ d('bpftrace engine (real kernel)', () => {
   test("the runtime's exec of itself (runc 1.1's copy of its binary) starts nothing; the entrypoint's exec, in the container's mount namespace, does", async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));
-    const events: PrivilegeEvent[] = [];
-    const seen = new Seen();
-    const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-    const program = programFor(
-      [{ type: 'seccomp' }, { type: 'capabilities' }],
-      { seeds: [], podPrefixes: [c.prefix] },
-      INTERVAL,
-      dialect,
-      arch,
-    );
-    const run = new BpftraceRun(
-      program,
-      (e) => {
-        seen.on(e);
-        events.push(...recordedBy<PrivilegeEvent>('capabilities', e));
-      },
-      { binary: BPFTRACE, ...parse },
-    );
-    runs.push(run);
-    await run.start();
+    const { run, seen, events } = await startKinds([{ type: 'seccomp' }, { type: 'capabilities' }], c.prefix);
     const cg = mkdirCgroup(c.dir);
     const tag = randomBytes(3).toString('hex');
     const file = `/tmp/harden-rt-${tag}`;

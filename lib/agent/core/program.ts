@@ -41,16 +41,22 @@ export const IS_STOP_SIGNAL = `args->code == 0 && (${STOP_SIGNALS.map((n) => `ar
 export const NOT_PID_NS_INIT =
   '(uint64)curtask->nsproxy->pid_ns_for_children->child_reaper != (uint64)curtask';
 /**
+ * The current task's parent is outside its cgroup: the runtime started it (runc, then the shim), as
+ * it starts the entrypoint and every process exec'd into the container; a workload's threads and
+ * children have their parent inside. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read
+ * kernfs_node.id.
+ */
+export const PARENT_OUTSIDE_CGROUP =
+  '(uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp';
+/**
  * At an exec in a target cgroup: the task is a container runtime executing itself again, not a
  * program of the container. runc 1.1's init copies its own binary into a memfd and execs it first
  * thing, before it enters the container's namespaces, and runc may have moved it into the
  * container's cgroup by then. Its parent (runc, outside the cgroup) shares its mount namespace; the
  * entrypoint and a process exec'd into the container exec in the container's own mount namespace,
- * which nothing outside shares. Pointers compared, as for cgroups.
+ * which nothing outside shares.
  */
-export const RUNTIME_SELF_EXEC =
-  '(uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp && ' +
-  '(uint64)curtask->real_parent->nsproxy->mnt_ns == (uint64)curtask->nsproxy->mnt_ns';
+export const RUNTIME_SELF_EXEC = `${PARENT_OUTSIDE_CGROUP} && (uint64)curtask->real_parent->nsproxy->mnt_ns == (uint64)curtask->nsproxy->mnt_ns`;
 export const EV_FILTER = 'harden:filter';
 /** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
 export const EV_FULL = 'harden:full';

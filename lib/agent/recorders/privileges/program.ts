@@ -35,6 +35,7 @@ import {
   flippedMaps,
   IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
+  PARENT_OUTSIDE_CGROUP,
   PID_NS_INIT,
   rawSyscallProbe,
   RUNTIME_SELF_EXEC,
@@ -97,13 +98,11 @@ const EXECD = '@cxd';
  * the image's user (setgroups, setgid, setuid, with CAP_SETUID/CAP_SETGID checks), then execs the
  * process. That is not the workload's start-up, as what runc does before the entrypoint's exec is
  * not. Such a task's parent is outside the container's cgroup (runc, then the shim); so is the
- * entrypoint's, which is marked at its exec instead. Threads and children of the workload have their
- * parent inside. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
- * An entrypoint running before this program (its exec not seen) is its pid namespace's init.
+ * entrypoint's, which is marked at its exec instead (PARENT_OUTSIDE_CGROUP). An entrypoint running before this program (its exec not seen) is its pid namespace's init.
  */
 const RUNTIME_TEST = [
   `$rt = 0;`,
-  `if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
+  `if (${PARENT_OUTSIDE_CGROUP}) {`,
   `  if (!${ENTRY}[pid] && !${EXECD}[pid] && ${NOT_PID_NS_INIT}) { $rt = 1; }`,
   `}`,
 ];
@@ -449,6 +448,31 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, di
   for (const s of t.seeds) if (s.recording) begin.push(`${REC}[(uint64)${s.id}] = 1;`);
   // bpftrace refuses to compile a read of a map that is never assigned: keep one dead entry.
   begin.push(`${REC}[(uint64)0] = 0;`);
+  // At a container's exec: the entrypoint's starts its recording; each exec's credentials and gains.
+  const execBody = [
+    `$c = cgroup;`,
+    ...RUNTIME_TEST,
+    `if (!${REC}[$c]) {`,
+    `  ${REC}[$c] = 1; ${ENTRY}[pid] = 1; $rt = 0;`,
+    `  printf("${EV_EXEC} %llu\\n", $c);`,
+    `}`,
+    // The exec ends the runtime's part: from here on the process is the exec'd program's own.
+    `if ($rt) { ${EXECD}[pid] = 1; ${countInto('life', `$c, ${LIFE_EXEC_IN}, 0`)} }`,
+    countInto('creds', `$c, ${credKey(route)}, 0`),
+    `$ps = ${PORT_START};`,
+    countInto('portStart', '$c, $ps'),
+    // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
+    `if (@xin[tid]) {`,
+    `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
+    `  $oeu = @xeu[tid]; $oeg = @xeg[tid]; $ocap = @xcap[tid];`,
+    // A gain only: the entrypoint of a non-root container loses its capabilities at exec.
+    `  if ($eu != $oeu || $eg != $oeg || ($cap & ~$ocap) != 0) {`,
+    `    $f = str(args->filename, ${PATH_STR});`,
+    `    ${countInto('execs', '$c, $oeu, $eu, $oeg, $eg, $ocap, $cap, $f')}`,
+    `  }`,
+    `  ${UNSTASH}`,
+    `}`,
+  ];
   const probes = [
     ...['execve', 'execveat'].map((call) =>
       probe(`tracepoint:syscalls:sys_enter_${call} /@targets[cgroup]/`, [
@@ -461,30 +485,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, di
       `if (${RUNTIME_SELF_EXEC}) {`,
       `  ${UNSTASH}`,
       `} else {`,
-      ...[
-        `$c = cgroup;`,
-        ...RUNTIME_TEST,
-        `if (!${REC}[$c]) {`,
-        `  ${REC}[$c] = 1; ${ENTRY}[pid] = 1; $rt = 0;`,
-        `  printf("${EV_EXEC} %llu\\n", $c);`,
-        `}`,
-        // The exec ends the runtime's part: from here on the process is the exec'd program's own.
-        `if ($rt) { ${EXECD}[pid] = 1; ${countInto('life', `$c, ${LIFE_EXEC_IN}, 0`)} }`,
-        countInto('creds', `$c, ${credKey(route)}, 0`),
-        `$ps = ${PORT_START};`,
-        countInto('portStart', '$c, $ps'),
-        // Compared only with credentials stashed at this exec's entry (none: nothing to compare).
-        `if (@xin[tid]) {`,
-        `  $eu = ${CRED}->euid.val; $eg = ${CRED}->egid.val; $cap = ${effective(route)};`,
-        `  $oeu = @xeu[tid]; $oeg = @xeg[tid]; $ocap = @xcap[tid];`,
-        // A gain only: the entrypoint of a non-root container loses its capabilities at exec.
-        `  if ($eu != $oeu || $eg != $oeg || ($cap & ~$ocap) != 0) {`,
-        `    $f = str(args->filename, ${PATH_STR});`,
-        `    ${countInto('execs', '$c, $oeu, $eu, $oeg, $eg, $ocap, $cap, $f')}`,
-        `  }`,
-        `  ${UNSTASH}`,
-        `}`,
-      ].map((l) => `  ${l}`),
+      ...execBody.map((l) => `  ${l}`),
       `}`,
     ]),
     ...checkProbes(route, dialect),

@@ -10,6 +10,7 @@ import {
   MAP_KEYS_MAX,
   IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
+  PARENT_OUTSIDE_CGROUP,
   PID_NS_INIT,
   rawSyscallProbe,
   RUNTIME_SELF_EXEC,
@@ -59,7 +60,7 @@ export function recordingPart(t: ProgramTargets): ProgramPart {
     // The cgroup's first exec is its entrypoint's (@rent marks it, for its exit). A later one by a
     // task whose parent is outside the container, neither the entrypoint nor exec'd before, is a
     // process the runtime exec'd into it (an exec probe, kubectl exec). The runtime's exec of itself
-    // is neither. Pointers compared, not cgroup ids: bpftrace 0.17 cannot read kernfs_node.id.
+    // is neither.
     [
       `tracepoint:sched:sched_process_exec /@targets[cgroup] && !(${RUNTIME_SELF_EXEC})/ {`,
       `  $c = cgroup;`,
@@ -67,7 +68,7 @@ export function recordingPart(t: ProgramTargets): ProgramPart {
       `    @rec[$c] = ${REC_ALL}; @rent[pid] = 1;`,
       `    printf("${EV_EXEC} %llu\\n", $c);`,
       `  } else {`,
-      `    if ((uint64)curtask->real_parent->cgroups->dfl_cgrp != (uint64)curtask->cgroups->dfl_cgrp) {`,
+      `    if (${PARENT_OUTSIDE_CGROUP}) {`,
       `      if (!@rent[pid] && !@rxd[pid] && ${NOT_PID_NS_INIT}) { @rxd[pid] = 1; ${lifeInto(`$c, ${LIFE_EXEC_IN}, 0`)} }`,
       `    }`,
       `  }`,
