@@ -20,6 +20,7 @@ import { DIGEST_ANNOTATION } from '../seccomp/apply';
 import { digestOf, installText, parseProfile } from '../seccomp/install';
 import { requireDeployed } from '../session/client';
 import type { Deps, Io } from './context';
+import { LACKS } from './record-coverage';
 import { readRecordDir, type RecordManifest } from './record-dir';
 import type { SummaryRow } from './record-result';
 import {
@@ -88,6 +89,10 @@ async function plans(dir: string, manifest: RecordManifest, io: Io): Promise<Pla
       );
       continue;
     }
+    for (const n of row.notRecorded ?? [])
+      io.err(
+        `${label(row)}: ${LACKS[n.recorder]}, as the ${n.recorder} recorder recorded none of its pods (${n.reason})`,
+      );
     const text = (name: string) => readFile(join(dir, name), 'utf8');
     const profiles = await Promise.all(
       row.files

@@ -21,7 +21,9 @@ import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
 import { patchableKinds, strategicPatch } from '../securitycontext/patch';
 import type { PodSpec } from '../securitycontext/types';
 import type { GapReport } from '../session/gaps';
+import { API_VERSION } from '../session/types';
 import { toJson, toYaml, toYamlDocuments } from './output';
+import { coverageOf, LACKS, type NotRecorded, type RecorderRefusal } from './record-coverage';
 import { adviceDocument } from './securitycontext-result';
 
 /** A workload as record names it: its controller (Deployment, StatefulSet, DaemonSet, …) or the bare pod. */
@@ -41,6 +43,10 @@ export interface Evidence {
   restarted: boolean;
   /** Each traced pod's workload, so records of pods gone since (rolled out) still find theirs. */
   pods: Record<string, WorkloadId>;
+  /** Each traced pod's node, so a recorder's refusal on a node finds the pods it did not record. */
+  nodes?: Record<string, string>;
+  /** Recorders refused on a node, or everywhere (their session never started). */
+  refused?: RecorderRefusal[];
   syscalls: SyscallRecord[];
   privileges: PrivilegeRecord[];
   gaps: GapReport[];
@@ -67,7 +73,10 @@ export interface SummaryRow {
   syscalls: number;
   peers: number;
   pss: string;
+  /** Gaps in its tracing, and pods a recorder refused while it recorded others of it. */
   gaps: number;
+  /** Recorders that recorded none of its pods: it has nothing of their kind. */
+  notRecorded?: NotRecorded[];
   files: string[];
 }
 
@@ -125,6 +134,10 @@ export function synthesize(input: SynthesisInput): Synthesis {
   }
 
   const profiles = buildProfiles(observationsOf(namespace, syscalls, input.runtime));
+  const byStem = input.evidence.map((e) => ({
+    ...e,
+    pods: Object.fromEntries(Object.keys(e.pods).map((pod) => [pod, stemOf(pod)])),
+  }));
   const profileBase = (stem: string, p: BuiltProfile, own: BuiltProfile[]) =>
     own.length > 1 ? `${stem}.${p.container}` : stem;
   const notes: string[] = [];
@@ -137,6 +150,17 @@ export function synthesize(input: SynthesisInput): Synthesis {
       files.push({ name, text });
       mine.push(name);
     };
+    const workload = `${id.kind.toLowerCase()}/${id.name}`;
+    const coverage = coverageOf(byStem, stem);
+    const lacks = new Set(coverage.notRecorded.map((n) => n.recorder));
+    for (const n of coverage.notRecorded)
+      notes.push(
+        `warning: ${workload}: the ${n.recorder} recorder recorded none of its pods (${n.reason}): ${LACKS[n.recorder]}`,
+      );
+    for (const r of coverage.refusedPods)
+      notes.push(
+        `warning: ${workload}: the ${r.recorder} recorder did not record its pod ${r.pod} on node ${r.node} (${r.reason}): its ${r.recorder} files are from its other pods only`,
+      );
     const own = profiles.filter((p) => p.workload === stem);
     for (const p of own) {
       const base = profileBase(stem, p, own);
@@ -144,29 +168,39 @@ export function synthesize(input: SynthesisInput): Synthesis {
       add(`${base}.seccompprofile.yaml`, toYaml(toSeccompProfileCrd(base, namespace, p.profile)));
       notes.push(...p.notes.map((n) => `${stem}/${p.container}: ${n}`));
     }
-    const pols = policies.get(stem) ?? [];
+    // Without the workload's own flows, a policy from its peers' side would deny what it did.
+    const pols = lacks.has('network') ? [] : (policies.get(stem) ?? []);
     if (pols.length) {
       const render: (w: WorkloadPolicy) => NetworkPolicy | CiliumNetworkPolicy =
         input.netpolFormat === 'cilium' ? toCiliumPolicy : toNetworkPolicy;
       add(`${stem}.netpol.yaml`, toYamlDocuments(pols.flatMap((w) => splitToFit(w, render)).map(render)));
     }
+    const localhost = new Map(
+      own.map((p) => [p.container, localhostProfile(namespace, profileBase(stem, p, own))]),
+    );
     const a = advise(
       namespace,
       privileges.filter((r) => r.workload === stem),
       input.specs,
-      new Map(own.map((p) => [p.container, localhostProfile(namespace, profileBase(stem, p, own))])),
+      localhost,
     );
     if (a) add(`${stem}.securitycontext.yaml`, toYaml(recordedAdvice(id, a, namespace)));
+    else if (localhost.size)
+      add(
+        `${stem}.securitycontext.yaml`,
+        toYaml(profilesOnly(id, namespace, localhost, coverage.notRecorded)),
+      );
     const recs = syscalls.filter((r) => r.workload === stem);
     rows.push({
-      workload: `${id.kind.toLowerCase()}/${id.name}`,
+      workload,
       kind: id.kind,
       name: id.name,
       startupRecorded: startupRecorded(recs),
       syscalls: syscallCount(own),
       peers: new Set(pols.flatMap((p) => [...peersOf(p.ingress), ...peersOf(p.egress)])).size,
-      pss: a?.pss.level ?? '-',
-      gaps: gapCount(input.evidence, workloadOf, id, recs),
+      pss: a?.pss.level ?? (lacks.has('capabilities') ? NOT_RECORDED : '-'),
+      gaps: gapCount(input.evidence, workloadOf, id, recs) + coverage.refusedPods.length,
+      ...(coverage.notRecorded.length ? { notRecorded: coverage.notRecorded } : {}),
       files: mine,
     });
   }
@@ -224,6 +258,36 @@ function gapCount(
       if (mine) keys.add(JSON.stringify([e.id, g.node, g.pod, g.container, g.gap.from]));
     }
   return keys.size;
+}
+
+/** What the summary shows for a recorder that recorded none of a workload. */
+export const NOT_RECORDED = 'not recorded';
+
+/**
+ * A workload with seccomp profiles but no privilege records (its recorder refused): the file sets
+ * only each container's Localhost profile, so apply still puts the profiles in force, and says why.
+ */
+function profilesOnly(
+  id: WorkloadId,
+  namespace: string,
+  localhost: Map<string, string>,
+  notRecorded: NotRecorded[],
+) {
+  const containers = [...localhost].map(([name, path]) => ({
+    name,
+    securityContext: { seccompProfile: { type: 'Localhost' as const, localhostProfile: path } },
+  }));
+  const why = notRecorded.find((n) => n.recorder === 'capabilities');
+  const content = { containers: containers.map((c) => ({ ...c, emptyDirs: [] })) };
+  return {
+    apiVersion: API_VERSION,
+    kind: 'SecurityContextAdvice',
+    metadata: { name: workloadStem(id), namespace },
+    workload: { kind: id.kind, name: id.name },
+    notRecorded: `its privileges were not recorded${why ? ` (${why.reason})` : ''}: only the seccomp profiles are set`,
+    containers,
+    ...(patchableKinds.includes(id.kind) ? { patch: strategicPatch(id.kind, content) } : {}),
+  };
 }
 
 /** The securityContext file: the advice with its evidence, and the patch apply puts on the template. */

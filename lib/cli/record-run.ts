@@ -21,14 +21,23 @@ import { report } from '../netpol/report';
 import type { PodSpec } from '../securitycontext/types';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { describeGap, gapsOf, type GapReport } from '../session/gaps';
-import { finishSession, startSession, type Finished } from '../session/lifecycle';
+import { finishSession, SessionRefused, startSession, type Finished } from '../session/lifecycle';
+import { refusals } from '../session/phase';
 import { resolveTargets } from '../session/targets';
 import type { SessionType, TraceSession } from '../session/types';
 import type { Deps, Io } from './context';
 import { openFlowRecorder } from './flow-recorder';
 import { renderTable, toJson, toYaml } from './output';
+import type { RecorderRefusal } from './record-coverage';
 import { evidenceFile, flowLogFile, readRecordDir, writeRecordDir, type RecordManifest } from './record-dir';
-import { synthesize, workloadStem, type Evidence, type SummaryRow, type WorkloadId } from './record-result';
+import {
+  NOT_RECORDED,
+  synthesize,
+  workloadStem,
+  type Evidence,
+  type SummaryRow,
+  type WorkloadId,
+} from './record-result';
 import {
   isRolloutKind,
   restartWorkload,
@@ -110,12 +119,18 @@ async function selectWorkloads(
   return [...out.values()].sort((a, b) => workloadStem(a.id).localeCompare(workloadStem(b.id)));
 }
 
-/** Each running pod's workload, as the records name pods. */
-async function podOwners(kube: Kube, namespace: string, query: Record<string, string> | undefined) {
+/** Each selected pod's workload, as the records name pods, and its node once scheduled. */
+async function seePods(
+  kube: Kube,
+  namespace: string,
+  query: Record<string, string> | undefined,
+  seen: Pick<Evidence, 'pods'> & { nodes: Record<string, string> },
+): Promise<void> {
   const pods = (await kube.get<List<Pod>>(resourcePath(R.pods, { namespace }), query)).items;
-  return Object.fromEntries(
-    pods.map((p) => [p.metadata.name, ownerOf(p) ?? { kind: 'Pod', name: p.metadata.name }] as const),
-  );
+  for (const p of pods) {
+    seen.pods[p.metadata.name] = ownerOf(p) ?? { kind: 'Pod', name: p.metadata.name };
+    if (p.spec?.nodeName) seen.nodes[p.metadata.name] = p.spec.nodeName;
+  }
 }
 
 interface Templated extends KubeObject {
@@ -139,7 +154,10 @@ async function specsOf(kube: Kube, namespace: string, ids: WorkloadId[]) {
   return specs;
 }
 
-/** Starts the three sessions together; if one cannot start, none is left. */
+/**
+ * Starts the three sessions together. A recorder no node can serve is left out, its refusals
+ * kept, and the others record; any other failure (or all three refused) leaves none.
+ */
 async function startAll(
   kube: Kube,
   io: Io,
@@ -148,7 +166,7 @@ async function startAll(
   target: TraceSession['spec']['target'],
   timeoutMs: number,
   signal: AbortSignal,
-): Promise<TraceSession[]> {
+): Promise<{ sessions: TraceSession[]; refused: RecorderRefusal[] }> {
   const started = await Promise.allSettled(
     TYPES.map((type) =>
       startSession(kube, io, {
@@ -162,8 +180,23 @@ async function startAll(
       }),
     ),
   );
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (!failed) return started.map((s) => (s as PromiseFulfilledResult<TraceSession>).value);
+  const sessions = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failures = started.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  const failed = failures.find((e) => !(e instanceof SessionRefused)) ?? failures[0];
+  if (!failed) return { sessions, refused: [] };
+  if (sessions.length && !signal.aborted && failures.every((e) => e instanceof SessionRefused)) {
+    const refused = started.flatMap((s, i) =>
+      s.status === 'rejected'
+        ? (s.reason as SessionRefused).refusals.map((r) => ({ ...r, recorder: TYPES[i], everywhere: true }))
+        : [],
+    );
+    for (const [i, s] of started.entries())
+      if (s.status === 'rejected')
+        io.err(
+          `warning: no node can record ${TYPES[i]} sessions, so the recording goes on without them: ${(s.reason as Error).message}`,
+        );
+    return { sessions, refused };
+  }
   for (const type of TYPES)
     await deleteSession(kube, namespace, `${recordId}-${type}`).catch(() => undefined);
   if (signal.aborted)
@@ -172,7 +205,12 @@ async function startAll(
       undefined,
       INTERRUPTED,
     );
-  throw failed.reason;
+  if (failures.every((e) => e instanceof SessionRefused))
+    throw new HardenError(
+      `no recorder can trace recording ${recordId}: ${failures.map((e) => (e as Error).message).join('; ')}`,
+      (failed as SessionRefused).hint,
+    );
+  throw failed;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -216,16 +254,17 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
   const flowLines: string[] = [];
   const flows = await openFlowRecorder(kube, io, namespace, (line) => void flowLines.push(line));
   const startTime = new Date().toISOString();
-  const owners: Record<string, WorkloadId> = {};
+  const seen = { pods: {} as Record<string, WorkloadId>, nodes: {} as Record<string, string> };
   const sessions: TraceSession[] = [];
+  const refused: RecorderRefusal[] = [];
   let endTime = startTime;
   let finished: Finished[] = [];
   try {
     const startup = interrupt();
     try {
-      sessions.push(
-        ...(await startAll(kube, io, namespace, recordId, target, opts.startTimeoutMs, startup.signal)),
-      );
+      const all = await startAll(kube, io, namespace, recordId, target, opts.startTimeoutMs, startup.signal);
+      sessions.push(...all.sessions);
+      refused.push(...all.refused);
     } finally {
       startup.dispose();
     }
@@ -233,7 +272,8 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       `recording ${what} in namespace "${namespace}": ${recordId} (sessions ${sessions.map((s) => s.metadata.name).join(', ')})` +
         `${opts.durationMs ? ` for ${opts.durationMs / 1000}s` : ''}; Ctrl-C ends it`,
     );
-    Object.assign(owners, await podOwners(kube, namespace, query));
+    await seePods(kube, namespace, query, seen);
+    const network = sessions.find((s) => s.spec.type === 'network');
 
     const recording = interrupt();
     const ended = new AbortController();
@@ -244,9 +284,9 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       // --duration counts from when every pod runs as it will be recorded: after the rollouts.
       if (opts.durationMs) timer = setTimeout(() => ended.abort(), opts.durationMs);
       while (!ended.signal.aborted) {
-        await flows.record(await getSession(kube, namespace, `${recordId}-network`, 'network'));
-        Object.assign(owners, await podOwners(kube, namespace, query));
-        io.progress(`recording: ${flows.flows} flows · ${Object.keys(owners).length} pods seen`);
+        if (network) await flows.record(await getSession(kube, namespace, network.metadata.name, 'network'));
+        await seePods(kube, namespace, query, seen);
+        io.progress(`recording: ${flows.flows} flows · ${Object.keys(seen.pods).length} pods seen`);
         await sleep(opts.pollMs ?? 1000, ended.signal);
       }
     } finally {
@@ -256,7 +296,11 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
     }
     // --restart stopped the old pods while traced already; otherwise one pod per workload now.
     if (opts.includeShutdown && !opts.restart)
-      await includeShutdowns({ kube, io, interrupt }, namespace, recordId);
+      await includeShutdowns(
+        { kube, io, interrupt },
+        namespace,
+        sessions.find((s) => s.spec.type === 'seccomp') ?? sessions[0],
+      );
     endTime = new Date().toISOString();
 
     // Stop together and wait for every node's final flush; a fresh interrupt, so Ctrl-C here is not lost.
@@ -286,14 +330,21 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
           `their last interval would be missing, so nothing was written`,
         'Check the agents with kubectl harden status, then record again.',
       );
-    await flows.record(finished[2].session);
+    const networkFinished = finished.find((f) => f.session.spec.type === 'network');
+    if (networkFinished) await flows.record(networkFinished.session);
   } finally {
     flows.close();
     for (const type of TYPES)
       await deleteSession(kube, namespace, `${recordId}-${type}`).catch(() => undefined);
   }
 
-  const [seccomp, capabilities] = finished.map((f) => f.session);
+  const recordsOf = <T>(type: SessionType, read: (s: TraceSession) => T[]) => {
+    const f = finished.find((x) => x.session.spec.type === type);
+    return f ? read(f.session) : [];
+  };
+  // Nodes that refused a recorder while others served it: their pods have nothing of its kind.
+  for (const f of finished)
+    for (const r of refusals(f.session)) if (r.node) refused.push({ ...r, recorder: f.session.spec.type });
   const gaps = dedupeGaps(finished.flatMap((f) => gapsOf(f.session)));
   for (const g of gaps)
     io.err(`warning: ${describeGap(g, { records: 'what the workloads did', result: 'the files' })}`);
@@ -306,10 +357,12 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
     startTime,
     endTime,
     restarted: opts.restart,
-    pods: owners,
-    syscalls: syscallRecordsOf(seccomp),
-    privileges: privilegeRecordsOf(capabilities),
+    pods: seen.pods,
+    nodes: seen.nodes,
+    syscalls: recordsOf('seccomp', syscallRecordsOf),
+    privileges: recordsOf('capabilities', privilegeRecordsOf),
     gaps,
+    ...(refused.length ? { refused } : {}),
   };
   const flowLog = flowLines.join('');
   const allEvidence = [...dir.evidence, evidence];
@@ -358,7 +411,9 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
     ],
     manifest,
   );
-  const late = synthesis.rows.filter((r) => !r.startupRecorded).map((r) => r.workload);
+  const late = synthesis.rows
+    .filter((r) => !r.startupRecorded && !lacks(r, 'seccomp'))
+    .map((r) => r.workload);
   if (late.length)
     io.err(
       `warning: the start-up of ${late.join(', ')} was not recorded (already running when tracing began): ` +
@@ -426,24 +481,34 @@ function summary(rows: SummaryRow[], format: RecordOptions['output']): string {
   }
   return renderTable(
     ['workload', 'start-up recorded', 'syscalls', 'peers', 'pss', 'gaps'],
-    rows.map((r) => [r.workload, r.startupRecorded ? 'yes' : 'no', r.syscalls, r.peers, r.pss, r.gaps]),
+    rows.map((r) => [
+      r.workload,
+      lacks(r, 'seccomp') ? NOT_RECORDED : r.startupRecorded ? 'yes' : 'no',
+      lacks(r, 'seccomp') ? NOT_RECORDED : r.syscalls,
+      lacks(r, 'network') ? NOT_RECORDED : r.peers,
+      r.pss,
+      r.gaps,
+    ]),
   );
 }
 
+const lacks = (r: SummaryRow, recorder: SessionType) =>
+  Boolean(r.notRecorded?.some((n) => n.recorder === recorder));
+
 /**
  * record --include-shutdown: one pod of each workload ends gracefully while every recorder still
- * traces (the three sessions share the target, so the seccomp one stands for all). Ctrl-C here
- * ends only this part: the recording then stops and is written as it is.
+ * traces (the sessions share the target, so the seccomp one, or any left, stands for all). Ctrl-C
+ * here ends only this part: the recording then stops and is written as it is.
  */
 async function includeShutdowns(
   { kube, io, interrupt }: Pick<Deps, 'kube' | 'io' | 'interrupt'>,
   namespace: string,
-  recordId: string,
+  started: TraceSession,
 ): Promise<void> {
   const { recordShutdowns } = await import('../session/shutdown');
   const ending = interrupt();
   try {
-    const session = await getSession(kube, namespace, `${recordId}-seccomp`, 'seccomp');
+    const session = await getSession(kube, namespace, started.metadata.name, started.spec.type);
     await recordShutdowns(kube, io, session, {
       signal: ending.signal,
       resume: `kubectl harden record -n ${namespace} … --include-shutdown`,

@@ -5,7 +5,13 @@
  * Containers merge by name and volumeMounts by mountPath, volumes by name, so the patch adds the
  * emptyDirs and sets the securityContext fields it names while leaving every other field alone.
  */
-import { emptyDirName, type WorkloadAdvice } from './advise';
+import { emptyDirName, type ContainerAdvice, type WorkloadAdvice } from './advise';
+
+/** What the patch is made of: each container's securityContext and emptyDirs, and the pod's sysctls. */
+export interface PatchContent {
+  containers: Pick<ContainerAdvice, 'name' | 'securityContext' | 'emptyDirs'>[];
+  podSysctls?: WorkloadAdvice['podSysctls'];
+}
 
 /** Where each kind keeps its pod template. */
 const TEMPLATE_PATH: Record<string, string[]> = {
@@ -20,7 +26,7 @@ const TEMPLATE_PATH: Record<string, string[]> = {
 
 export const patchableKinds = Object.keys(TEMPLATE_PATH);
 
-export function strategicPatch(kind: string, advice: WorkloadAdvice): Record<string, unknown> {
+export function strategicPatch(kind: string, advice: PatchContent): Record<string, unknown> {
   const path = TEMPLATE_PATH[kind];
   if (!path)
     throw new Error(`no pod template in a ${kind}: kubectl-harden patches ${patchableKinds.join(', ')}`);

@@ -8,7 +8,7 @@ import type { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from './agents';
 import { createSession, deleteSession, getSession, stopSession, type SessionMeta } from './client';
-import { refusalMessage, sessionPhase } from './phase';
+import { refusalMessage, refusals, sessionPhase, type Refusal } from './phase';
 import type { SessionType, TraceSession, TraceTarget } from './types';
 
 /** Where waiting shows itself: a line that rewrites itself on a terminal, ended by done(). */
@@ -21,6 +21,21 @@ export interface SessionRef {
   namespace: string;
   id: string;
   type: SessionType;
+}
+
+/**
+ * The session cannot trace anywhere: every node that could serve it refused it, or bpftrace cannot
+ * attach there. What it names is the session's own; a caller running several kinds at once may go
+ * on with the others.
+ */
+export class SessionRefused extends HardenError {
+  constructor(
+    message: string,
+    hint: string | undefined,
+    readonly refusals: Refusal[],
+  ) {
+    super(message, hint);
+  }
 }
 
 /** Waits until an agent has attached a program for the session, or it failed or timed out. */
@@ -43,15 +58,18 @@ export async function waitTracing(
       // Derived from every node's entry: status.phase is one node's last write.
       const phase = sessionPhase(s, agentNodes);
       if (phase === 'Failed') {
-        throw new HardenError(
+        throw new SessionRefused(
           `session "${id}" in namespace "${namespace}" failed: ${refusalMessage(s) ?? s.status?.message ?? 'no reason given'}`,
+          undefined,
+          refusals(s),
         );
       }
       const cannot = cannotTrace(s);
       if (cannot.length) {
-        throw new HardenError(
-          `session "${id}" in namespace "${namespace}" cannot be traced: ${cannot.join('; ')} (context "${kube.ctx.context}")`,
+        throw new SessionRefused(
+          `session "${id}" in namespace "${namespace}" cannot be traced: ${cannot.map((c) => c.message).join('; ')} (context "${kube.ctx.context}")`,
           `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
+          cannot,
         );
       }
       return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
@@ -77,12 +95,16 @@ const firstLine = (message: string) => {
   return lines.length > 1 ? `${lines[0]} (…)` : lines[0];
 };
 
-/** Nodes whose agent reports that bpftrace cannot run or attach there: "node X: Reason: message". */
-export function cannotTrace(s: TraceSession): string[] {
+/** Nodes whose agent reports that bpftrace cannot run or attach there ("bpftrace on node X: Reason: message"). */
+export function cannotTrace(s: TraceSession): Refusal[] {
   return (s.status?.nodes ?? []).flatMap((n) =>
     (n.conditions ?? [])
       .filter((c) => c.type === 'BpftraceReady' && c.status === 'False')
-      .map((c) => `bpftrace on node ${n.node}: ${c.reason}: ${firstLine(c.message)}`),
+      .map((c) => ({
+        node: n.node,
+        reason: c.reason,
+        message: `bpftrace on node ${n.node}: ${c.reason}: ${firstLine(c.message)}`,
+      })),
   );
 }
 

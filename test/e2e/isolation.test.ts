@@ -2,9 +2,13 @@
 // documented deny-list, set on the DaemonSet as an operator would), a securitycontext session is
 // refused with a condition naming the node, its kernel and the probe, while a seccomp session on
 // the same pod records as before; then, without the deny-list, the normal route again: the same
-// advice as from the agent before the deny-list, and what the golden holds.
-import { readFileSync } from 'node:fs';
-import { harden } from '../support/cluster';
+// advice as from the agent before the deny-list, and what the golden holds. While deny-listed,
+// `record` goes on with the other recorders and `apply` still puts the seccomp profile in force.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { harden, recordExercised } from '../support/cluster';
 import { kubectl, kubectlJson } from '../support/exec';
 import { AGENT_NAMESPACE, agentPod } from '../support/agent-pod';
 import { GOLDEN_DIR } from '../unit/golden';
@@ -100,6 +104,81 @@ describe('a kind of session the kernel cannot serve, on the real node', () => {
     };
     // nginx answering HTTP: accepting, reading and writing on its sockets.
     expect(profile.syscalls[0].names).toEqual(expect.arrayContaining(['accept4', 'epoll_wait']));
+  });
+
+  test('deny-listed: record goes on without the capabilities recorder, apply puts the seccomp profile in force, --undo restores', async () => {
+    const { node } = await nodeStatus();
+    const dir = join(mkdtempSync(join(tmpdir(), 'harden-isolation-')), 'rec');
+    // nginx answers the client while recorded, so its NetworkPolicy lets the client in.
+    const rec = await recordExercised(
+      [
+        ...['-n', NS, '-l', `app=${NGINX.name}`, '--restart', '--duration', '10s'],
+        ...['--output-dir', dir, '-o', 'json', '--accept-gaps'],
+      ],
+      async () => {
+        const ip = (await podOf(NGINX)).status.podIP ?? '';
+        for (let i = 0; i < 3; i++) await fromClient(NGINX.probe, ip);
+      },
+    );
+    process.stderr.write(`record with capabilities refused:\n${rec.stderr}${rec.stdout}\n`);
+    expect(rec.code ? rec.stderr : '').toBe('');
+    expect(rec.stderr).toContain(
+      'warning: no node can record capabilities sessions, so the recording goes on without them',
+    );
+    expect(rec.stderr).toContain(
+      `node "${node}" (Linux ${KERNEL}, amd64) cannot record capabilities sessions`,
+    );
+    const rows = JSON.parse(rec.stdout) as {
+      workload: string;
+      startupRecorded: boolean;
+      syscalls: number;
+      peers: number;
+      pss: string;
+      gaps: number;
+      notRecorded?: { recorder: string; reason: string }[];
+    }[];
+    expect(rows).toEqual([
+      {
+        workload: `deployment/${NGINX.name}`,
+        startupRecorded: true,
+        syscalls: expect.any(Number),
+        peers: expect.any(Number),
+        pss: 'not recorded',
+        gaps: 0,
+        notRecorded: [{ recorder: 'capabilities', reason: `KernelUnsupported, e.g. on node ${node}` }],
+      },
+    ]);
+    expect(rows[0].syscalls).toBeGreaterThan(50);
+    expect(rows[0].peers).toBeGreaterThan(0);
+    const localhostProfile = `harden/${NS}/deployment-${NGINX.name}.json`;
+    const sc = load(readFileSync(join(dir, `deployment-${NGINX.name}.securitycontext.yaml`), 'utf8')) as {
+      patch: { spec: { template: { spec: { containers: object[] } } } };
+    };
+    expect(sc.patch.spec.template.spec.containers).toEqual([
+      // The test pods' one container is `main`.
+      { name: 'main', securityContext: { seccompProfile: { type: 'Localhost', localhostProfile } } },
+    ]);
+
+    try {
+      const applied = await harden(['apply', '-f', dir, '-n', NS]);
+      process.stderr.write(`apply:\n${applied.stderr}${applied.stdout}\n`);
+      expect(applied.code ? applied.stderr : '').toBe('');
+      expect(applied.stdout).toBe(`deployment/${NGINX.name} hardened\n`);
+      expect(applied.stderr).toContain(
+        `deployment/${NGINX.name}: no securityContext advice beyond its seccomp profiles, as the capabilities recorder recorded none of its pods`,
+      );
+      // kubelet runs nginx under the recorded profile, and it serves.
+      const pod = await podOf(NGINX);
+      expect(pod.spec.containers[0].securityContext).toEqual({
+        seccompProfile: { type: 'Localhost', localhostProfile },
+      });
+      for (let i = 0; i < 3; i++) await fromClient(NGINX.probe, pod.status.podIP ?? '');
+    } finally {
+      // Undone whatever happened above: the files after this one find nginx as it was.
+      const undone = await harden(['apply', '--undo', '-f', dir, '-n', NS]);
+      expect(undone.code ? undone.stderr : '').toBe('');
+    }
+    expect((await podOf(NGINX)).spec.containers[0].securityContext).toBeUndefined();
   });
 
   test('the deny-list removed: the agent restarts, probes again, serves securitycontext; the advice is as before, and as the golden', async () => {

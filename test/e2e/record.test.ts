@@ -8,12 +8,11 @@
 //
 // Images: HARDEN_IMAGE_NGINX, HARDEN_IMAGE_CURL, HARDEN_IMAGE_REDIS, HARDEN_IMAGE_COREDNS, as
 // `scripts/testenv/testenv env` exports them.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
-import { harden, REPO_ROOT, testenvEnv } from '../support/cluster';
+import { harden, recordExercised, testenvEnv } from '../support/cluster';
 import { eventually } from '../support/eventually';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
 import { ensureNamespace, testImage } from '../support/kube-pods';
@@ -136,40 +135,21 @@ beforeAll(async () => {
   ).toEqual([]);
 
   const t0 = Date.now();
-  const child = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'dist', 'kubectl-harden.cjs'),
-      'record',
-      '-n',
-      NS,
-      '--all',
-      '--restart',
-      '--duration',
-      '30s',
-      '--output-dir',
-      dir,
-      // A gap fails its own test below, not the whole act.
-      '--accept-gaps',
-    ],
-    { env: testenvEnv().processEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  const recorded = await recordExercised(
+    ['-n', NS, '--all', '--restart', '--duration', '30s', '--output-dir', dir, '--accept-gaps'],
+    // The clients exercise everything while it records (each new pod's start-up is already in it).
+    async () => {
+      for (let i = 0; i < 3; i++)
+        await eventually(exercise, (f) => f.length === 0, { what: 'the exercise', withinMs: 30_000 });
+    },
   );
-  child.stdout.on('data', (d: Buffer) => (recordOut += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (recordErr += d.toString()));
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  await eventually(
-    async () => recordErr,
-    (t) => t.includes('rolled out:') || /^error/m.test(t),
-    { what: 'record to restart every workload under trace', withinMs: 300_000 },
-  );
-  // The clients exercise everything while it records (each new pod's start-up is already in it).
-  for (let i = 0; i < 3; i++)
-    await eventually(exercise, (f) => f.length === 0, { what: 'the exercise', withinMs: 30_000 });
-  const code = await exited;
+  recordOut = recorded.stdout;
+  recordErr = recorded.stderr;
+  // A gap fails its own test below, not the whole act (--accept-gaps).
   say(
     `$ kubectl harden record -n ${NS} --all --restart --duration 30s --output-dir ${dir} --accept-gaps\n${recordErr}${recordOut}`,
   );
-  expect(code).toBe(0);
+  expect(recorded.code).toBe(0);
 
   // A server dry run says what would change; the API server keeps nothing of it.
   const dry = await harden(['apply', '-f', dir, '-n', NS, '--dry-run=server'], { timeoutMs: 300_000 });

@@ -1,6 +1,8 @@
 // The testenv's fixed addresses and the CLI runner.
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { testenvEnv } from './env';
+import { eventually } from './eventually';
 import { runRaw, type RunResult } from './exec';
 
 export { testenvEnv, type TestenvEnv } from './env';
@@ -24,4 +26,32 @@ export function harden(
     cwd: REPO_ROOT,
     timeoutMs: opts.timeoutMs ?? 180_000,
   });
+}
+
+/**
+ * `kubectl harden record … --restart` in the background: once it has rolled every selected
+ * workload out under trace, `exercise` runs while it still records; then its exit.
+ */
+export async function recordExercised(
+  args: readonly string[],
+  exercise: () => Promise<void>,
+): Promise<RunResult> {
+  const cli = path.join(REPO_ROOT, 'dist', 'kubectl-harden.cjs');
+  const child = spawn(process.execPath, [cli, 'record', ...args], {
+    env: testenvEnv().processEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  await eventually(
+    async () => stderr,
+    (t) => t.includes('rolled out:') || /^error/m.test(t),
+    { what: 'record to restart every workload under trace', withinMs: 300_000 },
+  );
+  if (!/^error/m.test(stderr)) await exercise();
+  const code = await exited;
+  return { code, stdout, stderr };
 }

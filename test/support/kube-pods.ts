@@ -49,6 +49,7 @@ export interface KubePod {
       name: string;
       image: string;
       resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+      securityContext?: object;
     }[];
   };
   status: {

@@ -7,6 +7,7 @@ import { load } from 'js-yaml';
 import type { Flow } from '../../../lib/agent/recorders/network/types';
 import type { Pod } from '../../../lib/kube/objects';
 import { R, resourcePath } from '../../../lib/kube/paths';
+import { AGENT_LABELS, AGENT_NAMESPACE } from '../../../lib/session/agent-names';
 import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { InstallController } from '../../../lib/agent/installs/controller';
 import { ProfileStore } from '../../../lib/agent/installs/store';
@@ -34,7 +35,25 @@ interface Play {
   gaps?: Gap[];
   /** Called when a session of this type is created. */
   created?: (s: TraceSession) => void;
+  /** Nodes whose agent refuses a kind of session (node-1 refusing it: no node serves it). */
+  refuse?: { type: string; node: string }[];
 }
+
+/** A node's refusal of a kind of session, as the agent writes it. */
+const refusalEntry = (type: string, node: string): NodeRecord =>
+  agentEntry(true, {
+    node,
+    phase: 'Failed',
+    conditions: [
+      {
+        type: 'Accepted',
+        status: 'False',
+        reason: 'KernelUnsupported',
+        message: `node "${node}" (Linux 5.10.0, amd64) cannot record ${type} sessions: no route`,
+        lastTransitionTime: '2025-01-01T00:00:00Z',
+      },
+    ],
+  });
 
 /** What the agent on node-1 records for each kind of session: nginx's syscalls, privileges, one connection. */
 function entry(type: string, final: boolean, play: Play): NodeRecord {
@@ -66,15 +85,22 @@ function entry(type: string, final: boolean, play: Play): NodeRecord {
 }
 
 function playAgent(c: FakeCluster, play: Play = {}) {
+  const nodes = (type: string, final: boolean) => {
+    const refusing = (play.refuse ?? []).filter((r) => r.type === type).map((r) => r.node);
+    return [
+      ...(refusing.includes('node-1') ? [] : [entry(type, final, play)]),
+      ...refusing.map((node) => refusalEntry(type, node)),
+    ];
+  };
   c.hook = (method, _path, obj) => {
     const s = obj as unknown as TraceSession | undefined;
     if (!s || s.kind !== 'TraceSession') return;
     if (method === 'POST') {
       play.created?.(s);
-      s.status = { phase: 'Tracing', nodes: [entry(s.spec.type, false, play)] };
+      s.status = { phase: 'Tracing', nodes: nodes(s.spec.type, false) };
     }
     if (method === 'PATCH' && s.spec.state === 'Stopped' && s.status?.phase === 'Tracing')
-      s.status = { phase: 'Completed', nodes: [entry(s.spec.type, true, play)] };
+      s.status = { phase: 'Completed', nodes: nodes(s.spec.type, true) };
   };
 }
 
@@ -213,6 +239,98 @@ describe('kubectl harden record', () => {
         gaps: 0,
       },
     ]);
+  });
+
+  test('a recorder no node can serve is left out: the others record, and the files and summary say what is missing', async () => {
+    const dir = tmpDir();
+    const c = cluster({ refuse: [{ type: 'capabilities', node: 'node-1' }] });
+    const r = await runCli([...RECORD, '--output-dir', dir, '-o', 'json'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(
+      'warning: no node can record capabilities sessions, so the recording goes on without them: ' +
+        'session "rec-',
+    );
+    expect(r.err).toContain('node "node-1" (Linux 5.10.0, amd64) cannot record capabilities sessions');
+    expect(r.err).toContain(
+      'warning: deployment/nginx: the capabilities recorder recorded none of its pods (KernelUnsupported, e.g. on node node-1): no securityContext advice beyond its seccomp profiles',
+    );
+    expect(c.sessions()).toEqual([]);
+    const [row] = JSON.parse(r.out) as {
+      pss: string;
+      syscalls: number;
+      peers: number;
+      notRecorded: object[];
+    }[];
+    expect(row).toMatchObject({ pss: 'not recorded', peers: 1, gaps: 0 });
+    expect(row.syscalls).toBeGreaterThan(0);
+    expect(row.notRecorded).toEqual([
+      { recorder: 'capabilities', reason: 'KernelUnsupported, e.g. on node node-1' },
+    ]);
+    // The profile still goes in force: the file sets only each container's Localhost profile.
+    const sc = load(readFileSync(join(dir, 'deployment-nginx.securitycontext.yaml'), 'utf8')) as {
+      notRecorded: string;
+      patch: { spec: { template: { spec: { containers: object[] } } } };
+    };
+    expect(sc.notRecorded).toContain('its privileges were not recorded (KernelUnsupported');
+    expect(sc.patch.spec.template.spec.containers).toEqual([
+      {
+        name: 'nginx',
+        securityContext: {
+          seccompProfile: { type: 'Localhost', localhostProfile: 'harden/web/deployment-nginx.json' },
+        },
+      },
+    ]);
+    expect(existsSync(join(dir, 'deployment-nginx.netpol.yaml'))).toBe(true);
+    const evidence = readdirSync(dir).find((x) => x.endsWith('.evidence.json')) as string;
+    expect(JSON.parse(readFileSync(join(dir, evidence), 'utf8')).refused).toEqual([
+      expect.objectContaining({ recorder: 'capabilities', node: 'node-1', everywhere: true }),
+    ]);
+
+    const table = await runCli(
+      [...RECORD, '--output-dir', tmpDir()],
+      cluster({ refuse: [{ type: 'network', node: 'node-1' }] }),
+    );
+    expect(table.code).toBe(0);
+    expect(
+      table.out
+        .trimEnd()
+        .split('\n')[1]
+        .split(/\s{2,}/),
+    ).toEqual(['deployment/nginx', 'yes', expect.stringMatching(/^\d+$/), 'not recorded', 'baseline', '0']);
+  });
+
+  test('a recorder one node refuses while another serves: that pod counts as a gap, named', async () => {
+    const dir = tmpDir();
+    const c = cluster({ refuse: [{ type: 'capabilities', node: 'node-2' }] });
+    const pod = nginxPod('nginx-7c9f-fghij', 'uid-2');
+    c.put(R.pods, { ...pod, spec: { ...pod.spec, nodeName: 'node-2' } } as Pod);
+    c.put(R.pods, {
+      metadata: { name: 'harden-agent-y', namespace: AGENT_NAMESPACE, labels: { ...AGENT_LABELS } },
+      spec: { nodeName: 'node-2', containers: [{ name: 'agent' }] },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    } as Pod);
+    const r = await runCli([...RECORD, '--output-dir', dir, '-o', 'json'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      'warning: deployment/nginx: the capabilities recorder did not record its pod nginx-7c9f-fghij on node node-2 (KernelUnsupported): its capabilities files are from its other pods only',
+    );
+    expect(r.err).toContain('--accept-gaps');
+    const [row] = JSON.parse(r.out) as { pss: string; gaps: number; notRecorded?: object[] }[];
+    expect(row).toMatchObject({ pss: 'baseline', gaps: 1 });
+    expect(row.notRecorded).toBeUndefined();
+  });
+
+  test('every recorder refused: a clear error, nothing written, no session left', async () => {
+    const dir = tmpDir();
+    const c = cluster({
+      refuse: ['seccomp', 'capabilities', 'network'].map((type) => ({ type, node: 'node-1' })),
+    });
+    const r = await runCli([...RECORD, '--output-dir', dir], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('no recorder can trace recording rec-');
+    expect(r.err).toContain('cannot record network sessions');
+    expect(existsSync(dir)).toBe(false);
+    expect(c.sessions()).toEqual([]);
   });
 
   test('a re-run into the same directory merges: the union of both recordings', async () => {
@@ -396,9 +514,9 @@ describe('kubectl harden apply', () => {
   });
 
   /** A recording of nginx in dir, and a cluster whose node-1 agent installs profiles into `root`. */
-  async function recorded(over: Parameters<typeof withNginx>[1] = {}) {
+  async function recorded(over: Parameters<typeof withNginx>[1] = {}, play: Play = {}) {
     const dir = tmpDir();
-    expect((await runCli([...RECORD, '--output-dir', dir], cluster())).code).toBe(0);
+    expect((await runCli([...RECORD, '--output-dir', dir], cluster(play))).code).toBe(0);
     const c = clusterWithAgent();
     withNginx(c, over);
     c.put(R.crds, { metadata: { name: 'seccompprofileinstalls.harden.dev' } });
@@ -465,6 +583,22 @@ describe('kubectl harden apply', () => {
     expect(
       c.objects.get(resourcePath(R.seccompprofileinstalls, { namespace: 'web', name: 'deployment-nginx' })),
     ).toBeUndefined();
+  });
+
+  test('a recording without privileges still puts the profile in force, and says there is no securityContext advice', async () => {
+    const { dir, c } = await recorded({}, { refuse: [{ type: 'capabilities', node: 'node-1' }] });
+    const r = await runCli(['apply', '-f', dir, '-n', 'web'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(
+      'deployment/nginx: no securityContext advice beyond its seccomp profiles, as the capabilities recorder recorded none of its pods (KernelUnsupported, e.g. on node node-1)',
+    );
+    const [container] = deployment(c).spec.template.spec.containers as {
+      securityContext?: { seccompProfile?: object; capabilities?: object };
+    }[];
+    expect(container.securityContext).toEqual({
+      seccompProfile: { type: 'Localhost', localhostProfile: 'harden/web/deployment-nginx.json' },
+    });
+    expect(policy(c)).toHaveLength(1);
   });
 
   test('--dry-run=client says what would change and changes nothing', async () => {
