@@ -17,7 +17,7 @@ import { compileDocuments, type PolicyDocument } from '../netpol/policy';
 import { PolicySet } from '../netpol/verify';
 import { readConnections, verifyLog } from '../netpol/verify-log';
 import { DIGEST_ANNOTATION } from '../seccomp/apply';
-import { digestOf, installText, parseProfile } from '../seccomp/install';
+import { checkName, digestOf, installText, parseProfile } from '../seccomp/install';
 import { requireDeployed } from '../session/client';
 import type { Deps, Io } from './context';
 import { LACKS } from './record-coverage';
@@ -99,6 +99,16 @@ async function plans(dir: string, manifest: RecordManifest, io: Io): Promise<Pla
         .filter((f) => f.endsWith('.seccomp.json'))
         .map(async (f) => ({ name: f.slice(0, -'.seccomp.json'.length), text: await text(f) })),
     );
+    for (const p of profiles) {
+      try {
+        checkName(p.name);
+      } catch (e) {
+        throw new HardenError(
+          `${label(row)}: ${dir}/${p.name}.seccomp.json cannot be installed under that name: ${(e as Error).message}; nothing was applied`,
+          `An older kubectl harden wrote it: record again into a new directory.`,
+        );
+      }
+    }
     const sc = row.files.find((f) => f.endsWith('.securitycontext.yaml'));
     const patch = sc
       ? ((load(await text(sc)) as { patch?: Record<string, unknown> }).patch ?? undefined)

@@ -17,6 +17,7 @@ import {
 } from '../netpol/synthesize';
 import { observationsOf } from '../seccomp/from-session';
 import { buildProfiles, toSeccompProfileCrd, type BuiltProfile } from '../seccomp/profile';
+import { profileName } from '../seccomp/install';
 import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
 import { patchableKinds, strategicPatch } from '../securitycontext/patch';
 import type { PodSpec } from '../securitycontext/types';
@@ -139,7 +140,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
     pods: Object.fromEntries(Object.keys(e.pods).map((pod) => [pod, stemOf(pod)])),
   }));
   const profileBase = (stem: string, p: BuiltProfile, own: BuiltProfile[]) =>
-    own.length > 1 ? `${stem}.${p.container}` : stem;
+    profileName(stem, own.length > 1 ? p.container : undefined);
   const notes: string[] = [];
   const files: Synthesis['files'] = [];
   const rows: SummaryRow[] = [];
@@ -188,7 +189,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
     else if (localhost.size)
       add(
         `${stem}.securitycontext.yaml`,
-        toYaml(profilesOnly(id, namespace, localhost, coverage.notRecorded)),
+        toYaml(profilesOnly(id, namespace, localhost, input.specs.get(stem), coverage.notRecorded)),
       );
     const recs = syscalls.filter((r) => r.workload === stem);
     rows.push({
@@ -271,10 +272,13 @@ function profilesOnly(
   id: WorkloadId,
   namespace: string,
   localhost: Map<string, string>,
+  spec: PodSpec | undefined,
   notRecorded: NotRecorded[],
 ) {
+  const init = new Set((spec?.initContainers ?? []).map((c) => c.name));
   const containers = [...localhost].map(([name, path]) => ({
     name,
+    ...(init.has(name) ? { init: true } : {}),
     securityContext: { seccompProfile: { type: 'Localhost' as const, localhostProfile: path } },
   }));
   const why = notRecorded.find((n) => n.recorder === 'capabilities');

@@ -13,7 +13,7 @@ import {
   type PrivilegeList,
   type PrivilegeRecord,
 } from '../agent/recorders/privileges/types';
-import { execProbesOf, missedLife } from '../session/life';
+import { execProbesOf, missedLife, runsToCompletion } from '../session/life';
 import { API_VERSION } from '../session/types';
 import { toJson, toYaml } from './output';
 import type { SecurityContextOptions } from './securitycontext';
@@ -158,9 +158,15 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
       const f = found.get(w);
       const who = f?.ref ? `${f.ref.kind.toLowerCase()}/${f.ref.name}` : w;
       for (const name of [...new Set(rs.map((r) => r.container))].sort()) {
-        const spec = f?.spec?.containers.find((c) => c.name === name);
+        const all = [...(f?.spec?.containers ?? []), ...(f?.spec?.initContainers ?? [])];
+        const spec = all.find((c) => c.name === name);
         const mine = rs.filter((r) => r.container === name);
-        for (const m of missedLife(mine, execProbesOf(spec), { result: 'advice', shutdownNeeds: 'CAP_KILL' }))
+        const terms = {
+          result: 'advice',
+          shutdownNeeds: 'CAP_KILL',
+          runsToCompletion: runsToCompletion(f?.spec, name),
+        };
+        for (const m of missedLife(mine, execProbesOf(spec), terms))
           partialLife.push(`warning: ${who}/${name}: ${m}`);
       }
     }

@@ -64,8 +64,15 @@ export interface Pod extends KubeObject {
     qosClass?: string;
     conditions?: { type: string; status: string }[];
     containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
   };
 }
+
+/** Every container's status, init containers' (sidecars among them) first, as they start. */
+export const allContainerStatuses = (pod: Pod): ContainerStatus[] => [
+  ...(pod.status?.initContainerStatuses ?? []),
+  ...(pod.status?.containerStatuses ?? []),
+];
 
 export interface Node extends KubeObject {
   status?: {

@@ -81,6 +81,27 @@ export function checkName(name: string, what = 'profile name'): string {
   return name;
 }
 
+/**
+ * The install name of a workload's profile (`stem`: `deployment-nginx`), or of one container's when
+ * the workload has several: a name checkName accepts. The stem itself when it is a label; otherwise
+ * (a container's, or a stem with dots or over 63 characters) a label made of it and a digest of the
+ * stem and container, so that no two workloads or containers share one (`deployment-redis` and
+ * `init` is `deployment-redis-init-<8 hex>`, never a Deployment named redis-init's).
+ */
+export function profileName(stem: string, container?: string): string {
+  if (container === undefined && stem.length <= MAX_NAME_LENGTH && DNS1123_LABEL.test(stem)) return stem;
+  const digest = createHash('sha256')
+    .update(`${stem}/${container ?? ''}`)
+    .digest('hex')
+    .slice(0, 8);
+  const slug = `${stem}${container === undefined ? '' : `-${container}`}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .slice(0, MAX_NAME_LENGTH - digest.length - 1)
+    .replace(/^-+|-+$/g, '');
+  return `${slug || 'profile'}-${digest}`;
+}
+
 /** Where kubelet finds the profile, relative to its seccomp root: the pod spec's localhostProfile. */
 export function localhostProfile(namespace: string, name: string): string {
   return `${INSTALL_PREFIX}/${checkName(namespace, 'namespace')}/${checkName(name)}.json`;

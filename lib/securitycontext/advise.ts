@@ -36,6 +36,8 @@ export interface RootNeed {
 
 export interface ContainerAdvice {
   name: string;
+  /** An init container (a sidecar among them): the patch sets it under initContainers. */
+  init?: boolean;
   securityContext: SecurityContext;
   /** Directories to mount an emptyDir on, so the root filesystem can be read-only. */
   emptyDirs: string[];
@@ -523,20 +525,21 @@ export function applyAdvice(
     const name = emptyDirName(dir);
     if (!volumes.some((v) => v.name === name)) volumes.push({ name, emptyDir: {} });
   }
+  const advised = (c: ContainerSpec): ContainerSpec => {
+    const a = byName.get(c.name);
+    if (!a) return c;
+    const mounts = [...(c.volumeMounts ?? [])];
+    for (const dir of a.emptyDirs) {
+      if (!mounts.some((m) => m.mountPath === dir)) mounts.push({ name: emptyDirName(dir), mountPath: dir });
+    }
+    return { ...c, securityContext: { ...c.securityContext, ...a.securityContext }, volumeMounts: mounts };
+  };
   return {
     ...pod,
     ...(sysctls ? { securityContext: { ...pod.securityContext, sysctls } } : {}),
     volumes,
-    containers: pod.containers.map((c) => {
-      const a = byName.get(c.name);
-      if (!a) return c;
-      const mounts = [...(c.volumeMounts ?? [])];
-      for (const dir of a.emptyDirs) {
-        if (!mounts.some((m) => m.mountPath === dir))
-          mounts.push({ name: emptyDirName(dir), mountPath: dir });
-      }
-      return { ...c, securityContext: { ...c.securityContext, ...a.securityContext }, volumeMounts: mounts };
-    }),
+    containers: pod.containers.map(advised),
+    ...(pod.initContainers ? { initContainers: pod.initContainers.map(advised) } : {}),
   };
 }
 
@@ -551,14 +554,17 @@ export interface WorkloadInput {
 export function adviseWorkload(input: WorkloadInput, opts: AdviseOptions = {}): WorkloadAdvice {
   const names = [...new Set(input.records.map((r) => r.container))].sort();
   const current = input.podSpec?.securityContext?.sysctls ?? [];
-  const containers = names.map((name) =>
-    adviseContainer(
+  const init = input.podSpec?.initContainers ?? [];
+  const containers = names.map((name) => {
+    const initSpec = init.find((c) => c.name === name);
+    const a = adviseContainer(
       mergeRecords(input.records.filter((r) => r.container === name)),
-      input.podSpec?.containers.find((c) => c.name === name),
+      initSpec ?? input.podSpec?.containers.find((c) => c.name === name),
       opts,
       current,
-    ),
-  );
+    );
+    return initSpec ? { ...a, init: true } : a;
+  });
   const podSysctls = withSysctls(
     current,
     containers.flatMap((c) => c.sysctls ?? []),

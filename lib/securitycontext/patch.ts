@@ -9,7 +9,7 @@ import { emptyDirName, type ContainerAdvice, type WorkloadAdvice } from './advis
 
 /** What the patch is made of: each container's securityContext and emptyDirs, and the pod's sysctls. */
 export interface PatchContent {
-  containers: Pick<ContainerAdvice, 'name' | 'securityContext' | 'emptyDirs'>[];
+  containers: Pick<ContainerAdvice, 'name' | 'init' | 'securityContext' | 'emptyDirs'>[];
   podSysctls?: WorkloadAdvice['podSysctls'];
 }
 
@@ -31,14 +31,18 @@ export function strategicPatch(kind: string, advice: PatchContent): Record<strin
   if (!path)
     throw new Error(`no pod template in a ${kind}: kubectl-harden patches ${patchableKinds.join(', ')}`);
   const dirs = [...new Set(advice.containers.flatMap((c) => c.emptyDirs))].sort();
+  const entry = (c: PatchContent['containers'][number]) => ({
+    name: c.name,
+    securityContext: c.securityContext,
+    ...(c.emptyDirs.length
+      ? { volumeMounts: c.emptyDirs.map((d) => ({ name: emptyDirName(d), mountPath: d })) }
+      : {}),
+  });
+  // Both lists merge by name: an init container's entry under containers would add a container.
+  const init = advice.containers.filter((c) => c.init);
   const podSpec: Record<string, unknown> = {
-    containers: advice.containers.map((c) => ({
-      name: c.name,
-      securityContext: c.securityContext,
-      ...(c.emptyDirs.length
-        ? { volumeMounts: c.emptyDirs.map((d) => ({ name: emptyDirName(d), mountPath: d })) }
-        : {}),
-    })),
+    containers: advice.containers.filter((c) => !c.init).map(entry),
+    ...(init.length ? { initContainers: init.map(entry) } : {}),
     ...(dirs.length ? { volumes: dirs.map((d) => ({ name: emptyDirName(d), emptyDir: {} })) } : {}),
     // A list without a merge key: the patch replaces it, so it carries the pod's own sysctls too.
     ...(advice.podSysctls ? { securityContext: { sysctls: advice.podSysctls } } : {}),

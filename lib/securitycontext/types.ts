@@ -27,6 +27,8 @@ export interface ContainerSpec {
   startupProbe?: { exec?: object };
   readinessProbe?: { exec?: object };
   livenessProbe?: { exec?: object };
+  /** An init container's `Always` makes it a sidecar, which runs (and is stopped) as the pod does. */
+  restartPolicy?: string;
 }
 
 export interface Volume {

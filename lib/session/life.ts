@@ -27,7 +27,16 @@ export interface LifeTerms {
   result: string;
   /** What a shutdown path typically needs, e.g. "CAP_KILL" or "kill". */
   shutdownNeeds: string;
+  /** An init container that is no sidecar: it ends by itself, so it has no shutdown to miss. */
+  runsToCompletion?: boolean;
 }
+
+/** An init container of the spec that is no sidecar (restartPolicy Always). */
+export const runsToCompletion = (
+  spec: { initContainers?: { name: string; restartPolicy?: string }[] } | undefined,
+  container: string,
+): boolean =>
+  Boolean(spec?.initContainers?.some((c) => c.name === container && c.restartPolicy !== 'Always'));
 
 /**
  * Each part of the life none of the container's instances showed, with what it risks. Instances
@@ -59,7 +68,7 @@ export function missedLife(
     const signal = x & 0x7f;
     return STOP_SIGNALS.has(signal) || (signal === 0 && (r.life?.stopSignals ?? 0) > 0);
   });
-  if (!graceful) {
+  if (!graceful && !terms.runsToCompletion) {
     const why = !exits.length
       ? 'no instance stopped while traced'
       : exits.some((x) => (x & 0x7f) === SIGKILL)

@@ -11,6 +11,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { profileName } from '../../lib/seccomp/install';
 import { deployAgent, restoreAgent, type Deployed } from '../support/agent-pod';
 import { harden, recordExercised, testenvEnv } from '../support/cluster';
 import { eventually } from '../support/eventually';
@@ -20,6 +21,15 @@ import { ensureNamespace, testImage } from '../support/kube-pods';
 const NS = 'e2e-record';
 const dir = join(mkdtempSync(join(tmpdir(), 'harden-record-')), 'web');
 const WORKLOADS = ['nginx', 'client', 'redis', 'redis-client', 'udp-server'];
+/**
+ * redis runs an init container first (as charts do: a check, a migration): it is recorded from its
+ * start like the rest and confined by its own profile, so redis has one profile per container.
+ */
+const profilesOf = (w: string) =>
+  w === 'redis'
+    ? [profileName(`deployment-${w}`, 'main'), profileName(`deployment-${w}`, 'init')]
+    : [`deployment-${w}`];
+const PROFILES = WORKLOADS.flatMap(profilesOf);
 
 const coredns = () => {
   const ref = process.env.HARDEN_IMAGE_COREDNS;
@@ -27,7 +37,7 @@ const coredns = () => {
   return ref;
 };
 
-const deployment = (name: string, image: string, extra = '') => `
+const deployment = (name: string, image: string, extra = '', init = '') => `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ${name}, namespace: ${NS}}
@@ -36,7 +46,7 @@ spec:
   template:
     metadata: {labels: {app: ${name}}}
     spec:
-      terminationGracePeriodSeconds: 2
+      terminationGracePeriodSeconds: 2${init}
       containers:
       - name: main
         image: ${image}${extra}
@@ -46,7 +56,16 @@ const manifests = () =>
   [
     deployment('nginx', testImage('nginx'), `\n        ports: [{containerPort: 80}]`),
     deployment('client', testImage('curl')),
-    deployment('redis', testImage('redis'), `\n        ports: [{containerPort: 6379}]`),
+    deployment(
+      'redis',
+      testImage('redis'),
+      `\n        ports: [{containerPort: 6379}]`,
+      `
+      initContainers:
+      - name: init
+        image: ${testImage('redis')}
+        command: [sh, -c, 'redis-server --version']`,
+    ),
     deployment('redis-client', testImage('curl')),
     deployment(
       'udp-server',
@@ -198,6 +217,9 @@ interface Deploy {
       metadata?: { annotations?: Record<string, string> };
       spec: {
         containers: { securityContext?: { seccompProfile?: { type: string; localhostProfile?: string } } }[];
+        initContainers?: {
+          securityContext?: { seccompProfile?: { type: string; localhostProfile?: string } };
+        }[];
       };
     };
   };
@@ -205,8 +227,8 @@ interface Deploy {
 
 test('record wrote every workload its files and a summary row, with its start-up recorded', () => {
   const files = readdirSync(dir);
+  for (const p of PROFILES) expect(files).toContain(`${p}.seccomp.json`);
   for (const w of WORKLOADS) {
-    expect(files).toContain(`deployment-${w}.seccomp.json`);
     expect(files).toContain(`deployment-${w}.securitycontext.yaml`);
     expect(files).toContain(`deployment-${w}.netpol.yaml`);
   }
@@ -231,10 +253,10 @@ test('apply rolled every workload out under its profile, securityContext and pol
   expect(applyOut.trim().split('\n').sort()).toEqual(WORKLOADS.map((w) => `deployment/${w} hardened`).sort());
   for (const w of WORKLOADS) {
     const d = await kubectlJson<Deploy>(['get', 'deployment', w, '-n', NS, '-o', 'json']);
-    expect(d.spec.template.spec.containers[0].securityContext?.seccompProfile).toEqual({
-      type: 'Localhost',
-      localhostProfile: `harden/${NS}/deployment-${w}.json`,
-    });
+    const { containers, initContainers = [] } = d.spec.template.spec;
+    expect([...containers, ...initContainers].map((c) => c.securityContext?.seccompProfile)).toEqual(
+      profilesOf(w).map((p) => ({ type: 'Localhost', localhostProfile: `harden/${NS}/${p}.json` })),
+    );
     expect(d.metadata.annotations?.['harden.dev/applied']).toBeDefined();
     await kubectl(['rollout', 'status', '-n', NS, `deploy/${w}`, '--timeout=60s']);
   }
@@ -294,7 +316,7 @@ test('a syscall no workload made gets EPERM', async () => {
 
 test('apply --undo --dry-run=server keeps everything; apply --undo puts the namespace back as it was', async () => {
   const before = await hardening();
-  expect(before).toMatchObject({ profiled: WORKLOADS.length, installs: WORKLOADS.length });
+  expect(before).toMatchObject({ profiled: WORKLOADS.length, installs: PROFILES.length });
   const dry = await harden(['apply', '--undo', '-f', dir, '-n', NS, '--dry-run=server'], {
     timeoutMs: 300_000,
   });

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { ApiError, type Kube } from '../../kube/client';
 import { inform } from '../../kube/informer';
-import { ownerOf, type Pod } from '../../kube/objects';
+import { allContainerStatuses, ownerOf, type Pod } from '../../kube/objects';
 import { R, resourcePath } from '../../kube/paths';
 import { transition, type ConditionUpdate } from '../../session/conditions';
 import { withGap } from '../../session/gaps';
@@ -312,7 +312,7 @@ export class Controller {
 
   /** Container IDs → names, remembered so a deleted pod's records keep their names. */
   private learnIdentities(pod: Pod): void {
-    for (const cs of pod.status?.containerStatuses ?? []) {
+    for (const cs of allContainerStatuses(pod)) {
       const parsed = cs.containerID ? parseContainerID(cs.containerID) : undefined;
       if (!parsed) continue;
       this.identities.set(parsed.id, {

@@ -4,7 +4,7 @@
  * filesystem (a container directory's cgroup id) is asked through `cgroupIdOf`.
  */
 import { selectorMatches } from '../../labels';
-import type { Pod } from '../../kube/objects';
+import { allContainerStatuses, type Pod } from '../../kube/objects';
 import { parseContainerID, qosClassOf, type CgroupLayout } from './cgroups';
 import { underAny, type CgroupSeed, type ProgramTargets } from './program';
 import type { PlannedSession, Recorder } from './recorder';
@@ -132,7 +132,7 @@ export function planTargets(input: PlanInput): Plan {
   for (const [uid, pod] of pods) {
     const qos = qosClassOf(pod);
     podPrefixes.push(layout.podPrefix(qos, uid));
-    for (const cs of pod.status?.containerStatuses ?? []) {
+    for (const cs of allContainerStatuses(pod)) {
       const parsed = cs.containerID ? parseContainerID(cs.containerID) : undefined;
       if (!parsed || !cs.state?.running) continue;
       const dir = layout.containerDir(qos, uid, cs.containerID ?? '');

@@ -227,6 +227,42 @@ describe('the session controller', () => {
     }
   });
 
+  test("an init container's records carry its name (its status is among initContainerStatuses)", async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      const uid = '00000000-0000-0000-0000-0000000000cc';
+      const [init, main] = ['d'.repeat(64), 'e'.repeat(64)];
+      const pod = {
+        metadata: { name: 'db-1', namespace: 'web', uid, labels: { app: 'db' } },
+        spec: { nodeName: 'node-1', initContainers: [{ name: 'migrate' }], containers: [{ name: 'main' }] },
+        status: {
+          phase: 'Running',
+          qosClass: 'BestEffort',
+          initContainerStatuses: [
+            { name: 'migrate', containerID: `containerd://${init}`, state: { terminated: {} } },
+          ],
+          containerStatuses: [{ name: 'main', containerID: `containerd://${main}`, state: { running: {} } }],
+        },
+      } as Pod;
+      await create(c, pod, capabilities('cap-3', { podName: 'db-1' }));
+      await pause(20);
+      const run = {} as BpftraceRun;
+      tracer.hooks.onEvent(
+        { kind: 'armed', cgroup: '91', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${init}` },
+        run,
+      );
+      tracer.hooks.onEvent({ kind: 'exec', cgroup: '91' }, run);
+      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'capabilities', events: [cred('91', 0)] }, run);
+      await ctl.flush();
+      const mine = c.session('web', 'cap-3')?.status?.nodes?.[0];
+      expect(mine?.privileges).toEqual([
+        expect.objectContaining({ pod: 'db-1', container: 'migrate', recordedFromStart: true }),
+      ]);
+    } finally {
+      await ctl.close();
+    }
+  });
+
   test("a pod session's capabilities events printed after its pod's DELETED are kept: a container's last sets come after it", async () => {
     const { c, ctl, tracer } = await agentWithSession();
     try {

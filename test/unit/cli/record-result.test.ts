@@ -1,5 +1,6 @@
 // What record writes per workload, from evidence alone (pure): file names, each container's own
 // Localhost profile in the one patch, and records of pods gone since found by their workload's name.
+import { profileName } from '../../../lib/seccomp/install';
 import { synthesize, type Evidence } from '../../../lib/cli/record-result';
 import type { SyscallRecord } from '../../../lib/agent/recorders/syscalls/session';
 import * as f from '../securitycontext/fixtures';
@@ -50,16 +51,21 @@ test('a workload of two containers gets a profile each, and the patch gives each
     ],
   });
   const out = synthesize(input([e]));
-  expect(out.files.map((x) => x.name).sort()).toEqual([
-    'deployment-app.securitycontext.yaml',
-    'deployment-app.sidecar.seccomp.json',
-    'deployment-app.sidecar.seccompprofile.yaml',
-    'deployment-app.web.seccomp.json',
-    'deployment-app.web.seccompprofile.yaml',
-  ]);
+  // Each an install name (a DNS-1123 label), the container's name in it.
+  const [web, sidecar] = [profileName('deployment-app', 'web'), profileName('deployment-app', 'sidecar')];
+  expect(web).toMatch(/^deployment-app-web-[0-9a-f]{8}$/);
+  expect(out.files.map((x) => x.name).sort()).toEqual(
+    [
+      'deployment-app.securitycontext.yaml',
+      `${sidecar}.seccomp.json`,
+      `${sidecar}.seccompprofile.yaml`,
+      `${web}.seccomp.json`,
+      `${web}.seccompprofile.yaml`,
+    ].sort(),
+  );
   const sc = out.files.find((x) => x.name.endsWith('.securitycontext.yaml'))?.text ?? '';
-  expect(sc).toContain('localhostProfile: harden/web/deployment-app.web.json');
-  expect(sc).toContain('localhostProfile: harden/web/deployment-app.sidecar.json');
+  expect(sc).toContain(`localhostProfile: harden/web/${web}.json`);
+  expect(sc).toContain(`localhostProfile: harden/web/${sidecar}.json`);
   expect(out.rows).toEqual([
     expect.objectContaining({
       workload: 'deployment/app',

@@ -1,6 +1,14 @@
 // `kubectl harden record` through the real parser against the in-memory API server: an agent played
 // by a hook serves the three sessions of a recording; the command writes each workload's files.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
@@ -599,6 +607,27 @@ describe('kubectl harden apply', () => {
       seccompProfile: { type: 'Localhost', localhostProfile: 'harden/web/deployment-nginx.json' },
     });
     expect(policy(c)).toHaveLength(1);
+  });
+
+  test('a profile name no node can install (an older record wrote it) is refused before anything is applied', async () => {
+    const { dir, c } = await recorded();
+    const manifest = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as {
+      files: Record<string, string>;
+      workloads: { files: string[] }[];
+    };
+    const [from, to] = ['deployment-nginx.seccomp.json', 'deployment-nginx.main.seccomp.json'];
+    renameSync(join(dir, from), join(dir, to));
+    manifest.files[to] = manifest.files[from];
+    delete manifest.files[from];
+    manifest.workloads[0].files = manifest.workloads[0].files.map((f) => (f === from ? to : f));
+    writeFileSync(join(dir, 'record.json'), JSON.stringify(manifest));
+    const before = structuredClone(deployment(c));
+    const r = await runCli(['apply', '-f', dir, '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${dir}/deployment-nginx.main.seccomp.json cannot be installed under that name`);
+    expect(r.err).toContain('record again into a new directory');
+    expect(deployment(c)).toEqual(before);
+    expect(policy(c)).toEqual([]);
   });
 
   test('--dry-run=client says what would change and changes nothing', async () => {

@@ -7,6 +7,7 @@ import {
   installText,
   localhostProfile,
   MAX_PROFILE_BYTES,
+  profileName,
   parseProfile,
   type SeccompProfileInstall,
 } from '../../../lib/seccomp/install';
@@ -31,6 +32,24 @@ describe('names', () => {
     ['x'.repeat(64), 'is 64 characters long (at most 63)'],
     ['', 'is empty'],
   ])('%j is refused: %s', (n, why) => expect(() => checkName(n)).toThrow(why));
+
+  test("a workload's profile name is its stem when that is a label; a container's, or any other, a label with a digest", () => {
+    expect(profileName('deployment-nginx')).toBe('deployment-nginx');
+    const init = profileName('deployment-redis', 'init');
+    expect(init).toMatch(/^deployment-redis-init-[0-9a-f]{8}$/);
+    // Never a Deployment named redis-init's, nor another container's.
+    expect(init).not.toBe(profileName('deployment-redis-init'));
+    expect(init).not.toBe(profileName('deployment-redis', 'main'));
+    for (const [stem, container] of [
+      ['deployment-api.v2', undefined],
+      [`statefulset-${'x'.repeat(80)}`, undefined],
+      [`deployment-${'y'.repeat(60)}`, 'sidecar'],
+    ] as const) {
+      const name = profileName(stem, container);
+      expect(checkName(name)).toBe(name);
+      expect(name).not.toBe(profileName(stem, 'other'));
+    }
+  });
 
   test('the Localhost path is under the namespace prefix', () => {
     expect(localhostProfile('web', 'nginx')).toBe('harden/web/nginx.json');

@@ -98,6 +98,24 @@ describe('securityContext advice', () => {
     expectGolden('securitycontext/nginx-root.patch.json', goldenJson(strategicPatch('Deployment', a)));
   });
 
+  test('an init container is advised from its own records and patched under initContainers, not added as a container', () => {
+    const migrate = { ...f.nginxUnprivileged, pod: f.nginxRoot.pod, workload: 'web', container: 'migrate' };
+    const spec = { ...f.nginxRootSpec, initContainers: [{ name: 'migrate', image: 'migrate:1' }] };
+    const a = advise('web', [f.nginxRoot, migrate], spec);
+    expect(a.containers.map((c) => [c.name, c.init ?? false])).toEqual([
+      ['migrate', true],
+      ['nginx', false],
+    ]);
+    expect(a.containers[0].securityContext).toMatchObject({ runAsUser: 1000, runAsNonRoot: true });
+    const pod = (
+      strategicPatch('Deployment', a) as { spec: { template: { spec: Record<string, { name: string }[]> } } }
+    ).spec.template.spec;
+    expect(pod.initContainers.map((c) => c.name)).toEqual(['migrate']);
+    expect(pod.containers.map((c) => c.name)).toEqual(['nginx']);
+    // Pod Security judges the init container with its advice applied: no violation of its own.
+    expect(a.pss.restrictedViolations.filter((v) => v.includes('"migrate"'))).toEqual([]);
+  });
+
   test('unprivileged nginx: its uid, no capability, /tmp as an emptyDir, restricted', () => {
     const a = advise('web-np', [f.nginxUnprivileged], f.nginxUnprivilegedSpec);
     expectGolden('securitycontext/nginx-unprivileged.advice.json', goldenJson(a));

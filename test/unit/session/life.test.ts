@@ -1,4 +1,4 @@
-import { execProbesOf, missedLife as missed } from '../../../lib/session/life';
+import { execProbesOf, missedLife as missed, runsToCompletion } from '../../../lib/session/life';
 import type { ContainerSpec } from '../../../lib/securitycontext/types';
 import * as f from '../securitycontext/fixtures';
 
@@ -35,6 +35,18 @@ describe("a container's life as recorded", () => {
     expect(missedLife([withLife({ execProcesses: 0, stopSignals: 0, entrypointExit: 1 << 8 })])[0]).toContain(
       'exited without a stop signal',
     );
+  });
+
+  test('an init container that is no sidecar ends by itself: no shutdown to miss; a sidecar has one', () => {
+    const pod = {
+      initContainers: [{ name: 'migrate' }, { name: 'proxy', restartPolicy: 'Always' }],
+    };
+    expect(runsToCompletion(pod, 'migrate')).toBe(true);
+    expect(runsToCompletion(pod, 'proxy')).toBe(false);
+    expect(runsToCompletion(pod, 'app')).toBe(false);
+    const exited = withLife({ execProcesses: 0, stopSignals: 0, entrypointExit: 0 });
+    expect(missed([exited], [], { ...TERMS, runsToCompletion: true })).toEqual([]);
+    expect(missed([exited], [], TERMS)[0]).toContain('exited without a stop signal');
   });
 
   test('an exec probe in the spec that never ran while traced is named; one that ran is not', () => {
