@@ -15,10 +15,15 @@ import {
   type Deployed,
 } from '../../test/support/agent-pod';
 import { harden, REPO_ROOT } from '../../test/support/cluster';
+import { kubectl } from '../../test/support/exec';
 import {
+  apply,
   deleteNamespace,
+  ensureNamespace,
   execInKubePod,
   getPod,
+  podSpec,
+  runDeployment,
   runKubePod,
   testImage,
   type KubePod,
@@ -348,11 +353,12 @@ async function latency(pod: KubePod) {
   );
 }
 
+const rssOf = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
 /** The agent pod's processes (node, and bpftrace while a session runs), from its container's cgroup. */
 async function agentUsage(label: string) {
   const pids = cgroupPids(containerCgroupDir(await agentPod(), 'agent'));
-  const rssOf = (pid: number) =>
-    Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   const cpuOf = (pid: number) => {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(stat[11]) + Number(stat[12])) / 100;
@@ -360,6 +366,107 @@ async function agentUsage(label: string) {
   const sum = (f: (pid: number) => number) => pids.map(f).reduce((a, b) => a + b, 0);
   say(
     `- agent pod ${label}: RSS ${sum(rssOf).toFixed(0)} MiB, CPU time so far ${sum(cpuOf).toFixed(2)} s (${pids.length} processes)`,
+  );
+}
+
+/**
+ * The agent's RSS (MiB, every process of its container): the median of 7 samples a second apart,
+ * since V8's heap grows and shrinks between collections.
+ */
+async function agentRss(): Promise<number> {
+  const dir = containerCgroupDir(await agentPod(), 'agent');
+  const samples: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    samples.push(
+      cgroupPids(dir)
+        .map(rssOf)
+        .reduce((a, b) => a + b, 0),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return median(samples);
+}
+
+/**
+ * Issue 25.5: the agent's memory over 1,000 pod starts and deletions on its node (no session: what
+ * it keeps of pods, cgroups and identities must not grow with churn), then around a namespace-wide
+ * recording of 50 pods (once the sessions are gone, what they held must be too).
+ */
+async function memory(total = 1000, batch = 25) {
+  await ensureNamespace(NS);
+  const rss: [string, number][] = [['at rest', await agentRss()]];
+  say(`\n### Agent memory (RSS of the agent container, median of 7 samples)`);
+  say(`- at rest: ${rss[0][1].toFixed(1)} MiB`);
+  const t0 = nowMs();
+  for (let i = 0; i < total; i += batch) {
+    const label = `churn-${i}`;
+    await apply(
+      Array.from({ length: batch }, (_, j) => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `churn-${i + j}`, namespace: NS, labels: { batch: label } },
+        spec: podSpec({
+          namespace: NS,
+          name: 'churn',
+          image: testImage('curl'),
+          command: ['sleep', '3600'],
+          grace: 0,
+        }),
+      })),
+    );
+    await kubectl(
+      ['wait', '-n', NS, '--for=condition=Ready', 'pod', '-l', `batch=${label}`, '--timeout=300s'],
+      {
+        timeoutMs: 320_000,
+      },
+    );
+    await kubectl(['delete', 'pod', '-n', NS, '-l', `batch=${label}`, '--wait=true'], { timeoutMs: 320_000 });
+    const done = i + batch;
+    if (done === 2 * batch || done % 250 === 0) {
+      const r = await agentRss();
+      rss.push([`after ${done} pods`, r]);
+      say(
+        `- after ${done} pod starts and deletions: ${r.toFixed(1)} MiB (${((nowMs() - t0) / 1000).toFixed(0)} s)`,
+      );
+    }
+  }
+  const warm = rss[1][1];
+  const last = rss[rss.length - 1][1];
+  say(`- ${total} pods against the first ${2 * batch}: ${(last / warm).toFixed(3)}× (budget 0.9–1.1×)`);
+
+  await runDeployment(
+    {
+      namespace: NS,
+      name: 'fifty',
+      image: testImage('curl'),
+      command: ['sleep', '3600'],
+      replicas: 50,
+      grace: 0,
+    },
+    600_000,
+  );
+  const before = await agentRss();
+  const dir = join(mkdtempSync(join(tmpdir(), 'bench-record-')), 'rec');
+  const rec = await harden(
+    ['record', '-n', NS, '--all', '--duration', '20s', '--output-dir', dir, '--accept-gaps'],
+    {
+      timeoutMs: 600_000,
+    },
+  );
+  if (rec.code) throw new Error(`record failed: ${rec.stderr}`);
+  await kubectl(['delete', 'deployment', 'fifty', '-n', NS, '--wait=true'], { timeoutMs: 320_000 });
+  await kubectl(['wait', '-n', NS, '--for=delete', 'pod', '-l', 'app=fifty', '--timeout=300s'], {
+    timeoutMs: 320_000,
+  });
+  // The agent forgets a deleted pod's cgroups after its grace (lib/agent/core/retention.ts).
+  await new Promise((r) => setTimeout(r, 60_000));
+  const after = await agentRss();
+  say(`- 50 pods running, before a namespace-wide recording: ${before.toFixed(1)} MiB`);
+  say(
+    `- after \`record --all --duration 20s\` of them, its sessions gone and the pods deleted: ${after.toFixed(1)} MiB`,
+  );
+  say(
+    `- after against before: ${(after / before).toFixed(3)}×; against the churn's first ${2 * batch}: ${(after / warm).toFixed(3)}× (budget 0.9–1.1×)`,
   );
 }
 
@@ -371,10 +478,11 @@ async function main() {
   if (!only || only === 'cli') cli();
   if (!only || only === 'report') report();
   if (!only || only === 'verify') verify();
-  if (only && !['cluster'].includes(only)) return;
+  if (only && !['cluster', 'memory'].includes(only)) return;
   let deployed: Deployed | undefined;
   try {
     deployed = await deployAgent();
+    if (only === 'memory') return await memory();
     say(`\n### Agent resources (deploy --image -> Ready: ${(deployed.readyMs / 1000).toFixed(1)} s)`);
     await agentUsage('at rest (no session)');
     const sleeper = (name: string) =>
