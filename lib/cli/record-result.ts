@@ -18,7 +18,7 @@ import {
 import { observationsOf } from '../seccomp/from-session';
 import { buildProfiles, toSeccompProfileCrd, type BuiltProfile } from '../seccomp/profile';
 import { profileName } from '../seccomp/install';
-import { adviseSession, type WorkloadAdvice } from '../securitycontext/advise';
+import { adviseSession, containerOf, type WorkloadAdvice } from '../securitycontext/advise';
 import { patchableKinds, strategicPatch } from '../securitycontext/patch';
 import type { PodSpec } from '../securitycontext/types';
 import type { GapReport } from '../session/gaps';
@@ -275,14 +275,12 @@ function profilesOnly(
   spec: PodSpec | undefined,
   notRecorded: NotRecorded[],
 ) {
-  const init = new Set((spec?.initContainers ?? []).map((c) => c.name));
   const containers = [...localhost].map(([name, path]) => ({
     name,
-    ...(init.has(name) ? { init: true } : {}),
+    ...(containerOf(spec, name).init ? { init: true } : {}),
     securityContext: { seccompProfile: { type: 'Localhost' as const, localhostProfile: path } },
   }));
   const why = notRecorded.find((n) => n.recorder === 'capabilities');
-  const content = { containers: containers.map((c) => ({ ...c, emptyDirs: [] })) };
   return {
     apiVersion: API_VERSION,
     kind: 'SecurityContextAdvice',
@@ -290,7 +288,7 @@ function profilesOnly(
     workload: { kind: id.kind, name: id.name },
     notRecorded: `its privileges were not recorded${why ? ` (${why.reason})` : ''}: only the seccomp profiles are set`,
     containers,
-    ...(patchableKinds.includes(id.kind) ? { patch: strategicPatch(id.kind, content) } : {}),
+    ...(patchableKinds.includes(id.kind) ? { patch: strategicPatch(id.kind, { containers }) } : {}),
   };
 }
 

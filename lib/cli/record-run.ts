@@ -182,9 +182,9 @@ async function startAll(
   );
   const sessions = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failures = started.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
-  const failed = failures.find((e) => !(e instanceof SessionRefused)) ?? failures[0];
-  if (!failed) return { sessions, refused: [] };
-  if (sessions.length && !signal.aborted && failures.every((e) => e instanceof SessionRefused)) {
+  if (!failures.length) return { sessions, refused: [] };
+  const allRefused = failures.every((e) => e instanceof SessionRefused);
+  if (sessions.length && !signal.aborted && allRefused) {
     const refused = started.flatMap((s, i) =>
       s.status === 'rejected'
         ? (s.reason as SessionRefused).refusals.map((r) => ({ ...r, recorder: TYPES[i], everywhere: true }))
@@ -205,12 +205,12 @@ async function startAll(
       undefined,
       INTERRUPTED,
     );
-  if (failures.every((e) => e instanceof SessionRefused))
+  if (allRefused)
     throw new HardenError(
       `no recorder can trace recording ${recordId}: ${failures.map((e) => (e as Error).message).join('; ')}`,
-      (failed as SessionRefused).hint,
+      (failures[0] as SessionRefused).hint,
     );
-  throw failed;
+  throw failures.find((e) => !(e instanceof SessionRefused));
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>

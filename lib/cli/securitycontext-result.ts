@@ -2,7 +2,7 @@ import { HardenError } from '../errors';
 import type { Kube } from '../kube/client';
 import { ownerOf, type KubeObject, type Pod } from '../kube/objects';
 import { R, resourcePath, type ResourceRef } from '../kube/paths';
-import { adviseSession, LIST_NAMES, type WorkloadAdvice } from '../securitycontext/advise';
+import { adviseSession, containerOf, LIST_NAMES, type WorkloadAdvice } from '../securitycontext/advise';
 import { strategicPatch } from '../securitycontext/patch';
 import type { PodSpec, WorkloadRef } from '../securitycontext/types';
 import { privilegeRecordsOf } from '../agent/recorders/privileges/session';
@@ -158,8 +158,7 @@ export const securityContextResult: KindResult<SecurityContextOptions> = {
       const f = found.get(w);
       const who = f?.ref ? `${f.ref.kind.toLowerCase()}/${f.ref.name}` : w;
       for (const name of [...new Set(rs.map((r) => r.container))].sort()) {
-        const all = [...(f?.spec?.containers ?? []), ...(f?.spec?.initContainers ?? [])];
-        const spec = all.find((c) => c.name === name);
+        const { spec } = containerOf(f?.spec, name);
         const mine = rs.filter((r) => r.container === name);
         const terms = {
           result: 'advice',

@@ -551,19 +551,27 @@ export interface WorkloadInput {
   podSpec?: PodSpec;
 }
 
+/** The container of that name in the pod spec, and whether it is an init container. */
+export function containerOf(
+  pod: PodSpec | undefined,
+  name: string,
+): { spec: ContainerSpec | undefined; init: boolean } {
+  const init = pod?.initContainers?.find((c) => c.name === name);
+  return { spec: init ?? pod?.containers.find((c) => c.name === name), init: Boolean(init) };
+}
+
 export function adviseWorkload(input: WorkloadInput, opts: AdviseOptions = {}): WorkloadAdvice {
   const names = [...new Set(input.records.map((r) => r.container))].sort();
   const current = input.podSpec?.securityContext?.sysctls ?? [];
-  const init = input.podSpec?.initContainers ?? [];
   const containers = names.map((name) => {
-    const initSpec = init.find((c) => c.name === name);
+    const { spec, init } = containerOf(input.podSpec, name);
     const a = adviseContainer(
       mergeRecords(input.records.filter((r) => r.container === name)),
-      initSpec ?? input.podSpec?.containers.find((c) => c.name === name),
+      spec,
       opts,
       current,
     );
-    return initSpec ? { ...a, init: true } : a;
+    return init ? { ...a, init } : a;
   });
   const podSysctls = withSysctls(
     current,

@@ -9,7 +9,8 @@ import { emptyDirName, type ContainerAdvice, type WorkloadAdvice } from './advis
 
 /** What the patch is made of: each container's securityContext and emptyDirs, and the pod's sysctls. */
 export interface PatchContent {
-  containers: Pick<ContainerAdvice, 'name' | 'init' | 'securityContext' | 'emptyDirs'>[];
+  containers: (Pick<ContainerAdvice, 'name' | 'init' | 'securityContext'> &
+    Partial<Pick<ContainerAdvice, 'emptyDirs'>>)[];
   podSysctls?: WorkloadAdvice['podSysctls'];
 }
 
@@ -30,11 +31,11 @@ export function strategicPatch(kind: string, advice: PatchContent): Record<strin
   const path = TEMPLATE_PATH[kind];
   if (!path)
     throw new Error(`no pod template in a ${kind}: kubectl-harden patches ${patchableKinds.join(', ')}`);
-  const dirs = [...new Set(advice.containers.flatMap((c) => c.emptyDirs))].sort();
+  const dirs = [...new Set(advice.containers.flatMap((c) => c.emptyDirs ?? []))].sort();
   const entry = (c: PatchContent['containers'][number]) => ({
     name: c.name,
     securityContext: c.securityContext,
-    ...(c.emptyDirs.length
+    ...(c.emptyDirs?.length
       ? { volumeMounts: c.emptyDirs.map((d) => ({ name: emptyDirName(d), mountPath: d })) }
       : {}),
   });
