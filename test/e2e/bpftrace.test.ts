@@ -10,7 +10,7 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BpftraceRun } from '../../lib/agent/core/bpftrace';
-import { CgroupLayout, cgroupIdOf, findCgroup2Mount } from '../../lib/agent/core/cgroups';
+import { CgroupLayout, cgroupIdOf, findCgroup2Mount, type QosClass } from '../../lib/agent/core/cgroups';
 import type { Dialect } from '../../lib/agent/core/dialect';
 import type { PrivilegeEvent } from '../../lib/agent/recorders/privileges/parse';
 import { PrivilegeTable } from '../../lib/agent/recorders/privileges/record';
@@ -213,6 +213,43 @@ d('bpftrace engine (real kernel)', () => {
     expect([...seen.sets.keys()]).toEqual([cg]);
     await run.stop();
     // What the agent would put into the BpftraceReady condition: no warnings, deprecations or errors.
+    expect(run.stderr).toBe('');
+  });
+
+  test('a program for 250 pods of every QoS class and both cgroup drivers loads, and arms the new cgroups of target pods only', async () => {
+    // A namespace-wide recording on a full node. A probe per prefix grew the program with the pods:
+    // bpftrace 0.23 refused it from 33 pods on (BPF stack limit), so such a recording refused all.
+    const systemd = new CgroupLayout(mount, 'systemd');
+    const classes: QosClass[] = ['BestEffort', 'Burstable', 'Guaranteed'];
+    const pods = Array.from({ length: 250 }, (_, i) => ({
+      at: i % 2 ? layout : systemd,
+      qos: classes[i % 3],
+      uid: randomUUID(),
+    }));
+    const containerID = () => `containerd://${randomBytes(32).toString('hex')}`;
+    const seen = new Seen();
+    const program = programFor(
+      [{ type: 'seccomp' }, { type: 'capabilities' }, { type: 'network' }],
+      { seeds: [], podPrefixes: pods.map((p) => p.at.podPrefix(p.qos, p.uid)) },
+      INTERVAL,
+      dialect,
+      ARCH,
+    );
+    const run = new BpftraceRun(program, seen.on, { binary: BPFTRACE, ...parse });
+    runs.push(run);
+    await run.start();
+    // One container of each driver and class, the last pod's, and a pod outside the recording.
+    const targets = [...pods.slice(0, 6), pods[249]].map((p) =>
+      mkdirCgroup(p.at.containerDir(p.qos, p.uid, containerID())!),
+    );
+    const others = [layout, systemd].map((at) =>
+      mkdirCgroup(at.containerDir('Burstable', randomUUID(), containerID())!),
+    );
+    await sleep(200);
+    expect(targets.filter((cg) => !seen.armed.has(cg))).toEqual([]);
+    expect(others.filter((cg) => seen.armed.has(cg))).toEqual([]);
+    expect(seen.armed.size).toBe(targets.length);
+    await run.stop();
     expect(run.stderr).toBe('');
   });
 

@@ -385,7 +385,6 @@ d('network-session program on loopback (the agent runner)', () => {
       {
         kind: 'armed',
         cgroup: ids.traced,
-        prefix: 0,
         path: layout.hierarchyPath(path.relative(mount.mountPoint, container)),
       },
     ]);

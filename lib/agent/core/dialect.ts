@@ -33,17 +33,27 @@ export interface Dialect {
    * whose kubepods tree is itself nested (kind, a container's own cgroup namespace root).
    */
   maxStrlen: number;
+  /** What `str(p, n)` reads: n characters (0.17), or n bytes counting the terminating NUL (0.23). */
+  strLength: 'chars' | 'bytes';
 }
 
 /** Tested series: Debian bookworm's 0.17 and trixie's 0.23 (the agent image's). */
 export const DIALECTS: readonly Dialect[] = [
-  { series: '0.17', cgroupMkdir: 'tracepoint', syscalls: 'tracepoint', settings: 'env', maxStrlen: 200 },
+  {
+    series: '0.17',
+    cgroupMkdir: 'tracepoint',
+    syscalls: 'tracepoint',
+    settings: 'env',
+    maxStrlen: 200,
+    strLength: 'chars',
+  },
   {
     series: '0.23',
     cgroupMkdir: 'rawtracepoint',
     syscalls: 'rawtracepoint',
     settings: 'config',
     maxStrlen: 512,
+    strLength: 'bytes',
   },
 ];
 

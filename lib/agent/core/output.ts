@@ -1,7 +1,7 @@
 /**
  * bpftrace `-f json` output → typed events (0.17 and 0.23 print the same records). One JSON object per line:
  *   {"type": "attached_probes", "data": {"probes": 7}}
- *   {"type": "printf", "data": "harden:armed 2856 0 /kubepods.slice/…\n"}
+ *   {"type": "printf", "data": "harden:armed 2856 /kubepods.slice/…\n"}
  *   {"type": "map", "data": {"@sc0": {"329,39": 1, "329,0": 1}}}   (tuple keys joined by ",")
  * Printing an empty map yields an empty line. The core reads its own lifecycle lines; a map or a
  * printf tag belongs to the recorder that declared it, which reads it (see ./recorder). Pure, so
@@ -14,7 +14,7 @@ import type { SessionType } from '../../session/types';
 export type TraceEvent =
   | { kind: 'attached'; probes: number }
   | { kind: 'ready' }
-  | { kind: 'armed'; cgroup: string; prefix: number; path: string }
+  | { kind: 'armed'; cgroup: string; path: string }
   | { kind: 'exec'; cgroup: string }
   | { kind: 'filter'; cgroup: string }
   /** A map of these (e.g. "syscalls") overflowed in the interval just printed. */
@@ -45,8 +45,8 @@ export class OutputReader {
       const [tag, ...rest] = line.split(' ');
       const owner = this.tags.get(tag);
       if (tag === READY) out.push({ kind: 'ready' });
-      else if (tag === EV_ARMED && rest.length >= 3) {
-        out.push({ kind: 'armed', cgroup: rest[0], prefix: Number(rest[1]), path: rest.slice(2).join(' ') });
+      else if (tag === EV_ARMED && rest.length >= 2) {
+        out.push({ kind: 'armed', cgroup: rest[0], path: rest.slice(1).join(' ') });
       } else if (tag === EV_EXEC && rest[0]) out.push({ kind: 'exec', cgroup: rest[0] });
       else if (tag === EV_FILTER && rest[0]) out.push({ kind: 'filter', cgroup: rest[0] });
       else if (tag === EV_FULL && rest[0]) out.push({ kind: 'full', maps: rest[0] });

@@ -109,35 +109,36 @@ const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
 const ID = /^[0-9]+$/;
 
 /** strncmp against the path at growing offsets: one literal of at most LITERAL_MAX per test. */
-function prefixTest(path: string, prefix: string): string {
+function headTests(path: string, head: string): string[] {
   const tests: string[] = [];
-  for (let off = 0; off < prefix.length; off += LITERAL_MAX) {
-    const chunk = prefix.slice(off, off + LITERAL_MAX);
+  for (let off = 0; off < head.length; off += LITERAL_MAX) {
+    const chunk = head.slice(off, off + LITERAL_MAX);
     const ptr = off === 0 ? path : `${path} + ${off}`;
     tests.push(`strncmp(str(${ptr}, ${chunk.length + 1}), "${chunk}", ${chunk.length}) == 0`);
   }
-  return tests.join(' && ');
+  return tests;
 }
 
 /**
- * The cgroup_mkdir probe's head and how it reads the new cgroup's id and hierarchy path. Both
- * keep only the cgroup2 hierarchy (root/hierarchy id 0; v1 hierarchies have ids from 1).
+ * The cgroup_mkdir probe: where it attaches, the predicate that keeps only the cgroup2 hierarchy
+ * (root/hierarchy id 0; v1 hierarchies have ids from 1), and how it reads the new cgroup's id and
+ * hierarchy path.
  */
-function mkdirProbe(dialect: Dialect): { head: string; id: string; path: string; prologue: string[] } {
+function mkdirProbe(dialect: Dialect): { attach: string; cgroup2: string; id: string; path: string } {
   if (dialect.cgroupMkdir === 'tracepoint') {
     return {
-      head: 'tracepoint:cgroup:cgroup_mkdir /args->root == 0/',
+      attach: 'tracepoint:cgroup:cgroup_mkdir',
+      cgroup2: 'args->root == 0',
       id: 'args->id',
       path: 'args->path',
-      prologue: [],
     };
   }
   // TP_PROTO(struct cgroup *cgrp, const char *path); the id is the cgroup directory's inode number.
   return {
-    head: 'rawtracepoint:cgroup_mkdir /((struct cgroup *)arg0)->root->hierarchy_id == 0/',
-    id: '$id',
+    attach: 'rawtracepoint:cgroup_mkdir',
+    cgroup2: '((struct cgroup *)arg0)->root->hierarchy_id == 0',
+    id: '((struct cgroup *)arg0)->kn->id',
     path: 'arg1',
-    prologue: ['$id = ((struct cgroup *)arg0)->kn->id;'],
   };
 }
 
@@ -161,6 +162,14 @@ export function rawSyscallProbe(
 /**
  * The target cgroups: seeded ones, and new ones under a target pod's prefix, armed as they are
  * made. @targets holds every cgroup of interest.
+ *
+ * A prefix is split into its last LITERAL_MAX characters (its tail, where the pod's UID is) and the
+ * head before them. Prefixes of one length and head are the keys of one map, tested by one probe:
+ * the head compared, then the path's tail looked up. A node's prefixes come in a few such groups
+ * (one per QoS class and cgroup driver), so the program does not grow with the pods; a probe per
+ * prefix did, and from 33 prefixes on bpftrace 0.23 exceeded the BPF stack limit. Keys are one
+ * string, and the armed cgroup is printed by a probe of its own, because 0.17 keeps every string
+ * and string key on the stack at its full length.
  */
 export function targetCgroupsPart(t: ProgramTargets, dialect: Dialect): ProgramPart {
   const begin: string[] = [];
@@ -168,22 +177,39 @@ export function targetCgroupsPart(t: ProgramTargets, dialect: Dialect): ProgramP
     if (!ID.test(s.id)) throw new Error(`invalid cgroup id ${JSON.stringify(s.id)}`);
     begin.push(`@targets[(uint64)${s.id}] = 1;`);
   }
-  const m = mkdirProbe(dialect);
-  const probes = t.podPrefixes.map((prefix, i) => {
+  const groups = new Map<string, { map: string; head: string; tail: number }>();
+  for (const prefix of t.podPrefixes) {
     if (!SAFE_PATH.test(prefix) || !prefix.startsWith('/') || !prefix.endsWith('/')) {
       throw new Error(`invalid pod cgroup prefix ${JSON.stringify(prefix)}`);
     }
+    const cut = Math.max(0, prefix.length - LITERAL_MAX);
+    const head = prefix.slice(0, cut);
+    const group = `${prefix.length} ${head}`;
+    if (!groups.has(group)) {
+      groups.set(group, { map: `@pfx${prefix.length}_${groups.size}`, head, tail: prefix.length - cut });
+    }
+    begin.push(`${groups.get(group)?.map}["${prefix.slice(cut)}"] = 1;`);
+  }
+  const m = mkdirProbe(dialect);
+  const arm = [...groups.values()].map(({ map, head, tail }) => {
+    const key = `str(${head ? `${m.path} + ${head.length}` : m.path}, ${tail + (dialect.strLength === 'bytes' ? 1 : 0)})`;
+    const test = [...headTests(m.path, head), `${map}[${key}]`].join(' && ');
+    // The id is read first: 0.17 reads it from the context pointer that `args->path + n` moved.
     return [
-      `${m.head} {`,
-      `  if (${prefixTest(m.path, prefix)}) {`,
-      ...m.prologue.map((l) => `    ${l}`),
-      `    @targets[${m.id}] = 1;`,
-      `    printf("${EV_ARMED} %llu ${i} %s\\n", ${m.id}, str(${m.path}));`,
-      `  }`,
+      `${m.attach} /${m.cgroup2}/ {`,
+      `  $id = ${m.id};`,
+      `  if (${test}) { @targets[$id] = 1; }`,
       `}`,
     ].join('\n');
   });
-  return { begin, probes, end: ['clear(@targets);'] };
+  // Attached after the probes that arm, so it runs after them on the same mkdir.
+  const print = [
+    `${m.attach} /${m.cgroup2} && @targets[${m.id}]/ {`,
+    `  printf("${EV_ARMED} %llu %s\\n", ${m.id}, str(${m.path}));`,
+    `}`,
+  ].join('\n');
+  const end = [...[...groups.values()].map((g) => `clear(${g.map});`), 'clear(@targets);'];
+  return { begin, probes: arm.length ? [...arm, print] : [], end };
 }
 
 /**

@@ -194,11 +194,11 @@ describe('the session controller', () => {
       const run = {} as BpftraceRun;
       // Both containers armed from their start; only redis is a target container.
       tracer.hooks.onEvent(
-        { kind: 'armed', cgroup: '77', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${id}` },
+        { kind: 'armed', cgroup: '77', path: `/kubepods/besteffort/pod${uid}/${id}` },
         run,
       );
       tracer.hooks.onEvent(
-        { kind: 'armed', cgroup: '78', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${'b'.repeat(64)}` },
+        { kind: 'armed', cgroup: '78', path: `/kubepods/besteffort/pod${uid}/${'b'.repeat(64)}` },
         run,
       );
       tracer.hooks.onEvent({ kind: 'exec', cgroup: '77' }, run);
@@ -248,7 +248,7 @@ describe('the session controller', () => {
       await pause(20);
       const run = {} as BpftraceRun;
       tracer.hooks.onEvent(
-        { kind: 'armed', cgroup: '91', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${init}` },
+        { kind: 'armed', cgroup: '91', path: `/kubepods/besteffort/pod${uid}/${init}` },
         run,
       );
       tracer.hooks.onEvent({ kind: 'exec', cgroup: '91' }, run);
@@ -281,7 +281,7 @@ describe('the session controller', () => {
       await pause(20);
       const run = {} as BpftraceRun;
       tracer.hooks.onEvent(
-        { kind: 'armed', cgroup: '88', prefix: 0, path: `/kubepods/besteffort/pod${uid}/${id}` },
+        { kind: 'armed', cgroup: '88', path: `/kubepods/besteffort/pod${uid}/${id}` },
         run,
       );
       tracer.hooks.onEvent({ kind: 'exec', cgroup: '88' }, run);

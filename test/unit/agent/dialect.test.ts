@@ -24,6 +24,7 @@ describe('bpftrace version → program dialect', () => {
       syscalls: 'tracepoint',
       settings: 'env',
       maxStrlen: 200,
+      strLength: 'chars',
     });
   });
 
@@ -36,6 +37,7 @@ describe('bpftrace version → program dialect', () => {
         syscalls: 'rawtracepoint',
         settings: 'config',
         maxStrlen: 512,
+        strLength: 'bytes',
       });
     }
   });

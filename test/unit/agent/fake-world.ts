@@ -138,7 +138,7 @@ const arm = () => {
     if (armed.has(line)) continue;
     armed.add(line);
     ids.push(line.split(' ')[0]);
-    out({ type: 'printf', data: 'harden:armed ' + line.split(' ')[0] + ' 0 ' + line.split(' ')[1] + '\\n' });
+    out({ type: 'printf', data: 'harden:armed ' + line.split(' ')[0] + ' ' + line.split(' ')[1] + '\\n' });
   }
 };
 const delay = Number(fs.existsSync(path.join(dir, 'delay')) ? fs.readFileSync(path.join(dir, 'delay'), 'utf8') : 0);

@@ -60,6 +60,27 @@ describe('seccomp program', () => {
     for (const m of p.text.matchAll(/"([^"]*)"/g)) expect(m[1].length).toBeLessThanOrEqual(LITERAL_MAX);
   });
 
+  test.each(DIALECTS)(
+    'the probes do not grow with the pods: one per prefix length and head ($series)',
+    (dialect) => {
+      // 250 pods of three QoS classes: three prefix shapes; a prefix per probe exceeded 0.23's BPF stack from 33 on.
+      const uid = (i: number) => `${String(i).padStart(8, '0')}-0000-0000-0000-000000000000`;
+      const qos = ['besteffort/', 'burstable/', ''];
+      const prefixes = (n: number) =>
+        Array.from({ length: n }, (_, i) => `/kubepods/${qos[i % 3]}pod${uid(i)}/`);
+      const mkdirProbes = (n: number) =>
+        seccompOnlyProgram({ seeds: [], podPrefixes: prefixes(n) }, 1000, dialect).text.match(/cgroup_mkdir/g)
+          ?.length;
+      expect(mkdirProbes(250)).toBe(4);
+      expect(mkdirProbes(3)).toBe(4);
+      expect(mkdirProbes(1)).toBe(2);
+      expect(mkdirProbes(0)).toBeUndefined();
+      // Every pod's prefix is a key, once.
+      const text = seccompOnlyProgram({ seeds: [], podPrefixes: prefixes(250) }, 1000, dialect).text;
+      expect(text.match(/^ {2}@pfx\d+_\d+\["[^"]+"\] = 1;$/gm)).toHaveLength(250);
+    },
+  );
+
   test('unsafe input is refused rather than spliced into the program', () => {
     expect(() =>
       seccompOnlyProgram({ seeds: [{ id: '1; exit()', recording: true }], podPrefixes: [] }, 1000, v023),

@@ -24,7 +24,7 @@ const PATH =
 const printf = (data: string) => JSON.stringify({ type: 'printf', data });
 const map = (name: string, body: Record<string, number>) =>
   JSON.stringify({ type: 'map', data: { [name]: body } });
-const armed = printf(`harden:armed ${CG} 0 ${PATH}\n`);
+const armed = printf(`harden:armed ${CG} ${PATH}\n`);
 
 function run(stdout: string[], over: Partial<ProgramRecord> = {}): ProgramRecord {
   return {
@@ -71,7 +71,7 @@ describe('variants', () => {
     expect(vs.map((v) => v.id)).toEqual(routes);
     for (const v of vs) {
       const prefix = `/${v.cgroupDir.split('/').slice(0, -1).join('/')}/`;
-      expect(v.program.text).toContain(`"${prefix.slice(0, 63)}"`);
+      expect(v.program.text).toContain(`"${prefix.slice(-63)}"] = 1;`);
       expect(v.program.text).toContain('config =');
       expect(v.cgroupDir).toMatch(/^kubepods\.slice\/.*\/cri-containerd-[0-9a-f]{64}\.scope$/);
     }
