@@ -21,7 +21,13 @@ import { report } from '../netpol/report';
 import type { PodSpec } from '../securitycontext/types';
 import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { describeGap, gapsOf, type GapReport } from '../session/gaps';
-import { finishSession, SessionRefused, startSession, type Finished } from '../session/lifecycle';
+import {
+  cannotTrace,
+  finishSession,
+  SessionRefused,
+  startSession,
+  type Finished,
+} from '../session/lifecycle';
 import { refusals } from '../session/phase';
 import { resolveTargets } from '../session/targets';
 import type { SessionType, TraceSession } from '../session/types';
@@ -342,9 +348,11 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
     const f = finished.find((x) => x.session.spec.type === type);
     return f ? read(f.session) : [];
   };
-  // Nodes that refused a recorder while others served it: their pods have nothing of its kind.
+  // Nodes that refused a recorder, or whose bpftrace could not run, while others served it: their
+  // pods have nothing of its kind.
   for (const f of finished)
-    for (const r of refusals(f.session)) if (r.node) refused.push({ ...r, recorder: f.session.spec.type });
+    for (const r of [...refusals(f.session), ...cannotTrace(f.session)])
+      if (r.node) refused.push({ ...r, recorder: f.session.spec.type });
   const gaps = dedupeGaps(finished.flatMap((f) => gapsOf(f.session)));
   for (const g of gaps)
     io.err(`warning: ${describeGap(g, { records: 'what the workloads did', result: 'the files' })}`);

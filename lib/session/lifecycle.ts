@@ -9,12 +9,14 @@ import { waitUntil } from '../kube/wait';
 import { listAgentPods } from './agents';
 import { createSession, deleteSession, getSession, stopSession, type SessionMeta } from './client';
 import { refusalMessage, refusals, sessionPhase, type Refusal } from './phase';
-import type { SessionType, TraceSession, TraceTarget } from './types';
+import type { SessionPhase, SessionType, TraceSession, TraceTarget } from './types';
 
 /** Where waiting shows itself: a line that rewrites itself on a terminal, ended by done(). */
 export interface Progress {
   progress(text: string): void;
   done(): void;
+  /** A warning: the wait goes on. */
+  err(text: string): void;
 }
 
 export interface SessionRef {
@@ -52,11 +54,19 @@ export async function waitTracing(
     (pods) => pods.map((p) => p.spec.nodeName).filter((n): n is string => Boolean(n)),
     () => undefined, // tracers need no rights on the agent's namespace
   );
+  const warned = new Set<string>();
   await waitUntil(
     async () => {
       const s = await getSession(kube, namespace, id, type);
-      // Derived from every node's entry: status.phase is one node's last write.
-      const phase = sessionPhase(s, agentNodes);
+      const state = startState(s, agentNodes);
+      if ('cannot' in state) {
+        throw new SessionRefused(
+          `session "${id}" in namespace "${namespace}" cannot be traced: ${state.cannot.map((c) => c.message).join('; ')} (context "${kube.ctx.context}")`,
+          `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
+          state.cannot,
+        );
+      }
+      const { phase, leftOut } = state;
       if (phase === 'Failed') {
         throw new SessionRefused(
           `session "${id}" in namespace "${namespace}" failed: ${refusalMessage(s) ?? s.status?.message ?? 'no reason given'}`,
@@ -64,12 +74,10 @@ export async function waitTracing(
           refusals(s),
         );
       }
-      const cannot = cannotTrace(s);
-      if (cannot.length) {
-        throw new SessionRefused(
-          `session "${id}" in namespace "${namespace}" cannot be traced: ${cannot.map((c) => c.message).join('; ')} (context "${kube.ctx.context}")`,
-          `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
-          cannot,
+      for (const r of leftOut.filter((x) => !warned.has(x.node ?? ''))) {
+        warned.add(r.node ?? '');
+        progress.err(
+          `warning: session "${id}" goes on without node ${r.node}, whose pods it does not record: ${r.message}`,
         );
       }
       return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
@@ -94,6 +102,25 @@ const firstLine = (message: string) => {
   const lines = message.trim().split('\n');
   return lines.length > 1 ? `${lines[0]} (…)` : lines[0];
 };
+
+/**
+ * Where a starting session stands. A node whose bpftrace cannot run there is left out of an open
+ * session (selector, --all) while another node's agent may serve it: one broken node does not stop
+ * the recording of the others. A pod session, or an open one no other agent can serve, cannot be
+ * traced. The phase is judged without the nodes left out. Pure.
+ */
+export function startState(
+  s: TraceSession,
+  agentNodes: readonly string[] | undefined,
+): { phase: SessionPhase; leftOut: Refusal[] } | { cannot: Refusal[] } {
+  const cannot = cannotTrace(s);
+  if (!cannot.length) return { phase: sessionPhase(s, agentNodes), leftOut: [] };
+  const blocked = new Set(cannot.map((c) => c.node));
+  const others = (agentNodes ?? []).filter((n) => !blocked.has(n));
+  if (s.spec.target.podName || !others.length) return { cannot };
+  const nodes = (s.status?.nodes ?? []).filter((n) => !blocked.has(n.node));
+  return { phase: sessionPhase({ ...s, status: { ...s.status, nodes } }, others), leftOut: cannot };
+}
 
 /** Nodes whose agent reports that bpftrace cannot run or attach there ("bpftrace on node X: Reason: message"). */
 export function cannotTrace(s: TraceSession): Refusal[] {
