@@ -1,11 +1,12 @@
 /**
- * The TraceSession CRD: the core of its schema here, each kind's fields from its recorder (the
+ * The plugin's CRDs. TraceSession's and TraceRecord's core schema here, each kind's fields from its recorder (the
  * registry in lib/agent/recorders), so a new kind of session needs no change here.
  */
 import { bool, dateTime, identity, str } from '../agent/core/schema';
 import { RECORDERS } from '../agent/recorders';
 import { SELECTOR_OPERATORS } from '../labels';
 import { INSTALL_KIND, INSTALL_PLURAL, MAX_NAME_LENGTH, MAX_PROFILE_BYTES } from '../seccomp/install';
+import { RECORD_KIND } from '../session/trace-records';
 import { CRD_VERSION, GROUP, KIND, MAX_GAPS, SESSION_PHASES } from '../session/types';
 
 const PHASES = [...SESSION_PHASES];
@@ -96,9 +97,12 @@ interface CrdShape<P extends Record<string, unknown>> {
   printerColumns: { name: string; type: string; jsonPath: string }[];
   /** The object's own schema (spec, status, metadata bounds) beside apiVersion and kind. */
   properties: P;
+  /** Whether `status` is a subresource of its own (written apart from the rest); default true. */
+  statusSubresource?: boolean;
+  required?: string[];
 }
 
-/** A namespaced, single-version CRD of the harden.dev group with a status subresource. */
+/** A namespaced, single-version CRD of the harden.dev group (with a status subresource unless told). */
 function namespacedCrd<P extends Record<string, unknown>>(shape: CrdShape<P>) {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -123,12 +127,12 @@ function namespacedCrd<P extends Record<string, unknown>>(shape: CrdShape<P>) {
           name: CRD_VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(shape.statusSubresource === false ? {} : { subresources: { status: {} } }),
           additionalPrinterColumns: shape.printerColumns,
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              required: ['spec'],
+              required: shape.required ?? ['spec'],
               properties: { apiVersion: str, kind: str, ...shape.properties },
             },
           },
@@ -150,7 +154,6 @@ export function traceSessionCrd() {
       { name: 'Type', type: 'string', jsonPath: '.spec.type' },
       { name: 'Target', type: 'string', jsonPath: '.metadata.annotations.harden\\.dev/target' },
       { name: 'State', type: 'string', jsonPath: '.spec.state' },
-      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       age,
     ],
     properties: {
@@ -200,6 +203,30 @@ export function traceSessionCrd() {
         },
       },
     },
+  });
+}
+
+/**
+ * TraceRecord: one node's record of one session (lib/session/trace-records), written whole by that
+ * node's agent, owned by the session. No status subresource: the record is all it holds, and one
+ * apply writes it. Its phase is the node's; `kubectl harden <kind> list` shows the session's.
+ */
+export function traceRecordCrd() {
+  return namespacedCrd({
+    plural: 'tracerecords',
+    kind: RECORD_KIND,
+    shortNames: ['tr'],
+    printerColumns: [
+      { name: 'Session', type: 'string', jsonPath: '.metadata.labels.harden\\.dev/session' },
+      { name: 'Node', type: 'string', jsonPath: '.record.node' },
+      { name: 'Phase', type: 'string', jsonPath: '.record.phase' },
+      { name: 'Final', type: 'boolean', jsonPath: '.record.final' },
+      { name: 'Last-Flush', type: 'date', jsonPath: '.record.lastFlush' },
+      age,
+    ],
+    statusSubresource: false,
+    required: ['record'],
+    properties: { metadata: { type: 'object' }, record: nodeRecord },
   });
 }
 

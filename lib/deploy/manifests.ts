@@ -8,7 +8,7 @@ import {
   SECCOMP_MOUNT,
 } from '../session/agent-names';
 import { GROUP } from '../session/types';
-import { seccompProfileInstallCrd, traceSessionCrd } from './crd';
+import { seccompProfileInstallCrd, traceRecordCrd, traceSessionCrd } from './crd';
 
 export const DEFAULT_IMAGE_REPO = 'ghcr.io/kubectl-harden/harden-agent';
 
@@ -60,6 +60,9 @@ export function agentClusterRole() {
       { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
+      // Its own node's records (server-side apply creates, then patches); the session's owner
+      // reference deletes them, so no delete.
+      { apiGroups: [GROUP], resources: ['tracerecords'], verbs: ['list', 'create', 'patch'] },
       { apiGroups: [GROUP], resources: ['seccompprofileinstalls'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get', 'patch'] },
     ],
@@ -122,6 +125,8 @@ export function tracerClusterRole() {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
       },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get'] },
+      // What the agents recorded; only they write it.
+      { apiGroups: [GROUP], resources: ['tracerecords'], verbs: ['get', 'list', 'watch'] },
       // Installing a profile on the nodes is decided the same way: by RBAC in its namespace.
       {
         apiGroups: [GROUP],
@@ -198,6 +203,7 @@ export function agentDaemonSet(opts: DeployOptions = {}) {
 export function deployManifests(opts: DeployOptions = {}) {
   return [
     traceSessionCrd(),
+    traceRecordCrd(),
     seccompProfileInstallCrd(),
     agentNamespace(),
     agentServiceAccount(),

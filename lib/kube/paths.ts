@@ -47,6 +47,7 @@ export const R = {
     namespaced: false,
   },
   tracesessions: { group: 'harden.dev', version: 'v1alpha1', resource: 'tracesessions', namespaced: true },
+  tracerecords: { group: 'harden.dev', version: 'v1alpha1', resource: 'tracerecords', namespaced: true },
   seccompprofileinstalls: {
     group: 'harden.dev',
     version: 'v1alpha1',
@@ -110,6 +111,7 @@ const KINDS: Record<string, ResourceRef> = {
   CustomResourceDefinition: R.crds,
   DaemonSet: R.daemonsets,
   TraceSession: R.tracesessions,
+  TraceRecord: R.tracerecords,
   SeccompProfileInstall: R.seccompprofileinstalls,
   Deployment: R.deployments,
   StatefulSet: R.statefulsets,

@@ -4,6 +4,7 @@ import { selectorText } from '../labels';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
 import type { List } from '../kube/objects';
+import { assembleSession, labelValue, SESSION_LABEL, type TraceRecord } from './trace-records';
 import {
   API_VERSION,
   KIND,
@@ -77,6 +78,42 @@ export async function createSession(
   }
 }
 
+/**
+ * The sessions with their nodes' records in status.nodes (see ./trace-records): one list of the
+ * records of `session` (or of every session in `namespace`; every namespace when undefined). A
+ * cluster whose agent release predates TraceRecords has none: its agents wrote the status itself.
+ */
+async function withRecords(
+  kube: Kube,
+  sessions: TraceSession[],
+  namespace: string | undefined,
+  session?: string,
+): Promise<TraceSession[]> {
+  if (!sessions.length) return sessions;
+  try {
+    const list = await kube.get<List<TraceRecord>>(
+      resourcePath(R.tracerecords, { namespace }),
+      session
+        ? { labelSelector: `${SESSION_LABEL}=${labelValue(session)}` }
+        : { labelSelector: SESSION_LABEL },
+    );
+    return sessions.map((s) => assembleSession(s, list.items));
+  } catch (e) {
+    if (e instanceof ApiError && e.statusCode === 404) return sessions;
+    throw e;
+  }
+}
+
+/** A session with its nodes' records, or undefined when it does not exist. */
+export async function findSession(
+  kube: Kube,
+  namespace: string,
+  name: string,
+): Promise<TraceSession | undefined> {
+  const s = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
+  return s && (await withRecords(kube, [s], namespace, name))[0];
+}
+
 /** A session of this type; `list`: the command that lists them, for the not-found hint. */
 export async function getSession(
   kube: Kube,
@@ -85,7 +122,7 @@ export async function getSession(
   type: SessionType,
   list = `kubectl get tracesessions -n ${namespace} -l harden.dev/type=${type}`,
 ): Promise<TraceSession> {
-  const s = await kube.getOptional<TraceSession>(sessionPath(namespace, name));
+  const s = await findSession(kube, namespace, name);
   if (!s || s.spec.type !== type) {
     throw new HardenError(
       `${type} session "${name}" not found in namespace "${namespace}" (context "${kube.ctx.context}")`,
@@ -103,7 +140,7 @@ export async function listSessions(
   const list = await kube.get<List<TraceSession>>(sessionPath(namespace), {
     labelSelector: `harden.dev/type=${type}`,
   });
-  return list.items;
+  return withRecords(kube, list.items, namespace);
 }
 
 export async function stopSession(kube: Kube, s: TraceSession): Promise<TraceSession> {
@@ -141,7 +178,11 @@ export async function requireDeployed(kube: Kube): Promise<void> {
 export async function activeSessions(kube: Kube): Promise<TraceSession[]> {
   try {
     const list = await kube.get<List<TraceSession>>(sessionPath());
-    return list.items.filter((s) => s.spec.state === 'Running');
+    return await withRecords(
+      kube,
+      list.items.filter((s) => s.spec.state === 'Running'),
+      undefined,
+    );
   } catch (e) {
     if (e instanceof ApiError && e.statusCode === 404) return [];
     throw e;

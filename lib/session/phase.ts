@@ -1,7 +1,6 @@
 /**
- * A session's phase, derived from every node's entry: the one rule for the agents (which write it
- * as status.phase, for `kubectl get`) and for the plugin. Each node owns only its own entry; a
- * phase one node decided alone would be last-writer-wins across nodes. Pure.
+ * A session's phase, derived by every reader from every node's record (no agent sees the others'
+ * records, and a phase one node decided alone would be last-writer-wins across nodes). Pure.
  */
 import type { NodeRecord, SessionPhase, TraceSession } from './types';
 

@@ -18,6 +18,7 @@ import { R, resourcePath } from '../kube/paths';
 import { selectorText } from '../labels';
 import { waitUntil } from '../kube/wait';
 import type { Progress } from './lifecycle';
+import { findSession } from './client';
 import type { TraceSession } from './types';
 
 /** Owners that put a new pod in place of a deleted one, from the same template. */
@@ -249,9 +250,7 @@ export async function recordShutdowns(
       const readyPods = fresh.filter(podReady);
       let traced = readyPods;
       if (open && readyPods.length) {
-        const s = await kube.getOptional<TraceSession>(
-          resourcePath(R.tracesessions, { namespace, name: id }),
-        );
+        const s = await findSession(kube, namespace, id);
         const t = s ? tracedPods(s) : new Set<string>();
         traced = readyPods.filter((p) => t.has(p.metadata.uid ?? ''));
       }

@@ -1,7 +1,8 @@
 /**
  * TraceSession (harden.dev/v1alpha1): the only channel between the plugin and the node agents.
- * spec says what to trace (written by the plugin), status what was seen (written by the agents,
- * one entry per node, each agent owning its own entry through server-side apply).
+ * spec says what to trace (written by the plugin), status what was seen: each node's entry is a
+ * TraceRecord of its own (./trace-records) that readers assemble into status.nodes; the agents
+ * write into the session's own status only what every node decides alike.
  */
 import type { LabelSelector } from '../labels';
 
@@ -143,7 +144,7 @@ export interface NodeRecord {
 }
 
 export interface TraceSessionStatus {
-  /** Derived from every node's entry (see ./phase), for `kubectl get`; read it with sessionPhase(). */
+  /** Written only when every node refuses alike (Failed); otherwise derive it with sessionPhase(). */
   phase?: SessionPhase;
   message?: string;
   conditions?: Condition[];

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { harden, testenvEnv } from '../support/cluster';
-import { kubectl, runRaw } from '../support/exec';
+import { kubectl, kubectlJson, runRaw } from '../support/exec';
 import {
   FLUSH_S,
   HANG_S,
@@ -31,6 +31,7 @@ import {
   runBatches,
   sessionObject,
   sleep,
+  testNode,
   until,
 } from '../support/robust';
 
@@ -182,15 +183,23 @@ test(`an idle session is written at most once per flush interval (watched for ${
   const id = (await ok(['seccomp', 'start', '-n', NS, '-p', 'idle'])).trim();
   await kubectl(['exec', '-n', NS, 'idle', '--', 'mkdir', '/tmp/idle']);
   await sleep(3 * FLUSH_S * 1000); // the first sets and the Tracing phase are written
-  // Every status write is a MODIFIED event on the session's watch.
+  // The agent writes its record, not the session: each write is a MODIFIED event of the record.
+  const record = await kubectlJson<{ record: { node: string; phase: string } }>([
+    'get',
+    'tracerecord',
+    `${id}.${testNode()}`,
+    '-n',
+    NS,
+  ]);
+  expect(record.record).toMatchObject({ node: testNode(), phase: 'Tracing' });
   const watch = await runRaw(
     'timeout',
     [
       String(IDLE_S),
       'kubectl',
       'get',
-      'tracesession',
-      id,
+      'tracerecord',
+      `${id}.${testNode()}`,
       '-n',
       NS,
       '--watch-only',

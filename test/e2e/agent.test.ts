@@ -1,6 +1,8 @@
 // The agent on its own, as the DaemonSet pod kubelet runs from its image: sessions in, syscall numbers
 // out, through the real API server with the RBAC `deploy` installs; kubelet pods in the cgroupfs layout
 // (kubepods/<qos>/pod<uid>/<container id>), the agent pod deleted in the middle of a session.
+import { sessionPhase } from '../../lib/session/phase';
+import { sessionWithRecords } from '../support/session-object';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   AGENT_NAMESPACE,
@@ -11,7 +13,7 @@ import {
   restoreAgent,
   type Deployed,
 } from '../support/agent-pod';
-import { kubectl, kubectlJson } from '../support/exec';
+import { kubectl } from '../support/exec';
 import { eventually } from '../support/eventually';
 import {
   containerIdOf,
@@ -43,8 +45,11 @@ interface Status {
   }[];
 }
 
-const status = async (name: string) =>
-  (await kubectlJson<{ status?: Status }>(['get', 'tracesession', name, '-n', NS])).status ?? {};
+/** The session's status as the plugin reads it: its nodes' records, and the phase derived from them. */
+const status = async (name: string): Promise<Status> => {
+  const s = await sessionWithRecords(NS, name);
+  return { ...(s.status as Status | undefined), phase: sessionPhase(s) };
+};
 const syscalls = (s: Status) => s.nodes?.flatMap((n) => n.containers.flatMap((c) => c.syscalls)) ?? [];
 const containers = (s: Status) => s.nodes?.flatMap((n) => n.containers) ?? [];
 

@@ -40,6 +40,7 @@ function kubeconfigWith(name: string, user: Record<string, unknown>, server?: st
 
 const objects = [
   ['crd', 'tracesessions.harden.dev'],
+  ['crd', 'tracerecords.harden.dev'],
   ['crd', 'seccompprofileinstalls.harden.dev'],
   ['namespace', 'harden-system'],
   ['serviceaccount', 'harden-agent', '-n', 'harden-system'],
@@ -146,6 +147,10 @@ describe('deploy', () => {
     expect(await can('get', 'secrets', '-A')).toBe('no');
     expect(await can('create', 'pods/exec', '-A')).toBe('no');
     expect(await can('patch', 'tracesessions.harden.dev', '-A')).toBe('no');
+    // Its own records: written by apply, deleted with their session by the garbage collector.
+    expect(await can('patch', 'tracerecords.harden.dev', '-A')).toBe('yes');
+    expect(await can('create', 'tracerecords.harden.dev', '-A')).toBe('yes');
+    expect(await can('delete', 'tracerecords.harden.dev', '-A')).toBe('no');
     // Installs: read them and report per node, never write what they hold.
     expect(await can('patch', 'seccompprofileinstalls.harden.dev', '--subresource=status', '-A')).toBe('yes');
     expect(await can('patch', 'seccompprofileinstalls.harden.dev', '-A')).toBe('no');

@@ -2,6 +2,8 @@
 // nginx pod that kubelet runs, put the generated profile into kubelet's seccomp root, start a NEW pod
 // under `seccompProfile: {type: Localhost}`, and check it serves while a syscall nginx never made
 // fails with EPERM. The agent is the DaemonSet pod `kubectl harden deploy --image` installs.
+import { sessionPhase } from '../../lib/session/phase';
+import { sessionWithRecords } from '../support/session-object';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,8 +78,7 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-const phase = async (id: string) =>
-  (await kubectlJson<{ status?: { phase?: string } }>(['get', 'tracesession', id, '-n', NS])).status?.phase;
+const phase = async (id: string) => sessionPhase(await sessionWithRecords(NS, id));
 
 /** A session the agent traces: started, and its status says Tracing. */
 async function startTracing(args: string[]): Promise<string> {

@@ -3,6 +3,7 @@
 // and every check goes through kubectl or `kubectl harden`. Sizes are env-overridable so a smaller
 // run can come first: HARDEN_ROBUST_CHURN_PODS (300), HARDEN_ROBUST_SHORT_PODS (200),
 // HARDEN_ROBUST_HANG_SECONDS (90), HARDEN_ROBUST_IDLE_SECONDS (30).
+import { sessionWithRecords } from './session-object';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { harden } from './cluster';
 import { eventually } from './eventually';
@@ -59,17 +60,23 @@ export interface Container {
 export interface SessionObject {
   metadata: { resourceVersion: string };
   status?: {
-    phase?: string;
-    nodes?: { node: string; arch: string; final: boolean; containers: Container[]; gaps?: Gap[] }[];
+    nodes?: {
+      node: string;
+      arch: string;
+      phase?: string;
+      final: boolean;
+      containers: Container[];
+      gaps?: Gap[];
+    }[];
   };
 }
 
-export const sessionObject = (id: string) =>
-  kubectlJson<SessionObject>(['get', 'tracesession', id, '-n', NS]);
+export const sessionObject = (id: string) => sessionWithRecords<SessionObject>(NS, id);
 export const containersOf = (s: SessionObject) => s.status?.nodes?.flatMap((n) => n.containers) ?? [];
 
 /** The test node's name, set by robustHooks(). */
 let node = '';
+export const testNode = () => node;
 
 export function podManifest(name: string, labels: Record<string, string>, script: string) {
   return {

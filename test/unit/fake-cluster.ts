@@ -11,6 +11,7 @@ import type { ConnectionArgs } from '../../lib/cli/flags';
 import { main } from '../../lib/cli/main';
 import { parseSelector, selectorMatches } from '../../lib/labels';
 import { AGENT_LABELS, AGENT_NAMESPACE } from '../../lib/session/agent-names';
+import { assembleSession, type TraceRecord } from '../../lib/session/trace-records';
 import type { NodeRecord, TraceSession } from '../../lib/session/types';
 
 type Obj = KubeObject & Record<string, unknown>;
@@ -51,7 +52,10 @@ export class FakeCluster {
    * own writes (and other nodes') through its watch. Off unless a test is about that.
    */
   echoStatus = false;
-  /** The status bodies written, in order. */
+  /**
+   * What agents wrote of sessions' status, in order, wherever it went: the session's own status,
+   * or a node's TraceRecord (shown as its `nodes` entry).
+   */
   readonly statusWrites: NonNullable<TraceSession['status']>[] = [];
 
   put(ref: ResourceRef, obj: KubeObject): void {
@@ -59,14 +63,22 @@ export class FakeCluster {
     this.objects.set(path, structuredClone({ ...obj, metadata: { ...obj.metadata } }) as Obj);
   }
 
+  /** A session as its readers see it: with its nodes' records in status.nodes. */
   session(namespace: string, name: string): TraceSession | undefined {
-    return this.objects.get(resourcePath(R.tracesessions, { namespace, name })) as unknown as TraceSession;
+    const s = this.objects.get(resourcePath(R.tracesessions, { namespace, name })) as unknown as TraceSession;
+    return s && assembleSession(s, this.records());
   }
 
   sessions(): TraceSession[] {
     return [...this.objects.entries()]
       .filter(([p]) => p.includes('/tracesessions/'))
-      .map(([, o]) => o as unknown as TraceSession);
+      .map(([, o]) => assembleSession(o as unknown as TraceSession, this.records()));
+  }
+
+  private records(): TraceRecord[] {
+    return [...this.objects.entries()]
+      .filter(([p]) => p.includes('/tracerecords/'))
+      .map(([, o]) => o as unknown as TraceRecord);
   }
 
   /** A Kube whose context namespace is `namespace`, as -n would make it. */
@@ -150,6 +162,7 @@ export class FakeCluster {
           throw new ApiError(`${key} exists`, 409, { code: 409, reason: 'AlreadyExists' });
         body.metadata.resourceVersion = String(++this.version);
         body.metadata.creationTimestamp = new Date().toISOString();
+        body.metadata.uid ??= `uid-${this.version}`;
         this.objects.set(key, body);
         this.hook(method, key, body);
         this.emit('ADDED', key);
@@ -160,7 +173,9 @@ export class FakeCluster {
         const applied = opts.body as Partial<Obj> | undefined;
         // Server-side apply of a whole object creates it; a status write or merge patch needs it.
         if (!this.objects.has(key) && key === path && applied?.kind && applied.metadata) {
-          this.objects.set(key, { metadata: { name: applied.metadata.name } } as Obj);
+          this.objects.set(key, {
+            metadata: { name: applied.metadata.name, uid: `uid-${++this.version}` },
+          } as Obj);
         }
         const obj = this.objects.get(key);
         if (!obj) throw notFound();
@@ -176,6 +191,12 @@ export class FakeCluster {
         const status = key !== path ? (body.status as TraceSession['status']) : undefined;
         const before = (obj.status as TraceSession['status'])?.nodes;
         merge(obj as Record<string, unknown>, body);
+        if (path.includes('/tracerecords/')) {
+          // One manager applies the whole record: what it left out is gone, not merged.
+          const { record } = body as unknown as TraceRecord;
+          obj.record = structuredClone(record);
+          this.statusWrites.push({ nodes: [structuredClone(record)] });
+        }
         if (status) {
           this.statusWrites.push(structuredClone(status));
           // status.nodes is a list-map keyed by node: each agent's apply replaces its own entry only.

@@ -12,7 +12,6 @@ import { allContainerStatuses, ownerOf, type Pod } from '../../kube/objects';
 import { R, resourcePath } from '../../kube/paths';
 import { transition, type ConditionUpdate } from '../../session/conditions';
 import { withGap } from '../../session/gaps';
-import { refusalMessage, sessionPhase } from '../../session/phase';
 import type {
   Condition,
   ContainerIdentity,
@@ -35,7 +34,7 @@ import type { Attributed, ContainerInfo, Recorder, SessionRecorder } from './rec
 import { ContainerRecords, sessionKey } from './records';
 import { prune, type GonePod } from './retention';
 import { canonicalJson } from './status-memo';
-import { StatusWriter, type UnstampedStatus } from './status-writer';
+import { StatusWriter, type UnstampedRecord } from './status-writer';
 import { chooseRoutes, type Support } from './support';
 import { Tracer, type TraceGap, type TracerHooks, type TracerLike } from './tracer';
 
@@ -111,6 +110,8 @@ export class Controller {
   private health: BpftraceError | undefined;
   private flushing = false;
   private closing = false;
+  /** This node's records written before the agent (re)started, by session uid: taken up once each. */
+  private previous = new Map<string, NodeRecord>();
 
   constructor(
     private readonly kube: Kube,
@@ -168,6 +169,10 @@ export class Controller {
       signal,
       (e) => this.opts.log(`pod watch: ${e.message}`),
     );
+    this.previous = await this.writer.previous().catch((e: Error) => {
+      this.opts.log(`reading this node's earlier records: ${e.message}; sessions are taken up afresh`);
+      return new Map<string, NodeRecord>();
+    });
     await inform<TraceSession>(
       this.kube,
       resourcePath(R.tracesessions),
@@ -242,9 +247,12 @@ export class Controller {
     void this.flush();
   }
 
-  /** A session seen for the first time, taking up what this node's entry held (an agent restart). */
+  /** A session seen for the first time, taking up what this node's record held (an agent restart). */
   private track(s: TraceSession): Tracked {
-    const mine = s.status?.nodes?.find((n) => n.node === this.opts.node);
+    const uid = s.metadata.uid ?? '';
+    // An agent of an earlier release wrote its entry into the session's status.
+    const mine = this.previous.get(uid) ?? s.status?.nodes?.find((n) => n.node === this.opts.node);
+    this.previous.delete(uid);
     // An entry that refused the session holds nothing: this agent (maybe on another kernel) decides anew.
     const previous = mine?.phase === 'Failed' ? undefined : mine;
     const t: Tracked = {
@@ -713,17 +721,9 @@ export class Controller {
     };
   }
 
-  /**
-   * This node's entry, and the session's phase derived from every node's entry with it (the same
-   * rule the plugin uses; each node owns only its entry, so no node decides the session alone).
-   */
-  private async writeEntry(t: Tracked, entry: Omit<NodeRecord, 'lastFlush'>): Promise<void> {
-    const others = (t.session.status?.nodes ?? []).filter((n) => n.node !== this.opts.node);
-    const view = { spec: t.session.spec, status: { nodes: [...others, { ...entry, lastFlush: '' }] } };
-    const phase = sessionPhase(view);
-    const message = phase === 'Failed' ? refusalMessage(view) : undefined;
-    const status: UnstampedStatus = { phase, ...(message ? { message } : {}), nodes: [entry] };
-    await this.writer.write(t.session, status);
+  /** This node's record; the session's phase is each reader's to derive from every node's. */
+  private async writeEntry(t: Tracked, entry: UnstampedRecord): Promise<void> {
+    await this.writer.writeRecord(t.session, entry);
     t.phaseWritten = entry.phase;
     t.conditions = entry.conditions;
   }
@@ -737,7 +737,7 @@ export class Controller {
         [{ type: 'Accepted', status: 'False', reason: refused.reason, message: refused.message }],
         stamp,
       );
-      await this.writer.write(t.session, { phase: 'Failed', message: refused.message, conditions });
+      await this.writer.writeStatus(t.session, { phase: 'Failed', message: refused.message, conditions });
       t.conditions = conditions;
       return;
     }

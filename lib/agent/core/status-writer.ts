@@ -1,11 +1,20 @@
 /**
- * Writes this node's part of a session's status: one entry per node, owned by this node's field
- * manager through server-side apply, so agents never overwrite each other; and only when it
- * changed (every write comes back through every agent's watch). The one module that knows where
- * records go, so they can move (e.g. to per-node objects) without the controller noticing.
+ * Writes what this node's agent knows of a session: its own record as a TraceRecord object of its
+ * own (see lib/session/trace-records), and into the session's status only what every node decides
+ * alike (a session-wide refusal). Both by server-side apply under this node's field manager, and
+ * only when they changed (the time of writing alone is no reason to write). The one module that
+ * knows where records go.
  */
-import type { Kube } from '../../kube/client';
+import { ApiError, type Kube } from '../../kube/client';
+import type { List } from '../../kube/objects';
 import { R, resourcePath } from '../../kube/paths';
+import {
+  labelValue,
+  NODE_LABEL,
+  recordName,
+  traceRecord,
+  type TraceRecord,
+} from '../../session/trace-records';
 import {
   API_VERSION,
   KIND,
@@ -16,41 +25,87 @@ import {
 import { sessionKey } from './records';
 import { StatusMemo } from './status-memo';
 
-/** A status as written, less the time of writing (which alone is no reason to write). */
-export type UnstampedStatus = Omit<TraceSessionStatus, 'nodes'> & { nodes?: Omit<NodeRecord, 'lastFlush'>[] };
+/** A node's record as written, less the time of writing. */
+export type UnstampedRecord = Omit<NodeRecord, 'lastFlush'>;
+/** The session-wide part of a status (a refusal every node makes alike). */
+export type SessionWideStatus = Omit<TraceSessionStatus, 'nodes'>;
+
+type Session = Pick<TraceSession, 'metadata'>;
 
 export class StatusWriter {
   private readonly memos = new Map<string, StatusMemo>();
+  private readonly manager: string;
 
   constructor(
     private readonly kube: Kube,
     private readonly node: string,
-  ) {}
+  ) {
+    this.manager = `harden-agent/${node}`;
+  }
 
-  /** Server-side apply of the status, unless it is what was last written for the session. */
-  async write(session: Pick<TraceSession, 'metadata'>, status: UnstampedStatus): Promise<boolean> {
-    const key = sessionKey(session);
+  /**
+   * What this node's agent wrote before it restarted, by the uid of the session that owns each
+   * record: one list, whatever the number of sessions. None where TraceRecords are not installed.
+   */
+  async previous(): Promise<Map<string, NodeRecord>> {
+    try {
+      const list = await this.kube.get<List<TraceRecord>>(resourcePath(R.tracerecords), {
+        labelSelector: `${NODE_LABEL}=${labelValue(this.node)}`,
+      });
+      const mine = list.items.filter((r) => r.record?.node === this.node);
+      return new Map(
+        mine.flatMap((r) => {
+          const owner = r.metadata.ownerReferences?.find((o) => o.kind === KIND);
+          return owner ? [[owner.uid, r.record] as const] : [];
+        }),
+      );
+    } catch (e) {
+      if (e instanceof ApiError && e.statusCode === 404) return new Map();
+      throw e;
+    }
+  }
+
+  /** This node's record of the session, unless it is what was last written. */
+  async writeRecord(session: Session, record: UnstampedRecord): Promise<boolean> {
+    return this.once(`${sessionKey(session)} record`, record, async () => {
+      const stamped: NodeRecord = { ...record, lastFlush: new Date().toISOString() };
+      const { namespace } = session.metadata;
+      const name = recordName(session.metadata.name, this.node);
+      await this.kube.apply(
+        resourcePath(R.tracerecords, { namespace, name }),
+        traceRecord(session, stamped),
+        {
+          fieldManager: this.manager,
+        },
+      );
+    });
+  }
+
+  /** The session-wide part of the session's status, unless it is what was last written. */
+  async writeStatus(session: Session, status: SessionWideStatus): Promise<boolean> {
+    return this.once(`${sessionKey(session)} status`, status, async () => {
+      const { name, namespace } = session.metadata;
+      await this.kube.apply(
+        resourcePath(R.tracesessions, { namespace, name, subresource: 'status' }),
+        { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+        { fieldManager: this.manager },
+      );
+    });
+  }
+
+  private async once(key: string, content: unknown, write: () => Promise<void>): Promise<boolean> {
     const memo = this.memos.get(key) ?? new StatusMemo();
-    if (memo.unchanged(status)) return false;
-    const { name, namespace } = session.metadata;
-    const stamp = new Date().toISOString();
-    await this.kube.apply(
-      resourcePath(R.tracesessions, { namespace, name, subresource: 'status' }),
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        metadata: { name, namespace },
-        status: { ...status, nodes: status.nodes?.map((n): NodeRecord => ({ ...n, lastFlush: stamp })) },
-      },
-      { fieldManager: `harden-agent/${this.node}` },
-    );
-    memo.wrote(status);
+    if (memo.unchanged(content)) return false;
+    await write();
+    memo.wrote(content);
     this.memos.set(key, memo);
     return true;
   }
 
   /** The session is gone: nothing of it to remember. */
-  forget(session: Pick<TraceSession, 'metadata'>): void {
-    this.memos.delete(sessionKey(session));
+  forget(session: Session): void {
+    const key = sessionKey(session);
+    this.memos.delete(`${key} record`);
+    this.memos.delete(`${key} status`);
   }
 }

@@ -16,6 +16,7 @@ import {
   startTracing,
   stopSession,
   type World,
+  phaseOf,
 } from './fake-world';
 
 let w: World;
@@ -43,7 +44,7 @@ test('a seccomp and a capabilities session on a running pod at once: the capabil
   await w.fake.putSession(capabilities('cap', { podName: 'redis' }));
   await soon(
     'the capabilities session traced',
-    () => w.fake.session('cap')?.status?.phase,
+    () => phaseOf(w.fake.session('cap')),
     (p) => p === 'Tracing',
   );
   stopSession(w, 'sc');
@@ -91,7 +92,7 @@ test("issue 14's order on one agent: after a concurrent pair and a pod session, 
   const traced = (name: string) =>
     soon(
       `${name} traced`,
-      () => w.fake.session(name)?.status?.phase,
+      () => phaseOf(w.fake.session(name)),
       (p) => p === 'Tracing',
     );
   await w.fake.putSession(session('sc', { podName: 'redis' }));
@@ -119,7 +120,7 @@ test('an open capabilities session keeps what a new pod did before its watch eve
   await w.controller.start();
   await soon(
     'the capabilities session traced',
-    () => w.fake.session('cap')?.status?.phase,
+    () => phaseOf(w.fake.session('cap')),
     (p) => p === 'Tracing',
   );
   // The pod's cgroup is made and runs (several prints) before the API server tells the agent of it.

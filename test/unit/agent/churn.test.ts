@@ -16,6 +16,7 @@ import {
   startTracing,
   stopSession,
   type World,
+  phaseOf,
 } from './fake-world';
 
 let w: World;
@@ -175,7 +176,7 @@ test('a switch never runs more than two programs; cgroups a switch missed are a 
   }
   await soon(
     's2 tracing',
-    () => w.fake.session('s2')?.status?.phase,
+    () => phaseOf(w.fake.session('s2')),
     (p) => p === 'Tracing',
   );
   await soon(

@@ -13,7 +13,7 @@ import type { Pod } from '../../../lib/kube/objects';
 import type { TraceSession } from '../../../lib/session/types';
 import { eventually } from '../../support/eventually';
 import { clusterWithAgent, type FakeCluster } from '../fake-cluster';
-import { EVERY_PROBE } from './fake-world';
+import { EVERY_PROBE, phaseOf } from './fake-world';
 
 const INTERVAL_MS = 100;
 
@@ -101,7 +101,7 @@ describe('the session controller', () => {
   test("a condition's lastTransitionTime changes only with its status", async () => {
     const { c, ctl, tracer } = await agentWithSession();
     try {
-      expect(c.session('web', 'np-1')?.status?.phase).toBe('Tracing');
+      expect(phaseOf(c.session('web', 'np-1'))).toBe('Tracing');
       const first = entry(c)?.conditions?.[0];
       expect(first).toMatchObject({ type: 'BpftraceReady', status: 'True' });
       await pause(20);
@@ -159,7 +159,7 @@ describe('the session controller', () => {
       expect(final?.flows?.map((f) => `${f.pod} ${f.direction} ${f.remoteIP}->${f.localPort}`)).toEqual([
         'web-1 ingress 10.244.0.9->80',
       ]);
-      expect(c.session('web', 'np-1')?.status?.phase).toBe('Completed');
+      expect(phaseOf(c.session('web', 'np-1'))).toBe('Completed');
     } finally {
       await ctl.close();
     }

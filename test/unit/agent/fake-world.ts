@@ -27,9 +27,14 @@ import type { KubeObject, Pod } from '../../../lib/kube/objects';
 import { R, resourcePath, type ResourceRef } from '../../../lib/kube/paths';
 import { eventually } from '../../support/eventually';
 import { FakeCluster } from '../fake-cluster';
+import { sessionPhase } from '../../../lib/session/phase';
+import { traceRecord } from '../../../lib/session/trace-records';
 import type { NodeRecord, TraceSession } from '../../../lib/session/types';
 
 export const NODE = 'node-1';
+
+/** A session's phase as every reader derives it from its nodes' records. */
+export const phaseOf = (s: TraceSession | undefined) => s && sessionPhase(s);
 
 /** A kernel with every probe and member the recorders ask for (as this machine's 6.18 has). */
 export const EVERY_PROBE: KernelFacts = { release: '6.18.0-test', btf: true, missing: {}, members: {} };
@@ -77,7 +82,7 @@ export class NodeApi {
     return this.kube.request('DELETE', path ?? '');
   }
 
-  /** Another node's agent, tracing the session too, writes its own entry (seen by this agent's watch). */
+  /** Another node's agent, tracing the session too, writes its own record. */
   otherNodeWrites(name: string): Promise<unknown> {
     const other: NodeRecord = {
       node: 'node-2',
@@ -88,9 +93,13 @@ export class NodeApi {
       phase: 'Tracing',
       containers: [],
     };
-    return this.kube.apply(resourcePath(R.tracesessions, { namespace: 'ns', name, subresource: 'status' }), {
-      status: { nodes: [other] },
-    });
+    const session = this.cluster.session('ns', name);
+    if (!session) throw new Error(`no session ${name}`);
+    const record = traceRecord(session, other);
+    return this.kube.apply(
+      resourcePath(R.tracerecords, { namespace: 'ns', name: record.metadata.name }),
+      record,
+    );
   }
 }
 
@@ -300,7 +309,7 @@ export async function startTracing(w: World, name: string): Promise<void> {
   await w.controller.start();
   await soon(
     'tracing',
-    () => w.fake.session(name)?.status?.phase,
+    () => phaseOf(w.fake.session(name)),
     (p) => p === 'Tracing',
   );
 }

@@ -1,7 +1,18 @@
 // The agent writes a session's status only when what it would write changed: its own writes, and
 // other nodes' writes, come back through its watch and must not cause more writes.
 import { canonicalJson, StatusMemo } from '../../../lib/agent/core/status-memo';
-import { soon, makeWorld, runningPod, session, sleep, stopSession, type World } from './fake-world';
+import { R, resourcePath } from '../../../lib/kube/paths';
+import {
+  NODE,
+  phaseOf,
+  soon,
+  makeWorld,
+  runningPod,
+  session,
+  sleep,
+  stopSession,
+  type World,
+} from './fake-world';
 
 describe('StatusMemo', () => {
   test('canonical JSON ignores key order', () => {
@@ -24,6 +35,30 @@ describe('controller writes', () => {
   let w: World;
   afterEach(() => w?.close());
 
+  test("a node's record goes to a TraceRecord of its own, owned by the session; the session's status is not written", async () => {
+    w = makeWorld({ flushMs: 100, intervalMs: 100 });
+    w.setSyscalls([0, 1]);
+    w.fake.putPod(runningPod(w, 'web'));
+    w.fake.putSession(session('s1', { podName: 'web' }));
+    await w.controller.start();
+    await soon(
+      'tracing',
+      () => phaseOf(w.fake.session('s1')),
+      (p) => p === 'Tracing',
+    );
+    const uid = w.fake.cluster.objects.get(resourcePath(R.tracesessions, { namespace: 'ns', name: 's1' }))
+      ?.metadata.uid;
+    const record = w.fake.cluster.objects.get(
+      resourcePath(R.tracerecords, { namespace: 'ns', name: `s1.${NODE}` }),
+    );
+    expect(record?.metadata).toMatchObject({
+      labels: { 'harden.dev/session': 's1', 'harden.dev/node': NODE },
+      ownerReferences: [{ kind: 'TraceSession', name: 's1', uid }],
+    });
+    expect(record?.record).toMatchObject({ node: NODE, phase: 'Tracing' });
+    expect(w.fake.cluster.requests.filter((r) => r.includes('/tracesessions/s1/status'))).toEqual([]);
+  });
+
   test('no write without a change, whatever comes back through the watch; a change is written once', async () => {
     w = makeWorld({ flushMs: 100, intervalMs: 100 });
     w.setSyscalls([0, 1]);
@@ -35,7 +70,9 @@ describe('controller writes', () => {
       () => w.fake.writes,
       (ws) =>
         ws.some(
-          (x) => x.status.phase === 'Tracing' && x.status.nodes?.[0].containers[0]?.syscalls?.length === 2,
+          (x) =>
+            x.status.nodes?.[0]?.phase === 'Tracing' &&
+            x.status.nodes?.[0].containers[0]?.syscalls?.length === 2,
         ),
     );
     const settled = tracing.length;
@@ -71,7 +108,7 @@ describe('controller writes', () => {
     await soon(
       'tracing',
       () => w.fake.writes,
-      (ws) => ws.some((x) => x.status.phase === 'Tracing'),
+      (ws) => ws.some((x) => x.status.nodes?.[0]?.phase === 'Tracing'),
     );
     stopSession(w, 's2');
     const done = await soon(
@@ -82,7 +119,7 @@ describe('controller writes', () => {
     const n = done.length;
     await sleep(500);
     expect(w.fake.writes.length).toBe(n);
-    expect(done[n - 1].status.phase).toBe('Completed');
+    expect(done[n - 1].status.nodes?.[0]?.phase).toBe('Completed');
     expect(done[n - 1].status.nodes?.[0].containers[0].syscalls).toEqual([3]);
   });
 });

@@ -251,6 +251,7 @@ test("RBAC: every harden.dev request of apply --audit, audit and the enforcing a
   expect(new Set(used)).toEqual(
     new Set([
       'list tracesessions',
+      'list tracerecords',
       'create tracesessions',
       'get tracesessions',
       'patch tracesessions',
