@@ -99,6 +99,13 @@ export function missing(l: Coverage, want: ProgramTargets): string[] {
     .map((s) => s.id);
 }
 
+/** Does program `a` trace everything of `want` that program `b` traces (as far as both reported)? */
+export function tracesAllOf(a: Coverage, b: Coverage, want: ProgramTargets): boolean {
+  for (const p of want.podPrefixes) if (underAny(p, b.prefixes) && !underAny(p, a.prefixes)) return false;
+  const bLacks = new Set(missing(b, want));
+  return missing(a, want).every((id) => bLacks.has(id));
+}
+
 /**
  * Does a program trace pods or cgroups no longer wanted (so a smaller one should replace it)? A
  * cgroup armed by a broad prefix that turned out not to be a target is such an extra.
@@ -234,10 +241,11 @@ export class Tracer {
       if (live.run.exited) return;
       want = this.hooks.targets();
       const lacking = missing(live, want);
-      // A switch only to shed extras is never worth a gap: while the one in service still covers
-      // everything, it serves on and the tidying is tried again later (pod churn may have paused).
+      // A switch only to shed extras is never worth a gap: while the one in service traces all this
+      // one does (cgroups made since are armed by its prefixes, their reports maybe still in its
+      // pipe), it serves on and the tidying is tried again later (pod churn may have paused).
       const inService = this.serving();
-      if (tidyOnly && lacking.length && inService && covers(inService, want)) {
+      if (tidyOnly && lacking.length && inService && tracesAllOf(inService, live, want)) {
         this.hooks.log?.(
           `program ${live.run.id} missed cgroups that appeared while it attached; program ${inService.run.id} serves on`,
         );

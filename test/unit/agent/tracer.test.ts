@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
 import type { ProgramTargets } from '../../../lib/agent/core/program';
-import { Tracer, isEmpty, type TracerHooks } from '../../../lib/agent/core/tracer';
+import { Tracer, isEmpty, tracesAllOf, type TracerHooks } from '../../../lib/agent/core/tracer';
 import { parse } from '../../support/programs';
 
 /**
@@ -111,5 +111,31 @@ describe('a failure clears', () => {
     want = { seeds: [], podPrefixes: [] };
     await tracer!.reconcile();
     expect(last()).toBeUndefined();
+  });
+});
+
+describe('tracesAllOf: may the program in service serve on instead of a tidier one that missed cgroups?', () => {
+  const program = (prefixes: string[], seeded: string[], armed: string[] = []) => ({
+    prefixes: new Set(prefixes),
+    seeded: new Map(seeded.map((id) => [id, true])),
+    armed: new Set(armed),
+    recording: new Set<string>(),
+  });
+  const want: ProgramTargets = {
+    seeds: ['1', '2', '3'].map((id) => ({ id, recording: false })),
+    podPrefixes: ['/kubepods/pod-a/'],
+  };
+
+  test('yes when it lacks only what the other lacks too (a cgroup whose report is still in a pipe)', () => {
+    const inService = program(['/kubepods/pod-a/'], ['1'], ['2']);
+    const tidier = program(['/kubepods/pod-a/'], ['1', '2']);
+    expect(tracesAllOf(inService, tidier, want)).toBe(true);
+  });
+
+  test('no when the other traces a cgroup or pod it does not', () => {
+    expect(
+      tracesAllOf(program(['/kubepods/pod-a/'], ['1']), program(['/kubepods/pod-a/'], ['1', '2']), want),
+    ).toBe(false);
+    expect(tracesAllOf(program([], ['1', '2']), program(['/kubepods/pod-a/'], ['1', '2']), want)).toBe(false);
   });
 });
