@@ -109,6 +109,7 @@ async function makePod(
         nodeName: node,
         tolerations: TOLERATIONS,
         terminationGracePeriodSeconds: 0,
+        automountServiceAccountToken: false,
         containers: [{ name: CONTAINER, image: 'registry.invalid/scale:never-pulled' }],
       },
     },
@@ -159,6 +160,14 @@ export async function buildFleet(
       metadata: { name: namespace, labels: { [BENCH_LABEL]: 'scale' } },
     },
   });
+  // Pods are refused until their service account exists; the controller that makes it may lag.
+  await kube
+    .request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
+    })
+    .catch((e: unknown) => {
+      if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
+    });
   // Selects nothing and wants none: it only gives the pods a workload name.
   const rs = await kube.request<{ metadata: { uid: string } }>(
     'POST',
