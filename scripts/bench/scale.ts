@@ -138,6 +138,8 @@ interface Figures {
   programs: number;
   largest: { kind: string; name: string; bytes: number }[];
   stopMs: Record<string, number>;
+  /** Per session type, each node's final write after the stop (ms, sorted). */
+  finals: Record<string, number[]>;
   verdict: { ok: boolean; lines: string[] };
 }
 
@@ -179,6 +181,13 @@ function print(f: Figures): void {
     `${kib(bytes / rounds)} (${kib(bytes / rounds / f.agents)} per agent)`,
   );
   row('largest write body', kib(Math.max(0, ...writes.map((c) => c.bytes))));
+  const lat = writes
+    .map((c) => c.ms)
+    .filter((ms) => ms >= 0)
+    .sort((a, b) => a - b);
+  const pct = (p: number) =>
+    lat.length ? `${lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]} ms` : '-';
+  row('write latency (median/p90/max)', `${pct(0.5)} / ${pct(0.9)} / ${pct(1)}`);
   const events = f.agentTallies.reduce((n, a) => n + a.watch.events, 0);
   const watchBytes = f.agentTallies.reduce((n, a) => n + a.watch.bytes, 0);
   row(
@@ -192,6 +201,10 @@ function print(f: Figures): void {
       `stop → ${k}`,
       `${fmt(v / 1000, 2)} s${k === 'both' ? (v < STOP_TARGET_MS ? ' PASS (< 10 s)' : ' FAIL (≥ 10 s)') : ''}`,
     );
+  for (const [type, at] of Object.entries(f.finals)) {
+    const q = (p: number) => fmt(at[Math.min(at.length - 1, Math.floor(p * at.length))] / 1000, 2);
+    row(`  ${type} final writes after stop (min/median/max)`, `${q(0)} / ${q(0.5)} / ${q(1)} s`);
+  }
   for (const l of f.verdict.lines) out.push(`  ${l}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -282,9 +295,15 @@ async function runOnce(
     // Stop → what `seccomp stop` prints and what the flow log is written from, each by the plugin's own path.
     const tStop = Date.now();
     const stopMs: Record<string, number> = {};
+    const finals: Record<string, number[]> = {};
     const finish = async (s: TraceSession) => {
       const done = await finishSession(admin, quiet, s, { timeoutMs: 60_000, signal });
       if (done.pending.length) log(`${s.metadata.name}: no final flush from ${done.pending.length} nodes`);
+      // When each node's final write happened, after the stop: how the latency is made up.
+      const at = (done.session.status?.nodes ?? [])
+        .map((x) => Date.parse(x.lastFlush ?? '') - tStop)
+        .sort((a, b) => a - b);
+      finals[s.spec.type] = at;
       return done.session;
     };
     const [seccomp, network] = await Promise.all([
@@ -319,6 +338,7 @@ async function runOnce(
       programs: reports.reduce((k, r) => k + r.programs, 0),
       largest,
       stopMs,
+      finals,
       verdict: judge(fed, seccomp.profiles, seccomp.records, network),
     };
   } finally {
@@ -350,9 +370,16 @@ async function main(): Promise<number> {
   let ok = true;
   try {
     for (const n of counts) {
-      const f = await runOnce(admin, n, perNode, opts);
-      print(f);
-      ok &&= f.verdict.ok && f.stopMs.both < STOP_TARGET_MS;
+      if (interrupted.signal.aborted) break;
+      // One size failing (a timeout) says something about that size; the others are still measured.
+      try {
+        const f = await runOnce(admin, n, perNode, opts);
+        print(f);
+        ok &&= f.verdict.ok && f.stopMs.both < STOP_TARGET_MS;
+      } catch (e) {
+        process.stdout.write(`\n=== ${n} agents: FAIL: ${(e as Error).message}\n`);
+        ok = false;
+      }
     }
   } finally {
     if (madeCrd)

@@ -13,6 +13,8 @@ export interface Call {
   what: string;
   /** Request body bytes (what the agent wrote). */
   bytes: number;
+  /** How long the answer took (ms); -1 while open, or for a watch. */
+  ms: number;
 }
 
 export interface Tally {
@@ -38,8 +40,15 @@ export function countRequests(kube: Kube, measureWatchBytes: boolean): Tally {
   const request = kube.request.bind(kube);
   const watch = kube.watch.bind(kube);
   kube.request = <T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> => {
-    tally.calls.push({ at: Date.now(), method, what: resourceOf(path), bytes: bodyBytes(opts.body) });
-    return request<T>(method, path, opts);
+    const call: Call = {
+      at: Date.now(),
+      method,
+      what: resourceOf(path),
+      bytes: bodyBytes(opts.body),
+      ms: -1,
+    };
+    tally.calls.push(call);
+    return request<T>(method, path, opts).finally(() => (call.ms = Date.now() - call.at));
   };
   kube.watch = <T>(
     path: string,
@@ -47,7 +56,7 @@ export function countRequests(kube: Kube, measureWatchBytes: boolean): Tally {
     onEvent: (e: WatchEvent<T>) => void,
     signal?: AbortSignal,
   ): Promise<void> => {
-    tally.calls.push({ at: Date.now(), method: 'WATCH', what: resourceOf(path), bytes: 0 });
+    tally.calls.push({ at: Date.now(), method: 'WATCH', what: resourceOf(path), bytes: 0, ms: -1 });
     return watch<T>(
       path,
       query,
