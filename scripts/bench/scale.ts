@@ -12,7 +12,7 @@
 // and flow list latency, and whether the merged profile and the flows are exactly what was fed
 // (PASS/FAIL; any FAIL, or a latency over 10 s, exits 1).
 //
-//   npm run bench -- scale [--agents 10,50,100] [--pods 3] [--trace-s 30] [--workers 2] [--watch-bytes]
+//   npm run bench -- scale [--agents 10,50,100] [--pods 3] [--trace-s 30] [--ready-s 120] [--workers 2] [--watch-bytes]
 // Needs the local test cluster (scripts/bench/run brings it up, under the e2e lock).
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -130,7 +130,10 @@ interface Figures {
   agents: number;
   pods: number;
   tracingMs: Record<string, number>;
+  /** -1: not every node got there within readyS. */
   allNodesMs: number;
+  tracingNodes: number;
+  readyS: number;
   windowS: number;
   server: RequestCounts;
   agentTallies: AgentTally[];
@@ -158,7 +161,12 @@ function print(f: Figures): void {
       .map(([k, v]) => `${k} ${fmt(v / 1000)} s`)
       .join(', '),
   );
-  row('start → every node Tracing', `${fmt(f.allNodesMs / 1000)} s`);
+  row(
+    'start → every node Tracing',
+    f.allNodesMs >= 0
+      ? `${fmt(f.allNodesMs / 1000)} s`
+      : `FAIL: ${f.tracingNodes} of ${f.agents} within ${f.readyS} s`,
+  );
   const serverTotal = [...f.server.values()].reduce((a, b) => a + b, 0);
   row(`API server requests/s (${fmt(f.windowS, 0)} s window, all clients)`, fmt(serverTotal / f.windowS));
   for (const [k, v] of [...f.server].sort((a, b) => b[1] - a[1]).slice(0, 8))
@@ -228,7 +236,7 @@ async function runOnce(
   admin: Kube,
   agents: number,
   perNode: number,
-  opts: { traceS: number; workers: number; watchBytes: boolean },
+  opts: { traceS: number; readyS: number; workers: number; watchBytes: boolean },
 ): Promise<Figures> {
   const { signal } = interrupted;
   let fleet: Fleet | undefined;
@@ -264,26 +272,28 @@ async function runOnce(
       start(admin, namespace, 'network', signal),
     ]);
     sessions.push(sc.session, np.session);
-    // Every node has written its entry, Tracing: the steady state the window measures.
+    // Every node has written its entry, Tracing: the steady state the window measures. When that
+    // does not come in time, the window measures the fleet as it is (how far it got is printed).
+    const late = new HardenError('late');
+    let tracingNodes = 0;
     await waitUntil(
       async () => {
         const all = await Promise.all(
           sessions.map((s) => getSession(admin, namespace, s.metadata.name, s.spec.type)),
         );
-        const done = all.every(
-          (s) => (s.status?.nodes ?? []).filter((x) => x.phase === 'Tracing').length === agents,
+        tracingNodes = Math.min(
+          ...all.map((s) => (s.status?.nodes ?? []).filter((x) => x.phase === 'Tracing').length),
         );
-        return { done, progress: '' };
+        return { done: tracingNodes === agents, progress: '' };
       },
-      {
-        timeoutMs: 180_000,
-        intervalMs: 1000,
-        signal,
-        onTimeout: () => new HardenError('not every node traced within 180 s'),
-      },
+      { timeoutMs: opts.readyS * 1000, intervalMs: 1000, signal, onTimeout: () => late },
+    ).catch((e: unknown) => {
+      if (e !== late) throw e;
+    });
+    const allNodesMs = tracingNodes === agents ? Date.now() - t0 : -1;
+    log(
+      `${tracingNodes} of ${agents} nodes tracing (both sessions) after ${fmt((Date.now() - t0) / 1000)} s; measuring for ${opts.traceS} s`,
     );
-    const allNodesMs = Date.now() - t0;
-    log(`every node tracing after ${fmt(allNodesMs / 1000)} s; measuring for ${opts.traceS} s`);
     const before = scrapeRequestTotals();
     const from = Date.now();
     await sleep(opts.traceS * 1000);
@@ -331,6 +341,8 @@ async function runOnce(
       pods: agents * perNode,
       tracingMs: { seccomp: sc.ms, network: np.ms },
       allNodesMs,
+      tracingNodes,
+      readyS: opts.readyS,
       windowS: (to - from) / 1000,
       server,
       agentTallies: reports.flatMap((r) => r.agents),
@@ -359,6 +371,7 @@ async function main(): Promise<number> {
   const perNode = Number(arg('pods', '3'));
   const opts = {
     traceS: Number(arg('trace-s', '30')),
+    readyS: Number(arg('ready-s', '120')),
     workers: Number(arg('workers', '2')),
     watchBytes: process.argv.includes('--watch-bytes'),
   };
@@ -375,7 +388,7 @@ async function main(): Promise<number> {
       try {
         const f = await runOnce(admin, n, perNode, opts);
         print(f);
-        ok &&= f.verdict.ok && f.stopMs.both < STOP_TARGET_MS;
+        ok &&= f.verdict.ok && f.stopMs.both < STOP_TARGET_MS && f.allNodesMs >= 0;
       } catch (e) {
         process.stdout.write(`\n=== ${n} agents: FAIL: ${(e as Error).message}\n`);
         ok = false;
