@@ -153,61 +153,67 @@ export async function buildFleet(
   const namespace = `harden-scale-${hex(3)}`;
   const root = mkdtempSync(join(tmpdir(), 'harden-scale-'));
   const fleet: Fleet = { namespace, root, nodes: [] };
-  await kube.request('POST', '/api/v1/namespaces', {
-    body: {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace, labels: { [BENCH_LABEL]: 'scale' } },
-    },
-  });
-  // Pods are refused until their service account exists; the controller that makes it may lag.
-  await kube
-    .request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
-      body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
-    })
-    .catch((e: unknown) => {
-      if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
-    });
-  // Selects nothing and wants none: it only gives the pods a workload name.
-  const rs = await kube.request<{ metadata: { uid: string } }>(
-    'POST',
-    `/apis/apps/v1/namespaces/${namespace}/replicasets`,
-    {
+  try {
+    await kube.request('POST', '/api/v1/namespaces', {
       body: {
-        apiVersion: 'apps/v1',
-        kind: 'ReplicaSet',
-        metadata: { name: WORKLOAD },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: { app: 'scale-none' } },
-          template: {
-            metadata: { labels: { app: 'scale-none' } },
-            spec: { containers: [{ name: CONTAINER, image: 'registry.invalid/none' }] },
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: namespace, labels: { [BENCH_LABEL]: 'scale' } },
+      },
+    });
+    // Pods are refused until their service account exists; the controller that makes it may lag.
+    await kube
+      .request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
+      })
+      .catch((e: unknown) => {
+        if (!(e instanceof ApiError && e.statusCode === 409)) throw e;
+      });
+    // Selects nothing and wants none: it only gives the pods a workload name.
+    const rs = await kube.request<{ metadata: { uid: string } }>(
+      'POST',
+      `/apis/apps/v1/namespaces/${namespace}/replicasets`,
+      {
+        body: {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          metadata: { name: WORKLOAD },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: 'scale-none' } },
+            template: {
+              metadata: { labels: { app: 'scale-none' } },
+              spec: { containers: [{ name: CONTAINER, image: 'registry.invalid/none' }] },
+            },
           },
         },
       },
-    },
-  );
-  const names = Array.from({ length: nodes }, (_, i) => `scale-n${String(i).padStart(3, '0')}`);
-  await pool(names, 16, (n) => makeNode(kube, n));
-  log(`${nodes} nodes made`);
-  const jobs = names.flatMap((node, n) => Array.from({ length: perNode }, (_, p) => ({ node, n, p })));
-  const pods = await pool(jobs, 16, (j) =>
-    makePod(kube, namespace, { name: WORKLOAD, uid: rs.metadata.uid }, j.node, { node: j.n, pod: j.p }),
-  );
-  log(`${pods.length} pods made`);
-  for (const [n, name] of names.entries()) {
-    const mountPoint = join(root, name, 'cgroup');
-    const layout = new CgroupLayout({ mountPoint, root: '/' }, 'cgroupfs');
-    const mine = pods
-      .filter((_, i) => jobs[i].n === n)
-      .map((p) => {
-        const dir = layout.containerDir('BestEffort', p.uid, p.containerID);
-        if (!dir) throw new Error(`no cgroup directory for ${p.containerID}`);
-        mkdirSync(dir, { recursive: true });
-        return { ...p, dir };
-      });
-    fleet.nodes.push({ name, mountPoint, pods: mine });
+    );
+    const names = Array.from({ length: nodes }, (_, i) => `scale-n${String(i).padStart(3, '0')}`);
+    await pool(names, 16, (n) => makeNode(kube, n));
+    log(`${nodes} nodes made`);
+    const jobs = names.flatMap((node, n) => Array.from({ length: perNode }, (_, p) => ({ node, n, p })));
+    const pods = await pool(jobs, 16, (j) =>
+      makePod(kube, namespace, { name: WORKLOAD, uid: rs.metadata.uid }, j.node, { node: j.n, pod: j.p }),
+    );
+    log(`${pods.length} pods made`);
+    for (const [n, name] of names.entries()) {
+      const mountPoint = join(root, name, 'cgroup');
+      const layout = new CgroupLayout({ mountPoint, root: '/' }, 'cgroupfs');
+      const mine = pods
+        .filter((_, i) => jobs[i].n === n)
+        .map((p) => {
+          const dir = layout.containerDir('BestEffort', p.uid, p.containerID);
+          if (!dir) throw new Error(`no cgroup directory for ${p.containerID}`);
+          mkdirSync(dir, { recursive: true });
+          return { ...p, dir };
+        });
+      fleet.nodes.push({ name, mountPoint, pods: mine });
+    }
+  } catch (e) {
+    // Half made is still made: removed here, since the caller never gets the fleet to tear down.
+    await tearDown(kube, fleet).catch(() => undefined);
+    throw e;
   }
   return fleet;
 }
