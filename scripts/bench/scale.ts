@@ -20,7 +20,7 @@ import { RECORDERS } from '../../lib/agent/recorders';
 import { flowsOf } from '../../lib/agent/recorders/network/session';
 import { syscallRecordsOf } from '../../lib/agent/recorders/syscalls/session';
 import { seccompResult } from '../../lib/cli/seccomp-result';
-import { traceSessionCrd } from '../../lib/deploy/crd';
+import { traceRecordCrd, traceSessionCrd } from '../../lib/deploy/crd';
 import { ApiError, Kube } from '../../lib/kube/client';
 import type { List } from '../../lib/kube/objects';
 import { R, resourcePath } from '../../lib/kube/paths';
@@ -86,21 +86,29 @@ class Worker {
   }
 }
 
-/** The CRD, applied the way `deploy` does when the cluster lacks it; true when this run made it. */
-async function ensureCrd(kube: Kube): Promise<boolean> {
-  const path = resourcePath(R.crds, { name: 'tracesessions.harden.dev' });
-  if (await kube.getOptional(path)) return false;
-  await kube.apply(path, traceSessionCrd());
-  await waitUntil(
-    async () => {
-      const crd = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(path);
-      const done =
-        crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-      return { done, progress: '' };
-    },
-    { timeoutMs: 30_000, intervalMs: 200, onTimeout: () => new HardenError('the CRD was not established') },
-  );
-  return true;
+/** The sessions' CRDs, as `deploy` applies them, where the cluster lacks them: the names this run made. */
+async function ensureCrds(kube: Kube): Promise<string[]> {
+  const made: string[] = [];
+  for (const crd of [traceSessionCrd(), traceRecordCrd()]) {
+    const path = resourcePath(R.crds, { name: crd.metadata.name });
+    if (await kube.getOptional(path)) continue;
+    await kube.apply(path, crd);
+    made.push(crd.metadata.name);
+    await waitUntil(
+      async () => {
+        const got = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(path);
+        const done =
+          got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+        return { done, progress: '' };
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+        onTimeout: () => new HardenError(`the CRD ${crd.metadata.name} was not established`),
+      },
+    );
+  }
+  return made;
 }
 
 /** The JSON size of every TraceSession, and of every TraceRecord where that resource exists. */
@@ -378,7 +386,7 @@ async function main(): Promise<number> {
   const admin = await Kube.connect({});
   // A crashed earlier run's nodes would hold pods of no namespace: gone before anything starts.
   await tearDown(admin, undefined);
-  const madeCrd = await ensureCrd(admin);
+  const madeCrds = await ensureCrds(admin);
   log(`recorders: ${RECORDERS.map((r) => r.type).join(', ')}; ${perNode} pods per node`);
   let ok = true;
   try {
@@ -395,10 +403,8 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    if (madeCrd)
-      await admin
-        .request('DELETE', resourcePath(R.crds, { name: 'tracesessions.harden.dev' }))
-        .catch(() => undefined);
+    for (const name of madeCrds)
+      await admin.request('DELETE', resourcePath(R.crds, { name })).catch(() => undefined);
   }
   process.stdout.write(`\n${ok ? 'PASS' : 'FAIL'}\n`);
   return ok ? 0 : 1;
