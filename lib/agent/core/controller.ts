@@ -723,7 +723,7 @@ export class Controller {
 
   /** This node's record; the session's phase is each reader's to derive from every node's. */
   private async writeEntry(t: Tracked, entry: UnstampedRecord): Promise<void> {
-    await this.writer.writeRecord(t.session, entry);
+    await this.writer.writeRecord(t.session, entry, t.recording?.recorder.tallies);
     t.phaseWritten = entry.phase;
     t.conditions = entry.conditions;
   }

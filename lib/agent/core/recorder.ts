@@ -125,6 +125,12 @@ export interface Recorder<E extends Attributed = Attributed> {
   inputs?(session: PlannedSession, pods: readonly Pod[]): string[];
   /** A session's records on this node, taking up what this node's entry held (an agent restart). */
   record(view: SessionView, previous: NodeRecord | undefined): SessionRecorder<E>;
+  /**
+   * Keys (at any depth of a node's record) whose values only tally what is already recorded:
+   * counts, last-seen times. A change of them alone is written with the next other change, or
+   * within TALLY_WRITE_MS (./status-writer); anything new is written at once.
+   */
+  readonly tallies?: readonly string[];
   /** Its fields of the CRD's status schema (OpenAPI v3), merged into the node entry and container record. */
   readonly schema: { node?: Record<string, object>; container?: Record<string, object> };
 }

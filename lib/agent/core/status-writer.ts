@@ -32,8 +32,28 @@ export type SessionWideStatus = Omit<TraceSessionStatus, 'nodes'>;
 
 type Session = Pick<TraceSession, 'metadata'>;
 
+/**
+ * How long a change of tallies alone (counts, last-seen times: see Recorder.tallies) may wait to be
+ * written. Busy targets change them every interval; written at once, every node would write every
+ * flush. What they lose when the agent dies is counts, never what was seen.
+ */
+export const TALLY_WRITE_MS = 30_000;
+
+/** A value with the keys named removed at every depth: what of a record is not a tally. */
+export function withoutKeys(value: unknown, keys: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => withoutKeys(v, keys));
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>)
+      .filter(([k]) => !keys.has(k))
+      .map(([k, v]) => [k, withoutKeys(v, keys)]),
+  );
+}
+
 export class StatusWriter {
   private readonly memos = new Map<string, StatusMemo>();
+  /** Per session: what of its record was last written apart from tallies, and when. */
+  private readonly lasting = new Map<string, { memo: StatusMemo; at: number }>();
   private readonly manager: string;
 
   constructor(
@@ -65,20 +85,36 @@ export class StatusWriter {
     }
   }
 
-  /** This node's record of the session, unless it is what was last written. */
-  async writeRecord(session: Session, record: UnstampedRecord): Promise<boolean> {
-    return this.once(`${sessionKey(session)} record`, record, async () => {
+  /**
+   * This node's record of the session, unless it is what was last written, or differs from it only
+   * in `tallies` (keys) for less than TALLY_WRITE_MS.
+   */
+  async writeRecord(
+    session: Session,
+    record: UnstampedRecord,
+    tallies: readonly string[] = [],
+    now = Date.now(),
+  ): Promise<boolean> {
+    const key = sessionKey(session);
+    const lasting = tallies.length ? withoutKeys(record, new Set(tallies)) : record;
+    const last = this.lasting.get(key);
+    if (last?.memo.unchanged(lasting) && now - last.at < TALLY_WRITE_MS) return false;
+    const wrote = await this.once(`${key} record`, record, async () => {
       const stamped: NodeRecord = { ...record, lastFlush: new Date().toISOString() };
       const { namespace } = session.metadata;
       const name = recordName(session.metadata.name, this.node);
       await this.kube.apply(
         resourcePath(R.tracerecords, { namespace, name }),
         traceRecord(session, stamped),
-        {
-          fieldManager: this.manager,
-        },
+        { fieldManager: this.manager },
       );
     });
+    if (wrote || !last) {
+      const memo = new StatusMemo();
+      memo.wrote(lasting);
+      this.lasting.set(key, { memo, at: now });
+    }
+    return wrote;
   }
 
   /** The session-wide part of the session's status, unless it is what was last written. */
@@ -107,5 +143,6 @@ export class StatusWriter {
     const key = sessionKey(session);
     this.memos.delete(`${key} record`);
     this.memos.delete(`${key} status`);
+    this.lasting.delete(key);
   }
 }

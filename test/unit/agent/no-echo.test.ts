@@ -1,6 +1,9 @@
 // The agent writes a session's status only when what it would write changed: its own writes, and
 // other nodes' writes, come back through its watch and must not cause more writes.
 import { canonicalJson, StatusMemo } from '../../../lib/agent/core/status-memo';
+import { StatusWriter, TALLY_WRITE_MS } from '../../../lib/agent/core/status-writer';
+import type { Flow } from '../../../lib/agent/recorders/network/types';
+import { FakeCluster } from '../fake-cluster';
 import { R, resourcePath } from '../../../lib/kube/paths';
 import {
   NODE,
@@ -28,6 +31,64 @@ describe('StatusMemo', () => {
     memo.wrote({ a: 1 });
     expect(memo.unchanged({ a: 1 })).toBe(true);
     expect(memo.unchanged({ a: 2 })).toBe(false);
+  });
+});
+
+describe('StatusWriter: tallies wait, anything new is written at once', () => {
+  const s1 = { metadata: { name: 's1', namespace: 'ns', uid: 'u-1' } };
+  const flow = (remotePort: number, count: number, lastSeen: string): Flow => ({
+    pod: 'web',
+    direction: 'egress',
+    proto: 'TCP',
+    localIP: '10.0.0.1',
+    localPort: 0,
+    remoteIP: '10.0.0.2',
+    remotePort,
+    count,
+    firstSeen: 'a',
+    lastSeen,
+  });
+  const record = (flows: Flow[]) => ({
+    node: NODE,
+    arch: 'amd64',
+    agentVersion: 'x',
+    final: false,
+    phase: 'Tracing' as const,
+    containers: [],
+    flows,
+  });
+
+  test('a change of counts and times alone waits TALLY_WRITE_MS; a new flow or the final flush does not', async () => {
+    const c = new FakeCluster();
+    const writer = new StatusWriter(c.kube('ns'), NODE);
+    const tallies = ['count', 'lastSeen'];
+    const t0 = 1_000_000;
+    expect(await writer.writeRecord(s1, record([flow(80, 1, 'a')]), tallies, t0)).toBe(true);
+    expect(await writer.writeRecord(s1, record([flow(80, 5, 'b')]), tallies, t0 + 3_000)).toBe(false);
+    expect(
+      await writer.writeRecord(s1, record([flow(80, 5, 'b'), flow(81, 1, 'b')]), tallies, t0 + 6_000),
+    ).toBe(true);
+    expect(
+      await writer.writeRecord(s1, record([flow(80, 9, 'c'), flow(81, 1, 'b')]), tallies, t0 + 9_000),
+    ).toBe(false);
+    expect(
+      await writer.writeRecord(
+        s1,
+        record([flow(80, 9, 'c'), flow(81, 1, 'b')]),
+        tallies,
+        t0 + 6_000 + TALLY_WRITE_MS,
+      ),
+    ).toBe(true);
+    const written = c.objects.get(resourcePath(R.tracerecords, { namespace: 'ns', name: `s1.${NODE}` }));
+    expect(written?.record).toMatchObject({ flows: [flow(80, 9, 'c'), flow(81, 1, 'b')] });
+    const final = { ...record([flow(80, 10, 'd'), flow(81, 1, 'b')]), final: true };
+    expect(await writer.writeRecord(s1, final, tallies, t0 + 6_001 + TALLY_WRITE_MS)).toBe(true);
+    // Without tallies every change is written.
+    const plain = new StatusWriter(c.kube('ns'), 'node-2');
+    expect(await plain.writeRecord(s1, { ...record([flow(80, 1, 'a')]), node: 'node-2' }, [], t0)).toBe(true);
+    expect(await plain.writeRecord(s1, { ...record([flow(80, 2, 'a')]), node: 'node-2' }, [], t0 + 1)).toBe(
+      true,
+    );
   });
 });
 

@@ -37,5 +37,6 @@ export const network: Recorder<FlowRecord> = {
     ...pods.filter((p) => !p.spec.hostNetwork).flatMap((p) => podIPs(p).map(networkInputs.ip)),
   ],
   record: flowRecords,
+  tallies: ['count', 'lastSeen'],
   schema: networkSchema,
 };

@@ -29,5 +29,6 @@ export const privileges: Recorder<PrivilegeEvent> = {
   output: { maps: Object.values(CAPS_MAPS).flat() },
   parseMaps: privilegesFromMaps,
   record: privilegeRecords,
+  tallies: ['count'],
   schema: privilegesSchema,
 };

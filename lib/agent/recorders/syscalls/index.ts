@@ -18,5 +18,6 @@ export const syscalls: Recorder<SyscallEvent> = {
   // prints them); other sessions keep only the sets, which is all a profile needs.
   record: (view, previous) =>
     new SyscallRecords(previous, { timed: view.session.metadata.labels?.[AUDIT_LABEL] !== undefined }),
+  tallies: ['seen'],
   schema: syscallsSchema,
 };
