@@ -7,7 +7,7 @@ import { R, resourcePath } from '../kube/paths';
 import type { DaemonSet, KubeObject, List, Node } from '../kube/objects';
 import { podReady } from '../kube/objects';
 import { listAgentPods } from '../session/agents';
-import { activeSessions } from '../session/client';
+import { activeSessions, withRecords } from '../session/client';
 
 export interface NodeAgentStatus {
   node: string;
@@ -59,7 +59,7 @@ export async function runStatus(
   const [nodes, pods, sessions, reports] = await Promise.all([
     kube.get<List<Node>>(resourcePath(R.nodes)),
     listAgentPods(kube),
-    activeSessions(kube),
+    activeSessions(kube).then((active) => withRecords(kube, active, undefined)),
     nodeReports(kube),
   ]);
   const rows: NodeAgentStatus[] = nodes.items

@@ -1,6 +1,6 @@
 /**
- * The plugin's CRDs. TraceSession's and TraceRecord's core schema here, each kind's fields from its recorder (the
- * registry in lib/agent/recorders), so a new kind of session needs no change here.
+ * The plugin's CRDs. TraceSession's and TraceRecord's core schema here, each kind's fields from its
+ * recorder (the registry in lib/agent/recorders), so a new kind of session needs no change here.
  */
 import { bool, dateTime, identity, str } from '../agent/core/schema';
 import { RECORDERS } from '../agent/recorders';

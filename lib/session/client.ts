@@ -83,7 +83,7 @@ export async function createSession(
  * records of `session` (or of every session in `namespace`; every namespace when undefined). A
  * cluster whose agent release predates TraceRecords has none: its agents wrote the status itself.
  */
-async function withRecords(
+export async function withRecords(
   kube: Kube,
   sessions: TraceSession[],
   namespace: string | undefined,
@@ -174,15 +174,11 @@ export async function requireDeployed(kube: Kube): Promise<void> {
   }
 }
 
-/** Sessions still tracing, across all namespaces; none when the CRD is absent. */
+/** Sessions still tracing, across all namespaces, without their records; none when the CRD is absent. */
 export async function activeSessions(kube: Kube): Promise<TraceSession[]> {
   try {
     const list = await kube.get<List<TraceSession>>(sessionPath());
-    return await withRecords(
-      kube,
-      list.items.filter((s) => s.spec.state === 'Running'),
-      undefined,
-    );
+    return list.items.filter((s) => s.spec.state === 'Running');
   } catch (e) {
     if (e instanceof ApiError && e.statusCode === 404) return [];
     throw e;

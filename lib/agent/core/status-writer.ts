@@ -39,21 +39,16 @@ type Session = Pick<TraceSession, 'metadata'>;
  */
 export const TALLY_WRITE_MS = 30_000;
 
-/** A value with the keys named removed at every depth: what of a record is not a tally. */
-export function withoutKeys(value: unknown, keys: ReadonlySet<string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => withoutKeys(v, keys));
-  if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>)
-      .filter(([k]) => !keys.has(k))
-      .map(([k, v]) => [k, withoutKeys(v, keys)]),
-  );
+/** A session's record as last written: all of it, all but its tallies, and when. */
+interface WrittenRecord {
+  all: StatusMemo;
+  lasting: StatusMemo;
+  at: number;
 }
 
 export class StatusWriter {
-  private readonly memos = new Map<string, StatusMemo>();
-  /** Per session: what of its record was last written apart from tallies, and when. */
-  private readonly lasting = new Map<string, { memo: StatusMemo; at: number }>();
+  private readonly records = new Map<string, WrittenRecord>();
+  private readonly statuses = new Map<string, StatusMemo>();
   private readonly manager: string;
 
   constructor(
@@ -96,53 +91,42 @@ export class StatusWriter {
     now = Date.now(),
   ): Promise<boolean> {
     const key = sessionKey(session);
-    const lasting = tallies.length ? withoutKeys(record, new Set(tallies)) : record;
-    const last = this.lasting.get(key);
-    if (last?.memo.unchanged(lasting) && now - last.at < TALLY_WRITE_MS) return false;
-    const wrote = await this.once(`${key} record`, record, async () => {
-      const stamped: NodeRecord = { ...record, lastFlush: new Date().toISOString() };
-      const { namespace } = session.metadata;
-      const name = recordName(session.metadata.name, this.node);
-      await this.kube.apply(
-        resourcePath(R.tracerecords, { namespace, name }),
-        traceRecord(session, stamped),
-        { fieldManager: this.manager },
-      );
+    const last = this.records.get(key);
+    if (last?.all.unchanged(record)) return false;
+    if (last?.lasting.unchanged(record) && now - last.at < TALLY_WRITE_MS) return false;
+    const stamped: NodeRecord = { ...record, lastFlush: new Date().toISOString() };
+    const { namespace } = session.metadata;
+    const name = recordName(session.metadata.name, this.node);
+    await this.kube.apply(resourcePath(R.tracerecords, { namespace, name }), traceRecord(session, stamped), {
+      fieldManager: this.manager,
     });
-    if (wrote || !last) {
-      const memo = new StatusMemo();
-      memo.wrote(lasting);
-      this.lasting.set(key, { memo, at: now });
-    }
-    return wrote;
+    const written: WrittenRecord = { all: new StatusMemo(), lasting: new StatusMemo(tallies), at: now };
+    written.all.wrote(record);
+    written.lasting.wrote(record);
+    this.records.set(key, written);
+    return true;
   }
 
   /** The session-wide part of the session's status, unless it is what was last written. */
   async writeStatus(session: Session, status: SessionWideStatus): Promise<boolean> {
-    return this.once(`${sessionKey(session)} status`, status, async () => {
-      const { name, namespace } = session.metadata;
-      await this.kube.apply(
-        resourcePath(R.tracesessions, { namespace, name, subresource: 'status' }),
-        { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
-        { fieldManager: this.manager },
-      );
-    });
-  }
-
-  private async once(key: string, content: unknown, write: () => Promise<void>): Promise<boolean> {
-    const memo = this.memos.get(key) ?? new StatusMemo();
-    if (memo.unchanged(content)) return false;
-    await write();
-    memo.wrote(content);
-    this.memos.set(key, memo);
+    const key = sessionKey(session);
+    const memo = this.statuses.get(key) ?? new StatusMemo();
+    if (memo.unchanged(status)) return false;
+    const { name, namespace } = session.metadata;
+    await this.kube.apply(
+      resourcePath(R.tracesessions, { namespace, name, subresource: 'status' }),
+      { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+      { fieldManager: this.manager },
+    );
+    memo.wrote(status);
+    this.statuses.set(key, memo);
     return true;
   }
 
   /** The session is gone: nothing of it to remember. */
   forget(session: Session): void {
     const key = sessionKey(session);
-    this.memos.delete(`${key} record`);
-    this.memos.delete(`${key} status`);
-    this.lasting.delete(key);
+    this.records.delete(key);
+    this.statuses.delete(key);
   }
 }
