@@ -38,6 +38,12 @@ import { StatusWriter, type UnstampedRecord } from './status-writer';
 import { chooseRoutes, type Support } from './support';
 import { Tracer, type TraceGap, type TracerHooks, type TracerLike } from './tracer';
 
+/**
+ * How long a stop waits for bpftrace to print what it held, in intervals: two prints are due in
+ * two, and on a loaded node they may lag a few more behind.
+ */
+const FINAL_WAIT_INTERVALS = 5;
+
 export interface ControllerOptions {
   node: string;
   arch: string;
@@ -76,8 +82,8 @@ interface Tracked {
   spec: string;
   /** Which target containers were traced, how completely. */
   containers: ContainerRecords;
-  /** Stop seen: the final flush is due once the last interval's sets have arrived. */
-  finalAt?: number;
+  /** Stop seen: 'draining' until the programs printed what they held then; 'due' after (the final flush). */
+  finishing?: 'draining' | 'due';
   final: boolean;
   /** This node's phase as last written. */
   phaseWritten?: SessionPhase;
@@ -239,12 +245,23 @@ export class Controller {
     }
     t.session = s;
     t.spec = spec;
-    if (s.spec.state === 'Stopped' && !t.final && t.finalAt === undefined) {
-      // One more interval brings the sets printed since the last flush.
-      t.finalAt = Date.now() + this.opts.intervalMs + 300;
-    }
+    if (s.spec.state === 'Stopped' && !t.final && t.finishing === undefined) this.finish(t);
     void this.tracer.reconcile();
     void this.flush();
+  }
+
+  /** After a stop: the final flush once the programs printed what they traced until the stop. */
+  private finish(t: Tracked): void {
+    const waitMs = FINAL_WAIT_INTERVALS * this.opts.intervalMs;
+    t.finishing = 'draining';
+    void this.tracer.drained(waitMs).then((drained) => {
+      if (!drained)
+        this.opts.log(
+          `session ${sessionKey(t.session)}: bpftrace printed nothing for ${waitMs} ms after the stop; its last interval may be missing`,
+        );
+      t.finishing = 'due';
+      void this.flush();
+    });
   }
 
   /** A session seen for the first time, taking up what this node's record held (an agent restart). */
@@ -589,9 +606,7 @@ export class Controller {
       this.lastPrune = Date.now();
       this.prune();
     }
-    const due = [...this.sessions.values()].some(
-      (t) => t.finalAt !== undefined && !t.final && Date.now() >= t.finalAt,
-    );
+    const due = [...this.sessions.values()].some((t) => t.finishing === 'due' && !t.final);
     if (due || Date.now() - this.lastFlush >= this.opts.flushMs) await this.flush();
   }
 
@@ -755,7 +770,7 @@ export class Controller {
       return;
     }
     if (t.final && t.phaseWritten === 'Completed') return;
-    const finishing = t.finalAt !== undefined && Date.now() >= t.finalAt;
+    const finishing = t.finishing === 'due';
     if (finishing) this.closeOpenGaps(t, stamp);
     this.settle(t);
     const records = t.recording?.records;

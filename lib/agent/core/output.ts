@@ -7,7 +7,7 @@
  * printf tag belongs to the recorder that declared it, which reads it (see ./recorder). Pure, so
  * it is tested on captured output.
  */
-import { EV_ARMED, EV_EXEC, EV_FILTER, EV_FULL, READY } from './program';
+import { EV_ARMED, EV_EXEC, EV_FILTER, EV_FULL, EV_TICK, READY } from './program';
 import type { Attributed, Recorder } from './recorder';
 import type { SessionType } from '../../session/types';
 
@@ -19,6 +19,8 @@ export type TraceEvent =
   | { kind: 'filter'; cgroup: string }
   /** A map of these (e.g. "syscalls") overflowed in the interval just printed. */
   | { kind: 'full'; maps: string }
+  /** An interval's print is complete (see ./program's EV_TICK). */
+  | { kind: 'tick' }
   /** bpftrace's output buffer overflowed: printed events (sets, lifecycle lines) were dropped. */
   | { kind: 'lost'; events: number }
   /** What one recorder's maps or lines held: for that recorder's sessions alone. */
@@ -50,6 +52,7 @@ export class OutputReader {
       } else if (tag === EV_EXEC && rest[0]) out.push({ kind: 'exec', cgroup: rest[0] });
       else if (tag === EV_FILTER && rest[0]) out.push({ kind: 'filter', cgroup: rest[0] });
       else if (tag === EV_FULL && rest[0]) out.push({ kind: 'full', maps: rest[0] });
+      else if (tag === EV_TICK) out.push({ kind: 'tick' });
       else if (owner?.parseLine)
         out.push({ kind: 'recorded', recorder: owner.type, events: owner.parseLine(line) });
       else out.push({ kind: 'other', line });

@@ -60,6 +60,11 @@ export const RUNTIME_SELF_EXEC = `${PARENT_OUTSIDE_CGROUP} && (uint64)curtask->r
 export const EV_FILTER = 'harden:filter';
 /** A set map took more new pairs in one interval than it holds: the rest were dropped in the kernel. */
 export const EV_FULL = 'harden:full';
+/**
+ * The last line of every interval's print: once it is read, so is every set printed before it (maps
+ * and printf share one output stream, in order), also when every set was empty and printed nothing.
+ */
+export const EV_TICK = 'harden:tick';
 
 export interface CgroupSeed {
   /** cgroup id (decimal u64). */
@@ -260,7 +265,7 @@ export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect
   const text = [
     block('BEGIN', [...all('begin'), `printf("${READY}\\n");`]),
     ...all('probes'),
-    block(`interval:ms:${intervalMs}`, all('interval')),
+    block(`interval:ms:${intervalMs}`, [...all('interval'), `printf("${EV_TICK}\\n");`]),
     block('END', all('end')),
     '',
   ].join('\n\n');

@@ -147,6 +147,11 @@ export class ReplayTracer implements TracerLike {
     return this.want ? 1 : 0;
   }
 
+  /** Each print is fed to the controller as it is made: nothing traced waits to be read. */
+  async drained(): Promise<boolean> {
+    return true;
+  }
+
   async reconcile(): Promise<void> {
     if (this.closed) return;
     const want = this.hooks.targets();

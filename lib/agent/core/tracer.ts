@@ -70,6 +70,8 @@ interface Live {
   accepted: boolean;
   /** When it last printed its sets. */
   lastPrint?: number;
+  /** How many interval prints of it were read to their end. */
+  ticks: number;
 }
 
 export function isEmpty(t: ProgramTargets): boolean {
@@ -142,7 +144,7 @@ const SWITCH_ATTEMPTS = 3;
 /** What the session controller uses of a tracer. */
 export type TracerLike = Pick<
   Tracer,
-  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'untracedCgroups' | 'runningCount'
+  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'untracedCgroups' | 'runningCount' | 'drained'
 >;
 
 export class Tracer {
@@ -189,6 +191,23 @@ export class Tracer {
   /** Cgroups a switch left untraced (no program covers them yet), each since when. */
   get untracedCgroups(): ReadonlyMap<string, Date> {
     return new Map([...this.missed].map(([id, from]) => [id, new Date(from)]));
+  }
+
+  /**
+   * Resolves once what the programs traced before the call has been read: each one running then
+   * printed twice more (its first print may have been under way already) or ended; false when
+   * `withinMs` passed first (a program that stopped printing). The print's timing cannot stand in
+   * for this: on a busy node bpftrace's output may lag an interval behind.
+   */
+  async drained(withinMs: number): Promise<boolean> {
+    const until = new Map(this.lives.map((l) => [l, l.ticks + 2]));
+    const done = () => [...until].every(([l, n]) => l.run.exited || l.ticks >= n);
+    const deadline = Date.now() + withinMs;
+    while (!done()) {
+      if (Date.now() >= deadline) return false;
+      await sleep(25);
+    }
+    return true;
   }
 
   private serving(): Live | undefined {
@@ -338,6 +357,7 @@ export class Tracer {
       armed: new Set(),
       recording: new Set(),
       accepted: false,
+      ticks: 0,
     };
     this.lives.push(live);
     this.hooks.log?.(
@@ -366,6 +386,10 @@ export class Tracer {
       if (e.kind === 'armed') live.armed.add(e.cgroup);
       if (e.kind === 'exec' || e.kind === 'filter') live.recording.add(e.cgroup);
       if (e.kind === 'recorded') live.lastPrint = Date.now();
+      if (e.kind === 'tick') {
+        live.ticks++;
+        live.lastPrint = Date.now();
+      }
     }
     this.hooks.onEvent(e, run);
   }

@@ -26,6 +26,9 @@ class FakeTracer implements TracerLike {
   constructor(readonly hooks: TracerHooks) {}
   async reconcile(): Promise<void> {}
   async close(): Promise<void> {}
+  async drained(): Promise<boolean> {
+    return true;
+  }
   attach(): void {
     this.attachedTargets = this.hooks.targets();
     this.hooks.onAttached?.();

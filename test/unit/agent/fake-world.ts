@@ -136,6 +136,7 @@ const print = () => {
     for (const s of [...seeds, ...ids]) if (!credsSent.has(s)) { credsSent.add(s); c[s + ',0,0,0,0,0,0'] = 1; }
     if (Object.keys(c).length) out({ type: 'map', data: { '@cred0': c } });
   }
+  out({ type: 'printf', data: 'harden:tick\\n' });
 };
 const credsSent = new Set();
 // Cgroups created before this program attached are not its to arm.

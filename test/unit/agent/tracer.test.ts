@@ -19,7 +19,9 @@ if (text.includes('missing_probe')) {
 }
 setTimeout(() => process.stdout.write(JSON.stringify({ type: 'printf', data: 'harden:ready\\n' }) + '\\n'), 300);
 process.on('SIGINT', () => process.exit(0));
-setInterval(() => {}, 1000);
+// A program naming "ticks" ends an interval's print every 100 ms; others never print (a stalled one).
+const tick = JSON.stringify({ type: 'printf', data: 'harden:tick\\n' }) + '\\n';
+setInterval(() => text.includes('ticks') && process.stdout.write(tick), 100);
 `;
 
 let dir: string;
@@ -75,6 +77,24 @@ test('sessions that end while a replacement compiles stop every program; none is
   expect(programsFor.some(isEmpty)).toBe(false);
   expect(t.runningCount).toBe(0);
   expect(errors).toEqual([]);
+});
+
+// A stop's final flush waits for what bpftrace held at the stop: two more interval prints read
+// to their end, not a guess at when they are due (on a loaded node they lag).
+describe('drained', () => {
+  test('once every running program printed twice more', async () => {
+    const t = start({ targets: () => ({ ...seccomp, extra: ['ticks'] }), onHealth: () => undefined });
+    await t.reconcile();
+    expect(t.runningCount).toBe(1);
+    expect(await t.drained(5_000)).toBe(true);
+  });
+
+  test('false at the deadline when a program stopped printing', async () => {
+    const t = start({ targets: () => seccomp, onHealth: () => undefined });
+    await t.reconcile();
+    expect(t.runningCount).toBe(1);
+    expect(await t.drained(400)).toBe(false);
+  });
 });
 
 // A failure outlived its cause: a program that failed to start (a part the kernel lacks) left
