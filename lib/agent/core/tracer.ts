@@ -68,7 +68,7 @@ interface Live {
   recording: Set<string>;
   /** In service: it covered everything known once attached (the newest such is authoritative). */
   accepted: boolean;
-  /** When it last printed its sets. */
+  /** When its last interval print was read to its end (every set in it). */
   lastPrint?: number;
   /** How many interval prints of it were read to their end. */
   ticks: number;
@@ -385,7 +385,6 @@ export class Tracer {
     if (live) {
       if (e.kind === 'armed') live.armed.add(e.cgroup);
       if (e.kind === 'exec' || e.kind === 'filter') live.recording.add(e.cgroup);
-      if (e.kind === 'recorded') live.lastPrint = Date.now();
       if (e.kind === 'tick') {
         live.ticks++;
         live.lastPrint = Date.now();
