@@ -7,6 +7,7 @@ import { load } from 'js-yaml';
 import { harden } from './cluster';
 import { kubectl, kubectlJson, runRaw } from './exec';
 import { testenvEnv } from './env';
+import { agentLogs } from './robust';
 import {
   deleteNamespace,
   ensureNamespace,
@@ -152,7 +153,19 @@ export async function traceAndAdvise(
   // completed session's patch can be shown from the same records).
   const stop = await harden(['sc', 'stop', id, '-n', NS, '--keep']);
   expect(stop.code ? stop.stderr : '').toBe('');
-  const patch = await ok(['securitycontext', 'show', id, '-n', NS, '-o', 'patch']);
+  const shownPatch = await harden(['securitycontext', 'show', id, '-n', NS, '-o', 'patch']);
+  if (shownPatch.code !== 0) {
+    // What the agent did and what it wrote, for a failure that happens once in many runs.
+    const [log, records] = await Promise.all([
+      agentLogs().catch((e: Error) => e.message),
+      kubectl(['-n', NS, 'get', 'tracerecords', '-o', 'yaml']).catch((e: Error) => e.message),
+    ]);
+    throw new Error(
+      `kubectl harden securitycontext show ${id} -o patch -> ${shownPatch.code}\n${shownPatch.stderr}\n` +
+        `--- stop said\n${stop.stdout}${stop.stderr}\n--- the agent's log\n${log}\n--- TraceRecords\n${records}`,
+    );
+  }
+  const patch = shownPatch.stdout;
   await kubectl(['-n', NS, 'delete', 'tracesession', id]);
   // The closing note reports these: the advice, its level, the patch.
   process.stderr.write(`--- ${w.name}\n${stop.stdout}${stop.stderr}${patch}`);
