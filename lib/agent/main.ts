@@ -13,7 +13,7 @@ import { VERSION } from '../version';
 import { CgroupLayout, detectDriver, findCgroup2Mount } from './core/cgroups';
 import { Controller } from './core/controller';
 import { DIALECTS, probeBpftrace, SUPPORTED } from './core/dialect';
-import { DENY_ENV, nodeSources, probeKernel } from './core/kernel';
+import { DENY_ENV, nodeSources, parseDenyList, probeKernel } from './core/kernel';
 import { nodeReport, publishNodeReport } from './core/node-report';
 import { effectiveCaps, missingTracingCaps } from './core/process-caps';
 import { kernelNeeds } from './core/support';
@@ -70,7 +70,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const kube = await Kube.fromContext(ctx, 30_000);
   const mount = findCgroup2Mount();
   const layout = new CgroupLayout(mount, detectDriver(mount.mountPoint) ?? 'systemd');
-  const bpftrace = await probeBpftrace();
+  const bpftrace = await probeBpftrace('bpftrace', parseDenyList(process.env[DENY_ENV]));
   const arch = GOARCH[process.arch] ?? process.arch;
   log(
     `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${bpftrace.version}`,

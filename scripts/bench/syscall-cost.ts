@@ -1,22 +1,24 @@
 // Added CPU per syscall of the agent's programs, run by the agent image's bpftrace
 // (scripts/testenv/bpftrace-image, 0.23.2) on this machine, without the test cluster: dd runs in
 // cgroups laid out as a kubelet would make a pod's, the programs are planned and assembled by the
-// agent's own planner and assembler for sessions on that pod. An eBPF program on sys_enter runs in
-// the calling task, so dd's own CPU time (user+sys) carries its cost, while the rest of the machine
-// (busy with other work) does not. Modes are interleaved, a round at a time; the programs as they
-// were before the raw tracepoints (the same dialect with syscalls: 'tracepoint') run in the same
-// rounds. Added costs are medians over rounds of (mode − untraced) in the same round.
+// agent's own planner and assembler for sessions on that pod, in the dialect the agent's own probe
+// finds for that bpftrace. An eBPF program on sys_enter runs in the calling task, so dd's own CPU
+// time (user+sys) carries its cost, while the rest of the machine (busy with other work) does not.
+// Modes are interleaved, a round at a time; the programs as they were before capability checks
+// read their syscall from the saved user registers (the same dialect without userRegs: a probe on
+// every syscall's entry and exit) run in the same rounds. Added costs are medians over rounds of
+// (mode − untraced) in the same round.
 //
-//   npm run bench -- syscalls [--rounds 7] [--bytes 1000000] [--runs 5] [--bpftrace PATH] [--dialect 0.23]
+//   npm run bench -- syscalls [--rounds 7] [--bytes 1000000] [--runs 5] [--bpftrace PATH]
 // Root only (cgroups, bpftrace).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assembleProgram } from '../../lib/agent/core/assemble';
 import { CgroupLayout, containerCgroupDir } from '../../lib/agent/core/cgroups';
-import { DIALECTS } from '../../lib/agent/core/dialect';
+import { probeBpftrace, type Dialect } from '../../lib/agent/core/dialect';
 import { planTargets } from '../../lib/agent/core/plan';
-import { READY } from '../../lib/agent/core/program';
+import { READY, type Program } from '../../lib/agent/core/program';
 import type { PlannedSession, Recorder } from '../../lib/agent/core/recorder';
 import { RECORDERS } from '../../lib/agent/recorders';
 import type { Pod } from '../../lib/kube/objects';
@@ -28,10 +30,6 @@ const arg = (name: string, dflt: string) => {
 const ROUNDS = Number(arg('rounds', '7'));
 const BYTES = Number(arg('bytes', '1000000'));
 const BPFTRACE = arg('bpftrace', join(__dirname, '..', 'scripts', 'testenv', 'bpftrace-image'));
-const DIALECT = DIALECTS.find((d) => d.series === arg('dialect', '0.23'))!;
-// The same bpftrace with every syscall probed by `tracepoint:raw_syscalls:*`: the programs before
-// the raw tracepoints (BENCHMARKS.md §1), measured in the same rounds.
-const BEFORE = { ...DIALECT, syscalls: 'tracepoint' as const };
 const RUNS = Number(arg('runs', '5'));
 // Which route each kind takes here (this kernel serves every tracepoint route: Linux ≥ 6.14).
 const ROUTES: Record<string, string> = {
@@ -83,7 +81,7 @@ function containerDir(p: Pod): string {
 }
 const dirs = { target: containerDir(target), other: containerDir(other) };
 
-function program(kinds: string[], dialect = DIALECT): { text: string; env: Record<string, string> } {
+function program(kinds: string[], dialect: Dialect): Program {
   const recorders = RECORDERS.filter((r) => kinds.includes(r.type));
   const sessions: PlannedSession[] = recorders.map((r) => ({
     metadata: { name: `bench-${r.type}`, namespace: 'bench' },
@@ -114,59 +112,57 @@ function program(kinds: string[], dialect = DIALECT): { text: string; env: Recor
 
 interface Mode {
   name: string;
-  program?: { text: string; env: Record<string, string> };
+  program?: Program;
   cgroup: string;
 }
-const floor = (head: string) => ({ text: `${head} { }\nBEGIN { printf("${READY}\\n"); }\n`, env: {} });
-const raw = DIALECT.syscalls === 'rawtracepoint';
-const modes: Mode[] = [
-  { name: 'untraced', cgroup: dirs.target },
-  {
-    name: 'floor: tracepoint:raw_syscalls:sys_enter { }',
-    program: floor('tracepoint:raw_syscalls:sys_enter'),
-    cgroup: dirs.target,
-  },
-  ...(raw
-    ? [
-        {
-          name: 'floor: rawtracepoint:sys_enter { }',
-          program: floor('rawtracepoint:sys_enter'),
-          cgroup: dirs.target,
-        },
-      ]
-    : []),
-  ...(raw
-    ? [
-        {
-          name: 'before: seccomp session on this pod',
-          program: program(['seccomp'], BEFORE),
-          cgroup: dirs.target,
-        },
-        {
-          name: 'before: seccomp session on another pod',
-          program: program(['seccomp'], BEFORE),
-          cgroup: dirs.other,
-        },
-        {
-          name: 'before: seccomp + capabilities + netpol on this pod',
-          program: program(['seccomp', 'capabilities', 'netpol'], BEFORE),
-          cgroup: dirs.target,
-        },
-      ]
-    : []),
-  { name: 'seccomp session on this pod', program: program(['seccomp']), cgroup: dirs.target },
-  { name: 'seccomp session on another pod', program: program(['seccomp']), cgroup: dirs.other },
-  {
-    name: 'seccomp + capabilities + netpol on this pod',
-    program: program(['seccomp', 'capabilities', 'netpol']),
-    cgroup: dirs.target,
-  },
-];
+const floor = (head: string): Program => ({
+  text: `${head} { }\nBEGIN { printf("${READY}\\n"); }\n`,
+  env: {},
+  args: [],
+});
 
-async function start(p: { text: string; env: Record<string, string> }): Promise<ChildProcess> {
+function modesFor(dialect: Dialect): Mode[] {
+  const raw = dialect.syscalls === 'rawtracepoint';
+  const all = ['seccomp', 'capabilities', 'netpol'];
+  return [
+    { name: 'untraced', cgroup: dirs.target },
+    {
+      name: 'floor: tracepoint:raw_syscalls:sys_enter { }',
+      program: floor('tracepoint:raw_syscalls:sys_enter'),
+      cgroup: dirs.target,
+    },
+    ...(raw
+      ? [
+          {
+            name: 'floor: rawtracepoint:sys_enter { }',
+            program: floor('rawtracepoint:sys_enter'),
+            cgroup: dirs.target,
+          },
+        ]
+      : []),
+    { name: 'seccomp session on this pod', program: program(['seccomp'], dialect), cgroup: dirs.target },
+    { name: 'seccomp session on another pod', program: program(['seccomp'], dialect), cgroup: dirs.other },
+    ...(dialect.userRegs === undefined
+      ? []
+      : [
+          {
+            name: 'before: seccomp + capabilities + netpol on this pod',
+            program: program(all, { ...dialect, userRegs: undefined }),
+            cgroup: dirs.target,
+          },
+        ]),
+    {
+      name: 'seccomp + capabilities + netpol on this pod',
+      program: program(all, dialect),
+      cgroup: dirs.target,
+    },
+  ];
+}
+
+async function start(p: Program): Promise<ChildProcess> {
   const file = `/tmp/harden-syscall-bench-${process.pid}.bt`;
   writeFileSync(file, p.text);
-  const child = spawn(BPFTRACE, [file], {
+  const child = spawn(BPFTRACE, [file, ...p.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...p.env },
   });
@@ -215,7 +211,10 @@ const fmt = (xs: number[]) =>
   `${median(xs).toFixed(2)} [${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}]`;
 
 async function main() {
-  const version = spawnSync(BPFTRACE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const probe = await probeBpftrace(BPFTRACE);
+  if (!probe.dialect) throw probe.problem ?? new Error(`${BPFTRACE}: no dialect`);
+  const modes = modesFor(probe.dialect);
+  const version = `${probe.version}${probe.dialect.userRegs === undefined ? '' : ` (user registers at stack + ${probe.dialect.userRegs})`}`;
   const per: number[][] = modes.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, m] of modes.entries()) {
@@ -230,9 +229,8 @@ async function main() {
   // Added cost: median over rounds of (this mode − untraced) in the same round.
   const added = (i: number) => median(per[i].map((x, j) => x - base[j]));
   const ns = (x: number) => `${(x * 1e9).toFixed(1)} ns`;
-  const floorRaw = raw ? 2 : undefined;
+  const floorRaw = probe.dialect.syscalls === 'rawtracepoint' ? 2 : undefined;
   const seccompIdx = modes.findIndex((m) => m.name === 'seccomp session on this pod');
-  const beforeSeccompIdx = modes.findIndex((m) => m.name === 'before: seccomp session on this pod');
   console.log(
     `\n${version}, ${ROUNDS} interleaved rounds, dd bs=1 count=${BYTES} (${2 * BYTES} syscalls) × ${RUNS} runs per round, least run's CPU time`,
   );
@@ -243,8 +241,7 @@ async function main() {
   modes.forEach((m, i) => {
     const ratio = fmt(per[i].map((x, j) => x / base[j]));
     const over = (f: number) => (i ? (added(i) / added(f)).toFixed(2) : '–');
-    const alone = m.name.startsWith('before:') ? beforeSeccompIdx : seccompIdx;
-    const vsAlone = m.name.includes('capabilities') ? (added(i) / added(alone)).toFixed(2) : '–';
+    const vsAlone = m.name.includes('capabilities') ? (added(i) / added(seccompIdx)).toFixed(2) : '–';
     console.log(
       `| ${m.name} | ${ns(med(i))} | ${ratio} | ${i ? ns(added(i)) : '–'} | ${over(1)} | ${floorRaw ? `${over(floorRaw)} | ` : ''}${vsAlone} |`,
     );

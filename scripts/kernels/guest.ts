@@ -28,7 +28,7 @@ const emit = (r: GuestRecord) => process.stdout.write(encodeRecord(r));
 const uptime = () => Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function runProgram(p: GuestProgram, readyTimeoutS: number): Promise<ProgramRecord> {
+async function runProgram(p: GuestProgram, readyTimeoutS: number, args: string[]): Promise<ProgramRecord> {
   const file = `/tmp/${p.id.replace(/[^A-Za-z0-9]/g, '_')}.bt`;
   fs.writeFileSync(file, p.text);
   const rec: ProgramRecord = {
@@ -43,7 +43,7 @@ async function runProgram(p: GuestProgram, readyTimeoutS: number): Promise<Progr
     cgroupPath: `/${p.cgroupDir}`,
   };
   const t0 = Date.now();
-  const child = spawn('bpftrace', ['-f', 'json', file], {
+  const child = spawn('bpftrace', ['-f', 'json', file, ...args], {
     env: { ...process.env, ...p.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -123,8 +123,18 @@ async function main() {
   const plan = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as GuestPlan;
   const bpftrace = await probeBpftrace('bpftrace');
   const facts = probeKernel(nodeSources(process.env, bpftrace.fentry), plan.needs.probes, plan.needs.members);
-  emit({ type: 'facts', bpftrace: bpftrace.version, fentry: bpftrace.fentry, facts, uptimeS: uptime() });
-  for (const p of plan.programs) emit(await runProgram(p, plan.readyTimeoutS));
+  const userRegs = bpftrace.dialect?.userRegs;
+  emit({
+    type: 'facts',
+    bpftrace: bpftrace.version,
+    fentry: bpftrace.fentry,
+    userRegs,
+    facts,
+    uptimeS: uptime(),
+  });
+  // What this kernel measured, as the agent passes its node's (cells.ts: the text takes it as $1).
+  const args = userRegs === undefined ? [] : [String(userRegs)];
+  for (const p of plan.programs) emit(await runProgram(p, plan.readyTimeoutS, args));
   emit({ type: 'done', uptimeS: uptime() });
   process.exit(0);
 }

@@ -396,6 +396,7 @@ function main() {
       suite: k.suite,
       abi: kernel.abi,
       bpftrace: facts.bpftrace,
+      userRegs: facts.userRegs,
       bootS,
       facts: facts.facts,
       runs: [...runs.values()].map((r) => ({ id: r.id, ready: r.ready, loadS: r.loadS, exit: r.exit })),

@@ -38,6 +38,8 @@ export interface FactsRecord {
   /** `bpftrace --version` */
   bpftrace: string;
   fentry?: boolean;
+  /** Dialect.userRegs as probeBpftrace measured it in the guest. */
+  userRegs?: number;
   facts: KernelFacts;
   /** The guest's /proc/uptime when the runner started (boot time under emulation). */
   uptimeS: number;

@@ -22,6 +22,10 @@ export const canRunBpftrace = process.getuid?.() === 0 && onPath(BPFTRACE);
 export async function dialectUnderTest(): Promise<{ version: string; dialect: Dialect }> {
   const probe = await probeBpftrace(BPFTRACE);
   if (!probe.dialect) throw probe.problem ?? new Error(`${BPFTRACE}: no dialect`);
-  process.stderr.write(`bpftrace under test: ${BPFTRACE}: ${probe.version} (${probe.dialect.series})\n`);
+  const regs =
+    probe.dialect.userRegs === undefined ? '' : `, user registers at stack + ${probe.dialect.userRegs}`;
+  process.stderr.write(
+    `bpftrace under test: ${BPFTRACE}: ${probe.version} (${probe.dialect.series}${regs})\n`,
+  );
   return { version: probe.version, dialect: probe.dialect };
 }

@@ -19,7 +19,7 @@ import type { SyscallEvent } from '../../lib/agent/recorders/syscalls/parse';
 import type { TraceEvent } from '../../lib/agent/core/output';
 import type { ProgramTargets } from '../../lib/agent/core/program';
 import { parse, programFor, recordedBy, seccompOnlyProgram } from '../support/programs';
-import { hostSyscalls } from '../support/syscalls';
+import { hostSyscalls, isHostSyscall } from '../support/syscalls';
 import type { SessionType } from '../../lib/session/types';
 import { Tracer } from '../../lib/agent/core/tracer';
 import { networkInputs } from '../../lib/agent/recorders/network';
@@ -403,7 +403,10 @@ d('bpftrace engine (real kernel)', () => {
     const p = waiter(
       c.dir,
       `touch ${file} && chown 65534 ${file} && cat /etc/shadow >/dev/null && rm ${file} && ` +
-        `cd /var/tmp && touch ${rel} && rm ${rel} && /usr/bin/busybox su -s /bin/true nobody`,
+        `cd /var/tmp && touch ${rel} && rm ${rel} && /usr/bin/busybox su -s /bin/true nobody && ` +
+        // A deep recursion grows the stack by page faults, each checking CAP_SYS_ADMIN for memory
+        // accounting outside any syscall.
+        `bash -c "f() { [ \\$1 -gt 0 ] && f \\$((\\$1 - 1)); }; f 2000; true"`,
     );
     await exited(p);
     await seen.settle();
@@ -417,11 +420,16 @@ d('bpftrace engine (real kernel)', () => {
     expect(mine).toContainEqual(
       expect.objectContaining({ kind: 'check', cap: 0, granted: true, onBehalf: false }),
     );
-    // The syscall each check ran in, from raw_syscalls:sys_enter's per-thread map: exactly a chown call.
+    // The syscall each check ran in (the saved user registers where the dialect measured their
+    // place, else a per-thread map from sys_enter to sys_exit): exactly a chown call.
     const chowns = Object.values(hostSyscalls('chown', 'fchownat', 'lchown', 'fchown'));
     const capChown = mine.filter((e) => e.kind === 'check' && e.cap === 0);
     expect(capChown.length).toBeGreaterThan(0);
     for (const e of capChown) expect(chowns).toContain(e.kind === 'check' ? e.nr : undefined);
+    // A check in a page fault is in no syscall, not in the one the thread made last.
+    expect(mine).toContainEqual(expect.objectContaining({ kind: 'check', cap: 21, nr: -1 }));
+    const strays = mine.filter((e) => e.kind === 'check' && e.nr !== -1 && !isHostSyscall(e.nr));
+    expect(strays).toEqual([]);
     expect(mine).toContainEqual(expect.objectContaining({ kind: 'write', path: file }));
     expect(mine).toContainEqual(
       expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),

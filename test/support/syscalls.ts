@@ -27,3 +27,8 @@ export function hostSyscalls<N extends string>(...names: N[]): Record<N, number 
   }
   return out;
 }
+
+/** Whether the host's architecture has a syscall of this number. */
+export function isHostSyscall(nr: number): boolean {
+  return String(nr) in TABLES[hostArch()].syscalls;
+}

@@ -70,7 +70,14 @@ export class BpftraceRun {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-bpftrace-'));
     this.file = path.join(dir, 'program.bt');
     fs.writeFileSync(this.file, this.program.text);
-    const [cmd, ...args] = [...PDEATHSIG, this.opts.binary ?? 'bpftrace', '-f', 'json', this.file];
+    const [cmd, ...args] = [
+      ...PDEATHSIG,
+      this.opts.binary ?? 'bpftrace',
+      '-f',
+      'json',
+      this.file,
+      ...this.program.args,
+    ];
     const child = spawn(cmd, args, {
       env: { ...bpftraceEnv(process.env), ...this.program.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -35,6 +35,14 @@ export interface Dialect {
   maxStrlen: number;
   /** What `str(p, n)` reads: n characters (0.17), or n bytes counting the terminating NUL (0.23). */
   strLength: 'chars' | 'bytes';
+  /**
+   * Measured on the node by probeBpftrace, never assumed (absent in the table below): how far a
+   * task's saved user registers (task_pt_regs) lie above its kernel stack's base
+   * (task_struct.stack). Their place moves with FRED's stack padding, KASAN's larger stacks and
+   * arm64's page size, so it is read off the kernel itself: the raw sys_enter tracepoint is handed
+   * exactly those registers. Programs get it as bpftrace's first positional parameter.
+   */
+  userRegs?: number;
 }
 
 /** Tested series: Debian bookworm's 0.17 and trixie's 0.23 (the agent image's). */
@@ -97,6 +105,20 @@ export function fentryOf(info: string): boolean | undefined {
   return m ? m[1] === 'yes' : undefined;
 }
 
+/**
+ * One syscall's entry, once: the distance from the calling task's stack base to the registers the
+ * raw tracepoint is given, which for every task is where its user registers are saved.
+ */
+export const USER_REGS_PROGRAM =
+  'rawtracepoint:sys_enter { printf("harden:regs %lld\\n", (int64)((uint64)arg0 - (uint64)curtask->stack)); exit(); }';
+
+/** The offset USER_REGS_PROGRAM printed; undefined unless it is a plausible one (inside a stack of at most 1 MiB, word-aligned). */
+export function parseUserRegs(out: string): number | undefined {
+  const m = /^harden:regs (\d+)$/m.exec(out);
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(n) && n > 0 && n < 1 << 20 && n % 8 === 0 ? n : undefined;
+}
+
 export interface BpftraceProbe {
   binary: string;
   /** What `bpftrace --version` printed, or why it could not be run. */
@@ -108,11 +130,17 @@ export interface BpftraceProbe {
   fentry?: boolean;
 }
 
-/** Runs `binary --version` and `binary --info` once; never throws. */
-export async function probeBpftrace(binary = 'bpftrace'): Promise<BpftraceProbe> {
+/**
+ * Runs `binary --version` and `binary --info` once, and where the dialect takes it measures
+ * `userRegs` (unless its probe is deny-listed, see ./kernel); never throws.
+ */
+export async function probeBpftrace(
+  binary = 'bpftrace',
+  deny: readonly string[] = [],
+): Promise<BpftraceProbe> {
   // 0.17 prints --info on stderr, 0.23 on stdout.
-  const run = async (arg: string) => {
-    const { stdout, stderr } = await promisify(execFile)(binary, [arg], { timeout: 30_000 });
+  const run = async (...args: string[]) => {
+    const { stdout, stderr } = await promisify(execFile)(binary, args, { timeout: 30_000 });
     return `${stdout}${stderr}`;
   };
   let version: string;
@@ -138,5 +166,16 @@ export async function probeBpftrace(binary = 'bpftrace'): Promise<BpftraceProbe>
   }
   const problem = btfProblem(info);
   const fentry = fentryOf(info);
-  return problem ? { binary, version, problem, fentry } : { binary, version, dialect, fentry };
+  if (problem) return { binary, version, problem, fentry };
+  if (dialect.syscalls !== 'rawtracepoint' || deny.includes('rawtracepoint:sys_enter'))
+    return { binary, version, dialect, fentry };
+  // Without it the capabilities recorder follows syscalls with a probe on each (slower, as exact).
+  let out: string;
+  try {
+    out = await run('-e', USER_REGS_PROGRAM);
+  } catch (e) {
+    out = (e as { stdout?: string }).stdout ?? '';
+  }
+  const userRegs = parseUserRegs(out);
+  return { binary, version, dialect: userRegs === undefined ? dialect : { ...dialect, userRegs }, fentry };
 }

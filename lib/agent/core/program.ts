@@ -108,7 +108,16 @@ export function probesOf(parts: readonly ProgramPart[]): string[] {
 export interface Program {
   text: string;
   env: Record<string, string>;
+  /** bpftrace's positional parameters, after the program file. */
+  args: string[];
 }
+
+/**
+ * Where the current task's user registers are saved (see Dialect.userRegs), for parts composed
+ * with a dialect that has it: `$1` is the offset, which composeProgram passes as the first
+ * positional parameter, so the text does not change with the node's kernel.
+ */
+export const USER_REGS = '((struct pt_regs *)((uint64)curtask->stack + $1))';
 
 const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
 const ID = /^[0-9]+$/;
@@ -269,15 +278,17 @@ export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect
     block('END', all('end')),
     '',
   ].join('\n\n');
+  const args = dialect.userRegs === undefined ? [] : [String(dialect.userRegs)];
   if (dialect.settings === 'config') {
     const config = block('config =', [
       `max_strlen = ${dialect.maxStrlen};`,
       `max_map_keys = ${MAP_KEYS_MAX};`,
     ]);
-    return { text: `${config}\n\n${text}`, env: {} };
+    return { text: `${config}\n\n${text}`, env: {}, args };
   }
   return {
     text,
     env: { BPFTRACE_STRLEN: String(dialect.maxStrlen), BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX) },
+    args,
   };
 }

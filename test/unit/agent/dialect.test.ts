@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
-import { btfProblem, dialectFor, parseVersion } from '../../../lib/agent/core/dialect';
+import { btfProblem, dialectFor, parseUserRegs, parseVersion } from '../../../lib/agent/core/dialect';
 import { GOLDEN_DIR } from '../golden';
 
 /** `bpftrace --info` as captured on this project's test machine (Linux 6.18). */
@@ -70,5 +70,20 @@ describe('bpftrace version → program dialect', () => {
     expect(e?.reason).toBe('NoKernelBTF');
     expect(e?.message).toMatch(/^bpftrace finds no kernel BTF/);
     expect(btfProblem(info('0.17').replace('btf: yes', 'btf: no'))?.reason).toBe('NoKernelBTF');
+  });
+
+  test('the place of the user registers is taken only as bpftrace printed a plausible one', () => {
+    // As 0.23.2 printed it on Linux 6.18 (16 KiB stacks, 168-byte pt_regs, no FRED padding).
+    expect(parseUserRegs('Attaching 1 probe...\nharden:regs 16216\n\n\n')).toBe(16216);
+    expect(parseUserRegs('harden:regs 32744\n')).toBe(32744);
+    for (const bad of [
+      '',
+      'Attaching 1 probe...\n',
+      'harden:regs 0\n',
+      'harden:regs 16217\n',
+      'harden:regs -8\n',
+      `harden:regs ${1 << 21}\n`,
+    ])
+      expect(parseUserRegs(bad)).toBeUndefined();
   });
 });

@@ -39,7 +39,11 @@ afterEach(async () => {
 /** A Tracer of the stand-in; a program's text is its targets' extra unless `hooks` say otherwise. */
 function start(hooks: Pick<TracerHooks, 'targets' | 'onHealth'> & Partial<TracerHooks>): Tracer {
   tracer = new Tracer(
-    { program: (t) => ({ text: (t.extra ?? []).join(' '), env: {} }), onEvent: () => undefined, ...hooks },
+    {
+      program: (t) => ({ text: (t.extra ?? []).join(' '), env: {}, args: [] }),
+      onEvent: () => undefined,
+      ...hooks,
+    },
     { binary: join(dir, 'bpftrace'), maxBackoffMs: 60_000, ...parse },
   );
   return tracer;
@@ -65,7 +69,7 @@ test('sessions that end while a replacement compiles stop every program; none is
       programsFor.push(p);
       // The replacement starts: the sessions end while it compiles.
       if (p === caps) setTimeout(() => (want = { seeds: [], podPrefixes: [] }), 50);
-      return { text: JSON.stringify(p), env: {} };
+      return { text: JSON.stringify(p), env: {}, args: [] };
     },
     onHealth: (e) => e && errors.push(e.message),
   });

@@ -13,9 +13,15 @@
  *   Synthesis decides "needed" from those (see lib/securitycontext/capabilities.ts).
  *   Kernels before 6.14 lack that tracepoint: there `kprobe:cap_capable` (arguments cred, ns,
  *   cap, opts since Linux 5.1) and its kretprobe give the same check and result (CapsRoute).
- * - The syscall a check ran in comes from a per-thread map filled at `raw_syscalls:sys_enter`,
- *   never from the registers at the top of the kernel stack: where they sit moves with FRED's stack
- *   padding, KASAN's larger stacks and arm64's page size.
+ * - The syscall a check ran in: on amd64 with a dialect that measured where a task's user
+ *   registers are saved (Dialect.userRegs; their place moves with FRED's stack padding and KASAN's
+ *   larger stacks, so it is measured, never assumed), read there at the check: `orig_ax` is the
+ *   syscall while `ax` still holds the -ENOSYS the entry put there; an exception from user mode
+ *   (a page fault growing the stack) saves -1 as `orig_ax`, and once the syscall returned `ax`
+ *   holds its result, so a check after it (task work on the way out) is outside any syscall too.
+ *   Nothing runs on syscalls the workload makes without a check. Otherwise a per-thread map
+ *   filled at every syscall's entry and emptied at its exit (two probes on every syscall of the
+ *   node).
  * - A capability set (`kernel_cap_t`) is one u64 `val` from Linux 6.3 and `__u32 cap[2]` before.
  * - `sched:sched_process_exec` runs after the new credentials are committed: `curtask->cred` is
  *   the new image's. The old ones are stashed at `sys_enter_execve[at]`; a gain (euid/egid change,
@@ -39,6 +45,7 @@ import {
   PID_NS_INIT,
   rawSyscallProbe,
   RUNTIME_SELF_EXEC,
+  USER_REGS,
   type ProgramPart,
   type ProgramTargets,
 } from '../../core/program';
@@ -174,8 +181,13 @@ function bindProbes(): string[] {
   ];
 }
 
-/** The syscall each thread of a recording cgroup is in, plus one (0: none): `raw_syscalls:sys_enter`'s. */
+/** The syscall each thread of a recording cgroup is in, plus one (0: none), where no registers tell it: `raw_syscalls:sys_enter`'s. */
 const IN_SYSCALL = '@cnr';
+const ENOSYS = 38;
+
+/** Whether checks read their syscall from the saved user registers (see the header): else IN_SYSCALL. */
+const fromRegisters = (arch: NodeArch, dialect: Dialect) =>
+  arch === 'amd64' && dialect.syscalls === 'rawtracepoint' && dialect.userRegs !== undefined;
 
 /** set*id calls and their argument fields (all exist on amd64 and arm64). */
 const SETID_CALLS: [string, string[]][] = [
@@ -251,29 +263,35 @@ const credKey = (r: CapsRoute) =>
   `${CRED}->uid.val, ${CRED}->gid.val, ${CRED}->euid.val, ${CRED}->egid.val, ${effective(r)}`;
 
 /** The probes that see each capability check, its result and the syscall it ran in. */
-function checkProbes(r: CapsRoute, dialect: Dialect): string[] {
-  const nr = `$n = (int64)${IN_SYSCALL}[tid] - 1;`;
+function checkProbes(r: CapsRoute, arch: NodeArch, dialect: Dialect): string[] {
+  const regs = fromRegisters(arch, dialect);
+  const nr = regs
+    ? `$u = ${USER_REGS}; $n = (int64)$u->ax == -${ENOSYS} ? (int64)$u->orig_ax : -1;`
+    : `$n = (int64)${IN_SYSCALL}[tid] - 1;`;
   const count = countInto('checks', '$c, $cap, $ok, $other, $n, $rt');
   const [enter, exit] = [rawSyscallProbe(dialect, 'sys_enter'), rawSyscallProbe(dialect, 'sys_exit')];
-  const inSyscall = [
-    // On every syscall of the node: the raw tracepoints where the dialect has them (see rawSyscallProbe).
-    probe(`${enter.head} /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = ${enter.value} + 1;`]),
-    // Only an entry seen is deleted (bpftrace 0.23 reports deleting a missing key as an error).
-    probe(`${exit.head} /${REC}[cgroup]/`, [`if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`]),
+  const perSyscall = regs
+    ? []
+    : [
+        // On every syscall of the node: the raw tracepoints where the dialect has them (see rawSyscallProbe).
+        probe(`${enter.head} /${REC}[cgroup]/`, [`${IN_SYSCALL}[tid] = ${enter.value} + 1;`]),
+        // Only an entry seen is deleted (bpftrace 0.23 reports deleting a missing key as an error).
+        probe(`${exit.head} /${REC}[cgroup]/`, [`if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`]),
+      ];
+  const processExit = probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
     // exit and exit_group never return: without this, each ended thread would keep an entry
     // until the map is full and later threads' checks lose their syscall.
+    ...(regs ? [] : [`if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`]),
     // The marks of RUNTIME_TEST go with their process (pid numbers are reused).
-    probe(`tracepoint:sched:sched_process_exit /${REC}[cgroup]/`, [
-      `if (${IN_SYSCALL}[tid]) { delete(${IN_SYSCALL}[tid]); }`,
-      `if (tid == pid) {`,
-      // The entrypoint: marked at its exec, or (running before this program) its pid namespace's init.
-      `  $e = ${ENTRY}[pid] ? 1 : 0; if (${PID_NS_INIT}) { $e = 1; }`,
-      `  if ($e) { $c = cgroup; $x = (int64)curtask->exit_code; ${countInto('life', `$c, ${LIFE_EXIT}, $x`)} }`,
-      `  if (${ENTRY}[pid]) { delete(${ENTRY}[pid]); }`,
-      `  if (${EXECD}[pid]) { delete(${EXECD}[pid]); }`,
-      `}`,
-    ]),
-  ];
+    `if (tid == pid) {`,
+    // The entrypoint: marked at its exec, or (running before this program) its pid namespace's init.
+    `  $e = ${ENTRY}[pid] ? 1 : 0; if (${PID_NS_INIT}) { $e = 1; }`,
+    `  if ($e) { $c = cgroup; $x = (int64)curtask->exit_code; ${countInto('life', `$c, ${LIFE_EXIT}, $x`)} }`,
+    `  if (${ENTRY}[pid]) { delete(${ENTRY}[pid]); }`,
+    `  if (${EXECD}[pid]) { delete(${EXECD}[pid]); }`,
+    `}`,
+  ]);
+  const inSyscall = [...perSyscall, processExit];
   if (r.checks === 'tracepoint') {
     return [
       ...inSyscall,
@@ -488,7 +506,7 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, di
       ...execBody.map((l) => `  ${l}`),
       `}`,
     ]),
-    ...checkProbes(route, dialect),
+    ...checkProbes(route, arch, dialect),
     ...SETID_CALLS.flatMap(([call, fields]) => setidProbes(call, fields, route)),
     ...writeCalls(arch).flatMap(writeProbes),
     ...bindProbes(),
@@ -506,7 +524,8 @@ export function capsPart(t: ProgramTargets, arch: NodeArch, route: CapsRoute, di
       end,
       `clear(${REC}); clear(${ENTRY}); clear(${EXECD}); clear(${PHASE}); clear(@wptr); clear(@wroot); clear(@wwr); clear(@wdir); clear(@sa0); clear(@sa1); clear(@sa2); clear(@sain);`,
       'clear(@xeu); clear(@xeg); clear(@xcap); clear(@xin); clear(@bport);',
-      `clear(${IN_SYSCALL});${route.checks === 'kprobe' ? ' clear(@ckcap); clear(@ckother);' : ''}`,
+      ...(fromRegisters(arch, dialect) ? [] : [`clear(${IN_SYSCALL});`]),
+      ...(route.checks === 'kprobe' ? ['clear(@ckcap); clear(@ckother);'] : []),
     ],
   };
 }
