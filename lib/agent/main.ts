@@ -75,8 +75,15 @@ export async function runAgent(argv: string[]): Promise<number> {
   log(
     `harden-agent ${VERSION} on node ${args.node}: cgroup2 at ${mount.mountPoint} (${layout.driver} driver), ${bpftrace.version}`,
   );
-  if (bpftrace.dialect)
-    log(`bpftrace programs for the ${bpftrace.dialect.series} series (supported: ${SUPPORTED})`);
+  if (bpftrace.dialect) {
+    const regs = bpftrace.dialect.userRegs;
+    log(
+      `bpftrace programs for the ${bpftrace.dialect.series} series (supported: ${SUPPORTED}); ` +
+        (regs === undefined
+          ? 'user registers not located: capability checks take their syscall from a probe on every syscall'
+          : `user registers saved at stack + ${regs}`),
+    );
+  }
   // Still serves: every session on this node then says why nothing is traced (BpftraceReady=False).
   else log(`cannot trace: ${bpftrace.problem?.message}`);
   const caps = effectiveCaps(readFileSync('/proc/self/status', 'utf8'));
