@@ -14,8 +14,7 @@ import {
   traceAndAdvise,
   secctxHooks,
 } from '../support/secctx';
-import { kubectl } from '../support/exec';
-import { agentPod } from '../support/robust';
+import { agentLog } from '../support/agent-pod';
 
 secctxHooks();
 
@@ -23,8 +22,7 @@ describe('kubectl harden securitycontext, enforced by kubelet', () => {
   test('the agent located where its node saves user registers, so checks cost nothing on other syscalls', async () => {
     // The agent image's bpftrace on amd64 measures it at start (16216 here; 16200 on a FRED kernel).
     // Said once at its start, so the whole log is read.
-    const log = await kubectl(['logs', '-n', 'harden-system', (await agentPod()).name]);
-    expect(log).toMatch(/user registers saved at stack \+ \d+$/m);
+    expect(await agentLog()).toMatch(/user registers saved at stack \+ \d+$/m);
   });
 
   test('nginx as root: root needed for :80, the alternative named; it serves; a dropped capability is gone', async () => {

@@ -2,7 +2,7 @@
 // DaemonSet pod that kubelet starts from that image, Ready through its own readiness probe.
 import * as fs from 'node:fs';
 import { harden } from './cluster';
-import { kubectlJson, runRaw } from './exec';
+import { kubectl, kubectlJson, runRaw } from './exec';
 import { testenvEnv } from './env';
 import { containerIdOf, testImage, waitPodsReady, type KubePod } from './kube-pods';
 
@@ -82,4 +82,10 @@ export async function patchAgentTemplate(type: 'merge' | 'json', patch: unknown)
   ).then((r) => {
     if (r.code !== 0) throw new Error(`kubectl patch daemonset harden-agent: ${r.stderr}`);
   });
+}
+
+/** The agent pod's whole log, or its last `tail` lines. */
+export async function agentLog(tail?: number): Promise<string> {
+  const pod = await agentPod();
+  return kubectl(['logs', '-n', AGENT_NAMESPACE, pod.metadata.name, ...(tail ? [`--tail=${tail}`] : [])]);
 }

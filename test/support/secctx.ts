@@ -7,7 +7,7 @@ import { load } from 'js-yaml';
 import { harden } from './cluster';
 import { kubectl, kubectlJson, runRaw } from './exec';
 import { testenvEnv } from './env';
-import { agentLogs } from './robust';
+import { agentLog } from './agent-pod';
 import {
   deleteNamespace,
   ensureNamespace,
@@ -157,7 +157,7 @@ export async function traceAndAdvise(
   if (shownPatch.code !== 0) {
     // What the agent did and what it wrote, for a failure that happens once in many runs.
     const [log, records] = await Promise.all([
-      agentLogs().catch((e: Error) => e.message),
+      agentLog(2000).catch((e: Error) => e.message),
       kubectl(['-n', NS, 'get', 'tracerecords', '-o', 'yaml']).catch((e: Error) => e.message),
     ]);
     throw new Error(

@@ -703,6 +703,27 @@ export class Controller {
     }
   }
 
+  /** Records the final write leaves out, each with what its container lacked (for a record that misses a container). */
+  private logUnsettled(t: Tracked): void {
+    const pending = new Set([
+      ...t.containers.pendingCgroups(),
+      ...(t.recording?.records.pendingCgroups?.() ?? []),
+    ]);
+    if (!pending.size) return;
+    const why = [...pending].map((cgroup) => {
+      const c = this.cgroups.get(cgroup);
+      const pod = c?.podUID
+        ? this.pods.has(c.podUID)
+          ? 'pod live'
+          : this.gone.has(c.podUID)
+            ? 'pod deleted'
+            : 'pod never seen'
+        : 'no pod';
+      return `${cgroup} (${pod}, container ${c?.containerID?.slice(0, 12) ?? '?'} not named by its pod's status: a sandbox, or a status not seen yet)`;
+    });
+    this.opts.log(`session ${sessionKey(t.session)}: final record leaves out ${why.join(', ')}`);
+  }
+
   private bpftraceReady(): ConditionUpdate {
     if (this.closing) {
       return {
@@ -773,6 +794,7 @@ export class Controller {
     const finishing = t.finishing === 'due';
     if (finishing) this.closeOpenGaps(t, stamp);
     this.settle(t);
+    if (finishing) this.logUnsettled(t);
     const records = t.recording?.records;
     const containers = t.containers
       .containers()
