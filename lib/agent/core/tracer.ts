@@ -195,13 +195,17 @@ export class Tracer {
 
   /**
    * Resolves once what the programs traced before the call has been read: each one running then
-   * printed twice more (its first print may have been under way already) or ended; false when
+   * printed twice more (its first print may have been under way already) or ended, and each one
+   * being stopped then ended; false when
    * `withinMs` passed first (a program that stopped printing). The print's timing cannot stand in
    * for this: on a busy node bpftrace's output may lag an interval behind.
    */
   async drained(withinMs: number): Promise<boolean> {
     const until = new Map(this.lives.map((l) => [l, l.ticks + 2]));
-    const done = () => [...until].every(([l, n]) => l.run.exited || l.ticks >= n);
+    // One being stopped prints what it holds at its END: read once it has exited.
+    const ending = [...this.stopping];
+    const done = () =>
+      [...until].every(([l, n]) => l.run.exited || l.ticks >= n) && ending.every((r) => r.exited);
     const deadline = Date.now() + withinMs;
     while (!done()) {
       if (Date.now() >= deadline) return false;
@@ -250,6 +254,14 @@ export class Tracer {
     this.lastSwitch = Date.now();
     if (serving) this.hooks.onSwitch?.();
     for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) {
+        // Stopping the last attempt took seconds, in which sessions may have come or gone: what
+        // the one in service covers needs no other program (one that came may be its own).
+        want = this.hooks.targets();
+        const inService = this.serving();
+        if (!isEmpty(want) && inService && covers(inService, want))
+          return this.reportMissed(inService, want, new Date());
+      }
       // The sessions may have ended while the last attempt compiled: a program of nothing does not compile.
       if (isEmpty(want)) return this.stopAll();
       const live = await this.startLive(want);

@@ -18,7 +18,8 @@ if (text.includes('missing_probe')) {
   process.exit(1);
 }
 setTimeout(() => process.stdout.write(JSON.stringify({ type: 'printf', data: 'harden:ready\\n' }) + '\\n'), 300);
-process.on('SIGINT', () => process.exit(0));
+// A program naming "slowstop" takes 500 ms from SIGINT to exit (END printing large maps).
+process.on('SIGINT', () => setTimeout(() => process.exit(0), text.includes('slowstop') ? 500 : 0));
 // A program naming "ticks" ends an interval's print every 100 ms; others never print (a stalled one).
 const tick = JSON.stringify({ type: 'printf', data: 'harden:tick\\n' }) + '\\n';
 setInterval(() => text.includes('ticks') && process.stdout.write(tick), 100);
@@ -83,6 +84,33 @@ test('sessions that end while a replacement compiles stop every program; none is
   expect(errors).toEqual([]);
 });
 
+// A replacement that missed what was wanted when it attached is stopped (seconds on a node) and
+// another tried: a session that came meanwhile, which the program in service covers, was taken for
+// none (the targets of before the stop), and every program was stopped under it.
+test('a session that comes while a failed replacement is stopped is served by the program in service', async () => {
+  const caps: ProgramTargets = { ...seccomp, extra: ['capabilities', 'slowstop'] };
+  let want = seccomp;
+  const programsFor: ProgramTargets[] = [];
+  const t = start({
+    targets: () => want,
+    program: (p) => {
+      programsFor.push(p);
+      // The capabilities session ends while its program compiles.
+      if (p === caps) setTimeout(() => (want = { seeds: [], podPrefixes: [] }), 50);
+      return { text: JSON.stringify(p), env: {}, args: [] };
+    },
+    // While that program is stopped, a seccomp session comes.
+    log: (line) => /starting another/.test(line) && (want = { ...seccomp }),
+    onHealth: () => undefined,
+  });
+  await t.reconcile();
+  want = caps;
+  await t.reconcile();
+  expect(programsFor.map((p) => p.extra)).toEqual([['seccomp'], ['capabilities', 'slowstop']]);
+  expect(t.runningCount).toBe(1);
+  expect(t.attachedTargets).toBe(seccomp);
+});
+
 // A stop's final flush waits for what bpftrace held at the stop: two more interval prints read
 // to their end, not a guess at when they are due (on a loaded node they lag).
 describe('drained', () => {
@@ -91,6 +119,26 @@ describe('drained', () => {
     await t.reconcile();
     expect(t.runningCount).toBe(1);
     expect(await t.drained(5_000)).toBe(true);
+  });
+
+  test('not before a program being stopped has ended (its END prints what it held)', async () => {
+    let want: ProgramTargets = { ...seccomp, extra: ['ticks', 'slowstop'] };
+    let ended = false;
+    const t = start({
+      targets: () => want,
+      onHealth: () => undefined,
+      log: (line) => /stopped/.test(line) && (ended = true),
+    });
+    await t.reconcile();
+    want = { seeds: [], podPrefixes: [] };
+    const stopping = t.reconcile();
+    await new Promise((r) => setTimeout(r, 100));
+    // No program runs any more, but the one stopped has not ended yet (500 ms from SIGINT).
+    expect(t.runningCount).toBe(0);
+    expect(ended).toBe(false);
+    expect(await t.drained(5_000)).toBe(true);
+    expect(ended).toBe(true);
+    await stopping;
   });
 
   test('false at the deadline when a program stopped printing', async () => {
