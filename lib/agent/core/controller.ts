@@ -569,12 +569,7 @@ export class Controller {
       globalThis.gc?.();
       this.opts.log(`collected again, idle; ${processMemory()}`);
     }
-    const pending = new Set(
-      sessions.flatMap((t) => [
-        ...t.containers.pendingCgroups(),
-        ...(t.recording?.records.pendingCgroups?.() ?? []),
-      ]),
-    );
+    const pending = new Set(sessions.flatMap((t) => [...pendingOf(t)]));
     const dropped = prune(
       { cgroups: this.cgroups, gone: this.gone, identities: this.identities },
       {
@@ -664,8 +659,7 @@ export class Controller {
       t.containers.drop(cgroup);
       records?.drop?.(cgroup);
     };
-    const pending = new Set([...t.containers.pendingCgroups(), ...(records?.pendingCgroups?.() ?? [])]);
-    for (const cgroup of pending) {
+    for (const cgroup of pendingOf(t)) {
       const c = this.cgroups.get(cgroup);
       // Forgotten (see prune): no pod's status ever named its container (a pod's sandbox, whose
       // pause process is no container of the pod, or a pod never seen), so whose records these are is unknown.
@@ -705,21 +699,16 @@ export class Controller {
 
   /** Records the final write leaves out, each with what its container lacked (for a record that misses a container). */
   private logUnsettled(t: Tracked): void {
-    const pending = new Set([
-      ...t.containers.pendingCgroups(),
-      ...(t.recording?.records.pendingCgroups?.() ?? []),
-    ]);
+    const pending = pendingOf(t);
     if (!pending.size) return;
+    const podState = (uid: string | undefined) => {
+      if (!uid) return 'no pod';
+      if (this.pods.has(uid)) return 'pod live';
+      return this.gone.has(uid) ? 'pod deleted' : 'pod never seen';
+    };
     const why = [...pending].map((cgroup) => {
       const c = this.cgroups.get(cgroup);
-      const pod = c?.podUID
-        ? this.pods.has(c.podUID)
-          ? 'pod live'
-          : this.gone.has(c.podUID)
-            ? 'pod deleted'
-            : 'pod never seen'
-        : 'no pod';
-      return `${cgroup} (${pod}, container ${c?.containerID?.slice(0, 12) ?? '?'} not named by its pod's status: a sandbox, or a status not seen yet)`;
+      return `${cgroup} (${podState(c?.podUID)}, container ${c?.containerID?.slice(0, 12) ?? '?'} not named by its pod's status: a sandbox, or a status not seen yet)`;
     });
     this.opts.log(`session ${sessionKey(t.session)}: final record leaves out ${why.join(', ')}`);
   }
@@ -814,6 +803,11 @@ export class Controller {
       void this.tracer.reconcile();
     }
   }
+}
+
+/** Cgroups whose records a session holds but cannot attribute yet (their container is not named). */
+function pendingOf(t: Tracked): Set<string> {
+  return new Set([...t.containers.pendingCgroups(), ...(t.recording?.records.pendingCgroups?.() ?? [])]);
 }
 
 /** The part of an untraced interval after the session began recording here; none before it. */

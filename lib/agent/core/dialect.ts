@@ -109,8 +109,8 @@ export function fentryOf(info: string): boolean | undefined {
  * One syscall's entry, once: the distance from the calling task's stack base to the registers the
  * raw tracepoint is given, which for every task is where its user registers are saved.
  */
-export const USER_REGS_PROGRAM =
-  'rawtracepoint:sys_enter { printf("harden:regs %lld\\n", (int64)((uint64)arg0 - (uint64)curtask->stack)); exit(); }';
+const USER_REGS_PROBE = 'rawtracepoint:sys_enter';
+export const USER_REGS_PROGRAM = `${USER_REGS_PROBE} { printf("harden:regs %lld\\n", (int64)((uint64)arg0 - (uint64)curtask->stack)); exit(); }`;
 
 /** The offset USER_REGS_PROGRAM printed; undefined unless it is a plausible one (inside a stack of at most 1 MiB, word-aligned). */
 export function parseUserRegs(out: string): number | undefined {
@@ -167,7 +167,7 @@ export async function probeBpftrace(
   const problem = btfProblem(info);
   const fentry = fentryOf(info);
   if (problem) return { binary, version, problem, fentry };
-  if (dialect.syscalls !== 'rawtracepoint' || deny.includes('rawtracepoint:sys_enter'))
+  if (dialect.syscalls !== 'rawtracepoint' || deny.includes(USER_REGS_PROBE))
     return { binary, version, dialect, fentry };
   // Without it the capabilities recorder follows syscalls with a probe on each (slower, as exact).
   let out: string;

@@ -56,11 +56,11 @@ const seccomp: ProgramTargets = {
   extra: ['seccomp'],
 };
 
-// Sessions that end while a replacement program compiles: no program of nothing may be started
-// (bpftrace refuses one: "Undefined map: @targets"), which on the node failed the next session's
-// start with BpftraceFailed.
-test('sessions that end while a replacement compiles stop every program; none is started for nothing', async () => {
-  const caps: ProgramTargets = { ...seccomp, extra: ['capabilities'] };
+/**
+ * A program in service for a seccomp session, then a capabilities session whose replacement
+ * program is started, the session ending while it compiles; `more` adds hooks.
+ */
+async function replacementWhoseSessionEnds(caps: ProgramTargets, more: Partial<TracerHooks> = {}) {
   let want = seccomp;
   const programsFor: ProgramTargets[] = [];
   const errors: string[] = [];
@@ -68,15 +68,32 @@ test('sessions that end while a replacement compiles stop every program; none is
     targets: () => want,
     program: (p) => {
       programsFor.push(p);
-      // The replacement starts: the sessions end while it compiles.
       if (p === caps) setTimeout(() => (want = { seeds: [], podPrefixes: [] }), 50);
       return { text: JSON.stringify(p), env: {}, args: [] };
     },
     onHealth: (e) => e && errors.push(e.message),
+    ...more,
   });
   await t.reconcile();
-  expect(t.runningCount).toBe(1);
+  const inService = t.runningCount;
   want = caps;
+  return {
+    t,
+    programsFor,
+    errors,
+    inService,
+    /** Replaces what is wanted from here on (a session that comes). */
+    come: (next: ProgramTargets) => (want = next),
+  };
+}
+
+// Sessions that end while a replacement program compiles: no program of nothing may be started
+// (bpftrace refuses one: "Undefined map: @targets"), which on the node failed the next session's
+// start with BpftraceFailed.
+test('sessions that end while a replacement compiles stop every program; none is started for nothing', async () => {
+  const caps: ProgramTargets = { ...seccomp, extra: ['capabilities'] };
+  const { t, programsFor, errors, inService } = await replacementWhoseSessionEnds(caps);
+  expect(inService).toBe(1);
   await t.reconcile();
   expect(programsFor.map((p) => p.extra)).toEqual([['seccomp'], ['capabilities']]);
   expect(programsFor.some(isEmpty)).toBe(false);
@@ -89,26 +106,16 @@ test('sessions that end while a replacement compiles stop every program; none is
 // none (the targets of before the stop), and every program was stopped under it.
 test('a session that comes while a failed replacement is stopped is served by the program in service', async () => {
   const caps: ProgramTargets = { ...seccomp, extra: ['capabilities', 'slowstop'] };
-  let want = seccomp;
-  const programsFor: ProgramTargets[] = [];
-  const t = start({
-    targets: () => want,
-    program: (p) => {
-      programsFor.push(p);
-      // The capabilities session ends while its program compiles.
-      if (p === caps) setTimeout(() => (want = { seeds: [], podPrefixes: [] }), 50);
-      return { text: JSON.stringify(p), env: {}, args: [] };
-    },
-    // While that program is stopped, a seccomp session comes.
-    log: (line) => /starting another/.test(line) && (want = { ...seccomp }),
-    onHealth: () => undefined,
+  // While that program is stopped, a seccomp session comes.
+  let come: (next: ProgramTargets) => void = () => undefined;
+  const r = await replacementWhoseSessionEnds(caps, {
+    log: (line) => /starting another/.test(line) && come({ ...seccomp }),
   });
-  await t.reconcile();
-  want = caps;
-  await t.reconcile();
-  expect(programsFor.map((p) => p.extra)).toEqual([['seccomp'], ['capabilities', 'slowstop']]);
-  expect(t.runningCount).toBe(1);
-  expect(t.attachedTargets).toBe(seccomp);
+  come = r.come;
+  await r.t.reconcile();
+  expect(r.programsFor.map((p) => p.extra)).toEqual([['seccomp'], ['capabilities', 'slowstop']]);
+  expect(r.t.runningCount).toBe(1);
+  expect(r.t.attachedTargets).toBe(seccomp);
 });
 
 // A stop's final flush waits for what bpftrace held at the stop: two more interval prints read
