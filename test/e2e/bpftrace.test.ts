@@ -80,6 +80,16 @@ function waiter(dir: string, script: string, command = `/usr/bin/busybox sh -c '
 const exited = (c: ChildProcess) =>
   new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r())));
 
+/**
+ * The targets as the agent starts their program: with the newest cgroup id under the pods' tree,
+ * so the probe on every syscall passes over older cgroups that are not seeds (ProgramTargets.newerThan).
+ */
+function asStarted(t: ProgramTargets): ProgramTargets {
+  const newerThan = layout.newestPodCgroupId();
+  expect(newerThan).toBeDefined();
+  return { ...t, newerThan };
+}
+
 /** Everything a program reported, by cgroup. */
 class Seen {
   sets = new Map<string, Set<number>>();
@@ -116,6 +126,8 @@ d('bpftrace engine (real kernel)', () => {
 
   beforeAll(async () => {
     ({ dialect } = await dialectUnderTest());
+    // The pods' tree the agent reads the newest cgroup id from (asStarted).
+    mkdirCgroup(layout.dirOfHierarchyPath(layout.nodePrefix())!);
   });
 
   afterAll(async () => {
@@ -133,7 +145,7 @@ d('bpftrace engine (real kernel)', () => {
   });
 
   async function start(t: ProgramTargets, seen: Seen): Promise<BpftraceRun> {
-    const run = new BpftraceRun(seccompOnlyProgram(t, INTERVAL, dialect), seen.on, {
+    const run = new BpftraceRun(seccompOnlyProgram(asStarted(t), INTERVAL, dialect), seen.on, {
       binary: BPFTRACE,
       ...parse,
     });
@@ -150,7 +162,13 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     const events: PrivilegeEvent[] = [];
     const lives: SyscallEvent[] = [];
-    const program = programFor(kinds, { seeds: [], podPrefixes: [prefix] }, INTERVAL, dialect, ARCH);
+    const program = programFor(
+      kinds,
+      asStarted({ seeds: [], podPrefixes: [prefix] }),
+      INTERVAL,
+      dialect,
+      ARCH,
+    );
     const run = new BpftraceRun(
       program,
       (e) => {
@@ -230,7 +248,7 @@ d('bpftrace engine (real kernel)', () => {
     const seen = new Seen();
     const program = programFor(
       [{ type: 'seccomp' }, { type: 'capabilities' }, { type: 'network' }],
-      { seeds: [], podPrefixes: pods.map((p) => p.at.podPrefix(p.qos, p.uid)) },
+      asStarted({ seeds: [], podPrefixes: pods.map((p) => p.at.podPrefix(p.qos, p.uid)) }),
       INTERVAL,
       dialect,
       ARCH,
@@ -269,7 +287,7 @@ d('bpftrace engine (real kernel)', () => {
           })),
           podPrefixes: [...prefixes],
         }),
-        program: (t) => seccompOnlyProgram(t, INTERVAL, dialect),
+        program: (t) => seccompOnlyProgram(asStarted(t), INTERVAL, dialect),
         onEvent: seen.on,
         onHealth: (e) => {
           if (e) throw e;
@@ -325,7 +343,11 @@ d('bpftrace engine (real kernel)', () => {
       const cg = mkdirCgroup(c.dir);
       let full = 0;
       const run = new BpftraceRun(
-        seccompOnlyProgram({ seeds: [{ id: cg, recording: true }], podPrefixes: [] }, 5000, dialect),
+        seccompOnlyProgram(
+          asStarted({ seeds: [{ id: cg, recording: true }], podPrefixes: [] }),
+          5000,
+          dialect,
+        ),
         (e) => {
           if (e.kind === 'full') full++;
         },
@@ -355,7 +377,7 @@ d('bpftrace engine (real kernel)', () => {
     // Composed as the agent does when seccomp and network sessions share the node.
     const program = programFor(
       [{ type: 'seccomp' }, { type: 'network', inputs: [networkInputs.ip('127.0.0.1')] }],
-      { seeds: [], podPrefixes: [c.prefix] },
+      asStarted({ seeds: [], podPrefixes: [c.prefix] }),
       INTERVAL,
       dialect,
     );

@@ -28,5 +28,5 @@ export function assembleProgram(t: ProgramTargets, o: AssembleOptions): Program 
     const inputs = planned.get(recorder);
     return inputs ? route.parts({ targets: t, inputs, dialect: o.dialect, arch: o.arch }) : [];
   });
-  return composeProgram([targetCgroupsPart(t, o.dialect), ...parts], o.intervalMs, o.dialect);
+  return composeProgram([targetCgroupsPart(t, o.dialect), ...parts], o.intervalMs, o.dialect, t.newerThan);
 }

@@ -137,6 +137,29 @@ export function cgroupIdOf(dir: string): string | undefined {
 }
 
 /**
+ * The largest cgroup id of `dir` and the directories below it, down to `depth` levels: every cgroup
+ * made afterwards has a larger one (cgroup2 ids are kernfs node ids, allocated in increasing order,
+ * the 32 bits above the inode number counting its wraps). A directory removed meanwhile is passed
+ * over; undefined when `dir` itself cannot be read.
+ */
+export function newestCgroupIdUnder(dir: string, depth = 4): string | undefined {
+  let newest: bigint | undefined;
+  const walk = (d: string, left: number) => {
+    let entries: fs.Dirent[];
+    try {
+      const id = fs.statSync(d, { bigint: true }).ino;
+      if (newest === undefined || id > newest) newest = id;
+      entries = left > 0 ? fs.readdirSync(d, { withFileTypes: true }) : [];
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name), left - 1);
+  };
+  walk(dir, depth);
+  return newest?.toString();
+}
+
+/**
  * Converts between paths relative to the mount and hierarchy paths as the cgroup_mkdir tracepoint
  * reports them (always from the hierarchy root, with a leading slash).
  */
@@ -161,6 +184,12 @@ export class CgroupLayout {
   /** The prefix of every pod cgroup on the node, for pods not known yet (trailing slash included). */
   nodePrefix(): string {
     return `${this.hierarchyPath(this.driver === 'systemd' ? 'kubepods.slice' : 'kubepods')}/`;
+  }
+
+  /** The newest cgroup id under the node's pods, read as a program starts (ProgramTargets.newerThan). */
+  newestPodCgroupId(): string | undefined {
+    const dir = this.dirOfHierarchyPath(this.nodePrefix());
+    return dir && newestCgroupIdUnder(dir);
   }
 
   /** The prefix cgroup_mkdir paths of the pod's containers start with (trailing slash included). */

@@ -140,7 +140,12 @@ export class Controller {
     this.writer = new StatusWriter(kube, node);
     this.tracer = tracer({
       targets: () => this.targets(),
-      program: (t) => assembleProgram(t, { intervalMs: opts.intervalMs, dialect, arch, routes: served }),
+      // Read as the program starts: every cgroup made from here on is newer (ProgramTargets.newerThan).
+      program: (t) =>
+        assembleProgram(
+          { ...t, newerThan: opts.layout.newestPodCgroupId() },
+          { intervalMs: opts.intervalMs, dialect, arch, routes: served },
+        ),
       onEvent: (e) => this.onEvent(e),
       onHealth: (e) => {
         this.health = e;

@@ -84,6 +84,14 @@ export interface ProgramTargets {
   extra?: string[];
   /** Hierarchy paths of target pods' cgroup directories, with a trailing slash; new cgroups below are armed. */
   podPrefixes: string[];
+  /**
+   * Every cgroup made after the program starts has a larger id (cgroup2 ids are kernfs node ids,
+   * allocated in increasing order): the newest id the agent finds under the node's pods as it starts
+   * the program. With the seeds, it bounds what may ever record, so probes on every syscall pass
+   * over the rest without a map lookup. The text reads it as a positional parameter (NEWER_THAN),
+   * so it changes no text; no coverage depends on it.
+   */
+  newerThan?: string;
 }
 
 /** A pod prefix under one a program arms by (the node's, for an open session) is armed by it too. */
@@ -118,9 +126,32 @@ export interface Program {
  * positional parameter, so the text does not change with the node's kernel.
  */
 export const USER_REGS = '((struct pt_regs *)((uint64)curtask->stack + $1))';
+/** ProgramTargets.newerThan, bpftrace's second positional parameter. */
+const NEWER_THAN = '$2';
+
+const ID = /^[0-9]+$/;
+
+/** Seeds a probe on every syscall compares one by one; more are taken as a range from the oldest. */
+export const SEED_TESTS_MAX = 16;
+
+/**
+ * A bpftrace condition on cgroup id `c`: false only for cgroups this program can never record
+ * (neither seeded nor made after it started), so that they skip the map lookups. Undefined
+ * without `newerThan`: then any cgroup may.
+ */
+export function mayRecord(t: ProgramTargets, c: string): string | undefined {
+  if (t.newerThan === undefined) return undefined;
+  const ids = t.seeds.map((s) => s.id);
+  if (!ids.every((id) => ID.test(id))) throw new Error(`invalid cgroup id in ${JSON.stringify(ids)}`);
+  const tests = [`${c} > ${NEWER_THAN}`];
+  if (t.seeds.length > SEED_TESTS_MAX) {
+    const oldest = ids.map(BigInt).reduce((a, b) => (b < a ? b : a));
+    tests.push(`${c} >= ${oldest}`);
+  } else tests.push(...ids.map((id) => `${c} == ${id}`));
+  return tests.join(' || ');
+}
 
 const SAFE_PATH = /^[A-Za-z0-9._:@/-]+$/;
-const ID = /^[0-9]+$/;
 
 /** strncmp against the path at growing offsets: one literal of at most LITERAL_MAX per test. */
 function headTests(path: string, head: string): string[] {
@@ -266,7 +297,12 @@ export function kindsOfMaps<K extends string>(pairs: Record<K, readonly string[]
  * the way this bpftrace takes them (0.23 warns about the environment variables, 0.17 cannot parse
  * a config block).
  */
-export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect: Dialect): Program {
+export function composeProgram(
+  parts: ProgramPart[],
+  intervalMs: number,
+  dialect: Dialect,
+  newerThan?: string,
+): Program {
   if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new Error(`invalid interval ${intervalMs}ms`);
   const all = <K extends keyof ProgramPart>(k: K): string[] => parts.flatMap((p) => p[k] ?? []);
   const block = (head: string, lines: string[]): string =>
@@ -278,7 +314,11 @@ export function composeProgram(parts: ProgramPart[], intervalMs: number, dialect
     block('END', all('end')),
     '',
   ].join('\n\n');
-  const args = dialect.userRegs === undefined ? [] : [String(dialect.userRegs)];
+  if (newerThan !== undefined && !ID.test(newerThan))
+    throw new Error(`invalid cgroup id ${JSON.stringify(newerThan)}`);
+  // Positional: $1 the user registers' place, $2 the newest cgroup id (0 and unread when absent).
+  const userRegs = dialect.userRegs === undefined ? [] : [String(dialect.userRegs)];
+  const args = newerThan === undefined ? userRegs : [userRegs[0] ?? '0', newerThan];
   if (dialect.settings === 'config') {
     const config = block('config =', [
       `max_strlen = ${dialect.maxStrlen};`,

@@ -109,7 +109,8 @@ const fs = require('fs');
 const path = require('path');
 const dir = process.env.FAKE_BPFTRACE_DIR;
 if (fs.existsSync(path.join(dir, 'broken'))) { process.stderr.write('ERROR: broken\\n'); process.exit(1); }
-const text = fs.readFileSync(process.argv[process.argv.length - 1], 'utf8');
+// The program file, after bpftrace's options and before its positional parameters.
+const text = fs.readFileSync(process.argv.slice(2).find((a) => a.endsWith('.bt')), 'utf8');
 const seeds = [...text.matchAll(/@targets\\[\\(uint64\\)(\\d+)\\] = 1;/g)].map((m) => m[1]);
 const probes = [...text.matchAll(/^([a-z]+:[^ \\n]+) /gm)].map((m) => m[1]);
 fs.appendFileSync(path.join(dir, 'runs'), JSON.stringify({ pid: process.pid, seeds, probes }) + '\\n');

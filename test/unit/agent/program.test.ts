@@ -1,5 +1,6 @@
 import { DIALECTS } from '../../../lib/agent/core/dialect';
-import { LITERAL_MAX } from '../../../lib/agent/core/program';
+import type { ProgramTargets } from '../../../lib/agent/core/program';
+import { LITERAL_MAX, SEED_TESTS_MAX } from '../../../lib/agent/core/program';
 import { covers, hasExtra } from '../../../lib/agent/core/tracer';
 import { seccompOnlyProgram } from '../../support/programs';
 import { expectGolden } from '../golden';
@@ -21,12 +22,17 @@ describe('seccomp program', () => {
   test('bpftrace 0.17: the cgroup_mkdir tracepoint, limits in the environment', () => {
     const p = seccompOnlyProgram(targets, 3000, v017);
     expectGolden('agent/seccomp-program-0.17.bt', p.text);
+    // Its text, as tested on its kernels, does not take the newest cgroup id.
+    expect(seccompOnlyProgram({ ...targets, newerThan: '331' }, 3000, v017).text).toBe(p.text);
     expect(p.env).toEqual({ BPFTRACE_STRLEN: '200', BPFTRACE_MAP_KEYS_MAX: '16384' });
   });
 
   test('bpftrace 0.23: the raw cgroup_mkdir tracepoint, limits in the config block', () => {
-    const p = seccompOnlyProgram(targets, 3000, v023);
+    // As the agent starts it: with the newest cgroup id it found, as the second positional parameter.
+    const p = seccompOnlyProgram({ ...targets, newerThan: '331' }, 3000, v023);
     expectGolden('agent/seccomp-program-0.23.bt', p.text);
+    expect(p.args).toEqual(['0', '331']);
+    expect(seccompOnlyProgram(targets, 3000, { ...v023, userRegs: 16216 }).args).toEqual(['16216']);
     // 0.23 warns about the old variables on every start, and the warning would reach conditions.
     expect(p.env).toEqual({});
     expect(p.text).not.toContain('tracepoint:cgroup:');
@@ -37,22 +43,64 @@ describe('seccomp program', () => {
     expect(p.text).toContain('tracepoint:raw_syscalls:sys_enter /@rec[cgroup]/ {');
   });
 
+  /** The probe on every syscall's entry, as 0.23's program has it for these targets. */
+  const sysEnter = (t: ProgramTargets) => {
+    const text = seccompOnlyProgram(t, 1000, v023).text;
+    expect(text).not.toContain('raw_syscalls');
+    const at = text.indexOf('rawtracepoint:sys_enter {');
+    return text.slice(at, text.indexOf('\n}', at) + 2);
+  };
+  const insert =
+    'if (@phase) { if (!@sc1[$c, $n]) { if (@scn1 < 16384) { @sc1[$c, $n] = 1; } @scn1++; } } else { if (!@sc0[$c, $n]) { if (@scn0 < 16384) { @sc0[$c, $n] = 1; } @scn0++; } }';
+
   test('0.23: the raw sys_enter tracepoint, one cgroup read and one lookup for a cgroup not recording', () => {
-    const p = seccompOnlyProgram({ seeds: [{ id: '1', recording: true }], podPrefixes: [] }, 1000, v023);
-    expect(p.text).not.toContain('raw_syscalls');
-    const at = p.text.indexOf('rawtracepoint:sys_enter {');
-    const body = p.text.slice(at, p.text.indexOf('\n}', at));
-    expect(body).toBe(
+    expect(sysEnter({ seeds: [{ id: '1', recording: true }], podPrefixes: [] })).toBe(
       [
         'rawtracepoint:sys_enter {',
         '  $c = cgroup;',
         '  $r = @rec[$c];',
         '  if ($r == 1 || ($r == 2 && curtask->seccomp.mode == 2)) {',
         '    $n = (int64)arg1;',
-        '    if (@phase) { if (!@sc1[$c, $n]) { if (@scn1 < 16384) { @sc1[$c, $n] = 1; } @scn1++; } } else { if (!@sc0[$c, $n]) { if (@scn0 < 16384) { @sc0[$c, $n] = 1; } @scn0++; } }',
+        `    ${insert}`,
         '  }',
+        '}',
       ].join('\n'),
     );
+  });
+
+  test('0.23 with the newest cgroup id: a cgroup neither seeded nor newer is passed over without a lookup', () => {
+    const seeds = [
+      { id: '7', recording: true },
+      { id: '9', recording: false },
+    ];
+    expect(sysEnter({ seeds, podPrefixes: [], newerThan: '12' })).toBe(
+      [
+        'rawtracepoint:sys_enter {',
+        '  $c = cgroup;',
+        '  if ($c > $2 || $c == 7 || $c == 9) {',
+        '    $r = @rec[$c];',
+        '    if ($r == 1 || ($r == 2 && curtask->seccomp.mode == 2)) {',
+        '      $n = (int64)arg1;',
+        `      ${insert}`,
+        '    }',
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+    // No seeds (an open session's first program): only what is made from now on.
+    expect(sysEnter({ seeds: [], podPrefixes: [prefix], newerThan: '12' })).toContain('  if ($c > $2) {\n');
+    // Many seeds: a range from the oldest, not a comparison each.
+    const many = Array.from({ length: SEED_TESTS_MAX + 1 }, (_, i) => ({
+      id: String(500 - i),
+      recording: true,
+    }));
+    expect(sysEnter({ seeds: many, podPrefixes: [], newerThan: '600' })).toContain(
+      `  if ($c > $2 || $c >= ${500 - SEED_TESTS_MAX}) {\n`,
+    );
+    expect(
+      sysEnter({ seeds: many.slice(1), podPrefixes: [], newerThan: '600' }).match(/\$c == /g),
+    ).toHaveLength(SEED_TESTS_MAX);
+    expect(() => seccompOnlyProgram({ seeds, podPrefixes: [], newerThan: '1 || 1' }, 1000, v023)).toThrow();
   });
 
   test.each(DIALECTS)('no string literal exceeds what bpftrace 0.17 accepts ($series)', (dialect) => {

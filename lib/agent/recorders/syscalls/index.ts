@@ -10,7 +10,10 @@ import { syscallsSchema } from './schema';
 export const syscalls: Recorder<SyscallEvent> = {
   type: 'seccomp',
   routes: [
-    { name: 'tracepoint', parts: ({ targets, dialect }) => [recordingPart(targets), syscallPart(dialect)] },
+    {
+      name: 'tracepoint',
+      parts: ({ targets, dialect }) => [recordingPart(targets), syscallPart(targets, dialect)],
+    },
   ],
   output: { maps: [...SYSCALL_MAPS, ...SYSCALL_LIFE_MAPS] },
   parseMaps: syscallsFromMaps,

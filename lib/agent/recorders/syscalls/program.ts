@@ -8,6 +8,7 @@ import {
   EV_FILTER,
   EV_FULL,
   MAP_KEYS_MAX,
+  mayRecord,
   IS_STOP_SIGNAL,
   NOT_PID_NS_INIT,
   PARENT_OUTSIDE_CGROUP,
@@ -141,14 +142,15 @@ const overflowCheck = (count: string) => `if (${overflowed(count)}) { ${sayFull}
  * Syscall numbers per recording cgroup. Two maps, flipped each interval: the idle one is printed
  * and cleared while writers use the other, so a pair first seen during the print is never lost.
  *
- * This probe runs on every syscall of the node, so it does the least it can: for a cgroup not
- * recording, one map lookup; for one recording, @phase and the set too (an update only the first
+ * This probe runs on every syscall of the node, so it does the least it can: for a cgroup the
+ * program can never record (older than its start and not seeded), a comparison or a few; for
+ * another not recording, one map lookup; for one recording, @phase and the set too (an update only the first
  * time a pair is seen in an interval; 0.23.2 keeps the keyless @phase in a hash map as well, and
  * has no map declarations to make it an array), and in one recorded under its filter, the task's
  * seccomp mode. With 0.23 the cgroup id is read once (0.17's text
  * is unchanged, as tested on its kernels).
  */
-export function syscallPart(dialect: Dialect): ProgramPart {
+export function syscallPart(t: ProgramTargets, dialect: Dialect): ProgramPart {
   const flip = [
     '@phase = 1 - @phase;',
     `if (@phase) { print(@sc0); clear(@sc0); ${overflowCheck('@scn0')} print(@sl0); clear(@sl0); } ` +
@@ -156,7 +158,7 @@ export function syscallPart(dialect: Dialect): ProgramPart {
   ];
   return {
     begin: ['@phase = 0;'],
-    probes: [sysEnter(dialect)],
+    probes: [sysEnter(t, dialect)],
     interval: flip,
     end: [
       'print(@sc0); print(@sc1); clear(@sc0); clear(@sc1);',
@@ -168,25 +170,27 @@ export function syscallPart(dialect: Dialect): ProgramPart {
   };
 }
 
-function sysEnter(dialect: Dialect): string {
+function sysEnter(t: ProgramTargets, dialect: Dialect): string {
   const { head, value } = rawSyscallProbe(dialect, 'sys_enter');
-  const insert = [`    $n = (int64)${value};`, `    ${scInsert('$c', '$n')}`];
+  const insert = [`$n = (int64)${value};`, scInsert('$c', '$n')];
+  const indent = (lines: string[]) => lines.map((l) => `  ${l}`);
+  // 0.17 (not the agent image's bpftrace) keeps the text tested on its kernels.
   if (dialect.syscalls === 'tracepoint')
     return [
       `${head} /@rec[cgroup]/ {`,
       `  $c = cgroup;`,
       `  if (@rec[$c] == ${REC_ALL} || ${UNDER_FILTER}) {`,
-      ...insert,
+      ...indent(indent(insert)),
       `  }`,
       `}`,
     ].join('\n');
-  return [
-    `${head} {`,
-    `  $c = cgroup;`,
-    `  $r = @rec[$c];`,
-    `  if ($r == ${REC_ALL} || ($r == ${REC_FILTERED} && ${UNDER_FILTER})) {`,
-    ...insert,
-    `  }`,
+  const record = [
+    `$r = @rec[$c];`,
+    `if ($r == ${REC_ALL} || ($r == ${REC_FILTERED} && ${UNDER_FILTER})) {`,
+    ...indent(insert),
     `}`,
-  ].join('\n');
+  ];
+  const may = mayRecord(t, '$c');
+  const body = may ? [`if (${may}) {`, ...indent(record), `}`] : record;
+  return [`${head} {`, `  $c = cgroup;`, ...indent(body), `}`].join('\n');
 }
