@@ -84,12 +84,17 @@ export function variants(recorders: readonly Recorder[]): Variant[] {
           layout,
           cgroupIdOf: () => undefined,
         });
-        const program = assembleProgram(targets, {
-          intervalMs: INTERVAL_MS,
-          dialect: DIALECT,
-          arch: ARCH,
-          routes: [{ recorder, route }],
-        });
+        // With a newest cgroup id, as the agent starts a program: its text reads it as $2, which
+        // each guest reads itself as it starts the program (guest.ts).
+        const program = assembleProgram(
+          { ...targets, newerThan: '0' },
+          {
+            intervalMs: INTERVAL_MS,
+            dialect: DIALECT,
+            arch: ARCH,
+            routes: [{ recorder, route }],
+          },
+        );
         const id = `${recorder.type}/${route.name}`;
         const cgroupDir = containerCgroupDir('systemd', 'BestEffort', POD_UID, `containerd://${hex64(id)}`);
         return { id, kind: recorder.type, route: route.name, program, cgroupDir: cgroupDir as string };

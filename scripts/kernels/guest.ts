@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupIdOf } from '../../lib/agent/core/cgroups';
+import { cgroupIdOf, newestCgroupIdUnder } from '../../lib/agent/core/cgroups';
 import { probeBpftrace } from '../../lib/agent/core/dialect';
 import { nodeSources, probeKernel } from '../../lib/agent/core/kernel';
 import { READY } from '../../lib/agent/core/program';
@@ -43,7 +43,10 @@ async function runProgram(p: GuestProgram, readyTimeoutS: number, args: string[]
     cgroupPath: `/${p.cgroupDir}`,
   };
   const t0 = Date.now();
-  const child = spawn('bpftrace', ['-f', 'json', file, ...args], {
+  // As the agent starts a program: the newest cgroup id now is $2 (ProgramTargets.newerThan), so
+  // the workload's cgroup, made once the program is ready, must be newer for anything to record.
+  const newest = newestCgroupIdUnder(CGROUP_MOUNT) ?? '0';
+  const child = spawn('bpftrace', ['-f', 'json', file, ...args, newest], {
     env: { ...process.env, ...p.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -133,7 +136,7 @@ async function main() {
     uptimeS: uptime(),
   });
   // What this kernel measured, as the agent passes its node's (cells.ts: the text takes it as $1).
-  const args = userRegs === undefined ? [] : [String(userRegs)];
+  const args = [String(userRegs ?? 0)];
   for (const p of plan.programs) emit(await runProgram(p, plan.readyTimeoutS, args));
   emit({ type: 'done', uptimeS: uptime() });
   process.exit(0);
