@@ -4,10 +4,10 @@
 // agent's own planner and assembler for sessions on that pod, in the dialect the agent's own probe
 // finds for that bpftrace. An eBPF program on sys_enter runs in the calling task, so dd's own CPU
 // time (user+sys) carries its cost, while the rest of the machine (busy with other work) does not.
-// Modes are interleaved, a round at a time; the programs as they were before capability checks
-// read their syscall from the saved user registers (the same dialect without userRegs: a probe on
-// every syscall's entry and exit) run in the same rounds. Added costs are medians over rounds of
-// (mode − untraced) in the same round.
+// Modes are interleaved, a round at a time; the programs as they were before the probe on every
+// syscall passed over cgroups it can never record (no ProgramTargets.newerThan: a map lookup for
+// every cgroup) run in the same rounds. Added costs are medians over rounds of (mode − untraced) in
+// the same round.
 //
 //   npm run bench -- syscalls [--rounds 7] [--bytes 1000000] [--runs 5] [--bpftrace PATH]
 // Root only (cgroups, bpftrace).
@@ -15,7 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assembleProgram } from '../../lib/agent/core/assemble';
-import { CgroupLayout, containerCgroupDir } from '../../lib/agent/core/cgroups';
+import { CgroupLayout, containerCgroupDir, newestCgroupIdUnder } from '../../lib/agent/core/cgroups';
 import { probeBpftrace, type Dialect } from '../../lib/agent/core/dialect';
 import { planTargets } from '../../lib/agent/core/plan';
 import { READY, type Program } from '../../lib/agent/core/program';
@@ -34,7 +34,7 @@ const RUNS = Number(arg('runs', '5'));
 // Which route each kind takes here (this kernel serves every tracepoint route: Linux ≥ 6.14).
 const ROUTES: Record<string, string> = {
   seccomp: 'tracepoint',
-  netpol: 'tracepoint',
+  network: 'tracepoint',
   capabilities: 'tracepoint',
 };
 
@@ -79,10 +79,17 @@ function containerDir(p: Pod): string {
   mkdirSync(dir, { recursive: true });
   return dir;
 }
-const dirs = { target: containerDir(target), other: containerDir(other) };
+// The other pod's container is made after the target's: a program started between the two has
+// the other pod newer than its start (it may be armed later), one started after both older.
+const targetDir = containerDir(target);
+const startedBetween = newestCgroupIdUnder(join(MOUNT, ROOT));
+const dirs = { target: targetDir, other: containerDir(other) };
+const startedAfter = newestCgroupIdUnder(join(MOUNT, ROOT));
 
-function program(kinds: string[], dialect: Dialect): Program {
+/** The program the agent starts for sessions of these kinds on the target pod, newest cgroup id `newerThan`. */
+function program(kinds: string[], dialect: Dialect, newerThan: string | undefined): Program {
   const recorders = RECORDERS.filter((r) => kinds.includes(r.type));
+  if (recorders.length !== kinds.length) throw new Error(`no recorder for one of ${kinds.join(', ')}`);
   const sessions: PlannedSession[] = recorders.map((r) => ({
     metadata: { name: `bench-${r.type}`, namespace: 'bench' },
     spec: { type: r.type, target: { podName: 'target' }, state: 'Running' },
@@ -99,15 +106,18 @@ function program(kinds: string[], dialect: Dialect): Program {
     // The layout's root is where the pods' tree is in the hierarchy; its directories are below it.
     cgroupIdOf: (dir) => String(statSync(join(MOUNT, ROOT, dir.slice(MOUNT.length))).ino),
   });
-  return assembleProgram(targets, {
-    intervalMs: 1000,
-    dialect,
-    arch: 'amd64',
-    routes: recorders.map((recorder: Recorder) => ({
-      recorder,
-      route: recorder.routes.find((r) => r.name === ROUTES[recorder.type])!,
-    })),
-  });
+  return assembleProgram(
+    { ...targets, newerThan },
+    {
+      intervalMs: 1000,
+      dialect,
+      arch: 'amd64',
+      routes: recorders.map((recorder: Recorder) => ({
+        recorder,
+        route: recorder.routes.find((r) => r.name === ROUTES[recorder.type])!,
+      })),
+    },
+  );
 }
 
 interface Mode {
@@ -123,7 +133,7 @@ const floor = (head: string): Program => ({
 
 function modesFor(dialect: Dialect): Mode[] {
   const raw = dialect.syscalls === 'rawtracepoint';
-  const all = ['seccomp', 'capabilities', 'netpol'];
+  const all = ['seccomp', 'capabilities', 'network'];
   return [
     { name: 'untraced', cgroup: dirs.target },
     {
@@ -140,20 +150,42 @@ function modesFor(dialect: Dialect): Mode[] {
           },
         ]
       : []),
-    { name: 'seccomp session on this pod', program: program(['seccomp'], dialect), cgroup: dirs.target },
-    { name: 'seccomp session on another pod', program: program(['seccomp'], dialect), cgroup: dirs.other },
-    ...(dialect.userRegs === undefined
-      ? []
-      : [
+    ...(raw
+      ? [
           {
-            name: 'before: seccomp + capabilities + netpol on this pod',
-            program: program(all, { ...dialect, userRegs: undefined }),
+            name: 'before: seccomp session on this pod',
+            program: program(['seccomp'], dialect, undefined),
             cgroup: dirs.target,
           },
-        ]),
+        ]
+      : []),
     {
-      name: 'seccomp + capabilities + netpol on this pod',
-      program: program(all, dialect),
+      name: 'seccomp session on this pod',
+      program: program(['seccomp'], dialect, startedAfter),
+      cgroup: dirs.target,
+    },
+    ...(raw
+      ? [
+          {
+            name: 'before: seccomp session on another pod',
+            program: program(['seccomp'], dialect, undefined),
+            cgroup: dirs.other,
+          },
+        ]
+      : []),
+    {
+      name: 'seccomp session on another pod, older than the program',
+      program: program(['seccomp'], dialect, startedAfter),
+      cgroup: dirs.other,
+    },
+    {
+      name: 'seccomp session on another pod, newer than the program',
+      program: program(['seccomp'], dialect, startedBetween),
+      cgroup: dirs.other,
+    },
+    {
+      name: 'seccomp + capabilities + network on this pod',
+      program: program(all, dialect, startedAfter),
       cgroup: dirs.target,
     },
   ];
