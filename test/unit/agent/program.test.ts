@@ -73,11 +73,15 @@ describe('seccomp program', () => {
       { id: '7', recording: true },
       { id: '9', recording: false },
     ];
+    // 7 records every task from the program's start: its @rec cannot change, so it needs no lookup.
     expect(sysEnter({ seeds, podPrefixes: [], newerThan: '12' })).toBe(
       [
         'rawtracepoint:sys_enter {',
         '  $c = cgroup;',
-        '  if ($c > $2 || $c == 7 || $c == 9) {',
+        '  if ($c == 7) {',
+        '    $n = (int64)arg1;',
+        `    ${insert}`,
+        '  } else if ($c > $2 || $c == 9) {',
         '    $r = @rec[$c];',
         '    if ($r == 1 || ($r == 2 && curtask->seccomp.mode == 2)) {',
         '      $n = (int64)arg1;',
@@ -87,12 +91,20 @@ describe('seccomp program', () => {
         '}',
       ].join('\n'),
     );
+    // One recording under its filter, or armed (its exec to come): looked up.
+    const looked = [
+      { id: '7', recording: true, filtered: true },
+      { id: '9', recording: false },
+    ];
+    expect(sysEnter({ seeds: looked, podPrefixes: [], newerThan: '12' })).toContain(
+      '  $c = cgroup;\n  if ($c > $2 || $c == 7 || $c == 9) {\n    $r = @rec[$c];',
+    );
     // No seeds (an open session's first program): only what is made from now on.
     expect(sysEnter({ seeds: [], podPrefixes: [prefix], newerThan: '12' })).toContain('  if ($c > $2) {\n');
     // Many seeds: a range from the oldest, not a comparison each.
     const many = Array.from({ length: SEED_TESTS_MAX + 1 }, (_, i) => ({
       id: String(500 - i),
-      recording: true,
+      recording: false,
     }));
     expect(sysEnter({ seeds: many, podPrefixes: [], newerThan: '600' })).toContain(
       `  if ($c > $2 || $c >= ${500 - SEED_TESTS_MAX}) {\n`,
@@ -100,6 +112,9 @@ describe('seccomp program', () => {
     expect(
       sysEnter({ seeds: many.slice(1), podPrefixes: [], newerThan: '600' }).match(/\$c == /g),
     ).toHaveLength(SEED_TESTS_MAX);
+    // Nor is any seed taken without a lookup then.
+    const manyRecording = many.map((x) => ({ ...x, recording: true }));
+    expect(sysEnter({ seeds: manyRecording, podPrefixes: [], newerThan: '600' })).not.toContain('else if');
     expect(() => seccompOnlyProgram({ seeds, podPrefixes: [], newerThan: '1 || 1' }, 1000, v023)).toThrow();
   });
 

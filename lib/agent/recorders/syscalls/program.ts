@@ -10,6 +10,7 @@ import {
   MAP_KEYS_MAX,
   mayRecord,
   IS_STOP_SIGNAL,
+  SEED_TESTS_MAX,
   NOT_PID_NS_INIT,
   PARENT_OUTSIDE_CGROUP,
   PID_NS_INIT,
@@ -190,7 +191,19 @@ function sysEnter(t: ProgramTargets, dialect: Dialect): string {
     ...indent(insert),
     `}`,
   ];
-  const may = mayRecord(t, '$c');
-  const body = may ? [`if (${may}) {`, ...indent(record), `}`] : record;
+  // Seeds recording every task from the start keep @rec at REC_ALL for the program's life (it is
+  // only ever set where unset): compared by id, they skip the lookup; the rest as mayRecord says.
+  const all = t.seeds.length <= SEED_TESTS_MAX ? t.seeds.filter((s) => s.recording && !s.filtered) : [];
+  const may = mayRecord({ ...t, seeds: t.seeds.filter((s) => !all.includes(s)) }, '$c');
+  let body = record;
+  if (may && all.length)
+    body = [
+      `if (${all.map((s) => `$c == ${s.id}`).join(' || ')}) {`,
+      ...indent(insert),
+      `} else if (${may}) {`,
+      ...indent(record),
+      `}`,
+    ];
+  else if (may) body = [`if (${may}) {`, ...indent(record), `}`];
   return [`${head} {`, `  $c = cgroup;`, ...indent(body), `}`].join('\n');
 }
