@@ -132,8 +132,13 @@ const floor = (head: string): Program => ({
 });
 
 function modesFor(dialect: Dialect): Mode[] {
-  const raw = dialect.syscalls === 'rawtracepoint';
-  const all = ['seccomp', 'capabilities', 'network'];
+  // 0.17's text reads no newest cgroup id: its "before" rows would be the same program.
+  const onRaw = (m: Mode): Mode[] => (dialect.syscalls === 'rawtracepoint' ? [m] : []);
+  const seccomp = (name: string, newerThan: string | undefined, cgroup: string): Mode => ({
+    name,
+    program: program(['seccomp'], dialect, newerThan),
+    cgroup,
+  });
   return [
     { name: 'untraced', cgroup: dirs.target },
     {
@@ -141,51 +146,19 @@ function modesFor(dialect: Dialect): Mode[] {
       program: floor('tracepoint:raw_syscalls:sys_enter'),
       cgroup: dirs.target,
     },
-    ...(raw
-      ? [
-          {
-            name: 'floor: rawtracepoint:sys_enter { }',
-            program: floor('rawtracepoint:sys_enter'),
-            cgroup: dirs.target,
-          },
-        ]
-      : []),
-    ...(raw
-      ? [
-          {
-            name: 'before: seccomp session on this pod',
-            program: program(['seccomp'], dialect, undefined),
-            cgroup: dirs.target,
-          },
-        ]
-      : []),
-    {
-      name: 'seccomp session on this pod',
-      program: program(['seccomp'], dialect, startedAfter),
+    ...onRaw({
+      name: 'floor: rawtracepoint:sys_enter { }',
+      program: floor('rawtracepoint:sys_enter'),
       cgroup: dirs.target,
-    },
-    ...(raw
-      ? [
-          {
-            name: 'before: seccomp session on another pod',
-            program: program(['seccomp'], dialect, undefined),
-            cgroup: dirs.other,
-          },
-        ]
-      : []),
-    {
-      name: 'seccomp session on another pod, older than the program',
-      program: program(['seccomp'], dialect, startedAfter),
-      cgroup: dirs.other,
-    },
-    {
-      name: 'seccomp session on another pod, newer than the program',
-      program: program(['seccomp'], dialect, startedBetween),
-      cgroup: dirs.other,
-    },
+    }),
+    ...onRaw(seccomp('before: seccomp session on this pod', undefined, dirs.target)),
+    seccomp('seccomp session on this pod', startedAfter, dirs.target),
+    ...onRaw(seccomp('before: seccomp session on another pod', undefined, dirs.other)),
+    seccomp('seccomp session on another pod, older than the program', startedAfter, dirs.other),
+    seccomp('seccomp session on another pod, newer than the program', startedBetween, dirs.other),
     {
       name: 'seccomp + capabilities + network on this pod',
-      program: program(all, dialect, startedAfter),
+      program: program(['seccomp', 'capabilities', 'network'], dialect, startedAfter),
       cgroup: dirs.target,
     },
   ];
