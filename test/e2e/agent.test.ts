@@ -3,10 +3,11 @@
 // (kubepods/<qos>/pod<uid>/<container id>), the agent pod deleted in the middle of a session.
 import { sessionPhase } from '../../lib/session/phase';
 import { sessionWithRecords } from '../support/session-object';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import {
   AGENT_NAMESPACE,
   agentPod,
+  agentProgramParams,
   cgroupPids,
   containerCgroupDir,
   deployAgent,
@@ -159,6 +160,16 @@ test('the agent pod deleted mid-session: the DaemonSet brings it back, and the s
     () => status('sc-kill'),
     (s) => syscalls(s).includes(MKDIR),
   );
+  // busy ran before the agent started this program, so the newest pod cgroup id the agent passed
+  // bpftrace as it started it (the probe on every syscall compares cgroup ids with it before any
+  // map lookup) is at least busy's own: the id kernfs gave its cgroup directory.
+  const busyId = statSync(containerCgroupDir(await getPod(NS, 'busy')), { bigint: true }).ino;
+  const params = agentProgramParams(await agentPod());
+  expect(params.length).toBeGreaterThan(0);
+  for (const p of params) {
+    expect(p).toHaveLength(2);
+    expect(BigInt(p[1])).toBeGreaterThanOrEqual(busyId);
+  }
   // Busy-loop the pod a little to report the agent's cost while tracing, from its own cgroup.
   await run('busy', ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /tmp/x; done']);
   const old = await agentPod();

@@ -58,6 +58,23 @@ export function cgroupPids(dir: string): number[] {
   return fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
 }
 
+/**
+ * What follows the program file on the command line of each bpftrace the agent pod runs: the
+ * program's positional parameters (Program.args).
+ */
+export function agentProgramParams(agent: KubePod): string[][] {
+  return cgroupPids(containerCgroupDir(agent, 'agent')).flatMap((pid) => {
+    let argv: string[];
+    try {
+      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    } catch {
+      return []; // exited since cgroup.procs was read
+    }
+    const file = argv.findIndex((a) => a.endsWith('.bt'));
+    return file < 0 ? [] : [argv.slice(file + 1)];
+  });
+}
+
 export async function getAgentPods(): Promise<KubePod[]> {
   return (
     await kubectlJson<{ items: KubePod[] }>(['get', 'pods', '-n', AGENT_NAMESPACE, '-l', AGENT_SELECTOR])
