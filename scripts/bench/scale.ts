@@ -31,8 +31,9 @@ import { buildProfiles } from '../../lib/seccomp/profile';
 import { deleteSession, getSession, newSessionId, sessionPath } from '../../lib/session/client';
 import { finishSession, startSession, type Progress } from '../../lib/session/lifecycle';
 import type { SessionType, TraceSession } from '../../lib/session/types';
+import { countRequests, type Tally } from './scale/counting-kube';
 import { buildFleet, LABEL, tearDown, type Fleet } from './scale/fleet';
-import { diffCounts, scrapeRequestTotals, type RequestCounts } from './scale/metrics';
+import { diffCounts, scrapeRequestsAndBytes, scrapeRequestTotals, type RequestCounts } from './scale/metrics';
 import { judge } from './scale/verdict';
 import { runWorker, type AgentTally, type Fed, type FromWorker, type ToWorker } from './scale/worker';
 
@@ -149,6 +150,8 @@ interface Figures {
   programs: number;
   largest: { kind: string; name: string; bytes: number }[];
   stopMs: Record<string, number>;
+  /** Requests and bytes the API server answered from the stop to both results (all clients). */
+  stopReads: { requests: RequestCounts; bytes: RequestCounts; tally: Tally };
   /** Per session type, each node's final write after the stop (ms, sorted). */
   finals: Record<string, number[]>;
   verdict: { ok: boolean; lines: string[] };
@@ -217,6 +220,14 @@ function print(f: Figures): void {
       `stop → ${k}`,
       `${fmt(v / 1000, 2)} s${k === 'both' ? (v < STOP_TARGET_MS ? ' PASS (< 10 s)' : ' FAIL (≥ 10 s)') : ''}`,
     );
+  // The API server counts no bytes for a watch: those are the events the stopping client received.
+  const { requests, bytes: answered, tally } = f.stopReads;
+  for (const what of ['LIST tracerecords', 'GET tracesessions'])
+    row(`  ${what}, stop → both`, `${requests.get(what) ?? 0}, ${kib(answered.get(what) ?? 0)} answered`);
+  row(
+    '  WATCH tracerecords, stop → both',
+    `${requests.get('WATCH tracerecords') ?? 0}, ${tally.watchEvents.length} events, ${kib(tally.watchEvents.reduce((n, e) => n + e.bytes, 0))}`,
+  );
   for (const [type, at] of Object.entries(f.finals)) {
     const q = (p: number) => fmt(at[Math.min(at.length - 1, Math.floor(p * at.length))] / 1000, 2);
     row(`  ${type} final writes after stop (min/median/max)`, `${q(0)} / ${q(0.5)} / ${q(1)} s`);
@@ -311,11 +322,15 @@ async function runOnce(
     const largest = await largestObjects(admin);
 
     // Stop → what `seccomp stop` prints and what the flow log is written from, each by the plugin's own path.
+    // Stopped and read by a client of its own, so what the waits read is counted apart.
+    const stopper = await Kube.connect({});
+    const stopTally = countRequests(stopper, true);
+    const atStop = scrapeRequestsAndBytes();
     const tStop = Date.now();
     const stopMs: Record<string, number> = {};
     const finals: Record<string, number[]> = {};
     const finish = async (s: TraceSession) => {
-      const done = await finishSession(admin, quiet, s, { timeoutMs: 60_000, signal });
+      const done = await finishSession(stopper, quiet, s, { timeoutMs: 60_000, signal });
       if (done.pending.length) log(`${s.metadata.name}: no final flush from ${done.pending.length} nodes`);
       // When each node's final write happened, after the stop: how the latency is made up.
       const at = (done.session.status?.nodes ?? [])
@@ -340,6 +355,12 @@ async function runOnce(
       }),
     ]);
     stopMs.both = Date.now() - tStop;
+    const afterStop = scrapeRequestsAndBytes();
+    const stopReads = {
+      requests: diffCounts(atStop.requests, afterStop.requests),
+      bytes: diffCounts(atStop.bytes, afterStop.bytes),
+      tally: stopTally,
+    };
     // Everything fed, now that no more is: after the final flushes.
     const fed: Fed[] = (
       await Promise.all(workers.map((w) => w.ask({ kind: 'report', from, to }, 'report')))
@@ -358,6 +379,7 @@ async function runOnce(
       programs: reports.reduce((k, r) => k + r.programs, 0),
       largest,
       stopMs,
+      stopReads,
       finals,
       verdict: judge(fed, seccomp.profiles, seccomp.records, network),
     };

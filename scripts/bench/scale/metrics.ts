@@ -1,20 +1,20 @@
 /**
- * The API server's own count of requests (apiserver_request_total), by verb and resource, read
- * from /metrics with the admin kubeconfig through kubectl (the endpoint answers text, which the
- * plugin's JSON client does not read). Two scrapes subtracted give what happened between them,
- * whoever asked.
+ * The API server's own count of requests (apiserver_request_total) and of the bytes it answered
+ * (apiserver_response_sizes_sum), by verb and resource, read from /metrics with the admin
+ * kubeconfig through kubectl (the endpoint answers text, which the plugin's JSON client does not
+ * read). Two scrapes subtracted give what happened between them, whoever asked.
  */
 import { execFileSync } from 'node:child_process';
 
 export type RequestCounts = Map<string, number>;
 
-const LINE = /^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$/;
-
-/** Sums the counter over codes and scopes: "VERB resource[/subresource]" → count. Pure. */
-export function parseRequestTotals(text: string): RequestCounts {
+/** Sums one metric over codes and scopes: "VERB resource[/subresource]" → value. Pure. */
+export function parseTotals(text: string, metric = 'apiserver_request_total'): RequestCounts {
   const out: RequestCounts = new Map();
+  const prefix = `${metric}{`;
   for (const line of text.split('\n')) {
-    const m = LINE.exec(line);
+    if (!line.startsWith(prefix)) continue;
+    const m = /^[a-z_]+\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries(
       [...m[1].matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]] as [string, string]),
@@ -26,10 +26,17 @@ export function parseRequestTotals(text: string): RequestCounts {
   return out;
 }
 
+const scrape = () =>
+  execFileSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+
 export function scrapeRequestTotals(): RequestCounts {
-  return parseRequestTotals(
-    execFileSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 256 << 20 }),
-  );
+  return parseTotals(scrape());
+}
+
+/** Requests, and bytes answered, by verb and resource. */
+export function scrapeRequestsAndBytes(): { requests: RequestCounts; bytes: RequestCounts } {
+  const text = scrape();
+  return { requests: parseTotals(text), bytes: parseTotals(text, 'apiserver_response_sizes_sum') };
 }
 
 /** after − before, only what changed. */
