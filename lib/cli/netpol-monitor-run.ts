@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { HardenError, INTERRUPTED } from '../errors';
 import type { Deps } from './context';
 import { openFlowRecorder, type FlowRecorder } from './flow-recorder';
-import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { deleteSession, followSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { finishSession, startSession } from '../session/lifecycle';
 import { resolveTargets } from '../session/targets';
 import type { TraceSession } from '../session/types';
@@ -106,12 +106,15 @@ export async function runNetpolMonitor(
       interruptedWhile = 'monitoring';
       ended.resolve();
     });
+    // Each node's record is read as it changes (a watch), not every record on every poll.
+    const followed = await followSession(kube, namespace, id, 'network');
     try {
       while (!ended.settled) {
-        await record(await getSession(kube, namespace, id, 'network'));
+        await record(await followed.read());
         await Promise.race([ended.promise, sleep(opts.pollMs ?? 1000)]);
       }
     } finally {
+      followed.close();
       if (timer) clearTimeout(timer);
       monitoring.dispose();
     }

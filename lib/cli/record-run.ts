@@ -19,7 +19,7 @@ import { R, resourcePath } from '../kube/paths';
 import { selectorMatches, selectorText, type LabelSelector } from '../labels';
 import { report } from '../netpol/report';
 import type { PodSpec } from '../securitycontext/types';
-import { deleteSession, getSession, newSessionId, requireDeployed } from '../session/client';
+import { deleteSession, followSession, getSession, newSessionId, requireDeployed } from '../session/client';
 import { describeGap, gapsOf, type GapReport } from '../session/gaps';
 import {
   cannotTrace,
@@ -289,11 +289,17 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       if (opts.restart) await restart(kube, io, namespace, live, opts.rolloutTimeoutMs, ended.signal);
       // --duration counts from when every pod runs as it will be recorded: after the rollouts.
       if (opts.durationMs) timer = setTimeout(() => ended.abort(), opts.durationMs);
-      while (!ended.signal.aborted) {
-        if (network) await flows.record(await getSession(kube, namespace, network.metadata.name, 'network'));
-        await seePods(kube, namespace, query, seen);
-        io.progress(`recording: ${flows.flows} flows · ${Object.keys(seen.pods).length} pods seen`);
-        await sleep(opts.pollMs ?? 1000, ended.signal);
+      // The network session's records are read as they change (a watch), not all on every poll.
+      const followed = network && (await followSession(kube, namespace, network.metadata.name, 'network'));
+      try {
+        while (!ended.signal.aborted) {
+          if (followed) await flows.record(await followed.read());
+          await seePods(kube, namespace, query, seen);
+          io.progress(`recording: ${flows.flows} flows · ${Object.keys(seen.pods).length} pods seen`);
+          await sleep(opts.pollMs ?? 1000, ended.signal);
+        }
+      } finally {
+        if (followed) followed.close();
       }
     } finally {
       if (timer) clearTimeout(timer);

@@ -7,7 +7,7 @@ import { HardenError, INTERRUPTED } from '../errors';
 import type { Kube } from '../kube/client';
 import { waitUntil } from '../kube/wait';
 import { listAgentPods } from './agents';
-import { createSession, deleteSession, getSession, stopSession, type SessionMeta } from './client';
+import { createSession, deleteSession, followSession, stopSession, type SessionMeta } from './client';
 import { refusalMessage, refusals, sessionPhase, type Refusal } from './phase';
 import type { SessionPhase, SessionType, TraceSession, TraceTarget } from './types';
 
@@ -55,45 +55,50 @@ export async function waitTracing(
     () => undefined, // tracers need no rights on the agent's namespace
   );
   const warned = new Set<string>();
-  await waitUntil(
-    async () => {
-      const s = await getSession(kube, namespace, id, type);
-      const state = startState(s, agentNodes);
-      if ('cannot' in state) {
-        throw new SessionRefused(
-          `session "${id}" in namespace "${namespace}" cannot be traced: ${state.cannot.map((c) => c.message).join('; ')} (context "${kube.ctx.context}")`,
-          `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
-          state.cannot,
-        );
-      }
-      const { phase, leftOut } = state;
-      if (phase === 'Failed') {
-        throw new SessionRefused(
-          `session "${id}" in namespace "${namespace}" failed: ${refusalMessage(s) ?? s.status?.message ?? 'no reason given'}`,
-          undefined,
-          refusals(s),
-        );
-      }
-      for (const r of leftOut.filter((x) => !warned.has(x.node ?? ''))) {
-        warned.add(r.node ?? '');
-        progress.err(
-          `warning: session "${id}" goes on without node ${r.node}, whose pods it does not record: ${r.message}`,
-        );
-      }
-      return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
-    },
-    {
-      timeoutMs,
-      intervalMs: 200,
-      signal,
-      onProgress: (l) => progress.progress(l),
-      onTimeout: () =>
-        new HardenError(
-          `no agent started tracing session "${id}" within ${timeoutMs / 1000}s (context "${kube.ctx.context}")`,
-          'Check the agents with: kubectl harden status',
-        ),
-    },
-  );
+  const followed = await followSession(kube, namespace, id, type);
+  try {
+    await waitUntil(
+      async () => {
+        const s = await followed.read();
+        const state = startState(s, agentNodes);
+        if ('cannot' in state) {
+          throw new SessionRefused(
+            `session "${id}" in namespace "${namespace}" cannot be traced: ${state.cannot.map((c) => c.message).join('; ')} (context "${kube.ctx.context}")`,
+            `The agent's bpftrace must be able to attach on that node (a privileged pod with tracefs and BTF). The full message is in the agent pod's log: kubectl -n harden-system logs -l app.kubernetes.io/name=harden-agent`,
+            state.cannot,
+          );
+        }
+        const { phase, leftOut } = state;
+        if (phase === 'Failed') {
+          throw new SessionRefused(
+            `session "${id}" in namespace "${namespace}" failed: ${refusalMessage(s) ?? s.status?.message ?? 'no reason given'}`,
+            undefined,
+            refusals(s),
+          );
+        }
+        for (const r of leftOut.filter((x) => !warned.has(x.node ?? ''))) {
+          warned.add(r.node ?? '');
+          progress.err(
+            `warning: session "${id}" goes on without node ${r.node}, whose pods it does not record: ${r.message}`,
+          );
+        }
+        return { done: phase === 'Tracing', progress: `waiting for the agents to start tracing (${phase})` };
+      },
+      {
+        timeoutMs,
+        intervalMs: 200,
+        signal,
+        onProgress: (l) => progress.progress(l),
+        onTimeout: () =>
+          new HardenError(
+            `no agent started tracing session "${id}" within ${timeoutMs / 1000}s (context "${kube.ctx.context}")`,
+            'Check the agents with: kubectl harden status',
+          ),
+      },
+    );
+  } finally {
+    followed.close();
+  }
   progress.done();
 }
 
@@ -188,10 +193,11 @@ export async function finishSession(
   let last = session.spec.state === 'Stopped' ? session : await stopSession(kube, session);
   const finished = (s: TraceSession) => !pendingNodes(s).length && sessionPhase(s) !== 'Tracing';
   const timedOut = new HardenError('the final flush did not arrive in time');
+  const followed = await followSession(kube, namespace, name, type);
   try {
     await waitUntil(
       async () => {
-        last = await getSession(kube, namespace, name, type);
+        last = await followed.read();
         const waiting = pendingNodes(last);
         return {
           done: finished(last),
@@ -212,6 +218,7 @@ export async function finishSession(
     // Out of time or interrupted: what was read last is the answer, and pending says what lacks.
     if (e !== timedOut && !opts.signal.aborted) throw e;
   } finally {
+    followed.close();
     progress.done();
   }
   return { session: last, pending: pendingNodes(last), interrupted: opts.signal.aborted && !finished(last) };
