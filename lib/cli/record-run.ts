@@ -15,6 +15,7 @@ import { syscallRecordsOf } from '../agent/recorders/syscalls/session';
 import { HardenError, INTERRUPTED } from '../errors';
 import type { Kube } from '../kube/client';
 import { ownerOf, type KubeObject, type List, type Pod } from '../kube/objects';
+import { inform } from '../kube/informer';
 import { R, resourcePath } from '../kube/paths';
 import { selectorMatches, selectorText, type LabelSelector } from '../labels';
 import { report } from '../netpol/report';
@@ -125,18 +126,29 @@ async function selectWorkloads(
   return [...out.values()].sort((a, b) => workloadStem(a.id).localeCompare(workloadStem(b.id)));
 }
 
-/** Each selected pod's workload, as the records name pods, and its node once scheduled. */
-async function seePods(
+/**
+ * Each selected pod's workload, as the records name pods, and its node once scheduled: from a
+ * list, then a watch until `signal` aborts, so a pod that comes and goes between polls (a surge
+ * pod of a rollout) is seen too, and the namespace's pods are not listed again every second.
+ */
+async function watchPods(
   kube: Kube,
   namespace: string,
   query: Record<string, string> | undefined,
   seen: Pick<Evidence, 'pods'> & { nodes: Record<string, string> },
+  signal: AbortSignal,
 ): Promise<void> {
-  const pods = (await kube.get<List<Pod>>(resourcePath(R.pods, { namespace }), query)).items;
-  for (const p of pods) {
-    seen.pods[p.metadata.name] = ownerOf(p) ?? { kind: 'Pod', name: p.metadata.name };
-    if (p.spec?.nodeName) seen.nodes[p.metadata.name] = p.spec.nodeName;
-  }
+  await inform<Pod>(
+    kube,
+    resourcePath(R.pods, { namespace }),
+    query,
+    (event, p) => {
+      if (event === 'DELETED') return;
+      seen.pods[p.metadata.name] = ownerOf(p) ?? { kind: 'Pod', name: p.metadata.name };
+      if (p.spec?.nodeName) seen.nodes[p.metadata.name] = p.spec.nodeName;
+    },
+    signal,
+  );
 }
 
 interface Templated extends KubeObject {
@@ -278,14 +290,15 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       `recording ${what} in namespace "${namespace}": ${recordId} (sessions ${sessions.map((s) => s.metadata.name).join(', ')})` +
         `${opts.durationMs ? ` for ${opts.durationMs / 1000}s` : ''}; Ctrl-C ends it`,
     );
-    await seePods(kube, namespace, query, seen);
     const network = sessions.find((s) => s.spec.type === 'network');
 
     const recording = interrupt();
     const ended = new AbortController();
+    const watchingPods = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     recording.signal.addEventListener('abort', () => ended.abort(), { once: true });
     try {
+      await watchPods(kube, namespace, query, seen, watchingPods.signal);
       if (opts.restart) await restart(kube, io, namespace, live, opts.rolloutTimeoutMs, ended.signal);
       // --duration counts from when every pod runs as it will be recorded: after the rollouts.
       if (opts.durationMs) timer = setTimeout(() => ended.abort(), opts.durationMs);
@@ -294,7 +307,6 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
       try {
         while (!ended.signal.aborted) {
           if (followed) await flows.record(await followed.read());
-          await seePods(kube, namespace, query, seen);
           io.progress(`recording: ${flows.flows} flows · ${Object.keys(seen.pods).length} pods seen`);
           await sleep(opts.pollMs ?? 1000, ended.signal);
         }
@@ -302,6 +314,7 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
         if (followed) followed.close();
       }
     } finally {
+      watchingPods.abort();
       if (timer) clearTimeout(timer);
       recording.dispose();
       io.done();

@@ -479,6 +479,30 @@ describe('kubectl harden record', () => {
     expect(c.sessions()).toEqual([]);
   });
 
+  test('a pod that comes and goes between two polls (a surge pod) is in the evidence; pods are listed twice in all', async () => {
+    const c = cluster();
+    const kube = c.kube('web');
+    const pods = resourcePath(R.pods, { namespace: 'web' });
+    const surge = 'nginx-7c9f-surge';
+    // Well inside the first one-second poll interval of a 1.5 s recording.
+    setTimeout(() => {
+      void kube
+        .request('POST', pods, { body: nginxPod(surge, 'uid-surge') })
+        .then(() => kube.request('DELETE', `${pods}/${surge}`));
+    }, 300);
+    const dir = tmpDir();
+    const r = await runCli(
+      ['record', '-n', 'web', '-l', 'app=nginx', '--duration', '1500ms', '--output-dir', dir],
+      c,
+    );
+    expect(r.code).toBe(0);
+    const evidence = readdirSync(dir).find((x) => x.endsWith('.evidence.json')) as string;
+    const seen = JSON.parse(readFileSync(join(dir, evidence), 'utf8')) as { pods: Record<string, unknown> };
+    expect(Object.keys(seen.pods).sort()).toEqual([POD, surge]);
+    // Two lists however long it records: the workloads' selection, and the watch's first.
+    expect(c.requests.filter((q) => q === `GET ${pods}`)).toHaveLength(2);
+  });
+
   test('without --restart, a workload whose start-up was not seen is named', async () => {
     const r = await runCli([...RECORD, '--output-dir', tmpDir()], cluster({ fromStart: false }));
     expect(r.code).toBe(0);
