@@ -28,12 +28,18 @@ import { waitUntil } from '../../lib/kube/wait';
 import { HardenError } from '../../lib/errors';
 import { observationsOf } from '../../lib/seccomp/from-session';
 import { buildProfiles } from '../../lib/seccomp/profile';
-import { deleteSession, getSession, newSessionId, sessionPath } from '../../lib/session/client';
+import {
+  deleteSession,
+  followSession,
+  getSession,
+  newSessionId,
+  sessionPath,
+} from '../../lib/session/client';
 import { finishSession, startSession, type Progress } from '../../lib/session/lifecycle';
 import type { SessionType, TraceSession } from '../../lib/session/types';
 import { countRequests, type Tally } from './scale/counting-kube';
 import { buildFleet, LABEL, tearDown, type Fleet } from './scale/fleet';
-import { diffCounts, scrapeRequestsAndBytes, scrapeRequestTotals, type RequestCounts } from './scale/metrics';
+import { diffCounts, scrapeRequestsAndBytes, type RequestCounts } from './scale/metrics';
 import { judge } from './scale/verdict';
 import { runWorker, type AgentTally, type Fed, type FromWorker, type ToWorker } from './scale/worker';
 
@@ -145,6 +151,14 @@ interface Figures {
   readyS: number;
   windowS: number;
   server: RequestCounts;
+  /** The two flow readers in the window: records listed every second, or followed. */
+  readers: {
+    pollerLists: number;
+    pollerListBytes: number;
+    followerReads: number;
+    followerEvents: number;
+    followerEventBytes: number;
+  };
   agentTallies: AgentTally[];
   flushMs: number;
   programs: number;
@@ -182,6 +196,15 @@ function print(f: Figures): void {
   row(`API server requests/s (${fmt(f.windowS, 0)} s window, all clients)`, fmt(serverTotal / f.windowS));
   for (const [k, v] of [...f.server].sort((a, b) => b[1] - a[1]).slice(0, 8))
     row(`    ${k}`, `${fmt(v / f.windowS)}/s`);
+  const r = f.readers;
+  row(
+    'flow reader listing records every second',
+    `${fmt(r.pollerLists / f.windowS, 2)} lists/s, ${kib(r.pollerListBytes / f.windowS)}/s`,
+  );
+  row(
+    'flow reader following them (list once, watch)',
+    `${fmt(r.followerReads / f.windowS, 2)} session GETs/s, ${fmt(r.followerEvents / f.windowS, 2)} events/s, ${kib(r.followerEventBytes / f.windowS)}/s`,
+  );
   const calls = f.agentTallies.flatMap((a) => a.calls);
   const writes = calls.filter((c) => !['GET', 'WATCH'].includes(c.method));
   const rounds = (f.windowS * 1000) / f.flushMs;
@@ -313,11 +336,44 @@ async function runOnce(
     log(
       `${tracingNodes} of ${agents} nodes tracing (both sessions) after ${fmt((Date.now() - t0) / 1000)} s; measuring for ${opts.traceS} s`,
     );
-    const before = scrapeRequestTotals();
+    // Two readers of the network session's flows every second, as `netpol monitor` and `record`
+    // read them, side by side in the window: one following its records (list once, then a watch),
+    // one listing them on every read (as both did before). Each has a client of its own.
+    const follower = await Kube.connect({});
+    const followerTally = countRequests(follower, true);
+    const poller = await Kube.connect({});
+    const pollerTally = countRequests(poller, false);
+    const followed = await followSession(follower, namespace, np.session.metadata.name, 'network');
+    const windowOver = new AbortController();
+    const everySecond = async (read: () => Promise<unknown>) => {
+      while (!windowOver.signal.aborted) {
+        await read();
+        await sleep(1000);
+      }
+    };
+    const atWindow = scrapeRequestsAndBytes();
+    const before = atWindow.requests;
     const from = Date.now();
+    const reading = Promise.all([
+      everySecond(() => followed.read()),
+      everySecond(() => getSession(poller, namespace, np.session.metadata.name, 'network')),
+    ]);
     await sleep(opts.traceS * 1000);
+    windowOver.abort();
+    await reading;
+    followed.close();
     const to = Date.now();
-    const server = diffCounts(before, scrapeRequestTotals());
+    const afterWindow = scrapeRequestsAndBytes();
+    const server = diffCounts(before, afterWindow.requests);
+    const windowBytes = diffCounts(atWindow.bytes, afterWindow.bytes);
+    const readers = {
+      pollerLists: pollerTally.calls.filter((c) => c.what === 'tracerecords').length,
+      // Only the poller lists records in the window (the follower listed before it).
+      pollerListBytes: windowBytes.get('LIST tracerecords') ?? 0,
+      followerReads: followerTally.calls.filter((c) => c.what === 'tracesessions').length,
+      followerEvents: followerTally.watchEvents.length,
+      followerEventBytes: followerTally.watchEvents.reduce((n, e) => n + e.bytes, 0),
+    };
     const reports = await Promise.all(workers.map((w) => w.ask({ kind: 'report', from, to }, 'report')));
     const largest = await largestObjects(admin);
 
@@ -374,6 +430,7 @@ async function runOnce(
       readyS: opts.readyS,
       windowS: (to - from) / 1000,
       server,
+      readers,
       agentTallies: reports.flatMap((r) => r.agents),
       flushMs: started[0].flushMs,
       programs: reports.reduce((k, r) => k + r.programs, 0),

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 export type RequestCounts = Map<string, number>;
 
 /** Sums one metric over codes and scopes: "VERB resource[/subresource]" → value. Pure. */
-export function parseTotals(text: string, metric = 'apiserver_request_total'): RequestCounts {
+function parseTotals(text: string, metric = 'apiserver_request_total'): RequestCounts {
   const out: RequestCounts = new Map();
   const prefix = `${metric}{`;
   for (const line of text.split('\n')) {
@@ -28,10 +28,6 @@ export function parseTotals(text: string, metric = 'apiserver_request_total'): R
 
 const scrape = () =>
   execFileSync('kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 256 << 20 });
-
-export function scrapeRequestTotals(): RequestCounts {
-  return parseTotals(scrape());
-}
 
 /** Requests, and bytes answered, by verb and resource. */
 export function scrapeRequestsAndBytes(): { requests: RequestCounts; bytes: RequestCounts } {
