@@ -7,10 +7,11 @@
 // plugin's own code (lib/session, lib/seccomp, the network recorder's flowsOf).
 //
 // Per N it prints: API requests per second while tracing (the API server's apiserver_request_total,
-// and each agent's own requests), writes and bytes written per flush round, watch events the agents
-// receive, the largest TraceSession (and TraceRecord, where that resource exists), stop → profile
-// and flow list latency, and whether the merged profile and the flows are exactly what was fed
-// (PASS/FAIL; any FAIL, or a latency over 10 s, exits 1).
+// and each agent's own requests), what two flow readers read in that window (records listed every
+// second, or followed by a watch), writes and bytes written per flush round, watch events the
+// agents receive, the largest TraceSession (and TraceRecord, where that resource exists), stop →
+// profile and flow list latency and what the stop's waits read, and whether the merged profile and
+// the flows are exactly what was fed (PASS/FAIL; any FAIL, or a latency over 10 s, exits 1).
 //
 //   npm run bench -- scale [--agents 10,50,100] [--pods 3] [--trace-s 30] [--ready-s 120] [--workers 2] [--watch-bytes]
 // Needs the local test cluster (scripts/bench/run brings it up, under the e2e lock).
