@@ -141,8 +141,14 @@ export async function traceAndAdvise(
   w: Workload,
 ): Promise<{ advice: Advice; patch: string; stderr: string }> {
   const id = (await ok(['securitycontext', 'start', '-n', NS, '-l', `app=${w.name}`])).trim();
+  const before = (await kubectl(['get', 'pod', '-n', NS, '-l', `app=${w.name}`, '-o', 'name']))
+    .trim()
+    .split('\n');
   await kubectl(['-n', NS, 'rollout', 'restart', `deployment/${w.name}`]);
   const pod = await podOf(w);
+  // The rollout is done once the new pod is available, the old one may still be stopping: its
+  // shutdown is part of what is recorded only when it ended before the stop.
+  await kubectl(['wait', '-n', NS, '--for=delete', ...before, '--timeout=90s']);
   const ip = pod.status.podIP ?? '';
   await fromClient(w.probe, ip);
   for (let i = 0; i < 5; i++) await fromClient(w.exercise, ip, 1);

@@ -28,7 +28,15 @@ import { cgroupIdOf, containerIdOfPath, parseContainerID, podUIDOfPath, type Cgr
 import { DIALECTS, type BpftraceProbe } from './dialect';
 import type { KernelFacts } from './kernel';
 import { OutputReader, type TraceEvent } from './output';
-import { concernsNode, coversPod, planTargets, targetPodsOf, tracesSession, type CgroupState } from './plan';
+import {
+  concernsNode,
+  coversPod,
+  planTargets,
+  sessionSeeds,
+  targetPodsOf,
+  tracesSession,
+  type CgroupState,
+} from './plan';
 import type { ProgramTargets } from './program';
 import type { Attributed, ContainerInfo, Recorder, SessionRecorder } from './recorder';
 import { ContainerRecords, sessionKey } from './records';
@@ -364,12 +372,9 @@ export class Controller {
   private traced(t: Tracked): boolean {
     if (!t.recording) return false;
     const { attachedTargets } = this.tracer;
-    return tracesSession(
-      attachedTargets,
-      t.session,
-      t.recording.recorder,
-      this.pods.values(),
-      this.opts.layout,
+    return (
+      tracesSession(attachedTargets, t.session, t.recording.recorder, this.pods.values(), this.opts.layout) &&
+      !this.tracer.untraced(sessionSeeds(t.session, this.pods.values(), this.cgroups)).length
     );
   }
 

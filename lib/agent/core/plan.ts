@@ -174,6 +174,22 @@ export function planTargets(input: PlanInput): Plan {
 }
 
 /**
+ * The cgroups of the session's target pods the agent knows and that still exist, as a program must
+ * seed or arm them to trace the session: a program in service since before the session (for another
+ * open session) arms the pods' new cgroups, but traces their running containers only if it seeded them.
+ */
+export function sessionSeeds(
+  s: PlannedSession,
+  pods: Iterable<Pod>,
+  cgroups: ReadonlyMap<string, CgroupState>,
+): CgroupSeed[] {
+  const uids = new Set(targetPodsOf(s, pods).map((p) => p.metadata.uid));
+  return [...cgroups]
+    .filter(([, c]) => c.goneAt === undefined && c.podUID !== undefined && uids.has(c.podUID))
+    .map(([id, c]) => ({ id, recording: c.recording }));
+}
+
+/**
  * Whether a program built for `attached` (one that is attached, not still compiling) traces all of
  * the session's targets: its recorder with every input the session needs (e.g. the addresses
  * ingress is attributed by), the node prefix for an open session, and every target pod's prefix.

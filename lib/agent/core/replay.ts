@@ -25,7 +25,7 @@
  */
 import type { Recorder } from './recorder';
 import { OutputReader, type TraceEvent } from './output';
-import type { ProgramTargets } from './program';
+import type { CgroupSeed, ProgramTargets } from './program';
 import type { TracerHooks, TracerLike } from './tracer';
 import type { BpftraceRun } from './bpftrace';
 
@@ -132,6 +132,12 @@ export class ReplayTracer implements TracerLike {
 
   get attachedTargets(): ProgramTargets | undefined {
     return this.want;
+  }
+
+  /** What its targets do not seed (each program it "starts" serves at once). */
+  untraced(seeds: readonly CgroupSeed[]): string[] {
+    const seeded = new Set(this.want?.seeds.map((s) => s.id));
+    return seeds.filter((s) => !seeded.has(s.id)).map((s) => s.id);
   }
 
   /** Nothing is ever untraced: the replay neither dies nor misses a switch. */

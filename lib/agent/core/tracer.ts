@@ -15,7 +15,7 @@ import { BpftraceRun, type BpftraceOptions } from './bpftrace';
 import { BpftraceError } from './bpftrace-error';
 import type { GapReason } from '../../session/types';
 import type { TraceEvent } from './output';
-import { underAny, type Program, type ProgramTargets } from './program';
+import { underAny, type CgroupSeed, type Program, type ProgramTargets } from './program';
 
 /** Vanished cgroups a program may hold in its maps before it is replaced by a clean one. */
 const STALE_MAX = 4096;
@@ -144,7 +144,14 @@ const SWITCH_ATTEMPTS = 3;
 /** What the session controller uses of a tracer. */
 export type TracerLike = Pick<
   Tracer,
-  'reconcile' | 'close' | 'attachedTargets' | 'untracedSince' | 'untracedCgroups' | 'runningCount' | 'drained'
+  | 'reconcile'
+  | 'close'
+  | 'attachedTargets'
+  | 'untraced'
+  | 'untracedSince'
+  | 'untracedCgroups'
+  | 'runningCount'
+  | 'drained'
 >;
 
 export class Tracer {
@@ -181,6 +188,16 @@ export class Tracer {
   /** What the program in service traces (not one still compiling); undefined when none is. */
   get attachedTargets(): ProgramTargets | undefined {
     return this.serving()?.want;
+  }
+
+  /**
+   * Of these cgroups, those the program in service does not trace (all of them while none serves):
+   * its prefixes arm only cgroups made after it started, so a container already running is traced
+   * only when seeded.
+   */
+  untraced(seeds: readonly CgroupSeed[]): string[] {
+    const serving = this.serving();
+    return serving ? missing(serving, { seeds: [...seeds], podPrefixes: [] }) : seeds.map((s) => s.id);
   }
 
   /** Since when nothing is traced although targets are wanted (bpftrace died); undefined while traced. */

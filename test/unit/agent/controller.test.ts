@@ -1,9 +1,12 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BpftraceRun } from '../../../lib/agent/core/bpftrace';
 import { BpftraceError } from '../../../lib/agent/core/bpftrace-error';
 import { CgroupLayout } from '../../../lib/agent/core/cgroups';
 import { Controller } from '../../../lib/agent/core/controller';
 import { DIALECTS } from '../../../lib/agent/core/dialect';
-import type { ProgramTargets } from '../../../lib/agent/core/program';
+import type { CgroupSeed, ProgramTargets } from '../../../lib/agent/core/program';
 import type { TracerHooks, TracerLike } from '../../../lib/agent/core/tracer';
 import { RECORDERS } from '../../../lib/agent/recorders';
 import type { FlowRecord } from '../../../lib/agent/recorders/network/parse';
@@ -23,11 +26,27 @@ class FakeTracer implements TracerLike {
   untracedSince: Date | undefined;
   untracedCgroups = new Map<string, Date>();
   runningCount = 0;
-  constructor(readonly hooks: TracerHooks) {}
+  /** Cgroups the tests' events armed: made under the attached program's prefixes, so traced by it. */
+  private readonly armed = new Set<string>();
+  readonly hooks: TracerHooks;
+  constructor(hooks: TracerHooks) {
+    this.hooks = {
+      ...hooks,
+      onEvent: (e, run) => {
+        if (e.kind === 'armed') this.armed.add(e.cgroup);
+        hooks.onEvent(e, run);
+      },
+    };
+  }
   async reconcile(): Promise<void> {}
   async close(): Promise<void> {}
   async drained(): Promise<boolean> {
     return true;
+  }
+  /** The attached program traces the cgroups it was seeded with and those it armed. */
+  untraced(seeds: readonly CgroupSeed[]): string[] {
+    const seeded = new Set(this.attachedTargets?.seeds.map((s) => s.id));
+    return seeds.filter((s) => !seeded.has(s.id) && !this.armed.has(s.id)).map((s) => s.id);
   }
   attach(): void {
     this.attachedTargets = this.hooks.targets();
@@ -39,6 +58,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function agentWithSession(
   privilegeProblem?: string,
+  cgroupMount = '/sys/fs/cgroup',
 ): Promise<{ c: FakeCluster; ctl: Controller; tracer: FakeTracer }> {
   const c = clusterWithAgent();
   c.put(R.tracesessions, {
@@ -54,7 +74,7 @@ async function agentWithSession(
     bpftrace: { binary: 'bpftrace', version: 'test', dialect: DIALECTS[0] },
     recorders: RECORDERS,
     kernel: EVERY_PROBE,
-    layout: new CgroupLayout({ mountPoint: '/sys/fs/cgroup', root: '/' }, 'cgroupfs'),
+    layout: new CgroupLayout({ mountPoint: cgroupMount, root: '/' }, 'cgroupfs'),
     flushMs: 60_000,
     intervalMs: INTERVAL_MS,
     log: () => undefined,
@@ -302,6 +322,45 @@ describe('the session controller', () => {
       ]);
     } finally {
       await ctl.close();
+    }
+  });
+
+  test('a program in service for an open session arms the pods made after it, not the containers already running: a session on those is Tracing only once a program seeds them', async () => {
+    const mount = mkdtempSync(join(tmpdir(), 'harden-cgroups-'));
+    const { c, ctl, tracer } = await agentWithSession(undefined, mount);
+    try {
+      // An open session's program: the node's prefix, so every pod cgroup made from now on is armed.
+      await c.kube('web').request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', {
+        body: capabilities('cap-open', { selector: { matchLabels: { app: 'other' } } }),
+      });
+      await pause(20);
+      tracer.attach();
+      // A pod already running (its container's cgroup exists), then a session on it.
+      const uid = '00000000-0000-0000-0000-0000000000dd';
+      const id = 'f'.repeat(64);
+      mkdirSync(join(mount, 'kubepods', 'besteffort', `pod${uid}`, id), { recursive: true });
+      const pod = {
+        metadata: { name: 'api-1', namespace: 'web', uid, labels: { app: 'api' } },
+        spec: { nodeName: 'node-1', containers: [{ name: 'main' }] },
+        status: {
+          phase: 'Running',
+          qosClass: 'BestEffort',
+          containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
+        },
+      } as Pod;
+      await create(c, pod, capabilities('cap-api', { selector: { matchLabels: { app: 'api' } } }));
+      await pause(20);
+      await ctl.flush();
+      // The program in service would arm the pod's new cgroups, but its running container is not
+      // in its seeds: what it does now (its shutdown, say) would go unrecorded.
+      expect(phaseOf(c.session('web', 'cap-api'))).toBe('Pending');
+      tracer.attach();
+      await pause(20);
+      await ctl.flush();
+      expect(phaseOf(c.session('web', 'cap-api'))).toBe('Tracing');
+    } finally {
+      await ctl.close();
+      rmSync(mount, { recursive: true, force: true });
     }
   });
 });

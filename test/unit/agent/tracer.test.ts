@@ -118,6 +118,19 @@ test('a session that comes while a failed replacement is stopped is served by th
   expect(r.t.attachedTargets).toBe(seccomp);
 });
 
+// A session is Tracing only when the program in service traces its containers: one started for
+// another session arms new cgroups under its prefixes, but a running container only if seeded.
+test('untraced: the cgroups the program in service neither seeded nor armed; all while none serves', async () => {
+  const t = start({
+    targets: () => ({ ...seccomp, podPrefixes: ['/kubepods/'] }),
+    onHealth: () => undefined,
+  });
+  const running = { id: '8', recording: true };
+  expect(t.untraced([seccomp.seeds[0], running])).toEqual(['7', '8']);
+  await t.reconcile();
+  expect(t.untraced([seccomp.seeds[0], running])).toEqual(['8']);
+});
+
 // A stop's final flush waits for what bpftrace held at the stop: two more interval prints read
 // to their end, not a guess at when they are due (on a loaded node they lag).
 describe('drained', () => {
