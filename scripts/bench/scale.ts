@@ -17,6 +17,7 @@
 // Needs the local test cluster (scripts/bench/run brings it up, under the e2e lock).
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { RECORDERS } from '../../lib/agent/recorders';
 import { flowsOf } from '../../lib/agent/recorders/network/session';
 import { syscallRecordsOf } from '../../lib/agent/recorders/syscalls/session';
@@ -56,13 +57,8 @@ const quiet: Progress = { progress: () => undefined, done: () => undefined, err:
 /** Ctrl-C or SIGTERM: waiting ends, and everything made is cleaned up on the way out. */
 const interrupted = new AbortController();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => interrupted.abort());
-const sleep = (ms: number) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    interrupted.signal.addEventListener('abort', () => (clearTimeout(t), reject(new Error('interrupted'))), {
-      once: true,
-    });
-  });
+/** Rejects when interrupted; its abort listener goes with it (the readers sleep every second). */
+const sleep = (ms: number) => delay(ms, undefined, { signal: interrupted.signal });
 
 /** A worker process and the messages it sends, awaited by kind. */
 class Worker {
