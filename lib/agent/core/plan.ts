@@ -193,6 +193,8 @@ export function sessionSeeds(
  * Whether a program built for `attached` (one that is attached, not still compiling) traces all of
  * the session's targets: its recorder with every input the session needs (e.g. the addresses
  * ingress is attributed by), the node prefix for an open session, and every target pod's prefix.
+ * Prefixes arm only cgroups made after the program started: whether it traces the containers that
+ * were already running is the tracer's to tell (Tracer.untraced of sessionSeeds).
  */
 export function tracesSession(
   attached: ProgramTargets | undefined,

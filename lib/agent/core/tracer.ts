@@ -91,7 +91,7 @@ export function covers(l: Coverage, want: ProgramTargets): boolean {
  * The cgroups `want` asks for that a program does not trace: neither seeded nor armed, or recording
  * elsewhere (its exec was seen by an older program) while this one still waits for the exec.
  */
-export function missing(l: Coverage, want: ProgramTargets): string[] {
+export function missing(l: Coverage, want: { readonly seeds: readonly CgroupSeed[] }): string[] {
   return want.seeds
     .filter((s) => {
       const seeded = l.seeded.get(s.id);
@@ -197,7 +197,7 @@ export class Tracer {
    */
   untraced(seeds: readonly CgroupSeed[]): string[] {
     const serving = this.serving();
-    return serving ? missing(serving, { seeds: [...seeds], podPrefixes: [] }) : seeds.map((s) => s.id);
+    return serving ? missing(serving, { seeds }) : seeds.map((s) => s.id);
   }
 
   /** Since when nothing is traced although targets are wanted (bpftrace died); undefined while traced. */

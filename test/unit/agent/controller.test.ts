@@ -107,6 +107,18 @@ async function create(c: FakeCluster, pod: Pod, session: TraceSession): Promise<
     .request('POST', '/apis/harden.dev/v1alpha1/namespaces/web/tracesessions', { body: session });
 }
 
+/** A pod on node-1 whose one container, main, runs as container `id`. */
+const runningPod = (name: string, uid: string, id: string, labels?: Record<string, string>): Pod =>
+  ({
+    metadata: { name, namespace: 'web', uid, ...(labels ? { labels } : {}) },
+    spec: { nodeName: 'node-1', containers: [{ name: 'main' }] },
+    status: {
+      phase: 'Running',
+      qosClass: 'BestEffort',
+      containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
+    },
+  }) as Pod;
+
 /** The credentials a capabilities program printed for a cgroup. */
 const cred = (cgroup: string, id: number): PrivilegeEvent => ({
   cgroup,
@@ -291,16 +303,7 @@ describe('the session controller', () => {
     try {
       const uid = '00000000-0000-0000-0000-0000000000bb';
       const id = 'c'.repeat(64);
-      const pod = {
-        metadata: { name: 'job-1', namespace: 'web', uid },
-        spec: { nodeName: 'node-1', containers: [{ name: 'main' }] },
-        status: {
-          phase: 'Running',
-          qosClass: 'BestEffort',
-          containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
-        },
-      } as Pod;
-      await create(c, pod, capabilities('cap-2', { podName: 'job-1' }));
+      await create(c, runningPod('job-1', uid, id), capabilities('cap-2', { podName: 'job-1' }));
       await pause(20);
       const run = {} as BpftraceRun;
       tracer.hooks.onEvent(
@@ -339,16 +342,11 @@ describe('the session controller', () => {
       const uid = '00000000-0000-0000-0000-0000000000dd';
       const id = 'f'.repeat(64);
       mkdirSync(join(mount, 'kubepods', 'besteffort', `pod${uid}`, id), { recursive: true });
-      const pod = {
-        metadata: { name: 'api-1', namespace: 'web', uid, labels: { app: 'api' } },
-        spec: { nodeName: 'node-1', containers: [{ name: 'main' }] },
-        status: {
-          phase: 'Running',
-          qosClass: 'BestEffort',
-          containerStatuses: [{ name: 'main', containerID: `containerd://${id}`, state: { running: {} } }],
-        },
-      } as Pod;
-      await create(c, pod, capabilities('cap-api', { selector: { matchLabels: { app: 'api' } } }));
+      await create(
+        c,
+        runningPod('api-1', uid, id, { app: 'api' }),
+        capabilities('cap-api', { selector: { matchLabels: { app: 'api' } } }),
+      );
       await pause(20);
       await ctl.flush();
       // The program in service would arm the pod's new cgroups, but its running container is not
