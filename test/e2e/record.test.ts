@@ -103,8 +103,13 @@ spec: {selector: {app: udp-server}, ports: [{port: 1053, targetPort: 1053, proto
 `,
   ].join('\n---\n');
 
+/**
+ * Runs a check in a pod. A connection that hangs (bash's /dev/tcp has no connect timeout; a SYN to
+ * a Service the dataplane has not programmed yet waits minutes) ends as a failed check, which the
+ * callers retry, rather than as kubectl killed at its timeout.
+ */
 async function inPod(target: string, script: string): Promise<{ ok: boolean; out: string }> {
-  const r = await runRaw('kubectl', ['exec', '-n', NS, target, '--', 'bash', '-c', script], {
+  const r = await runRaw('kubectl', ['exec', '-n', NS, target, '--', 'timeout', '20', 'bash', '-c', script], {
     env: testenvEnv().processEnv,
     timeoutMs: 30_000,
   });
