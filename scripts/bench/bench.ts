@@ -40,12 +40,26 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
+/**
+ * The environment timed commands run in: this one without what makes every Node start do work a
+ * user's machine does not. NODE_EXTRA_CA_CERTS (set on the project's VM) has Node read and parse a
+ * certificate bundle as it starts: 45 ms, more than `node -e 0` itself, added to both sides of
+ * every start-up ratio.
+ */
+const NODE_START_VARS = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'];
+const timedEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !NODE_START_VARS.includes(k)),
+);
+const dropped = NODE_START_VARS.filter((k) => process.env[k] !== undefined);
+
+const unset = () => (dropped.length ? `; ${dropped.join(', ')} unset` : '');
+
 /** One run's wall and CPU (user + sys) milliseconds, from bash's `time` (getrusage: 1 ms resolution). */
 function timeCmd(cmd: string, args: string[]): { wall: number; cpu: number } {
   const r = spawnSync(
     'bash',
     ['-c', 'TIMEFORMAT="%3R %3U %3S"; time "$@" >/dev/null 2>&1', 'bash', cmd, ...args],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: timedEnv },
   );
   const m = /([\d.]+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
@@ -63,7 +77,7 @@ function interleave(label: string, cmds: Cmd[], runs: number) {
   const times = cmds.map(() => [] as { wall: number; cpu: number }[]);
   for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => times[i].push(timeCmd(c, a)));
   say(
-    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max])`,
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset()})`,
   );
   say('| command | CPU (user+sys) | ratio (CPU) | wall | ratio (wall) |');
   say('|---|---|---|---|---|');
@@ -110,6 +124,7 @@ function timed(cmd: string, args: string[]): { wall: number; cpu: number; rss: n
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: timedEnv,
   });
   const m = /([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr);
   if (!m) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -129,7 +144,7 @@ function throughput(label: string, n: number, cmds: Cmd[], runs: number) {
   const t = cmds.map(() => [] as ReturnType<typeof timed>[]);
   for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => t[i].push(timed(c, a)));
   say(
-    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max])`,
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset()})`,
   );
   say('| command | wall | ratio (wall) | CPU | ratio (CPU) | lines/s | peak RSS |');
   say('|---|---|---|---|---|---|---|');
