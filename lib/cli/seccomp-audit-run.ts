@@ -141,7 +141,13 @@ interface WorkloadAudit {
   gaps: (Gap & { where: string; node: string })[];
 }
 
-export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<void> {
+/**
+ * Prints the audit and returns its exit code: 0 when every audited workload may be enforced
+ * (traced, pods seen from their start, nothing denied, nothing unheard), 1 otherwise, as `netpol verify`
+ * reports denied flows; so `seccomp audit NAME && seccomp install FILE --name NAME` enforces only
+ * on a clean audit.
+ */
+export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kube' | 'io'>): Promise<number> {
   const ns = kube.namespace;
   const name = (() => {
     try {
@@ -239,12 +245,18 @@ export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kub
         ),
       );
   }
-  for (const a of audits) explain(io, a, name, ns);
+  let enforceable = true;
+  for (const a of audits) enforceable = explain(io, a, name, ns) && enforceable;
+  return enforceable ? 0 : 1;
 }
 
-/** On stderr: the window, what it means, what it could not see, and the next step. */
-function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string): void {
+/**
+ * On stderr: the window, what it means, what it could not see, and the next step. True when that
+ * step is to enforce the profile.
+ */
+function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string): boolean {
   const denied = a.containers.reduce((n, c) => n + c.denied.length, 0);
+  const enforceable = a.state !== 'Pending' && a.containers.length > 0 && !denied && !a.gaps.length;
   const secs = a.since ? Math.max(0, (Date.parse(a.until) - Date.parse(a.since)) / 1000) : undefined;
   const window = `from ${a.since ?? '?'} to ${a.until}${secs !== undefined ? ` (${Math.round(secs)} s)` : ''}`;
   const state = a.state === 'Stopped' ? '; the audit ended when the enforcing profile was applied' : '';
@@ -263,9 +275,9 @@ function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string):
   else
     io.err(
       `${a.workload}: nothing made ${window} would be denied by profile "${profile}"${state}` +
-        (a.gaps.length
-          ? ''
-          : `; to enforce it: kubectl harden seccomp install FILE --name ${profile} -n ${ns} && kubectl harden seccomp apply ${a.workload.split(' ')[0]} --profile ${profile} -n ${ns}`),
+        (enforceable
+          ? `; to enforce it: kubectl harden seccomp install FILE --name ${profile} -n ${ns} && kubectl harden seccomp apply ${a.workload.split(' ')[0]} --profile ${profile} -n ${ns}`
+          : ''),
     );
   if (a.notFromStart.length)
     io.err(
@@ -278,4 +290,5 @@ function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string):
         { records: 'syscalls', result: 'the audit' },
       )}`,
     );
+  return enforceable;
 }

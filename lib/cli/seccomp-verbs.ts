@@ -12,6 +12,7 @@ import {
   type ConnectionArgs,
 } from './flags';
 import { UsageError } from './errors';
+import { invocationOf, reportsFindings } from './invocation';
 import type { AnyCommand } from './verb-group';
 
 type Args = ConnectionArgs & Record<string, unknown>;
@@ -145,9 +146,13 @@ export const applyCommand: AnyCommand = {
 export const auditCommand: AnyCommand = {
   command: 'audit <name>',
   describe:
-    "List per workload and container what an installed profile's enforcing variant would have denied its audit variant's pods",
+    "List per workload and container what an installed profile's enforcing variant would have denied its audit variant's pods (exit 0 if it can be enforced, 1 if not yet, 2 on error)",
   builder: (y: Argv<Args>) =>
-    addOutputFlag(addConnectionFlags(y, { namespaced: true }), ['table', 'json', 'yaml'], 'table')
+    addOutputFlag(
+      addConnectionFlags(reportsFindings(y), { namespaced: true }),
+      ['table', 'json', 'yaml'],
+      'table',
+    )
       .positional('name', {
         type: 'string',
         demandOption: true,
@@ -159,7 +164,7 @@ export const auditCommand: AnyCommand = {
       import('./seccomp-audit-run'),
       import('./context'),
     ]);
-    await runAudit(
+    invocationOf(argv).exitCode = await runAudit(
       { name: argv.name as string, output: argv.output as 'table' | 'json' | 'yaml' },
       await collaborators(argv),
     );

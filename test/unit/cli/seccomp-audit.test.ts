@@ -133,7 +133,8 @@ test('apply of the audit variant arms a session on the workload before patching 
   expect(audits()).toHaveLength(1);
 
   const r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
-  expect(r.code).toBe(0);
+  // Something would be denied: not yet to be enforced, as verify exits 1 on denied flows.
+  expect(r.code).toBe(1);
   expect(r.out.split('\n').filter(Boolean)).toEqual([
     expect.stringMatching(/^WORKLOAD\s+CONTAINER\s+SYSCALL\s+COUNT\s+FIRST SEEN\s+LAST SEEN$/),
     expect.stringMatching(
@@ -146,7 +147,9 @@ test('apply of the audit variant arms a session on the workload before patching 
   expect(r.err).toContain('deployment/nginx: 2 syscalls made from ');
   expect(r.err).toContain('would be denied by profile "nginx"');
 
-  const json = JSON.parse((await runCli(['seccomp', 'audit', 'nginx', '-n', 'web', '-o', 'json'], c)).out);
+  const j = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web', '-o', 'json'], c);
+  expect(j.code).toBe(1);
+  const json = JSON.parse(j.out);
   expect(json).toMatchObject({
     kind: 'SeccompAudit',
     profile: { localhostProfile: 'harden/web/nginx.json' },
@@ -197,6 +200,7 @@ test('nothing listed is the signal to enforce; a gap is shown as not listened th
   await install(true);
   expect((await apply()).code).toBe(0);
   let r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
+  expect(r.code).toBe(0);
   expect(r.out).toMatch(/^deployment\/nginx\s+nginx\s+<none>/m);
   expect(r.err).toContain('nothing made from');
   expect(r.err).toContain('to enforce it: kubectl harden seccomp install FILE --name nginx -n web');
@@ -210,6 +214,7 @@ test('nothing listed is the signal to enforce; a gap is shown as not listened th
     'deployment/nginx: not listened then: nginx-7c9/nginx was not traced from 2025-12-29T09:21:00Z to 2025-12-29T09:21:04Z (4.0 s): the node agent was not running',
   );
   expect(r.err).not.toContain('to enforce it');
+  expect(r.code).toBe(1);
 });
 
 test('a pod already running when the audit began is not counted, and said so', async () => {
@@ -217,7 +222,7 @@ test('a pod already running when the audit began is not counted, and said so', a
   await install(true);
   expect((await apply()).code).toBe(0);
   const r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
-  expect(r.code).toBe(0);
+  expect(r.code).toBe(1); // nothing seen from its start: nothing to enforce on
   expect(r.out).toBe('');
   expect(r.err).toContain('no pod under the audit variant has started since the audit began');
   expect(r.err).toContain(
@@ -229,7 +234,7 @@ test("RBAC: every harden.dev request of apply --audit, audit and the enforcing a
   await install(true);
   const from = c.requests.length;
   expect((await apply()).code).toBe(0);
-  expect((await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c)).code).toBe(0);
+  expect((await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c)).code).toBe(1); // it lists what would be denied
   await install(false);
   expect((await apply()).code).toBe(0);
   const rules = tracerClusterRole().rules;
@@ -271,10 +276,10 @@ test("RBAC: every harden.dev request of apply --audit, audit and the enforcing a
   }
 });
 
-describe('bad input: the object, namespace, context and the next step are named; exit 1', () => {
+describe('bad input: the object, namespace, context and the next step are named; exit 2 (1 is a finding)', () => {
   test('not installed', async () => {
     const r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toContain('no seccomp profile "nginx" is installed in namespace "web" (context "fake")');
     expect(r.err).toContain('kubectl harden seccomp install FILE --name nginx --audit -n web');
   });
@@ -282,7 +287,7 @@ describe('bad input: the object, namespace, context and the next step are named;
   test('installed as the enforcing profile', async () => {
     await install(false);
     const r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toContain(
       'seccomp profile "nginx" in namespace "web" (context "fake") is installed as the enforcing profile, not its audit variant',
     );
@@ -292,7 +297,7 @@ describe('bad input: the object, namespace, context and the next step are named;
   test('the audit variant never applied', async () => {
     await install(true);
     const r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toContain(
       'the audit variant of seccomp profile "nginx" in namespace "web" (context "fake") was never applied',
     );
