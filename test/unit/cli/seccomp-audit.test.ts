@@ -189,7 +189,7 @@ test('apply of the audit variant arms a session on the workload before patching 
   expect(audits()[0].spec.state).toBe('Stopped');
 });
 
-test('nothing listed is the signal to enforce; a gap is shown as not listened then, and withholds that advice', async () => {
+test('nothing listed is the signal to enforce (exit 0); an untraced session or a gap withholds that advice (exit 1)', async () => {
   record = {
     syscalls: [0, 1],
     seen: [
@@ -206,6 +206,14 @@ test('nothing listed is the signal to enforce; a gap is shown as not listened th
   expect(r.err).toContain('to enforce it: kubectl harden seccomp install FILE --name nginx -n web');
 
   const s = audits()[0];
+  // No agent traces it at the moment (one restarting): what it does now is unheard, so not yet.
+  s.status!.nodes![0].phase = 'Pending';
+  r = await runCli(['seccomp', 'audit', 'nginx', '-n', 'web'], c);
+  expect(r.err).toContain('is not traced by any agent yet');
+  expect(r.err).not.toContain('to enforce it');
+  expect(r.code).toBe(1);
+  s.status!.nodes![0].phase = 'Tracing';
+
   s.status!.nodes![0].containers[0].gaps = [
     { from: '2025-12-29T09:21:00Z', to: '2025-12-29T09:21:04Z', reason: 'AgentRestarted' },
   ];
