@@ -245,18 +245,19 @@ export async function runAudit(opts: AuditOptions, { kube, io }: Pick<Deps, 'kub
         ),
       );
   }
-  let enforceable = true;
-  for (const a of audits) enforceable = explain(io, a, name, ns) && enforceable;
-  return enforceable ? 0 : 1;
+  for (const a of audits) explain(io, a, name, ns);
+  return audits.every(enforceable) ? 0 : 1;
 }
 
-/**
- * On stderr: the window, what it means, what it could not see, and the next step. True when that
- * step is to enforce the profile.
- */
-function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string): boolean {
-  const denied = a.containers.reduce((n, c) => n + c.denied.length, 0);
-  const enforceable = a.state !== 'Pending' && a.containers.length > 0 && !denied && !a.gaps.length;
+const deniedCount = (a: WorkloadAudit) => a.containers.reduce((n, c) => n + c.denied.length, 0);
+
+/** Whether the audit's next step is to enforce: traced, pods seen from their start, nothing denied or unheard. */
+const enforceable = (a: WorkloadAudit) =>
+  a.state !== 'Pending' && a.containers.length > 0 && !deniedCount(a) && !a.gaps.length;
+
+/** On stderr: the window, what it means, what it could not see, and the next step. */
+function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string): void {
+  const denied = deniedCount(a);
   const secs = a.since ? Math.max(0, (Date.parse(a.until) - Date.parse(a.since)) / 1000) : undefined;
   const window = `from ${a.since ?? '?'} to ${a.until}${secs !== undefined ? ` (${Math.round(secs)} s)` : ''}`;
   const state = a.state === 'Stopped' ? '; the audit ended when the enforcing profile was applied' : '';
@@ -275,7 +276,7 @@ function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string):
   else
     io.err(
       `${a.workload}: nothing made ${window} would be denied by profile "${profile}"${state}` +
-        (enforceable
+        (enforceable(a)
           ? `; to enforce it: kubectl harden seccomp install FILE --name ${profile} -n ${ns} && kubectl harden seccomp apply ${a.workload.split(' ')[0]} --profile ${profile} -n ${ns}`
           : ''),
     );
@@ -290,5 +291,4 @@ function explain(io: Deps['io'], a: WorkloadAudit, profile: string, ns: string):
         { records: 'syscalls', result: 'the audit' },
       )}`,
     );
-  return enforceable;
 }

@@ -50,9 +50,9 @@ const NODE_START_VARS = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'];
 const timedEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !NODE_START_VARS.includes(k)),
 );
+/** For the tables' headings: which of those this run's environment had. */
 const dropped = NODE_START_VARS.filter((k) => process.env[k] !== undefined);
-
-const unset = () => (dropped.length ? `; ${dropped.join(', ')} unset` : '');
+const unset = dropped.length ? `; ${dropped.join(', ')} unset` : '';
 
 /** One run's wall and CPU (user + sys) milliseconds, from bash's `time` (getrusage: 1 ms resolution). */
 function timeCmd(cmd: string, args: string[]): { wall: number; cpu: number } {
@@ -77,7 +77,7 @@ function interleave(label: string, cmds: Cmd[], runs: number) {
   const times = cmds.map(() => [] as { wall: number; cpu: number }[]);
   for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => times[i].push(timeCmd(c, a)));
   say(
-    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset()})`,
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset})`,
   );
   say('| command | CPU (user+sys) | ratio (CPU) | wall | ratio (wall) |');
   say('|---|---|---|---|---|');
@@ -144,7 +144,7 @@ function throughput(label: string, n: number, cmds: Cmd[], runs: number) {
   const t = cmds.map(() => [] as ReturnType<typeof timed>[]);
   for (let r = 0; r < runs; r++) cmds.forEach(([, c, a], i) => t[i].push(timed(c, a)));
   say(
-    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset()})`,
+    `\n### ${label} (${runs} interleaved rounds; ratio to ${cmds[0][0]} in the same round, median [min–max]${unset})`,
   );
   say('| command | wall | ratio (wall) | CPU | ratio (CPU) | lines/s | peak RSS |');
   say('|---|---|---|---|---|---|---|');
