@@ -101,7 +101,7 @@ export async function openFlowRecorder(
     .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
     .catch(() => undefined);
   // The ports its pods really serve on (CoreDNS may listen on 5353 behind port 53).
-  const dnsPorts = view.servicePorts('kube-system', 'kube-dns').filter((p) => p !== 53);
+  const dnsPorts = view.dnsTargetPorts('kube-system', 'kube-dns').filter((p) => p !== 53);
   const dns: DnsIdentity | null = dnsService?.spec.selector
     ? {
         namespace: 'kube-system',

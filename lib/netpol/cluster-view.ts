@@ -25,7 +25,7 @@ export interface ViewPod {
     nodeName?: string;
     containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
   };
-  status?: { podIP?: string; podIPs?: { ip: string }[] };
+  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
 
 export interface ViewNamespace {
@@ -122,21 +122,30 @@ const serviceIPs = (s: ViewService) =>
     ...(s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip),
   ].filter((x): x is string => Boolean(x) && x !== 'None');
 
-/** A selector without the keys that vary per revision (a ReplicaSet's pod-template-hash). */
-function withoutUnstable(s: LabelSelector): LabelSelector | undefined {
+/** A selector without the keys `drop` names. */
+function without(s: LabelSelector, drop: (key: string) => boolean): LabelSelector | undefined {
   const out: LabelSelector = {};
-  const labels = Object.entries(s.matchLabels ?? {}).filter(([k]) => !isUnstableLabel(k));
+  const labels = Object.entries(s.matchLabels ?? {}).filter(([k]) => !drop(k));
   if (labels.length) out.matchLabels = Object.fromEntries(labels);
-  const exprs = (s.matchExpressions ?? []).filter((e) => !isUnstableLabel(e.key));
+  const exprs = (s.matchExpressions ?? []).filter((e) => !drop(e.key));
   if (exprs.length) out.matchExpressions = exprs;
   return out.matchLabels || out.matchExpressions ? out : undefined;
 }
 
+/**
+ * The key a Deployment (or an Argo Rollout) adds to each ReplicaSet's selector; the rest is the
+ * Deployment's own selector, immutable, so kept whole (`version: v1` tells reviews-v1 from -v2).
+ */
+const REPLICASET_HASH = new Set(['pod-template-hash', 'rollouts-pod-template-hash']);
+
 /** Template labels as a selector (a Job's, whose own selector is its per-run controller-uid). */
 function templateSelector(c: ViewController): LabelSelector | undefined {
   const labels = c.spec?.template?.metadata?.labels;
-  return labels ? withoutUnstable({ matchLabels: labels }) : undefined;
+  return labels ? without({ matchLabels: labels }, isUnstableLabel) : undefined;
 }
+
+/** A finished pod (a Job's, an evicted one) keeps its status.podIP, but the address is free again. */
+const holdsAddress = (p: ViewPod) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 
 /** A pod's workload: its owner at the top of the controller chain, and that workload's selector. */
 export interface Workload {
@@ -203,7 +212,9 @@ export class ClusterView {
     const top = controllerRef(known);
     switch (ref.kind) {
       case 'ReplicaSet': {
-        const selector = known.spec?.selector ? withoutUnstable(known.spec.selector) : undefined;
+        const selector = known.spec?.selector
+          ? without(known.spec.selector, (k) => REPLICASET_HASH.has(k))
+          : undefined;
         // A bare ReplicaSet is its own workload; one under a Deployment (or a Rollout) is that.
         return {
           owner: top ? { kind: top.kind, name: top.name } : { kind: 'ReplicaSet', name: ref.name },
@@ -243,9 +254,9 @@ export class ClusterView {
     return this.objects.pod.get(`${namespace}/${name}`) as ViewPod | undefined;
   }
 
-  /** The pods that have this address (one pod-network pod, or a node's hostNetwork pods). */
+  /** The pods that have this address now (one pod-network pod, or a node's hostNetwork pods). */
   podsAt(ip: string): ViewPod[] {
-    return this.pods().filter((p) => podIPs(p).includes(ip));
+    return this.pods().filter((p) => holdsAddress(p) && podIPs(p).includes(ip));
   }
 
   private pods(): ViewPod[] {
@@ -287,14 +298,16 @@ export class ClusterView {
   }
 
   /**
-   * The numeric ports the DNS Service's pods serve on: its numeric target ports and what its
-   * EndpointSlices say (named target ports resolved), both protocols.
+   * The numeric ports the DNS Service's pods answer DNS on: the target ports behind its port 53
+   * (what resolv.conf reaches), numeric or resolved through its EndpointSlices, both protocols.
+   * Its other ports (CoreDNS's metrics, 9153) are not DNS and are not granted with it.
    */
-  servicePorts(namespace: string, name: string): number[] {
+  dnsTargetPorts(namespace: string, name: string): number[] {
     const svc = this.objects.service.get(`${namespace}/${name}`) as ViewService | undefined;
     if (!svc) return [];
     const ports = new Set<number>();
     for (const p of svc.spec.ports ?? []) {
+      if (p.port !== 53) continue;
       if (typeof p.targetPort === 'number') ports.add(p.targetPort);
       else if (p.targetPort === undefined) ports.add(p.port);
       for (const e of this.endpointsOf(svc, p.name, (p.protocol ?? 'TCP') as Protocol)) ports.add(e.port);

@@ -143,6 +143,37 @@ describe('peer resolution while monitoring', () => {
     });
   });
 
+  test("a finished pod's address is the live pod's that reuses it, whichever the view learnt first", () => {
+    for (const order of [0, 1]) {
+      const v = new ClusterView();
+      const done = {
+        metadata: { name: 'backup-28-x', namespace: 'web', labels: { app: 'backup' } },
+        spec: {},
+        status: { phase: 'Succeeded', podIP: '10.0.0.50' },
+      };
+      const live = {
+        metadata: { name: 'client-1', namespace: 'web', labels: { app: 'client' } },
+        spec: {},
+        status: { phase: 'Running', podIP: '10.0.0.50' },
+      };
+      for (const p of order ? [live, done] : [done, live]) v.apply('pod', 'ADDED', p);
+      expect(v.resolve('ingress', 'TCP', '10.0.0.50', 8080)).toMatchObject({ kind: 'pod', name: 'client-1' });
+      expect(v.podsAt('10.0.0.50').map((p) => p.metadata.name)).toEqual(['client-1']);
+    }
+    // Alone, a failed (evicted) pod's old address is nobody's.
+    const v = new ClusterView();
+    v.apply('pod', 'ADDED', {
+      metadata: { name: 'evicted', namespace: 'web' },
+      spec: {},
+      status: { phase: 'Failed', podIP: '10.0.0.51' },
+    });
+    expect(v.resolve('egress', 'TCP', '10.0.0.51', 80)).toEqual({
+      kind: 'external',
+      ip: '10.0.0.51',
+      family: 4,
+    });
+  });
+
   test('a known namespace lends its labels to the pods in it, as targets and as peers', () => {
     const v = view();
     v.apply('namespace', 'ADDED', {
@@ -199,6 +230,32 @@ describe('workload selectors from controllers', () => {
       selector: { matchLabels: { app: 'web' } },
       node: 'n1',
       namedPorts: [],
+    });
+  });
+
+  test("a Deployment whose selector carries version (Istio's reviews-v1, -v2) keeps it: one workload each", () => {
+    const v = new ClusterView();
+    for (const ver of ['v1', 'v2'])
+      v.setController(
+        { kind: 'ReplicaSet', namespace: 'web', name: `reviews-${ver}-5d` },
+        {
+          metadata: {
+            name: `reviews-${ver}-5d`,
+            ownerReferences: [{ kind: 'Deployment', name: `reviews-${ver}`, controller: true }],
+          },
+          spec: {
+            selector: { matchLabels: { app: 'reviews', version: ver, 'pod-template-hash': '5d' } },
+          },
+        },
+      );
+    const labels = (ver: string) => ({ app: 'reviews', version: ver, 'pod-template-hash': '5d' });
+    expect(v.workloadOf(pod('reviews-v1-5d-x', 'ReplicaSet', 'reviews-v1-5d', labels('v1')))).toEqual({
+      owner: { kind: 'Deployment', name: 'reviews-v1' },
+      selector: { matchLabels: { app: 'reviews', version: 'v1' } },
+    });
+    expect(v.workloadOf(pod('reviews-v2-5d-x', 'ReplicaSet', 'reviews-v2-5d', labels('v2')))).toEqual({
+      owner: { kind: 'Deployment', name: 'reviews-v2' },
+      selector: { matchLabels: { app: 'reviews', version: 'v2' } },
     });
   });
 
@@ -327,7 +384,7 @@ describe('every way a Service is reached', () => {
     });
   });
 
-  test("the DNS Service's real ports, named target ports resolved through its EndpointSlices", () => {
+  test("the DNS Service's DNS ports, named target ports resolved through its EndpointSlices; not its metrics port", () => {
     const v = new ClusterView();
     v.apply('service', 'ADDED', {
       metadata: { name: 'kube-dns', namespace: 'kube-system' },
@@ -337,6 +394,7 @@ describe('every way a Service is reached', () => {
         ports: [
           { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
           { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 5353 },
+          { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
         ],
       },
     });
@@ -350,8 +408,9 @@ describe('every way a Service is reached', () => {
       ports: [
         { name: 'dns', port: 1053, protocol: 'UDP' },
         { name: 'dns-tcp', port: 5353, protocol: 'TCP' },
+        { name: 'metrics', port: 9153, protocol: 'TCP' },
       ],
     });
-    expect(v.servicePorts('kube-system', 'kube-dns')).toEqual([1053, 5353]);
+    expect(v.dnsTargetPorts('kube-system', 'kube-dns')).toEqual([1053, 5353]);
   });
 });
