@@ -241,7 +241,9 @@ function startupRecorded(recs: SyscallRecord[]): boolean {
 }
 
 const syscallCount = (own: BuiltProfile[]) =>
-  new Set(own.flatMap((p) => p.profile.syscalls.flatMap((s) => s.names))).size;
+  new Set(
+    own.flatMap((p) => p.profile.syscalls.flatMap((s) => (s.action === 'SCMP_ACT_ALLOW' ? s.names : []))),
+  ).size;
 
 /** Gaps of the workload's own containers, and node-wide ones on a node that ran one of its pods. */
 function gapCount(

@@ -5,7 +5,7 @@
  * the plugin's are for a clear message, the agent's are the ones that protect the node. Pure.
  */
 import { createHash } from 'node:crypto';
-import { ARCHITECTURES } from './profile';
+import { ARCHITECTURES, ENOSYS } from './profile';
 import { isNodeArch } from './names';
 
 export const INSTALL_KIND = 'SeccompProfileInstall';
@@ -253,13 +253,17 @@ function auditVariant(profile: Json): Json {
   if (Array.isArray(profile.syscalls))
     out.syscalls = profile.syscalls.map((rule: unknown) => {
       const r = rule as Json;
-      if (letsRun(r.action)) return r;
+      // ENOSYS asks the caller to fall back (glibc's clone3 to clone), as the runtime default
+      // does: audited, the workload then runs as it will enforced, not on a call it never makes.
+      if (letsRun(r.action) || asksFallback(r)) return r;
       const logged: Json = { ...r, action: 'SCMP_ACT_LOG' };
       delete logged.errnoRet;
       return logged;
     });
   return out;
 }
+
+const asksFallback = (r: Json) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === ENOSYS;
 
 /**
  * What the agent checks of an object before it writes a byte: names, size, profile, digest, arch.

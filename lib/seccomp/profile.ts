@@ -23,11 +23,31 @@ export interface ContainerObservation {
 export type SeccompArch =
   'SCMP_ARCH_X86_64' | 'SCMP_ARCH_X86' | 'SCMP_ARCH_X32' | 'SCMP_ARCH_AARCH64' | 'SCMP_ARCH_ARM';
 
+/** A profile's rule: the observed calls allowed, or calls answered with an errno of their own. */
+export type SeccompRule =
+  | { names: string[]; action: 'SCMP_ACT_ALLOW' }
+  | { names: string[]; action: 'SCMP_ACT_ERRNO'; errnoRet: number };
+
 /** The JSON kubelet reads for `seccompProfile: {type: Localhost}`. */
 export interface SeccompProfile {
   defaultAction: 'SCMP_ACT_ERRNO';
   architectures: SeccompArch[];
-  syscalls: { names: string[]; action: 'SCMP_ACT_ALLOW' }[];
+  syscalls: SeccompRule[];
+}
+
+/** ENOSYS, the same number on every architecture a profile names. */
+export const ENOSYS = 38;
+
+/**
+ * containerd's and Docker's default profiles answer clone3 with ENOSYS, before the tracepoint sees
+ * it, and glibc (2.34 on) then creates its threads with clone; under the default's EPERM it would
+ * not fall back and pthread_create would fail. A profile that does not allow clone3 answers it the
+ * way the workload was traced, so it is proven enforced as recorded.
+ */
+function fallbackRules(arch: NodeArch, names: ReadonlySet<string>): SeccompRule[] {
+  return hasSyscallName(arch, 'clone3') && !names.has('clone3')
+    ? [{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS }]
+    : [];
 }
 
 export interface BuiltProfile {
@@ -151,6 +171,9 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
   if (needed.size === 0) {
     notes.push('runtime window recorded under a seccomp filter; no runtime list added');
   }
+  const fallback = fallbackRules(arch, names);
+  if (fallback.length)
+    notes.push('clone3 not seen: answered ENOSYS, as the runtime default does, so glibc falls back to clone');
 
   // A recorded window is one start's worth: the runtime's timing-dependent calls may not have
   // happened that time and will another, so they are always allowed.
@@ -176,7 +199,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     profile: {
       defaultAction: 'SCMP_ACT_ERRNO',
       architectures: [...ARCHITECTURES[arch]],
-      syscalls: [{ names: [...names].sort(), action: 'SCMP_ACT_ALLOW' }],
+      syscalls: [{ names: [...names].sort(), action: 'SCMP_ACT_ALLOW' }, ...fallback],
     },
     addedFromRuntimeList: [...added].sort(),
     notes,
@@ -211,7 +234,7 @@ export function toSeccompProfileCrd(
     spec: {
       defaultAction: profile.defaultAction,
       architectures: [...profile.architectures],
-      syscalls: profile.syscalls.map((s) => ({ names: [...s.names], action: s.action })),
+      syscalls: profile.syscalls.map((s) => ({ ...s, names: [...s.names] })),
     },
   };
 }

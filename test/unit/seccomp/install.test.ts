@@ -123,6 +123,18 @@ describe('profiles', () => {
     });
     expect(installText(PROFILE, 'Enforce')).toBe(`${JSON.stringify(PROFILE, null, 2)}\n`);
   });
+
+  test('an ENOSYS rule (clone3, so glibc falls back to clone) stays as it is under audit', () => {
+    const rules = [
+      { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+    ];
+    expect(JSON.parse(installText({ ...PROFILE, syscalls: rules }, 'Audit'))).toEqual({
+      ...PROFILE,
+      defaultAction: 'SCMP_ACT_LOG',
+      syscalls: rules,
+    });
+  });
 });
 
 describe("the agent's check of an object", () => {

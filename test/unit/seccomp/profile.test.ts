@@ -103,8 +103,28 @@ describe('buildProfiles', () => {
     expect(buildProfiles([obs({ runtime: 'crun' })])[0].profile).toEqual({
       defaultAction: 'SCMP_ACT_ERRNO',
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
-      syscalls: [{ names: ['execve', 'read', 'write'], action: 'SCMP_ACT_ALLOW' }],
+      syscalls: [
+        { names: ['execve', 'read', 'write'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      ],
     });
+  });
+
+  it('answers clone3 ENOSYS unless it was seen, on either architecture (glibc then uses clone)', () => {
+    // clone 56, clone3 435 (amd64); clone 220, clone3 435 (arm64).
+    for (const [arch, clone] of [
+      ['amd64', 56],
+      ['arm64', 220],
+    ] as const) {
+      const [unseen] = buildProfiles([obs({ arch, syscalls: [clone, 0, 1] })]);
+      expect(unseen.profile.syscalls.slice(1)).toEqual([
+        { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      ]);
+      expect(unseen.profile.syscalls[0].names).not.toContain('clone3');
+      const [seen] = buildProfiles([obs({ arch, syscalls: [clone, 435, 0, 1] })]);
+      expect(seen.profile.syscalls).toHaveLength(1);
+      expect(seen.profile.syscalls[0].names).toContain('clone3');
+    }
   });
 
   it('adds each runtime list that replicas on different runtimes need', () => {
