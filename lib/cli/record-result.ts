@@ -85,6 +85,8 @@ export interface Synthesis {
   files: { name: string; text: string }[];
   rows: SummaryRow[];
   notes: string[];
+  /** Containers given no profile (their records stay in the evidence), as `kind/name container: why`. */
+  refused: string[];
 }
 
 /** The workload a record belongs to: by its pod, else by the workload name the agent gave, else the pod. */
@@ -134,7 +136,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
     policies.set(stem, [...(policies.get(stem) ?? []), p]);
   }
 
-  const profiles = buildProfiles(observationsOf(namespace, syscalls, input.runtime));
+  const { built: profiles, refused } = buildProfiles(observationsOf(namespace, syscalls, input.runtime));
   const byStem = input.evidence.map((e) => ({
     ...e,
     pods: Object.fromEntries(Object.keys(e.pods).map((pod) => [pod, stemOf(pod)])),
@@ -142,6 +144,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
   const profileBase = (stem: string, p: BuiltProfile, own: BuiltProfile[]) =>
     profileName(stem, own.length > 1 ? p.container : undefined);
   const notes: string[] = [];
+  const unbuilt: string[] = [];
   const files: Synthesis['files'] = [];
   const rows: SummaryRow[] = [];
   for (const stem of [...ids.keys()].sort()) {
@@ -163,6 +166,10 @@ export function synthesize(input: SynthesisInput): Synthesis {
         `warning: ${workload}: the ${r.recorder} recorder did not record its pod ${r.pod} on node ${r.node} (${r.reason}): its ${r.recorder} files are from its other pods only`,
       );
     const own = profiles.filter((p) => p.workload === stem);
+    for (const r of refused.filter((x) => x.workload === stem)) {
+      notes.push(`warning: ${workload}: container ${r.container} has no seccomp profile: ${r.reason}`);
+      unbuilt.push(`${workload} container ${r.container}`);
+    }
     for (const p of own) {
       const base = profileBase(stem, p, own);
       add(`${base}.seccomp.json`, toJson(p.profile));
@@ -205,7 +212,7 @@ export function synthesize(input: SynthesisInput): Synthesis {
       files: mine,
     });
   }
-  return { files, rows, notes };
+  return { files, rows, notes, refused: unbuilt };
 }
 
 /** Where `apply` installs a workload's profile: kubelet's seccomp root, as `seccomp install` puts it. */

@@ -450,6 +450,12 @@ export async function runRecord(opts: RecordOptions, { kube, io, interrupt }: De
   io.err(
     `wrote ${synthesis.files.length} files into ${opts.outputDir}; put them in force with: kubectl harden apply -f ${opts.outputDir}`,
   );
+  if (synthesis.refused.length)
+    throw new HardenError(
+      `no seccomp profile for ${synthesis.refused.join(', ')} (why: above); every other file was written`,
+      `Their records are kept in ${opts.outputDir}/${evidenceFile(recordId)}. Take the files as they are, ` +
+        'or record again into the same directory once the cause is fixed (it merges).',
+    );
   const gapped = synthesis.rows.filter((r) => r.gaps);
   if (gapped.length && !opts.acceptGaps)
     throw new HardenError(

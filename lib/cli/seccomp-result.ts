@@ -25,15 +25,13 @@ function containers(session: TraceSession, opts: SeccompOptions): string[] {
 }
 
 function build(session: TraceSession, observations: ContainerObservation[]): BuiltProfile[] {
-  let profiles: BuiltProfile[];
-  try {
-    profiles = buildProfiles(observations);
-  } catch (e) {
+  const { built: profiles, refused } = buildProfiles(observations);
+  // A session is kept until its result is delivered, so a refusal loses nothing: refuse it whole.
+  if (refused.length)
     throw new HardenError(
-      `cannot build profiles for ${where(session)}: ${(e as Error).message}`,
+      `cannot build profiles for ${where(session)}: ${refused.map((r) => r.reason).join('; ')}`,
       'The session is kept; nothing was written.',
     );
-  }
   if (!profiles.length) {
     throw new HardenError(
       `${where(session)} recorded no container`,

@@ -2,7 +2,7 @@
  * Seccomp profiles from what the agent observed: pure data in, profiles out.
  * One profile per container of a workload, merged across its replicas.
  */
-import { hasSyscallName, isNodeArch, namesFor, type NodeArch } from './names';
+import { hasSyscallName, isNodeArch, namesFor, UnknownSyscallError, type NodeArch } from './names';
 import { RUNTIME_SYSCALLS, type ContainerRuntime } from './runtime-syscalls';
 
 export interface ContainerObservation {
@@ -44,8 +44,8 @@ export const ENOSYS = 38;
  * not fall back and pthread_create would fail. A profile that does not allow clone3 answers it the
  * way the workload was traced, so it is proven enforced as recorded.
  */
-function fallbackRules(arch: NodeArch, names: ReadonlySet<string>): SeccompRule[] {
-  return hasSyscallName(arch, 'clone3') && !names.has('clone3')
+function fallbackRules(archs: NodeArch[], names: ReadonlySet<string>): SeccompRule[] {
+  return archs.some((a) => hasSyscallName(a, 'clone3')) && !names.has('clone3')
     ? [{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS }]
     : [];
 }
@@ -97,8 +97,22 @@ function missingWindow(o: ContainerObservation): string | undefined {
   return undefined;
 }
 
-/** Profiles sorted by namespace, workload, container, so two runs diff cleanly. */
-export function buildProfiles(observations: readonly ContainerObservation[]): BuiltProfile[] {
+/** A container whose profile could not be built, and why; the others' profiles are. */
+export interface RefusedProfile {
+  namespace: string;
+  workload: string;
+  container: string;
+  reason: string;
+}
+
+export interface Profiles {
+  /** Sorted by namespace, workload, container, so two runs diff cleanly. */
+  built: BuiltProfile[];
+  refused: RefusedProfile[];
+}
+
+/** One profile per container of a workload; one that cannot be built does not stop the others. */
+export function buildProfiles(observations: readonly ContainerObservation[]): Profiles {
   const groups = new Map<string, ContainerObservation[]>();
   for (const o of observations) {
     const k = key(o);
@@ -106,27 +120,40 @@ export function buildProfiles(observations: readonly ContainerObservation[]): Bu
     if (group) group.push(o);
     else groups.set(k, [o]);
   }
-  return [...groups.keys()].sort().map((k) => buildOne(groups.get(k) as ContainerObservation[]));
+  const out: Profiles = { built: [], refused: [] };
+  for (const k of [...groups.keys()].sort()) {
+    const replicas = groups.get(k) as ContainerObservation[];
+    try {
+      out.built.push(buildOne(replicas));
+    } catch (e) {
+      if (!(e instanceof ProfileError || e instanceof UnknownSyscallError)) throw e;
+      const { namespace, workload, container } = replicas[0];
+      out.refused.push({ namespace, workload, container, reason: e.message });
+    }
+  }
+  return out;
 }
 
 function buildOne(replicas: ContainerObservation[]): BuiltProfile {
   const first = replicas[0];
+  // Replicas on amd64 and arm64 nodes share one profile: its names are resolved per architecture
+  // (libseccomp), so it lists both architectures and what each did.
   const archs = [...new Set(replicas.map((r) => r.arch))].sort();
-  if (archs.length > 1) {
-    throw new ProfileError(
-      `${label(first)} ran on nodes of different architectures (${archs.join(', ')}); ` +
-        'one seccomp profile cannot name syscalls for both: trace the replicas of one architecture',
-    );
-  }
-  const arch = first.arch;
-  if (!isNodeArch(arch)) {
-    throw new ProfileError(`${label(first)}: unsupported node architecture ${JSON.stringify(arch)}`);
-  }
+  for (const arch of archs)
+    if (!isNodeArch(arch))
+      throw new ProfileError(`${label(first)}: unsupported node architecture ${JSON.stringify(arch)}`);
+  const onAnyArch = (name: string) => archs.some((a) => hasSyscallName(a, name));
 
-  const observed = namesFor(
-    arch,
-    replicas.flatMap((r) => r.syscalls),
-  );
+  const observed = [
+    ...new Set(
+      archs.flatMap((arch) =>
+        namesFor(
+          arch,
+          replicas.filter((r) => r.arch === arch).flatMap((r) => r.syscalls),
+        ),
+      ),
+    ),
+  ];
   // Judged before any runtime list: a container that did nothing observable must not get a
   // profile made of the runtime's calls alone.
   if (observed.length === 0) {
@@ -135,6 +162,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
   const names = new Set(observed);
   const notes: string[] = [];
   if (replicas.length > 1) notes.push(`merged ${plural(replicas.length, 'replica')}`);
+  if (archs.length > 1) notes.push(`replicas ran on ${archs.join(' and ')} nodes: the profile lists both`);
 
   // Per runtime: which replicas lack the runtime's post-filter window, and why.
   const needed = new Map<ContainerRuntime, Map<string, number>>();
@@ -157,8 +185,8 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
       .join(', ');
     const fresh: string[] = [];
     for (const name of list.names) {
-      // A name this architecture lacks (select on arm64) is simply not part of its window.
-      if (!hasSyscallName(arch, name) || names.has(name)) continue;
+      // A name these architectures lack (select on arm64) is simply not part of their window.
+      if (!onAnyArch(name) || names.has(name)) continue;
       names.add(name);
       added.add(name);
       fresh.push(name);
@@ -171,7 +199,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
   if (needed.size === 0) {
     notes.push('runtime window recorded under a seccomp filter; no runtime list added');
   }
-  const fallback = fallbackRules(arch, names);
+  const fallback = fallbackRules(archs, names);
   if (fallback.length)
     notes.push('clone3 not seen: answered ENOSYS, as the runtime default does, so glibc falls back to clone');
 
@@ -180,7 +208,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
   for (const runtime of [...new Set(replicas.map((r) => r.runtime))].sort()) {
     if (needed.has(runtime)) continue; // its whole list is in already
     const fresh = RUNTIME_SYSCALLS[runtime].timingDependent.filter(
-      (name) => hasSyscallName(arch, name) && !names.has(name),
+      (name) => onAnyArch(name) && !names.has(name),
     );
     for (const name of fresh) {
       names.add(name);
@@ -198,7 +226,7 @@ function buildOne(replicas: ContainerObservation[]): BuiltProfile {
     container: first.container,
     profile: {
       defaultAction: 'SCMP_ACT_ERRNO',
-      architectures: [...ARCHITECTURES[arch]],
+      architectures: archs.flatMap((a) => ARCHITECTURES[a]),
       syscalls: [{ names: [...names].sort(), action: 'SCMP_ACT_ALLOW' }, ...fallback],
     },
     addedFromRuntimeList: [...added].sort(),

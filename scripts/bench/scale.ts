@@ -395,7 +395,7 @@ async function runOnce(
     const [seccomp, network] = await Promise.all([
       finish(sessions[0]).then(async (s) => {
         const records = syscallRecordsOf(s);
-        const profiles = buildProfiles(observationsOf(namespace, records, 'runc'));
+        const { built: profiles } = buildProfiles(observationsOf(namespace, records, 'runc'));
         // The text `kubectl harden seccomp stop` prints (the same build, through the verb's renderer).
         await seccompResult.render(s, { output: 'json', runtime: 'runc' }, admin);
         stopMs['seccomp profile'] = Date.now() - tStop;

@@ -88,3 +88,32 @@ test("a pod gone since (rolled out) is found by its workload's name; start-up co
   );
   expect(late.rows.map((r) => [r.workload, r.startupRecorded])).toEqual([['pod/lonely', false]]);
 });
+
+test('a container whose profile cannot be built is named and skipped; every other file is still made', () => {
+  const e = evidence({
+    pods: {
+      'app-1': { kind: 'Deployment', name: 'app' },
+      'app-2': { kind: 'Deployment', name: 'app' },
+      'odd-1': { kind: 'Deployment', name: 'odd' },
+    },
+    syscalls: [
+      // One Deployment on an amd64 and an arm64 node (arm64: 63 read, 221 execve): one profile.
+      sys('app-1', 'web'),
+      sys('app-2', 'web', { arch: 'arm64', node: 'node-2', syscalls: [63, 221] }),
+      sys('odd-1', 'main', { workload: 'odd', syscalls: [0, 3000] }),
+    ],
+  });
+  const out = synthesize(input([e]));
+  expect(out.refused).toEqual(['deployment/odd container main']);
+  expect(out.notes).toContainEqual(
+    expect.stringMatching(
+      /^warning: deployment\/odd: container main has no seccomp profile: unknown syscall number 3000/,
+    ),
+  );
+  const app = out.files.find((x) => x.name.endsWith('.seccomp.json'));
+  expect(out.files.filter((x) => x.name.endsWith('.seccomp.json'))).toHaveLength(1);
+  expect(JSON.parse(app?.text ?? '{}').architectures).toEqual(
+    expect.arrayContaining(['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64']),
+  );
+  expect(out.rows.map((r) => r.workload)).toEqual(['deployment/app', 'deployment/odd']);
+});

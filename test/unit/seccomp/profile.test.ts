@@ -1,4 +1,3 @@
-import { UnknownSyscallError } from '../../../lib/seccomp/names';
 import {
   buildProfiles,
   profileFileName,
@@ -24,9 +23,16 @@ function obs(over: Partial<ContainerObservation>): ContainerObservation {
   };
 }
 
+/** The profiles built, none refused. */
+function builtOf(observations: ContainerObservation[]) {
+  const out = buildProfiles(observations);
+  expect(out.refused).toEqual([]);
+  return out.built;
+}
+
 describe('buildProfiles', () => {
   it("merges replicas; window recorded under a filter → only runc's timing-dependent calls added (golden)", () => {
-    const built = buildProfiles([
+    const built = builtOf([
       obs({ syscalls: [59, 0, 1, 3] }),
       obs({ syscalls: [288, 257, 0, 231] }),
       obs({ container: 'sidecar', syscalls: [59, 9, 231] }),
@@ -52,7 +58,7 @@ describe('buildProfiles', () => {
   });
 
   it('adds the runc list when the start was not seen (golden)', () => {
-    const [b] = buildProfiles([obs({ startSeen: false, filterSeen: false })]);
+    const [b] = builtOf([obs({ startSeen: false, filterSeen: false })]);
     // Only what the list adds beyond the observations is reported as added.
     expect(b.addedFromRuntimeList).not.toContain('execve');
     expect(b.addedFromRuntimeList).toContain('setuid');
@@ -64,13 +70,13 @@ describe('buildProfiles', () => {
   });
 
   it('adds the list when the container ran without a filter while traced', () => {
-    const [b] = buildProfiles([obs({ filterSeen: false })]);
+    const [b] = builtOf([obs({ filterSeen: false })]);
     expect(b.addedFromRuntimeList.length).toBeGreaterThan(0);
     expect(b.notes.join('\n')).toMatch(/ran without a seccomp filter while traced \(1 replica\)/);
   });
 
   it('adds the list if any replica lacks the window, counting the reasons', () => {
-    const [b] = buildProfiles([
+    const [b] = builtOf([
       obs({}),
       obs({ startSeen: false }),
       obs({ startSeen: false }),
@@ -85,7 +91,7 @@ describe('buildProfiles', () => {
 
   it('arm64: its architectures, and crun names the arch lacks are left out (golden)', () => {
     // arm64: read 63, write 64, execve 221, exit_group 94.
-    const built = buildProfiles([
+    const built = builtOf([
       obs({ arch: 'arm64', runtime: 'crun', startSeen: false, syscalls: [221, 63, 64, 94] }),
       obs({ arch: 'arm64', runtime: 'crun', startSeen: false, syscalls: [221, 63] }),
     ]);
@@ -100,7 +106,7 @@ describe('buildProfiles', () => {
 
   it('amd64 lists X86_64, X86 and X32', () => {
     // crun: a C runtime, so nothing timing-dependent is added to what was recorded.
-    expect(buildProfiles([obs({ runtime: 'crun' })])[0].profile).toEqual({
+    expect(builtOf([obs({ runtime: 'crun' })])[0].profile).toEqual({
       defaultAction: 'SCMP_ACT_ERRNO',
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
       syscalls: [
@@ -116,25 +122,25 @@ describe('buildProfiles', () => {
       ['amd64', 56],
       ['arm64', 220],
     ] as const) {
-      const [unseen] = buildProfiles([obs({ arch, syscalls: [clone, 0, 1] })]);
+      const [unseen] = builtOf([obs({ arch, syscalls: [clone, 0, 1] })]);
       expect(unseen.profile.syscalls.slice(1)).toEqual([
         { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
       ]);
       expect(unseen.profile.syscalls[0].names).not.toContain('clone3');
-      const [seen] = buildProfiles([obs({ arch, syscalls: [clone, 435, 0, 1] })]);
+      const [seen] = builtOf([obs({ arch, syscalls: [clone, 435, 0, 1] })]);
       expect(seen.profile.syscalls).toHaveLength(1);
       expect(seen.profile.syscalls[0].names).toContain('clone3');
     }
   });
 
   it('adds each runtime list that replicas on different runtimes need', () => {
-    const [b] = buildProfiles([obs({ startSeen: false }), obs({ runtime: 'crun', startSeen: false })]);
+    const [b] = builtOf([obs({ startSeen: false }), obs({ runtime: 'crun', startSeen: false })]);
     expect(b.notes.filter((n) => n.startsWith('added'))).toHaveLength(2);
     expect(b.profile.syscalls[0].names).toEqual(expect.arrayContaining(['setresuid', 'setuid']));
   });
 
   it('keeps same-named containers of different workloads apart, sorted', () => {
-    const built = buildProfiles([
+    const built = builtOf([
       obs({ workload: 'b', container: 'app' }),
       obs({ namespace: 'api', workload: 'z', container: 'app' }),
       obs({ workload: 'a', container: 'app' }),
@@ -146,20 +152,35 @@ describe('buildProfiles', () => {
     ]);
   });
 
-  it('refuses replicas of mixed architectures', () => {
-    expect(() => buildProfiles([obs({}), obs({ arch: 'arm64', syscalls: [63] })])).toThrow(ProfileError);
-    expect(() => buildProfiles([obs({}), obs({ arch: 'arm64', syscalls: [63] })])).toThrow(
-      'container nginx of web/nginx ran on nodes of different architectures (amd64, arm64)',
-    );
+  it('merges replicas on amd64 and arm64 nodes into one profile that lists both architectures', () => {
+    // amd64 59 execve, 0 read; arm64 63 read, 221 execve, 64 write.
+    const [b] = builtOf([obs({ syscalls: [59, 0] }), obs({ arch: 'arm64', syscalls: [221, 63, 64] })]);
+    expect(b.profile.architectures).toEqual([
+      'SCMP_ARCH_X86_64',
+      'SCMP_ARCH_X86',
+      'SCMP_ARCH_X32',
+      'SCMP_ARCH_AARCH64',
+      'SCMP_ARCH_ARM',
+    ]);
+    expect(b.profile.syscalls[0].names).toEqual(expect.arrayContaining(['execve', 'read', 'write']));
+    expect(b.notes).toContain('replicas ran on amd64 and arm64 nodes: the profile lists both');
   });
 
-  it('reports unknown numbers of all replicas in one error', () => {
-    expect(() => buildProfiles([obs({ syscalls: [0, 3000] }), obs({ syscalls: [2000] })])).toThrow(
-      UnknownSyscallError,
-    );
-    expect(() => buildProfiles([obs({ syscalls: [0, 3000] }), obs({ syscalls: [2000] })])).toThrow(
-      /^unknown syscall numbers 2000, 3000 on amd64/,
-    );
+  it('refuses one container whose numbers are unknown, all of them in one reason, and builds the others', () => {
+    const out = buildProfiles([
+      obs({ syscalls: [0, 3000] }),
+      obs({ syscalls: [2000] }),
+      obs({ workload: 'other' }),
+    ]);
+    expect(out.built.map((b) => b.workload)).toEqual(['other']);
+    expect(out.refused).toEqual([
+      {
+        namespace: 'web',
+        workload: 'nginx',
+        container: 'nginx',
+        reason: expect.stringMatching(/^unknown syscall numbers 2000, 3000 on amd64/),
+      },
+    ]);
   });
 
   it.each([
@@ -167,19 +188,27 @@ describe('buildProfiles', () => {
     ['start not seen: runc list', { startSeen: false, filterSeen: false }],
     ['start not seen: crun list', { startSeen: false, filterSeen: false, runtime: 'crun' as const }],
   ])('refuses a profile with no observed syscalls, whatever the runtime list (%s)', (_, over) => {
-    expect(() => buildProfiles([obs({ syscalls: [], ...over })])).toThrow(
-      new ProfileError('container nginx of web/nginx: no syscalls recorded, so there is nothing to allow'),
-    );
+    expect(buildProfiles([obs({ syscalls: [], ...over })])).toEqual({
+      built: [],
+      refused: [
+        {
+          namespace: 'web',
+          workload: 'nginx',
+          container: 'nginx',
+          reason: 'container nginx of web/nginx: no syscalls recorded, so there is nothing to allow',
+        },
+      ],
+    });
   });
 
   it('returns nothing for no observations', () => {
-    expect(buildProfiles([])).toEqual([]);
+    expect(buildProfiles([])).toEqual({ built: [], refused: [] });
   });
 });
 
 describe('toSeccompProfileCrd', () => {
   it('wraps the profile as a security-profiles-operator SeccompProfile (golden)', () => {
-    const [b] = buildProfiles([obs({ syscalls: [59, 0, 1, 231] })]);
+    const [b] = builtOf([obs({ syscalls: [59, 0, 1, 231] })]);
     const crd = toSeccompProfileCrd('nginx-nginx', 'web', b.profile);
     expect(crd.spec).toEqual(b.profile);
     expect(crd.spec).not.toBe(b.profile);
@@ -187,7 +216,7 @@ describe('toSeccompProfileCrd', () => {
   });
 
   it('rejects names the API server would', () => {
-    const [b] = buildProfiles([obs({})]);
+    const [b] = builtOf([obs({})]);
     expect(() => toSeccompProfileCrd('Nginx_1', 'web', b.profile)).toThrow(/DNS-1123/);
   });
 });
