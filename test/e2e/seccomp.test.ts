@@ -159,6 +159,38 @@ describe('profiles that let the workload run', () => {
     await prove(profile, nginx('confined-filtered'));
   });
 
+  test("a threaded workload under RuntimeDefault (redis): clone3 never seen, answered ENOSYS, so glibc's threads start confined", async () => {
+    const redis = (name: string, securityContext: Record<string, unknown>): PodOptions => ({
+      namespace: NS,
+      name,
+      image: testImage('redis'),
+      labels: { app: name },
+      securityContext,
+      readyExec: ['redis-cli', 'ping'],
+    });
+    const ping = async (pod: string) => (await execInKubePod(NS, pod, ['redis-cli', 'ping'])).stdout.trim();
+    const id = await startTracing(['-l', 'app=redis-filtered']);
+    await runKubePod(redis('redis-filtered', { seccompProfile: { type: 'RuntimeDefault' } }));
+    expect(await ping('redis-filtered')).toBe('PONG');
+    const r = await harden(['seccomp', 'stop', id, '-n', NS]);
+    expect(r.code ? r.stderr : '').toBe('');
+    expect(r.stderr).toContain('clone3 not seen: answered ENOSYS');
+    const profile = JSON.parse(r.stdout) as Profile;
+    // The runtime default answered clone3 before the tracepoint; glibc fell back to clone.
+    expect(profile.syscalls[0].names).toContain('clone');
+    expect(profile.syscalls[0].names).not.toContain('clone3');
+    expect(profile.syscalls.slice(1)).toEqual([
+      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+    ]);
+    const rel = `${NS}/redis-confined.json`;
+    installed.push(rel);
+    // redis starts its background threads at once and exits if one cannot be created.
+    await runKubePod(redis('redis-confined', { seccompProfile: installSeccompProfile(rel, profile) }));
+    expect(await ping('redis-confined')).toBe('PONG');
+    const denied = await execInKubePod(NS, 'redis-confined', NEVER_COMMAND);
+    expect(denied.stderr).toMatch(/Operation not permitted/);
+  });
+
   test('the same without a filter: the documented runc list is added and named', async () => {
     const id = await startTracing(['-l', 'app=web-plain']);
     await runKubePod(nginx('web-plain'));
