@@ -13,6 +13,7 @@
  * user (what it did not do during the session is not known). A container whose start was not seen gets no advice on what its start-up
  * decides (user, capabilities, root filesystem, privilege escalation): that is never guessed safe.
  */
+import { posix } from 'node:path';
 import {
   MAX_PRIVILEGE_ENTRIES,
   MAX_PRIVILEGE_ENTRIES_PER_NODE,
@@ -165,7 +166,8 @@ export function mergeRecords(records: PrivilegeRecord[]): Merged {
 const under = (path: string, dir: string) =>
   path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 const parentOf = (path: string) => path.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
-const normalize = (p: string) => p.replace(/\/+/g, '/').replace(/\/\.(?=\/|$)/g, '');
+// `.` and `..` resolved as the agent's record resolves them, so `/data/../var/x` is not under /data.
+const normalize = (p: string) => posix.normalize(p);
 
 interface RootfsWrites {
   /** Directories that need to be writable. */

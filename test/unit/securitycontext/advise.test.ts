@@ -268,6 +268,18 @@ describe('what is needed and where writes land', () => {
     expect(w).toEqual({ dirs: ['/var/cache'], unplaceable: ['rename rel/z'], total: 4 });
   });
 
+  test('a path through `..` is where it lands, not under the mount it names first', () => {
+    const w = rootfsWrites({
+      mounts: ['/data', '/var/run'],
+      writes: [
+        { syscall: 'mkdir', path: '/data/../var/lib/app', rootfs: 'unknown', count: 1 },
+        { syscall: 'openat', path: '/var/run/../tmp/foo', rootfs: 'unknown', count: 1 },
+        { syscall: 'openat', path: '/data/./a/../b', rootfs: 'unknown', count: 1 },
+      ],
+    });
+    expect(w).toEqual({ dirs: ['/var/lib', '/var/tmp'], unplaceable: [], total: 2 });
+  });
+
   test('emptyDir names are DNS labels', () => {
     expect(emptyDirName('/var/log/nginx')).toBe('harden-var-log-nginx');
     expect(emptyDirName('/' + 'x'.repeat(80))).toHaveLength(63);
