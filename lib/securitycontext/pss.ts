@@ -32,6 +32,47 @@ const RESTRICTED_VOLUMES = new Set([
   'secret',
 ]);
 
+// Baseline's safe sysctls (pod-security-admission's checkSysctls, through Kubernetes 1.32).
+const SAFE_SYSCTLS = new Set([
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+  'net.ipv4.tcp_rmem',
+  'net.ipv4.tcp_wmem',
+]);
+// Baseline's SELinux types; a user or role of its own is not allowed at all.
+const SELINUX_TYPES = new Set([
+  '',
+  'container_t',
+  'container_init_t',
+  'container_kvm_t',
+  'container_engine_t',
+]);
+const APPARMOR_TYPES = new Set(['RuntimeDefault', 'Localhost']);
+
+/** What baseline forbids in a pod's or a container's securityContext beyond privileges and seccomp. */
+function confinementViolations(
+  who: string,
+  sc: Pick<SecurityContext, 'seLinuxOptions' | 'appArmorProfile' | 'windowsOptions'>,
+): string[] {
+  const out: string[] = [];
+  const se = sc.seLinuxOptions;
+  if (se?.type !== undefined && !SELINUX_TYPES.has(se.type)) out.push(`${who} has SELinux type ${se.type}`);
+  if (se?.user) out.push(`${who} sets SELinux user ${se.user}`);
+  if (se?.role) out.push(`${who} sets SELinux role ${se.role}`);
+  const aa = sc.appArmorProfile?.type;
+  if (aa !== undefined && !APPARMOR_TYPES.has(aa)) out.push(`${who} has AppArmor profile ${aa}`);
+  if (sc.windowsOptions?.hostProcess) out.push(`${who} is a Windows hostProcess`);
+  return out;
+}
+
 export interface PssResult {
   level: PssLevel;
   /** Why baseline is not met (empty when it is). */
@@ -58,6 +99,9 @@ export function evaluatePss(spec: PodSpec): PssResult {
     if (type && !RESTRICTED_VOLUMES.has(type)) restr.push(`volume "${v.name}" is of type ${type}`);
   }
   if (pod.seccompProfile?.type === 'Unconfined') base.push('pod seccompProfile is Unconfined');
+  base.push(...confinementViolations('pod', pod));
+  for (const s of pod.sysctls ?? [])
+    if (!SAFE_SYSCTLS.has(s.name)) base.push(`pod sets sysctl ${s.name}, not one of the safe set`);
   if (pod.runAsUser === 0) restr.push('pod runAsUser is 0');
   for (const c of allContainers(spec)) {
     const sc: SecurityContext = c.securityContext ?? {};
@@ -70,6 +114,7 @@ export function evaluatePss(spec: PodSpec): PssResult {
     for (const p of c.ports ?? []) if (p.hostPort) base.push(`${who} uses hostPort ${p.hostPort}`);
     if (sc.procMount && sc.procMount !== 'Default') base.push(`${who} has procMount ${sc.procMount}`);
     if (sc.seccompProfile?.type === 'Unconfined') base.push(`${who} has seccompProfile Unconfined`);
+    base.push(...confinementViolations(who, sc));
     if (sc.allowPrivilegeEscalation !== false)
       restr.push(`${who} does not set allowPrivilegeEscalation: false`);
     if (!(sc.capabilities?.drop ?? []).includes('ALL')) restr.push(`${who} does not drop ALL capabilities`);

@@ -15,6 +15,10 @@ export interface SecurityContext {
   capabilities?: { add?: string[]; drop?: string[] };
   seccompProfile?: SeccompProfile;
   procMount?: string;
+  /** Read only to judge the Pod Security level; the advice never sets them. */
+  seLinuxOptions?: { user?: string; role?: string; type?: string; level?: string };
+  appArmorProfile?: { type: string; localhostProfile?: string };
+  windowsOptions?: { hostProcess?: boolean };
 }
 
 export interface ContainerSpec {
@@ -42,7 +46,16 @@ export interface PodSpec {
   hostNetwork?: boolean;
   hostPID?: boolean;
   hostIPC?: boolean;
-  securityContext?: Pick<SecurityContext, 'runAsUser' | 'runAsGroup' | 'runAsNonRoot' | 'seccompProfile'> & {
+  securityContext?: Pick<
+    SecurityContext,
+    | 'runAsUser'
+    | 'runAsGroup'
+    | 'runAsNonRoot'
+    | 'seccompProfile'
+    | 'seLinuxOptions'
+    | 'appArmorProfile'
+    | 'windowsOptions'
+  > & {
     sysctls?: { name: string; value: string }[];
   };
   containers: ContainerSpec[];

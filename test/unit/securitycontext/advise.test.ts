@@ -285,6 +285,40 @@ describe('what is needed and where writes land', () => {
     expect(emptyDirName('/' + 'x'.repeat(80))).toHaveLength(63);
   });
 
+  test('PSS: baseline forbids unsafe sysctls, SELinux types and users of its own, AppArmor unconfined, hostProcess', () => {
+    const restricted = {
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' as const },
+    };
+    const level = (pod: object, container: object = {}) =>
+      evaluatePss({
+        securityContext: pod,
+        containers: [{ name: 'c', securityContext: { ...restricted, ...container } }],
+      });
+    expect(level({ sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] }).level).toBe(
+      'restricted',
+    );
+    expect(level({ seLinuxOptions: { type: 'container_t', level: 's0:c1,c2' } }).level).toBe('restricted');
+    expect(level({}, { appArmorProfile: { type: 'RuntimeDefault' } }).level).toBe('restricted');
+    for (const [pod, container, why] of [
+      [
+        { sysctls: [{ name: 'net.core.somaxconn', value: '1024' }] },
+        {},
+        'pod sets sysctl net.core.somaxconn',
+      ],
+      [{ seLinuxOptions: { type: 'spc_t' } }, {}, 'pod has SELinux type spc_t'],
+      [{}, { seLinuxOptions: { user: 'system_u' } }, 'container "c" sets SELinux user system_u'],
+      [{}, { appArmorProfile: { type: 'Unconfined' } }, 'container "c" has AppArmor profile Unconfined'],
+      [{ windowsOptions: { hostProcess: true } }, {}, 'pod is a Windows hostProcess'],
+    ] as const) {
+      const r = level(pod, container);
+      expect(r.level).toBe('privileged');
+      expect(r.baselineViolations).toEqual([expect.stringContaining(why)]);
+    }
+  });
+
   test('PSS: baseline forbids extra capabilities, restricted wants NET_BIND_SERVICE at most', () => {
     const spec = (add: string[]) => ({
       containers: [
