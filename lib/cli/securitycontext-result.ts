@@ -46,10 +46,16 @@ async function findWorkload(kube: Kube, namespace: string, records: PrivilegeRec
     const pod = await kube.getOptional<Pod>(resourcePath(R.pods, { namespace, name }));
     // A pod being deleted is not left: after its workload's deletion it lingers while it stops.
     if (!pod || pod.metadata.deletionTimestamp) continue;
-    const owner = ownerOf(pod);
+    let owner = ownerOf(pod);
     const res = owner ? OWNER_RESOURCES[owner.kind] : undefined;
     if (owner && res) {
-      const obj = await kube.getOptional<Templated>(resourcePath(res, { namespace, name: owner.name }));
+      let obj = await kube.getOptional<Templated>(resourcePath(res, { namespace, name: owner.name }));
+      // A CronJob's run: its Job's template is immutable and made anew each run; the CronJob's is the one to patch.
+      const cron = owner.kind === 'Job' && obj ? ownerOf(obj) : null;
+      if (cron?.kind === 'CronJob') {
+        owner = cron;
+        obj = await kube.getOptional<Templated>(resourcePath(R.cronjobs, { namespace, name: cron.name }));
+      }
       const spec = obj?.spec?.template?.spec ?? obj?.spec?.jobTemplate?.spec?.template?.spec;
       if (spec) return { ref: { kind: owner.kind, name: owner.name, namespace }, spec };
       // Its owner is gone (the garbage collector deletes the pod next): patching the pod would be wrong.

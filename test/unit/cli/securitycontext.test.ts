@@ -178,6 +178,42 @@ describe('kubectl harden securitycontext', () => {
     expect(r.out).toBe('');
   });
 
+  test("a CronJob's run: the patch is for the CronJob's job template, not for its run's immutable Job", async () => {
+    const c = clusterWithAgent();
+    c.put(R.pods, {
+      metadata: {
+        name: 'web-7c9f-abcde',
+        namespace: 'web',
+        uid: 'uid-1',
+        labels: { app: 'web' },
+        ownerReferences: [{ kind: 'Job', name: 'web-29000', controller: true }],
+      },
+      spec: { nodeName: 'node-1', ...f.nginxRootSpec },
+      status: { phase: 'Running' },
+    } as Pod);
+    c.put(R.jobs, {
+      metadata: {
+        name: 'web-29000',
+        namespace: 'web',
+        ownerReferences: [{ kind: 'CronJob', name: 'web', controller: true }],
+      },
+      spec: { template: { spec: f.nginxRootSpec } },
+    } as never);
+    c.put(R.cronjobs, {
+      metadata: { name: 'web', namespace: 'web' },
+      spec: { jobTemplate: { spec: { template: { spec: f.nginxRootSpec } } } },
+    } as never);
+    playAgent(c, [f.nginxRoot]);
+    expect((await runCli(['sc', 'start', '-n', 'web', '-l', 'app=web', '--name', 'cap-1'], c)).code).toBe(0);
+    const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('cronjob/web: meets Pod Security Standard');
+    const patch = JSON.parse(r.out) as { spec: { jobTemplate?: { spec: { template: { spec: unknown } } } } };
+    expect(patch.spec.jobTemplate?.spec.template.spec).toMatchObject({
+      containers: [expect.objectContaining({ name: 'nginx' })],
+    });
+  });
+
   test('two workloads for one patch: refused before stopping, naming the stop that prints them', async () => {
     const c = await started([f.nginxRoot, ...f.redisReplicas]);
     const r = await runCli(['sc', 'stop', 'cap-1', '-n', 'web', '-o', 'patch'], c);
