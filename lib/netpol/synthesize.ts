@@ -694,10 +694,18 @@ export function toNetworkPolicy(w: WorkloadPolicy): NetworkPolicy {
     spec: {
       podSelector: w.selector,
       policyTypes: ['Ingress', 'Egress'],
-      ingress: w.ingress.map((r) => ({ from: r.peers.map(peer), ports: r.ports })),
-      egress: w.egress.map((r) => ({ to: r.peers.map(peer), ports: r.ports })),
+      ingress: w.ingress.map((r) => ({ from: distinct(r.peers.map(peer)), ports: r.ports })),
+      egress: w.egress.map((r) => ({ to: distinct(r.peers.map(peer)), ports: r.ports })),
     },
   };
+}
+
+/**
+ * Peers that differ only in what this spelling cannot say (a node address seen from the pod's own
+ * node and from another: one ipBlock) are written once.
+ */
+function distinct(peers: NetworkPolicyPeer[]): NetworkPolicyPeer[] {
+  return [...new Map(peers.map((p) => [JSON.stringify(p), p])).values()];
 }
 
 /** Numbers before names, ascending; then TCP before UDP. */

@@ -106,6 +106,30 @@ describe('a policy too big for kubectl apply is split, not refused', () => {
     expectGolden(`netpol/${golden}`, toYamlDocuments(parts.map((p) => render(p))));
   });
 
+  it("a node's address reached from its own node and from another is one ipBlock", () => {
+    const w: WorkloadPolicy = {
+      name: 'api-harden',
+      namespace: 'web',
+      workload: { kind: 'Deployment', name: 'api' },
+      selector: { matchLabels: { app: 'api' } },
+      ingress: [],
+      egress: [
+        {
+          peers: [
+            { kind: 'cidr', cidr: '192.168.1.1/32', node: 'own' },
+            { kind: 'cidr', cidr: '192.168.1.1/32', node: 'other' },
+            { kind: 'cidr', cidr: '192.168.1.2/32', node: 'other' },
+          ],
+          ports: [{ protocol: 'TCP', port: 9100 }],
+        },
+      ],
+    };
+    expect(toNetworkPolicy(w).spec.egress[0].to).toEqual([
+      { ipBlock: { cidr: '192.168.1.1/32' } },
+      { ipBlock: { cidr: '192.168.1.2/32' } },
+    ]);
+  });
+
   it('a policy that fits is left as it is', async () => {
     const [w] = (await reportText(logText('split'))).workloads;
     expect(splitToFit(w, toNetworkPolicy)).toEqual([w]);
