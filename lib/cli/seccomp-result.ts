@@ -8,6 +8,7 @@ import {
   type BuiltProfile,
   type ContainerObservation,
 } from '../seccomp/profile';
+import { profileName } from '../seccomp/install';
 import { missedLife } from '../session/life';
 import type { TraceSession } from '../session/types';
 import { toJson, toYamlDocuments } from './output';
@@ -39,6 +40,21 @@ function build(session: TraceSession, observations: ContainerObservation[]): Bui
     );
   }
   return profiles;
+}
+
+/**
+ * Names by `plain`, except where two profiles would share one (api/server-proxy and
+ * api-server/proxy are both api-server-proxy): those take the install name, which a digest of
+ * workload and container keeps apart, so no profile overwrites another.
+ */
+function unique(
+  profiles: BuiltProfile[],
+  plain: (p: BuiltProfile) => string,
+  spell: (p: BuiltProfile, installName: string) => string = (_, n) => n,
+): (p: BuiltProfile) => string {
+  const count = new Map<string, number>();
+  for (const p of profiles) count.set(plain(p), (count.get(plain(p)) ?? 0) + 1);
+  return (p) => (count.get(plain(p)) === 1 ? plain(p) : spell(p, profileName(p.workload, p.container)));
 }
 
 /**
@@ -94,12 +110,17 @@ export const seccompResult: KindResult<SeccompOptions> = {
       partialLife.push(...missed.map((m) => `warning: ${who}: ${m}`));
     }
     notes.push(...partialLife.filter((l) => !/start-up not observed/.test(l)));
-    const crd = (p: BuiltProfile) =>
-      toSeccompProfileCrd(`${p.workload}-${p.container}`, p.namespace, p.profile);
+    const crdName = unique(profiles, (p) => `${p.workload}-${p.container}`);
+    const crd = (p: BuiltProfile) => toSeccompProfileCrd(crdName(p), p.namespace, p.profile);
     if (opts.outputDir) {
       const ext = opts.output === 'crd' ? 'yaml' : 'json';
+      const fileName = unique(
+        profiles,
+        (p) => profileFileName(p.namespace, p.workload, p.container, ext),
+        (p, n) => `${p.namespace}-${n}.${ext}`,
+      );
       const out = profiles.map((p) => ({
-        name: profileFileName(p.namespace, p.workload, p.container, ext),
+        name: fileName(p),
         text: opts.output === 'crd' ? toYamlDocuments([crd(p)]) : toJson(p.profile),
       }));
       return { out, notes, partialLife };

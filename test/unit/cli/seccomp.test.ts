@@ -430,3 +430,56 @@ describe('seccomp delete', () => {
     expect(r.connects).toBe(0);
   });
 });
+
+describe('profile names in one result', () => {
+  test('two workloads whose workload-container names coincide get names of their own, not one overwriting the other', async () => {
+    const { seccompResult } = await import('../../../lib/cli/seccomp-result');
+    const record = (workload: string, container: string): ContainerRecord => ({
+      pod: `${workload}-1`,
+      podUID: `uid-${workload}`,
+      workload,
+      container,
+      containerID: `containerd://${workload}-${container}`,
+      syscalls: [0, 1, 59, 231],
+      recordedFromStart: true,
+      filterSeen: true,
+    });
+    const session = {
+      apiVersion: 'harden.dev/v1alpha1',
+      kind: 'TraceSession',
+      metadata: { name: 'sc-1', namespace: 'web' },
+      spec: { type: 'seccomp', state: 'Stopped' },
+      status: {
+        phase: 'Completed',
+        nodes: [
+          agentEntry(true, {
+            containers: [
+              record('api', 'server-proxy'),
+              record('api-server', 'proxy'),
+              record('web', 'nginx'),
+            ],
+          }),
+        ],
+      },
+    } as unknown as TraceSession;
+    // The seccomp result is made from the session alone; it reads nothing from the cluster.
+    const kube = {} as never;
+    const crds = await seccompResult.render(session, { output: 'crd', runtime: 'runc' }, kube);
+    const names = String(crds.out)
+      .split(/^---$/m)
+      .map((doc) => (load(doc) as { metadata?: { name: string } } | undefined)?.metadata?.name)
+      .filter(Boolean);
+    expect(names).toHaveLength(3);
+    expect(new Set(names).size).toBe(3);
+    expect(names).toContain('web-nginx');
+    expect(names.filter((n) => /^api-server-proxy-[0-9a-f]{8}$/.test(String(n)))).toHaveLength(2);
+    const files = await seccompResult.render(
+      session,
+      { output: 'json', runtime: 'runc', outputDir: '/x' },
+      kube,
+    );
+    const fileNames = (files.out as { name: string }[]).map((f) => f.name);
+    expect(new Set(fileNames).size).toBe(3);
+    expect(fileNames).toContain('web-web-nginx.json');
+  });
+});
