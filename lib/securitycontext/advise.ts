@@ -326,6 +326,24 @@ function adviseContainer(
       ],
     };
     evidence.runAsNonRoot = 'not set: as another user it could not read those files (see rootNeeded)';
+  } else if (userOk && rootUsed && !needed.length && rootfsCut) {
+    // A write beyond the cut may be one only root's ownership allowed (see below).
+    notObserved.push(
+      'runAsUser and runAsNonRoot are not advised either: among the root filesystem writes beyond the bound may be ' +
+        'one that only root, as the owner, could make',
+    );
+  } else if (userOk && rootUsed && !needed.length && rootfsWrites(m).unplaceable.length) {
+    // No capability check means root wrote there as the owner: as another user it would get EACCES.
+    rootNeeded = {
+      why:
+        'no capability check needed root’s privileges, but it wrote, as their owner, where no emptyDir can be ' +
+        `placed: ${rootfsWrites(m).unplaceable.join(', ')}`,
+      alternatives: [
+        'write those files under a directory of their own (then an emptyDir there, or one owned by a non-root user ' +
+          'in the image), then runAsUser, runAsNonRoot: true',
+      ],
+    };
+    evidence.runAsNonRoot = 'not set: as another user it could not write those files (see rootNeeded)';
   } else if (userOk && rootUsed && !needed.length) {
     sc.runAsUser = UNPRIVILEGED_ID;
     sc.runAsGroup = UNPRIVILEGED_ID;

@@ -157,6 +157,25 @@ describe('securityContext advice', () => {
     expect(a.pss.level).toBe('restricted');
   });
 
+  test('root writing, as the owner, where no emptyDir goes (/healthy, a relative path): root stays, the writes named', () => {
+    for (const path of ['/healthy', 'app.log']) {
+      const rec = {
+        ...f.redisReplicas[0],
+        writes: [{ syscall: 'openat', path, rootfs: 'yes' as const, count: 1 }],
+      };
+      const [c] = advise('cache', [rec], f.redisSpec).containers;
+      expect(c.securityContext.runAsUser).toBeUndefined();
+      expect(c.securityContext.runAsNonRoot).toBeUndefined();
+      expect(c.rootNeeded?.why).toContain(`openat ${path}`);
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(false);
+    }
+    // Its list of root filesystem writes cut at the bound: nothing said of the user either.
+    const cut = { ...f.redisReplicas[0], truncatedLists: ['writes' as const] };
+    const [c] = advise('cache', [cut], f.redisSpec).containers;
+    expect(c.securityContext.runAsUser).toBeUndefined();
+    expect(c.notObserved.join(' ')).toMatch(/runAsUser and runAsNonRoot are not advised either/);
+  });
+
   test('redis reading a file other users may not: root stays, and the file is named', () => {
     const a = advise('cache', [f.redisPrivateConfig], f.redisSpec);
     const [c] = a.containers;
