@@ -15,7 +15,9 @@ import {
  *   (`k8s:io.kubernetes.pod.namespace`), always written, so the meaning never depends on where the
  *   policy lives.
  * - Addresses: `fromCIDR`/`toCIDR`. Node addresses are entities instead: Cilium gives nodes the
- *   `host` (the pod's own node) and `remote-node` identities, which CIDR rules do not match.
+ *   `host` (the pod's own node) and `remote-node` identities, which CIDR rules do not match; the
+ *   `kubernetes` Service's endpoints are the `kube-apiserver` entity, the identity Cilium gives
+ *   the API server's addresses, on a node or not.
  * - DNS: the rule to the cluster's resolvers carries `rules.dns` (matchPattern "*"), so Cilium's DNS
  *   proxy sees the names (what `toFQDNs` rules build on) while every name is still allowed.
  * - Default deny both ways, as the NetworkPolicy's policyTypes say: `enableDefaultDeny` (Cilium
@@ -71,6 +73,7 @@ function rules(rule: PolicyRule, dir: 'from' | 'to'): CiliumRule[] {
   const entities = new Set<string>();
   for (const p of rule.peers) {
     if (p.kind === 'pods') endpoints.push(endpoint(p));
+    else if (p.apiserver) entities.add('kube-apiserver');
     else if (p.node) for (const e of ENTITIES[p.node]) entities.add(e);
     else cidrs.push(p.cidr);
   }

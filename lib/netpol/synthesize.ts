@@ -33,8 +33,11 @@ export type NodeRelation = 'own' | 'other' | 'unknown';
 /** Who a rule allows, before it is spelled for one policy API. */
 export type PolicyPeer =
   | { kind: 'pods'; namespace: string; selector: LabelSelector }
-  /** node: the address is a node's (hostNetwork pods, SNAT); external: outside the cluster. */
-  | { kind: 'cidr'; cidr: string; node?: NodeRelation; external?: boolean };
+  /**
+   * node: the address is a node's (hostNetwork pods, SNAT); external: outside the cluster;
+   * apiserver: an endpoint of default/kubernetes, the Kubernetes API.
+   */
+  | { kind: 'cidr'; cidr: string; node?: NodeRelation; external?: boolean; apiserver?: true };
 
 export interface PolicyPort {
   protocol: Protocol;
@@ -551,7 +554,8 @@ export class PolicySynthesizer {
       );
       return [];
     }
-    return [...endpointGrants(endpoints), ...host];
+    const api = s.namespace === 'default' && s.name === 'kubernetes';
+    return [...endpointGrants(endpoints, undefined, api), ...host];
   }
 }
 
@@ -592,10 +596,16 @@ function relation(own: string | undefined, node: string | undefined): NodeRelati
   return own === node ? 'own' : 'other';
 }
 
-/** One grant per endpoint address and port; node: the addresses are nodes' (hostNetwork endpoints). */
-function endpointGrants(endpoints: ServiceEndpoint[], node?: NodeRelation): Grant[] {
+/**
+ * One grant per endpoint address and port; node: the addresses are nodes' (hostNetwork endpoints);
+ * apiserver: they serve the Kubernetes API.
+ */
+function endpointGrants(endpoints: ServiceEndpoint[], node?: NodeRelation, apiserver = false): Grant[] {
   return endpoints.map((e) =>
-    grant({ kind: 'cidr', cidr: hostCidr(e.ip), ...(node ? { node } : {}) }, e.port),
+    grant(
+      { kind: 'cidr', cidr: hostCidr(e.ip), ...(node ? { node } : {}), ...(apiserver ? { apiserver } : {}) },
+      e.port,
+    ),
   );
 }
 
