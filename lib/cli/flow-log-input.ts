@@ -53,10 +53,13 @@ export function explain(e: unknown, path: string): unknown {
   const where = path === '-' ? '<stdin>' : path;
   if (e instanceof FlowLogError) {
     // Only flow lines are skippable; a broken header means this is not (this version of) a flow log.
+    // Line 0: what the log's lines add up to (a label no API server accepts), found once all were read.
     const hint =
       e.line > 1
         ? 'Fix or remove the line, or pass --skip-invalid to count and skip malformed lines.'
-        : 'Is this a log written by `kubectl harden netpol monitor`?';
+        : e.line === 0
+          ? 'The log was edited or damaged: correct what it names in the log, or remove the lines that carry it.'
+          : 'Is this a log written by `kubectl harden netpol monitor`?';
     return new HardenError(`flow log ${where}:${e.line > 0 ? `${e.line}:` : ''} ${e.detail}`, hint);
   }
   const err = e as NodeJS.ErrnoException;
@@ -64,6 +67,12 @@ export function explain(e: unknown, path: string): unknown {
     return new HardenError(
       `flow log ${where}: corrupt gzip data (${err.message})`,
       'Check it with `gzip -t`.',
+    );
+  if (err && err.code === 'Z_BUF_ERROR')
+    return new HardenError(
+      `flow log ${where}: the gzip data ends early (${err.message}): the file is cut short`,
+      'Copy it again once `netpol monitor` has stopped writing it; `gzip -dc` keeps what it holds, ' +
+        'which report reads with --skip-invalid if its last line is cut.',
     );
   if (err && typeof err.code === 'string')
     return new HardenError(`cannot read flow log ${where}: ${err.message}`);

@@ -1,4 +1,6 @@
 import { gzipSync } from 'node:zlib';
+import { explain } from '../../../lib/cli/flow-log-input';
+import type { HardenError } from '../../../lib/errors';
 import { FlowLogError } from '../../../lib/netpol/log';
 import { logText, reportText } from './helpers';
 
@@ -14,6 +16,28 @@ describe('flow log input a person hands in', () => {
     const zipped = gzipSync(Buffer.from(logText('same-namespace-pod')));
     const broken = Buffer.concat([zipped.subarray(0, 20), Buffer.alloc(40, 0xff)]);
     await expect(reportText(broken)).rejects.toMatchObject({ code: 'Z_DATA_ERROR' });
+  });
+
+  it('says a gzipped log cut short is cut short, and what to do', async () => {
+    const zipped = gzipSync(Buffer.from(logText('same-namespace-pod')));
+    const cut = await reportText(zipped.subarray(0, zipped.length - 30)).catch((e: unknown) => e);
+    expect(cut).toMatchObject({ code: 'Z_BUF_ERROR' });
+    const told = explain(cut, 'flows.log.gz') as HardenError;
+    expect(told.message).toMatch(
+      /^flow log flows\.log\.gz: the gzip data ends early \(.*\): the file is cut short$/,
+    );
+    expect(told.hint).toContain('gzip -dc');
+  });
+
+  it('a fault of the whole log (a label no API server accepts) is not blamed on its header', () => {
+    const told = explain(
+      new FlowLogError(0, 'web/Pod p: label "a"="-1" is not a valid Kubernetes label'),
+      'f.log',
+    );
+    expect((told as HardenError).message).toBe(
+      'flow log f.log: web/Pod p: label "a"="-1" is not a valid Kubernetes label',
+    );
+    expect((told as HardenError).hint).toMatch(/edited or damaged/);
   });
 
   it('accepts a UTF-8 byte order mark before the header', async () => {
