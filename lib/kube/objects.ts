@@ -104,6 +104,17 @@ export function podIPs(pod: { status?: { podIP?: string; podIPs?: { ip: string }
   return [...new Set(all.filter((ip): ip is string => Boolean(ip)))];
 }
 
+/**
+ * The addresses a pod holds now: none once it finished (a Job's run, an evicted pod), which keeps
+ * its status.podIP while the CNI may already have given the address to another pod.
+ */
+export function heldIPs(pod: {
+  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
+}): string[] {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed' ? [] : podIPs(pod);
+}
+
 export function podReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }

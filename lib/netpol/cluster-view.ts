@@ -1,4 +1,4 @@
-import { ownerOf, podIPs } from '../kube/objects';
+import { heldIPs, ownerOf } from '../kube/objects';
 import type {
   LabelSelector,
   Labels,
@@ -144,9 +144,6 @@ function templateSelector(c: ViewController): LabelSelector | undefined {
   return labels ? without({ matchLabels: labels }, isUnstableLabel) : undefined;
 }
 
-/** A finished pod (a Job's, an evicted one) keeps its status.podIP, but the address is free again. */
-const holdsAddress = (p: ViewPod) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
-
 /** A pod's workload: its owner at the top of the controller chain, and that workload's selector. */
 export interface Workload {
   owner: Owner | null;
@@ -256,7 +253,7 @@ export class ClusterView {
 
   /** The pods that have this address now (one pod-network pod, or a node's hostNetwork pods). */
   podsAt(ip: string): ViewPod[] {
-    return this.pods().filter((p) => holdsAddress(p) && podIPs(p).includes(ip));
+    return this.pods().filter((p) => heldIPs(p).includes(ip));
   }
 
   private pods(): ViewPod[] {

@@ -1,5 +1,5 @@
 /** Network sessions: the target pods' TCP and UDP flows, both ways. */
-import { podIPs } from '../../../kube/objects';
+import { heldIPs } from '../../../kube/objects';
 import type { Recorder } from '../../core/recorder';
 import { flowsFromMaps, type FlowRecord } from './parse';
 import { NET_MAPS, netPart } from './program';
@@ -31,10 +31,11 @@ export const network: Recorder<FlowRecord> = {
   ],
   output: { maps: Object.values(NET_MAPS).flat() },
   parseMaps: flowsFromMaps,
-  // A hostNetwork pod's address is the node's and would claim all its traffic.
+  // A hostNetwork pod's address is the node's and would claim all its traffic; a finished pod's
+  // may be another pod's by now.
   inputs: (session, pods) => [
     ...(session.spec.target.podName ? [] : [networkInputs.open]),
-    ...pods.filter((p) => !p.spec.hostNetwork).flatMap((p) => podIPs(p).map(networkInputs.ip)),
+    ...pods.filter((p) => !p.spec.hostNetwork).flatMap((p) => heldIPs(p).map(networkInputs.ip)),
   ],
   record: flowRecords,
   tallies: ['count', 'lastSeen'],

@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import type { NodeRecord } from '../../../session/types';
-import { podIPs } from '../../../kube/objects';
+import { heldIPs, podIPs } from '../../../kube/objects';
 import type { SessionRecorder, SessionView } from '../../core/recorder';
 import type { FlowRecord } from './parse';
 import { flowKey, MAX_FLOWS_PER_NODE, type Flow } from './types';
@@ -104,9 +104,10 @@ export function flowRecords(view: SessionView, previous: NodeRecord | undefined)
   const table = new FlowTable({
     now: () => new Date(),
     podOfCgroup: (cg) => view.podOfCgroup(cg)?.metadata.name,
-    // A hostNetwork pod's address is the node's: it would claim all of the node's traffic.
+    // A hostNetwork pod's address is the node's: it would claim all of the node's traffic; a
+    // finished pod's may be another namespace's pod's by now.
     podOfIP: (ip) =>
-      view.targetPods().find((p) => !p.spec.hostNetwork && podIPs(p).includes(ip))?.metadata.name,
+      view.targetPods().find((p) => !p.spec.hostNetwork && heldIPs(p).includes(ip))?.metadata.name,
     podIP: (name, family) => {
       const pod = named(name);
       return pod ? podIPs(pod).find((ip) => (ip.includes(':') ? 6 : 4) === family) : undefined;
