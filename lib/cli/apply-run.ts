@@ -13,7 +13,7 @@ import { load, loadAll } from 'js-yaml';
 import { HardenError, INTERRUPTED } from '../errors';
 import { ApiError, type Kube } from '../kube/client';
 import { R, resourcePath } from '../kube/paths';
-import { compileDocuments, type PolicyDocument } from '../netpol/policy';
+import { compileDocuments } from '../netpol/policy';
 import { PolicySet } from '../netpol/verify';
 import { readConnections, verifyLog } from '../netpol/verify-log';
 import { DIGEST_ANNOTATION } from '../seccomp/apply';
@@ -54,7 +54,8 @@ interface Plan {
   row: SummaryRow & { kind: RolloutKind };
   profiles: { name: string; text: string }[];
   patch?: Record<string, unknown>;
-  policies: (PolicyDocument & { kind: string; metadata: { name: string } })[];
+  /** The objects of the workload's .netpol.yaml, as written. */
+  policies: { kind: string; metadata: { name: string } }[];
 }
 
 interface Workload extends RolloutObject {
@@ -115,6 +116,15 @@ async function plans(dir: string, manifest: RecordManifest, io: Io): Promise<Pla
       : undefined;
     const np = row.files.find((f) => f.endsWith('.netpol.yaml'));
     const policies = np ? (loadAll(await text(np)) as Plan['policies']).filter(Boolean) : [];
+    // Found before anything is applied: a workload left half hardened is worse than none.
+    for (const p of policies)
+      if (!POLICY_PATH[p.kind])
+        throw new HardenError(
+          `${label(row)}: ${dir}/${np} holds a ${p.kind}; apply puts only NetworkPolicies in force, so nothing was applied`,
+          manifest.netpolFormat === 'cilium'
+            ? `The recording was made with --netpol-format cilium: put its policies in force with kubectl apply -f, or record again without it.`
+            : undefined,
+        );
     out.push({ row: row as Plan['row'], profiles, patch, policies });
   }
   return out;
@@ -137,7 +147,7 @@ async function policiesDenyNothing(
   );
   const log = await readConnections(Readable.from(logs.join('')), { skipInvalid: false });
   const compiled = compileDocuments(
-    all.flatMap((p) => p.policies),
+    all.flatMap((p) => p.policies.map((object) => ({ source: p.row.workload, object }))),
     manifest.namespace,
   );
   const result = verifyLog(log, new PolicySet(compiled.policies));
