@@ -35,6 +35,8 @@ export interface VerifyDeps {
   stdin: NodeJS.ReadableStream;
   /** The user's context; connected only for --from-cluster. */
   kube: () => Promise<Pick<Kube, 'get' | 'ctx' | 'namespace'>>;
+  /** The current context's namespace, read from the kubeconfig without connecting; undefined without one. */
+  contextNamespace: () => string | undefined;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function runNetpolVerify(argv: NetpolVerifyOptions, deps: VerifyDep
   const kube = argv.fromCluster ? await deps.kube() : undefined;
   const clusterDocs = kube ? await clusterPolicies(kube, log, io) : [];
   // Without -n, a namespaceless policy lands where `kubectl apply -f` would put it.
-  const defaultNamespace = argv.namespace ?? kube?.namespace ?? 'default';
+  const defaultNamespace = argv.namespace ?? kube?.namespace ?? deps.contextNamespace() ?? 'default';
   // Cluster first: a file's policy of the same name replaces it, as applying the file would.
   const compiled = compile(clusterDocs, defaultNamespace);
   files.forEach((f, i) => {

@@ -177,6 +177,7 @@ export const netpolVerifyCommand: CommandModule<BaseArgs, VerifyArgs> = {
       ) as unknown as Argv<VerifyArgs>,
   handler: async (argv) => {
     const { runNetpolVerify } = await import('./netpol-verify-run');
+    const { resolveContext } = await import('../kube/kubeconfig');
     const { runtimeOf } = await import('./context');
     const invocation = invocationOf(argv);
     const rt = runtimeOf(argv);
@@ -189,7 +190,18 @@ export const netpolVerifyCommand: CommandModule<BaseArgs, VerifyArgs> = {
         output: argv.output,
         namespace: argv.namespace,
       },
-      { io: rt.io(argv), stdin: process.stdin, kube: () => rt.connect(argv) },
+      {
+        io: rt.io(argv),
+        stdin: process.stdin,
+        kube: () => rt.connect(argv),
+        contextNamespace: () => {
+          try {
+            return resolveContext(argv).namespace;
+          } catch {
+            return undefined; // no kubeconfig: verify works offline, namespaceless policies go to "default"
+          }
+        },
+      },
     );
   },
 };

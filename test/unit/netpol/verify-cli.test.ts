@@ -34,7 +34,7 @@ type Kube = Awaited<ReturnType<VerifyDeps['kube']>>;
 
 async function verify(
   args: Partial<NetpolVerifyOptions>,
-  opts: { stdin?: string; kube?: Kube } = {},
+  opts: { stdin?: string; kube?: Kube; contextNamespace?: string } = {},
 ): Promise<{ code: number; out: string; err: string }> {
   const f = fakeIo();
   const code = await runNetpolVerify(
@@ -46,6 +46,7 @@ async function verify(
         if (!opts.kube) throw new Error('the test did not expect a cluster');
         return opts.kube;
       },
+      contextNamespace: () => opts.contextNamespace,
     },
   );
   return { code, out: f.out(), err: f.err() };
@@ -55,6 +56,22 @@ async function verify(
 const portable = (s: string) => s.split(GOLDEN_DIR).join('test/golden');
 
 describe('kubectl harden netpol verify', () => {
+  it("puts a namespaceless policy in the context's namespace without -n, as kubectl apply -f would", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-verify-'));
+    const file = path.join(dir, 'policies.yaml');
+    fs.writeFileSync(file, fs.readFileSync(POLICIES, 'utf8').replace(/, namespace: web \}/g, ' }'));
+    const inContext = await verify({ files: [file] }, { contextNamespace: 'web' });
+    expect(inContext.err).toMatch(
+      /NetworkPolicies without a namespace \(frontend, api\) are taken to be in "web"/,
+    );
+    // Judged where they land: the same verdict as the policies that name web.
+    expect(inContext.code).toBe((await verify({ files: [POLICIES] })).code);
+    const noKubeconfig = await verify({ files: [file] });
+    expect(noKubeconfig.err).toMatch(/are taken to be in "default"/);
+    const flag = await verify({ files: [file], namespace: 'other' }, { contextNamespace: 'web' });
+    expect(flag.err).toMatch(/are taken to be in "other"/);
+  });
+
   it('prints the denied flows by workload and direction, the notes, and exits 1', async () => {
     const r = await verify({ files: [POLICIES] });
     expect(r.code).toBe(1);
