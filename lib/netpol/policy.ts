@@ -86,8 +86,12 @@ function cidr(text: unknown, path: string): Cidr {
 
 function peer(raw: unknown, path: string): CompiledPeer {
   if (!isObj(raw)) throw new Error(`${path} must be an object`);
-  const { podSelector, namespaceSelector, ipBlock } = raw;
-  if (ipBlock !== undefined && ipBlock !== null) {
+  // null is absent, as the API server reads it: `namespaceSelector: null` is the policy's own namespace.
+  const absentIfNull = (v: unknown) => (v === null ? undefined : v);
+  const podSelector = absentIfNull(raw.podSelector);
+  const namespaceSelector = absentIfNull(raw.namespaceSelector);
+  const ipBlock = absentIfNull(raw.ipBlock);
+  if (ipBlock !== undefined) {
     if (podSelector !== undefined || namespaceSelector !== undefined)
       throw new Error(`${path}: ipBlock may not be combined with podSelector or namespaceSelector`);
     if (!isObj(ipBlock)) throw new Error(`${path}.ipBlock must be an object`);

@@ -80,6 +80,18 @@ describe('policy validation: what the API server would refuse is an error naming
     );
   });
 
+  it('a null selector is an absent one, as the API server reads it: namespaceSelector null is the own namespace', () => {
+    const p = compilePolicy(
+      policy({
+        podSelector: {},
+        ingress: [{ from: [{ namespaceSelector: null, podSelector: { matchLabels: { app: 'c' } } }] }],
+      }),
+      'p.yaml',
+      'default',
+    );
+    expect(p.ingress?.[0].peers?.[0]).toMatchObject({ kind: 'pods', namespaces: 'own' });
+  });
+
   it('a namespaceless policy takes the default namespace, and is listed as such', () => {
     const r = compileDocuments([{ source: 'x', object: policy({ podSelector: {} }, { name: 'p' }) }], 'prod');
     expect(r.policies[0]).toMatchObject({ namespace: 'prod', name: 'p' });
