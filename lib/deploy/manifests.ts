@@ -47,7 +47,7 @@ export function agentServiceAccount() {
 }
 
 /**
- * What a privileged agent on every node may do, and no more: read pods and nodes, read trace
+ * What a privileged agent on every node may do, and no more: read pods, read trace
  * sessions and installed profiles and write their status. No secrets, no exec, no writes elsewhere:
  * an agent never creates, changes or deletes a profile, it only says whether its node holds it.
  */
@@ -57,7 +57,7 @@ export function agentClusterRole() {
     kind: 'ClusterRole',
     metadata: meta(AGENT_NAME),
     rules: [
-      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get', 'patch'] },
       // Its own node's records (server-side apply creates, then patches); the session's owner
@@ -118,11 +118,12 @@ export function tracerClusterRole() {
         'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
       },
     },
+    // The plugin patches (a merge patch, or server-side apply) and never replaces, so no update.
     rules: [
       {
         apiGroups: [GROUP],
         resources: ['tracesessions'],
-        verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: [GROUP], resources: ['tracesessions/status'], verbs: ['get'] },
       // What the agents recorded; only they write it.
@@ -131,7 +132,7 @@ export function tracerClusterRole() {
       {
         apiGroups: [GROUP],
         resources: ['seccompprofileinstalls'],
-        verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: [GROUP], resources: ['seccompprofileinstalls/status'], verbs: ['get'] },
     ],

@@ -155,6 +155,8 @@ describe('deploy', () => {
     expect(await can('patch', 'seccompprofileinstalls.harden.dev', '--subresource=status', '-A')).toBe('yes');
     expect(await can('patch', 'seccompprofileinstalls.harden.dev', '-A')).toBe('no');
     expect(await can('delete', 'pods', '-A')).toBe('no');
+    // Nodes are the plugin's to read (status), not the agent's.
+    expect(await can('list', 'nodes')).toBe('no');
     // The token kubelet mounted into the running agent pod, not impersonation: the API server decides.
     const read = await execInKubePod(
       AGENT_NAMESPACE,
