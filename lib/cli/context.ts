@@ -36,7 +36,8 @@ export interface Runtime {
 }
 
 export function processIo(flags: BaseArgs): Io {
-  const tty = Boolean(process.stderr.isTTY);
+  // A dumb terminal cannot rewrite a line (\x1b[K): it gets plain lines, as a pipe does.
+  const tty = Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb';
   let showing = false;
   let last = '';
   return {
