@@ -171,17 +171,19 @@ export async function runApply(opts: ApplyOptions, { kube, io, interrupt }: Deps
   const ns = kube.namespace;
   const applied: string[] = [];
   const ctrlC = interrupt();
+  // Ctrl-C seen between two workloads: thrown as it is, since no workload was being hardened.
+  let between: HardenError | undefined;
   try {
     for (const plan of all) {
       if (ctrlC.signal.aborted) {
-        throw new HardenError(
+        throw (between = new HardenError(
           `interrupted; applied: ${applied.join(', ') || 'nothing'}; not applied: ${all
             .slice(applied.length)
             .map((p) => label(p.row))
             .join(', ')}`,
           `Run the same apply again to go on, or undo with: kubectl harden apply --undo -f ${opts.dir} -n ${ns}`,
           INTERRUPTED,
-        );
+        ));
       }
       await applyOne(plan, { ...opts, withPolicies }, { kube, io, interrupt });
       applied.push(label(plan.row));
@@ -190,6 +192,7 @@ export async function runApply(opts: ApplyOptions, { kube, io, interrupt }: Deps
       );
     }
   } catch (e) {
+    if (e === between) throw e;
     if (ctrlC.signal.aborted && e instanceof HardenError && e.exitCode === INTERRUPTED)
       throw new HardenError(
         `interrupted while hardening ${all[applied.length] ? label(all[applied.length].row) : 'the last workload'} (its install was undone); applied: ${applied.join(', ') || 'nothing'}`,
@@ -277,12 +280,20 @@ async function applyOne(
     query: { fieldManager: 'kubectl-harden', dryRun },
   });
   for (const p of policies) {
+    // plans() refused every other kind.
     const ref = POLICY_PATH[p.kind];
-    if (!ref)
-      throw new HardenError(`${label(row)}: apply cannot put a ${p.kind} in force (only NetworkPolicy)`);
-    await kube.apply(resourcePath(ref, { namespace: ns, name: p.metadata.name }), p, {
-      dryRun: Boolean(dryRun),
-    });
+    try {
+      await kube.apply(resourcePath(ref, { namespace: ns, name: p.metadata.name }), p, {
+        dryRun: Boolean(dryRun),
+      });
+    } catch (e) {
+      if (dryRun) throw e;
+      throw new HardenError(
+        `${label(row)} is half hardened: its template was patched (its pods roll out under the new settings), ` +
+          `but its ${p.kind} ${p.metadata.name} was not applied: ${(e as Error).message}`,
+        `Fix that, then run the same apply again to finish it; or undo with: kubectl harden apply --undo -f ${opts.dir} -n ${ns}`,
+      );
+    }
   }
   if (dryRun) return;
   try {

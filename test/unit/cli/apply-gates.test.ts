@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ApiError } from '../../../lib/kube/client';
 import { R, resourcePath } from '../../../lib/kube/paths';
-import { clusterWithAgent, runCli } from '../fake-cluster';
+import { clusterWithAgent, FakeInterrupts, runCli } from '../fake-cluster';
 
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 
@@ -126,5 +127,35 @@ describe('kubectl harden apply', () => {
       expect(r.err).toContain('--netpol-format cilium');
     }
     expect(template(c, 'a')).toBe(before);
+  });
+
+  test('Ctrl-C while one workload rolls out: the next is named as not applied, not as interrupted', async () => {
+    const c = withDeployments(['a', 'b']);
+    const interrupts = new FakeInterrupts();
+    c.hook = (method, path) => {
+      if (method === 'PATCH' && path.endsWith('/deployments/a')) interrupts.ctrlC();
+    };
+    const r = await runCli(
+      ['apply', '-f', recordDir(['a', 'b'], { open: true }), '-n', 'web'],
+      c,
+      interrupts,
+    );
+    expect(r.code).toBe(130);
+    expect(r.err).toContain('interrupted; applied: deployment/a; not applied: deployment/b');
+    expect(r.err).not.toContain('while hardening deployment/b');
+  });
+
+  test("a policy refused after a workload's template was patched: the workload is named half hardened", async () => {
+    const c = withDeployments(['a', 'b']);
+    c.hook = (method, path) => {
+      if (method === 'PATCH' && path.endsWith('/networkpolicies/b-harden'))
+        throw new ApiError('networkpolicies "b-harden" is forbidden', 403, { code: 403 } as never);
+    };
+    const r = await runCli(['apply', '-f', recordDir(['a', 'b'], { open: true }), '-n', 'web'], c);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /deployment\/b is half hardened: its template was patched .* but its NetworkPolicy b-harden was not applied: networkpolicies "b-harden" is forbidden; applied before it: deployment\/a/,
+    );
+    expect(r.err).toContain('run the same apply again to finish it');
   });
 });
