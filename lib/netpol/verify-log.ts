@@ -172,8 +172,15 @@ export class Connections {
     });
     this.know(f.target, f.localIP);
     if (f.peer.kind === 'pod' && !f.peer.hostNetwork) this.know(f.peer, f.remoteIP);
-    if (ingress && f.peer.kind === 'node') this.nodeIngress++;
+    // Counted only where the log cannot tell the node apart from the target's own.
+    if (ingress && f.peer.kind === 'node' && sameNode(f.target, f.peer.name) === undefined)
+      this.nodeIngress++;
   }
+}
+
+/** Whether a node is the target's own (whose traffic no policy polices); undefined when the log does not say. */
+function sameNode(target: TargetPod, node: string | undefined): boolean | undefined {
+  return target.node === undefined || node === undefined ? undefined : target.node === node;
 }
 
 function podEndpoint(p: TargetPod | PodPeer, ip: string | undefined): PodEndpoint {
@@ -304,11 +311,14 @@ function judge(
     const self = podEndpoint(c.target, c.localIP);
     const sides: DeniedSide[] = [];
     if (c.direction === 'ingress') {
-      // Node addresses on ingress are kubelet probes and the like, from the pod's own node.
+      // A node address is the target's own node (unpoliced) or another's (policed, as felix does):
+      // the log says which by node names; a node it cannot place is taken for the pod's own
+      // (kubelet probes), a hostNetwork pod it cannot place for another's.
+      const peerNode = c.peer.kind === 'node' ? c.peer.name : c.peer.kind === 'pod' ? c.peer.node : undefined;
       const src =
         c.peer.kind === 'pod' && !c.peer.hostNetwork
           ? podEndpoint(c.peer, c.remoteIP)
-          : hostEndpoint(c.remoteIP, c.peer.kind === 'node');
+          : hostEndpoint(c.remoteIP, sameNode(c.target, peerNode) ?? c.peer.kind === 'node');
       const v = set.evaluate({ src, dst: self, protocol: c.proto, port: c.port });
       sides.push(
         ...deniedSide(
@@ -325,7 +335,12 @@ function judge(
       }
     }
     if (!sides.length) continue;
-    if (c.peer.kind === 'pod' && c.peer.hostNetwork && c.direction === 'ingress')
+    if (
+      c.peer.kind === 'pod' &&
+      c.peer.hostNetwork &&
+      c.direction === 'ingress' &&
+      sameNode(c.target, c.peer.node) === undefined
+    )
       notes.add(
         `${peerText(c.peer)} reaches ${c.target.namespace}/${c.target.name} from its node's address: denied here, but never policed if both run on the same node`,
       );

@@ -56,6 +56,29 @@ async function verify(
 const portable = (s: string) => s.split(GOLDEN_DIR).join('test/golden');
 
 describe('kubectl harden netpol verify', () => {
+  it("ingress from another node's address is policed, from the target's own node it is not", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-verify-'));
+    const denyIngress = path.join(dir, 'deny.yaml');
+    fs.writeFileSync(
+      denyIngress,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: web}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n',
+    );
+    const r = await verify(
+      {
+        input: path.join(GOLDEN_DIR, 'netpol', 'node-ingress.log.jsonl'),
+        files: [denyIngress],
+        output: 'json',
+      },
+      {},
+    );
+    expect(r.code).toBe(1);
+    // worker-2's addresses (v4 and v6) are denied; worker-1, the frontend's own node, is exempt.
+    const result = JSON.parse(r.out) as { deniedConnections: number; denied: { rows: { peer: string }[] }[] };
+    expect(result.deniedConnections).toBe(2);
+    expect(result.denied.flatMap((d) => d.rows.map((row) => row.peer))).toEqual(['node worker-2']);
+    expect(r.err).not.toContain('taken to come from the pod’s own node');
+  });
+
   it("puts a namespaceless policy in the context's namespace without -n, as kubectl apply -f would", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-verify-'));
     const file = path.join(dir, 'policies.yaml');
