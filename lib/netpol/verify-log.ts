@@ -233,20 +233,28 @@ function serviceDestinations(
   notes: Set<string>,
 ): Target[] {
   const port: Connection['port'] = typeof s.targetPort === 'number' ? s.targetPort : { name: s.targetPort };
+  // Selected pods on the host network answer at their node's address, which only an ipBlock matches.
+  const host = (s.hostEndpoints ?? [])
+    .filter((e) => sameFamily(e.ip, c.remoteIP))
+    .map((e) => ({ dst: hostEndpoint(e.ip), port: e.port, name: e.ip }));
   if (s.selector && Object.keys(s.selector).length) {
     const selector = s.selector;
     const backends = [...pods.values()].filter(
       (k) => k.pod.namespace === s.namespace && selectorMatches({ matchLabels: selector }, k.pod.labels),
     );
     if (backends.length)
-      return backends.map((k) => ({
-        dst: podEndpoint(
-          k.pod,
-          [...k.ips].find((ip) => sameFamily(ip, c.remoteIP)),
-        ),
-        port,
-        name: `${k.pod.namespace}/${k.pod.name}`,
-      }));
+      return [
+        ...backends.map((k) => ({
+          dst: podEndpoint(
+            k.pod,
+            [...k.ips].find((ip) => sameFamily(ip, c.remoteIP)),
+          ),
+          port,
+          name: `${k.pod.namespace}/${k.pod.name}`,
+        })),
+        ...host,
+      ];
+    if (host.length) return host;
     notes.add(
       `service ${s.namespace}/${s.name}: none of its pods is in the log; they were judged by the service's selector labels alone`,
     );

@@ -56,6 +56,39 @@ async function verify(
 const portable = (s: string) => s.split(GOLDEN_DIR).join('test/golden');
 
 describe('kubectl harden netpol verify', () => {
+  it("a Service whose pods are on the host network is judged at their nodes' addresses, which only an ipBlock matches", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-verify-'));
+    const egress = (to: string) => {
+      const file = path.join(dir, `${to.length}.yaml`);
+      fs.writeFileSync(
+        file,
+        [
+          'apiVersion: networking.k8s.io/v1',
+          'kind: NetworkPolicy',
+          'metadata: {name: out, namespace: web}',
+          'spec:',
+          '  podSelector: {}',
+          '  policyTypes: [Egress]',
+          `  egress: [{to: [${to}], ports: [{port: 9100}]}, {to: [{ipBlock: {cidr: 192.168.10.0/24}}], ports: [{port: 10250}]}]`,
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+    const judged = async (to: string) => {
+      const input = path.join(GOLDEN_DIR, 'netpol', 'node-ingress.log.jsonl');
+      const r = await verify({ input, files: [egress(to)], output: 'json' }, {});
+      const result = JSON.parse(r.out) as { denied: { direction: string; rows: { peer: string }[] }[] };
+      return result.denied
+        .filter((d) => d.direction === 'egress')
+        .flatMap((d) => d.rows.map((row) => row.peer));
+    };
+    expect(await judged('{ipBlock: {cidr: 192.168.10.0/24}}')).toEqual([]);
+    expect(await judged('{namespaceSelector: {}, podSelector: {matchLabels: {app: node-exporter}}}')).toEqual(
+      ['service monitoring/node-exporter'],
+    );
+  });
+
   it("ingress from another node's address is policed, from the target's own node it is not", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harden-verify-'));
     const denyIngress = path.join(dir, 'deny.yaml');
