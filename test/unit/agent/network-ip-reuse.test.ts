@@ -80,11 +80,9 @@ test("a finished target pod's address, reused by another namespace's pod, credit
     count: 1,
   };
   tracer!.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
-  await c
-    .kube('web')
-    .mergePatch('/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1', {
-      spec: { state: 'Stopped' },
-    });
+  await c.kube('web').mergePatch('/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1', {
+    spec: { state: 'Stopped' },
+  });
   await pause(500);
   await ctl.flush();
   const s = c.session('web', 'np-1');
