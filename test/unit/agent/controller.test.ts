@@ -200,6 +200,46 @@ describe('the session controller', () => {
     }
   });
 
+  test("a finished target pod's address, reused by another namespace's pod, credits it no ingress", async () => {
+    const { c, ctl, tracer } = await agentWithSession();
+    try {
+      // web-1 finished (a Job's run keeps its status.podIP); the CNI gave 10.244.0.5 to other/db-1.
+      const web1 = c.objects.get('/api/v1/namespaces/web/pods/web-1') as Pod;
+      await c.kube('web').mergePatch('/api/v1/namespaces/web/pods/web-1', {
+        status: { ...web1.status, phase: 'Succeeded' },
+      });
+      await c.kube('other').request('POST', '/api/v1/namespaces/other/pods', {
+        body: {
+          metadata: { name: 'db-1', namespace: 'other', uid: 'uid-db-1' },
+          spec: { nodeName: 'node-1', containers: [{ name: 'db' }] },
+          status: { phase: 'Running', podIP: '10.244.0.5' },
+        },
+      });
+      await pause(20);
+      await c.kube('web').mergePatch(`/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1`, {
+        spec: { state: 'Stopped' },
+      });
+      const ingress: FlowRecord = {
+        direction: 'ingress',
+        proto: 'TCP',
+        localIP: '10.244.0.5',
+        localPort: 5432,
+        remoteIP: '10.244.0.99',
+        remotePort: 0,
+        count: 1,
+      };
+      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
+      const final = await eventually(
+        async () => entry(c),
+        (e) => e?.final === true,
+        { what: 'the final flush', withinMs: 5000, everyMs: 50 },
+      );
+      expect(final?.flows ?? []).toEqual([]);
+    } finally {
+      await ctl.close();
+    }
+  });
+
   test('a capabilities session: privilege events of its container become its record, with the mounts its spec names', async () => {
     const { c, ctl, tracer } = await agentWithSession();
     try {
