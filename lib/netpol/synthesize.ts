@@ -591,7 +591,8 @@ function checkLabels(p: WorkloadPolicy): void {
         );
 }
 
-function relation(own: string | undefined, node: string | undefined): NodeRelation {
+/** Whether `node` is the pod's own node `own`, another, or (either unknown) cannot be told. */
+export function relation(own: string | undefined, node: string | undefined): NodeRelation {
   if (own === undefined || node === undefined) return 'unknown';
   return own === node ? 'own' : 'other';
 }

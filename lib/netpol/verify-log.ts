@@ -13,7 +13,7 @@ import type {
 } from './log';
 import { policyId } from './policy';
 import { readFlowLog, type LogSummary, type ReadOptions } from './report';
-import { workloadOwner } from './synthesize';
+import { relation, workloadOwner } from './synthesize';
 import type { Connection, Endpoint, PodEndpoint, PolicySet, SideVerdict } from './verify';
 
 /**
@@ -173,14 +173,9 @@ export class Connections {
     this.know(f.target, f.localIP);
     if (f.peer.kind === 'pod' && !f.peer.hostNetwork) this.know(f.peer, f.remoteIP);
     // Counted only where the log cannot tell the node apart from the target's own.
-    if (ingress && f.peer.kind === 'node' && sameNode(f.target, f.peer.name) === undefined)
+    if (ingress && f.peer.kind === 'node' && relation(f.target.node, f.peer.name) === 'unknown')
       this.nodeIngress++;
   }
-}
-
-/** Whether a node is the target's own (whose traffic no policy polices); undefined when the log does not say. */
-function sameNode(target: TargetPod, node: string | undefined): boolean | undefined {
-  return target.node === undefined || node === undefined ? undefined : target.node === node;
 }
 
 function podEndpoint(p: TargetPod | PodPeer, ip: string | undefined): PodEndpoint {
@@ -323,10 +318,11 @@ function judge(
       // the log says which by node names; a node it cannot place is taken for the pod's own
       // (kubelet probes), a hostNetwork pod it cannot place for another's.
       const peerNode = c.peer.kind === 'node' ? c.peer.name : c.peer.kind === 'pod' ? c.peer.node : undefined;
+      const rel = relation(c.target.node, peerNode);
       const src =
         c.peer.kind === 'pod' && !c.peer.hostNetwork
           ? podEndpoint(c.peer, c.remoteIP)
-          : hostEndpoint(c.remoteIP, sameNode(c.target, peerNode) ?? c.peer.kind === 'node');
+          : hostEndpoint(c.remoteIP, rel === 'unknown' ? c.peer.kind === 'node' : rel === 'own');
       const v = set.evaluate({ src, dst: self, protocol: c.proto, port: c.port });
       sides.push(
         ...deniedSide(
@@ -347,7 +343,7 @@ function judge(
       c.peer.kind === 'pod' &&
       c.peer.hostNetwork &&
       c.direction === 'ingress' &&
-      sameNode(c.target, c.peer.node) === undefined
+      relation(c.target.node, c.peer.node) === 'unknown'
     )
       notes.add(
         `${peerText(c.peer)} reaches ${c.target.namespace}/${c.target.name} from its node's address: denied here, but never policed if both run on the same node`,

@@ -262,6 +262,8 @@ function adviseContainer(
   );
   const execsCut = withheld(['execs'], 'allowPrivilegeEscalation is not advised');
   const rootfsCut = withheld(['writes'], 'readOnlyRootFilesystem is not advised, nor emptyDirs for it');
+  // Where its root filesystem writes landed: what the user advice and readOnlyRootFilesystem both read.
+  const rootfs = start && !rootfsCut ? rootfsWrites(m) : undefined;
   if (cut.has('volumeWrites'))
     notes.push(
       `the agent’s list of ${LIST_NAMES.volumeWrites} hit its bound (${BOUND}): the volume paths named here may be incomplete`,
@@ -332,12 +334,12 @@ function adviseContainer(
       'runAsUser and runAsNonRoot are not advised either: among the root filesystem writes beyond the bound may be ' +
         'one that only root, as the owner, could make',
     );
-  } else if (userOk && rootUsed && !needed.length && rootfsWrites(m).unplaceable.length) {
+  } else if (userOk && rootUsed && !needed.length && rootfs?.unplaceable.length) {
     // No capability check means root wrote there as the owner: as another user it would get EACCES.
     rootNeeded = {
       why:
         'no capability check needed root’s privileges, but it wrote, as their owner, where no emptyDir can be ' +
-        `placed: ${rootfsWrites(m).unplaceable.join(', ')}`,
+        `placed: ${rootfs.unplaceable.join(', ')}`,
       alternatives: [
         'write those files under a directory of their own (then an emptyDir there, or one owned by a non-root user ' +
           'in the image), then runAsUser, runAsNonRoot: true',
@@ -426,8 +428,8 @@ function adviseContainer(
 
   // Root filesystem.
   let emptyDirs: string[] = [];
-  if (start && !rootfsCut) {
-    const w = rootfsWrites(m);
+  if (rootfs) {
+    const w = rootfs;
     if (w.unplaceable.length) {
       sc.readOnlyRootFilesystem = false;
       evidence.readOnlyRootFilesystem =
