@@ -475,6 +475,52 @@ d('bpftrace engine (real kernel)', () => {
     expect(run.stderr).toBe('');
   });
 
+  test('a unix socket bound to a path is a write where the path lands; an abstract one and a failed bind are none', async () => {
+    const c = fakeContainer();
+    mkdirCgroup(path.dirname(c.dir));
+    const { run, seen, events } = await startKinds([{ type: 'capabilities' }], c.prefix);
+    const cg = mkdirCgroup(c.dir);
+    const tag = randomBytes(3).toString('hex');
+    // /var/tmp: on the root filesystem (/tmp may be a tmpfs); the relative one from its working directory.
+    const abs = `/var/tmp/harden-${tag}.sock`;
+    const rel = `harden-rel-${tag}.sock`;
+    const py =
+      `import os, socket; os.chdir("/var/tmp"); u = lambda: socket.socket(socket.AF_UNIX); ` +
+      `a = u(); a.bind("${abs}"); r = u(); r.bind("${rel}"); n = u(); n.bind("\\0harden-${tag}"); ` +
+      `f = u()\ntry: f.bind("/nonexistent-${tag}/x.sock")\nexcept OSError: pass\n` +
+      `os.unlink("${abs}"); os.unlink("${rel}")`;
+    const p = waiter(c.dir, '', `/usr/bin/python3 -c '${py}'`);
+    await exited(p);
+    await seen.settle();
+    await run.stop();
+    expect(p.exitCode).toBe(0);
+    const [bind] = Object.values(hostSyscalls('bind'));
+    const binds = events.filter((e) => e.cgroup === cg && e.kind === 'write' && e.nr === bind);
+    // The absolute one is left to the pod's volume mounts, as mkdir's is; nothing for the other two.
+    expect(binds).toHaveLength(2);
+    expect(binds).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: abs, rootfs: 'unknown', dir: '0' }),
+        expect.objectContaining({ path: rel, rootfs: 'yes' }),
+      ]),
+    );
+    // The relative one is spelled out from its directory, as the agent's table does it.
+    const table = new PrivilegeTable(ARCH);
+    table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
+    table.settle(cg, {
+      pod: 'p',
+      podUID: c.podUID,
+      container: 'c',
+      containerID: c.id,
+      recordedFromStart: true,
+      filterSeen: false,
+    });
+    expect(table.containers()[0].writes).toContainEqual(
+      expect.objectContaining({ syscall: 'bind', path: `/var/tmp/${rel}`, rootfs: 'yes' }),
+    );
+    expect(run.stderr).toBe('');
+  });
+
   test('a bind below 1024 is recorded with the network namespace’s ip_unprivileged_port_start, read from the kernel', async () => {
     const c = fakeContainer();
     mkdirCgroup(path.dirname(c.dir));

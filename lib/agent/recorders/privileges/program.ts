@@ -28,8 +28,8 @@
  *   or effective capabilities the old image did not have) is recorded with the file name.
  * - The set*id syscalls' tracepoints give their arguments at entry and the result at exit.
  * - Writes: open-family calls with a write flag are judged at exit by the opened file's mount
- *   (`file->f_path.mnt == curtask->fs->root.mnt`: exact). Path-only calls (mkdir, unlink, rename…)
- *   have no file: a relative path is judged by its directory's mount (exact for the directory; a
+ *   (`file->f_path.mnt == curtask->fs->root.mnt`: exact). Path-only calls (mkdir, unlink, rename…,
+ *   and a unix socket's bind to a path) have no file: a relative path is judged by its directory's mount (exact for the directory; a
  *   relative path crossing into a mount below it is not seen), an absolute path is left to the
  *   pod's volume mounts in user space (inferred).
  *
@@ -157,12 +157,18 @@ export interface CapsRoute {
  * agent's own /proc/sys shows its namespace's, not the pod's). containerd 2 sets it to 0 in pods.
  */
 const PORT_START = '(int64)curtask->nsproxy->net_ns->ipv4.sysctl_ip_prot_sock';
+const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-/** Successful binds of a port below 1024 (either family), with the sysctl that decides their need. */
+/**
+ * Successful binds of a port below 1024 (either family), with the sysctl that decides their need;
+ * and of a unix socket to a path, which creates a file there like mknod (an abstract address, whose
+ * first byte is 0, creates none).
+ */
 function bindProbes(): string[] {
   const port = (v: string) => `((${v} & 0xff) << 8 | (${v} >> 8))`;
+  const sunPath = '(uint64)args->umyaddr + 2';
   return [
     probe(`tracepoint:syscalls:sys_enter_bind /${REC}[cgroup]/`, [
       `$sa = (struct sockaddr *)args->umyaddr; $fam = $sa->sa_family; $p = (int64)0;`,
@@ -170,6 +176,9 @@ function bindProbes(): string[] {
       `if ($fam == ${AF_INET6}) { $p = (int64)((struct sockaddr_in6 *)$sa)->sin6_port; }`,
       `$p = ${port('$p')};`,
       `if ($p > 0 && $p < 1024) { @bport[tid] = $p; }`,
+      `if ($fam == ${AF_UNIX} && strncmp(str(uptr(${sunPath}), 2), "", 1) != 0) {`,
+      ...stashPath(sunPath, `uptr(${sunPath})`).map((l) => `  ${l}`),
+      `}`,
     ]),
     // Only a stash of an entry seen is deleted (bpftrace 0.23 reports deleting a missing key).
     probe(`tracepoint:syscalls:sys_exit_bind /${REC}[cgroup]/`, [
@@ -177,6 +186,7 @@ function bindProbes(): string[] {
       `  if (args->ret == 0) { $c = cgroup; $p = @bport[tid]; $s = ${PORT_START}; $r = ${CRED}->euid.val == 0 ? 1 : 0; ${countInto('lowBinds', '$c, $p, $s, $r')} }`,
       `  delete(@bport[tid]);`,
       `}`,
+      ...recordStashedPath(),
     ]),
   ];
 }
@@ -338,17 +348,17 @@ const S_IFDIR = 0x4000;
  * A relative start on the root filesystem gets its directory chain named at once (at entry: the
  * exit probes have no stack left for it).
  */
-function relativeStart(w: WriteCall): string[] {
+function relativeStart(path: string, dfd?: string): string[] {
   // A dir fd is an int the tracepoint widens without sign: AT_FDCWD shows as 4294967196 unless cut back.
   const cwd = `$root = curtask->fs->pwd.mnt == curtask->fs->root.mnt ? 1 : 0; $dir = (uint64)curtask->fs->pwd.dentry;`;
   return [
     `$root = 2; $dir = (uint64)0;`,
-    `if (strncmp(str(args->${w.path}, 2), "/", 1) != 0) {`,
-    ...(w.dfd
+    `if (strncmp(str(${path}, 2), "/", 1) != 0) {`,
+    ...(dfd
       ? [
-          `  if ((int32)args->${w.dfd} == ${AT_FDCWD}) { ${cwd} }`,
-          `  if ((int32)args->${w.dfd} >= 0) {`,
-          `    $df = (struct file *)*(curtask->files->fdt->fd + args->${w.dfd});`,
+          `  if ((int32)args->${dfd} == ${AT_FDCWD}) { ${cwd} }`,
+          `  if ((int32)args->${dfd} >= 0) {`,
+          `    $df = (struct file *)*(curtask->files->fdt->fd + args->${dfd});`,
           `    $root = $df->f_path.mnt == curtask->fs->root.mnt ? 1 : 0; $dir = (uint64)$df->f_path.dentry;`,
           `  }`,
         ]
@@ -379,7 +389,7 @@ function openProbes(w: WriteCall & { flags: string }): string[] {
       `  @wwr[tid] = (args->${w.flags} & ${WRITE_FLAGS}) ? 1 : 0;`,
       `}`,
       `if (args->${w.flags} & ${WRITE_FLAGS}) {`,
-      ...relativeStart(w).map((l) => `  ${l}`),
+      ...relativeStart(`args->${w.path}`, w.dfd).map((l) => `  ${l}`),
       `  @wdir[tid] = $dir;`,
       `}`,
     ]),
@@ -408,30 +418,37 @@ function openProbes(w: WriteCall & { flags: string }): string[] {
   ];
 }
 
+/**
+ * Stashes a path-only write at its entry, judging its mount there (no file at exit). The path's user
+ * pointer is kept, not its text: it is still valid at exit, and one string on the 512-byte BPF stack
+ * is all a probe can afford with STRLEN 200.
+ */
+const stashPath = (ptr: string, path: string, dfd?: string) => [
+  `@wptr[tid] = ${ptr};`,
+  ...relativeStart(path, dfd),
+  `@wroot[tid] = $root; @wdir[tid] = $dir;`,
+];
+
+/** Records a stashed path-only write that succeeded. Only a stash of an entry seen is deleted. */
+const recordStashedPath = () => [
+  `$ptr = @wptr[tid];`,
+  `if ($ptr != 0) {`,
+  `  if (args->ret == 0) {`,
+  `    $c = cgroup; $n = (int64)args->__syscall_nr; $r = @wroot[tid]; $dir = @wdir[tid];`,
+  `    ${countInto('writes', `$c, $n, $r, $dir, str(uptr($ptr), ${PATH_STR})`)}`,
+  `  }`,
+  `  delete(@wptr[tid]); delete(@wroot[tid]); delete(@wdir[tid]);`,
+  `}`,
+];
+
 /** Path-only calls (mkdir, unlink, rename…): no file at exit, so the mount is judged at entry. */
-function pathProbes(w: WriteCall): string[] {
-  // The path's user pointer is kept, not its text: it is still valid at exit, and one string on
-  // the 512-byte BPF stack is all a probe can afford with STRLEN 200.
-  const stash = [
-    `@wptr[tid] = (uint64)args->${w.path};`,
-    ...relativeStart(w),
-    `@wroot[tid] = $root; @wdir[tid] = $dir;`,
-  ];
-  return [
-    probe(`tracepoint:syscalls:sys_enter_${w.call} /${REC}[cgroup]/`, stash),
-    // Only the stash of an entry seen is deleted: bpftrace 0.23 reports deleting a missing key.
-    probe(`tracepoint:syscalls:sys_exit_${w.call} /${REC}[cgroup]/`, [
-      `$ptr = @wptr[tid];`,
-      `if ($ptr != 0) {`,
-      `  if (args->ret == 0) {`,
-      `    $c = cgroup; $n = (int64)args->__syscall_nr; $r = @wroot[tid]; $dir = @wdir[tid];`,
-      `    ${countInto('writes', `$c, $n, $r, $dir, str(uptr($ptr), ${PATH_STR})`)}`,
-      `  }`,
-      `  delete(@wptr[tid]); delete(@wroot[tid]); delete(@wdir[tid]);`,
-      `}`,
-    ]),
-  ];
-}
+const pathProbes = (w: WriteCall): string[] => [
+  probe(
+    `tracepoint:syscalls:sys_enter_${w.call} /${REC}[cgroup]/`,
+    stashPath(`(uint64)args->${w.path}`, `args->${w.path}`, w.dfd),
+  ),
+  probe(`tracepoint:syscalls:sys_exit_${w.call} /${REC}[cgroup]/`, recordStashedPath()),
+];
 
 const writeProbes = (w: WriteCall): string[] =>
   w.flags ? openProbes({ ...w, flags: w.flags }) : pathProbes(w);
