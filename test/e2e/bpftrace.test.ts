@@ -305,7 +305,8 @@ d('bpftrace engine (real kernel)', () => {
       a.dir,
       `read x; /usr/bin/busybox mkdir ${target}; read y; rmdir ${target}; read z; exec /usr/bin/busybox true`,
     );
-    await sleep(100);
+    // Its exec reaches us through bpftrace's output: waited for, not timed (a busy machine takes longer).
+    for (let i = 0; i < 200 && !seen.exec.has(cg); i++) await sleep(50);
     expect(seen.exec.has(cg)).toBe(true);
     // The switch (pod b added): while the new program compiles, mkdir (old program only) ...
     prefixes.push(b.prefix);
