@@ -244,12 +244,18 @@ export interface SeccompProfileCrd {
 // DNS-1123 subdomain, what the API server demands of metadata.name.
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** The Security Profiles Operator's object for the same profile (`-o crd`). */
+/**
+ * The Security Profiles Operator's object for the same profile (`-o crd`), named
+ * `<namespace>.<name>`: since SPO 0.9 a SeccompProfile is cluster-scoped (the API server drops the
+ * namespace, the node file is `operator/<name>.json`), so two namespaces' `web-nginx` would replace
+ * one another. A namespace holds no dot, so the name stays unambiguous.
+ */
 export function toSeccompProfileCrd(
-  name: string,
+  base: string,
   namespace: string,
   profile: SeccompProfile,
 ): SeccompProfileCrd {
+  const name = `${namespace}.${base}`;
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
     throw new ProfileError(
       `invalid SeccompProfile name ${JSON.stringify(name)}: must be a DNS-1123 subdomain`,

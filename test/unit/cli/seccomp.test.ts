@@ -343,7 +343,7 @@ describe('seccomp stop', () => {
     expect(r.out).toBe(`${join(dir, 'web-web-nginx.yaml')}\n`);
     expect(load(readFileSync(join(dir, 'web-web-nginx.yaml'), 'utf8'))).toMatchObject({
       kind: 'SeccompProfile',
-      metadata: { name: 'web-nginx', namespace: 'web' },
+      metadata: { name: 'web.web-nginx', namespace: 'web' },
     });
   });
 
@@ -471,8 +471,8 @@ describe('profile names in one result', () => {
       .filter(Boolean);
     expect(names).toHaveLength(3);
     expect(new Set(names).size).toBe(3);
-    expect(names).toContain('web-nginx');
-    expect(names.filter((n) => /^api-server-proxy-[0-9a-f]{8}$/.test(String(n)))).toHaveLength(2);
+    expect(names).toContain('web.web-nginx');
+    expect(names.filter((n) => /^web\.api-server-proxy-[0-9a-f]{8}$/.test(String(n)))).toHaveLength(2);
     const files = await seccompResult.render(
       session,
       { output: 'json', runtime: 'runc', outputDir: '/x' },

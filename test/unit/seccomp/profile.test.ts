@@ -215,6 +215,14 @@ describe('toSeccompProfileCrd', () => {
     expectGolden('seccomp/crd.json', goldenJson(crd));
   });
 
+  it("is named by its namespace too: SPO ≥ 0.9 keeps every namespace's SeccompProfiles under one name space", () => {
+    const [b] = builtOf([obs({})]);
+    const names = ['staging', 'prod'].map(
+      (ns) => toSeccompProfileCrd('web-nginx', ns, b.profile).metadata.name,
+    );
+    expect(names).toEqual(['staging.web-nginx', 'prod.web-nginx']);
+  });
+
   it('rejects names the API server would', () => {
     const [b] = builtOf([obs({})]);
     expect(() => toSeccompProfileCrd('Nginx_1', 'web', b.profile)).toThrow(/DNS-1123/);
