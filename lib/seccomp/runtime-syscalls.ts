@@ -45,6 +45,10 @@ export interface RuntimeSyscallList {
  * the fds not passed to the container (CVE-2024-21626: /proc/self/fd walk with openat, epoll_ctl —
  * Go registers the directory with its poller —, fstatfs, getdents64, close; runc ≥ 1.2 prefers
  * close_range) and execve (runc 1.2 with runc-dmz: execveat).
+ * runc 1.2.8, 1.3.3 and 1.4 on (CVE-2025-52881) reopen the exec fifo with pathrs-lite
+ * (internal/pathrs.Reopen): /proc/thread-self/fd through openat2, or when that is denied an openat
+ * walk that reads the thread-self symlink (readlinkat), fstatfs of the proc root, and statx for the
+ * magic-link's mount id (probed once before the filter, so a denied statx fails the reopen).
  * The Go runtime may act on the init thread in that window: futex, nanosleep, sched_yield (locks,
  * parking), rt_sigreturn (async preemption signals), rt_sigprocmask, getpid/gettid/tgkill
  * (preempting other threads for GC), mmap/munmap/madvise (heap), epoll_pwait (netpoll), and
@@ -73,7 +77,7 @@ export const RUNC: RuntimeSyscallList = {
   source:
     "runc's libcontainer/standard_init_linux.go (linuxStandardInit.Init: seccomp.InitSeccomp up to " +
     'system.Exec) and init_linux.go (finalizeNamespace), plus the Go runtime on that thread; ' +
-    'verified with runc 1.1.5',
+    'verified with runc 1.1.5; pathrs-lite exec fifo reopen of runc 1.2.8+ from source',
   names: [
     'capget',
     'capset',
@@ -103,14 +107,17 @@ export const RUNC: RuntimeSyscallList = {
     'nanosleep',
     'newfstatat',
     'openat',
+    'openat2',
     'prctl',
     'read',
+    'readlinkat',
     'rt_sigprocmask',
     'rt_sigreturn',
     'sched_yield',
     'setgid',
     'setgroups',
     'setuid',
+    'statx',
     'tgkill',
     'write',
   ],

@@ -42,6 +42,12 @@ describe('runtime syscall lists', () => {
     ];
     expect(traced.filter((n) => !RUNC.names.includes(n))).toEqual([]);
   });
+
+  it('runc ≥ 1.2.8, 1.3.3, 1.4: reopening the exec fifo through pathrs-lite after the filter', () => {
+    // openat2 (or, denied, the openat walk that reads /proc/thread-self with readlinkat) and statx
+    // for the magic-link's mount id: without them the reopen fails and the container never starts.
+    expect(['openat2', 'readlinkat', 'statx'].filter((n) => !RUNC.names.includes(n))).toEqual([]);
+  });
 });
 
 describe('timing-dependent calls', () => {
