@@ -196,11 +196,20 @@ export function seccompPatch(
     }
   } else {
     const field = `${tag}: securityContext.seccompProfile (pod)`;
+    const inheriting: string[] = [];
     for (const c of [...spec.containers, ...(spec.initContainers ?? [])])
       if (c.securityContext?.seccompProfile && !same(c.securityContext.seccompProfile))
         warnings.push(
           `warning: container ${c.name} sets its own seccompProfile (${describe(c.securityContext.seccompProfile)}), which wins over the pod's; apply to it with -c ${c.name}`,
         );
+      else inheriting.push(c.name);
+    // A profile is recorded per container: under another container's, an init container or
+    // sidecar is denied what it alone does, and the pod never starts or serves.
+    if (inheriting.length > 1)
+      warnings.push(
+        `warning: the pod-level profile applies to every container without its own: ${inheriting.join(', ')}; ` +
+          'a profile recorded from one of them denies what the others do: apply each its own profile with -c NAME',
+      );
     if (same(spec.securityContext?.seccompProfile)) changes.push(`${field}: already ${describe(want)}`);
     else {
       changes.push(`${field}: ${describe(spec.securityContext?.seccompProfile)} → ${describe(want)}`);

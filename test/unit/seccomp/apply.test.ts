@@ -156,6 +156,29 @@ describe('seccompPatch', () => {
     expect(r.warnings[0]).toContain('container nginx sets its own seccompProfile (Unconfined)');
   });
 
+  test('pod level with several containers, init containers included: each that inherits it is named', () => {
+    const r = seccompPatch(
+      'Deployment',
+      tpl(
+        pod({
+          containers: [
+            { name: 'nginx' },
+            { name: 'own', securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
+          ],
+          initContainers: [{ name: 'migrate' }],
+        }),
+      ),
+      profile,
+    );
+    expect(r.warnings).toContain(
+      'warning: the pod-level profile applies to every container without its own: nginx, migrate; ' +
+        'a profile recorded from one of them denies what the others do: apply each its own profile with -c NAME',
+    );
+  });
+
+  test('pod level with one container: no such warning', () =>
+    expect(seccompPatch('Deployment', tpl(pod()), profile).warnings).toEqual([]));
+
   test('already in force with this digest: no patch', () => {
     const r = seccompPatch(
       'Deployment',
