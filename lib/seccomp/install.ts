@@ -158,6 +158,22 @@ const TOP_LEVEL = [
   'listenerMetadata',
 ];
 const RULE_FIELDS = ['names', 'name', 'action', 'args', 'errnoRet', 'comment', 'includes', 'excludes'];
+// The filter flags runc knows (libcontainer/seccomp/config.go); it refuses any other.
+const FLAGS = [
+  'SECCOMP_FILTER_FLAG_TSYNC',
+  'SECCOMP_FILTER_FLAG_LOG',
+  'SECCOMP_FILTER_FLAG_SPEC_ALLOW',
+  'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV',
+];
+const COMPARISONS = [
+  'SCMP_CMP_NE',
+  'SCMP_CMP_LT',
+  'SCMP_CMP_LE',
+  'SCMP_CMP_EQ',
+  'SCMP_CMP_GE',
+  'SCMP_CMP_GT',
+  'SCMP_CMP_MASKED_EQ',
+];
 const SYSCALL_NAME = /^[a-z0-9_]{1,64}$/;
 
 type Json = Record<string, unknown>;
@@ -169,6 +185,33 @@ function unknownFields(obj: Json, known: string[], where: string): void {
     throw new InstallError(
       `${where}${extra.map((k) => JSON.stringify(k)).join(', ')}: not a field of a seccomp profile (known: ${known.join(', ')})`,
     );
+}
+
+/** A field the OCI spec types as unsigned (errno returns, argument values): runtimes refuse anything else. */
+function checkUnsigned(v: unknown, field: string): void {
+  if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0))
+    throw new InstallError(`${field} is ${JSON.stringify(v)}: not a non-negative integer`);
+}
+
+function checkList(v: unknown, field: string): unknown[] {
+  if (!Array.isArray(v)) throw new InstallError(`${field} is not a list`);
+  return v;
+}
+
+function checkArgs(args: unknown, where: string): void {
+  if (args === undefined) return;
+  checkList(args, `${where}.args`).forEach((a: unknown, k) => {
+    const at = `${where}.args[${k}]`;
+    if (!isObject(a)) throw new InstallError(`${at} is not an object`);
+    if (!(Number.isInteger(a.index) && (a.index as number) >= 0 && (a.index as number) <= 5))
+      throw new InstallError(`${at}.index is ${JSON.stringify(a.index)}: not an argument index (0-5)`);
+    if (typeof a.op !== 'string' || !COMPARISONS.includes(a.op))
+      throw new InstallError(
+        `${at}.op is ${JSON.stringify(a.op)}: not a comparison (${COMPARISONS.join(', ')})`,
+      );
+    checkUnsigned(a.value ?? 0, `${at}.value`);
+    checkUnsigned(a.valueTwo, `${at}.valueTwo`);
+  });
 }
 
 function checkAction(v: unknown, field: string): void {
@@ -197,8 +240,14 @@ export function parseProfile(text: string, arch?: string): Json {
   unknownFields(p, TOP_LEVEL, 'field ');
   if (!('defaultAction' in p)) throw new InstallError('defaultAction is missing: not a seccomp profile');
   checkAction(p.defaultAction, 'defaultAction');
-  if (p.defaultErrnoRet !== undefined && !Number.isInteger(p.defaultErrnoRet))
-    throw new InstallError(`defaultErrnoRet is ${JSON.stringify(p.defaultErrnoRet)}: not an integer`);
+  checkUnsigned(p.defaultErrnoRet, 'defaultErrnoRet');
+  if (p.flags !== undefined)
+    checkList(p.flags, 'flags').forEach((f, i) => {
+      if (typeof f !== 'string' || !FLAGS.includes(f))
+        throw new InstallError(
+          `flags[${i}] is ${JSON.stringify(f)}: not a seccomp filter flag (${FLAGS.join(', ')})`,
+        );
+    });
   if (p.architectures !== undefined) {
     if (!Array.isArray(p.architectures)) throw new InstallError('architectures is not a list');
     p.architectures.forEach((a, i) => {
@@ -213,6 +262,8 @@ export function parseProfile(text: string, arch?: string): Json {
       if (!isObject(r)) throw new InstallError(`${where} is not an object`);
       unknownFields(r, RULE_FIELDS, `${where}: field `);
       checkAction(r.action, `${where}.action`);
+      checkUnsigned(r.errnoRet, `${where}.errnoRet`);
+      checkArgs(r.args, where);
       const names = r.names ?? (r.name === undefined ? undefined : [r.name]);
       if (!Array.isArray(names) || !names.length)
         throw new InstallError(`${where}.names is missing or empty`);

@@ -79,7 +79,85 @@ describe('profiles', () => {
       'syscalls[0]: field "nmaes"',
     ],
     [[PROFILE], 'the JSON is not an object'],
+    // What runc or containerd would refuse on every node, failing each container created under it.
+    [{ ...PROFILE, defaultErrnoRet: -1 }, 'defaultErrnoRet is -1: not a non-negative integer'],
+    [{ ...PROFILE, flags: 'SECCOMP_FILTER_FLAG_LOG' }, 'flags is not a list'],
+    [{ ...PROFILE, flags: ['TSYNC'] }, 'flags[0] is "TSYNC": not a seccomp filter flag'],
+    [
+      { ...PROFILE, syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', errnoRet: -1 }] },
+      'syscalls[0].errnoRet is -1: not a non-negative integer',
+    ],
+    [
+      { ...PROFILE, syscalls: [{ names: ['read'], action: 'SCMP_ACT_ERRNO', errnoRet: '1' }] },
+      'syscalls[0].errnoRet is "1": not a non-negative integer',
+    ],
+    [
+      { ...PROFILE, syscalls: [{ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: {} }] },
+      'syscalls[0].args is not a list',
+    ],
+    [
+      {
+        ...PROFILE,
+        syscalls: [
+          {
+            names: ['personality'],
+            action: 'SCMP_ACT_ALLOW',
+            args: [{ index: 6, value: 0, op: 'SCMP_CMP_EQ' }],
+          },
+        ],
+      },
+      'syscalls[0].args[0].index is 6: not an argument index (0-5)',
+    ],
+    [
+      {
+        ...PROFILE,
+        syscalls: [
+          { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0, op: 'EQ' }] },
+        ],
+      },
+      'syscalls[0].args[0].op is "EQ": not a comparison',
+    ],
+    [
+      {
+        ...PROFILE,
+        syscalls: [
+          {
+            names: ['personality'],
+            action: 'SCMP_ACT_ALLOW',
+            args: [{ index: 0, value: -8, op: 'SCMP_CMP_EQ' }],
+          },
+        ],
+      },
+      'syscalls[0].args[0].value is -8: not a non-negative integer',
+    ],
   ])('%j is refused naming the field', (p, why) => expect(() => parseProfile(text(p))).toThrow(why));
+
+  test('flags, errno returns and argument conditions runc takes pass', () =>
+    expect(
+      parseProfile(
+        text({
+          ...PROFILE,
+          defaultErrnoRet: 1,
+          flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
+          syscalls: [
+            {
+              names: ['personality'],
+              action: 'SCMP_ACT_ALLOW',
+              args: [{ index: 0, value: 0, op: 'SCMP_CMP_EQ' }],
+            },
+            { names: ['mount'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+          ],
+        }),
+      ),
+    ).toBeDefined());
+
+  test('a uint64 mask past 2^53 passes (runc reads it as an unsigned 64-bit value)', () =>
+    expect(
+      parseProfile(
+        '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["clone"],"action":"SCMP_ACT_ALLOW",' +
+          '"args":[{"index":0,"value":18446744073709551615,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}',
+      ),
+    ).toBeDefined());
 
   test('not JSON, and a Kubernetes manifest, are not profiles', () => {
     expect(() => parseProfile('defaultAction: x')).toThrow('not JSON');
