@@ -285,6 +285,9 @@ export class PolicySynthesizer {
         if (!w.dnsPeers.has(g.key)) addDnsPeer(w.dnsPeers, g.peer, g.key);
         w.dnsPorts.add(g.port ?? port);
       }
+      // NodeLocal DNSCache (kube-proxy iptables mode) answers at the DNS Service's ClusterIP on the
+      // node itself, without DNAT: only that address matches the query, not the Service's pods.
+      if (peer.kind === 'service') addDnsPeer(w.dnsPeers, { kind: 'cidr', cidr: hostCidr(flow.remoteIP) });
       return;
     }
     for (const g of list) addPort(rules, g, flow.proto, g.port ?? port);

@@ -41,6 +41,7 @@ describe('netpol report golden files', () => {
         'static-pods-node-owner',
         'host-network-other-node',
         'split',
+        'dns-nodelocal-clusterip',
       ]),
     );
   });
