@@ -1,4 +1,4 @@
-import { parseAddress } from './cidr';
+import { formatCidr, parseAddress } from './cidr';
 
 /**
  * Folding many single addresses into few CIDRs, for `netpol report --aggregate`. Pure.
@@ -8,19 +8,6 @@ import { parseAddress } from './cidr';
  * time, so the CIDRs never overlap) until at most `max` groups remain widens each rule as little
  * as a prefix tree allows: close addresses are folded first, distant ones only when they must be.
  */
-
-function format(value: bigint, bits: 32 | 128, prefix: number): string {
-  if (bits === 32) {
-    const octets = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn));
-    return `${octets.join('.')}/${prefix}`;
-  }
-  const groups = Array.from({ length: 8 }, (_, i) =>
-    ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16),
-  );
-  // The WHATWG URL parser writes the canonical (RFC 5952) form: the longest zero run as ::.
-  const canonical = new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-  return `${canonical}/${prefix}`;
-}
 
 function bitLength(v: bigint): number {
   return v === 0n ? 0 : v.toString(2).length;
@@ -42,7 +29,7 @@ function blocks(indices: number[], gap: number[], len: number): number[][] {
 
 /** One family's addresses (sorted, distinct) folded into at most max CIDRs. */
 function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
-  if (addrs.length <= max) return addrs.map((a) => format(a, bits, bits));
+  if (addrs.length <= max) return addrs.map((a) => formatCidr(a, bits, bits));
   // gap[i]: the prefix length addrs[i] and addrs[i+1] share.
   const gap = addrs.slice(1).map((a, i) => bits - bitLength(a ^ addrs[i]));
   const byLength: number[][] = Array.from({ length: bits + 1 }, () => []);
@@ -67,7 +54,7 @@ function foldFamily(addrs: bigint[], bits: 32 | 128, max: number): string[] {
       continue;
     }
     const mask = prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
-    out.push(format(addrs[start] & mask, bits, prefix));
+    out.push(formatCidr(addrs[start] & mask, bits, prefix));
     start = i + 1;
     prefix = bits;
   }

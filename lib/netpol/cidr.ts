@@ -35,6 +35,20 @@ function v6(text: string): bigint {
 
 const MAPPED_V4 = 0xffffn << 32n;
 
+/** An address (or block) as text: IPv4 dotted, IPv6 in its canonical form (RFC 5952). */
+export function formatCidr(value: bigint, bits: 32 | 128, prefix: number): string {
+  if (bits === 32) {
+    const octets = [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn));
+    return `${octets.join('.')}/${prefix}`;
+  }
+  const groups = Array.from({ length: 8 }, (_, i) =>
+    ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16),
+  );
+  // The WHATWG URL parser writes the canonical (RFC 5952) form: the longest zero run as ::.
+  const canonical = new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+  return `${canonical}/${prefix}`;
+}
+
 /** undefined when text is not an IP address. */
 export function parseAddress(text: string): Address | undefined {
   if (isIPv4(text)) return { family: 4, value: v4(text) };

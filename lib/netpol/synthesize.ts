@@ -15,7 +15,7 @@ import {
 } from './log';
 import { labelKeyProblem, labelValueProblem } from '../labels';
 import { policyName, shortHash } from './names';
-import { unmapIPv4 } from '../ip';
+import { formatCidr, parseAddress } from './cidr';
 
 export type { LabelSelector };
 
@@ -175,10 +175,16 @@ function selectsSomething(s: LabelSelector): boolean {
   return Boolean(s.matchLabels && Object.keys(s.matchLabels).length) || Boolean(s.matchExpressions?.length);
 }
 
-/** A single address; an IPv4-mapped IPv6 address (a dual-stack socket's view) is the IPv4 packet it was. */
+/**
+ * A single address, spelled as verify parses it: an IPv4-mapped IPv6 address in any spelling (a
+ * dual-stack socket's view) is the IPv4 packet it was, and IPv6 is canonical, so one address is
+ * one ipBlock of the family its packets have.
+ */
 export function hostCidr(ip: string): string {
-  const addr = unmapIPv4(ip);
-  return addr.includes(':') ? `${addr}/128` : `${addr}/32`;
+  const addr = parseAddress(ip);
+  if (!addr) return `${ip}/${ip.includes(':') ? 128 : 32}`; // not an address: left for the API to refuse
+  const bits = addr.family === 4 ? 32 : 128;
+  return formatCidr(addr.value, bits, bits);
 }
 
 /** One peer's traffic, and the port it is allowed on (undefined: the flow's own). */
@@ -239,6 +245,8 @@ export class PolicySynthesizer {
   private readonly targets = new WeakMap<TargetPod, WorkloadAcc>();
   /** By address and node relation: as many as there are ipBlock rules. */
   private readonly ipGrants = new Map<string, Grant>();
+  /** hostCidr of the ClusterIPs DNS was asked at, per flow: parsed once each. */
+  private readonly cidrs = new Map<string, string>();
   private readonly noteSet = new Set<string>();
   private flowCount = 0;
 
@@ -287,7 +295,7 @@ export class PolicySynthesizer {
       }
       // NodeLocal DNSCache (kube-proxy iptables mode) answers at the DNS Service's ClusterIP on the
       // node itself, without DNAT: only that address matches the query, not the Service's pods.
-      if (peer.kind === 'service') addDnsPeer(w.dnsPeers, { kind: 'cidr', cidr: hostCidr(flow.remoteIP) });
+      if (peer.kind === 'service') addDnsPeer(w.dnsPeers, { kind: 'cidr', cidr: this.cidrOf(flow.remoteIP) });
       return;
     }
     for (const g of list) addPort(rules, g, flow.proto, g.port ?? port);
@@ -317,6 +325,15 @@ export class PolicySynthesizer {
 
   policies(): NetworkPolicy[] {
     return this.workloads().map(toNetworkPolicy);
+  }
+
+  private cidrOf(ip: string): string {
+    let c = this.cidrs.get(ip);
+    if (c === undefined) {
+      c = hostCidr(ip);
+      this.cidrs.set(ip, c);
+    }
+    return c;
   }
 
   private note(text: string): void {

@@ -42,6 +42,7 @@ describe('netpol report golden files', () => {
         'host-network-other-node',
         'split',
         'dns-nodelocal-clusterip',
+        'ipv6-address-forms',
       ]),
     );
   });
