@@ -5,6 +5,7 @@ import type {
   NamedPort,
   Owner,
   Peer,
+  PodPeer,
   PodPolicyFacts,
   Protocol,
   ServiceEndpoint,
@@ -23,7 +24,15 @@ export interface ViewPod {
   spec: {
     hostNetwork?: boolean;
     nodeName?: string;
-    containers?: { ports?: { name?: string; containerPort: number; protocol?: string }[] }[];
+    containers?: {
+      ports?: {
+        name?: string;
+        containerPort: number;
+        protocol?: string;
+        hostPort?: number;
+        hostIP?: string;
+      }[];
+    }[];
   };
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
@@ -363,13 +372,40 @@ export class ClusterView {
     const node = this.nodeByIP(ip);
     if (direction === 'egress') {
       const hostPod = owners.find((p) => p.spec.hostNetwork);
+      const hostPort = this.hostPortAt(node?.metadata.name ?? hostPod?.spec.nodeName, ip, port, proto);
+      if (hostPort) return { ...this.podPeer(hostPort.pod, false), containerPort: hostPort.containerPort };
       if (hostPod) return this.podPeer(hostPod, true);
     }
     if (node) return { kind: 'node', name: node.metadata.name, ip };
     return { kind: 'external', ip, family: ip.includes(':') ? 6 : 4 };
   }
 
-  private podPeer(p: ViewPod, hostNetwork: boolean): Peer {
+  /**
+   * The pod on that node with a hostPort there (a node agent such as Datadog's or an OpenTelemetry
+   * collector, reached at status.hostIP): the node DNATs to it, so policies see the pod.
+   */
+  private hostPortAt(
+    nodeName: string | undefined,
+    ip: string,
+    port: number,
+    proto: Protocol,
+  ): { pod: ViewPod; containerPort: number } | undefined {
+    if (nodeName === undefined) return undefined;
+    for (const pod of this.pods()) {
+      if (pod.spec.nodeName !== nodeName || pod.spec.hostNetwork || !heldIPs(pod).length) continue;
+      for (const c of pod.spec.containers ?? [])
+        for (const p of c.ports ?? [])
+          if (
+            p.hostPort === port &&
+            (p.protocol ?? 'TCP') === proto &&
+            (!p.hostIP || p.hostIP === ip || p.hostIP === '0.0.0.0' || p.hostIP === '::')
+          )
+            return { pod, containerPort: p.containerPort };
+    }
+    return undefined;
+  }
+
+  private podPeer(p: ViewPod, hostNetwork: boolean): PodPeer {
     const { owner, selector } = this.workloadOf(p);
     return {
       kind: 'pod',

@@ -91,6 +91,11 @@ export interface PodPeer extends PodPolicyFacts {
   /** Optional, as for TargetPod. */
   selector?: LabelSelector;
   node?: string;
+  /**
+   * Optional (egress only): the pod was reached at its node's address on a hostPort, which the
+   * node DNATs to this container port before any policy sees the packet.
+   */
+  containerPort?: number;
 }
 
 export interface ServiceEndpoint {
@@ -521,6 +526,7 @@ function validatePeer(p: Obj, lineNo: number): void {
       selector(p, lineNo, 'peer');
       optionalStr(p, 'node', lineNo, 'peer');
       policyFacts(p, lineNo, 'peer');
+      if (p.containerPort !== undefined) int(p, 'containerPort', lineNo, 'peer', 1, 65535);
       return;
     case 'service':
       str(p, 'namespace', lineNo, 'peer');

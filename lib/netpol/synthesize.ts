@@ -545,7 +545,9 @@ export class PolicySynthesizer {
     // A hostNetwork pod sends with the node's address, which no podSelector matches.
     if (p.hostNetwork) return 'by-address';
     const selector = p.selector ? canonicalSelector(p.selector) : { matchLabels: stableLabels(p.labels) };
-    if (selectsSomething(selector)) return [grant({ kind: 'pods', namespace: p.namespace, selector })];
+    // Reached on a hostPort: the policy sees the packet DNATed to the pod's container port.
+    if (selectsSomething(selector))
+      return [grant({ kind: 'pods', namespace: p.namespace, selector }, p.containerPort)];
     this.note(
       `pod ${p.namespace}/${p.name} has no stable labels; it is allowed by its address, which may change`,
     );

@@ -171,7 +171,9 @@ export class Connections {
       lastSeen: f.lastSeen,
     });
     this.know(f.target, f.localIP);
-    if (f.peer.kind === 'pod' && !f.peer.hostNetwork) this.know(f.peer, f.remoteIP);
+    // A pod reached on a hostPort was addressed at its node's IP, which is not the pod's.
+    if (f.peer.kind === 'pod' && !f.peer.hostNetwork && f.peer.containerPort === undefined)
+      this.know(f.peer, f.remoteIP);
     // Counted only where the log cannot tell the node apart from the target's own.
     if (ingress && f.peer.kind === 'node' && relation(f.target.node, f.peer.name) === 'unknown')
       this.nodeIngress++;
@@ -212,6 +214,9 @@ function destinations(c: Conn, pods: Map<string, KnownPod>, notes: Set<string>):
   switch (p.kind) {
     case 'pod':
       if (p.hostNetwork) return [{ dst: hostEndpoint(c.remoteIP), port: c.port, name: c.remoteIP }];
+      // On a hostPort, the node DNATs to the pod's container port: that is what policies see.
+      if (p.containerPort !== undefined)
+        return [{ dst: podEndpoint(p, undefined), port: p.containerPort, name: `${p.namespace}/${p.name}` }];
       return [{ dst: podEndpoint(p, c.remoteIP), port: c.port, name: `${p.namespace}/${p.name}` }];
     case 'node':
     case 'external':

@@ -384,6 +384,44 @@ describe('every way a Service is reached', () => {
     });
   });
 
+  test('a hostPort on a node is the pod behind it, at the container port the node DNATs to', () => {
+    const v = view();
+    v.apply('pod', 'ADDED', {
+      metadata: { name: 'otel-x', namespace: 'obs', labels: { app: 'otel' } },
+      spec: {
+        nodeName: 'n1',
+        containers: [
+          { ports: [{ containerPort: 14317, hostPort: 4317 }] },
+          { ports: [{ containerPort: 8125, hostPort: 8125, protocol: 'UDP' }] },
+        ],
+      },
+      status: { podIP: '10.0.0.9' },
+    });
+    expect(v.resolve('egress', 'TCP', '192.168.1.10', 4317)).toMatchObject({
+      kind: 'pod',
+      namespace: 'obs',
+      name: 'otel-x',
+      hostNetwork: false,
+      containerPort: 14317,
+    });
+    expect(v.resolve('egress', 'UDP', '192.168.1.10', 8125)).toMatchObject({
+      name: 'otel-x',
+      containerPort: 8125,
+    });
+    // Another protocol or port on the node is the node's (here its hostNetwork pod's).
+    expect(v.resolve('egress', 'TCP', '192.168.1.10', 8125)).toMatchObject({
+      name: 'agent-x',
+      hostNetwork: true,
+    });
+    expect(v.resolve('egress', 'TCP', '192.168.1.10', 14317)).toMatchObject({ name: 'agent-x' });
+    // Ingress from the node's address is never a hostPort.
+    expect(v.resolve('ingress', 'TCP', '192.168.1.10', 0)).toEqual({
+      kind: 'node',
+      name: 'n1',
+      ip: '192.168.1.10',
+    });
+  });
+
   test("the DNS Service's DNS ports, named target ports resolved through its EndpointSlices; not its metrics port", () => {
     const v = new ClusterView();
     v.apply('service', 'ADDED', {

@@ -43,6 +43,7 @@ describe('netpol report golden files', () => {
         'split',
         'dns-nodelocal-clusterip',
         'ipv6-address-forms',
+        'host-port',
       ]),
     );
   });
