@@ -299,6 +299,12 @@ export class PolicySynthesizer {
       return;
     }
     for (const g of list) addPort(rules, g, flow.proto, g.port ?? port);
+    // Between two pods of this workload the one policy isolates both ends: the flow needs its
+    // egress and its ingress, though an untraced replica's side of it is not in the log.
+    if (isSameWorkload(t, peer)) {
+      const mirror = ingress ? w.egress : w.ingress;
+      for (const g of list) if (g.peer.kind === 'pods') addPort(mirror, g, flow.proto, g.port ?? port);
+    }
   }
 
   /** The rules of every workload, sorted by namespace and name. */
@@ -611,6 +617,14 @@ function checkLabels(p: WorkloadPolicy): void {
           0,
           `${p.namespace}/${p.workload.kind} ${p.workload.name}: label ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid Kubernetes label, so no policy can select by it`,
         );
+}
+
+/** A pod-network pod of the target's own workload (a bare pod is a workload of its own). */
+function isSameWorkload(t: TargetPod, p: Peer): boolean {
+  if (p.kind !== 'pod' || p.hostNetwork || p.namespace !== t.namespace) return false;
+  const a = workloadOwner(t);
+  const b = workloadOwner(p);
+  return a !== null && b !== null && a.kind === b.kind && a.name === b.name;
 }
 
 /** Whether `node` is the pod's own node `own`, another, or (either unknown) cannot be told. */

@@ -44,6 +44,7 @@ describe('netpol report golden files', () => {
         'dns-nodelocal-clusterip',
         'ipv6-address-forms',
         'host-port',
+        'same-workload-one-side',
       ]),
     );
   });
