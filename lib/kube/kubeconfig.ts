@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { load as loadYaml, dump as dumpYaml } from 'js-yaml';
 import { HardenError } from '../errors';
 
@@ -48,14 +48,21 @@ const PATH_FIELDS: Record<'cluster' | 'user', string[]> = {
   user: ['client-certificate', 'client-key', 'tokenFile'],
 };
 
+function absolute(base: string, path: unknown): unknown {
+  return typeof path === 'string' && path && !isAbsolute(path) ? resolve(base, path) : path;
+}
+
 function absolutize(entry: Named<Record<string, unknown>>, kind: 'cluster' | 'user', file: string) {
   const body = entry[kind];
   if (!body) return entry;
+  const base = dirname(file);
   const copy: Record<string, unknown> = { ...body };
-  for (const f of PATH_FIELDS[kind]) {
-    const v = copy[f];
-    if (typeof v === 'string' && v && !isAbsolute(v)) copy[f] = resolve(dirname(file), v);
-  }
+  for (const f of PATH_FIELDS[kind]) copy[f] = absolute(base, copy[f]);
+  // An exec plugin's command is a path too when it names a directory (bin/get-token); a bare name
+  // (aws, kubelogin) is looked up on PATH, as kubectl does.
+  const exec = copy.exec as { command?: unknown } | undefined;
+  if (kind === 'user' && typeof exec?.command === 'string' && exec.command.includes(sep))
+    copy.exec = { ...exec, command: absolute(base, exec.command) };
   return { ...entry, [kind]: copy };
 }
 

@@ -79,6 +79,24 @@ describe('kubeconfig resolution', () => {
     expect(r.merged.clusters?.[0].cluster?.['certificate-authority']).toBe(join(dir, 'ca.crt'));
   });
 
+  test("an exec plugin named by a relative path runs from the kubeconfig's directory; a bare name is looked up on PATH", () => {
+    const file = kubeconfig(
+      'exec.yaml',
+      `current-context: x
+clusters: [{name: c, cluster: {server: https://x.example}}]
+users:
+- {name: local, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: bin/get-token, interactiveMode: Never}}}
+- {name: onpath, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: aws, interactiveMode: Never}}}
+contexts: [{name: x, context: {cluster: c, user: local}}]
+`,
+    );
+    const users = resolveContext({ kubeconfig: file }, {}).merged.users ?? [];
+    const command = (name: string) =>
+      (users.find((u) => u.name === name)?.user?.exec as { command?: string } | undefined)?.command;
+    expect(command('local')).toBe(join(dir, 'bin', 'get-token'));
+    expect(command('onpath')).toBe('aws');
+  });
+
   test('several files in KUBECONFIG: the first file wins for current-context and for each name', () => {
     const r = resolveContext({}, { KUBECONFIG: [b, a].join(delimiter) });
     expect(r.context).toBe('beta');
