@@ -53,6 +53,11 @@ export function retryable(method: string, code: number): boolean {
 /** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
 export type Authenticate = (options: https.RequestOptions) => Promise<void>;
 
+/** How every request gets the context's credentials: client-node's `clientNode`, and what it lacks. */
+export function credentials(ctx: ResolvedContext, clientNode: Authenticate): Authenticate {
+  return explainingCredentials(ctx, clientNode);
+}
+
 /** `apply`, whose failures name the user, the context and the credential plugin (see credentialError). */
 export function explainingCredentials(ctx: ResolvedContext, apply: Authenticate): Authenticate {
   return async (options) => {
@@ -118,7 +123,7 @@ export class Kube {
     kc.loadFromString(kubeconfigToYaml(ctx.merged));
     return new Kube(
       ctx,
-      explainingCredentials(ctx, (options) => kc.applyToHTTPSOptions(options)),
+      credentials(ctx, (options) => kc.applyToHTTPSOptions(options)),
       new URL(ctx.server),
       timeoutMs,
     );
