@@ -4,6 +4,7 @@ import { HardenError } from '../errors';
 import { parseDuration } from '../duration';
 import { LineSplitter } from '../lines';
 import { describePath, verbOf } from './paths';
+import { withTokenFile } from './token-file';
 import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';
 
 export interface KubeStatus {
@@ -55,7 +56,7 @@ export type Authenticate = (options: https.RequestOptions) => Promise<void>;
 
 /** How every request gets the context's credentials: client-node's `clientNode`, and what it lacks. */
 export function credentials(ctx: ResolvedContext, clientNode: Authenticate): Authenticate {
-  return explainingCredentials(ctx, clientNode);
+  return explainingCredentials(ctx, withTokenFile(ctx, clientNode));
 }
 
 /** `apply`, whose failures name the user, the context and the credential plugin (see credentialError). */
