@@ -170,17 +170,29 @@ export function resolveContext(
   }
   const clusterName = flags.cluster || ctx.context?.cluster || '';
   const userName = flags.user || ctx.context?.user || '';
+  const where = files.join(delimiter);
+  // Whence a name came: a flag, or the context, which is then what to fix.
+  const whence = (flag: string | undefined, kind: string) =>
+    flag ? `(from --${kind}, context "${name}")` : `of context "${name}"`;
   const cluster = (merged.clusters ?? []).find((c) => c.name === clusterName);
   if (!cluster) {
     throw new HardenError(
-      `cluster "${clusterName}" of context "${name}" not found in ${files.join(delimiter)}`,
+      `cluster "${clusterName}" ${whence(flags.cluster, 'cluster')} not found in ${where}`,
       `Known clusters: ${(merged.clusters ?? []).map((c) => c.name).join(', ') || 'none'}.`,
     );
   }
   const server = String(cluster.cluster?.server ?? '');
-  if (!server) throw new HardenError(`cluster "${clusterName}" of context "${name}" has no server URL`);
+  if (!server)
+    throw new HardenError(
+      `cluster "${clusterName}" ${whence(flags.cluster, 'cluster')} has no server URL`,
+      `Set clusters[${clusterName}].cluster.server in ${where}, or choose another --context.`,
+    );
   if (userName && !(merged.users ?? []).some((u) => u.name === userName)) {
-    throw new HardenError(`user "${userName}" of context "${name}" not found in ${files.join(delimiter)}`);
+    const known = `Known users: ${(merged.users ?? []).map((u) => u.name).join(', ') || 'none'}.`;
+    throw new HardenError(
+      `user "${userName}" ${whence(flags.user, 'user')} not found in ${where}`,
+      flags.user ? known : `${known} Fix the context, or pass --user.`,
+    );
   }
   // The effective config names exactly one context, so the client cannot pick up anything else.
   const effective: KubeconfigFile = {

@@ -153,6 +153,32 @@ contexts: [{name: x, context: {cluster: c, user: local}}]
     expect(e.hint).toBe('Known contexts: alpha, beta, shared.');
   });
 
+  test('a missing cluster or user, or a cluster without a server, is named with what to do', () => {
+    const broken = kubeconfig(
+      'broken.yaml',
+      `current-context: x
+clusters: [{name: c, cluster: {server: https://x.example}}, {name: noserver, cluster: {}}]
+users: [{name: u, user: {token: t}}]
+contexts:
+- {name: x, context: {cluster: c, user: gone}}
+- {name: y, context: {cluster: noserver, user: u}}
+`,
+    );
+    const user = errorOf(() => resolveContext({ kubeconfig: broken }, {}));
+    expect(user.message).toBe(`user "gone" of context "x" not found in ${broken}`);
+    expect(user.hint).toBe('Known users: u. Fix the context, or pass --user.');
+    const flag = errorOf(() => resolveContext({ kubeconfig: broken, cluster: 'nope' }, {}));
+    expect(flag.message).toBe(`cluster "nope" (from --cluster, context "x") not found in ${broken}`);
+    expect(flag.hint).toBe('Known clusters: c, noserver.');
+    const userFlag = errorOf(() => resolveContext({ kubeconfig: broken, user: 'nope' }, {}));
+    expect(userFlag.message).toBe(`user "nope" (from --user, context "x") not found in ${broken}`);
+    const server = errorOf(() => resolveContext({ kubeconfig: broken, context: 'y' }, {}));
+    expect(server.message).toBe(`cluster "noserver" of context "y" has no server URL`);
+    expect(server.hint).toBe(
+      `Set clusters[noserver].cluster.server in ${broken}, or choose another --context.`,
+    );
+  });
+
   test('a file that is not YAML is named in the error', () => {
     const bad = kubeconfig('bad.yaml', 'clusters: [unclosed');
     expect(errorOf(() => resolveContext({ kubeconfig: bad }, {})).message).toContain(bad);
