@@ -51,6 +51,14 @@ export function retryable(method: string, code: number): boolean {
   return code === 504 && method.toUpperCase() !== 'POST';
 }
 
+/** Our own --request-timeout firing, told apart from the system's ETIMEDOUT. */
+class RequestTimeout extends Error {
+  constructor() {
+    super('request timed out');
+    this.name = 'RequestTimeout';
+  }
+}
+
 /** Fills a request's TLS options and auth headers; called per request, so rotating tokens stay fresh. */
 export type Authenticate = (options: https.RequestOptions) => Promise<void>;
 
@@ -169,6 +177,7 @@ export class Kube {
       headers['Content-Length'] = Buffer.byteLength(body);
     }
     return new Promise((resolvePromise, reject) => {
+      let response: http.IncomingMessage | undefined;
       const req = lib.request(
         url,
         {
@@ -178,13 +187,17 @@ export class Kube {
           signal: opts.signal,
           timeout: watch ? undefined : this.timeoutMs,
         },
-        resolvePromise,
+        (res) => resolvePromise((response = res)),
       );
-      req.on('timeout', () =>
-        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
-      );
+      // The answer being read, if it started, fails with the timeout too (else: a bare "aborted").
+      req.on('timeout', () => {
+        const timeout = new RequestTimeout();
+        response?.destroy(timeout);
+        req.destroy(timeout);
+      });
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (e.name === 'AbortError') return reject(e);
+        if (e instanceof RequestTimeout) return reject(this.timedOut(method, path));
         reject(
           new HardenError(
             `cannot reach the API server at ${this.ctx.server} (${this.where()}): ${e.code ?? e.message}`,
@@ -195,6 +208,30 @@ export class Kube {
       if (body !== undefined) req.write(body);
       req.end();
     });
+  }
+
+  /** A request as an error names it: `get pods "nginx" in namespace "web"`. */
+  private describe(method: string, path: string, watch = false) {
+    const { resource, namespace, name } = describePath(path);
+    const verb = verbOf(method, path, watch);
+    const what = `${verb} ${resource}${name ? ` "${name}"` : ''}${namespace ? ` in namespace "${namespace}"` : ''}`;
+    return { verb, resource, what };
+  }
+
+  private timedOut(method: string, path: string): HardenError {
+    return new HardenError(
+      `${this.describe(method, path).what} (${this.where()}): no complete answer from ${this.ctx.server} within ${(this.timeoutMs ?? 0) / 1000}s (--request-timeout)`,
+      'Try again with a longer --request-timeout (0: no limit).',
+    );
+  }
+
+  /** An answer that broke off while it was read: the timeout, or the connection lost. */
+  private cutOff(method: string, path: string, e: NodeJS.ErrnoException): HardenError {
+    if (e instanceof RequestTimeout) return this.timedOut(method, path);
+    return new HardenError(
+      `${this.describe(method, path).what} (${this.where()}): the API server at ${this.ctx.server} broke off its answer (${e.code ?? e.message})`,
+      'Try again; if it keeps happening, check the API server (kubectl cluster-info).',
+    );
   }
 
   private async fail(
@@ -211,9 +248,7 @@ export class Kube {
       status = undefined;
     }
     const code = res.statusCode ?? 0;
-    const { resource, namespace, name } = describePath(path);
-    const verb = verbOf(method, path, watch);
-    const what = `${verb} ${resource}${name ? ` "${name}"` : ''}${namespace ? ` in namespace "${namespace}"` : ''}`;
+    const { verb, resource, what } = this.describe(method, path, watch);
     if (code === 401) {
       throw new ApiError(
         `the API server at ${this.ctx.server} rejected the credentials of user "${this.ctx.user}" (${this.where()}): Unauthorized`,
@@ -246,7 +281,12 @@ export class Kube {
     // A few short retries for what retryable() says is safe; anything else is the answer.
     for (let attempt = 0; ; attempt++) {
       const res = await this.send(method, path, opts, false);
-      const text = await readAll(res);
+      let text: string;
+      try {
+        text = await readAll(res);
+      } catch (e) {
+        throw this.cutOff(method, path, e as NodeJS.ErrnoException);
+      }
       const code = res.statusCode ?? 0;
       if (retryable(method, code) && attempt < 5 && !opts.signal?.aborted) {
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
