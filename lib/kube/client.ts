@@ -5,6 +5,7 @@ import { parseDuration } from '../duration';
 import { LineSplitter } from '../lines';
 import { describePath, verbOf } from './paths';
 import { withTokenFile } from './token-file';
+import { forClientNode } from './client-node-config';
 import { kubeconfigToYaml, type ConnectionFlags, type ResolvedContext, resolveContext } from './kubeconfig';
 
 export interface KubeStatus {
@@ -129,7 +130,7 @@ export class Kube {
   static async fromContext(ctx: ResolvedContext, timeoutMs?: number): Promise<Kube> {
     const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
     const kc = new KubeConfig();
-    kc.loadFromString(kubeconfigToYaml(ctx.merged));
+    kc.loadFromString(kubeconfigToYaml(forClientNode(ctx.merged)));
     return new Kube(
       ctx,
       credentials(ctx, (options) => kc.applyToHTTPSOptions(options)),
