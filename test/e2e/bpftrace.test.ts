@@ -77,6 +77,20 @@ function waiter(dir: string, script: string, command = `/usr/bin/busybox sh -c '
   children.push(c);
   return c;
 }
+/** A container's writes as the agent's table settles them: relative paths spelled out from their directory's names. */
+function tabledWrites(events: PrivilegeEvent[], cg: string, c: ReturnType<typeof fakeContainer>) {
+  const table = new PrivilegeTable(ARCH);
+  table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
+  table.settle(cg, {
+    pod: 'p',
+    podUID: c.podUID,
+    container: 'c',
+    containerID: c.id,
+    recordedFromStart: true,
+    filterSeen: false,
+  });
+  return table.containers()[0].writes;
+}
 const exited = (c: ChildProcess) =>
   new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r())));
 
@@ -458,17 +472,7 @@ d('bpftrace engine (real kernel)', () => {
       expect.objectContaining({ kind: 'privateRead', path: '/etc/shadow', uid: 0 }),
     );
     // The relative one, spelled out from its directory's names as the agent's table does it.
-    const table = new PrivilegeTable(ARCH);
-    table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
-    table.settle(cg, {
-      pod: 'p',
-      podUID: c.podUID,
-      container: 'c',
-      containerID: c.id,
-      recordedFromStart: true,
-      filterSeen: false,
-    });
-    expect(table.containers()[0].writes).toContainEqual(
+    expect(tabledWrites(events, cg, c)).toContainEqual(
       expect.objectContaining({ path: `/var/tmp/${rel}`, rootfs: 'yes' }),
     );
     // What runc would do before the first exec is not the workload's: nothing before it is kept.
@@ -506,17 +510,7 @@ d('bpftrace engine (real kernel)', () => {
       ]),
     );
     // The relative one is spelled out from its directory, as the agent's table does it.
-    const table = new PrivilegeTable(ARCH);
-    table.add(events.filter((e) => e.cgroup === cg || e.kind === 'dir'));
-    table.settle(cg, {
-      pod: 'p',
-      podUID: c.podUID,
-      container: 'c',
-      containerID: c.id,
-      recordedFromStart: true,
-      filterSeen: false,
-    });
-    expect(table.containers()[0].writes).toContainEqual(
+    expect(tabledWrites(events, cg, c)).toContainEqual(
       expect.objectContaining({ syscall: 'bind', path: `/var/tmp/${rel}`, rootfs: 'yes' }),
     );
     expect(run.stderr).toBe('');

@@ -132,6 +132,34 @@ const cred = (cgroup: string, id: number): PrivilegeEvent => ({
   runtime: false,
 });
 
+/**
+ * Stops session np-1, then has the tracer print one TCP ingress to 10.244.0.5 (bpftrace's last
+ * interval, after the agent saw the stop): the final flush's entry.
+ */
+async function stopWithIngress(
+  c: Awaited<ReturnType<typeof agentWithSession>>['c'],
+  tracer: Awaited<ReturnType<typeof agentWithSession>>['tracer'],
+  at: { localPort: number; remoteIP: string },
+) {
+  await c.kube('web').mergePatch(`/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1`, {
+    spec: { state: 'Stopped' },
+  });
+  const ingress: FlowRecord = {
+    direction: 'ingress',
+    proto: 'TCP',
+    localIP: '10.244.0.5',
+    remotePort: 0,
+    count: 1,
+    ...at,
+  };
+  tracer.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
+  return eventually(
+    async () => entry(c),
+    (e) => e?.final === true,
+    { what: 'the final flush', withinMs: 5000, everyMs: 50 },
+  );
+}
+
 describe('the session controller', () => {
   test("a condition's lastTransitionTime changes only with its status", async () => {
     const { c, ctl, tracer } = await agentWithSession();
@@ -172,25 +200,7 @@ describe('the session controller', () => {
   test('the final flush, one interval after the stop, holds what was printed in that interval', async () => {
     const { c, ctl, tracer } = await agentWithSession();
     try {
-      await c.kube('web').mergePatch(`/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1`, {
-        spec: { state: 'Stopped' },
-      });
-      // Printed by bpftrace's last interval, after the agent saw the stop.
-      const ingress: FlowRecord = {
-        direction: 'ingress',
-        proto: 'TCP',
-        localIP: '10.244.0.5',
-        localPort: 80,
-        remoteIP: '10.244.0.9',
-        remotePort: 0,
-        count: 1,
-      };
-      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
-      const final = await eventually(
-        async () => entry(c),
-        (e) => e?.final === true,
-        { what: 'the final flush', withinMs: 5000, everyMs: 50 },
-      );
+      const final = await stopWithIngress(c, tracer, { localPort: 80, remoteIP: '10.244.0.9' });
       expect(final?.flows?.map((f) => `${f.pod} ${f.direction} ${f.remoteIP}->${f.localPort}`)).toEqual([
         'web-1 ingress 10.244.0.9->80',
       ]);
@@ -213,24 +223,7 @@ describe('the session controller', () => {
         },
       });
       await pause(20);
-      await c.kube('web').mergePatch(`/apis/harden.dev/v1alpha1/namespaces/web/tracesessions/np-1`, {
-        spec: { state: 'Stopped' },
-      });
-      const ingress: FlowRecord = {
-        direction: 'ingress',
-        proto: 'TCP',
-        localIP: '10.244.0.5',
-        localPort: 5432,
-        remoteIP: '10.244.0.99',
-        remotePort: 0,
-        count: 1,
-      };
-      tracer.hooks.onEvent({ kind: 'recorded', recorder: 'network', events: [ingress] }, {} as BpftraceRun);
-      const final = await eventually(
-        async () => entry(c),
-        (e) => e?.final === true,
-        { what: 'the final flush', withinMs: 5000, everyMs: 50 },
-      );
+      const final = await stopWithIngress(c, tracer, { localPort: 5432, remoteIP: '10.244.0.99' });
       expect(final?.flows ?? []).toEqual([]);
     } finally {
       await ctl.close();
