@@ -11,11 +11,13 @@ import { ApiError, type Kube } from '../kube/client';
 import { inform } from '../kube/informer';
 import type { KubeObject } from '../kube/objects';
 import { R, resourcePath } from '../kube/paths';
+import { CLUSTER_DNS_SERVICES, servesDns } from '../netpol/cluster-dns';
 import {
   ClusterView,
   type ControllerKind,
   type ControllerRef,
   type ViewController,
+  type ViewEndpointSlice,
   type ViewPod,
   type ViewService,
 } from '../netpol/cluster-view';
@@ -97,19 +99,15 @@ export async function openFlowRecorder(
     ac.abort();
     throw e;
   }
-  const dnsService = await kube
-    .getOptional<ViewService>(resourcePath(R.services, { namespace: 'kube-system', name: 'kube-dns' }))
-    .catch(() => undefined);
+  // The cluster DNS Service: among the Services watched, else (watching one namespace only) read by
+  // its well-known names, with its EndpointSlices for the ports its pods answer on.
+  let dnsService = view.clusterDns();
+  if (!dnsService) {
+    dnsService = await fetchClusterDns(kube);
+    if (dnsService) await fetchEndpointSlices(kube, view, dnsService);
+  }
   // The ports its pods really serve on (CoreDNS may listen on 5353 behind port 53).
-  const dnsPorts = view.dnsTargetPorts('kube-system', 'kube-dns').filter((p) => p !== 53);
-  const dns: DnsIdentity | null = dnsService?.spec.selector
-    ? {
-        namespace: 'kube-system',
-        name: 'kube-dns',
-        selector: { ...dnsService.spec.selector },
-        ...(dnsPorts.length ? { ports: dnsPorts } : {}),
-      }
-    : null;
+  const dns: DnsIdentity | null = dnsService ? dnsIdentity(view, dnsService) : null;
 
   // A workload's selector is read from its controller, fetched once each (RBAC: get on
   // replicasets, statefulsets, daemonsets and jobs); without it, labels stand in.
@@ -214,4 +212,31 @@ export async function openFlowRecorder(
     gaps,
     close: () => ac.abort(),
   };
+}
+
+/** The first well-known cluster DNS Service that exists and serves DNS; errors (forbidden) count as absent. */
+async function fetchClusterDns(kube: Kube): Promise<ViewService | undefined> {
+  for (const ref of CLUSTER_DNS_SERVICES) {
+    const svc = await kube.getOptional<ViewService>(resourcePath(R.services, ref)).catch(() => undefined);
+    if (svc && servesDns(svc)) return svc;
+  }
+  return undefined;
+}
+
+/** A Service's EndpointSlices into the view, where it could not watch their namespace; best effort. */
+async function fetchEndpointSlices(kube: Kube, view: ClusterView, svc: ViewService): Promise<void> {
+  const list = await kube
+    .get<{ items?: ViewEndpointSlice[] }>(
+      resourcePath(R.endpointslices, { namespace: svc.metadata.namespace }),
+      { labelSelector: `kubernetes.io/service-name=${svc.metadata.name}` },
+    )
+    .catch(() => undefined);
+  for (const slice of list?.items ?? []) view.apply('endpointslice', 'ADDED', slice);
+}
+
+function dnsIdentity(view: ClusterView, svc: ViewService): DnsIdentity {
+  const namespace = svc.metadata.namespace ?? '';
+  const name = svc.metadata.name;
+  const ports = view.dnsTargetPorts(svc).filter((p) => p !== 53);
+  return { namespace, name, selector: { ...svc.spec.selector }, ...(ports.length ? { ports } : {}) };
 }

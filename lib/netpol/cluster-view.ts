@@ -11,6 +11,7 @@ import type {
   ServiceEndpoint,
   TargetPod,
 } from './log';
+import { pickClusterDns } from './cluster-dns';
 import { isUnstableLabel } from './synthesize';
 
 /** The parts of Pods, Services, EndpointSlices, Nodes and controllers that peer resolution reads. */
@@ -303,14 +304,17 @@ export class ClusterView {
     return this.nodeByIP(ip) !== undefined || this.podsAt(ip).some((p) => p.spec.hostNetwork);
   }
 
+  /** The cluster DNS Service among the Services seen (lib/netpol/cluster-dns), if one is. */
+  clusterDns(): ViewService | undefined {
+    return pickClusterDns(this.services());
+  }
+
   /**
    * The numeric ports the DNS Service's pods answer DNS on: the target ports behind its port 53
    * (what resolv.conf reaches), numeric or resolved through its EndpointSlices, both protocols.
    * Its other ports (CoreDNS's metrics, 9153) are not DNS and are not granted with it.
    */
-  dnsTargetPorts(namespace: string, name: string): number[] {
-    const svc = this.objects.service.get(`${namespace}/${name}`) as ViewService | undefined;
-    if (!svc) return [];
+  dnsTargetPorts(svc: ViewService): number[] {
     const ports = new Set<number>();
     for (const p of svc.spec.ports ?? []) {
       if (p.port !== 53) continue;

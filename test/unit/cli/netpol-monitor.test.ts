@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processInterrupt } from '../../../lib/cli/context';
 import type { Flow } from '../../../lib/agent/recorders/network/types';
+import type { KubeObject } from '../../../lib/kube/objects';
+import { R } from '../../../lib/kube/paths';
 import type { Gap, NodeRecord, TraceSession } from '../../../lib/session/types';
 import { agentEntry, clusterWithAgent, FakeInterrupts, runCli, type FakeCluster } from '../fake-cluster';
 
@@ -74,6 +76,49 @@ describe('netpol monitor', () => {
     expect(lines(file)[0]).toMatchObject({ kind: 'header', context: 'fake', cluster: 'fake-cluster' });
     expect(c.sessions()).toEqual([]);
     expect(interrupts.listening).toBe(0);
+  });
+
+  test("OpenShift's DNS Service is the log's DNS, with the port its pods answer on behind 53", async () => {
+    const c = clusterWithAgent();
+    playAgent(c);
+    c.put(R.services, {
+      metadata: { name: 'dns-default', namespace: 'openshift-dns' },
+      spec: {
+        clusterIP: '172.30.0.10',
+        selector: { 'dns.operator.openshift.io/daemonset-dns': 'default' },
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+          { name: 'metrics', port: 9154, protocol: 'TCP', targetPort: 'metrics' },
+        ],
+      },
+    } as KubeObject);
+    c.put(R.endpointslices, {
+      metadata: {
+        name: 'dns-default-x1',
+        namespace: 'openshift-dns',
+        labels: { 'kubernetes.io/service-name': 'dns-default' },
+      },
+      endpoints: [{ addresses: ['10.128.0.7'] }],
+      ports: [
+        { name: 'dns', port: 5353, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 5353, protocol: 'TCP' },
+        { name: 'metrics', port: 9154, protocol: 'TCP' },
+      ],
+    } as KubeObject);
+    const file = tmpLog();
+    const r = await runCli(
+      ['netpol', 'monitor', '-n', 'web', '-p', 'web-1', '--output', file, '--timeout', '200ms'],
+      c,
+      new FakeInterrupts(),
+    );
+    expect(r.code).toBe(0);
+    expect(lines(file)[0].dns).toEqual({
+      namespace: 'openshift-dns',
+      name: 'dns-default',
+      selector: { 'dns.operator.openshift.io/daemonset-dns': 'default' },
+      ports: [5353],
+    });
   });
 
   test('a gap is named with span and cause, recorded in the log, and exit 1 unless --accept-gaps', async () => {

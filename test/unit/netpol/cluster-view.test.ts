@@ -449,6 +449,6 @@ describe('every way a Service is reached', () => {
         { name: 'metrics', port: 9153, protocol: 'TCP' },
       ],
     });
-    expect(v.dnsTargetPorts('kube-system', 'kube-dns')).toEqual([1053, 5353]);
+    expect(v.dnsTargetPorts(v.clusterDns()!)).toEqual([1053, 5353]);
   });
 });
