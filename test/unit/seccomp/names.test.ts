@@ -20,6 +20,13 @@ describe('syscallName', () => {
     ['arm64', 221, 'execve'],
     ['arm64', 94, 'exit_group'],
     ['arm64', 435, 'clone3'],
+    // Newer kernels' calls (6.8-6.13), which nodes on EKS's, GKE's and Bottlerocket's 6.12 serve:
+    // util-linux's statmount/listmount, and the call every uretprobe's return makes on x86_64 ≥ 6.11.
+    ['amd64', 335, 'uretprobe'],
+    ['amd64', 457, 'statmount'],
+    ['arm64', 458, 'listmount'],
+    ['arm64', 462, 'mseal'],
+    ['amd64', 466, 'removexattrat'],
   ] as const)('%s %d is %s', (arch, nr, name) => {
     expect(syscallName(arch, nr)).toBe(name);
   });
