@@ -1,7 +1,7 @@
 import { HardenError } from '../errors';
 import type { Deps, Io } from './context';
 import { toJson, toYamlDocuments } from './output';
-import { deployManifests } from '../deploy/manifests';
+import { deployManifests, optionalManifest } from '../deploy/manifests';
 import { AGENT_NAME, AGENT_NAMESPACE, AGENT_SELECTOR } from '../session/agent-names';
 import { ApiError, type Kube } from '../kube/client';
 import { objectName, objectPath, R, resourcePath } from '../kube/paths';
@@ -50,7 +50,14 @@ export async function runDeploy(opts: DeployOptions, { kube, io }: Pick<Deps, 'k
   if (!server && opts.wait)
     for (const obj of manifests) before.set(obj, await kube.getOptional(objectPath(obj)));
   for (const obj of manifests) {
-    await kube.apply(objectPath(obj), obj, { dryRun: server });
+    try {
+      await kube.apply(objectPath(obj), obj, { dryRun: server });
+    } catch (e) {
+      const without = optionalManifest(obj);
+      if (!(without && e instanceof ApiError && e.statusCode === 404)) throw e;
+      io.err(`warning: ${objectName(obj)} not applied: ${without}`);
+      continue;
+    }
     io.out(`${objectName(obj)} serverside-applied${server ? ' (server dry run)' : ''}\n`);
     // Everything after the CRD may refer to it; wait until the API server serves it.
     if (obj.kind === 'CustomResourceDefinition' && !server)

@@ -69,6 +69,74 @@ export function agentClusterRole() {
   };
 }
 
+/** Who the agents are to the API server: their ServiceAccount. */
+const AGENT_USER = `system:serviceaccount:${AGENT_NAMESPACE}:${AGENT_NAME}`;
+/** The node a pod's ServiceAccount token was issued on, in its user's extra (Kubernetes ≥ 1.30). */
+const TOKEN_NODE = 'authentication.kubernetes.io/node-name';
+const OWN_NODE_POLICY = 'harden-agent-own-node';
+
+/**
+ * RBAC cannot say "its own node's records only": every agent is one ServiceAccount. This policy
+ * does, as NodeRestriction does for kubelets: an agent's token names the node its pod runs on, and
+ * a TraceRecord it creates or changes must be that node's, so one node's agent cannot write (or
+ * overwrite) another's part of a session. A token without the node (a cluster that does not bind
+ * it) is let through, as RBAC alone would.
+ */
+export function agentOwnNodePolicy() {
+  const node = `request.userInfo.extra['${TOKEN_NODE}'][0]`;
+  const bound = `has(request.userInfo.extra) && '${TOKEN_NODE}' in request.userInfo.extra`;
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: meta(OWN_NODE_POLICY),
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: [GROUP],
+            apiVersions: ['*'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['tracerecords'],
+          },
+        ],
+      },
+      matchConditions: [{ name: 'agent', expression: `request.userInfo.username == '${AGENT_USER}'` }],
+      validations: [
+        {
+          expression: `!(${bound}) || object.record.node == ${node}`,
+          messageExpression: `"the agent on node " + ${node} + " may write only its own node's TraceRecords, not node " + object.record.node + "'s"`,
+          reason: 'Forbidden',
+        },
+        {
+          expression: `oldObject == null || oldObject.record.node == object.record.node`,
+          message: "a TraceRecord's node never changes",
+          reason: 'Forbidden',
+        },
+      ],
+    },
+  };
+}
+
+export function agentOwnNodePolicyBinding() {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: meta(OWN_NODE_POLICY),
+    spec: { policyName: OWN_NODE_POLICY, validationActions: ['Deny'] },
+  };
+}
+
+/**
+ * What a cluster may lack without the agent failing: admission policies are GA in Kubernetes 1.30.
+ * `deploy` goes on without them, and says what is then not enforced.
+ */
+export function optionalManifest(obj: { kind: string }): string | undefined {
+  return obj.kind.startsWith('ValidatingAdmissionPolicy')
+    ? "this cluster serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): each node's agent may write any node's TraceRecords"
+    : undefined;
+}
+
 /**
  * In its own namespace only: the per-node report (kernel, kinds served) `kubectl harden status`
  * reads, one ConfigMap per node, written by server-side apply (create, then patch).
@@ -213,6 +281,8 @@ export function deployManifests(opts: DeployOptions = {}) {
     agentRole(),
     agentRoleBinding(),
     tracerClusterRole(),
+    agentOwnNodePolicy(),
+    agentOwnNodePolicyBinding(),
     agentDaemonSet(opts),
   ];
 }

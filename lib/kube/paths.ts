@@ -40,6 +40,18 @@ export const R = {
     resource: 'rolebindings',
     namespaced: true,
   },
+  validatingadmissionpolicies: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    resource: 'validatingadmissionpolicies',
+    namespaced: false,
+  },
+  validatingadmissionpolicybindings: {
+    group: 'admissionregistration.k8s.io',
+    version: 'v1',
+    resource: 'validatingadmissionpolicybindings',
+    namespaced: false,
+  },
   crds: {
     group: 'apiextensions.k8s.io',
     version: 'v1',
@@ -108,6 +120,8 @@ const KINDS: Record<string, ResourceRef> = {
   ClusterRoleBinding: R.clusterrolebindings,
   Role: R.roles,
   RoleBinding: R.rolebindings,
+  ValidatingAdmissionPolicy: R.validatingadmissionpolicies,
+  ValidatingAdmissionPolicyBinding: R.validatingadmissionpolicybindings,
   CustomResourceDefinition: R.crds,
   DaemonSet: R.daemonsets,
   TraceSession: R.tracesessions,

@@ -9,6 +9,7 @@ import { harden, testenvEnv } from '../support/cluster';
 import { kubectl, kubectlJson, runRaw } from '../support/exec';
 import { eventually } from '../support/eventually';
 import { deleteNamespace, execInKubePod, runKubePod, testImage } from '../support/kube-pods';
+import { traceRecord } from '../../lib/session/trace-records';
 
 const dir = mkdtempSync(join(tmpdir(), 'harden-e2e-deploy-'));
 
@@ -50,6 +51,12 @@ const objects = [
   ['rolebinding', 'harden-agent', '-n', 'harden-system'],
   ['clusterrole', 'harden-tracer'],
   ['daemonset', 'harden-agent', '-n', 'harden-system'],
+];
+// Also applied (before the DaemonSet); the API server's type checker writes their status on its
+// own, so they are left out of the resource versions a second deploy must not change.
+const policies = [
+  ['validatingadmissionpolicy', 'harden-agent-own-node'],
+  ['validatingadmissionpolicybinding', 'harden-agent-own-node'],
 ];
 
 async function resourceVersions(): Promise<string[]> {
@@ -124,7 +131,7 @@ describe('deploy', () => {
   test('--dry-run=client -o yaml is accepted by kubectl apply --dry-run=server', async () => {
     const printed = await harden(['deploy', '--dry-run=client', '-o', 'yaml']);
     expect(printed.code).toBe(0);
-    expect(printed.stdout.match(/^kind: /gm)).toHaveLength(objects.length);
+    expect(printed.stdout.match(/^kind: /gm)).toHaveLength(objects.length + policies.length);
     const applied = await kubectl(
       ['apply', '--dry-run=server', '--server-side', '--field-manager=kubectl-harden', '-f', '-'],
       {
@@ -175,6 +182,32 @@ describe('deploy', () => {
     const exec = await asAgent('exec', '-n', AGENT_NAMESPACE, pod.metadata.name, '--', 'true');
     expect(exec.code).not.toBe(0);
     expect(exec.stderr).toMatch(/forbidden/i);
+    // RBAC lets it write TraceRecords; the admission policy, only its own node's (the token names it).
+    for (const p of policies) await kubectl(['get', ...p]);
+    const writeRecord = (node: string) =>
+      runRaw('kubectl', ['--kubeconfig', kc, 'create', '--dry-run=server', '-o', 'name', '-f', '-'], {
+        env: testenvEnv().processEnv,
+        input: JSON.stringify(
+          traceRecord(
+            { metadata: { name: 'e2e-own-node', namespace: 'default', uid: 'u' } },
+            {
+              node,
+              arch: 'amd64',
+              agentVersion: 'e2e',
+              lastFlush: new Date().toISOString(),
+              final: false,
+              containers: [],
+            },
+          ),
+        ),
+      });
+    const own = await writeRecord('harden-node');
+    expect(own).toMatchObject({ code: 0, stdout: 'tracerecord.harden.dev/e2e-own-node.harden-node\n' });
+    const other = await writeRecord('another-node');
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain(
+      "the agent on node harden-node may write only its own node's TraceRecords, not node another-node's",
+    );
   });
 
   test('status shows the node, its kernel and the Ready agent pod', async () => {

@@ -44,6 +44,8 @@ export class FakeCluster {
   readonly objects = new Map<string, Obj>();
   private readonly watchers = new Set<Watcher>();
   readonly requests: string[] = [];
+  /** API path prefixes this server does not serve (an older Kubernetes): every request there is a 404. */
+  readonly unserved = new Set<string>();
   private version = 1;
   /** Runs after every write (the path is the object's), e.g. to play an agent. */
   hook: Hook = () => undefined;
@@ -141,6 +143,7 @@ export class FakeCluster {
   private request(method: string, path: string, opts: RequestOptions): unknown {
     this.requests.push(`${method} ${path}`);
     const notFound = () => new ApiError(`${path} not found`, 404, { code: 404, reason: 'NotFound' });
+    if ([...this.unserved].some((prefix) => path.startsWith(prefix))) throw notFound();
     const existing = this.objects.get(path);
     switch (method) {
       case 'GET': {

@@ -114,3 +114,25 @@ test('deploy right after undeploy waits for the namespace to go, and says so', a
   expect(r.code).toBe(0);
   expect(r.progress).toContain('waiting for namespace harden-system to finish terminating');
 });
+
+test('a cluster without admission policies (Kubernetes < 1.30): deploy goes on and says what is then not enforced', async () => {
+  const c = withNode(new FakeCluster());
+  c.unserved.add('/apis/admissionregistration.k8s.io/');
+  const r = await runCli(['deploy', '--image', GOOD], c);
+  expect(r.code).toBe(0);
+  expect(r.err).toContain(
+    "warning: validatingadmissionpolicy.admissionregistration.k8s.io/harden-agent-own-node not applied: this cluster serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): each node's agent may write any node's TraceRecords",
+  );
+  expect(r.err).toContain(
+    'warning: validatingadmissionpolicybinding.admissionregistration.k8s.io/harden-agent-own-node not applied',
+  );
+  expect(installed(c)).toEqual(
+    deployManifests()
+      .filter((m) => !m.kind.startsWith('ValidatingAdmissionPolicy'))
+      .map((m) => `${m.kind}/${m.metadata.name}`),
+  );
+  // Any other missing API is still an error.
+  const d = withNode(new FakeCluster());
+  d.unserved.add('/apis/apps/');
+  expect((await runCli(['deploy', '--image', GOOD], d)).code).not.toBe(0);
+});
