@@ -224,7 +224,8 @@ interface WorkloadAcc {
   egress: Rules;
   /** Peers that answered on port 53, and the ports they did: all go into the DNS rule. */
   dnsPeers: Map<string, PolicyPeer>;
-  dnsPorts: Set<number | string>;
+  /** Ports it asked resolvers on, by `protocol/port`: a number in both protocols, a name in its own. */
+  dnsPorts: Map<string, PolicyPort>;
   /** A peer's grants depend only on it and this namespace: computed once per identity object. */
   grants: WeakMap<Peer, Grants>;
 }
@@ -291,7 +292,11 @@ export class PolicySynthesizer {
     if (!ingress && flow.remotePort === 53) {
       for (const g of list) {
         if (!w.dnsPeers.has(g.key)) addDnsPeer(w.dnsPeers, g.peer, g.key);
-        w.dnsPorts.add(g.port ?? port);
+        const p = g.port ?? port;
+        // A named port is the pods' port of that name and protocol: OpenShift's DNS pods name their
+        // UDP port dns and their TCP port dns-tcp, so a name seen over UDP says nothing of TCP.
+        for (const protocol of typeof p === 'number' ? (['TCP', 'UDP'] as const) : [flow.proto])
+          w.dnsPorts.set(`${protocol}/${p}`, { protocol, port: p });
       }
       // NodeLocal DNSCache (kube-proxy iptables mode) answers at the DNS Service's ClusterIP on the
       // node itself, without DNAT: only that address matches the query, not the Service's pods.
@@ -373,14 +378,14 @@ export class PolicySynthesizer {
         ingress: new Map(),
         egress: new Map(),
         dnsPeers: new Map(),
-        dnsPorts: new Set(),
+        dnsPorts: new Map(),
       };
       for (const w of group) {
         for (const dir of ['ingress', 'egress'] as const)
           for (const [key, r] of w[dir])
             for (const p of r.ports.values()) addPort(merged[dir], { key, peer: r.peer }, p.protocol, p.port);
         for (const [key, p] of w.dnsPeers) merged.dnsPeers.set(key, p);
-        for (const p of w.dnsPorts) merged.dnsPorts.add(p);
+        for (const [key, p] of w.dnsPorts) merged.dnsPorts.set(key, p);
       }
       const names = members.map((m) => `${m.kind} ${m.name}`);
       this.note(
@@ -434,10 +439,12 @@ export class PolicySynthesizer {
       selector: { matchLabels: sortedLabels(dns.selector) },
     });
     addDnsPeer(peers, { kind: 'cidr', cidr: hostCidr(NODE_LOCAL_DNS) });
-    // Truncated answers are retried over TCP, so every DNS port is allowed in both protocols.
+    // Truncated answers are retried over TCP, so every numbered DNS port is allowed in both
+    // protocols; a named one only in its own (above).
     const ports = new Map<string, PolicyPort>();
-    for (const port of [53, ...(dns.ports ?? []), ...w.dnsPorts])
+    for (const port of [53, ...(dns.ports ?? [])])
       for (const protocol of ['TCP', 'UDP'] as const) ports.set(`${protocol}/${port}`, { protocol, port });
+    for (const [key, p] of w.dnsPorts) ports.set(key, p);
     return {
       peers: [...peers.entries()].sort(([a], [b]) => compare(a, b)).map(([, p]) => p),
       ports: [...ports.values()].sort(comparePorts),
@@ -496,7 +503,7 @@ export class PolicySynthesizer {
         ingress: new Map(),
         egress: new Map(),
         dnsPeers: new Map(),
-        dnsPorts: new Set(),
+        dnsPorts: new Map(),
         grants: new WeakMap(),
       };
       this.accs.set(key, w);

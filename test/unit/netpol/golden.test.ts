@@ -45,6 +45,7 @@ describe('netpol report golden files', () => {
         'ipv6-address-forms',
         'host-port',
         'same-workload-one-side',
+        'dns-openshift',
       ]),
     );
   });
