@@ -11,7 +11,9 @@ import type {
   ServiceEndpoint,
   TargetPod,
 } from './log';
+import { parseAddress, type Address } from './cidr';
 import { pickClusterDns } from './cluster-dns';
+import { hostSideAddresses } from './node-addresses';
 import { isUnstableLabel } from './synthesize';
 
 /** The parts of Pods, Services, EndpointSlices, Nodes and controllers that peer resolution reads. */
@@ -66,8 +68,10 @@ export interface ViewEndpointSlice {
   ports?: { name?: string; port?: number; protocol?: string }[];
 }
 
+/** A node: its addresses, and where the host's side of the pod network is (lib/netpol/node-addresses). */
 export interface ViewNode {
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
   status?: { addresses?: { type: string; address: string }[] };
 }
 
@@ -173,6 +177,7 @@ export class ClusterView {
     node: new Map(),
     namespace: new Map(),
   };
+  private readonly hostSideOf = new WeakMap<ViewNode, Address[]>();
   /** kind/namespace/name → the controller, or null when it could not be read (then labels are used). */
   private readonly controllers = new Map<string, ViewController | null>();
 
@@ -271,9 +276,21 @@ export class ClusterView {
   }
 
   private nodeByIP(ip: string): ViewNode | undefined {
-    return ([...this.objects.node.values()] as ViewNode[]).find((n) =>
-      n.status?.addresses?.some((a) => a.address === ip),
+    const nodes = [...this.objects.node.values()] as ViewNode[];
+    const byStatus = nodes.find((n) => n.status?.addresses?.some((a) => a.address === ip));
+    if (byStatus) return byStatus;
+    const addr = parseAddress(ip);
+    return (
+      addr &&
+      nodes.find((n) => this.hostSide(n).some((h) => h.family === addr.family && h.value === addr.value))
     );
+  }
+
+  /** A node's host-side addresses, worked out once per version of the node object. */
+  private hostSide(node: ViewNode): Address[] {
+    let known = this.hostSideOf.get(node);
+    if (!known) this.hostSideOf.set(node, (known = hostSideAddresses(node)));
+    return known;
   }
 
   private services(): ViewService[] {

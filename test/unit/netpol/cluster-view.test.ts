@@ -422,6 +422,54 @@ describe('every way a Service is reached', () => {
     });
   });
 
+  test("kubelet's probes from the host's side of the pod network are the node's: a bridge CNI's gateway, Calico's tunnel, Cilium's cilium_host", () => {
+    const v = new ClusterView();
+    // flannel (k3s) and host-local bridges: cni0 holds the first host address of each pod CIDR.
+    v.apply('node', 'ADDED', {
+      metadata: { name: 'k3s-1' },
+      spec: { podCIDR: '10.42.1.0/24', podCIDRs: ['10.42.1.0/24', '2001:db8:42:1::/64'] },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.21' }] },
+    });
+    v.apply('node', 'ADDED', {
+      metadata: {
+        name: 'calico-1',
+        annotations: {
+          'projectcalico.org/IPv4Address': '192.168.1.22/24',
+          'projectcalico.org/IPv4VXLANTunnelAddr': '10.244.120.64',
+          'projectcalico.org/IPv4IPIPTunnelAddr': '10.244.7.0',
+        },
+      },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.22' }] },
+    });
+    v.apply('node', 'ADDED', {
+      metadata: { name: 'cilium-1', annotations: { 'network.cilium.io/ipv6-cilium-host': 'fd00:10::a' } },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.23' }] },
+    });
+    // A pod holding such an address stays that pod.
+    v.apply('pod', 'ADDED', {
+      metadata: { name: 'odd', namespace: 'web', labels: { app: 'odd' } },
+      spec: {},
+      status: { podIP: '10.244.7.0' },
+    });
+    const node = (name: string, ip: string) => ({ kind: 'node', name, ip });
+    expect(v.resolve('ingress', 'TCP', '10.42.1.1', 0)).toEqual(node('k3s-1', '10.42.1.1'));
+    // flannel.1, whence the node reaches other nodes' pods.
+    expect(v.resolve('ingress', 'TCP', '10.42.1.0', 0)).toEqual(node('k3s-1', '10.42.1.0'));
+    expect(v.resolve('ingress', 'TCP', '2001:db8:42:1::1', 0)).toEqual(node('k3s-1', '2001:db8:42:1::1'));
+    // Spelled otherwise, the same address.
+    expect(v.resolve('ingress', 'TCP', 'fd00:10:0:0:0:0:0:a', 0)).toEqual(
+      node('cilium-1', 'fd00:10:0:0:0:0:0:a'),
+    );
+    expect(v.resolve('ingress', 'TCP', '10.244.120.64', 0)).toEqual(node('calico-1', '10.244.120.64'));
+    expect(v.resolve('ingress', 'TCP', '10.244.7.0', 0)).toMatchObject({ kind: 'pod', name: 'odd' });
+    // Another address of the pod CIDR is no node's.
+    expect(v.resolve('ingress', 'TCP', '10.42.1.9', 0)).toEqual({
+      kind: 'external',
+      ip: '10.42.1.9',
+      family: 4,
+    });
+  });
+
   test("the DNS Service's DNS ports, named target ports resolved through its EndpointSlices; not its metrics port", () => {
     const v = new ClusterView();
     v.apply('service', 'ADDED', {
