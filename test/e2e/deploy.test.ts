@@ -306,7 +306,7 @@ describe('deploy', () => {
     expect(refused.stderr).toContain('--force');
     const forced = await harden(['undeploy', '--force', '--timeout', '120s']);
     expect(forced.code).toBe(0);
-    for (const o of objects) {
+    for (const o of [...objects, ...policies]) {
       const r = await runRaw('kubectl', ['get', ...o], { env: testenvEnv().processEnv });
       expect(r.stderr).toMatch(/NotFound|not found/);
     }
@@ -317,7 +317,7 @@ describe('deploy', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`the agent image ${MISSING} cannot be pulled`);
     expect(r.stderr).toContain('nothing is left installed');
-    for (const o of objects) {
+    for (const o of [...objects, ...policies]) {
       const got = await eventually(
         () => runRaw('kubectl', ['get', ...o, '-o', 'yaml'], { env: testenvEnv().processEnv }),
         (x) => /NotFound|not found/.test(x.stderr),
