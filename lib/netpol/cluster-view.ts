@@ -381,7 +381,7 @@ export class ClusterView {
           port: sp.port,
           protocol: proto,
           targetPort: sp.targetPort ?? sp.port,
-          ...(selector ? {} : { endpoints }),
+          ...(selector ? {} : { endpoints: endpoints.map((e) => this.withPod(e)) }),
           ...(hostEndpoints.length ? { hostEndpoints } : {}),
         };
       }
@@ -399,6 +399,12 @@ export class ClusterView {
     }
     if (node) return { kind: 'node', name: node.metadata.name, ip };
     return { kind: 'external', ip, family: ip.includes(':') ? 6 : 4 };
+  }
+
+  /** A selectorless Service's endpoint, with the pod that holds its address (if a pod-network pod does). */
+  private withPod(e: ServiceEndpoint): ServiceEndpoint {
+    const pod = this.podsAt(e.ip).find((p) => !p.spec.hostNetwork);
+    return pod ? { ...e, pod: this.podPeer(pod, false) } : e;
   }
 
   /**

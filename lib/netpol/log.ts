@@ -103,6 +103,11 @@ export interface ServiceEndpoint {
   port: number;
   /** Optional: the node of the endpoint (EndpointSlice nodeName). */
   node?: string;
+  /**
+   * Optional (a selectorless Service's endpoints only): the pod holding the address, when one does
+   * (a Patroni leader, an operator's hand-kept Endpoints); a policy then selects it as any pod peer.
+   */
+  pod?: PodPeer;
 }
 
 /** A ClusterIP the target connected to (egress only: the kernel sees the ClusterIP, before DNAT). */
@@ -515,39 +520,39 @@ function validateFlow(o: Obj, lineNo: number): FlowLine {
   return o as unknown as FlowLine;
 }
 
-function validatePeer(p: Obj, lineNo: number): void {
-  switch (oneOf(p, 'kind', PEER_KINDS, lineNo, 'peer')) {
+function validatePeer(p: Obj, lineNo: number, at = 'peer'): void {
+  switch (oneOf(p, 'kind', PEER_KINDS, lineNo, at)) {
     case 'pod':
-      str(p, 'namespace', lineNo, 'peer');
-      str(p, 'name', lineNo, 'peer');
-      labels(p, 'labels', lineNo, 'peer');
-      owner(p, lineNo, 'peer');
-      boolean(p, 'hostNetwork', lineNo, 'peer');
-      selector(p, lineNo, 'peer');
-      optionalStr(p, 'node', lineNo, 'peer');
-      policyFacts(p, lineNo, 'peer');
-      if (p.containerPort !== undefined) int(p, 'containerPort', lineNo, 'peer', 1, 65535);
+      str(p, 'namespace', lineNo, at);
+      str(p, 'name', lineNo, at);
+      labels(p, 'labels', lineNo, at);
+      owner(p, lineNo, at);
+      boolean(p, 'hostNetwork', lineNo, at);
+      selector(p, lineNo, at);
+      optionalStr(p, 'node', lineNo, at);
+      policyFacts(p, lineNo, at);
+      if (p.containerPort !== undefined) int(p, 'containerPort', lineNo, at, 1, 65535);
       return;
     case 'service':
-      str(p, 'namespace', lineNo, 'peer');
-      str(p, 'name', lineNo, 'peer');
-      if (p.selector !== null) labels(p, 'selector', lineNo, 'peer');
-      int(p, 'port', lineNo, 'peer', 1, 65535);
-      oneOf(p, 'protocol', PROTOCOLS, lineNo, 'peer');
-      if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, 'peer');
-      else int(p, 'targetPort', lineNo, 'peer', 1, 65535);
+      str(p, 'namespace', lineNo, at);
+      str(p, 'name', lineNo, at);
+      if (p.selector !== null) labels(p, 'selector', lineNo, at);
+      int(p, 'port', lineNo, at, 1, 65535);
+      oneOf(p, 'protocol', PROTOCOLS, lineNo, at);
+      if (typeof p.targetPort === 'string') str(p, 'targetPort', lineNo, at);
+      else int(p, 'targetPort', lineNo, at, 1, 65535);
       if (p.endpoints !== undefined || isSelectorless(p.selector as Labels | null))
-        endpoints(p, 'endpoints', lineNo);
-      if (p.hostEndpoints !== undefined) endpoints(p, 'hostEndpoints', lineNo);
+        endpoints(p, 'endpoints', lineNo, at);
+      if (p.hostEndpoints !== undefined) endpoints(p, 'hostEndpoints', lineNo, at);
       return;
     case 'node':
-      str(p, 'name', lineNo, 'peer');
-      ip(p, 'ip', lineNo, 'peer');
+      str(p, 'name', lineNo, at);
+      ip(p, 'ip', lineNo, at);
       return;
     case 'external': {
-      const family = isIP(ip(p, 'ip', lineNo, 'peer'));
+      const family = isIP(ip(p, 'ip', lineNo, at));
       if (p.family !== family)
-        fail(lineNo, 'peer.family', `expected ${family} for ${show(p.ip)}, got ${show(p.family)}`);
+        fail(lineNo, `${at}.family`, `expected ${family} for ${show(p.ip)}, got ${show(p.family)}`);
       return;
     }
   }
@@ -562,19 +567,25 @@ function checkPeerUse(peer: Peer, direction: Direction, proto: Protocol, lineNo:
     fail(lineNo, 'peer.protocol', `"${peer.protocol}" differs from the flow's proto "${proto}"`);
 }
 
-function endpoints(p: Obj, key: string, lineNo: number): void {
+function endpoints(p: Obj, key: string, lineNo: number, at: string): void {
   const list = p[key];
   if (!Array.isArray(list))
     fail(
       lineNo,
-      `peer.${key}`,
+      `${at}.${key}`,
       `expected an array${key === 'endpoints' ? ' (required for a selectorless service)' : ''}, got ${show(list)}`,
     );
   list.forEach((e, i) => {
-    const ep = object(e, lineNo, `peer.${key}[${i}]`);
-    ip(ep, 'ip', lineNo, `peer.${key}[${i}]`);
-    int(ep, 'port', lineNo, `peer.${key}[${i}]`, 1, 65535);
-    optionalStr(ep, 'node', lineNo, `peer.${key}[${i}]`);
+    const path = `${at}.${key}[${i}]`;
+    const ep = object(e, lineNo, path);
+    ip(ep, 'ip', lineNo, path);
+    int(ep, 'port', lineNo, path, 1, 65535);
+    optionalStr(ep, 'node', lineNo, path);
+    if (ep.pod === undefined) return;
+    const pod = object(ep.pod, lineNo, `${path}.pod`);
+    if (pod.kind !== 'pod' || pod.hostNetwork !== false)
+      fail(lineNo, `${path}.pod`, 'expected a pod on the pod network (kind "pod", hostNetwork false)');
+    validatePeer(pod, lineNo, `${path}.pod`);
   });
 }
 

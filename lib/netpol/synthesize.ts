@@ -590,7 +590,16 @@ export class PolicySynthesizer {
       return [];
     }
     const api = s.namespace === 'default' && s.name === 'kubernetes';
-    return [...endpointGrants(endpoints, undefined, api), ...host];
+    // An endpoint a pod holds is that pod, selected by its workload's labels as any pod peer is: an
+    // address would stop matching when the pod is replaced (or the leader moves to another replica).
+    const byPod: Grant[] = [];
+    const byAddress: ServiceEndpoint[] = [];
+    for (const e of endpoints) {
+      const grants = e.pod ? this.podGrants(e.pod) : 'by-address';
+      if (grants === 'by-address') byAddress.push(e);
+      else byPod.push(...grants.map((g) => ({ ...g, port: e.port })));
+    }
+    return [...byPod, ...endpointGrants(byAddress, undefined, api), ...host];
   }
 }
 

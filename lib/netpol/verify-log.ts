@@ -275,7 +275,11 @@ function serviceDestinations(
   const endpoints = s.endpoints ?? [];
   if (!endpoints.length)
     notes.add(`service ${s.namespace}/${s.name} has no selector and no endpoints; its flows were not judged`);
-  return endpoints.map((e) => ({ dst: hostEndpoint(e.ip), port: e.port, name: e.ip }));
+  return endpoints.map((e) =>
+    e.pod
+      ? { dst: podEndpoint(e.pod, e.ip), port: e.port, name: `${e.pod.namespace}/${e.pod.name}` }
+      : { dst: hostEndpoint(e.ip), port: e.port, name: e.ip },
+  );
 }
 
 function peerText(p: Peer): string {

@@ -93,6 +93,41 @@ describe('peer resolution while monitoring', () => {
     });
   });
 
+  test("a selectorless Service's endpoint that a pod holds names that pod (a Patroni leader)", () => {
+    const v = view();
+    v.apply('service', 'ADDED', {
+      metadata: { name: 'web-leader', namespace: 'web' },
+      spec: {
+        clusterIP: '10.96.0.30',
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
+      },
+    });
+    v.apply('endpointslice', 'ADDED', {
+      metadata: {
+        name: 'web-leader',
+        namespace: 'web',
+        labels: { 'kubernetes.io/service-name': 'web-leader' },
+      },
+      endpoints: [
+        { addresses: ['10.0.0.5'] },
+        { addresses: ['192.168.1.10'] },
+        { addresses: ['192.168.9.9'] },
+      ],
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    const peer = v.resolve('egress', 'TCP', '10.96.0.30', 80);
+    expect(peer).toMatchObject({ kind: 'service', selector: null });
+    const endpoints = (peer as { endpoints: { ip: string; pod?: { name: string; hostNetwork: boolean } }[] })
+      .endpoints;
+    expect(endpoints.map((e) => [e.ip, e.pod?.name])).toEqual([
+      ['10.0.0.5', 'web-7c9-x'],
+      // A hostNetwork pod's address is its node's: no pod to select.
+      ['192.168.1.10', undefined],
+      ['192.168.9.9', undefined],
+    ]);
+    expect(endpoints[0].pod).toMatchObject({ kind: 'pod', namespace: 'web', hostNetwork: false });
+  });
+
   test('the wrong protocol on a ClusterIP is not that Service', () => {
     expect(view().resolve('egress', 'UDP', '10.96.0.20', 5432)).toEqual({
       kind: 'external',

@@ -46,6 +46,7 @@ describe('netpol report golden files', () => {
         'host-port',
         'same-workload-one-side',
         'dns-openshift',
+        'selectorless-pod-endpoints',
       ]),
     );
   });

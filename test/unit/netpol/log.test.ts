@@ -124,6 +124,34 @@ describe('flow log lines', () => {
       'line 7: peer.endpoints: expected an array (required for a selectorless service), got nothing',
     ],
     [
+      variant(['peer'], {
+        kind: 'service',
+        namespace: 'data',
+        name: 'pg',
+        selector: null,
+        port: 5432,
+        protocol: 'TCP',
+        targetPort: 5432,
+        endpoints: [
+          { ip: '10.0.0.7', port: 5432, pod: { kind: 'pod', namespace: 'data', hostNetwork: false } },
+        ],
+      }),
+      'line 7: peer.endpoints[0].pod.name: expected a non-empty string, got nothing',
+    ],
+    [
+      variant(['peer'], {
+        kind: 'service',
+        namespace: 'data',
+        name: 'pg',
+        selector: null,
+        port: 5432,
+        protocol: 'TCP',
+        targetPort: 5432,
+        endpoints: [{ ip: '10.0.0.7', port: 5432, pod: { kind: 'node', name: 'n1', ip: '10.0.0.7' } }],
+      }),
+      'line 7: peer.endpoints[0].pod: expected a pod on the pod network (kind "pod", hostNetwork false)',
+    ],
+    [
       variant(['peer'], { kind: 'external', ip: '2001:db8::1', family: 4 }),
       'line 7: peer.family: expected 6 for "2001:db8::1", got 4',
     ],
