@@ -125,11 +125,20 @@ interface Mode {
   program?: Program;
   cgroup: string;
 }
-const floor = (head: string): Program => ({
-  text: `${head} { }\nBEGIN { printf("${READY}\\n"); }\n`,
+const floor = (head: string, body = '', begin = ''): Program => ({
+  text: `${head} {${body} }\nBEGIN {${begin} printf("${READY}\\n"); }\n`,
   env: {},
   args: [],
 });
+// The least a probe on every syscall runs to tell one pod from another: the caller's cgroup id (a
+// helper call) and one comparison that never holds. Every program that records per pod pays it.
+const CGROUP_TEST = ' if (cgroup == 1) { @never = 1; }';
+// The seccomp program also attaches two syscall-exit tracepoints (a filter's installation); enabling
+// any puts a probe call on every syscall's exit, wherever it runs.
+// The least a probe records a traced pod's syscall with: that, and one lookup of the set of (cgroup,
+// syscall) pairs seen (bpftrace's maps are hash maps), which here never finds the pair.
+const SET_LOOKUP = ' if (@seen[cgroup, arg1]) { @never = 1; }';
+const EXIT_PROBES = 'tracepoint:syscalls:sys_exit_seccomp { }\ntracepoint:syscalls:sys_exit_prctl { }\n';
 
 function modesFor(dialect: Dialect): Mode[] {
   // 0.17's text reads no newest cgroup id: its "before" rows would be the same program.
@@ -149,6 +158,21 @@ function modesFor(dialect: Dialect): Mode[] {
     ...onRaw({
       name: 'floor: rawtracepoint:sys_enter { }',
       program: floor('rawtracepoint:sys_enter'),
+      cgroup: dirs.target,
+    }),
+    ...onRaw({
+      name: 'least: the cgroup id and one comparison',
+      program: floor('rawtracepoint:sys_enter', CGROUP_TEST),
+      cgroup: dirs.other,
+    }),
+    ...onRaw({
+      name: "least: that, with the seccomp program's two syscall-exit tracepoints",
+      program: floor(`${EXIT_PROBES}rawtracepoint:sys_enter`, CGROUP_TEST),
+      cgroup: dirs.other,
+    }),
+    ...onRaw({
+      name: 'least for a traced pod: the cgroup id and one set lookup',
+      program: floor('rawtracepoint:sys_enter', SET_LOOKUP, ' @seen[0, 0] = 1;'),
       cgroup: dirs.target,
     }),
     ...onRaw(seccomp('before: seccomp session on this pod', undefined, dirs.target)),
