@@ -295,8 +295,7 @@ export class PolicySynthesizer {
         const p = g.port ?? port;
         // A named port is the pods' port of that name and protocol: OpenShift's DNS pods name their
         // UDP port dns and their TCP port dns-tcp, so a name seen over UDP says nothing of TCP.
-        for (const protocol of typeof p === 'number' ? (['TCP', 'UDP'] as const) : [flow.proto])
-          w.dnsPorts.set(`${protocol}/${p}`, { protocol, port: p });
+        addDnsPort(w.dnsPorts, p, typeof p === 'number' ? BOTH : [flow.proto]);
       }
       // NodeLocal DNSCache (kube-proxy iptables mode) answers at the DNS Service's ClusterIP on the
       // node itself, without DNAT: only that address matches the query, not the Service's pods.
@@ -442,8 +441,7 @@ export class PolicySynthesizer {
     // Truncated answers are retried over TCP, so every numbered DNS port is allowed in both
     // protocols; a named one only in its own (above).
     const ports = new Map<string, PolicyPort>();
-    for (const port of [53, ...(dns.ports ?? [])])
-      for (const protocol of ['TCP', 'UDP'] as const) ports.set(`${protocol}/${port}`, { protocol, port });
+    for (const port of [53, ...(dns.ports ?? [])]) addDnsPort(ports, port, BOTH);
     for (const [key, p] of w.dnsPorts) ports.set(key, p);
     return {
       peers: [...peers.entries()].sort(([a], [b]) => compare(a, b)).map(([, p]) => p),
@@ -601,6 +599,17 @@ export class PolicySynthesizer {
     }
     return [...byPod, ...endpointGrants(byAddress, undefined, api), ...host];
   }
+}
+
+const BOTH = ['TCP', 'UDP'] as const;
+
+/** A DNS port in each of `protocols`, keyed `protocol/port` as rules' ports are. */
+function addDnsPort(
+  ports: Map<string, PolicyPort>,
+  port: number | string,
+  protocols: readonly Protocol[],
+): void {
+  for (const protocol of protocols) ports.set(`${protocol}/${port}`, { protocol, port });
 }
 
 /**

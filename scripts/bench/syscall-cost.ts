@@ -133,11 +133,11 @@ const floor = (head: string, body = '', begin = ''): Program => ({
 // The least a probe on every syscall runs to tell one pod from another: the caller's cgroup id (a
 // helper call) and one comparison that never holds. Every program that records per pod pays it.
 const CGROUP_TEST = ' if (cgroup == 1) { @never = 1; }';
-// The seccomp program also attaches two syscall-exit tracepoints (a filter's installation); enabling
-// any puts a probe call on every syscall's exit, wherever it runs.
 // The least a probe records a traced pod's syscall with: that, and one lookup of the set of (cgroup,
 // syscall) pairs seen (bpftrace's maps are hash maps), which here never finds the pair.
 const SET_LOOKUP = ' if (@seen[cgroup, arg1]) { @never = 1; }';
+// The seccomp program also attaches two syscall-exit tracepoints (a filter's installation); enabling
+// any puts a probe call on every syscall's exit, wherever it runs.
 const EXIT_PROBES = 'tracepoint:syscalls:sys_exit_seccomp { }\ntracepoint:syscalls:sys_exit_prctl { }\n';
 
 function modesFor(dialect: Dialect): Mode[] {

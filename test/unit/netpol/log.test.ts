@@ -56,6 +56,20 @@ function variant(path: string[], value: unknown): string {
   return JSON.stringify(copy);
 }
 
+/** The flow with a selectorless Service peer whose one endpoint names `pod`. */
+function endpointPod(pod: object): string {
+  return variant(['peer'], {
+    kind: 'service',
+    namespace: 'data',
+    name: 'pg',
+    selector: null,
+    port: 5432,
+    protocol: 'TCP',
+    targetPort: 5432,
+    endpoints: [{ ip: '10.0.0.7', port: 5432, pod }],
+  });
+}
+
 function errorOf(fn: () => unknown): FlowLogError {
   try {
     fn();
@@ -124,31 +138,11 @@ describe('flow log lines', () => {
       'line 7: peer.endpoints: expected an array (required for a selectorless service), got nothing',
     ],
     [
-      variant(['peer'], {
-        kind: 'service',
-        namespace: 'data',
-        name: 'pg',
-        selector: null,
-        port: 5432,
-        protocol: 'TCP',
-        targetPort: 5432,
-        endpoints: [
-          { ip: '10.0.0.7', port: 5432, pod: { kind: 'pod', namespace: 'data', hostNetwork: false } },
-        ],
-      }),
+      endpointPod({ kind: 'pod', namespace: 'data', hostNetwork: false }),
       'line 7: peer.endpoints[0].pod.name: expected a non-empty string, got nothing',
     ],
     [
-      variant(['peer'], {
-        kind: 'service',
-        namespace: 'data',
-        name: 'pg',
-        selector: null,
-        port: 5432,
-        protocol: 'TCP',
-        targetPort: 5432,
-        endpoints: [{ ip: '10.0.0.7', port: 5432, pod: { kind: 'node', name: 'n1', ip: '10.0.0.7' } }],
-      }),
+      endpointPod({ kind: 'node', name: 'n1', ip: '10.0.0.7' }),
       'line 7: peer.endpoints[0].pod: expected a pod on the pod network (kind "pod", hostNetwork false)',
     ],
     [
